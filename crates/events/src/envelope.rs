@@ -1,0 +1,170 @@
+//! The versioned envelope every message travels in.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, CancelJob,
+    DeadLetter, Heartbeat, JobAdmitted, JobRejected, JobRequest, JobStateChanged, PolicyDecision,
+    RequeueDeadLetter, Revoke, TaskStateChanged, Topic, WorkerLeaving, WorkerRegistered,
+};
+
+/// The envelope version this build writes and reads.
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// `{v, id, ts_ms, tenant, traceparent, kind, body}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    /// Dedup key: a consumer that sees an id twice applies it once.
+    pub id: String,
+    /// Producer wall clock, epoch ms.
+    pub ts_ms: u64,
+    pub tenant: String,
+    /// W3C trace context (`00-<trace>-<span>-<flags>`), absent when tracing is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Every event kind; `kind` is the snake_case variant name and `body` its payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all = "snake_case")]
+pub enum Event {
+    JobRequest(JobRequest),
+    CancelJob(CancelJob),
+    RequeueDeadLetter(RequeueDeadLetter),
+    ArchiveJob(ArchiveJob),
+    WorkerRegistered(WorkerRegistered),
+    Heartbeat(Heartbeat),
+    WorkerLeaving(WorkerLeaving),
+    Assign(Assign),
+    Revoke(Revoke),
+    AttemptStarted(AttemptStarted),
+    AttemptProgress(AttemptProgress),
+    AttemptSucceeded(AttemptSucceeded),
+    AttemptFailed(AttemptFailed),
+    JobAdmitted(JobAdmitted),
+    JobRejected(JobRejected),
+    TaskStateChanged(TaskStateChanged),
+    JobStateChanged(JobStateChanged),
+    PolicyDecision(PolicyDecision),
+    DeadLetter(DeadLetter),
+}
+
+impl Event {
+    /// Every `kind` string this build understands.
+    pub const KINDS: &'static [&'static str] = &[
+        "job_request",
+        "cancel_job",
+        "requeue_dead_letter",
+        "archive_job",
+        "worker_registered",
+        "heartbeat",
+        "worker_leaving",
+        "assign",
+        "revoke",
+        "attempt_started",
+        "attempt_progress",
+        "attempt_succeeded",
+        "attempt_failed",
+        "job_admitted",
+        "job_rejected",
+        "task_state_changed",
+        "job_state_changed",
+        "policy_decision",
+        "dead_letter",
+    ];
+
+    /// The `kind` string of this event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::JobRequest(_) => "job_request",
+            Event::CancelJob(_) => "cancel_job",
+            Event::RequeueDeadLetter(_) => "requeue_dead_letter",
+            Event::ArchiveJob(_) => "archive_job",
+            Event::WorkerRegistered(_) => "worker_registered",
+            Event::Heartbeat(_) => "heartbeat",
+            Event::WorkerLeaving(_) => "worker_leaving",
+            Event::Assign(_) => "assign",
+            Event::Revoke(_) => "revoke",
+            Event::AttemptStarted(_) => "attempt_started",
+            Event::AttemptProgress(_) => "attempt_progress",
+            Event::AttemptSucceeded(_) => "attempt_succeeded",
+            Event::AttemptFailed(_) => "attempt_failed",
+            Event::JobAdmitted(_) => "job_admitted",
+            Event::JobRejected(_) => "job_rejected",
+            Event::TaskStateChanged(_) => "task_state_changed",
+            Event::JobStateChanged(_) => "job_state_changed",
+            Event::PolicyDecision(_) => "policy_decision",
+            Event::DeadLetter(_) => "dead_letter",
+        }
+    }
+
+    /// The topic this event belongs on.
+    pub fn topic(&self) -> Topic {
+        match self {
+            Event::JobRequest(_) => Topic::Jobs,
+            Event::CancelJob(_) | Event::RequeueDeadLetter(_) | Event::ArchiveJob(_) => {
+                Topic::Control
+            }
+            Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => {
+                Topic::Heartbeats
+            }
+            Event::Assign(_) | Event::Revoke(_) => Topic::Assignments,
+            Event::AttemptStarted(_)
+            | Event::AttemptProgress(_)
+            | Event::AttemptSucceeded(_)
+            | Event::AttemptFailed(_) => Topic::TaskEvents,
+            Event::JobAdmitted(_)
+            | Event::JobRejected(_)
+            | Event::TaskStateChanged(_)
+            | Event::JobStateChanged(_)
+            | Event::PolicyDecision(_) => Topic::JobEvents,
+            Event::DeadLetter(_) => Topic::DeadLetter,
+        }
+    }
+}
+
+impl Envelope {
+    /// A v1 envelope.
+    pub fn new(id: impl Into<String>, ts_ms: u64, tenant: impl Into<String>, event: Event) -> Self {
+        Self { v: ENVELOPE_VERSION, id: id.into(), ts_ms, tenant: tenant.into(), traceparent: None, event }
+    }
+
+    /// The partitioning key: the job id for job-scoped events, the worker id for worker-scoped
+    /// ones. Events with one key keep their order.
+    pub fn key(&self) -> &str {
+        match &self.event {
+            Event::JobRequest(r) => r.job_id.as_deref().unwrap_or(&self.id),
+            Event::CancelJob(e) => &e.job_id,
+            Event::RequeueDeadLetter(e) => &e.job_id,
+            Event::ArchiveJob(e) => &e.job_id,
+            Event::WorkerRegistered(e) => &e.worker_id,
+            Event::Heartbeat(e) => &e.worker_id,
+            Event::WorkerLeaving(e) => &e.worker_id,
+            Event::Assign(e) => &e.worker_id,
+            Event::Revoke(e) => &e.worker_id,
+            Event::AttemptStarted(e) => &e.attempt.job_id,
+            Event::AttemptProgress(e) => &e.attempt.job_id,
+            Event::AttemptSucceeded(e) => &e.attempt.job_id,
+            Event::AttemptFailed(e) => &e.attempt.job_id,
+            Event::JobAdmitted(e) => &e.job_id,
+            Event::JobRejected(e) => &e.job_id,
+            Event::TaskStateChanged(e) => &e.job_id,
+            Event::JobStateChanged(e) => &e.job_id,
+            Event::PolicyDecision(e) => &e.job_id,
+            Event::DeadLetter(e) => match (&e.job_id, &e.source) {
+                (Some(job), _) => job,
+                (None, Some(src)) => &src.topic,
+                (None, None) => &self.id,
+            },
+        }
+    }
+
+    /// Builder: attach a W3C traceparent.
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
+    }
+}

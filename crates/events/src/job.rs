@@ -1,0 +1,158 @@
+//! Job submissions: the request a user sends and the DAG of tasks it becomes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A job submission, produced to the `jobs` topic by the gateway or by any Kafka producer.
+///
+/// The tenant is the envelope's `tenant`; it is not repeated here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// Job id. When absent, the envelope `id` is the job id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Which planner template turns this request into a DAG.
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    /// Free-form input of the template (text, chunks, messages...).
+    #[serde(default)]
+    pub input: Value,
+    #[serde(default)]
+    pub priority: Priority,
+    /// Model name for inference tasks; the worker's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub data_classification: DataClassification,
+    /// Name of the policy set to evaluate; the tenant default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Job deadline in seconds from admission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u32>,
+    /// Retries per task unless a task overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// Same key and same tenant ⇒ same job; a different request with a used key is a conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Explicit DAG; required when `type` is `explicit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dag: Option<Dag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobType {
+    Chat,
+    BatchAnalysis,
+    Embed,
+    Explicit,
+}
+
+/// Scheduling class; `Interactive` goes before `Standard` before `Batch`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Interactive,
+    #[default]
+    Standard,
+    Batch,
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DataClassification {
+    Public,
+    #[default]
+    Internal,
+    Confidential,
+    Restricted,
+}
+
+/// A DAG of tasks. Task ids are unique within the job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dag {
+    pub tasks: Vec<TaskSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub id: String,
+    pub kind: TaskKind,
+    /// Named inputs: literals, or references to a parent's output.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, TaskInput>,
+    #[serde(default)]
+    pub parents: Vec<String>,
+    #[serde(default)]
+    pub requirements: Requirements,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    LlmInference,
+    Embedding,
+    ToolExecution,
+    Aggregation,
+}
+
+/// A task input: `{"literal": <json>}` or `{"output": {"task": "split", "pointer": "/chunks/0"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskInput {
+    Literal(Value),
+    Output(OutputRef),
+}
+
+/// A reference to a parent's output, optionally narrowed by a JSON pointer (RFC 6901).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputRef {
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+}
+
+/// What a worker must offer to run a task. `model` and `tools` are hard constraints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirements {
+    /// Executor slots the attempt occupies.
+    #[serde(default = "one")]
+    pub cpu_slots: u32,
+    /// Memory the attempt needs, in MiB (0 = unknown).
+    #[serde(default)]
+    pub memory_mb: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// Preferred locality labels (`key=value`); a soft preference unless a policy requires it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locality: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for Requirements {
+    fn default() -> Self {
+        Self { cpu_slots: 1, memory_mb: 0, model: None, tools: Vec::new(), locality: Vec::new() }
+    }
+}

@@ -1,0 +1,99 @@
+//! The scheduler's account of jobs on the `job-events` topic (key: job id). The gateway projects
+//! these into its read model; metrics and streaming consumers read them too.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Dag, JobType, Priority};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobAdmitted {
+    pub job_id: String,
+    pub job_type: JobType,
+    pub priority: Priority,
+    /// The planned DAG, exactly as the scheduler will run it.
+    pub dag: Dag,
+    /// Job deadline, epoch ms, when the request set `timeout_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+}
+
+/// Admission refused the job; nothing else happens to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRejected {
+    pub job_id: String,
+    /// Stable machine-readable code, e.g. `dag_cycle`, `policy_denied`.
+    pub code: String,
+    pub reason: String,
+    /// The request field at fault, as a JSON path, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Pending,
+    Runnable,
+    Assigned,
+    Running,
+    Succeeded,
+    /// Failed; a retry is scheduled.
+    Failed,
+    DeadLettered,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskStateChanged {
+    pub job_id: String,
+    pub task_id: String,
+    pub attempt: u32,
+    pub state: TaskState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Archived,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStateChanged {
+    pub job_id: String,
+    pub state: JobState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The task whose dead letter failed the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_task: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyStage {
+    Admission,
+    Placement,
+}
+
+/// One evaluation of the policy gate, recorded whether it allowed or denied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDecision {
+    pub job_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    pub stage: PolicyStage,
+    pub allowed: bool,
+    /// The rule that decided, or absent for the default action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub reason: String,
+}

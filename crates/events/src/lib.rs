@@ -1,0 +1,39 @@
+//! The SPLAI wire contract.
+//!
+//! Every fact in SPLAI is an [`Envelope`] on a topic: `{v, id, ts_ms, tenant, traceparent, kind, body}`
+//! encoded as one JSON object. `kind` names the event and `body` carries it. `id` is a dedup key,
+//! `traceparent` carries the W3C trace context so one job is one trace across processes.
+//!
+//! This crate is deliberately passive: plain `pub` structs with serde, a codec with typed errors,
+//! and the topic vocabulary. It depends on nothing internal so every process agrees on one language.
+//! Golden samples of the wire format live in `crates/events/samples/` and are checked by tests.
+
+mod assignment;
+mod attempt;
+mod codec;
+mod control;
+mod dead_letter;
+mod envelope;
+mod job;
+mod job_events;
+mod topic;
+mod worker;
+
+pub use assignment::{Assign, ResolvedInput, Revoke, RevokeReason};
+pub use attempt::{
+    ArtifactRef, AttemptFailed, AttemptId, AttemptProgress, AttemptStarted, AttemptSucceeded, Usage,
+};
+pub use codec::{DecodeError, decode, decode_str, encode};
+pub use control::{ArchiveJob, CancelJob, RequeueDeadLetter};
+pub use dead_letter::{DeadLetter, PayloadEncoding, SourcePosition};
+pub use envelope::{ENVELOPE_VERSION, Envelope, Event};
+pub use job::{
+    Dag, DataClassification, JobRequest, JobType, OutputRef, Priority, Requirements, TaskInput,
+    TaskKind, TaskSpec,
+};
+pub use job_events::{
+    JobAdmitted, JobRejected, JobState, JobStateChanged, PolicyDecision, PolicyStage, TaskState,
+    TaskStateChanged,
+};
+pub use topic::Topic;
+pub use worker::{Heartbeat, WorkerLeaving, WorkerRegistered};

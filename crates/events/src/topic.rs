@@ -1,0 +1,45 @@
+//! The topic vocabulary. Physical names are `{prefix}{name}`, prefix `splai.` by default.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topic {
+    Jobs,
+    Control,
+    Heartbeats,
+    Assignments,
+    TaskEvents,
+    JobEvents,
+    DeadLetter,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 7] = [
+        Topic::Jobs,
+        Topic::Control,
+        Topic::Heartbeats,
+        Topic::Assignments,
+        Topic::TaskEvents,
+        Topic::JobEvents,
+        Topic::DeadLetter,
+    ];
+
+    /// The logical name, without prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Jobs => "jobs",
+            Topic::Control => "control",
+            Topic::Heartbeats => "heartbeats",
+            Topic::Assignments => "assignments",
+            Topic::TaskEvents => "task-events",
+            Topic::JobEvents => "job-events",
+            Topic::DeadLetter => "dead-letter",
+        }
+    }
+
+    /// The physical name under `prefix`.
+    pub fn with_prefix(self, prefix: &str) -> String {
+        format!("{prefix}{}", self.name())
+    }
+}

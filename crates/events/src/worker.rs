@@ -1,0 +1,51 @@
+//! Worker lifecycle on the `heartbeats` topic (key: worker id).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::AttemptId;
+
+/// A worker announces what it can run. Sent at start and whenever capabilities change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRegistered {
+    pub worker_id: String,
+    pub cores: u32,
+    /// Total memory, MiB.
+    pub memory_mb: u64,
+    /// Attempts it runs at once.
+    pub slots: u32,
+    pub models: Vec<String>,
+    pub tools: Vec<String>,
+    /// Locality labels, e.g. `zone=eu-1`, `site=on-prem`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Heartbeat interval the worker promises, ms.
+    pub heartbeat_interval_ms: u64,
+    #[serde(default)]
+    pub version: String,
+}
+
+/// Periodic liveness and measured utilization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub worker_id: String,
+    /// Monotone per worker process.
+    pub seq: u64,
+    /// CPU utilization over the last interval, 0–100 × cores.
+    pub cpu_pct: f64,
+    pub memory_used_mb: u64,
+    pub running: Vec<AttemptId>,
+    #[serde(default)]
+    pub warm_models: Vec<String>,
+}
+
+/// A worker leaves on purpose (shutdown); its capacity goes at once instead of after the ttl.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerLeaving {
+    pub worker_id: String,
+    pub reason: String,
+    /// Attempts it hands back unfinished.
+    #[serde(default)]
+    pub handed_back: Vec<AttemptId>,
+}

@@ -1,0 +1,282 @@
+//! proptest strategies for every wire type.
+
+use std::collections::BTreeMap;
+
+use proptest::collection::{btree_map, vec};
+use proptest::option;
+use proptest::prelude::*;
+use serde_json::Value;
+use splai_events::*;
+
+pub fn ident() -> impl Strategy<Value = String> {
+    "[a-z0-9][a-z0-9_.-]{0,12}"
+}
+
+pub fn text() -> impl Strategy<Value = String> {
+    // Arbitrary unicode, including quotes, escapes and astral-plane characters.
+    any::<String>().prop_map(|s| s.chars().take(40).collect())
+}
+
+pub fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-1e12f64..1e12f64).prop_map(Value::from),
+        text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(Value::Array),
+            btree_map(text(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+pub fn attempt_id() -> impl Strategy<Value = AttemptId> {
+    (ident(), ident(), 1u32..50).prop_map(|(job_id, task_id, attempt)| AttemptId {
+        job_id,
+        task_id,
+        attempt,
+    })
+}
+
+pub fn artifact() -> impl Strategy<Value = ArtifactRef> {
+    (ident(), "[0-9a-f]{64}", any::<u64>()).prop_map(|(path, sha256, size_bytes)| ArtifactRef {
+        path,
+        sha256,
+        size_bytes,
+    })
+}
+
+pub fn task_kind() -> impl Strategy<Value = TaskKind> {
+    prop_oneof![
+        Just(TaskKind::LlmInference),
+        Just(TaskKind::Embedding),
+        Just(TaskKind::ToolExecution),
+        Just(TaskKind::Aggregation),
+    ]
+}
+
+pub fn requirements() -> impl Strategy<Value = Requirements> {
+    (1u32..8, any::<u32>(), option::of(ident()), vec(ident(), 0..3), vec(ident(), 0..3)).prop_map(
+        |(cpu_slots, memory_mb, model, tools, locality)| Requirements {
+            cpu_slots,
+            memory_mb,
+            model,
+            tools,
+            locality,
+        },
+    )
+}
+
+pub fn task_input() -> impl Strategy<Value = TaskInput> {
+    prop_oneof![
+        json_value().prop_map(TaskInput::Literal),
+        (ident(), option::of("/[a-z0-9/]{0,10}"))
+            .prop_map(|(task, pointer)| TaskInput::Output(OutputRef { task, pointer })),
+    ]
+}
+
+pub fn task_spec() -> impl Strategy<Value = TaskSpec> {
+    (
+        ident(),
+        task_kind(),
+        btree_map(ident(), task_input(), 0..3),
+        vec(ident(), 0..3),
+        requirements(),
+        option::of(any::<u32>()),
+        option::of(0u32..10),
+    )
+        .prop_map(|(id, kind, inputs, parents, requirements, timeout_s, max_retries)| TaskSpec {
+            id,
+            kind,
+            inputs,
+            parents,
+            requirements,
+            timeout_s,
+            max_retries,
+        })
+}
+
+pub fn dag() -> impl Strategy<Value = Dag> {
+    vec(task_spec(), 0..4).prop_map(|tasks| Dag { tasks })
+}
+
+pub fn job_type() -> impl Strategy<Value = JobType> {
+    prop_oneof![
+        Just(JobType::Chat),
+        Just(JobType::BatchAnalysis),
+        Just(JobType::Embed),
+        Just(JobType::Explicit)
+    ]
+}
+
+pub fn priority() -> impl Strategy<Value = Priority> {
+    prop_oneof![Just(Priority::Interactive), Just(Priority::Standard), Just(Priority::Batch)]
+}
+
+pub fn classification() -> impl Strategy<Value = DataClassification> {
+    prop_oneof![
+        Just(DataClassification::Public),
+        Just(DataClassification::Internal),
+        Just(DataClassification::Confidential),
+        Just(DataClassification::Restricted),
+    ]
+}
+
+pub fn job_request() -> impl Strategy<Value = JobRequest> {
+    (
+        (option::of(ident()), job_type(), json_value(), priority(), option::of(ident())),
+        (
+            classification(),
+            option::of(ident()),
+            option::of(any::<u32>()),
+            option::of(0u32..10),
+            option::of(text()),
+            option::of(dag()),
+        ),
+    )
+        .prop_map(
+            |(
+                (job_id, job_type, input, priority, model),
+                (data_classification, policy, timeout_s, max_retries, idempotency_key, dag),
+            )| JobRequest {
+                job_id,
+                job_type,
+                input,
+                priority,
+                model,
+                data_classification,
+                policy,
+                timeout_s,
+                max_retries,
+                idempotency_key,
+                dag,
+            },
+        )
+}
+
+fn labels() -> impl Strategy<Value = BTreeMap<String, String>> {
+    btree_map(ident(), ident(), 0..3)
+}
+
+pub fn task_state() -> impl Strategy<Value = TaskState> {
+    prop_oneof![
+        Just(TaskState::Pending),
+        Just(TaskState::Runnable),
+        Just(TaskState::Assigned),
+        Just(TaskState::Running),
+        Just(TaskState::Succeeded),
+        Just(TaskState::Failed),
+        Just(TaskState::DeadLettered),
+        Just(TaskState::Cancelled),
+    ]
+}
+
+pub fn job_state() -> impl Strategy<Value = JobState> {
+    prop_oneof![
+        Just(JobState::Queued),
+        Just(JobState::Running),
+        Just(JobState::Succeeded),
+        Just(JobState::Failed),
+        Just(JobState::Cancelled),
+        Just(JobState::Archived),
+    ]
+}
+
+pub fn resolved_input() -> impl Strategy<Value = ResolvedInput> {
+    prop_oneof![
+        json_value().prop_map(ResolvedInput::Literal),
+        (artifact(), option::of("/[a-z0-9/]{0,10}"))
+            .prop_map(|(artifact, pointer)| ResolvedInput::Artifact { artifact, pointer }),
+    ]
+}
+
+pub fn revoke_reason() -> impl Strategy<Value = RevokeReason> {
+    prop_oneof![
+        Just(RevokeReason::Cancelled),
+        Just(RevokeReason::TimedOut),
+        Just(RevokeReason::WorkerLost),
+        Just(RevokeReason::Superseded),
+    ]
+}
+
+/// Every event kind.
+pub fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        job_request().prop_map(Event::JobRequest),
+        (ident(), text()).prop_map(|(job_id, reason)| Event::CancelJob(CancelJob { job_id, reason })),
+        (ident(), option::of(ident())).prop_map(|(job_id, task_id)| Event::RequeueDeadLetter(
+            RequeueDeadLetter { job_id, task_id }
+        )),
+        ident().prop_map(|job_id| Event::ArchiveJob(ArchiveJob { job_id })),
+        (ident(), any::<u32>(), any::<u64>(), 1u32..64, vec(ident(), 0..3), vec(ident(), 0..3), labels(), any::<u64>(), text())
+            .prop_map(|(worker_id, cores, memory_mb, slots, models, tools, labels, heartbeat_interval_ms, version)| {
+                Event::WorkerRegistered(WorkerRegistered { worker_id, cores, memory_mb, slots, models, tools, labels, heartbeat_interval_ms, version })
+            }),
+        (ident(), any::<u64>(), 0f64..6400f64, any::<u64>(), vec(attempt_id(), 0..3), vec(ident(), 0..2))
+            .prop_map(|(worker_id, seq, cpu_pct, memory_used_mb, running, warm_models)| {
+                Event::Heartbeat(Heartbeat { worker_id, seq, cpu_pct, memory_used_mb, running, warm_models })
+            }),
+        (ident(), text(), vec(attempt_id(), 0..3)).prop_map(|(worker_id, reason, handed_back)| {
+            Event::WorkerLeaving(WorkerLeaving { worker_id, reason, handed_back })
+        }),
+        (attempt_id(), ident(), task_kind(), btree_map(ident(), resolved_input(), 0..3), requirements(), any::<u64>())
+            .prop_map(|(attempt, worker_id, kind, inputs, requirements, deadline_ms)| {
+                Event::Assign(Assign { attempt, worker_id, kind, inputs, requirements, deadline_ms })
+            }),
+        (attempt_id(), ident(), revoke_reason())
+            .prop_map(|(attempt, worker_id, reason)| Event::Revoke(Revoke { attempt, worker_id, reason })),
+        (attempt_id(), ident())
+            .prop_map(|(attempt, worker_id)| Event::AttemptStarted(AttemptStarted { attempt, worker_id })),
+        (attempt_id(), ident(), any::<u32>(), option::of(text())).prop_map(|(attempt, worker_id, tokens, delta)| {
+            Event::AttemptProgress(AttemptProgress { attempt, worker_id, tokens, delta })
+        }),
+        (attempt_id(), ident(), artifact(), vec(artifact(), 0..3), any::<u64>(), option::of((any::<u32>(), any::<u32>())))
+            .prop_map(|(attempt, worker_id, artifact, inputs, duration_ms, usage)| {
+                Event::AttemptSucceeded(AttemptSucceeded {
+                    attempt, worker_id, artifact, inputs, duration_ms,
+                    usage: usage.map(|(prompt_tokens, completion_tokens)| Usage { prompt_tokens, completion_tokens }),
+                })
+            }),
+        (attempt_id(), ident(), text(), any::<bool>()).prop_map(|(attempt, worker_id, error, retryable)| {
+            Event::AttemptFailed(AttemptFailed { attempt, worker_id, error, retryable })
+        }),
+        (ident(), job_type(), priority(), dag(), option::of(any::<u64>()))
+            .prop_map(|(job_id, job_type, priority, dag, deadline_ms)| {
+                Event::JobAdmitted(JobAdmitted { job_id, job_type, priority, dag, deadline_ms })
+            }),
+        (ident(), ident(), text(), option::of(ident())).prop_map(|(job_id, code, reason, field)| {
+            Event::JobRejected(JobRejected { job_id, code, reason, field })
+        }),
+        (ident(), ident(), any::<u32>(), task_state(), option::of(ident()), option::of(text()))
+            .prop_map(|(job_id, task_id, attempt, state, worker_id, reason)| {
+                Event::TaskStateChanged(TaskStateChanged { job_id, task_id, attempt, state, worker_id, reason })
+            }),
+        (ident(), job_state(), option::of(text()), option::of(ident())).prop_map(|(job_id, state, reason, failed_task)| {
+            Event::JobStateChanged(JobStateChanged { job_id, state, reason, failed_task })
+        }),
+        (ident(), option::of(ident()), any::<bool>(), any::<bool>(), option::of(ident()), text())
+            .prop_map(|(job_id, task_id, placement, allowed, rule, reason)| {
+                let stage = if placement { PolicyStage::Placement } else { PolicyStage::Admission };
+                Event::PolicyDecision(PolicyDecision { job_id, task_id, stage, allowed, rule, reason })
+            }),
+        (option::of((ident(), any::<u32>(), any::<u64>())), option::of(ident()), option::of(ident()), text(), text(), any::<bool>())
+            .prop_map(|(source, job_id, task_id, reason, payload, b64)| {
+                Event::DeadLetter(DeadLetter {
+                    source: source.map(|(topic, partition, offset)| SourcePosition { topic, partition, offset }),
+                    job_id, task_id, reason, payload,
+                    payload_encoding: if b64 { PayloadEncoding::Base64 } else { PayloadEncoding::Utf8 },
+                })
+            }),
+    ]
+}
+
+pub fn envelope() -> impl Strategy<Value = Envelope> {
+    (ident(), any::<u64>(), ident(), option::of("00-[0-9a-f]{32}-[0-9a-f]{16}-01"), event()).prop_map(
+        |(id, ts_ms, tenant, traceparent, event)| Envelope::new(id, ts_ms, tenant, event).with_traceparent(traceparent),
+    )
+}
