@@ -1,0 +1,200 @@
+//! The settings tree. Field docs and defaults live in `default.toml`; this is its typed shape.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ConfigError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub log: LogSettings,
+    pub store: StoreSettings,
+    pub artifacts: ArtifactSettings,
+    pub telemetry: TelemetrySettings,
+    pub gateway: GatewaySettings,
+    pub scheduler: SchedulerSettings,
+    pub executor: ExecutorSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogBackend {
+    Embedded,
+    Kafka,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub backend: LogBackend,
+    pub topic_prefix: String,
+    pub partitions: u32,
+    pub replication: u16,
+    pub embedded: EmbeddedLogSettings,
+    pub kafka: KafkaSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedLogSettings {
+    pub path: String,
+    pub fsync: bool,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub session_timeout_ms: u32,
+    pub linger_ms: u32,
+    pub batch_size: u32,
+    pub delivery_timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSettings {
+    pub url: String,
+    pub s3_endpoint: String,
+    pub s3_region: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub otlp_endpoint: String,
+    pub service_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    pub listen: String,
+    pub auth: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    pub heartbeat_ttl_ms: u64,
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+    pub default_max_retries: u32,
+    pub default_task_timeout_s: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSettings {
+    pub slots: u32,
+    pub heartbeat_interval_ms: u64,
+    pub model_dir: String,
+    pub shell_tool: bool,
+    pub labels: Vec<String>,
+}
+
+impl Settings {
+    /// Checks that types alone cannot express. The first fault wins and names its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let log = &self.log;
+        if log.topic_prefix.chars().any(|c| !(c.is_ascii_alphanumeric() || "._-".contains(c))) {
+            return Err(ConfigError::invalid(
+                "log.topic_prefix",
+                "may contain only ASCII letters, digits, '.', '_' and '-'",
+            ));
+        }
+        range("log.partitions", log.partitions.into(), 1, 1024)?;
+        range("log.replication", log.replication.into(), 1, 16)?;
+        non_empty("log.embedded.path", &log.embedded.path)?;
+        range("log.embedded.poll_interval_ms", log.embedded.poll_interval_ms, 1, 60_000)?;
+        if log.kafka.brokers.split(',').any(|b| !looks_like_host_port(b.trim())) {
+            return Err(ConfigError::invalid("log.kafka.brokers", "expected host:port[,host:port...]"));
+        }
+        range("log.kafka.session_timeout_ms", log.kafka.session_timeout_ms.into(), 1_000, 300_000)?;
+        range("log.kafka.linger_ms", log.kafka.linger_ms.into(), 0, 10_000)?;
+        range("log.kafka.batch_size", log.kafka.batch_size.into(), 1, 100_000_000)?;
+        range("log.kafka.delivery_timeout_ms", log.kafka.delivery_timeout_ms.into(), 1_000, 3_600_000)?;
+
+        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres://")
+            || self.store.url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::invalid("store.url", "expected sqlite://PATH or postgres://..."));
+        }
+        range("store.max_connections", self.store.max_connections.into(), 1, 1000)?;
+        if !(self.artifacts.url.starts_with("file://") || self.artifacts.url.starts_with("s3://")) {
+            return Err(ConfigError::invalid("artifacts.url", "expected file://DIR or s3://BUCKET"));
+        }
+        if !self.telemetry.otlp_endpoint.is_empty()
+            && !(self.telemetry.otlp_endpoint.starts_with("http://")
+                || self.telemetry.otlp_endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid("telemetry.otlp_endpoint", "expected an http(s):// URL or empty"));
+        }
+        non_empty("telemetry.service_name", &self.telemetry.service_name)?;
+        if !looks_like_host_port(&self.gateway.listen) {
+            return Err(ConfigError::invalid("gateway.listen", "expected host:port"));
+        }
+        if !self.gateway.auth && log.backend == LogBackend::Kafka {
+            return Err(ConfigError::invalid(
+                "gateway.auth",
+                "auth may be off only with the embedded log (log.backend = \"embedded\")",
+            ));
+        }
+        let s = &self.scheduler;
+        range("scheduler.heartbeat_ttl_ms", s.heartbeat_ttl_ms, 100, 3_600_000)?;
+        range("scheduler.retry_base_ms", s.retry_base_ms, 1, 3_600_000)?;
+        if s.retry_cap_ms < s.retry_base_ms {
+            return Err(ConfigError::invalid("scheduler.retry_cap_ms", "must be ≥ scheduler.retry_base_ms"));
+        }
+        range("scheduler.default_max_retries", s.default_max_retries.into(), 0, 100)?;
+        range("scheduler.default_task_timeout_s", s.default_task_timeout_s.into(), 1, 86_400)?;
+        let e = &self.executor;
+        range("executor.slots", e.slots.into(), 0, 1024)?;
+        range("executor.heartbeat_interval_ms", e.heartbeat_interval_ms, 100, 600_000)?;
+        if e.heartbeat_interval_ms * 2 > s.heartbeat_ttl_ms {
+            return Err(ConfigError::invalid(
+                "executor.heartbeat_interval_ms",
+                "must be at most half of scheduler.heartbeat_ttl_ms, or live workers expire between beats",
+            ));
+        }
+        if let Some(bad) = e.labels.iter().find(|l| l.split_once('=').is_none_or(|(k, _)| k.is_empty())) {
+            return Err(ConfigError::invalid("executor.labels", format!("`{bad}` is not key=value")));
+        }
+        Ok(())
+    }
+}
+
+fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::invalid(key, format!("{value} is outside {min}..={max}")));
+    }
+    Ok(())
+}
+
+fn non_empty(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        return Err(ConfigError::invalid(key, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn looks_like_host_port(s: &str) -> bool {
+    s.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
