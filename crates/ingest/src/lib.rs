@@ -1,1 +1,10 @@
-//! placeholder
+//! Getting events in and out of SPLAI.
+//!
+//! - [`log`]: the [`EventLog`](log::EventLog) trait — keyed, partitioned, append-only topics with
+//!   named consumers that resume from committed positions — and its two implementations: Kafka
+//!   (rdkafka) and an embedded SQLite log for one machine with no external service. On top of it,
+//!   [`log::EventWriter`] and [`log::EventReader`] speak envelopes and send undecodable records to
+//!   `dead-letter` with their source position instead of stopping.
+//! - The pure planner, validation and policy code shared by gateway and scheduler (issue 3).
+
+pub mod log;

@@ -1,0 +1,355 @@
+//! The embedded log: SQLite tables behind the same [`EventLog`] trait, for one machine with no
+//! external service. Durable across restarts (WAL); several processes may share the file.
+//!
+//! Tables: `log_topics(name, partitions)`, `log_partitions(topic, partition, next_offset)` (the
+//! high watermarks, so an idle poll is one small read), `log_records(topic, partition, offset, key,
+//! payload, ts_ms)` and `log_commits(grp, topic, partition, next_offset)`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use splai_events::SourcePosition;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+use tokio::sync::{Mutex, Notify};
+
+use super::{
+    Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms,
+    partition_for,
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS log_topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS log_partitions (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_records (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+    key TEXT, payload BLOB NOT NULL, ts_ms INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, offset)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_commits (
+    grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID;
+";
+
+/// Rows per INSERT statement (6 bound values each, well under SQLite's variable limit).
+const INSERT_CHUNK: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedLog {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: SqlitePool,
+    /// Appends in this process go one at a time; other processes wait on SQLite's lock.
+    write: Mutex<()>,
+    /// Wakes consumers in this process when records arrive.
+    appended: Notify,
+    /// How often an idle consumer re-checks for appends by other processes.
+    poll_interval: Duration,
+}
+
+impl EmbeddedLog {
+    /// Open (creating when missing) the log at `path`. `fsync`: sync every commit to disk.
+    pub async fn open(path: &Path, fsync: bool, poll_interval: Duration) -> Result<Self, LogError> {
+        let open_err = |e: &dyn std::fmt::Display| LogError::Open {
+            backend: "embedded",
+            message: format!("{}: {e}", path.display()),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| open_err(&e))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if fsync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(&e))?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| open_err(&e))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                write: Mutex::new(()),
+                appended: Notify::new(),
+                poll_interval,
+            }),
+        })
+    }
+
+    async fn topic_partitions(&self, topic: &str) -> Result<Option<u32>, sqlx::Error> {
+        let row = sqlx::query("SELECT partitions FROM log_topics WHERE name = ?")
+            .bind(topic)
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<i64, _>(0) as u32))
+    }
+}
+
+#[async_trait]
+impl EventLog for EmbeddedLog {
+    async fn create_topics(&self, topics: &[String], partitions: u32) -> Result<(), LogError> {
+        let _guard = self.inner.write.lock().await;
+        for topic in topics {
+            let err = |e: sqlx::Error| LogError::CreateTopic { topic: topic.clone(), message: e.to_string() };
+            let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+            let created = sqlx::query("INSERT OR IGNORE INTO log_topics (name, partitions) VALUES (?, ?)")
+                .bind(topic)
+                .bind(i64::from(partitions))
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            if created == 1 {
+                for p in 0..partitions {
+                    sqlx::query("INSERT INTO log_partitions (topic, partition, next_offset) VALUES (?, ?, 0)")
+                        .bind(topic)
+                        .bind(i64::from(p))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                }
+            }
+            tx.commit().await.map_err(err)?;
+        }
+        Ok(())
+    }
+
+    async fn append(&self, topic: &str, records: Vec<Record>) -> Result<Vec<SourcePosition>, LogError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let err = |e: sqlx::Error| LogError::Append { topic: topic.to_string(), message: e.to_string() };
+        let partitions = self
+            .topic_partitions(topic)
+            .await
+            .map_err(err)?
+            .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })?;
+        let _guard = self.inner.write.lock().await;
+        let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+
+        // Offsets are assigned inside the write transaction, so they are gap-free and in order.
+        let mut next: HashMap<u32, u64> = HashMap::new();
+        for row in sqlx::query("SELECT partition, next_offset FROM log_partitions WHERE topic = ?")
+            .bind(topic)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err)?
+        {
+            next.insert(row.get::<i64, _>(0) as u32, row.get::<i64, _>(1) as u64);
+        }
+        let ts = now_ms();
+        let mut positions = Vec::with_capacity(records.len());
+        let placed: Vec<(u32, u64, Record)> = records
+            .into_iter()
+            .map(|r| {
+                let partition = partition_for(&r.key, partitions);
+                let slot = next.entry(partition).or_insert(0);
+                let offset = *slot;
+                *slot += 1;
+                positions.push(SourcePosition { topic: topic.to_string(), partition, offset });
+                (partition, offset, r)
+            })
+            .collect();
+        for chunk in placed.chunks(INSERT_CHUNK) {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO log_records (topic, partition, offset, key, payload, ts_ms) ");
+            insert.push_values(chunk, |mut row, (partition, offset, record)| {
+                row.push_bind(topic)
+                    .push_bind(i64::from(*partition))
+                    .push_bind(*offset as i64)
+                    .push_bind(record.key.as_str())
+                    .push_bind(record.payload.as_slice())
+                    .push_bind(ts as i64);
+            });
+            insert.build().execute(&mut *tx).await.map_err(err)?;
+        }
+        for (partition, offset) in &next {
+            sqlx::query("UPDATE log_partitions SET next_offset = ? WHERE topic = ? AND partition = ?")
+                .bind(*offset as i64)
+                .bind(topic)
+                .bind(i64::from(*partition))
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        self.inner.appended.notify_waiters();
+        Ok(positions)
+    }
+
+    async fn subscribe(&self, subscription: Subscription) -> Result<Box<dyn LogConsumer>, LogError> {
+        let err = |e: sqlx::Error| LogError::Consume {
+            group: subscription.group.clone(),
+            topics: subscription.topics.clone(),
+            message: e.to_string(),
+        };
+        let mut positions = Vec::new();
+        for topic in &subscription.topics {
+            let partitions = self
+                .topic_partitions(topic)
+                .await
+                .map_err(err)?
+                .ok_or_else(|| LogError::UnknownTopic { topic: topic.clone() })?;
+            let wanted: Vec<u32> = match &subscription.partitions {
+                Some(list) => list.iter().copied().filter(|p| *p < partitions).collect(),
+                None => (0..partitions).collect(),
+            };
+            for partition in wanted {
+                let committed: Option<i64> = sqlx::query_scalar(
+                    "SELECT next_offset FROM log_commits WHERE grp = ? AND topic = ? AND partition = ?",
+                )
+                .bind(&subscription.group)
+                .bind(topic)
+                .bind(i64::from(partition))
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(err)?;
+                positions.push(Cursor { topic: topic.clone(), partition, next: committed.unwrap_or(0) as u64 });
+            }
+        }
+        Ok(Box::new(EmbeddedConsumer { log: self.clone(), subscription, cursors: positions, rr: 0 }))
+    }
+
+    async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
+        self.topic_partitions(topic)
+            .await
+            .map_err(|e| LogError::Consume { group: String::new(), topics: vec![topic.into()], message: e.to_string() })?
+            .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })
+    }
+}
+
+#[derive(Debug)]
+struct Cursor {
+    topic: String,
+    partition: u32,
+    next: u64,
+}
+
+#[derive(Debug)]
+struct EmbeddedConsumer {
+    log: EmbeddedLog,
+    subscription: Subscription,
+    cursors: Vec<Cursor>,
+    /// Round-robin start, so one busy partition cannot starve the others.
+    rr: usize,
+}
+
+impl EmbeddedConsumer {
+    fn err(&self, e: sqlx::Error) -> LogError {
+        LogError::Consume {
+            group: self.subscription.group.clone(),
+            topics: self.subscription.topics.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn fetch(&mut self, max: usize) -> Result<Vec<Delivered>, LogError> {
+        let pool = &self.log.inner.pool;
+        let mut high: HashMap<(String, u32), u64> = HashMap::new();
+        for topic in &self.subscription.topics {
+            let rows = sqlx::query("SELECT partition, next_offset FROM log_partitions WHERE topic = ?")
+                .bind(topic)
+                .fetch_all(pool)
+                .await
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                high.insert((topic.clone(), row.get::<i64, _>(0) as u32), row.get::<i64, _>(1) as u64);
+            }
+        }
+        let mut out = Vec::new();
+        let n = self.cursors.len();
+        for i in 0..n {
+            if out.len() >= max {
+                break;
+            }
+            let idx = (self.rr + i) % n;
+            let cursor = &self.cursors[idx];
+            let hw = high.get(&(cursor.topic.clone(), cursor.partition)).copied().unwrap_or(0);
+            if hw <= cursor.next {
+                continue;
+            }
+            let rows = sqlx::query(
+                "SELECT offset, key, payload, ts_ms FROM log_records
+                 WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
+            )
+            .bind(&cursor.topic)
+            .bind(i64::from(cursor.partition))
+            .bind(cursor.next as i64)
+            .bind((max - out.len()) as i64)
+            .fetch_all(pool)
+            .await
+            .map_err(|e| self.err(e))?;
+            let cursor = &mut self.cursors[idx];
+            for row in rows {
+                let offset = row.get::<i64, _>(0) as u64;
+                cursor.next = offset + 1;
+                out.push(Delivered {
+                    position: SourcePosition { topic: cursor.topic.clone(), partition: cursor.partition, offset },
+                    key: row.get(1),
+                    payload: row.get(2),
+                    ts_ms: row.get::<i64, _>(3) as u64,
+                });
+            }
+        }
+        self.rr = self.rr.wrapping_add(1);
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl LogConsumer for EmbeddedConsumer {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
+        let deadline = Instant::now() + wait;
+        let inner = self.log.inner.clone();
+        loop {
+            // Register interest before reading, so an append between the read and the wait
+            // is not missed.
+            let notified = inner.appended.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let batch = self.fetch(max.max(1)).await?;
+            let now = Instant::now();
+            if !batch.is_empty() || now >= deadline {
+                return Ok(batch);
+            }
+            let nap = (deadline - now).min(inner.poll_interval);
+            let _ = tokio::time::timeout(nap, notified).await;
+        }
+    }
+
+    async fn commit(&mut self, processed: &[SourcePosition]) -> Result<(), LogError> {
+        let pool = &self.log.inner.pool;
+        for point in commit_points(processed) {
+            sqlx::query(
+                "INSERT INTO log_commits (grp, topic, partition, next_offset) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset = excluded.next_offset
+                 WHERE excluded.next_offset > log_commits.next_offset",
+            )
+            .bind(&self.subscription.group)
+            .bind(&point.topic)
+            .bind(i64::from(point.partition))
+            .bind(point.offset as i64)
+            .execute(pool)
+            .await
+            .map_err(|e| LogError::Commit {
+                group: self.subscription.group.clone(),
+                topic: point.topic.clone(),
+                partition: point.partition,
+                offset: point.offset,
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+}

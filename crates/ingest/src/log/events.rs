@@ -1,0 +1,181 @@
+//! Envelopes over the raw log. [`EventReader`] never stops on a bad record: it appends a
+//! `DeadLetter` (source position, reason, original payload) to the dead-letter topic, durably,
+//! and moves on; the bad record's position is committed with the batch it arrived in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use splai_events::{
+    DeadLetter, Envelope, Event, PayloadEncoding, SourcePosition, Topic, decode, encode,
+};
+
+use super::{EventLog, LogConsumer, LogError, Record, Subscription, now_ms};
+
+/// Appends envelopes to the topic their event belongs on.
+#[derive(Debug, Clone)]
+pub struct EventWriter {
+    log: Arc<dyn EventLog>,
+    prefix: String,
+}
+
+impl EventWriter {
+    pub fn new(log: Arc<dyn EventLog>, prefix: impl Into<String>) -> Self {
+        Self { log, prefix: prefix.into() }
+    }
+
+    /// The physical topic name.
+    pub fn topic(&self, topic: Topic) -> String {
+        topic.with_prefix(&self.prefix)
+    }
+
+    /// Create every SPLAI topic (idempotent).
+    pub async fn create_all_topics(&self, partitions: u32) -> Result<(), LogError> {
+        let topics: Vec<String> = Topic::ALL.iter().map(|t| self.topic(*t)).collect();
+        self.log.create_topics(&topics, partitions).await
+    }
+
+    /// Append envelopes, each to its event's topic, keyed by [`Envelope::key`]. Order is kept
+    /// per key. Returns positions in input order.
+    pub async fn append(&self, envelopes: &[Envelope]) -> Result<Vec<SourcePosition>, LogError> {
+        let mut positions = vec![None; envelopes.len()];
+        for topic in Topic::ALL {
+            let (idx, records): (Vec<usize>, Vec<Record>) = envelopes
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.event.topic() == topic)
+                .map(|(i, e)| (i, Record { key: e.key().to_string(), payload: encode(e) }))
+                .unzip();
+            if records.is_empty() {
+                continue;
+            }
+            let placed = self.log.append(&self.topic(topic), records).await?;
+            for (i, p) in idx.into_iter().zip(placed) {
+                positions[i] = Some(p);
+            }
+        }
+        Ok(positions.into_iter().map(|p| p.expect("every envelope was placed")).collect())
+    }
+
+    /// Append raw bytes (tests and foreign producers' view of the wire).
+    pub async fn append_raw(&self, topic: Topic, key: &str, payload: Vec<u8>) -> Result<SourcePosition, LogError> {
+        let mut placed = self.log.append(&self.topic(topic), vec![Record { key: key.into(), payload }]).await?;
+        Ok(placed.remove(0))
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+}
+
+/// What one poll produced.
+#[derive(Debug, Default)]
+pub struct EventBatch {
+    /// Decoded envelopes with their positions, in log order per partition.
+    pub events: Vec<(SourcePosition, Envelope)>,
+    /// Records that did not decode and went to `dead-letter`.
+    pub dead_lettered: Vec<SourcePosition>,
+    /// Every position the poll consumed (commit these once the effect is durable).
+    pub positions: Vec<SourcePosition>,
+}
+
+/// Reads envelopes as a consumer group.
+#[derive(Debug)]
+pub struct EventReader {
+    consumer: Box<dyn LogConsumer>,
+    writer: EventWriter,
+}
+
+impl EventReader {
+    /// Subscribe `group` to these SPLAI topics.
+    pub async fn subscribe(writer: EventWriter, group: &str, topics: &[Topic], partitions: Option<Vec<u32>>) -> Result<Self, LogError> {
+        let subscription = Subscription {
+            group: group.to_string(),
+            topics: topics.iter().map(|t| writer.topic(*t)).collect(),
+            partitions,
+        };
+        let consumer = writer.log.subscribe(subscription).await?;
+        Ok(Self { consumer, writer })
+    }
+
+    /// Up to `max` records, waiting at most `wait` for the first.
+    pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<EventBatch, LogError> {
+        let records = self.consumer.poll(max, wait).await?;
+        let mut batch = EventBatch::default();
+        let mut dead = Vec::new();
+        for record in records {
+            batch.positions.push(record.position.clone());
+            match decode(&record.payload) {
+                Ok(envelope) => batch.events.push((record.position, envelope)),
+                Err(error) => {
+                    tracing::warn!(
+                        topic = %record.position.topic, partition = record.position.partition,
+                        offset = record.position.offset, %error, "undecodable record sent to dead-letter"
+                    );
+                    let (payload, payload_encoding) = match String::from_utf8(record.payload) {
+                        Ok(text) => (text, PayloadEncoding::Utf8),
+                        Err(e) => (base64(e.as_bytes()), PayloadEncoding::Base64),
+                    };
+                    let p = &record.position;
+                    dead.push(Envelope::new(
+                        format!("dl:{}:{}:{}", p.topic, p.partition, p.offset),
+                        now_ms(),
+                        "system",
+                        Event::DeadLetter(DeadLetter {
+                            source: Some(p.clone()),
+                            job_id: None,
+                            task_id: None,
+                            reason: error.to_string(),
+                            payload,
+                            payload_encoding,
+                        }),
+                    ));
+                    batch.dead_lettered.push(record.position);
+                }
+            }
+        }
+        if !dead.is_empty() {
+            // Durable before the caller can commit past the bad records.
+            self.writer.append(&dead).await?;
+        }
+        Ok(batch)
+    }
+
+    /// Commit everything `batch` consumed.
+    pub async fn commit(&mut self, batch: &EventBatch) -> Result<(), LogError> {
+        self.consumer.commit(&batch.positions).await
+    }
+
+    /// Commit explicit positions.
+    pub async fn commit_positions(&mut self, positions: &[SourcePosition]) -> Result<(), LogError> {
+        self.consumer.commit(positions).await
+    }
+}
+
+/// Standard base64 (RFC 4648) with padding; small enough not to need a crate.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (raw, enc) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(super::base64(raw.as_bytes()), enc);
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The event log on Kafka (any broker speaking the protocol; tested against tansu).
+//!
+//! Producer: idempotent, `acks=all`, batched by `linger.ms`; we pick the partition ourselves with
+//! [`partition_for`] so keys land where the embedded log puts them. Consumers: manual commits
+//! only (`enable.auto.commit=false`, `enable.auto.offset.store=false`), a low session timeout
+//! (tansu holds a group join for about half of it), and `auto.offset.reset=earliest`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use splai_config::KafkaSettings;
+use splai_events::SourcePosition;
+
+use super::{Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, partition_for};
+
+#[derive(Clone)]
+pub struct KafkaLog {
+    settings: KafkaSettings,
+    replication: i32,
+    producer: FutureProducer,
+    admin: Arc<AdminClient<DefaultClientContext>>,
+}
+
+impl std::fmt::Debug for KafkaLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLog").field("brokers", &self.settings.brokers).finish()
+    }
+}
+
+impl KafkaLog {
+    pub fn connect(settings: &KafkaSettings, replication: u16) -> Result<Self, LogError> {
+        let open_err = |e: KafkaError| LogError::Open { backend: "kafka", message: e.to_string() };
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", settings.linger_ms.to_string())
+            .set("batch.size", settings.batch_size.to_string())
+            .set("message.timeout.ms", settings.delivery_timeout_ms.to_string())
+            .set("queue.buffering.max.messages", "1000000")
+            .set("queue.buffering.max.kbytes", "1048576")
+            .create()
+            .map_err(open_err)?;
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &settings.brokers).create().map_err(open_err)?;
+        Ok(Self { settings: settings.clone(), replication: i32::from(replication), producer, admin: Arc::new(admin) })
+    }
+
+    fn metadata_partitions(&self, topic: &str) -> Result<Option<u32>, KafkaError> {
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().len() as u32))
+    }
+
+    async fn partitions_of(&self, topic: &str) -> Result<Option<u32>, KafkaError> {
+        let this = self.clone();
+        let topic = topic.to_string();
+        tokio::task::spawn_blocking(move || this.metadata_partitions(&topic))
+            .await
+            .unwrap_or(Ok(None))
+    }
+}
+
+#[async_trait]
+impl EventLog for KafkaLog {
+    async fn create_topics(&self, topics: &[String], partitions: u32) -> Result<(), LogError> {
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| NewTopic::new(t, partitions as i32, TopicReplication::Fixed(self.replication)))
+            .collect();
+        let results = self
+            .admin
+            .create_topics(new.iter(), &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+            .await
+            .map_err(|e| LogError::CreateTopic { topic: topics.join(","), message: e.to_string() })?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => return Err(LogError::CreateTopic { topic, message: code.to_string() }),
+            }
+        }
+        // Wait until metadata shows every topic, so a producer right after does not race it.
+        for topic in topics {
+            let mut tries = 0;
+            loop {
+                match self.partitions_of(topic).await {
+                    Ok(Some(_)) => break,
+                    _ if tries < 100 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => {
+                        return Err(LogError::CreateTopic {
+                            topic: topic.clone(),
+                            message: format!("not visible in metadata after creation: {other:?}"),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn append(&self, topic: &str, records: Vec<Record>) -> Result<Vec<SourcePosition>, LogError> {
+        let err = |message: String| LogError::Append { topic: topic.to_string(), message };
+        let partitions = self
+            .partitions_of(topic)
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })?;
+        let mut pending = Vec::with_capacity(records.len());
+        for record in &records {
+            let partition = partition_for(&record.key, partitions) as i32;
+            let mut future_record =
+                FutureRecord::to(topic).key(record.key.as_bytes()).payload(&record.payload).partition(partition);
+            loop {
+                match self.producer.send_result(future_record) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The local queue is full: let librdkafka drain it, then retry.
+                        future_record = back;
+                        self.producer.poll(Duration::from_millis(1));
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err((e, _)) => return Err(err(e.to_string())),
+                }
+            }
+        }
+        let mut positions = Vec::with_capacity(pending.len());
+        for delivery in pending {
+            match delivery.await {
+                Ok(Ok(d)) => positions.push(SourcePosition {
+                    topic: topic.to_string(),
+                    partition: d.partition as u32,
+                    offset: d.offset as u64,
+                }),
+                Ok(Err((e, _))) => return Err(err(e.to_string())),
+                Err(_) => return Err(err("producer dropped the delivery".into())),
+            }
+        }
+        Ok(positions)
+    }
+
+    async fn subscribe(&self, subscription: Subscription) -> Result<Box<dyn LogConsumer>, LogError> {
+        let err = |message: String| LogError::Consume {
+            group: subscription.group.clone(),
+            topics: subscription.topics.clone(),
+            message,
+        };
+        let session = self.settings.session_timeout_ms;
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .set("group.id", &subscription.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session.to_string())
+            .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "50")
+            .create()
+            .map_err(|e| err(e.to_string()))?;
+        for topic in &subscription.topics {
+            if self.partitions_of(topic).await.map_err(|e| err(e.to_string()))?.is_none() {
+                return Err(LogError::UnknownTopic { topic: topic.clone() });
+            }
+        }
+        match &subscription.partitions {
+            None => {
+                let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
+                consumer.subscribe(&topics).map_err(|e| err(e.to_string()))?;
+            }
+            Some(parts) => {
+                let mut tpl = TopicPartitionList::new();
+                for topic in &subscription.topics {
+                    for p in parts {
+                        // `Stored`: start from the group's committed offset, else auto.offset.reset.
+                        tpl.add_partition_offset(topic, *p as i32, Offset::Stored)
+                            .map_err(|e| err(e.to_string()))?;
+                    }
+                }
+                consumer.assign(&tpl).map_err(|e| err(e.to_string()))?;
+            }
+        }
+        Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), subscription }))
+    }
+
+    async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
+        self.partitions_of(topic)
+            .await
+            .map_err(|e| LogError::Consume { group: String::new(), topics: vec![topic.into()], message: e.to_string() })?
+            .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })
+    }
+}
+
+struct KafkaConsumer {
+    consumer: Arc<StreamConsumer>,
+    subscription: Subscription,
+}
+
+impl std::fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConsumer").field("subscription", &self.subscription).finish()
+    }
+}
+
+fn delivered(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivered {
+    Delivered {
+        position: SourcePosition {
+            topic: m.topic().to_string(),
+            partition: m.partition() as u32,
+            offset: m.offset() as u64,
+        },
+        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        ts_ms: m.timestamp().to_millis().unwrap_or(0).max(0) as u64,
+    }
+}
+
+#[async_trait]
+impl LogConsumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
+        let err = |e: KafkaError| LogError::Consume {
+            group: self.subscription.group.clone(),
+            topics: self.subscription.topics.clone(),
+            message: e.to_string(),
+        };
+        let mut out = Vec::new();
+        match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) => return Ok(out),
+            Ok(Err(e)) => return Err(err(e)),
+            Ok(Ok(m)) => out.push(delivered(&m)),
+        }
+        // Drain what is already buffered, without waiting.
+        while out.len() < max.max(1) {
+            match self.consumer.recv().now_or_never() {
+                Some(Ok(m)) => out.push(delivered(&m)),
+                Some(Err(e)) => return Err(err(e)),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn commit(&mut self, processed: &[SourcePosition]) -> Result<(), LogError> {
+        let points = commit_points(processed);
+        if points.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in &points {
+            tpl.add_partition_offset(&p.topic, p.partition as i32, Offset::Offset(p.offset as i64))
+                .map_err(|e| self.commit_err(&points[0], e.to_string()))?;
+        }
+        let consumer = self.consumer.clone();
+        let result = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|e| self.commit_err(&points[0], e.to_string()))?;
+        result.map_err(|e| self.commit_err(&points[0], e.to_string()))
+    }
+}
+
+impl KafkaConsumer {
+    fn commit_err(&self, at: &SourcePosition, message: String) -> LogError {
+        LogError::Commit {
+            group: self.subscription.group.clone(),
+            topic: at.topic.clone(),
+            partition: at.partition,
+            offset: at.offset,
+            message,
+        }
+    }
+}
