@@ -50,6 +50,7 @@ pub struct KafkaSettings {
     pub linger_ms: u32,
     pub batch_size: u32,
     pub delivery_timeout_ms: u32,
+    pub rescan_on_resume: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

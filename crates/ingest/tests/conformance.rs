@@ -51,6 +51,7 @@ impl Backend {
                     linger_ms: 5,
                     batch_size: 1_000_000,
                     delivery_timeout_ms: 30_000,
+                    rescan_on_resume: true,
                 };
                 Arc::new(KafkaLog::connect(&settings, 1).unwrap())
             }

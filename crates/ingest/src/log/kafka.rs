@@ -4,16 +4,25 @@
 //! [`partition_for`] so keys land where the embedded log puts them. Consumers: manual commits
 //! only (`enable.auto.commit=false`, `enable.auto.offset.store=false`), a low session timeout
 //! (tansu holds a group join for about half of it), and `auto.offset.reset=earliest`.
+//!
+//! Resuming: tansu 0.6's memory/object-store engine answers a fetch that starts inside a record
+//! batch with the *next* batch, so a consumer resuming at a committed offset in the middle of a
+//! batch would silently skip records. With `rescan_on_resume` (the default) a consumer starts its
+//! partitions from the beginning and drops records below the group's committed offset, which is
+//! correct on every broker; turn it off on brokers that serve mid-batch fetches (Apache Kafka,
+//! Redpanda) for faster restarts. See `docs/design/kafka-on-tansu.md`.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -167,7 +176,9 @@ impl EventLog for KafkaLog {
             message,
         };
         let session = self.settings.session_timeout_ms;
-        let consumer: StreamConsumer = ClientConfig::new()
+        let context = ResumeContext { rescan: self.settings.rescan_on_resume, skip: Arc::default() };
+        let skip = context.skip.clone();
+        let consumer: StreamConsumer<ResumeContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.settings.brokers)
             .set("group.id", &subscription.group)
             .set("enable.auto.commit", "false")
@@ -177,7 +188,7 @@ impl EventLog for KafkaLog {
             .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
             .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", "50")
-            .create()
+            .create_with_context(context)
             .map_err(|e| err(e.to_string()))?;
         for topic in &subscription.topics {
             if self.partitions_of(topic).await.map_err(|e| err(e.to_string()))?.is_none() {
@@ -198,10 +209,18 @@ impl EventLog for KafkaLog {
                             .map_err(|e| err(e.to_string()))?;
                     }
                 }
+                let tpl = if self.settings.rescan_on_resume {
+                    let committed = consumer
+                        .committed_offsets(tpl, Duration::from_secs(10))
+                        .map_err(|e| err(e.to_string()))?;
+                    rescan_plan(&committed, &skip)
+                } else {
+                    tpl
+                };
                 consumer.assign(&tpl).map_err(|e| err(e.to_string()))?;
             }
         }
-        Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), subscription }))
+        Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), subscription, skip }))
     }
 
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
@@ -212,9 +231,64 @@ impl EventLog for KafkaLog {
     }
 }
 
+/// Committed offsets below which records are dropped after a rescan, per (topic, partition).
+type SkipBelow = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+struct ResumeContext {
+    rescan: bool,
+    skip: SkipBelow,
+}
+
+impl ClientContext for ResumeContext {}
+
+impl ConsumerContext for ResumeContext {
+    fn post_rebalance(&self, base_consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) if self.rescan && tpl.count() > 0 => {
+                match base_consumer.committed_offsets((*tpl).clone(), Duration::from_secs(10)) {
+                    Ok(committed) => {
+                        let plan = rescan_plan(&committed, &self.skip);
+                        if let Err(error) = base_consumer.assign(&plan) {
+                            tracing::error!(%error, "re-assigning partitions for a rescan failed");
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "reading committed offsets after a rebalance failed"),
+                }
+            }
+            Rebalance::Revoke(tpl) => {
+                let mut skip = self.skip.lock().expect("skip map lock");
+                for e in tpl.elements() {
+                    skip.remove(&(e.topic().to_string(), e.partition()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Start every partition at the beginning and remember its committed offset to skip up to.
+fn rescan_plan(committed: &TopicPartitionList, skip: &SkipBelow) -> TopicPartitionList {
+    let mut plan = TopicPartitionList::new();
+    let mut skip = skip.lock().expect("skip map lock");
+    for e in committed.elements() {
+        let key = (e.topic().to_string(), e.partition());
+        match e.offset() {
+            Offset::Offset(c) if c > 0 => {
+                skip.insert(key, c);
+            }
+            _ => {
+                skip.remove(&key);
+            }
+        }
+        let _ = plan.add_partition_offset(e.topic(), e.partition(), Offset::Beginning);
+    }
+    plan
+}
+
 struct KafkaConsumer {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<ResumeContext>>,
     subscription: Subscription,
+    skip: SkipBelow,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -244,21 +318,27 @@ impl LogConsumer for KafkaConsumer {
             topics: self.subscription.topics.clone(),
             message: e.to_string(),
         };
+        let deadline = Instant::now() + wait;
         let mut out = Vec::new();
-        match tokio::time::timeout(wait, self.consumer.recv()).await {
-            Err(_) => return Ok(out),
-            Ok(Err(e)) => return Err(err(e)),
-            Ok(Ok(m)) => out.push(delivered(&m)),
-        }
-        // Drain what is already buffered, without waiting.
-        while out.len() < max.max(1) {
-            match self.consumer.recv().now_or_never() {
-                Some(Ok(m)) => out.push(delivered(&m)),
-                Some(Err(e)) => return Err(err(e)),
-                None => break,
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, self.consumer.recv()).await {
+                Err(_) => return Ok(out),
+                Ok(Err(e)) => return Err(err(e)),
+                Ok(Ok(m)) => self.keep(&m, &mut out),
+            }
+            // Drain what is already buffered, without waiting.
+            while out.len() < max.max(1) {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(m)) => self.keep(&m, &mut out),
+                    Some(Err(e)) => return Err(err(e)),
+                    None => break,
+                }
+            }
+            if !out.is_empty() {
+                return Ok(out);
             }
         }
-        Ok(out)
     }
 
     async fn commit(&mut self, processed: &[SourcePosition]) -> Result<(), LogError> {
@@ -280,6 +360,17 @@ impl LogConsumer for KafkaConsumer {
 }
 
 impl KafkaConsumer {
+    /// Keep a record unless a rescan is passing over what the group already committed.
+    fn keep(&self, m: &rdkafka::message::BorrowedMessage<'_>, out: &mut Vec<Delivered>) {
+        let skip = self.skip.lock().expect("skip map lock");
+        if let Some(c) = skip.get(&(m.topic().to_string(), m.partition())) {
+            if m.offset() < *c {
+                return;
+            }
+        }
+        out.push(delivered(m));
+    }
+
     fn commit_err(&self, at: &SourcePosition, message: String) -> LogError {
         LogError::Commit {
             group: self.subscription.group.clone(),
