@@ -1,1 +1,142 @@
-//! placeholder
+//! The SPLAI read model: SQL tables projected from the event log (jobs, tasks, attempts, workers,
+//! artifacts with lineage, the audit hash chain, projector offsets), on PostgreSQL in production
+//! and SQLite in the embedded default. One query text serves both through sqlx's `Any` driver;
+//! migrations live in `migrations/postgres` and `migrations/sqlite` and are embedded at build time.
+
+mod offsets;
+mod schema;
+
+use std::str::FromStr;
+
+use splai_config::StoreSettings;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::AnyPool;
+
+pub use offsets::ProjectorOffsets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to the read model at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("migrating the {backend} read model failed: {message}")]
+    Migrate { backend: Backend, message: String },
+    #[error("read-model query `{query}` failed: {source}")]
+    Query { query: &'static str, source: sqlx::Error },
+}
+
+impl StoreError {
+    pub(crate) fn query(query: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Query { query, source }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// A connection pool to the read model.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connect (creating the SQLite file and its directory when missing).
+    pub async fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let url = settings.url.as_str();
+        let err = |message: String| StoreError::Connect { url: redact(url), message };
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5));
+        let connect_url = match backend {
+            Backend::Sqlite => {
+                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                if path != ":memory:" {
+                    if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+                    }
+                }
+                // SQLite allows one writer: WAL lets readers go on while it writes; foreign keys
+                // are off by default in SQLite and on in PostgreSQL.
+                options = options.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::raw_sql("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;")
+                            .execute(conn)
+                            .await?;
+                        Ok(())
+                    })
+                });
+                format!("sqlite://{path}?mode=rwc")
+            }
+            Backend::Postgres => url.to_string(),
+        };
+        sqlx::any::AnyConnectOptions::from_str(&connect_url).map_err(|e| err(e.to_string()))?;
+        let pool = options.connect(&connect_url).await.map_err(|e| err(e.to_string()))?;
+        if backend == Backend::Sqlite {
+            sqlx::raw_sql("PRAGMA journal_mode = WAL;").execute(&pool).await.map_err(|e| err(e.to_string()))?;
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// Apply pending migrations (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Postgres => &POSTGRES,
+            Backend::Sqlite => &SQLITE,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migrate { backend: self.backend, message: e.to_string() })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

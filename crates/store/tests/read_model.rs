@@ -1,0 +1,181 @@
+//! The read model against a real SQLite file and a real PostgreSQL (SPLAI_TEST_POSTGRES_URL, an
+//! admin URL; each test creates its own database). With SPLAI_REQUIRE_SERVICES=1 a missing
+//! PostgreSQL is a failure, not a skip.
+
+use splai_config::StoreSettings;
+use splai_events::SourcePosition;
+use splai_store::{Backend, ProjectorOffsets, Store};
+
+struct Fresh {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nested/read.sqlite").display());
+    let store = Store::connect(&StoreSettings { url, max_connections: 4 }).await.unwrap();
+    store.migrate().await.unwrap();
+    Fresh { store, _dir: Some(dir) }
+}
+
+async fn postgres() -> Option<Fresh> {
+    let Ok(admin) = std::env::var("SPLAI_TEST_POSTGRES_URL") else {
+        assert!(std::env::var("SPLAI_REQUIRE_SERVICES").is_err(), "SPLAI_TEST_POSTGRES_URL not set");
+        eprintln!("skipped: SPLAI_TEST_POSTGRES_URL not set (run scripts/test)");
+        return None;
+    };
+    let name = format!(
+        "splai_t{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000
+    );
+    let admin_store = Store::connect(&StoreSettings { url: admin.clone(), max_connections: 1 }).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(admin_store.pool()).await.unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+    let store = Store::connect(&StoreSettings { url: format!("{base}/{name}"), max_connections: 4 }).await.unwrap();
+    store.migrate().await.unwrap();
+    Some(Fresh { store, _dir: None })
+}
+
+async fn insert_job(store: &Store, job: &str, tenant: &str, key: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification,
+                           idempotency_key, request_sha256, submitted_at_ms, updated_at_ms)
+         VALUES ($1, $2, 'chat', 'standard', 'queued', 'internal', $3, 'abc', 1, 1)",
+    )
+    .bind(job)
+    .bind(tenant)
+    .bind(key)
+    .execute(store.pool())
+    .await
+    .map(|_| ())
+}
+
+async fn migrations_are_idempotent(f: &Fresh) {
+    f.store.migrate().await.unwrap();
+    let schema = f.store.schema().await.unwrap();
+    for table in ["jobs", "tasks", "attempts", "workers", "artifacts", "artifact_inputs", "audit_events", "projector_offsets"] {
+        assert!(schema.contains_key(table), "{:?} lacks {table}", f.store.backend());
+    }
+    for col in ["seq", "prev_hash", "hash"] {
+        assert!(schema["audit_events"].contains(col));
+    }
+}
+
+async fn constraints_hold(f: &Fresh) {
+    let s = &f.store;
+    insert_job(s, "j1", "acme", Some("k1")).await.unwrap();
+    assert!(insert_job(s, "j2", "acme", Some("k1")).await.is_err(), "idempotency key is unique per tenant");
+    insert_job(s, "j3", "globex", Some("k1")).await.unwrap();
+    insert_job(s, "j4", "acme", None).await.unwrap();
+    insert_job(s, "j5", "acme", None).await.unwrap();
+    let orphan = sqlx::query(
+        "INSERT INTO tasks (job_id, task_id, kind, state, parents, updated_at_ms) VALUES ('nope', 't', 'aggregation', 'pending', '[]', 1)",
+    )
+    .execute(s.pool())
+    .await;
+    assert!(orphan.is_err(), "a task needs its job");
+    let audit = "INSERT INTO audit_events (seq, ts_ms, tenant, actor, action, subject, detail, prev_hash, hash)
+                 VALUES ($1, 1, 'acme', 'u', 'submit', 'j1', '{}', $2, $3)";
+    sqlx::query(audit).bind(1i64).bind("0").bind("h1").execute(s.pool()).await.unwrap();
+    assert!(sqlx::query(audit).bind(2i64).bind("h1").bind("h1").execute(s.pool()).await.is_err(), "hashes are unique");
+    assert!(sqlx::query(audit).bind(1i64).bind("h1").bind("h2").execute(s.pool()).await.is_err(), "seq is unique");
+    // Deleting a job removes its tasks (archive).
+    sqlx::query("INSERT INTO tasks (job_id, task_id, kind, state, parents, updated_at_ms) VALUES ('j1', 't', 'aggregation', 'pending', '[]', 1)")
+        .execute(s.pool()).await.unwrap();
+    sqlx::query("DELETE FROM jobs WHERE job_id = 'j1'").execute(s.pool()).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(left, 0);
+}
+
+async fn projector_offsets_move_with_the_effect(f: &Fresh) {
+    let s = &f.store;
+    let offsets = ProjectorOffsets::new("gateway");
+    let at = |offset| SourcePosition { topic: "splai.job-events".into(), partition: 3, offset };
+
+    // Effect and offset in one transaction; a rollback undoes both.
+    let mut tx = s.pool().begin().await.unwrap();
+    assert!(offsets.is_new(&mut tx, &at(0)).await.unwrap());
+    insert_job_tx(&mut tx, "p1").await;
+    offsets.advance(&mut tx, &at(0)).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(offsets.load(s).await.unwrap().is_empty());
+
+    let mut tx = s.pool().begin().await.unwrap();
+    insert_job_tx(&mut tx, "p1").await;
+    offsets.advance(&mut tx, &at(5)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(offsets.load(s).await.unwrap(), vec![at(6)]);
+
+    // Replaying an older record is recognised and never moves the offset back.
+    let mut tx = s.pool().begin().await.unwrap();
+    assert!(!offsets.is_new(&mut tx, &at(4)).await.unwrap());
+    assert!(offsets.is_new(&mut tx, &at(6)).await.unwrap());
+    offsets.advance(&mut tx, &at(2)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(offsets.load(s).await.unwrap(), vec![at(6)]);
+    // Other projectors have their own offsets.
+    assert!(ProjectorOffsets::new("metrics").load(s).await.unwrap().is_empty());
+}
+
+async fn insert_job_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, job: &str) {
+    sqlx::query(
+        "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification, request_sha256, submitted_at_ms, updated_at_ms)
+         VALUES ($1, 'acme', 'chat', 'standard', 'queued', 'internal', 'x', 1, 1)",
+    )
+    .bind(job)
+    .execute(&mut **tx)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_migrations_are_idempotent() {
+    migrations_are_idempotent(&sqlite().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_constraints_hold() {
+    constraints_hold(&sqlite().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_projector_offsets_move_with_the_effect() {
+    projector_offsets_move_with_the_effect(&sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_migrations_are_idempotent() {
+    let Some(f) = postgres().await else { return };
+    assert_eq!(f.store.backend(), Backend::Postgres);
+    migrations_are_idempotent(&f).await;
+}
+
+#[tokio::test]
+async fn postgres_constraints_hold() {
+    let Some(f) = postgres().await else { return };
+    constraints_hold(&f).await;
+}
+
+#[tokio::test]
+async fn postgres_projector_offsets_move_with_the_effect() {
+    let Some(f) = postgres().await else { return };
+    projector_offsets_move_with_the_effect(&f).await;
+}
+
+#[tokio::test]
+async fn postgres_and_sqlite_schemas_agree() {
+    let Some(pg) = postgres().await else { return };
+    let lite = sqlite().await;
+    assert_eq!(pg.store.schema().await.unwrap(), lite.store.schema().await.unwrap());
+}
+
+#[tokio::test]
+async fn bad_urls_are_clear_errors() {
+    let err = Store::connect(&StoreSettings { url: "postgres://u:pw@127.0.0.1:1/db".into(), max_connections: 1 })
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("127.0.0.1:1") && !text.contains("pw"), "{text}");
+}
