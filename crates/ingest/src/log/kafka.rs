@@ -38,6 +38,8 @@ pub struct KafkaLog {
     replication: i32,
     producer: FutureProducer,
     admin: Arc<AdminClient<DefaultClientContext>>,
+    /// Partition counts seen in metadata; topics never shrink, so a count once seen stays valid.
+    known: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -62,7 +64,13 @@ impl KafkaLog {
             .map_err(open_err)?;
         let admin: AdminClient<DefaultClientContext> =
             ClientConfig::new().set("bootstrap.servers", &settings.brokers).create().map_err(open_err)?;
-        Ok(Self { settings: settings.clone(), replication: i32::from(replication), producer, admin: Arc::new(admin) })
+        Ok(Self {
+            settings: settings.clone(),
+            replication: i32::from(replication),
+            producer,
+            admin: Arc::new(admin),
+            known: Arc::default(),
+        })
     }
 
     fn metadata_partitions(&self, topic: &str) -> Result<Option<u32>, KafkaError> {
@@ -78,11 +86,18 @@ impl KafkaLog {
     }
 
     async fn partitions_of(&self, topic: &str) -> Result<Option<u32>, KafkaError> {
+        if let Some(n) = self.known.lock().expect("partition cache lock").get(topic) {
+            return Ok(Some(*n));
+        }
         let this = self.clone();
-        let topic = topic.to_string();
-        tokio::task::spawn_blocking(move || this.metadata_partitions(&topic))
+        let name = topic.to_string();
+        let found = tokio::task::spawn_blocking(move || this.metadata_partitions(&name))
             .await
-            .unwrap_or(Ok(None))
+            .unwrap_or(Ok(None))?;
+        if let Some(n) = found {
+            self.known.lock().expect("partition cache lock").insert(topic.to_string(), n);
+        }
+        Ok(found)
     }
 }
 

@@ -1,0 +1,3 @@
+//! `splai bench …`: measurements anyone can reproduce.
+
+pub mod log;

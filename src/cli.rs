@@ -1,0 +1,75 @@
+//! Command-line surface: global config flags, then a subcommand.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use splai_config::{Loader, Settings};
+
+#[derive(Debug, Parser)]
+#[command(name = "splai", version, about = "SPLAI: a distributed runtime for AI task graphs on CPUs")]
+pub struct Cli {
+    /// TOML file layered over the embedded defaults.
+    #[arg(long, short = 'c', global = true, env = "SPLAI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Override one setting, e.g. `--set log.backend=kafka` (repeatable; wins over file and env).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective configuration (defaults → file → SPLAI_ env → --set) as TOML.
+    Show,
+    /// Print the embedded defaults with every field's documentation.
+    Defaults,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Append + consume throughput of the configured event log (embedded or kafka).
+    Log(crate::bench::log::LogBenchArgs),
+}
+
+/// Load and validate the layered settings once.
+pub fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    Loader::new()
+        .file(cli.config.as_deref())
+        .overrides(&cli.set)?
+        .load()
+        .context("invalid configuration")
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Config { action: ConfigAction::Defaults } => {
+            print!("{}", splai_config::DEFAULT_TOML);
+            Ok(())
+        }
+        Command::Config { action: ConfigAction::Show } => {
+            print!("{}", settings(&cli)?.to_toml());
+            Ok(())
+        }
+        Command::Bench { target: BenchTarget::Log(args) } => {
+            let settings = settings(&cli)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::bench::log::run(&settings, args))
+        }
+    }
+}
