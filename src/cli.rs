@@ -49,11 +49,7 @@ pub enum BenchTarget {
 
 /// Load and validate the layered settings once.
 pub fn settings(cli: &Cli) -> anyhow::Result<Settings> {
-    Loader::new()
-        .file(cli.config.as_deref())
-        .overrides(&cli.set)?
-        .load()
-        .context("invalid configuration")
+    Loader::new().file(cli.config.as_deref()).overrides(&cli.set)?.load().context("invalid configuration")
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

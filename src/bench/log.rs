@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use splai_config::Settings;
 use splai_events::{CancelJob, Envelope, Event, Topic, encode};
 use splai_ingest::log::{EventReader, EventWriter, open_log};
-use splai_config::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct LogBenchArgs {
@@ -44,9 +44,12 @@ pub async fn run(settings: &Settings, args: &LogBenchArgs) -> anyhow::Result<()>
         let prefix = format!("bench{}x{run}.", std::process::id());
         let writer = EventWriter::new(log.clone(), prefix.clone());
         writer.create_all_topics(settings.log.partitions).await?;
-        let mut reader = EventReader::subscribe(writer.clone(), &format!("{prefix}reader"), &[Topic::Control], None).await?;
+        let mut reader =
+            EventReader::subscribe(writer.clone(), &format!("{prefix}reader"), &[Topic::Control], None)
+                .await?;
 
-        let envelopes: Arc<Vec<Envelope>> = Arc::new((0..args.events).map(|i| envelope(i, args.size)).collect());
+        let envelopes: Arc<Vec<Envelope>> =
+            Arc::new((0..args.events).map(|i| envelope(i, args.size)).collect());
         let start = Instant::now();
         let producer = {
             let writer = writer.clone();
@@ -62,7 +65,11 @@ pub async fn run(settings: &Settings, args: &LogBenchArgs) -> anyhow::Result<()>
         let mut consumed = 0usize;
         let deadline = Instant::now() + Duration::from_secs(600);
         while consumed < args.events {
-            anyhow::ensure!(Instant::now() < deadline, "consumed only {consumed} of {} in 600 s", args.events);
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "consumed only {consumed} of {} in 600 s",
+                args.events
+            );
             let batch = reader.poll(10_000, Duration::from_millis(500)).await?;
             consumed += batch.events.len();
             anyhow::ensure!(batch.dead_lettered.is_empty(), "benchmark records failed to decode");

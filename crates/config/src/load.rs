@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider};
-use figment::providers::{Env, Format, Serialized, Toml};
 
 use crate::{ConfigError, Settings};
 
@@ -78,7 +78,9 @@ impl Loader {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(
-            Env::prefixed(ENV_PREFIX).split("__").filter(|k| !reserved_env_key(&k.as_str().to_ascii_lowercase())),
+            Env::prefixed(ENV_PREFIX)
+                .split("__")
+                .filter(|k| !reserved_env_key(&k.as_str().to_ascii_lowercase())),
         );
         for (key, value) in &self.overrides {
             let inner = Serialized::default(key, parse_value(value));

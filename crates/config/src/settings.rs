@@ -133,7 +133,8 @@ impl Settings {
         range("log.kafka.batch_size", log.kafka.batch_size.into(), 1, 100_000_000)?;
         range("log.kafka.delivery_timeout_ms", log.kafka.delivery_timeout_ms.into(), 1_000, 3_600_000)?;
 
-        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres://")
+        if !(self.store.url.starts_with("sqlite:")
+            || self.store.url.starts_with("postgres://")
             || self.store.url.starts_with("postgresql://"))
         {
             return Err(ConfigError::invalid("store.url", "expected sqlite://PATH or postgres://..."));
@@ -142,11 +143,13 @@ impl Settings {
         if !(self.artifacts.url.starts_with("file://") || self.artifacts.url.starts_with("s3://")) {
             return Err(ConfigError::invalid("artifacts.url", "expected file://DIR or s3://BUCKET"));
         }
-        if !self.telemetry.otlp_endpoint.is_empty()
-            && !(self.telemetry.otlp_endpoint.starts_with("http://")
-                || self.telemetry.otlp_endpoint.starts_with("https://"))
-        {
-            return Err(ConfigError::invalid("telemetry.otlp_endpoint", "expected an http(s):// URL or empty"));
+        let otlp = &self.telemetry.otlp_endpoint;
+        let is_http = otlp.starts_with("http://") || otlp.starts_with("https://");
+        if !otlp.is_empty() && !is_http {
+            return Err(ConfigError::invalid(
+                "telemetry.otlp_endpoint",
+                "expected an http(s):// URL or empty",
+            ));
         }
         non_empty("telemetry.service_name", &self.telemetry.service_name)?;
         if !looks_like_host_port(&self.gateway.listen) {

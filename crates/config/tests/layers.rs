@@ -1,8 +1,9 @@
 //! Layering, precedence and errors that name the key.
+#![allow(clippy::result_large_err)] // figment::Jail closures return figment::Error by design
 
 use std::io::Write;
 
-use splai_config::{ConfigError, LogBackend, Loader, Settings};
+use splai_config::{ConfigError, Loader, LogBackend, Settings};
 
 /// Load with a file, environment variables (set in a figment jail, which also serialises tests
 /// that touch the process environment) and CLI overrides.
@@ -17,7 +18,12 @@ fn load(file: Option<&str>, vars: &[(&str, &str)], sets: &[&str]) -> Result<Sett
         for (k, v) in vars {
             jail.set_env(k, v);
         }
-        out = Some(Loader::new().file(file.map(|_| tmp.path())).overrides(sets.iter().copied()).and_then(Loader::load));
+        out = Some(
+            Loader::new()
+                .file(file.map(|_| tmp.path()))
+                .overrides(sets.iter().copied())
+                .and_then(Loader::load),
+        );
         Ok(())
     });
     out.unwrap()

@@ -34,8 +34,8 @@ pub fn encode(envelope: &Envelope) -> Vec<u8> {
 
 /// Decode raw bytes from a topic.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| DecodeError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
     decode_str(text)
 }
 
@@ -66,9 +66,8 @@ pub fn decode_str(text: &str) -> Result<Envelope, DecodeError> {
     let header: Header = serde_json::from_value(value)
         .map_err(|e| DecodeError::InvalidField { field: "envelope", message: e.to_string() })?;
 
-    let v = required(header.v, "v")?
-        .as_u64()
-        .ok_or_else(|| invalid("v", "expected a non-negative integer"))?;
+    let v =
+        required(header.v, "v")?.as_u64().ok_or_else(|| invalid("v", "expected a non-negative integer"))?;
     if v != u64::from(ENVELOPE_VERSION) {
         return Err(DecodeError::UnsupportedVersion { found: v, supported: ENVELOPE_VERSION });
     }

@@ -105,12 +105,8 @@ impl Event {
     pub fn topic(&self) -> Topic {
         match self {
             Event::JobRequest(_) => Topic::Jobs,
-            Event::CancelJob(_) | Event::RequeueDeadLetter(_) | Event::ArchiveJob(_) => {
-                Topic::Control
-            }
-            Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => {
-                Topic::Heartbeats
-            }
+            Event::CancelJob(_) | Event::RequeueDeadLetter(_) | Event::ArchiveJob(_) => Topic::Control,
+            Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => Topic::Heartbeats,
             Event::Assign(_) | Event::Revoke(_) => Topic::Assignments,
             Event::AttemptStarted(_)
             | Event::AttemptProgress(_)

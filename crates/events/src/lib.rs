@@ -28,8 +28,8 @@ pub use control::{ArchiveJob, CancelJob, RequeueDeadLetter};
 pub use dead_letter::{DeadLetter, PayloadEncoding, SourcePosition};
 pub use envelope::{ENVELOPE_VERSION, Envelope, Event};
 pub use job::{
-    Dag, DataClassification, JobRequest, JobType, OutputRef, Priority, Requirements, TaskInput,
-    TaskKind, TaskSpec,
+    Dag, DataClassification, JobRequest, JobType, OutputRef, Priority, Requirements, TaskInput, TaskKind,
+    TaskSpec,
 };
 pub use job_events::{
     JobAdmitted, JobRejected, JobState, JobStateChanged, PolicyDecision, PolicyStage, TaskState,

@@ -2,7 +2,8 @@
 
 use splai_events::{DecodeError, decode, decode_str};
 
-const GOOD: &str = r#"{"v":1,"id":"e1","ts_ms":1,"tenant":"acme","kind":"cancel_job","body":{"job_id":"j1"}}"#;
+const GOOD: &str =
+    r#"{"v":1,"id":"e1","ts_ms":1,"tenant":"acme","kind":"cancel_job","body":{"job_id":"j1"}}"#;
 
 #[test]
 fn a_good_envelope_decodes() {
@@ -38,15 +39,18 @@ fn not_utf8() {
 #[test]
 fn missing_and_invalid_header_fields() {
     assert_eq!(
-        decode_str(r#"{"v":1,"ts_ms":1,"tenant":"a","kind":"cancel_job","body":{"job_id":"j"}}"#).unwrap_err(),
+        decode_str(r#"{"v":1,"ts_ms":1,"tenant":"a","kind":"cancel_job","body":{"job_id":"j"}}"#)
+            .unwrap_err(),
         DecodeError::MissingField { field: "id" }
     );
     assert!(matches!(
-        decode_str(r#"{"v":1,"id":"x","ts_ms":-5,"tenant":"a","kind":"cancel_job","body":{"job_id":"j"}}"#).unwrap_err(),
+        decode_str(r#"{"v":1,"id":"x","ts_ms":-5,"tenant":"a","kind":"cancel_job","body":{"job_id":"j"}}"#)
+            .unwrap_err(),
         DecodeError::InvalidField { field: "ts_ms", .. }
     ));
     assert!(matches!(
-        decode_str(r#"{"v":1,"id":"x","ts_ms":5,"tenant":"","kind":"cancel_job","body":{"job_id":"j"}}"#).unwrap_err(),
+        decode_str(r#"{"v":1,"id":"x","ts_ms":5,"tenant":"","kind":"cancel_job","body":{"job_id":"j"}}"#)
+            .unwrap_err(),
         DecodeError::InvalidField { field: "tenant", .. }
     ));
     assert_eq!(decode_str("[1,2]").unwrap_err(), DecodeError::NotAnObject);

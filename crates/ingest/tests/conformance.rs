@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use splai_config::KafkaSettings;
 use splai_events::{CancelJob, Envelope, Event, SourcePosition, Topic};
 use splai_ingest::log::{
-    Delivered, EmbeddedLog, EventLog, EventReader, EventWriter, KafkaLog, LogConsumer, LogError,
-    Record, Subscription, partition_for,
+    Delivered, EmbeddedLog, EventLog, EventReader, EventWriter, KafkaLog, LogConsumer, LogError, Record,
+    Subscription, partition_for,
 };
 
 const PARTITIONS: u32 = 4;
@@ -64,7 +64,8 @@ fn fresh(kind: &str) -> Option<(Backend, String, Option<tempfile::TempDir>)> {
     let unique = format!(
         "t{}x{}.",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000_000
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            % 1_000_000_000_000
     );
     match kind {
         "embedded" => {
@@ -111,7 +112,13 @@ fn first_half_per_partition(delivered: &[Delivered]) -> Vec<Delivered> {
     for d in delivered {
         by_partition.entry((d.position.topic.clone(), d.position.partition)).or_default().push(d.clone());
     }
-    by_partition.into_values().flat_map(|v| { let n = v.len() / 2; v.into_iter().take(n) }).collect()
+    by_partition
+        .into_values()
+        .flat_map(|v| {
+            let n = v.len() / 2;
+            v.into_iter().take(n)
+        })
+        .collect()
 }
 
 async fn per_key_order(kind: &str) {
@@ -127,7 +134,11 @@ async fn per_key_order(kind: &str) {
             (0..20).map(|i| record(keys[(i + batch) % keys.len()], batch * 20 + i)).collect();
         let positions = log.append(&topic, records.clone()).await.unwrap();
         for (r, p) in records.iter().zip(&positions) {
-            assert_eq!(p.partition, partition_for(&r.key, PARTITIONS), "key placed by the shared partitioner");
+            assert_eq!(
+                p.partition,
+                partition_for(&r.key, PARTITIONS),
+                "key placed by the shared partitioner"
+            );
             appended.insert(p.clone(), r.payload.clone());
         }
     }
@@ -136,7 +147,11 @@ async fn per_key_order(kind: &str) {
     assert_eq!(got.len(), 200);
     let mut last: BTreeMap<String, usize> = BTreeMap::new();
     for d in &got {
-        assert_eq!(appended.get(&d.position), Some(&d.payload), "delivered what was appended at that position");
+        assert_eq!(
+            appended.get(&d.position),
+            Some(&d.payload),
+            "delivered what was appended at that position"
+        );
         let (key, seq) = seq_of(d);
         assert_eq!(d.key.as_deref(), Some(key.as_str()));
         if let Some(prev) = last.insert(key.clone(), seq) {
@@ -184,7 +199,8 @@ async fn manual_partitions(kind: &str) {
     let positions = log.append(&topic, (0..80).map(|i| record(&format!("w{i}"), i)).collect()).await.unwrap();
     let mine = positions.iter().filter(|p| p.partition == 2).count();
     assert!(mine > 0);
-    let sub = Subscription { group: format!("{prefix}w"), topics: vec![topic.clone()], partitions: Some(vec![2]) };
+    let sub =
+        Subscription { group: format!("{prefix}w"), topics: vec![topic.clone()], partitions: Some(vec![2]) };
     let mut c = log.subscribe(sub.clone()).await.unwrap();
     let got = collect(c.as_mut(), mine, Duration::from_secs(30)).await;
     assert_eq!(got.len(), mine);
@@ -205,13 +221,22 @@ async fn dead_letter_and_continue(kind: &str) {
     let writer = EventWriter::new(log.clone(), prefix.clone());
     writer.create_all_topics(PARTITIONS).await.unwrap();
     let cancel = |id: &str| {
-        Envelope::new(id, 1, "acme", Event::CancelJob(CancelJob { job_id: "job-1".into(), reason: String::new() }))
+        Envelope::new(
+            id,
+            1,
+            "acme",
+            Event::CancelJob(CancelJob { job_id: "job-1".into(), reason: String::new() }),
+        )
     };
     writer.append(&[cancel("e1")]).await.unwrap();
     let truncated = br#"{"v":1,"id":"e2","ts_ms":1,"tenant":"acme","kind":"cancel_j"#.to_vec();
     let bad = writer.append_raw(Topic::Control, "job-1", truncated.clone()).await.unwrap();
     let unknown = writer
-        .append_raw(Topic::Control, "job-1", br#"{"v":1,"id":"e3","ts_ms":1,"tenant":"a","kind":"nope","body":{}}"#.to_vec())
+        .append_raw(
+            Topic::Control,
+            "job-1",
+            br#"{"v":1,"id":"e3","ts_ms":1,"tenant":"a","kind":"nope","body":{}}"#.to_vec(),
+        )
         .await
         .unwrap();
     let binary = writer.append_raw(Topic::Control, "job-1", vec![0xff, 0xfe, 0x00]).await.unwrap();
@@ -231,7 +256,9 @@ async fn dead_letter_and_continue(kind: &str) {
     assert_eq!(events, vec!["e1".to_string(), "e5".to_string()], "consumption continued past bad records");
     assert_eq!(dead, vec![bad.clone(), unknown.clone(), binary.clone()]);
 
-    let mut dl = EventReader::subscribe(writer.clone(), &format!("{prefix}ops"), &[Topic::DeadLetter], None).await.unwrap();
+    let mut dl = EventReader::subscribe(writer.clone(), &format!("{prefix}ops"), &[Topic::DeadLetter], None)
+        .await
+        .unwrap();
     let mut letters = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while letters.len() < 3 && Instant::now() < deadline {
@@ -324,7 +351,10 @@ fn parse_positions(s: &str) -> BTreeSet<SourcePosition> {
 }
 
 fn show(ps: &[Delivered]) -> String {
-    ps.iter().map(|d| format!("{}/{}/{}", d.position.topic, d.position.partition, d.position.offset)).collect::<Vec<_>>().join(" ")
+    ps.iter()
+        .map(|d| format!("{}/{}/{}", d.position.topic, d.position.partition, d.position.offset))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Entry point of the child process of `killed_between_append_and_commit`; a no-op otherwise.

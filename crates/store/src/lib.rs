@@ -9,8 +9,8 @@ mod schema;
 use std::str::FromStr;
 
 use splai_config::StoreSettings;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use offsets::ProjectorOffsets;
 
@@ -69,10 +69,9 @@ impl Store {
             Backend::Sqlite => {
                 let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or(path);
-                if path != ":memory:" {
-                    if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-                    }
+                let dir = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty());
+                if let Some(dir) = dir.filter(|_| path != ":memory:") {
+                    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
                 }
                 // SQLite allows one writer: WAL lets readers go on while it writes; foreign keys
                 // are off by default in SQLite and on in PostgreSQL.
@@ -91,7 +90,10 @@ impl Store {
         sqlx::any::AnyConnectOptions::from_str(&connect_url).map_err(|e| err(e.to_string()))?;
         let pool = options.connect(&connect_url).await.map_err(|e| err(e.to_string()))?;
         if backend == Backend::Sqlite {
-            sqlx::raw_sql("PRAGMA journal_mode = WAL;").execute(&pool).await.map_err(|e| err(e.to_string()))?;
+            sqlx::raw_sql("PRAGMA journal_mode = WAL;")
+                .execute(&pool)
+                .await
+                .map_err(|e| err(e.to_string()))?;
         }
         Ok(Self { pool, backend })
     }

@@ -29,13 +29,21 @@ impl ProjectorOffsets {
         .map_err(StoreError::query("load projector offsets"))?;
         Ok(rows
             .into_iter()
-            .map(|(topic, partition, offset)| SourcePosition { topic, partition: partition as u32, offset: offset as u64 })
+            .map(|(topic, partition, offset)| SourcePosition {
+                topic,
+                partition: partition as u32,
+                offset: offset as u64,
+            })
             .collect())
     }
 
     /// Whether the record at `position` is new to this projector (inside the effect's transaction,
     /// so a concurrent projector that already applied it makes this false).
-    pub async fn is_new(&self, tx: &mut Transaction<'_, Any>, position: &SourcePosition) -> Result<bool, StoreError> {
+    pub async fn is_new(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        position: &SourcePosition,
+    ) -> Result<bool, StoreError> {
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT next_offset FROM projector_offsets WHERE projector = $1 AND topic = $2 AND partition = $3",
         )
@@ -49,7 +57,11 @@ impl ProjectorOffsets {
     }
 
     /// Move this projector past `position` (never backwards).
-    pub async fn advance(&self, tx: &mut Transaction<'_, Any>, position: &SourcePosition) -> Result<(), StoreError> {
+    pub async fn advance(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        position: &SourcePosition,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO projector_offsets (projector, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
              ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = excluded.next_offset

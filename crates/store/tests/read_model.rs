@@ -28,12 +28,18 @@ async fn postgres() -> Option<Fresh> {
     let name = format!(
         "splai_t{}_{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            % 1_000_000_000
     );
-    let admin_store = Store::connect(&StoreSettings { url: admin.clone(), max_connections: 1 }).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(admin_store.pool()).await.unwrap();
+    let admin_store =
+        Store::connect(&StoreSettings { url: admin.clone(), max_connections: 1 }).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(admin_store.pool())
+        .await
+        .unwrap();
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-    let store = Store::connect(&StoreSettings { url: format!("{base}/{name}"), max_connections: 4 }).await.unwrap();
+    let store =
+        Store::connect(&StoreSettings { url: format!("{base}/{name}"), max_connections: 4 }).await.unwrap();
     store.migrate().await.unwrap();
     Some(Fresh { store, _dir: None })
 }
@@ -55,7 +61,16 @@ async fn insert_job(store: &Store, job: &str, tenant: &str, key: Option<&str>) -
 async fn migrations_are_idempotent(f: &Fresh) {
     f.store.migrate().await.unwrap();
     let schema = f.store.schema().await.unwrap();
-    for table in ["jobs", "tasks", "attempts", "workers", "artifacts", "artifact_inputs", "audit_events", "projector_offsets"] {
+    for table in [
+        "jobs",
+        "tasks",
+        "attempts",
+        "workers",
+        "artifacts",
+        "artifact_inputs",
+        "audit_events",
+        "projector_offsets",
+    ] {
         assert!(schema.contains_key(table), "{:?} lacks {table}", f.store.backend());
     }
     for col in ["seq", "prev_hash", "hash"] {
@@ -76,11 +91,18 @@ async fn constraints_hold(f: &Fresh) {
     .execute(s.pool())
     .await;
     assert!(orphan.is_err(), "a task needs its job");
-    let audit = "INSERT INTO audit_events (seq, ts_ms, tenant, actor, action, subject, detail, prev_hash, hash)
+    let audit =
+        "INSERT INTO audit_events (seq, ts_ms, tenant, actor, action, subject, detail, prev_hash, hash)
                  VALUES ($1, 1, 'acme', 'u', 'submit', 'j1', '{}', $2, $3)";
     sqlx::query(audit).bind(1i64).bind("0").bind("h1").execute(s.pool()).await.unwrap();
-    assert!(sqlx::query(audit).bind(2i64).bind("h1").bind("h1").execute(s.pool()).await.is_err(), "hashes are unique");
-    assert!(sqlx::query(audit).bind(1i64).bind("h1").bind("h2").execute(s.pool()).await.is_err(), "seq is unique");
+    assert!(
+        sqlx::query(audit).bind(2i64).bind("h1").bind("h1").execute(s.pool()).await.is_err(),
+        "hashes are unique"
+    );
+    assert!(
+        sqlx::query(audit).bind(1i64).bind("h1").bind("h2").execute(s.pool()).await.is_err(),
+        "seq is unique"
+    );
     // Deleting a job removes its tasks (archive).
     sqlx::query("INSERT INTO tasks (job_id, task_id, kind, state, parents, updated_at_ms) VALUES ('j1', 't', 'aggregation', 'pending', '[]', 1)")
         .execute(s.pool()).await.unwrap();
@@ -173,9 +195,10 @@ async fn postgres_and_sqlite_schemas_agree() {
 
 #[tokio::test]
 async fn bad_urls_are_clear_errors() {
-    let err = Store::connect(&StoreSettings { url: "postgres://u:pw@127.0.0.1:1/db".into(), max_connections: 1 })
-        .await
-        .unwrap_err();
+    let err =
+        Store::connect(&StoreSettings { url: "postgres://u:pw@127.0.0.1:1/db".into(), max_connections: 1 })
+            .await
+            .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("127.0.0.1:1") && !text.contains("pw"), "{text}");
 }

@@ -69,9 +69,7 @@ pub fn init(settings: &TelemetrySettings, role: &str) -> Result<TelemetryGuard, 
     } else {
         Some(otlp_provider(&settings.otlp_endpoint, &format!("{}-{role}", settings.service_name))?)
     };
-    let otel_layer = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("splai")));
+    let otel_layer = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("splai")));
     propagation::install_propagator();
 
     let registry = tracing_subscriber::registry().with(env_filter).with(otel_layer);
@@ -81,10 +79,7 @@ pub fn init(settings: &TelemetrySettings, role: &str) -> Result<TelemetryGuard, 
             .try_init(),
         LogFormat::Json => registry
             .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_current_span(true)
-                    .with_writer(std::io::stderr),
+                tracing_subscriber::fmt::layer().json().with_current_span(true).with_writer(std::io::stderr),
             )
             .try_init(),
     };

@@ -43,7 +43,10 @@ fn spans_arrive_at_the_otlp_receiver_with_trace_context() {
             let json: serde_json::Value = serde_json::from_str(line).unwrap();
             let s = json.to_string();
             assert!(s.contains("splai-test-telemetry-test"), "service name missing: {s}");
-            assert!(s.to_ascii_lowercase().contains("4bf92f3577b34da6a3ce929d0e0e4736"), "trace id missing: {s}");
+            assert!(
+                s.to_ascii_lowercase().contains("4bf92f3577b34da6a3ce929d0e0e4736"),
+                "trace id missing: {s}"
+            );
             return;
         }
         assert!(Instant::now() < deadline, "span {marker} never reached {file}");

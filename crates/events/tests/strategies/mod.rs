@@ -29,18 +29,13 @@ pub fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..4).prop_map(Value::Array),
-            btree_map(text(), inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            btree_map(text(), inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
 pub fn attempt_id() -> impl Strategy<Value = AttemptId> {
-    (ident(), ident(), 1u32..50).prop_map(|(job_id, task_id, attempt)| AttemptId {
-        job_id,
-        task_id,
-        attempt,
-    })
+    (ident(), ident(), 1u32..50).prop_map(|(job_id, task_id, attempt)| AttemptId { job_id, task_id, attempt })
 }
 
 pub fn artifact() -> impl Strategy<Value = ArtifactRef> {
@@ -209,14 +204,45 @@ pub fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         job_request().prop_map(Event::JobRequest),
         (ident(), text()).prop_map(|(job_id, reason)| Event::CancelJob(CancelJob { job_id, reason })),
-        (ident(), option::of(ident())).prop_map(|(job_id, task_id)| Event::RequeueDeadLetter(
-            RequeueDeadLetter { job_id, task_id }
-        )),
+        (ident(), option::of(ident()))
+            .prop_map(|(job_id, task_id)| Event::RequeueDeadLetter(RequeueDeadLetter { job_id, task_id })),
         ident().prop_map(|job_id| Event::ArchiveJob(ArchiveJob { job_id })),
-        (ident(), any::<u32>(), any::<u64>(), 1u32..64, vec(ident(), 0..3), vec(ident(), 0..3), labels(), any::<u64>(), text())
-            .prop_map(|(worker_id, cores, memory_mb, slots, models, tools, labels, heartbeat_interval_ms, version)| {
-                Event::WorkerRegistered(WorkerRegistered { worker_id, cores, memory_mb, slots, models, tools, labels, heartbeat_interval_ms, version })
-            }),
+        (
+            ident(),
+            any::<u32>(),
+            any::<u64>(),
+            1u32..64,
+            vec(ident(), 0..3),
+            vec(ident(), 0..3),
+            labels(),
+            any::<u64>(),
+            text()
+        )
+            .prop_map(
+                |(
+                    worker_id,
+                    cores,
+                    memory_mb,
+                    slots,
+                    models,
+                    tools,
+                    labels,
+                    heartbeat_interval_ms,
+                    version,
+                )| {
+                    Event::WorkerRegistered(WorkerRegistered {
+                        worker_id,
+                        cores,
+                        memory_mb,
+                        slots,
+                        models,
+                        tools,
+                        labels,
+                        heartbeat_interval_ms,
+                        version,
+                    })
+                }
+            ),
         (ident(), any::<u64>(), 0f64..6400f64, any::<u64>(), vec(attempt_id(), 0..3), vec(ident(), 0..2))
             .prop_map(|(worker_id, seq, cpu_pct, memory_used_mb, running, warm_models)| {
                 Event::Heartbeat(Heartbeat { worker_id, seq, cpu_pct, memory_used_mb, running, warm_models })
@@ -224,7 +250,14 @@ pub fn event() -> impl Strategy<Value = Event> {
         (ident(), text(), vec(attempt_id(), 0..3)).prop_map(|(worker_id, reason, handed_back)| {
             Event::WorkerLeaving(WorkerLeaving { worker_id, reason, handed_back })
         }),
-        (attempt_id(), ident(), task_kind(), btree_map(ident(), resolved_input(), 0..3), requirements(), any::<u64>())
+        (
+            attempt_id(),
+            ident(),
+            task_kind(),
+            btree_map(ident(), resolved_input(), 0..3),
+            requirements(),
+            any::<u64>()
+        )
             .prop_map(|(attempt, worker_id, kind, inputs, requirements, deadline_ms)| {
                 Event::Assign(Assign { attempt, worker_id, kind, inputs, requirements, deadline_ms })
             }),
@@ -232,43 +265,83 @@ pub fn event() -> impl Strategy<Value = Event> {
             .prop_map(|(attempt, worker_id, reason)| Event::Revoke(Revoke { attempt, worker_id, reason })),
         (attempt_id(), ident())
             .prop_map(|(attempt, worker_id)| Event::AttemptStarted(AttemptStarted { attempt, worker_id })),
-        (attempt_id(), ident(), any::<u32>(), option::of(text())).prop_map(|(attempt, worker_id, tokens, delta)| {
-            Event::AttemptProgress(AttemptProgress { attempt, worker_id, tokens, delta })
-        }),
-        (attempt_id(), ident(), artifact(), vec(artifact(), 0..3), any::<u64>(), option::of((any::<u32>(), any::<u32>())))
+        (attempt_id(), ident(), any::<u32>(), option::of(text())).prop_map(
+            |(attempt, worker_id, tokens, delta)| {
+                Event::AttemptProgress(AttemptProgress { attempt, worker_id, tokens, delta })
+            }
+        ),
+        (
+            attempt_id(),
+            ident(),
+            artifact(),
+            vec(artifact(), 0..3),
+            any::<u64>(),
+            option::of((any::<u32>(), any::<u32>()))
+        )
             .prop_map(|(attempt, worker_id, artifact, inputs, duration_ms, usage)| {
                 Event::AttemptSucceeded(AttemptSucceeded {
-                    attempt, worker_id, artifact, inputs, duration_ms,
-                    usage: usage.map(|(prompt_tokens, completion_tokens)| Usage { prompt_tokens, completion_tokens }),
+                    attempt,
+                    worker_id,
+                    artifact,
+                    inputs,
+                    duration_ms,
+                    usage: usage
+                        .map(|(prompt_tokens, completion_tokens)| Usage { prompt_tokens, completion_tokens }),
                 })
             }),
         (attempt_id(), ident(), text(), any::<bool>()).prop_map(|(attempt, worker_id, error, retryable)| {
             Event::AttemptFailed(AttemptFailed { attempt, worker_id, error, retryable })
         }),
-        (ident(), job_type(), priority(), dag(), option::of(any::<u64>()))
-            .prop_map(|(job_id, job_type, priority, dag, deadline_ms)| {
+        (ident(), job_type(), priority(), dag(), option::of(any::<u64>())).prop_map(
+            |(job_id, job_type, priority, dag, deadline_ms)| {
                 Event::JobAdmitted(JobAdmitted { job_id, job_type, priority, dag, deadline_ms })
-            }),
+            }
+        ),
         (ident(), ident(), text(), option::of(ident())).prop_map(|(job_id, code, reason, field)| {
             Event::JobRejected(JobRejected { job_id, code, reason, field })
         }),
-        (ident(), ident(), any::<u32>(), task_state(), option::of(ident()), option::of(text()))
-            .prop_map(|(job_id, task_id, attempt, state, worker_id, reason)| {
-                Event::TaskStateChanged(TaskStateChanged { job_id, task_id, attempt, state, worker_id, reason })
-            }),
-        (ident(), job_state(), option::of(text()), option::of(ident())).prop_map(|(job_id, state, reason, failed_task)| {
-            Event::JobStateChanged(JobStateChanged { job_id, state, reason, failed_task })
-        }),
-        (ident(), option::of(ident()), any::<bool>(), any::<bool>(), option::of(ident()), text())
-            .prop_map(|(job_id, task_id, placement, allowed, rule, reason)| {
+        (ident(), ident(), any::<u32>(), task_state(), option::of(ident()), option::of(text())).prop_map(
+            |(job_id, task_id, attempt, state, worker_id, reason)| {
+                Event::TaskStateChanged(TaskStateChanged {
+                    job_id,
+                    task_id,
+                    attempt,
+                    state,
+                    worker_id,
+                    reason,
+                })
+            }
+        ),
+        (ident(), job_state(), option::of(text()), option::of(ident())).prop_map(
+            |(job_id, state, reason, failed_task)| {
+                Event::JobStateChanged(JobStateChanged { job_id, state, reason, failed_task })
+            }
+        ),
+        (ident(), option::of(ident()), any::<bool>(), any::<bool>(), option::of(ident()), text()).prop_map(
+            |(job_id, task_id, placement, allowed, rule, reason)| {
                 let stage = if placement { PolicyStage::Placement } else { PolicyStage::Admission };
                 Event::PolicyDecision(PolicyDecision { job_id, task_id, stage, allowed, rule, reason })
-            }),
-        (option::of((ident(), any::<u32>(), any::<u64>())), option::of(ident()), option::of(ident()), text(), text(), any::<bool>())
+            }
+        ),
+        (
+            option::of((ident(), any::<u32>(), any::<u64>())),
+            option::of(ident()),
+            option::of(ident()),
+            text(),
+            text(),
+            any::<bool>()
+        )
             .prop_map(|(source, job_id, task_id, reason, payload, b64)| {
                 Event::DeadLetter(DeadLetter {
-                    source: source.map(|(topic, partition, offset)| SourcePosition { topic, partition, offset }),
-                    job_id, task_id, reason, payload,
+                    source: source.map(|(topic, partition, offset)| SourcePosition {
+                        topic,
+                        partition,
+                        offset,
+                    }),
+                    job_id,
+                    task_id,
+                    reason,
+                    payload,
                     payload_encoding: if b64 { PayloadEncoding::Base64 } else { PayloadEncoding::Utf8 },
                 })
             }),
@@ -277,6 +350,8 @@ pub fn event() -> impl Strategy<Value = Event> {
 
 pub fn envelope() -> impl Strategy<Value = Envelope> {
     (ident(), any::<u64>(), ident(), option::of("00-[0-9a-f]{32}-[0-9a-f]{16}-01"), event()).prop_map(
-        |(id, ts_ms, tenant, traceparent, event)| Envelope::new(id, ts_ms, tenant, event).with_traceparent(traceparent),
+        |(id, ts_ms, tenant, traceparent, event)| {
+            Envelope::new(id, ts_ms, tenant, event).with_traceparent(traceparent)
+        },
     )
 }

@@ -18,8 +18,7 @@ use sqlx::{QueryBuilder, Row, SqlitePool};
 use tokio::sync::{Mutex, Notify};
 
 use super::{
-    Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms,
-    partition_for,
+    Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms, partition_for,
 };
 
 const SCHEMA: &str = "
@@ -78,12 +77,7 @@ impl EmbeddedLog {
             .map_err(|e| open_err(&e))?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| open_err(&e))?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                pool,
-                write: Mutex::new(()),
-                appended: Notify::new(),
-                poll_interval,
-            }),
+            inner: Arc::new(Inner { pool, write: Mutex::new(()), appended: Notify::new(), poll_interval }),
         })
     }
 
@@ -112,12 +106,14 @@ impl EventLog for EmbeddedLog {
                 .rows_affected();
             if created == 1 {
                 for p in 0..partitions {
-                    sqlx::query("INSERT INTO log_partitions (topic, partition, next_offset) VALUES (?, ?, 0)")
-                        .bind(topic)
-                        .bind(i64::from(p))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err)?;
+                    sqlx::query(
+                        "INSERT INTO log_partitions (topic, partition, next_offset) VALUES (?, ?, 0)",
+                    )
+                    .bind(topic)
+                    .bind(i64::from(p))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
                 }
             }
             tx.commit().await.map_err(err)?;
@@ -215,7 +211,11 @@ impl EventLog for EmbeddedLog {
                 .fetch_optional(&self.inner.pool)
                 .await
                 .map_err(err)?;
-                positions.push(Cursor { topic: topic.clone(), partition, next: committed.unwrap_or(0) as u64 });
+                positions.push(Cursor {
+                    topic: topic.clone(),
+                    partition,
+                    next: committed.unwrap_or(0) as u64,
+                });
             }
         }
         Ok(Box::new(EmbeddedConsumer { log: self.clone(), subscription, cursors: positions, rr: 0 }))
@@ -224,7 +224,11 @@ impl EventLog for EmbeddedLog {
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
         self.topic_partitions(topic)
             .await
-            .map_err(|e| LogError::Consume { group: String::new(), topics: vec![topic.into()], message: e.to_string() })?
+            .map_err(|e| LogError::Consume {
+                group: String::new(),
+                topics: vec![topic.into()],
+                message: e.to_string(),
+            })?
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })
     }
 }
@@ -295,7 +299,11 @@ impl EmbeddedConsumer {
                 let offset = row.get::<i64, _>(0) as u64;
                 cursor.next = offset + 1;
                 out.push(Delivered {
-                    position: SourcePosition { topic: cursor.topic.clone(), partition: cursor.partition, offset },
+                    position: SourcePosition {
+                        topic: cursor.topic.clone(),
+                        partition: cursor.partition,
+                        offset,
+                    },
                     key: row.get(1),
                     payload: row.get(2),
                     ts_ms: row.get::<i64, _>(3) as u64,

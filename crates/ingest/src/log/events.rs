@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use splai_events::{
-    DeadLetter, Envelope, Event, PayloadEncoding, SourcePosition, Topic, decode, encode,
-};
+use splai_events::{DeadLetter, Envelope, Event, PayloadEncoding, SourcePosition, Topic, decode, encode};
 
 use super::{EventLog, LogConsumer, LogError, Record, Subscription, now_ms};
 
@@ -57,8 +55,14 @@ impl EventWriter {
     }
 
     /// Append raw bytes (tests and foreign producers' view of the wire).
-    pub async fn append_raw(&self, topic: Topic, key: &str, payload: Vec<u8>) -> Result<SourcePosition, LogError> {
-        let mut placed = self.log.append(&self.topic(topic), vec![Record { key: key.into(), payload }]).await?;
+    pub async fn append_raw(
+        &self,
+        topic: Topic,
+        key: &str,
+        payload: Vec<u8>,
+    ) -> Result<SourcePosition, LogError> {
+        let mut placed =
+            self.log.append(&self.topic(topic), vec![Record { key: key.into(), payload }]).await?;
         Ok(placed.remove(0))
     }
 
@@ -87,7 +91,12 @@ pub struct EventReader {
 
 impl EventReader {
     /// Subscribe `group` to these SPLAI topics.
-    pub async fn subscribe(writer: EventWriter, group: &str, topics: &[Topic], partitions: Option<Vec<u32>>) -> Result<Self, LogError> {
+    pub async fn subscribe(
+        writer: EventWriter,
+        group: &str,
+        topics: &[Topic],
+        partitions: Option<Vec<u32>>,
+    ) -> Result<Self, LogError> {
         let subscription = Subscription {
             group: group.to_string(),
             topics: topics.iter().map(|t| writer.topic(*t)).collect(),

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt;
+use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -74,10 +74,7 @@ impl KafkaLog {
     }
 
     fn metadata_partitions(&self, topic: &str) -> Result<Option<u32>, KafkaError> {
-        let metadata = self
-            .producer
-            .client()
-            .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let metadata = self.producer.client().fetch_metadata(Some(topic), Duration::from_secs(10))?;
         Ok(metadata
             .topics()
             .iter()
@@ -91,9 +88,8 @@ impl KafkaLog {
         }
         let this = self.clone();
         let name = topic.to_string();
-        let found = tokio::task::spawn_blocking(move || this.metadata_partitions(&name))
-            .await
-            .unwrap_or(Ok(None))?;
+        let found =
+            tokio::task::spawn_blocking(move || this.metadata_partitions(&name)).await.unwrap_or(Ok(None))?;
         if let Some(n) = found {
             self.known.lock().expect("partition cache lock").insert(topic.to_string(), n);
         }
@@ -151,8 +147,10 @@ impl EventLog for KafkaLog {
         let mut pending = Vec::with_capacity(records.len());
         for record in &records {
             let partition = partition_for(&record.key, partitions) as i32;
-            let mut future_record =
-                FutureRecord::to(topic).key(record.key.as_bytes()).payload(&record.payload).partition(partition);
+            let mut future_record = FutureRecord::to(topic)
+                .key(record.key.as_bytes())
+                .payload(&record.payload)
+                .partition(partition);
             loop {
                 match self.producer.send_result(future_record) {
                     Ok(delivery) => {
@@ -241,7 +239,11 @@ impl EventLog for KafkaLog {
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
         self.partitions_of(topic)
             .await
-            .map_err(|e| LogError::Consume { group: String::new(), topics: vec![topic.into()], message: e.to_string() })?
+            .map_err(|e| LogError::Consume {
+                group: String::new(),
+                topics: vec![topic.into()],
+                message: e.to_string(),
+            })?
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })
     }
 }
@@ -267,7 +269,9 @@ impl ConsumerContext for ResumeContext {
                             tracing::error!(%error, "re-assigning partitions for a rescan failed");
                         }
                     }
-                    Err(error) => tracing::error!(%error, "reading committed offsets after a rebalance failed"),
+                    Err(error) => {
+                        tracing::error!(%error, "reading committed offsets after a rebalance failed")
+                    }
                 }
             }
             Rebalance::Revoke(tpl) => {
@@ -378,12 +382,10 @@ impl KafkaConsumer {
     /// Keep a record unless a rescan is passing over what the group already committed.
     fn keep(&self, m: &rdkafka::message::BorrowedMessage<'_>, out: &mut Vec<Delivered>) {
         let skip = self.skip.lock().expect("skip map lock");
-        if let Some(c) = skip.get(&(m.topic().to_string(), m.partition())) {
-            if m.offset() < *c {
-                return;
-            }
+        let below = skip.get(&(m.topic().to_string(), m.partition())).is_some_and(|c| m.offset() < *c);
+        if !below {
+            out.push(delivered(m));
         }
-        out.push(delivered(m));
     }
 
     fn commit_err(&self, at: &SourcePosition, message: String) -> LogError {

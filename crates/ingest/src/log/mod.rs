@@ -51,11 +51,7 @@ pub struct Subscription {
 
 impl Subscription {
     pub fn group(group: impl Into<String>, topics: &[&str]) -> Self {
-        Self {
-            group: group.into(),
-            topics: topics.iter().map(|t| t.to_string()).collect(),
-            partitions: None,
-        }
+        Self { group: group.into(), topics: topics.iter().map(|t| t.to_string()).collect(), partitions: None }
     }
 }
 
@@ -120,9 +116,7 @@ pub(crate) fn commit_points(processed: &[SourcePosition]) -> Vec<SourcePosition>
         let e = best.entry((p.topic.clone(), p.partition)).or_insert(0);
         *e = (*e).max(p.offset + 1);
     }
-    best.into_iter()
-        .map(|((topic, partition), offset)| SourcePosition { topic, partition, offset })
-        .collect()
+    best.into_iter().map(|((topic, partition), offset)| SourcePosition { topic, partition, offset }).collect()
 }
 
 pub(crate) fn now_ms() -> u64 {
