@@ -52,6 +52,7 @@ fn later_layers_win() {
 #[test]
 fn real_environment_nesting_and_reserved_keys() {
     figment::Jail::expect_with(|jail| {
+        jail.clear_env();
         jail.set_env("SPLAI_LOG__KAFKA__BROKERS", "10.0.0.1:9092,10.0.0.2:9092");
         jail.set_env("SPLAI_TEST_KAFKA_BROKERS", "ignored:1");
         jail.set_env("SPLAI_CONFIG", "ignored.toml");

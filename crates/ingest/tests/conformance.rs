@@ -1,6 +1,6 @@
 //! One conformance suite, run against the embedded log and against Kafka (tansu).
 //! Kafka tests need SPLAI_TEST_KAFKA_BROKERS (set by `scripts/test`); with
-//! SPLAI_REQUIRE_SERVICES=1 a missing broker is a failure, not a skip.
+//! SPLAI_TEST_REQUIRE_SERVICES=1 a missing broker is a failure, not a skip.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -77,8 +77,8 @@ fn fresh(kind: &str) -> Option<(Backend, String, Option<tempfile::TempDir>)> {
             Ok(b) => Some((Backend::Kafka(b), unique, None)),
             Err(_) => {
                 assert!(
-                    std::env::var("SPLAI_REQUIRE_SERVICES").is_err(),
-                    "SPLAI_REQUIRE_SERVICES is set but SPLAI_TEST_KAFKA_BROKERS is not"
+                    std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(),
+                    "SPLAI_TEST_REQUIRE_SERVICES is set but SPLAI_TEST_KAFKA_BROKERS is not"
                 );
                 eprintln!("skipped: SPLAI_TEST_KAFKA_BROKERS not set (run scripts/test)");
                 None

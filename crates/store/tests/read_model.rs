@@ -1,5 +1,5 @@
 //! The read model against a real SQLite file and a real PostgreSQL (SPLAI_TEST_POSTGRES_URL, an
-//! admin URL; each test creates its own database). With SPLAI_REQUIRE_SERVICES=1 a missing
+//! admin URL; each test creates its own database). With SPLAI_TEST_REQUIRE_SERVICES=1 a missing
 //! PostgreSQL is a failure, not a skip.
 
 use splai_config::StoreSettings;
@@ -21,7 +21,7 @@ async fn sqlite() -> Fresh {
 
 async fn postgres() -> Option<Fresh> {
     let Ok(admin) = std::env::var("SPLAI_TEST_POSTGRES_URL") else {
-        assert!(std::env::var("SPLAI_REQUIRE_SERVICES").is_err(), "SPLAI_TEST_POSTGRES_URL not set");
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "SPLAI_TEST_POSTGRES_URL not set");
         eprintln!("skipped: SPLAI_TEST_POSTGRES_URL not set (run scripts/test)");
         return None;
     };

@@ -10,7 +10,10 @@ fn spans_arrive_at_the_otlp_receiver_with_trace_context() {
     let (Ok(endpoint), Ok(file)) =
         (std::env::var("SPLAI_TEST_OTLP_ENDPOINT"), std::env::var("SPLAI_TEST_OTLP_FILE"))
     else {
-        assert!(std::env::var("SPLAI_REQUIRE_SERVICES").is_err(), "services required but not configured");
+        assert!(
+            std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(),
+            "services required but not configured"
+        );
         eprintln!("skipped: SPLAI_TEST_OTLP_ENDPOINT/FILE not set (run scripts/test)");
         return;
     };

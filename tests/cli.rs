@@ -1,0 +1,89 @@
+//! End-to-end checks of the real `splai` binary.
+
+use std::process::{Command, Output};
+
+fn splai(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        // Start from a clean SPLAI_ environment; tests add what they need.
+        if k.starts_with("SPLAI_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = splai(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for word in ["config", "bench", "--config", "--set"] {
+        assert!(help.contains(word), "{help}");
+    }
+}
+
+#[test]
+fn config_show_prints_the_effective_settings() {
+    let out =
+        splai(&["--set", "log.partitions=3", "config", "show"], &[("SPLAI_GATEWAY__LISTEN", "0.0.0.0:9000")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("partitions = 3"), "{shown}");
+    assert!(shown.contains("listen = \"0.0.0.0:9000\""), "{shown}");
+}
+
+#[test]
+fn unknown_key_stops_start_up_and_names_it() {
+    let out = splai(&["--set", "log.partitons=3", "config", "show"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("unknown configuration key `log.partitons`"), "{err}");
+}
+
+#[test]
+fn invalid_value_from_env_names_key_and_variable() {
+    let out = splai(&["config", "show"], &[("SPLAI_LOG__BACKEND", "zookeeper")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("log.backend") && err.contains("SPLAI_LOG__BACKEND"), "{err}");
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let out = splai(&["--config", "/nonexistent/splai.toml", "config", "show"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/splai.toml"));
+}
+
+#[test]
+fn bench_log_runs_on_the_embedded_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sqlite");
+    let set = format!("log.embedded.path={}", path.display());
+    let out = splai(&["--set", &set, "bench", "log", "--events", "3000", "--batch", "500"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("backend=embedded") && report.contains("consumed=3000"), "{report}");
+}
+
+#[test]
+fn bench_log_runs_on_kafka() {
+    let Ok(brokers) = std::env::var("SPLAI_TEST_KAFKA_BROKERS") else {
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "SPLAI_TEST_KAFKA_BROKERS not set");
+        return;
+    };
+    let out = splai(
+        &["--set", "log.backend=kafka", "--set", "gateway.auth=true", "bench", "log", "--events", "3000"],
+        &[("SPLAI_LOG__KAFKA__BROKERS", &brokers)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("backend=kafka") && report.contains("consumed=3000"), "{report}");
+}
