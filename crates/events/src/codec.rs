@@ -55,6 +55,18 @@ struct Header {
 
 /// Decode a JSON text.
 pub fn decode_str(text: &str) -> Result<Envelope, DecodeError> {
+    // Fast path: a well-formed current envelope decodes in one pass. Anything else takes the
+    // careful path below, which finds the specific fault.
+    if let Ok(envelope) = serde_json::from_str::<Envelope>(text) {
+        if envelope.v == ENVELOPE_VERSION && !envelope.id.is_empty() && !envelope.tenant.is_empty() {
+            return Ok(envelope);
+        }
+    }
+    diagnose(text)
+}
+
+/// Decode field by field so each fault gets its own error.
+fn diagnose(text: &str) -> Result<Envelope, DecodeError> {
     let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::Malformed {
         line: e.line(),
         column: e.column(),
