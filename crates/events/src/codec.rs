@@ -57,10 +57,11 @@ struct Header {
 pub fn decode_str(text: &str) -> Result<Envelope, DecodeError> {
     // Fast path: a well-formed current envelope decodes in one pass. Anything else takes the
     // careful path below, which finds the specific fault.
-    if let Ok(envelope) = serde_json::from_str::<Envelope>(text) {
-        if envelope.v == ENVELOPE_VERSION && !envelope.id.is_empty() && !envelope.tenant.is_empty() {
-            return Ok(envelope);
-        }
+    let fast = serde_json::from_str::<Envelope>(text).ok();
+    if let Some(envelope) =
+        fast.filter(|e| e.v == ENVELOPE_VERSION && !e.id.is_empty() && !e.tenant.is_empty())
+    {
+        return Ok(envelope);
     }
     diagnose(text)
 }
