@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { target: BenchTarget::Log(args) } => {
             let settings = settings(&cli)?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "bench")?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crate::bench::log::run(&settings, args))
         }
