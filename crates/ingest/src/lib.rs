@@ -8,3 +8,4 @@
 //! - The pure planner, validation and policy code shared by gateway and scheduler (issue 3).
 
 pub mod log;
+pub mod plan;

@@ -1,0 +1,38 @@
+//! Admission planning: a [`JobRequest`] becomes a validated [`Dag`], or a specific error.
+//!
+//! Pure and deterministic (same request ⇒ same DAG, byte for byte): the gateway runs it to answer
+//! at once, the scheduler runs it again when it reads the request from the log, and both must agree.
+//! Templates: `chat` (one `llm_inference`), `batch_analysis` (split → one `llm_inference` per chunk →
+//! `aggregation` → final `llm_inference` summary), `embed` (split → `embedding` per batch of chunks →
+//! `aggregation`), `explicit` (the user's DAG, validated).
+
+mod chunks;
+mod error;
+mod parse;
+mod templates;
+mod validate;
+
+pub use chunks::{chunk_lines, chunk_texts};
+pub use error::PlanError;
+pub use parse::parse_request;
+pub use templates::plan;
+pub use validate::validate;
+
+/// Admission limits (sizes in bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Tasks in one DAG.
+    pub max_tasks: usize,
+    /// Encoded size of the request's `input` (and of an explicit DAG).
+    pub max_input_bytes: usize,
+    /// Lines per chunk for `batch_analysis` unless the request says.
+    pub default_chunk_lines: usize,
+    /// Texts per embedding task for `embed`.
+    pub embed_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_tasks: 1_000, max_input_bytes: 1 << 20, default_chunk_lines: 20, embed_batch: 32 }
+    }
+}

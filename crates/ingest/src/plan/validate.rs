@@ -1,0 +1,119 @@
+//! DAG validation: one specific error per fault, checked in a fixed order so the same DAG always
+//! gets the same error.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use splai_events::{Dag, TaskInput};
+
+use super::{Limits, PlanError};
+
+/// Check a DAG against `limits`.
+pub fn validate(dag: &Dag, limits: &Limits) -> Result<(), PlanError> {
+    if dag.tasks.is_empty() {
+        return Err(PlanError::EmptyDag);
+    }
+    if dag.tasks.len() > limits.max_tasks {
+        return Err(PlanError::TooManyTasks { count: dag.tasks.len(), max: limits.max_tasks });
+    }
+    let mut ids = BTreeSet::new();
+    for task in &dag.tasks {
+        check_id(&task.id)?;
+        if !ids.insert(task.id.as_str()) {
+            return Err(PlanError::DuplicateTaskId { task: task.id.clone() });
+        }
+    }
+    for task in &dag.tasks {
+        for parent in &task.parents {
+            if !ids.contains(parent.as_str()) {
+                return Err(PlanError::MissingParent { task: task.id.clone(), parent: parent.clone() });
+            }
+        }
+        for (name, input) in &task.inputs {
+            if let TaskInput::Output(r) = input
+                && !task.parents.contains(&r.task)
+            {
+                return Err(PlanError::MissingOutput {
+                    task: task.id.clone(),
+                    input: name.clone(),
+                    source_task: r.task.clone(),
+                });
+            }
+        }
+    }
+    if let Some(path) = find_cycle(dag) {
+        return Err(PlanError::Cycle { path });
+    }
+    Ok(())
+}
+
+fn check_id(id: &str) -> Result<(), PlanError> {
+    let reason = if id.is_empty() {
+        "must not be empty"
+    } else if id.len() > 64 {
+        "longer than 64 bytes"
+    } else if !id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        "only ASCII letters, digits, '_', '.' and '-' are allowed"
+    } else {
+        return Ok(());
+    };
+    Err(PlanError::InvalidTaskId { task: id.chars().take(80).collect(), reason })
+}
+
+/// A cycle as a path `a -> b -> … -> a`, or `None`. Deterministic: searches from the smallest id.
+fn find_cycle(dag: &Dag) -> Option<Vec<String>> {
+    // child -> parents edges, walked as "depends on".
+    let deps: BTreeMap<&str, Vec<&str>> = dag
+        .tasks
+        .iter()
+        .map(|t| {
+            let mut p: Vec<&str> = t.parents.iter().map(String::as_str).collect();
+            p.sort_unstable();
+            (t.id.as_str(), p)
+        })
+        .collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut mark: BTreeMap<&str, Mark> = deps.keys().map(|k| (*k, Mark::New)).collect();
+    for start in deps.keys() {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        // Iterative DFS keeping the current path.
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        mark.insert(start, Mark::Active);
+        while let Some((node, next)) = stack.last().copied() {
+            let parents = &deps[node];
+            if next < parents.len() {
+                stack.last_mut().expect("non-empty").1 += 1;
+                let p = parents[next];
+                match mark[p] {
+                    Mark::New => {
+                        mark.insert(p, Mark::Active);
+                        stack.push((p, 0));
+                    }
+                    Mark::Active => {
+                        // The cycle is the path from `p` to `node`, then back to `p`; report it in
+                        // dependency order (parent before child).
+                        let at = stack.iter().position(|(n, _)| *n == p).expect("active node is on the path");
+                        let mut path: Vec<String> = stack[at..].iter().map(|(n, _)| n.to_string()).collect();
+                        path.reverse();
+                        // Canonical form: start at the smallest id.
+                        let min = (0..path.len()).min_by(|a, b| path[*a].cmp(&path[*b])).unwrap_or(0);
+                        path.rotate_left(min);
+                        path.push(path[0].clone());
+                        return Some(path);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark.insert(node, Mark::Done);
+                stack.pop();
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,179 @@
+//! The planner: templates, determinism, and one specific error per fault.
+
+use proptest::prelude::*;
+use serde_json::json;
+use splai_events::{Dag, JobRequest, TaskInput, TaskKind};
+use splai_ingest::plan::{Limits, PlanError, parse_request, plan};
+
+fn request(value: serde_json::Value) -> JobRequest {
+    parse_request(&value).unwrap()
+}
+
+fn ids(dag: &Dag) -> Vec<&str> {
+    dag.tasks.iter().map(|t| t.id.as_str()).collect()
+}
+
+#[test]
+fn chat_is_one_inference_task() {
+    let dag = plan(
+        &request(json!({"type": "chat", "input": {"prompt": "hi", "max_tokens": 8}})),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(ids(&dag), ["chat"]);
+    assert_eq!(dag.tasks[0].kind, TaskKind::LlmInference);
+    assert_eq!(dag.tasks[0].inputs["max_tokens"], TaskInput::Literal(json!(8)));
+}
+
+#[test]
+fn batch_analysis_fans_out_by_the_input() {
+    let text: String = (0..45).map(|i| format!("ticket {i}: something broke\n")).collect();
+    let r = request(json!({"type": "batch_analysis", "input": {"text": text, "chunk_lines": 20}}));
+    let dag = plan(&r, &Limits::default()).unwrap();
+    assert_eq!(ids(&dag), ["split", "map-0", "map-1", "map-2", "reduce", "summary"]);
+    assert_eq!(dag.tasks[4].parents, ["map-0", "map-1", "map-2"]);
+    assert_eq!(dag.tasks[5].parents, ["reduce"]);
+    let small = request(json!({"type": "batch_analysis", "input": {"text": "a\nb", "chunk_lines": 1}}));
+    assert_eq!(plan(&small, &Limits::default()).unwrap().tasks.len(), 5);
+    let items = request(json!({"type": "batch_analysis", "input": {"items": ["x", "y", "z", "w"]}}));
+    assert_eq!(
+        ids(&plan(&items, &Limits::default()).unwrap()),
+        ["map-0", "map-1", "map-2", "map-3", "reduce", "summary"]
+    );
+}
+
+#[test]
+fn embed_batches_texts() {
+    let texts: Vec<String> = (0..70).map(|i| format!("t{i}")).collect();
+    let dag =
+        plan(&request(json!({"type": "embed", "input": {"texts": texts}})), &Limits::default()).unwrap();
+    assert_eq!(ids(&dag), ["embed-0", "embed-1", "embed-2", "merge"]);
+    assert!(dag.tasks[..3].iter().all(|t| t.kind == TaskKind::Embedding));
+}
+
+fn explicit(tasks: serde_json::Value) -> Result<Dag, PlanError> {
+    let value = json!({"type": "explicit", "dag": {"tasks": tasks}});
+    plan(&parse_request(&value)?, &Limits::default())
+}
+
+#[test]
+fn each_fault_has_its_own_error() {
+    let t = |id: &str, parents: &[&str]| json!({"id": id, "kind": "aggregation", "parents": parents});
+    assert_eq!(
+        explicit(json!([t("a", &[]), t("a", &[])])).unwrap_err(),
+        PlanError::DuplicateTaskId { task: "a".into() }
+    );
+    assert_eq!(
+        explicit(json!([{"id": "x", "kind": "quantum_annealing"}])).unwrap_err(),
+        PlanError::UnknownKind { task: "x".into(), kind: "quantum_annealing".into() }
+    );
+    assert_eq!(
+        explicit(json!([t("a", &["c"]), t("b", &["a"]), t("c", &["b"]), t("d", &[])])).unwrap_err(),
+        PlanError::Cycle { path: vec!["a".into(), "b".into(), "c".into(), "a".into()] }
+    );
+    assert_eq!(
+        explicit(json!([t("a", &["ghost"])])).unwrap_err(),
+        PlanError::MissingParent { task: "a".into(), parent: "ghost".into() }
+    );
+    let err = explicit(
+        json!([t("a", &[]), {"id": "b", "kind": "aggregation", "inputs": {"x": {"output": {"task": "a"}}}}]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        PlanError::MissingOutput { task: "b".into(), input: "x".into(), source_task: "a".into() }
+    );
+    assert_eq!(err.field().as_deref(), Some("dag.tasks[b].inputs.x"));
+    let many: Vec<_> = (0..1001).map(|i| t(&format!("t{i}"), &[])).collect();
+    assert_eq!(explicit(json!(many)).unwrap_err(), PlanError::TooManyTasks { count: 1001, max: 1000 });
+    let big = "x".repeat(2 << 20);
+    let err =
+        plan(&request(json!({"type": "chat", "input": {"prompt": big}})), &Limits::default()).unwrap_err();
+    assert!(matches!(err, PlanError::InputTooLarge { max: 1_048_576, .. }), "{err:?}");
+    assert_eq!(explicit(json!([])).unwrap_err(), PlanError::EmptyDag);
+    assert!(matches!(explicit(json!([t("a b", &[])])).unwrap_err(), PlanError::InvalidTaskId { .. }));
+    assert_eq!(
+        plan(&request(json!({"type": "explicit"})), &Limits::default()).unwrap_err(),
+        PlanError::MissingDag
+    );
+    let err =
+        plan(&request(json!({"type": "chat", "input": {"messages": []}})), &Limits::default()).unwrap_err();
+    assert_eq!(err.field().as_deref(), Some("input.messages"));
+    let err =
+        plan(&request(json!({"type": "batch_analysis", "input": {"text": "\n\n"}})), &Limits::default())
+            .unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+    assert!(
+        parse_request(&json!({"type": "chat", "priorty": "batch"}))
+            .unwrap_err()
+            .to_string()
+            .contains("priorty")
+    );
+}
+
+#[test]
+fn self_loop_is_a_cycle() {
+    let err = explicit(json!([{"id": "a", "kind": "aggregation", "parents": ["a"]}])).unwrap_err();
+    assert_eq!(err, PlanError::Cycle { path: vec!["a".into(), "a".into()] });
+}
+
+/// A random DAG: task i may depend on any earlier task.
+fn dag_strategy() -> impl Strategy<Value = Vec<(usize, Vec<usize>)>> {
+    (1usize..30).prop_flat_map(|n| {
+        (0..n)
+            .map(|i| {
+                proptest::collection::vec(0..i.max(1), 0..3.min(i + 1))
+                    .prop_map(move |p| (i, if i == 0 { vec![] } else { p }))
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
+fn to_json(shape: &[(usize, Vec<usize>)]) -> serde_json::Value {
+    json!(
+        shape
+            .iter()
+            .map(|(i, ps)| {
+                let mut ps: Vec<String> = ps.iter().map(|p| format!("t{p}")).collect();
+                ps.sort();
+                ps.dedup();
+                json!({"id": format!("t{i}"), "kind": "aggregation", "parents": ps})
+            })
+            .collect::<Vec<_>>()
+    )
+}
+
+proptest! {
+    #[test]
+    fn acyclic_dags_are_admitted_and_back_edges_are_cycles(shape in dag_strategy(), pick in any::<proptest::sample::Index>()) {
+        let dag = explicit(to_json(&shape)).unwrap();
+        prop_assert_eq!(dag.tasks.len(), shape.len());
+        // Add an edge from a task to one of its ancestors-or-self: always a cycle.
+        let (child, parents) = &shape[pick.index(shape.len())];
+        if let Some(p) = parents.first() {
+            let mut cyclic = shape.clone();
+            cyclic[*p].1.push(*child);
+            let err = explicit(to_json(&cyclic)).unwrap_err();
+            match err {
+                PlanError::Cycle { path } => {
+                    prop_assert_eq!(path.first(), path.last());
+                    prop_assert!(path.len() >= 3);
+                }
+                other => prop_assert!(false, "expected a cycle, got {:?}", other),
+            }
+        }
+    }
+
+    #[test]
+    fn planning_is_deterministic(lines in proptest::collection::vec("[a-z ]{0,30}", 1..200), per in 1u64..50) {
+        let text = lines.join("\n");
+        let r = json!({"type": "batch_analysis", "input": {"text": text, "chunk_lines": per}});
+        let a = plan(&request(r.clone()), &Limits::default());
+        let b = plan(&request(r), &Limits::default());
+        match (a, b) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(serde_json::to_vec(&a).unwrap(), serde_json::to_vec(&b).unwrap()),
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            _ => prop_assert!(false, "one planned, the other not"),
+        }
+    }
+}
