@@ -1,4 +1,15 @@
-//! The SPLAI scheduler: a timely/differential dataflow that incrementally maintains runnable tasks,
-//! live worker capacity and assignments over the event log (ARCHITECTURE §5).
+//! The SPLAI scheduler: a timely/differential dataflow that incrementally maintains runnable
+//! tasks, live worker capacity, attempts, task and job states over the event log
+//! (ARCHITECTURE §5), with the assignment step at the end.
 //!
-//! Not built yet: issue 3 builds it on the contract (`splai-events`) and the log (`splai-ingest`).
+//! - [`model`]: interned keys and the input facts;
+//! - [`operators`]: one rule per file (`runnable_tasks`, `live_workers`, `free_slots`, ...);
+//! - [`engine`]: the dataflow, fed facts at (possibly future) times and stepped;
+//! - [`oracle`]: the same rules computed from scratch, for property tests.
+
+pub mod engine;
+pub mod model;
+pub mod operators;
+pub mod oracle;
+
+pub use engine::{Changes, Engine};

@@ -1,0 +1,23 @@
+//! One operator per file; each doc comment states the rule it maintains.
+
+pub mod active_attempts;
+pub mod blocked_tasks;
+pub mod current_attempts;
+pub mod dead_tasks;
+pub mod done_tasks;
+pub mod failed_attempts;
+pub mod free_slots;
+pub mod job_states;
+pub mod live_workers;
+pub mod open_attempts;
+pub mod orphaned_attempts;
+pub mod runnable_tasks;
+pub mod stopped_jobs;
+pub mod task_states;
+
+use differential_dataflow::VecCollection;
+
+use crate::model::Time;
+
+/// A collection in a scope at millisecond time.
+pub type C<'s, D> = VecCollection<'s, Time, D, isize>;
