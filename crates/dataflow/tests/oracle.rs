@@ -57,7 +57,7 @@ struct Feeder {
 
 impl Feeder {
     fn apply(&mut self, op: &Op, now: Time, engine: &mut Engine) {
-        let mut push = |f: Fact, t: Time, d: isize, e: &mut Engine, u: &mut Vec<(Fact, Time, isize)>| {
+        let push = |f: Fact, t: Time, d: isize, e: &mut Engine, u: &mut Vec<(Fact, Time, isize)>| {
             e.feed(f.clone(), t, d);
             u.push((f, t, d));
         };
@@ -94,10 +94,10 @@ impl Feeder {
                 }
             }
             Op::End { job, task, outcome } => {
-                if let Some(a) = self.attempts.get(&(*job, *task)).copied() {
-                    if self.ended.insert(((*job, *task), a)) {
-                        push(Fact::Ended((*job, *task), a, *outcome), now, 1, engine, u);
-                    }
+                if let Some(a) = self.attempts.get(&(*job, *task)).copied()
+                    && self.ended.insert(((*job, *task), a))
+                {
+                    push(Fact::Ended((*job, *task), a, *outcome), now, 1, engine, u);
                 }
             }
             Op::Backoff { job, task, for_ms } => {
@@ -140,7 +140,7 @@ proptest! {
         let mut acc: (BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>) = Default::default();
         let mut now: Time = 0;
         // Run past the last expiry so every temporal retraction is checked too.
-        let tail = vec![(TTL + 6, vec![])];
+        let tail = [(TTL + 6, vec![])];
         for (advance, ops) in steps.iter().chain(tail.iter()) {
             now += advance;
             for op in ops {
