@@ -99,6 +99,22 @@ pub struct SchedulerSettings {
     pub retry_cap_ms: u64,
     pub default_max_retries: u32,
     pub default_task_timeout_s: u32,
+    pub tick_ms: u64,
+    pub tenants: std::collections::BTreeMap<String, TenantSettings>,
+}
+
+/// A tenant's fair-share weight and quota.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    #[serde(default = "one")]
+    pub weight: u32,
+    #[serde(default)]
+    pub max_running_tasks: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +185,10 @@ impl Settings {
         }
         range("scheduler.default_max_retries", s.default_max_retries.into(), 0, 100)?;
         range("scheduler.default_task_timeout_s", s.default_task_timeout_s.into(), 1, 86_400)?;
+        range("scheduler.tick_ms", s.tick_ms, 1, 60_000)?;
+        for (name, t) in &s.tenants {
+            range(&format!("scheduler.tenants.{name}.weight"), t.weight.into(), 1, 1000)?;
+        }
         let e = &self.executor;
         range("executor.slots", e.slots.into(), 0, 1024)?;
         range("executor.heartbeat_interval_ms", e.heartbeat_interval_ms, 100, 600_000)?;

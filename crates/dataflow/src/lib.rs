@@ -7,9 +7,13 @@
 //! - [`engine`]: the dataflow, fed facts at (possibly future) times and stepped;
 //! - [`oracle`]: the same rules computed from scratch, for property tests.
 
+pub mod assign;
+pub mod driver;
 pub mod engine;
 pub mod model;
 pub mod operators;
 pub mod oracle;
+pub mod runner;
 
+pub use driver::{Scheduler, SchedulerOptions, Stats};
 pub use engine::{Changes, Engine};

@@ -1,0 +1,277 @@
+//! The assignment step: at the end of each tick, match runnable tasks to free slots.
+//!
+//! Order: priority class first (interactive, standard, batch); within a class, tenants share by
+//! deficit round robin weighted by their configured weight, skipping a tenant at its quota of
+//! running tasks; within a tenant, oldest first. Each task goes to the eligible worker with the
+//! best score. Hard constraints: the worker is live, has enough free slots (after this tick's
+//! earlier decisions), has the model and every tool the task needs. Score (higher is better):
+//! `100·warm_model + 10·matching_locality_labels + 5·free_fraction − 5·cpu_load`, ties broken by
+//! worker id so decisions are deterministic.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use splai_events::Priority;
+
+use crate::model::{Attempt, Time, Tk, Worker};
+
+/// A runnable task the step may place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub tk: Tk,
+    pub attempt: Attempt,
+    pub tenant: u32,
+    pub priority: Priority,
+    /// When the job was admitted (older goes first).
+    pub age: Time,
+    pub slots: u32,
+    pub model: Option<String>,
+    pub tools: Vec<String>,
+    pub locality: Vec<String>,
+}
+
+/// What the step knows of a live worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerView {
+    pub worker: Worker,
+    pub id: String,
+    pub free: i64,
+    pub capacity: u32,
+    pub models: Vec<String>,
+    pub tools: Vec<String>,
+    /// `key=value` labels.
+    pub labels: Vec<String>,
+    pub warm_models: Vec<String>,
+    /// CPU load as a fraction of all cores (0–1).
+    pub cpu_load: f64,
+}
+
+/// Per-tenant share and limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TenantPolicy {
+    pub weight: u32,
+    pub max_running: Option<u32>,
+}
+
+impl Default for TenantPolicy {
+    fn default() -> Self {
+        Self { weight: 1, max_running: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub tk: Tk,
+    pub attempt: Attempt,
+    pub worker: Worker,
+    pub score: f64,
+}
+
+/// Why a worker can or cannot take a task, and its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub worker: String,
+    pub eligible: Result<f64, String>,
+}
+
+/// Deficit-round-robin state, kept across ticks so shares hold over time.
+#[derive(Debug, Default)]
+pub struct Assigner {
+    deficit: HashMap<u32, f64>,
+    order: VecDeque<u32>,
+}
+
+/// Score of `w` for `c`, or why it is not eligible.
+pub fn score(c: &Candidate, w: &WorkerView) -> Result<f64, String> {
+    if w.free < i64::from(c.slots) {
+        return Err(format!("{} free slot(s), needs {}", w.free.max(0), c.slots));
+    }
+    if let Some(m) = &c.model
+        && !w.models.contains(m)
+    {
+        return Err(format!("does not have model `{m}`"));
+    }
+    if let Some(t) = c.tools.iter().find(|t| !w.tools.contains(t)) {
+        return Err(format!("does not have tool `{t}`"));
+    }
+    let warm = c.model.as_ref().is_some_and(|m| w.warm_models.contains(m));
+    let locality = c.locality.iter().filter(|l| w.labels.contains(l)).count() as f64;
+    let free_fraction = if w.capacity == 0 { 0.0 } else { w.free as f64 / f64::from(w.capacity) };
+    Ok(100.0 * f64::from(u8::from(warm)) + 10.0 * locality + 5.0 * free_fraction
+        - 5.0 * w.cpu_load.clamp(0.0, 1.0))
+}
+
+/// Every worker's verdict for `c` (for `--explain`).
+pub fn explain(c: &Candidate, workers: &[WorkerView]) -> Vec<Verdict> {
+    let mut v: Vec<Verdict> =
+        workers.iter().map(|w| Verdict { worker: w.id.clone(), eligible: score(c, w) }).collect();
+    v.sort_by(|a, b| a.worker.cmp(&b.worker));
+    v
+}
+
+impl Assigner {
+    /// Place as many `candidates` as capacity, quotas and constraints allow. `running` holds each
+    /// tenant's running attempts (including undelivered decisions) and is updated.
+    pub fn decide(
+        &mut self,
+        mut candidates: Vec<Candidate>,
+        workers: &mut [WorkerView],
+        running: &mut HashMap<u32, u32>,
+        tenants: &dyn Fn(u32) -> TenantPolicy,
+    ) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        if candidates.is_empty() || workers.iter().all(|w| w.free <= 0) {
+            return decisions;
+        }
+        workers.sort_by(|a, b| a.id.cmp(&b.id));
+        candidates.sort_by_key(|c| (c.priority, c.age, c.tk));
+        // Per class, per tenant queues, oldest first.
+        let mut classes: BTreeMap<Priority, BTreeMap<u32, VecDeque<Candidate>>> = BTreeMap::new();
+        for c in candidates {
+            classes.entry(c.priority).or_default().entry(c.tenant).or_default().push_back(c);
+        }
+        for (_, mut queues) in classes {
+            for t in queues.keys() {
+                if !self.order.contains(t) {
+                    self.order.push_back(*t);
+                }
+            }
+            // Rounds of DRR until no tenant can place anything more.
+            loop {
+                let mut progressed = false;
+                for _ in 0..self.order.len() {
+                    let tenant = self.order[0];
+                    self.order.rotate_left(1);
+                    let Some(queue) = queues.get_mut(&tenant) else { continue };
+                    if queue.is_empty() {
+                        self.deficit.insert(tenant, 0.0);
+                        continue;
+                    }
+                    let policy = tenants(tenant);
+                    let deficit = self.deficit.entry(tenant).or_insert(0.0);
+                    *deficit += f64::from(policy.weight.max(1));
+                    while *deficit >= 1.0 {
+                        let at_quota = policy
+                            .max_running
+                            .is_some_and(|q| running.get(&tenant).copied().unwrap_or(0) >= q);
+                        if at_quota {
+                            queue.clear();
+                            break;
+                        }
+                        let Some(c) = queue.pop_front() else { break };
+                        let best = workers
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, w)| score(&c, w).ok().map(|s| (i, s)))
+                            .fold(None, |best: Option<(usize, f64)>, (i, s)| match best {
+                                Some((_, bs)) if bs >= s => best,
+                                _ => Some((i, s)),
+                            });
+                        let Some((i, s)) = best else { continue };
+                        workers[i].free -= i64::from(c.slots);
+                        *running.entry(tenant).or_insert(0) += 1;
+                        *deficit -= 1.0;
+                        progressed = true;
+                        decisions.push(Decision {
+                            tk: c.tk,
+                            attempt: c.attempt,
+                            worker: workers[i].worker,
+                            score: s,
+                        });
+                    }
+                    if queue.is_empty() {
+                        *deficit = 0.0;
+                    }
+                }
+                let any_work = queues.values().any(|q| !q.is_empty());
+                if !progressed || !any_work || workers.iter().all(|w| w.free <= 0) {
+                    break;
+                }
+            }
+        }
+        decisions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(n: u32, free: i64) -> WorkerView {
+        WorkerView {
+            worker: n,
+            id: format!("w{n}"),
+            free,
+            capacity: free.max(0) as u32,
+            models: vec!["m".into()],
+            tools: vec![],
+            labels: vec![],
+            warm_models: vec![],
+            cpu_load: 0.0,
+        }
+    }
+
+    fn cand(job: u32, task: u32, tenant: u32, priority: Priority) -> Candidate {
+        Candidate {
+            tk: (job, task),
+            attempt: 1,
+            tenant,
+            priority,
+            age: u64::from(job),
+            slots: 1,
+            model: None,
+            tools: vec![],
+            locality: vec![],
+        }
+    }
+
+    #[test]
+    fn never_exceeds_free_slots_and_prefers_priority() {
+        let mut a = Assigner::default();
+        let mut workers = vec![worker(0, 1), worker(1, 2)];
+        let cands = vec![
+            cand(0, 0, 0, Priority::Batch),
+            cand(1, 0, 0, Priority::Interactive),
+            cand(2, 0, 0, Priority::Standard),
+            cand(3, 0, 0, Priority::Batch),
+        ];
+        let d = a.decide(cands, &mut workers, &mut HashMap::new(), &|_| TenantPolicy::default());
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[0].tk, (1, 0));
+        assert_eq!(d[1].tk, (2, 0));
+        assert!(workers.iter().all(|w| w.free == 0));
+    }
+
+    #[test]
+    fn weighted_shares_and_quotas() {
+        let mut a = Assigner::default();
+        let mut workers = vec![worker(0, 30)];
+        let cands: Vec<_> = (0..40)
+            .flat_map(|i| [cand(i, 0, 1, Priority::Standard), cand(100 + i, 0, 2, Priority::Standard)])
+            .collect();
+        let weights = |t: u32| TenantPolicy { weight: if t == 1 { 2 } else { 1 }, max_running: None };
+        let d = a.decide(cands.clone(), &mut workers, &mut HashMap::new(), &weights);
+        let t1 = d.iter().filter(|x| x.tk.0 < 100).count();
+        assert_eq!((t1, d.len() - t1), (20, 10));
+        let mut workers = vec![worker(0, 30)];
+        let quota = |t: u32| TenantPolicy { weight: 1, max_running: if t == 1 { Some(3) } else { None } };
+        let d = Assigner::default().decide(cands, &mut workers, &mut HashMap::from([(1, 1)]), &quota);
+        assert_eq!(d.iter().filter(|x| x.tk.0 < 100).count(), 2);
+    }
+
+    #[test]
+    fn hard_constraints_and_warm_models() {
+        let mut c = cand(0, 0, 0, Priority::Standard);
+        c.model = Some("m".into());
+        let mut cold = worker(0, 4);
+        let mut warm = worker(1, 1);
+        warm.warm_models = vec!["m".into()];
+        let mut none = worker(2, 4);
+        none.models.clear();
+        cold.cpu_load = 0.0;
+        let v = explain(&c, &[cold.clone(), warm.clone(), none.clone()]);
+        assert!(v[2].eligible.as_ref().unwrap_err().contains("model"));
+        let d = Assigner::default()
+            .decide(vec![c], &mut [cold, warm, none], &mut HashMap::new(), &|_| TenantPolicy::default());
+        assert_eq!(d[0].worker, 1, "warm model wins");
+    }
+}

@@ -1,0 +1,308 @@
+//! Envelope → dataflow facts, with fencing: events of attempts that are not current, or already
+//! ended, change nothing.
+
+use std::collections::HashMap;
+
+use splai_events::{Envelope, Event, JobRejected, JobRequest, RevokeReason};
+use splai_ingest::plan::plan;
+
+use super::attempts::{AttemptState, backoff_ms};
+use super::registry::JobInfo;
+use super::{Scheduler, emit};
+use crate::model::{Fact, Outcome, Tk};
+
+pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
+    if wait_for_cause(s, e) {
+        return;
+    }
+    apply_now(s, e, out);
+    // Events that arrived before what they depend on (topics are read in parallel) go now.
+    let released: Vec<Envelope> = match &e.event {
+        Event::JobRequest(r) => s.early.remove(r.job_id.as_deref().unwrap_or(&e.id)).unwrap_or_default(),
+        Event::Assign(a) => s.early.remove(&attempt_key(&a.attempt)).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    s.parked -= released.len();
+    for r in released {
+        apply(s, &r, out);
+    }
+}
+
+fn attempt_key(a: &splai_events::AttemptId) -> String {
+    format!("{}\u{0}{}\u{0}{}", a.job_id, a.task_id, a.attempt)
+}
+
+/// Park an event whose job is not admitted yet, or whose attempt has not been assigned yet.
+fn wait_for_cause(s: &mut Scheduler, e: &Envelope) -> bool {
+    const MAX_PARKED: usize = 100_000;
+    let key = match &e.event {
+        Event::Assign(a) if s.reg.job(&a.attempt.job_id).is_none() => a.attempt.job_id.clone(),
+        Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
+        | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
+        | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => {
+            match s.reg.task(&attempt.job_id, &attempt.task_id) {
+                None if s.reg.job(&attempt.job_id).is_none() => attempt.job_id.clone(),
+                Some(tk) if s.attempts.current.get(&tk).is_none_or(|c| c.attempt < attempt.attempt) => {
+                    attempt_key(attempt)
+                }
+                _ => return false,
+            }
+        }
+        _ => return false,
+    };
+    if s.parked >= MAX_PARKED {
+        tracing::warn!(id = %e.id, "too many events waiting for their job or attempt; dropping the oldest wait");
+        return false;
+    }
+    s.parked += 1;
+    s.early.entry(key).or_default().push(e.clone());
+    true
+}
+
+fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
+    let now = s.now;
+    let ttl = s.opts.heartbeat_ttl_ms;
+    match &e.event {
+        Event::JobRequest(r) => admit(s, e, r, out),
+        Event::CancelJob(c) => match s.reg.job(&c.job_id) {
+            Some(job) if s.cancelled.insert(job) => {
+                s.engine.feed(Fact::Cancelled(job), now, 1);
+                if s.live_mode {
+                    let open: Vec<(Tk, u32)> = s
+                        .attempts
+                        .current
+                        .iter()
+                        .filter(|(tk, a)| tk.0 == job && !a.ended)
+                        .map(|(tk, a)| (*tk, a.attempt))
+                        .collect();
+                    for (tk, attempt) in open {
+                        emit::revoke(s, tk, attempt, RevokeReason::Cancelled, out);
+                    }
+                }
+            }
+            Some(_) => {}
+            None => {
+                s.reg.early_cancels.insert(c.job_id.clone());
+            }
+        },
+        Event::RequeueDeadLetter(r) => requeue(s, &r.job_id, r.task_id.as_deref()),
+        Event::WorkerRegistered(r) => {
+            let w = s.reg.register(r);
+            s.engine.feed(Fact::Beat(w, now, r.slots), now, 1);
+            s.engine.feed(Fact::Beat(w, now, r.slots), now + ttl, -1);
+        }
+        Event::Heartbeat(h) => {
+            let Some(w) = s.reg.worker(&h.worker_id).filter(|w| s.reg.workers[*w as usize].registered) else {
+                tracing::debug!(worker = %h.worker_id, "heartbeat from an unregistered worker ignored");
+                return;
+            };
+            let info = &mut s.reg.workers[w as usize];
+            info.cpu_load = h.cpu_pct / 100.0 / f64::from(info.cores.max(1));
+            info.warm_models = h.warm_models.clone();
+            let slots = info.slots;
+            s.engine.feed(Fact::Beat(w, now, slots), now, 1);
+            s.engine.feed(Fact::Beat(w, now, slots), now + ttl, -1);
+            if s.live_mode {
+                for a in &h.running {
+                    let current = s
+                        .reg
+                        .task(&a.job_id, &a.task_id)
+                        .and_then(|tk| s.attempts.current.get(&tk).map(|st| (tk, *st)));
+                    let stale = match current {
+                        Some((_, st)) => st.attempt != a.attempt || st.ended || st.worker != w,
+                        None => true,
+                    };
+                    if stale && s.attempts.revoked.insert((current.map_or((u32::MAX, 0), |c| c.0), a.attempt))
+                    {
+                        emit::revoke_stale(s, &a.job_id, &a.task_id, a.attempt, &h.worker_id, &e.tenant, out);
+                    }
+                }
+            }
+        }
+        Event::WorkerLeaving(l) => {
+            if let Some(w) = s.reg.worker(&l.worker_id) {
+                s.engine.feed(Fact::Leave(w, now), now, 1);
+                s.engine.feed(Fact::Leave(w, now), now + ttl, -1);
+            }
+        }
+        Event::Assign(a) => {
+            let Some(tk) = s.reg.task(&a.attempt.job_id, &a.attempt.task_id) else { return };
+            let w = s.reg.worker_or_new(&a.worker_id);
+            s.pending.remove(&tk);
+            let previous = s.attempts.current.get(&tk).copied();
+            if previous.is_some_and(|p| p.attempt >= a.attempt.attempt) {
+                return; // a duplicate or stale decision
+            }
+            // A superseded attempt that never ended (its worker was lost) is over for good.
+            if let Some(p) = previous.filter(|p| !p.ended) {
+                end_attempt(s, tk, p, Outcome::Failed, "worker lost".into(), false);
+            }
+            let backoff = {
+                let (job, task) = s.reg.task_ids(tk);
+                backoff_ms(job, task, a.attempt.attempt, s.opts.retry_base_ms, s.opts.retry_cap_ms)
+            };
+            let deadline = a.deadline_ms.max(now + 1);
+            let st = AttemptState {
+                attempt: a.attempt.attempt,
+                worker: w,
+                deadline,
+                ended: false,
+                backoff_ms: backoff,
+            };
+            s.attempts.current.insert(tk, st);
+            s.engine.feed(Fact::Assigned(tk, st.attempt, w), now, 1);
+            // The timeout fires at the deadline unless the attempt ends first (then withdrawn).
+            s.engine.feed(Fact::Ended(tk, st.attempt, Outcome::TimedOut), deadline, 1);
+            s.engine.feed(Fact::Backoff(tk), deadline, 1);
+            s.engine.feed(Fact::Backoff(tk), deadline + backoff, -1);
+            s.attempts.deadlines.entry(deadline).or_default().push((tk, st.attempt));
+        }
+        Event::AttemptStarted(a) => {
+            if let Some((tk, _)) = current_open(s, &a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt) {
+                s.engine.feed(Fact::Started(tk, a.attempt.attempt), now, 1);
+            }
+        }
+        Event::AttemptSucceeded(a) => {
+            if let Some((tk, st)) = current_open(s, &a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt)
+            {
+                s.attempts.artifacts.insert(tk, a.artifact.clone());
+                end_attempt(s, tk, st, Outcome::Succeeded, String::new(), false);
+            }
+        }
+        Event::AttemptFailed(a) => {
+            if let Some((tk, st)) = current_open(s, &a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt)
+            {
+                let outcome = if a.retryable { Outcome::Failed } else { Outcome::Fatal };
+                end_attempt(s, tk, st, outcome, a.error.clone(), true);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The current attempt, if `attempt` is it and it is still open before its deadline.
+fn current_open(s: &Scheduler, job: &str, task: &str, attempt: u32) -> Option<(Tk, AttemptState)> {
+    let tk = s.reg.task(job, task)?;
+    let st = s.attempts.current.get(&tk).copied()?;
+    (st.attempt == attempt && !st.ended && s.now < st.deadline).then_some((tk, st))
+}
+
+/// Record the end of an open attempt: withdraw its pending timeout, and for failures start a
+/// backoff now.
+fn end_attempt(
+    s: &mut Scheduler,
+    tk: Tk,
+    st: AttemptState,
+    outcome: Outcome,
+    error: String,
+    backoff_now: bool,
+) {
+    let now = s.now;
+    if let Some(cur) = s.attempts.current.get_mut(&tk) {
+        cur.ended = true;
+    }
+    s.engine.feed(Fact::Ended(tk, st.attempt, outcome), now, 1);
+    if st.deadline > now {
+        s.engine.feed(Fact::Ended(tk, st.attempt, Outcome::TimedOut), st.deadline, -1);
+        s.engine.feed(Fact::Backoff(tk), st.deadline, -1);
+        s.engine.feed(Fact::Backoff(tk), st.deadline + st.backoff_ms, 1);
+    }
+    if outcome != Outcome::Succeeded {
+        *s.attempts.failures.entry(tk).or_insert(0) += 1;
+        if !error.is_empty() {
+            s.attempts.errors.insert(tk, error);
+        }
+        if backoff_now {
+            s.engine.feed(Fact::Backoff(tk), now, 1);
+            s.engine.feed(Fact::Backoff(tk), now + st.backoff_ms, -1);
+        }
+    }
+}
+
+fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope>) {
+    let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
+    if s.reg.job(&job_id).is_some() || s.reg.rejected.contains_key(&job_id) {
+        return; // the same submission read again
+    }
+    let tenant = s.reg.tenant(&e.tenant);
+    if let Some(key) = &r.idempotency_key
+        && !s.reg.idempotency.insert((tenant, key.clone()))
+    {
+        return;
+    }
+    let dag = match plan(r, &s.opts.limits) {
+        Ok(dag) => dag,
+        Err(err) => {
+            let rejection = JobRejected {
+                job_id: job_id.clone(),
+                code: err.code().into(),
+                reason: err.to_string(),
+                field: err.field(),
+            };
+            let env = emit::rejected(s, &job_id, &e.tenant, rejection);
+            s.reg.rejected.insert(job_id, env.clone());
+            if s.live_mode {
+                out.push(env);
+            }
+            return;
+        }
+    };
+    let task_index: HashMap<String, u32> =
+        dag.tasks.iter().enumerate().map(|(i, t)| (t.id.clone(), i as u32)).collect();
+    let info = JobInfo {
+        id: job_id.clone(),
+        tenant,
+        job_type: r.job_type,
+        priority: r.priority,
+        admitted_at: s.now,
+        task_index,
+        traceparent: e.traceparent.clone(),
+        max_retries: r.max_retries,
+        timeout_s: r.timeout_s,
+        dag,
+    };
+    let job = s.reg.add_job(info);
+    let now = s.now;
+    let info = &s.reg.jobs[job as usize];
+    let mut facts = Vec::new();
+    for (i, t) in info.dag.tasks.iter().enumerate() {
+        let budget = t.max_retries.or(info.max_retries).unwrap_or(s.opts.default_max_retries);
+        facts.push(Fact::Task((job, i as u32), budget));
+        for p in &t.parents {
+            facts.push(Fact::Edge((job, info.task_index[p]), (job, i as u32)));
+        }
+    }
+    for f in facts {
+        if let Fact::Task(tk, b) = &f {
+            s.attempts.budget.insert(*tk, *b);
+        }
+        s.engine.feed(f, now, 1);
+    }
+    if s.reg.early_cancels.remove(&job_id) {
+        s.cancelled.insert(job);
+        s.engine.feed(Fact::Cancelled(job), now, 1);
+    }
+    if s.live_mode {
+        emit::admitted(s, job, out);
+    }
+}
+
+/// Give dead-lettered tasks (one, or all of the job's) a fresh retry budget.
+fn requeue(s: &mut Scheduler, job_id: &str, task_id: Option<&str>) {
+    let Some(job) = s.reg.job(job_id) else { return };
+    let n = s.reg.jobs[job as usize].dag.tasks.len() as u32;
+    let now = s.now;
+    for t in 0..n {
+        let tk = (job, t);
+        let dead = s.states.get(&tk).is_some_and(|(st, _)| *st == crate::model::TaskStatus::DeadLettered);
+        let named = task_id.is_none_or(|id| s.reg.task_ids(tk).1 == id);
+        if dead && named {
+            let old = s.attempts.budget.get(&tk).copied().unwrap_or(0);
+            let failures = s.attempts.failures.get(&tk).copied().unwrap_or(0);
+            let new = failures + old.max(s.opts.default_max_retries);
+            s.engine.feed(Fact::Task(tk, old), now, -1);
+            s.engine.feed(Fact::Task(tk, new), now, 1);
+            s.attempts.budget.insert(tk, new);
+        }
+    }
+}

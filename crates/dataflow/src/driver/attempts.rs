@@ -1,0 +1,62 @@
+//! Fencing and the attempt clock: which attempt of each task is current, when it times out, when
+//! a failed attempt may be retried. Facts that fire later (a timeout, the end of a backoff) are
+//! fed into the dataflow at their future time, and withdrawn the same way if the attempt ends
+//! first, so time-driven rules are data, not a sweeper.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use splai_events::ArtifactRef;
+
+use crate::model::{Attempt, Time, Tk, Worker};
+
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptState {
+    pub attempt: Attempt,
+    pub worker: Worker,
+    pub deadline: Time,
+    pub ended: bool,
+    pub backoff_ms: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Attempts {
+    pub current: HashMap<Tk, AttemptState>,
+    pub artifacts: HashMap<Tk, ArtifactRef>,
+    pub errors: HashMap<Tk, String>,
+    pub failures: HashMap<Tk, u32>,
+    /// Retry budget fed for each task (changes on requeue).
+    pub budget: HashMap<Tk, u32>,
+    /// Attempts already told to stop.
+    pub revoked: HashSet<(Tk, Attempt)>,
+    /// Open attempts by deadline, to revoke them when they time out.
+    pub deadlines: BTreeMap<Time, Vec<(Tk, Attempt)>>,
+}
+
+/// Exponential backoff, capped, with jitter in [50 %, 100 %] derived from a hash of the task and
+/// attempt, so every replay computes the same delay.
+pub fn backoff_ms(job: &str, task: &str, attempt: Attempt, base: u64, cap: u64) -> u64 {
+    let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(30)).min(cap);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in job.bytes().chain([0]).chain(task.bytes()).chain([0]).chain(attempt.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let jitter = 500 + h % 501; // per mille
+    (exp * jitter / 1000).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_grows_is_capped_and_deterministic() {
+        let a1 = backoff_ms("j", "t", 1, 1000, 60_000);
+        let a3 = backoff_ms("j", "t", 3, 1000, 60_000);
+        assert!((500..=1000).contains(&a1), "{a1}");
+        assert!((2000..=4000).contains(&a3), "{a3}");
+        assert!(backoff_ms("j", "t", 30, 1000, 60_000) <= 60_000);
+        assert_eq!(a3, backoff_ms("j", "t", 3, 1000, 60_000));
+        assert_ne!(backoff_ms("j", "t", 2, 1000, 60_000), backoff_ms("j", "u", 2, 1000, 60_000));
+    }
+}

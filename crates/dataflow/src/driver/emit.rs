@@ -1,0 +1,159 @@
+//! Envelopes the scheduler writes. Ids are deterministic (`kind:job:task:attempt:state`), so a
+//! scheduler that replays and re-emits produces the same ids and consumers de-duplicate.
+
+use splai_events::{
+    AttemptId, DeadLetter, Envelope, Event, JobAdmitted, JobRejected, JobState, JobStateChanged,
+    PayloadEncoding, Revoke, RevokeReason, TaskState, TaskStateChanged,
+};
+
+use super::Scheduler;
+use crate::model::{Attempt, Job, JobStatus, TaskStatus, Tk};
+
+fn envelope(s: &Scheduler, id: String, job: Job, event: Event) -> Envelope {
+    let info = &s.reg.jobs[job as usize];
+    Envelope::new(id, s.now, s.reg.tenants[info.tenant as usize].clone(), event)
+        .with_traceparent(info.traceparent.clone())
+}
+
+fn task_state_name(status: TaskStatus) -> TaskState {
+    match status {
+        TaskStatus::Pending => TaskState::Pending,
+        TaskStatus::Failed => TaskState::Failed,
+        TaskStatus::Runnable => TaskState::Runnable,
+        TaskStatus::Assigned => TaskState::Assigned,
+        TaskStatus::Running => TaskState::Running,
+        TaskStatus::Cancelled => TaskState::Cancelled,
+        TaskStatus::DeadLettered => TaskState::DeadLettered,
+        TaskStatus::Succeeded => TaskState::Succeeded,
+    }
+}
+
+fn job_state_name(status: JobStatus) -> JobState {
+    match status {
+        JobStatus::Queued => JobState::Queued,
+        JobStatus::Running => JobState::Running,
+        JobStatus::Succeeded => JobState::Succeeded,
+        JobStatus::Failed => JobState::Failed,
+        JobStatus::Cancelled => JobState::Cancelled,
+    }
+}
+
+pub fn admitted(s: &Scheduler, job: Job, out: &mut Vec<Envelope>) {
+    let info = &s.reg.jobs[job as usize];
+    let deadline_ms = info.timeout_s.map(|t| info.admitted_at + u64::from(t) * 1000);
+    let event = Event::JobAdmitted(JobAdmitted {
+        job_id: info.id.clone(),
+        job_type: info.job_type,
+        priority: info.priority,
+        dag: info.dag.clone(),
+        deadline_ms,
+    });
+    out.push(envelope(s, format!("admitted:{}", info.id), job, event));
+}
+
+pub fn rejected(s: &Scheduler, job_id: &str, tenant: &str, rejection: JobRejected) -> Envelope {
+    let _ = job_id;
+    Envelope::new(format!("rejected:{}", rejection.job_id), s.now, tenant, Event::JobRejected(rejection))
+}
+
+pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, out: &mut Vec<Envelope>) {
+    let (job_id, task_id) = s.reg.task_ids(tk);
+    let worker_id = matches!(status, TaskStatus::Assigned | TaskStatus::Running)
+        .then(|| s.active.get(&tk).map(|(_, w)| s.reg.workers[*w as usize].id.clone()))
+        .flatten();
+    let reason = matches!(status, TaskStatus::Failed | TaskStatus::DeadLettered | TaskStatus::Cancelled)
+        .then(|| s.attempts.errors.get(&tk).cloned())
+        .flatten();
+    let state = task_state_name(status);
+    let event = Event::TaskStateChanged(TaskStateChanged {
+        job_id: job_id.to_string(),
+        task_id: task_id.to_string(),
+        attempt,
+        state,
+        worker_id,
+        reason: reason.clone(),
+    });
+    let id = format!("task:{job_id}:{task_id}:{attempt}:{state:?}");
+    out.push(envelope(s, id, tk.0, event));
+    if status == TaskStatus::DeadLettered {
+        let reason = reason.unwrap_or_else(|| "retries exhausted".into());
+        let dl = Event::DeadLetter(DeadLetter {
+            source: None,
+            job_id: Some(job_id.to_string()),
+            task_id: Some(task_id.to_string()),
+            reason: format!("task {task_id} dead-lettered after {attempt} attempt(s): {reason}"),
+            payload: String::new(),
+            payload_encoding: PayloadEncoding::Utf8,
+        });
+        out.push(envelope(s, format!("dead:{job_id}:{task_id}:{attempt}"), tk.0, dl));
+    }
+}
+
+pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envelope>) {
+    let info = &s.reg.jobs[job as usize];
+    let (reason, failed_task) = match status {
+        JobStatus::Failed => {
+            let dead = (0..info.dag.tasks.len() as u32)
+                .find(|t| s.states.get(&(job, *t)).is_some_and(|(st, _)| *st == TaskStatus::DeadLettered));
+            match dead {
+                Some(t) => {
+                    let task = info.dag.tasks[t as usize].id.clone();
+                    let why = s
+                        .attempts
+                        .errors
+                        .get(&(job, t))
+                        .cloned()
+                        .unwrap_or_else(|| "retries exhausted".into());
+                    (Some(format!("task {task} was dead-lettered: {why}")), Some(task))
+                }
+                None => (Some("a task was dead-lettered".into()), None),
+            }
+        }
+        JobStatus::Cancelled => (Some("cancelled".into()), None),
+        _ => (None, None),
+    };
+    let state = job_state_name(status);
+    let event =
+        Event::JobStateChanged(JobStateChanged { job_id: info.id.clone(), state, reason, failed_task });
+    out.push(envelope(s, format!("job:{}:{state:?}", info.id), job, event));
+}
+
+pub fn revoke(s: &mut Scheduler, tk: Tk, attempt: Attempt, reason: RevokeReason, out: &mut Vec<Envelope>) {
+    if !s.attempts.revoked.insert((tk, attempt)) {
+        return;
+    }
+    let Some(worker) = s.attempts.current.get(&tk).filter(|a| a.attempt == attempt).map(|a| a.worker) else {
+        return;
+    };
+    let (job_id, task_id) = s.reg.task_ids(tk);
+    let event = Event::Revoke(Revoke {
+        attempt: AttemptId { job_id: job_id.to_string(), task_id: task_id.to_string(), attempt },
+        worker_id: s.reg.workers[worker as usize].id.clone(),
+        reason,
+    });
+    let id = format!("revoke:{job_id}:{task_id}:{attempt}");
+    out.push(envelope(s, id, tk.0, event));
+}
+
+/// A revoke for an attempt the scheduler no longer tracks as current (a superseded attempt a
+/// worker still reports running).
+pub fn revoke_stale(
+    s: &Scheduler,
+    job_id: &str,
+    task_id: &str,
+    attempt: Attempt,
+    worker_id: &str,
+    tenant: &str,
+    out: &mut Vec<Envelope>,
+) {
+    out.push(Envelope::new(
+        format!("revoke:{job_id}:{task_id}:{attempt}"),
+        s.now,
+        tenant,
+        Event::Revoke(Revoke {
+            attempt: AttemptId { job_id: job_id.to_string(), task_id: task_id.to_string(), attempt },
+            worker_id: worker_id.to_string(),
+            reason: RevokeReason::Superseded,
+        }),
+    ));
+}

@@ -1,0 +1,269 @@
+//! The scheduler driver: turns envelopes into dataflow facts (with fencing and the attempt clock),
+//! steps the dataflow, turns its consolidated changes into `job-events`, `dead-letter` and
+//! `Revoke`s, and runs the assignment step. No I/O here: [`crate::runner`] connects it to the log,
+//! `splai replay` to a file.
+
+mod apply;
+mod attempts;
+mod emit;
+mod placement;
+mod registry;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use splai_config::SchedulerSettings;
+use splai_events::Envelope;
+use splai_ingest::plan::Limits;
+
+use attempts::Attempts;
+pub use attempts::backoff_ms;
+pub use placement::Explanation;
+use registry::Registry;
+
+use crate::assign::{Assigner, TenantPolicy};
+use crate::engine::{Changes, Engine};
+use crate::model::{Attempt, Job, JobStatus, TaskStatus, Time, Tk, Worker};
+
+/// What the scheduler needs to know (from `[scheduler]` settings).
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    pub heartbeat_ttl_ms: u64,
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+    pub default_max_retries: u32,
+    pub default_task_timeout_ms: u64,
+    pub tenants: HashMap<String, TenantPolicy>,
+    pub limits: Limits,
+}
+
+impl From<&SchedulerSettings> for SchedulerOptions {
+    fn from(s: &SchedulerSettings) -> Self {
+        Self {
+            heartbeat_ttl_ms: s.heartbeat_ttl_ms,
+            retry_base_ms: s.retry_base_ms,
+            retry_cap_ms: s.retry_cap_ms,
+            default_max_retries: s.default_max_retries,
+            default_task_timeout_ms: u64::from(s.default_task_timeout_s) * 1000,
+            tenants: s
+                .tenants
+                .iter()
+                .map(|(k, v)| {
+                    (k.clone(), TenantPolicy { weight: v.weight, max_running: v.max_running_tasks })
+                })
+                .collect(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Counters for benchmarks and metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub events: u64,
+    pub assignments: u64,
+    /// Per decision: ticks-time from the task becoming runnable to its assignment (ms, virtual).
+    pub decision_latency_ms: Vec<u64>,
+    /// Per tick that made decisions: wall time the assignment step took (µs).
+    pub decision_wall_us: Vec<u64>,
+}
+
+/// The scheduler's state machine.
+#[derive(Debug)]
+pub struct Scheduler {
+    opts: SchedulerOptions,
+    engine: Engine,
+    reg: Registry,
+    attempts: Attempts,
+    assigner: Assigner,
+    /// The current view of the dataflow's outputs.
+    runnable: BTreeMap<Tk, (Attempt, Time)>,
+    free: HashMap<Worker, i64>,
+    live: BTreeMap<Worker, u32>,
+    active: HashMap<Tk, (Attempt, Worker)>,
+    states: HashMap<Tk, (TaskStatus, Attempt)>,
+    job_states: HashMap<Job, JobStatus>,
+    /// Decisions written but not yet read back: task → (attempt, worker).
+    pending: HashMap<Tk, (Attempt, Worker)>,
+    cancelled: BTreeSet<Job>,
+    /// Events waiting for their job's admission or their attempt's assignment, by job id or
+    /// attempt key.
+    early: HashMap<String, Vec<Envelope>>,
+    parked: usize,
+    now: Time,
+    /// False while replaying the log at start: state is rebuilt, nothing is emitted or decided.
+    live_mode: bool,
+    pub stats: Stats,
+}
+
+impl Scheduler {
+    pub fn new(opts: SchedulerOptions) -> Self {
+        Self {
+            opts,
+            engine: Engine::new(),
+            reg: Registry::default(),
+            attempts: Attempts::default(),
+            assigner: Assigner::default(),
+            runnable: BTreeMap::new(),
+            free: HashMap::new(),
+            live: BTreeMap::new(),
+            active: HashMap::new(),
+            states: HashMap::new(),
+            job_states: HashMap::new(),
+            pending: HashMap::new(),
+            cancelled: BTreeSet::new(),
+            early: HashMap::new(),
+            parked: 0,
+            now: 0,
+            live_mode: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The scheduler's time (ms).
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live_mode
+    }
+
+    /// Move time forward (never back).
+    pub fn advance(&mut self, to: Time) {
+        self.now = self.now.max(to).max(self.engine.now());
+    }
+
+    /// Replay is over: from now on, emit changes and make decisions. Returns the snapshot of every
+    /// job's admission and current state (with deterministic ids, so consumers that saw them
+    /// before de-duplicate).
+    pub fn go_live(&mut self) -> Vec<Envelope> {
+        let mut out = Vec::new();
+        self.tick(&mut out);
+        self.live_mode = true;
+        self.snapshot(&mut out);
+        out
+    }
+
+    /// Apply one envelope read from the log at the current time. Emissions go to `out`.
+    pub fn apply(&mut self, envelope: &Envelope, out: &mut Vec<Envelope>) {
+        self.stats.events += 1;
+        apply::apply(self, envelope, out);
+    }
+
+    /// Close the current time: step the dataflow, emit what changed, decide assignments.
+    pub fn tick(&mut self, out: &mut Vec<Envelope>) {
+        let changes = self.engine.step_to(self.now + 1);
+        self.absorb(&changes, out);
+        if self.live_mode {
+            self.revoke_timed_out(out);
+            placement::place(self, out);
+        }
+    }
+
+    fn absorb(&mut self, changes: &Changes, out: &mut Vec<Envelope>) {
+        let now = self.now;
+        for ((tk, attempt), diff) in &changes.runnable {
+            if *diff > 0 {
+                self.runnable.insert(*tk, (*attempt, now));
+            } else if self.runnable.get(tk).is_some_and(|(a, _)| a == attempt) {
+                self.runnable.remove(tk);
+            }
+        }
+        for ((w, free), diff) in &changes.free_slots {
+            if *diff > 0 {
+                self.free.insert(*w, *free);
+            } else if self.free.get(w) == Some(free) {
+                self.free.remove(w);
+            }
+        }
+        for ((w, cap), diff) in &changes.live_workers {
+            if *diff > 0 {
+                self.live.insert(*w, *cap);
+            } else if self.live.get(w) == Some(cap) {
+                self.live.remove(w);
+            }
+        }
+        for ((tk, aw), diff) in &changes.active {
+            if *diff > 0 {
+                self.active.insert(*tk, *aw);
+            } else if self.active.get(tk) == Some(aw) {
+                self.active.remove(tk);
+            }
+        }
+        // Retractions first, so a state that moved within the step is replaced, not lost.
+        for ((tk, sa), diff) in changes.task_states.iter().filter(|(_, d)| *d < 0) {
+            if self.states.get(tk) == Some(sa) && *diff < 0 {
+                self.states.remove(tk);
+            }
+        }
+        for ((tk, (status, attempt)), diff) in changes.task_states.iter().filter(|(_, d)| *d > 0) {
+            let _ = diff;
+            self.states.insert(*tk, (*status, *attempt));
+            if self.live_mode {
+                emit::task_state(self, *tk, *status, *attempt, out);
+            }
+        }
+        for ((job, status), diff) in changes.job_states.iter().filter(|(_, d)| *d < 0) {
+            if self.job_states.get(job) == Some(status) && *diff < 0 {
+                self.job_states.remove(job);
+            }
+        }
+        for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d > 0) {
+            self.job_states.insert(*job, *status);
+            if self.live_mode {
+                emit::job_state(self, *job, *status, out);
+            }
+        }
+    }
+
+    fn revoke_timed_out(&mut self, out: &mut Vec<Envelope>) {
+        let due: Vec<Time> = self.attempts.deadlines.range(..=self.now).map(|(t, _)| *t).collect();
+        for t in due {
+            for (tk, attempt) in self.attempts.deadlines.remove(&t).unwrap_or_default() {
+                let open = self.attempts.current.get(&tk).is_some_and(|s| s.attempt == attempt && !s.ended);
+                if open {
+                    emit::revoke(self, tk, attempt, splai_events::RevokeReason::TimedOut, out);
+                }
+            }
+        }
+    }
+
+    fn snapshot(&mut self, out: &mut Vec<Envelope>) {
+        for j in 0..self.reg.jobs.len() as Job {
+            emit::admitted(self, j, out);
+            if let Some(status) = self.job_states.get(&j).copied() {
+                emit::job_state(self, j, status, out);
+            }
+            for t in 0..self.reg.jobs[j as usize].dag.tasks.len() as u32 {
+                if let Some((status, attempt)) = self.states.get(&(j, t)).copied() {
+                    emit::task_state(self, (j, t), status, attempt, out);
+                }
+            }
+        }
+        out.extend(self.reg.rejected.values().cloned());
+    }
+
+    /// Job status by id (tests, tools).
+    pub fn job_status(&self, job_id: &str) -> Option<JobStatus> {
+        self.reg.job(job_id).and_then(|j| self.job_states.get(&j).copied())
+    }
+
+    /// Task status and attempt by ids (tests, tools).
+    pub fn task_status(&self, job_id: &str, task_id: &str) -> Option<(TaskStatus, Attempt)> {
+        self.reg.task(job_id, task_id).and_then(|tk| self.states.get(&tk).copied())
+    }
+
+    /// Runnable tasks not yet placed.
+    pub fn runnable_count(&self) -> usize {
+        self.runnable.keys().filter(|tk| !self.pending.contains_key(tk)).count()
+    }
+
+    fn tenant_policy(&self, tenant: u32) -> TenantPolicy {
+        self.reg
+            .tenants
+            .get(tenant as usize)
+            .and_then(|name| self.opts.tenants.get(name))
+            .copied()
+            .unwrap_or_default()
+    }
+}

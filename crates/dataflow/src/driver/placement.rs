@@ -1,0 +1,164 @@
+//! The assignment step of a tick: candidates and worker views from the dataflow's outputs, the
+//! policy of [`crate::assign`], and `Assign` envelopes with every input resolved. Decisions are
+//! remembered as pending until they come back from the log, so nothing is assigned twice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use splai_events::{Assign, AttemptId, Envelope, Event, ResolvedInput, TaskInput};
+
+use super::Scheduler;
+use crate::assign::{Candidate, Verdict, WorkerView, explain};
+use crate::model::{Tk, Worker};
+
+/// `--explain`: a task's score against every live worker at a time.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub at: u64,
+    pub task: String,
+    pub chosen: Option<String>,
+    pub verdicts: Vec<Verdict>,
+}
+
+fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
+    let job = &s.reg.jobs[tk.0 as usize];
+    let task = &job.dag.tasks[tk.1 as usize];
+    Candidate {
+        tk,
+        attempt,
+        tenant: job.tenant,
+        priority: job.priority,
+        age: job.admitted_at,
+        slots: task.requirements.cpu_slots.max(1),
+        model: task.requirements.model.clone(),
+        tools: task.requirements.tools.clone(),
+        locality: task.requirements.locality.clone(),
+    }
+}
+
+pub fn worker_views(s: &Scheduler) -> Vec<WorkerView> {
+    let mut reserved: HashMap<Worker, i64> = HashMap::new();
+    for (tk, (_, w)) in &s.pending {
+        let slots = s.reg.jobs[tk.0 as usize].dag.tasks[tk.1 as usize].requirements.cpu_slots.max(1);
+        *reserved.entry(*w).or_insert(0) += i64::from(slots);
+    }
+    s.live
+        .iter()
+        .filter_map(|(w, cap)| {
+            let free = s.free.get(w).copied()? - reserved.get(w).copied().unwrap_or(0);
+            let info = &s.reg.workers[*w as usize];
+            Some(WorkerView {
+                worker: *w,
+                id: info.id.clone(),
+                free,
+                capacity: *cap,
+                models: info.models.clone(),
+                tools: info.tools.clone(),
+                labels: info.labels.clone(),
+                warm_models: info.warm_models.clone(),
+                cpu_load: info.cpu_load,
+            })
+        })
+        .collect()
+}
+
+pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
+    let candidates: Vec<Candidate> = s
+        .runnable
+        .iter()
+        .filter(|(tk, _)| !s.pending.contains_key(tk))
+        .filter(|(tk, _)| inputs_ready(s, **tk))
+        .map(|(tk, (attempt, _))| candidate(s, *tk, *attempt))
+        .collect();
+    if candidates.is_empty() {
+        return;
+    }
+    let mut workers = worker_views(s);
+    if workers.iter().all(|w| w.free <= 0) {
+        return;
+    }
+    let mut running: HashMap<u32, u32> = HashMap::new();
+    for tk in s.active.keys().chain(s.pending.keys()) {
+        *running.entry(s.reg.jobs[tk.0 as usize].tenant).or_insert(0) += 1;
+    }
+    let started = Instant::now();
+    let policies: BTreeMap<u32, _> =
+        (0..s.reg.tenants.len() as u32).map(|t| (t, s.tenant_policy(t))).collect();
+    let decisions = s
+        .assigner
+        .decide(candidates, &mut workers, &mut running, &|t| policies.get(&t).copied().unwrap_or_default());
+    if !decisions.is_empty() {
+        s.stats.decision_wall_us.push(started.elapsed().as_micros() as u64);
+    }
+    for d in decisions {
+        let became_runnable = s.runnable.get(&d.tk).map_or(s.now, |(_, t)| *t);
+        s.stats.decision_latency_ms.push(s.now.saturating_sub(became_runnable));
+        s.stats.assignments += 1;
+        s.pending.insert(d.tk, (d.attempt, d.worker));
+        out.push(assign_envelope(s, d.tk, d.attempt, d.worker));
+    }
+}
+
+/// Every parent's artifact is known (always true once parents succeeded; guards a replay that
+/// saw a success without its artifact).
+fn inputs_ready(s: &Scheduler, tk: Tk) -> bool {
+    let job = &s.reg.jobs[tk.0 as usize];
+    job.dag.tasks[tk.1 as usize]
+        .parents
+        .iter()
+        .all(|p| s.attempts.artifacts.contains_key(&(tk.0, job.task_index[p])))
+}
+
+fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envelope {
+    let job = &s.reg.jobs[tk.0 as usize];
+    let task = &job.dag.tasks[tk.1 as usize];
+    let inputs = task
+        .inputs
+        .iter()
+        .map(|(name, input)| {
+            let resolved = match input {
+                TaskInput::Literal(v) => ResolvedInput::Literal(v.clone()),
+                TaskInput::Output(r) => ResolvedInput::Artifact {
+                    artifact: s.attempts.artifacts[&(tk.0, job.task_index[&r.task])].clone(),
+                    pointer: r.pointer.clone(),
+                },
+            };
+            (name.clone(), resolved)
+        })
+        .collect();
+    let timeout_ms = task.timeout_s.map_or(s.opts.default_task_timeout_ms, |t| u64::from(t) * 1000);
+    let event = Event::Assign(Assign {
+        attempt: AttemptId { job_id: job.id.clone(), task_id: task.id.clone(), attempt },
+        worker_id: s.reg.workers[worker as usize].id.clone(),
+        kind: task.kind,
+        inputs,
+        requirements: task.requirements.clone(),
+        deadline_ms: s.now + timeout_ms,
+    });
+    Envelope::new(
+        format!("assign:{}:{}:{attempt}", job.id, task.id),
+        s.now,
+        s.reg.tenants[job.tenant as usize].clone(),
+        event,
+    )
+    .with_traceparent(job.traceparent.clone())
+}
+
+impl Scheduler {
+    /// Why `task` of `job` would go where it goes now: its score on every live worker.
+    pub fn explain(&self, job_id: &str, task_id: &str) -> Option<Explanation> {
+        let tk = self.reg.task(job_id, task_id)?;
+        let attempt = self.runnable.get(&tk).map_or(1, |(a, _)| *a);
+        let c = candidate(self, tk, attempt);
+        let verdicts = explain(&c, &worker_views(self));
+        let chosen = verdicts
+            .iter()
+            .filter_map(|v| v.eligible.as_ref().ok().map(|s| (v.worker.clone(), *s)))
+            .fold(None, |best: Option<(String, f64)>, (w, sc)| match best {
+                Some((_, b)) if b >= sc => best,
+                _ => Some((w, sc)),
+            })
+            .map(|(w, _)| w);
+        Some(Explanation { at: self.now, task: format!("{job_id}/{task_id}"), chosen, verdicts })
+    }
+}

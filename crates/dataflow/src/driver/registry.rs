@@ -1,0 +1,110 @@
+//! Interning: the dataflow sees integers; the driver maps them to jobs, tasks, workers and tenants.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use splai_events::{Dag, Envelope, JobType, Priority, WorkerRegistered};
+
+use crate::model::{Job, Time, Tk, Worker};
+
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    pub id: String,
+    pub tenant: u32,
+    pub job_type: JobType,
+    pub priority: Priority,
+    pub admitted_at: Time,
+    pub dag: Dag,
+    pub task_index: HashMap<String, u32>,
+    pub traceparent: Option<String>,
+    pub max_retries: Option<u32>,
+    pub timeout_s: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WorkerInfo {
+    pub id: String,
+    pub slots: u32,
+    pub cores: u32,
+    pub models: Vec<String>,
+    pub tools: Vec<String>,
+    pub labels: Vec<String>,
+    pub warm_models: Vec<String>,
+    pub cpu_load: f64,
+    pub registered: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub jobs: Vec<JobInfo>,
+    job_index: HashMap<String, Job>,
+    pub workers: Vec<WorkerInfo>,
+    worker_index: HashMap<String, Worker>,
+    pub tenants: Vec<String>,
+    tenant_index: HashMap<String, u32>,
+    /// (tenant, idempotency key) pairs already admitted.
+    pub idempotency: HashSet<(u32, String)>,
+    /// Jobs cancelled before their request was seen.
+    pub early_cancels: HashSet<String>,
+    /// Rejections by job id (re-emitted in the go-live snapshot).
+    pub rejected: BTreeMap<String, Envelope>,
+}
+
+impl Registry {
+    pub fn tenant(&mut self, name: &str) -> u32 {
+        if let Some(t) = self.tenant_index.get(name) {
+            return *t;
+        }
+        let t = self.tenants.len() as u32;
+        self.tenants.push(name.to_string());
+        self.tenant_index.insert(name.to_string(), t);
+        t
+    }
+
+    pub fn job(&self, id: &str) -> Option<Job> {
+        self.job_index.get(id).copied()
+    }
+
+    pub fn add_job(&mut self, info: JobInfo) -> Job {
+        let j = self.jobs.len() as Job;
+        self.job_index.insert(info.id.clone(), j);
+        self.jobs.push(info);
+        j
+    }
+
+    pub fn task(&self, job_id: &str, task_id: &str) -> Option<Tk> {
+        let j = self.job(job_id)?;
+        let t = self.jobs[j as usize].task_index.get(task_id)?;
+        Some((j, *t))
+    }
+
+    pub fn task_ids(&self, tk: Tk) -> (&str, &str) {
+        let job = &self.jobs[tk.0 as usize];
+        (&job.id, &job.dag.tasks[tk.1 as usize].id)
+    }
+
+    pub fn worker(&self, id: &str) -> Option<Worker> {
+        self.worker_index.get(id).copied()
+    }
+
+    pub fn worker_or_new(&mut self, id: &str) -> Worker {
+        if let Some(w) = self.worker_index.get(id) {
+            return *w;
+        }
+        let w = self.workers.len() as Worker;
+        self.workers.push(WorkerInfo { id: id.to_string(), ..WorkerInfo::default() });
+        self.worker_index.insert(id.to_string(), w);
+        w
+    }
+
+    pub fn register(&mut self, r: &WorkerRegistered) -> Worker {
+        let w = self.worker_or_new(&r.worker_id);
+        let info = &mut self.workers[w as usize];
+        info.slots = r.slots;
+        info.cores = r.cores.max(1);
+        info.models = r.models.clone();
+        info.tools = r.tools.clone();
+        info.labels = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        info.registered = true;
+        w
+    }
+}

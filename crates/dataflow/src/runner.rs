@@ -1,0 +1,95 @@
+//! `splai scheduler`: the driver connected to the event log.
+//!
+//! On start it reads every scheduler topic from the beginning (no committed offsets: the log is
+//! the state) with time taken from the envelopes, which rebuilds the same state including its own
+//! past decisions; when it has caught up it emits a snapshot (deterministic ids) and goes live:
+//! time follows the wall clock, every `tick_ms` even when nothing arrives, so timeouts, expiries
+//! and backoffs fire on time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use splai_events::{Envelope, Topic};
+use splai_ingest::log::{EventLog, EventReader, EventWriter, LogError};
+use tokio::sync::watch;
+
+use crate::driver::{Scheduler, SchedulerOptions};
+
+/// The topics the scheduler reads.
+pub const INPUTS: [Topic; 5] =
+    [Topic::Jobs, Topic::Control, Topic::Heartbeats, Topic::TaskEvents, Topic::Assignments];
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub topic_prefix: String,
+    pub partitions: u32,
+    pub tick_ms: u64,
+    /// Consumer group name (never committed: every start replays).
+    pub group: String,
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Run until `shutdown` turns true.
+pub async fn run(
+    log: Arc<dyn EventLog>,
+    opts: SchedulerOptions,
+    run: RunOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), LogError> {
+    let writer = EventWriter::new(log.clone(), run.topic_prefix.clone());
+    writer.create_all_topics(run.partitions).await?;
+    let partitions = log.partitions(&writer.topic(Topic::Jobs)).await?;
+    let mut reader =
+        EventReader::subscribe(writer.clone(), &run.group, &INPUTS, Some((0..partitions).collect())).await?;
+    let mut scheduler = Scheduler::new(opts);
+    let mut out = Vec::new();
+
+    // Catch up: replay with virtual time from the envelopes.
+    loop {
+        let batch = reader.poll(10_000, Duration::from_millis(300)).await?;
+        if batch.positions.is_empty() {
+            break;
+        }
+        let mut events: Vec<Envelope> = batch.events.into_iter().map(|(_, e)| e).collect();
+        events.sort_by_key(|e| e.ts_ms);
+        for e in &events {
+            scheduler.advance(e.ts_ms);
+            scheduler.apply(e, &mut out);
+        }
+        scheduler.tick(&mut out);
+        out.clear();
+    }
+    scheduler.advance(wall_ms());
+    tracing::info!(events = scheduler.stats.events, now = scheduler.now(), "scheduler caught up; going live");
+    let snapshot = scheduler.go_live();
+    writer.append(&snapshot).await?;
+
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let batch = tokio::select! {
+            b = reader.poll(10_000, Duration::from_millis(run.tick_ms)) => b?,
+            _ = shutdown.changed() => break,
+        };
+        let mut events: Vec<Envelope> = batch.events.into_iter().map(|(_, e)| e).collect();
+        events.sort_by_key(|e| e.ts_ms);
+        scheduler.advance(wall_ms());
+        for e in &events {
+            scheduler.apply(e, &mut out);
+        }
+        scheduler.tick(&mut out);
+        if !out.is_empty() {
+            writer.append(&out).await?;
+            out.clear();
+        }
+    }
+    tracing::info!("scheduler stopped");
+    Ok(())
+}
