@@ -78,6 +78,8 @@ pub struct Verdict {
 pub struct Assigner {
     deficit: HashMap<u32, f64>,
     order: VecDeque<u32>,
+    /// Whether the tenant at the head of `order` has had this turn's credit.
+    credited: bool,
 }
 
 /// Score of `w` for `c`, or why it is not eligible.
@@ -109,6 +111,11 @@ pub fn explain(c: &Candidate, workers: &[WorkerView]) -> Vec<Verdict> {
 }
 
 impl Assigner {
+    fn next_turn(&mut self) {
+        self.order.rotate_left(1);
+        self.credited = false;
+    }
+
     /// Place as many `candidates` as capacity, quotas and constraints allow. `running` holds each
     /// tenant's running attempts (including undelivered decisions) and is updated.
     pub fn decide(
@@ -135,57 +142,56 @@ impl Assigner {
                     self.order.push_back(*t);
                 }
             }
-            // Rounds of DRR until no tenant can place anything more.
-            loop {
-                let mut progressed = false;
-                for _ in 0..self.order.len() {
-                    let tenant = self.order[0];
-                    self.order.rotate_left(1);
-                    let Some(queue) = queues.get_mut(&tenant) else { continue };
-                    if queue.is_empty() {
-                        self.deficit.insert(tenant, 0.0);
-                        continue;
-                    }
-                    let policy = tenants(tenant);
-                    let deficit = self.deficit.entry(tenant).or_insert(0.0);
+            // Deficit round robin: the tenant at the head is credited its weight once per turn and
+            // served while its deficit lasts; a turn cut short by capacity resumes next tick.
+            let mut idle_turns = 0;
+            while idle_turns <= self.order.len() && workers.iter().any(|w| w.free > 0) {
+                let tenant = self.order[0];
+                let queue = queues.get_mut(&tenant).filter(|q| !q.is_empty());
+                let Some(queue) = queue else {
+                    self.deficit.insert(tenant, 0.0);
+                    self.next_turn();
+                    idle_turns += 1;
+                    continue;
+                };
+                let policy = tenants(tenant);
+                let deficit = self.deficit.entry(tenant).or_insert(0.0);
+                if !self.credited {
                     *deficit += f64::from(policy.weight.max(1));
-                    while *deficit >= 1.0 {
-                        let at_quota = policy
-                            .max_running
-                            .is_some_and(|q| running.get(&tenant).copied().unwrap_or(0) >= q);
-                        if at_quota {
-                            queue.clear();
-                            break;
-                        }
-                        let Some(c) = queue.pop_front() else { break };
-                        let best = workers
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(i, w)| score(&c, w).ok().map(|s| (i, s)))
-                            .fold(None, |best: Option<(usize, f64)>, (i, s)| match best {
-                                Some((_, bs)) if bs >= s => best,
-                                _ => Some((i, s)),
-                            });
-                        let Some((i, s)) = best else { continue };
-                        workers[i].free -= i64::from(c.slots);
-                        *running.entry(tenant).or_insert(0) += 1;
-                        *deficit -= 1.0;
-                        progressed = true;
-                        decisions.push(Decision {
-                            tk: c.tk,
-                            attempt: c.attempt,
-                            worker: workers[i].worker,
-                            score: s,
-                        });
-                    }
-                    if queue.is_empty() {
+                    self.credited = true;
+                }
+                let at_quota =
+                    policy.max_running.is_some_and(|q| running.get(&tenant).copied().unwrap_or(0) >= q);
+                if at_quota || *deficit < 1.0 {
+                    if at_quota {
+                        queue.clear();
                         *deficit = 0.0;
                     }
+                    self.next_turn();
+                    idle_turns += 1;
+                    continue;
                 }
-                let any_work = queues.values().any(|q| !q.is_empty());
-                if !progressed || !any_work || workers.iter().all(|w| w.free <= 0) {
-                    break;
-                }
+                let c = queue.pop_front().expect("non-empty queue");
+                let best = workers
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, w)| score(&c, w).ok().map(|s| (i, s)))
+                    .fold(None, |best: Option<(usize, f64)>, (i, s)| match best {
+                        Some((_, bs)) if bs >= s => best,
+                        _ => Some((i, s)),
+                    });
+                // A task no worker can take now waits for the next tick; it does not use the turn.
+                let Some((i, s)) = best else { continue };
+                workers[i].free -= i64::from(c.slots);
+                *running.entry(tenant).or_insert(0) += 1;
+                *deficit -= 1.0;
+                idle_turns = 0;
+                decisions.push(Decision {
+                    tk: c.tk,
+                    attempt: c.attempt,
+                    worker: workers[i].worker,
+                    score: s,
+                });
             }
         }
         decisions

@@ -6,6 +6,7 @@
 //! time follows the wall clock, every `tick_ms` even when nothing arrives, so timeouts, expiries
 //! and backoffs fire on time.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,11 +51,23 @@ pub async fn run(
     let mut scheduler = Scheduler::new(opts);
     let mut out = Vec::new();
 
-    // Catch up: replay with virtual time from the envelopes.
-    loop {
+    // Catch up: replay, with virtual time from the envelopes, everything appended before now.
+    let mut behind: HashMap<(String, u32), u64> = HashMap::new();
+    for topic in INPUTS {
+        let name = writer.topic(topic);
+        for (p, high) in log.high_watermarks(&name).await?.into_iter().enumerate() {
+            if high > 0 {
+                behind.insert((name.clone(), p as u32), high);
+            }
+        }
+    }
+    while !behind.is_empty() {
         let batch = reader.poll(10_000, Duration::from_millis(300)).await?;
-        if batch.positions.is_empty() {
-            break;
+        for p in &batch.positions {
+            let key = (p.topic.clone(), p.partition);
+            if behind.get(&key).is_some_and(|high| p.offset + 1 >= *high) {
+                behind.remove(&key);
+            }
         }
         let mut events: Vec<Envelope> = batch.events.into_iter().map(|(_, e)| e).collect();
         events.sort_by_key(|e| e.ts_ms);
@@ -92,4 +105,24 @@ pub async fn run(
     }
     tracing::info!("scheduler stopped");
     Ok(())
+}
+
+/// Run the scheduler on a dedicated thread (the dataflow is single-threaded and not `Send`),
+/// with its own current-thread async runtime for the log I/O.
+pub fn spawn(
+    log: Arc<dyn EventLog>,
+    opts: SchedulerOptions,
+    run_opts: RunOptions,
+    shutdown: watch::Receiver<bool>,
+) -> std::thread::JoinHandle<Result<(), LogError>> {
+    std::thread::Builder::new()
+        .name("splai-scheduler".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| LogError::Open { backend: "scheduler runtime", message: e.to_string() })?;
+            runtime.block_on(run(log, opts, run_opts, shutdown))
+        })
+        .expect("spawning the scheduler thread")
 }

@@ -127,6 +127,7 @@ async fn per_key_order(kind: &str) {
     let topic = format!("{prefix}orders");
     log.create_topics(std::slice::from_ref(&topic), PARTITIONS).await.unwrap();
     assert_eq!(log.partitions(&topic).await.unwrap(), PARTITIONS);
+    assert_eq!(log.high_watermarks(&topic).await.unwrap(), vec![0; PARTITIONS as usize]);
     let keys = ["alpha", "beta", "gamma", "delta", "epsilon"];
     let mut appended = BTreeMap::new();
     for batch in 0..10 {
@@ -142,6 +143,15 @@ async fn per_key_order(kind: &str) {
             appended.insert(p.clone(), r.payload.clone());
         }
     }
+    let mut per_partition = vec![0u64; PARTITIONS as usize];
+    for p in appended.keys() {
+        per_partition[p.partition as usize] += 1;
+    }
+    assert_eq!(
+        log.high_watermarks(&topic).await.unwrap(),
+        per_partition,
+        "high watermarks count what was appended"
+    );
     let mut consumer = log.subscribe(Subscription::group(format!("{prefix}g"), &[&topic])).await.unwrap();
     let got = collect(consumer.as_mut(), 200, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 200);

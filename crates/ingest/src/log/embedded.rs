@@ -221,6 +221,25 @@ impl EventLog for EmbeddedLog {
         Ok(Box::new(EmbeddedConsumer { log: self.clone(), subscription, cursors: positions, rr: 0 }))
     }
 
+    async fn high_watermarks(&self, topic: &str) -> Result<Vec<u64>, LogError> {
+        let err = |e: sqlx::Error| LogError::Consume {
+            group: String::new(),
+            topics: vec![topic.into()],
+            message: e.to_string(),
+        };
+        let rows = sqlx::query(
+            "SELECT partition, next_offset FROM log_partitions WHERE topic = ? ORDER BY partition",
+        )
+        .bind(topic)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(err)?;
+        if rows.is_empty() {
+            return Err(LogError::UnknownTopic { topic: topic.to_string() });
+        }
+        Ok(rows.iter().map(|r| r.get::<i64, _>(1) as u64).collect())
+    }
+
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
         self.topic_partitions(topic)
             .await

@@ -82,6 +82,47 @@ impl KafkaLog {
             .map(|t| t.partitions().len() as u32))
     }
 
+    /// End offsets per partition. tansu 0.6 reports one past the *base offset of the last batch*
+    /// as the high watermark, so read from the record before it (a batch start on tansu, the last
+    /// record on a broker that reports the true end) to the partition's end, and take the last
+    /// offset + 1.
+    fn true_ends(&self, topic: &str, partitions: u32) -> Result<Vec<u64>, KafkaError> {
+        let client = self.producer.client();
+        let mut ends = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions as i32 {
+            ends.push(client.fetch_watermarks(topic, p, Duration::from_secs(10))?.1.max(0) as u64);
+        }
+        let probe: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .set("group.id", format!("splai-watermark-probe-{}", std::process::id()))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", "10")
+            .create()?;
+        let mut tpl = TopicPartitionList::new();
+        let mut at_eof: Vec<bool> = ends.iter().map(|end| *end == 0).collect();
+        for (p, end) in ends.iter().enumerate().filter(|(_, end)| **end > 0) {
+            tpl.add_partition_offset(topic, p as i32, Offset::Offset(*end as i64 - 1))?;
+        }
+        if tpl.count() == 0 {
+            return Ok(ends);
+        }
+        probe.assign(&tpl)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while at_eof.iter().any(|e| !e) && Instant::now() < deadline {
+            match probe.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    let p = m.partition() as usize;
+                    ends[p] = ends[p].max(m.offset() as u64 + 1);
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => at_eof[p as usize] = true,
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+        }
+        Ok(ends)
+    }
+
     async fn partitions_of(&self, topic: &str) -> Result<Option<u32>, KafkaError> {
         if let Some(n) = self.known.lock().expect("partition cache lock").get(topic) {
             return Ok(Some(*n));
@@ -234,6 +275,18 @@ impl EventLog for KafkaLog {
             }
         }
         Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), subscription, skip }))
+    }
+
+    async fn high_watermarks(&self, topic: &str) -> Result<Vec<u64>, LogError> {
+        let n = self.partitions(topic).await?;
+        let this = self.clone();
+        let name = topic.to_string();
+        let err =
+            |message: String| LogError::Consume { group: String::new(), topics: vec![topic.into()], message };
+        tokio::task::spawn_blocking(move || this.true_ends(&name, n))
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(e.to_string()))
     }
 
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {

@@ -85,6 +85,10 @@ pub trait EventLog: Send + Sync + Debug {
 
     /// Partition count of `topic`.
     async fn partitions(&self, topic: &str) -> Result<u32, LogError>;
+
+    /// The next offset to be written in each partition of `topic` (its high watermark): a reader
+    /// that has read below these has caught up with everything appended before the call.
+    async fn high_watermarks(&self, topic: &str) -> Result<Vec<u64>, LogError>;
 }
 
 /// One member of a consumer group.

@@ -1,0 +1,533 @@
+//! Scheduler scenarios on the embedded log: the real runner, fake executors that follow a script,
+//! and an observer reading `job-events`, `assignments` and `dead-letter`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use splai_dataflow::SchedulerOptions;
+use splai_dataflow::assign::TenantPolicy;
+use splai_dataflow::runner::{RunOptions, spawn};
+use splai_events::*;
+use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
+use splai_ingest::plan::Limits;
+use tokio::sync::watch;
+
+const PREFIX: &str = "s.";
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
+    SchedulerOptions {
+        heartbeat_ttl_ms: 1_000,
+        retry_base_ms: 200,
+        retry_cap_ms: 2_000,
+        default_max_retries: 2,
+        default_task_timeout_ms: 30_000,
+        tenants,
+        limits: Limits::default(),
+    }
+}
+
+struct Harness {
+    log: Arc<dyn EventLog>,
+    writer: EventWriter,
+    seen: Arc<Mutex<Vec<Envelope>>>,
+    scheduler:
+        Option<(watch::Sender<bool>, std::thread::JoinHandle<Result<(), splai_ingest::log::LogError>>)>,
+    tenants: HashMap<String, TenantPolicy>,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    Succeed(u64),
+    Fail { retryable: bool },
+    Silent,
+}
+
+type Script = Arc<dyn Fn(&Assign) -> Act + Send + Sync>;
+
+impl Harness {
+    async fn new(tenants: HashMap<String, TenantPolicy>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(
+            EmbeddedLog::open(&dir.path().join("log.sqlite"), false, Duration::from_millis(10))
+                .await
+                .unwrap(),
+        );
+        let writer = EventWriter::new(log.clone(), PREFIX);
+        writer.create_all_topics(4).await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = EventReader::subscribe(
+            writer.clone(),
+            "observer",
+            &[Topic::JobEvents, Topic::Assignments, Topic::DeadLetter],
+            None,
+        )
+        .await
+        .unwrap();
+        let sink = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let batch = match reader.poll(1000, Duration::from_millis(50)).await {
+                    Ok(b) => b,
+                    Err(e) => panic!("observer: {e}"),
+                };
+                sink.lock().unwrap().extend(batch.events.into_iter().map(|(_, e)| e));
+            }
+        });
+        let mut h = Harness { log, writer, seen, scheduler: None, tenants, _dir: dir };
+        h.start_scheduler();
+        h
+    }
+
+    fn start_scheduler(&mut self) {
+        let (tx, rx) = watch::channel(false);
+        let log = self.log.clone();
+        let opts = options(self.tenants.clone());
+        let run_opts =
+            RunOptions { topic_prefix: PREFIX.into(), partitions: 4, tick_ms: 20, group: "scheduler".into() };
+        let handle = spawn(log, opts, run_opts, rx);
+        self.scheduler = Some((tx, handle));
+    }
+
+    async fn stop_scheduler(&mut self) {
+        if let Some((tx, handle)) = self.scheduler.take() {
+            tx.send(true).unwrap();
+            tokio::task::spawn_blocking(move || handle.join().unwrap().unwrap()).await.unwrap();
+        }
+    }
+
+    async fn send(&self, tenant: &str, id: &str, event: Event) {
+        self.writer.append(&[Envelope::new(id, now_ms(), tenant, event)]).await.unwrap();
+    }
+
+    async fn submit(&self, tenant: &str, job: &str, tasks: serde_json::Value) {
+        self.submit_with(tenant, job, tasks, Priority::Standard).await;
+    }
+
+    async fn submit_with(&self, tenant: &str, job: &str, tasks: serde_json::Value, priority: Priority) {
+        let mut request: JobRequest =
+            serde_json::from_value(json!({"type": "explicit", "job_id": job, "dag": {"tasks": tasks}}))
+                .unwrap();
+        request.priority = priority;
+        self.send(tenant, &format!("req-{job}"), Event::JobRequest(request)).await;
+    }
+
+    /// A fake executor following `script`; beats until the returned sender is dropped or set.
+    fn worker(&self, id: &str, slots: u32, script: Script) -> watch::Sender<bool> {
+        let (tx, mut rx) = watch::channel(false);
+        let writer = self.writer.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let reg = WorkerRegistered {
+                worker_id: id.clone(),
+                cores: 2,
+                memory_mb: 1024,
+                slots,
+                models: vec![],
+                tools: vec![],
+                labels: Default::default(),
+                heartbeat_interval_ms: 200,
+                version: "test".into(),
+            };
+            let env = |e: Event| Envelope::new(format!("{}-{}", now_ms(), rand_id()), now_ms(), "system", e);
+            writer.append(&[env(Event::WorkerRegistered(reg))]).await.unwrap();
+            let mut reader =
+                EventReader::subscribe(writer.clone(), &format!("exec-{id}"), &[Topic::Assignments], None)
+                    .await
+                    .unwrap();
+            let mut seq = 0;
+            let mut last_beat = Instant::now();
+            loop {
+                if *rx.borrow() {
+                    return;
+                }
+                if last_beat.elapsed() > Duration::from_millis(200) {
+                    seq += 1;
+                    let hb = Heartbeat {
+                        worker_id: id.clone(),
+                        seq,
+                        cpu_pct: 10.0,
+                        memory_used_mb: 10,
+                        running: vec![],
+                        warm_models: vec![],
+                    };
+                    writer.append(&[env(Event::Heartbeat(hb))]).await.unwrap();
+                    last_beat = Instant::now();
+                }
+                let batch = tokio::select! {
+                    b = reader.poll(100, Duration::from_millis(50)) => b.unwrap(),
+                    _ = rx.changed() => return,
+                };
+                for (_, e) in batch.events {
+                    let Event::Assign(a) = &e.event else { continue };
+                    if a.worker_id != id {
+                        continue;
+                    }
+                    let act = script(a);
+                    let writer = writer.clone();
+                    let a = a.clone();
+                    let wid = id.clone();
+                    let tenant = e.tenant.clone();
+                    tokio::spawn(async move {
+                        let ev = |e: Event| {
+                            Envelope::new(format!("{}-{}", now_ms(), rand_id()), now_ms(), &tenant, e)
+                        };
+                        writer
+                            .append(&[ev(Event::AttemptStarted(AttemptStarted {
+                                attempt: a.attempt.clone(),
+                                worker_id: wid.clone(),
+                            }))])
+                            .await
+                            .unwrap();
+                        match act {
+                            Act::Silent => {}
+                            Act::Succeed(ms) => {
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                                let artifact = ArtifactRef {
+                                    path: format!(
+                                        "{}/{}/{}/{}/output.json",
+                                        tenant, a.attempt.job_id, a.attempt.task_id, a.attempt.attempt
+                                    ),
+                                    sha256: "0".repeat(64),
+                                    size_bytes: 2,
+                                };
+                                let done = AttemptSucceeded {
+                                    attempt: a.attempt.clone(),
+                                    worker_id: wid,
+                                    artifact,
+                                    inputs: vec![],
+                                    duration_ms: ms,
+                                    usage: None,
+                                };
+                                writer.append(&[ev(Event::AttemptSucceeded(done))]).await.unwrap();
+                            }
+                            Act::Fail { retryable } => {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                                let failed = AttemptFailed {
+                                    attempt: a.attempt.clone(),
+                                    worker_id: wid,
+                                    error: "scripted failure".into(),
+                                    retryable,
+                                };
+                                writer.append(&[ev(Event::AttemptFailed(failed))]).await.unwrap();
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        tx
+    }
+
+    fn events(&self) -> Vec<Envelope> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn job_state(&self, job: &str) -> Option<JobStateChanged> {
+        self.events().into_iter().rev().find_map(|e| match e.event {
+            Event::JobStateChanged(s) if s.job_id == job => Some(s),
+            _ => None,
+        })
+    }
+
+    async fn wait_job(&self, job: &str, state: JobState, within: Duration) -> JobStateChanged {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.job_state(job).filter(|s| s.state == state) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {job} never reached {state:?}; last {:?}",
+                self.job_state(job)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn assigns(&self, job: &str) -> Vec<(Envelope, Assign)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match &e.event {
+                Event::Assign(a) if a.attempt.job_id == job => Some((e.clone(), a.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn always(act: Act) -> Script {
+    Arc::new(move |_| act)
+}
+
+fn chain(ids: &[&str]) -> serde_json::Value {
+    json!(ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| json!({"id": id, "kind": "aggregation", "parents": if i == 0 { vec![] } else { vec![ids[i - 1]] }}))
+        .collect::<Vec<_>>())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dag_order_is_respected() {
+    let h = Harness::new(HashMap::new()).await;
+    let _w = h.worker("w1", 4, always(Act::Succeed(30)));
+    let tasks = json!([
+        {"id": "a", "kind": "aggregation"},
+        {"id": "b", "kind": "aggregation", "parents": ["a"]},
+        {"id": "c", "kind": "aggregation", "parents": ["a"]},
+        {"id": "d", "kind": "aggregation", "parents": ["b", "c"]},
+    ]);
+    h.submit("acme", "j1", tasks).await;
+    h.wait_job("j1", JobState::Succeeded, Duration::from_secs(20)).await;
+    let order: Vec<String> = h.assigns("j1").into_iter().map(|(_, a)| a.attempt.task_id).collect();
+    assert_eq!(order.len(), 4, "{order:?}");
+    assert_eq!(order[0], "a");
+    assert_eq!(order[3], "d");
+    // d's inputs would name b's and c's artifacts: both succeeded before d was assigned.
+    let states: Vec<_> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::TaskStateChanged(t) if t.job_id == "j1" => Some((t.task_id, t.state)),
+            _ => None,
+        })
+        .collect();
+    let pos =
+        |task: &str, st: &[TaskState]| states.iter().position(|(t, s)| t == task && st.contains(s)).unwrap();
+    let d_started = pos("d", &[TaskState::Assigned, TaskState::Running, TaskState::Succeeded]);
+    assert!(pos("b", &[TaskState::Succeeded]) < d_started);
+    assert!(pos("c", &[TaskState::Succeeded]) < d_started);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_with_backoff_then_success() {
+    let h = Harness::new(HashMap::new()).await;
+    let _w = h.worker(
+        "w1",
+        2,
+        Arc::new(
+            |a: &Assign| {
+                if a.attempt.attempt == 1 { Act::Fail { retryable: true } } else { Act::Succeed(20) }
+            },
+        ),
+    );
+    h.submit("acme", "j1", chain(&["t"])).await;
+    h.wait_job("j1", JobState::Succeeded, Duration::from_secs(20)).await;
+    let assigns = h.assigns("j1");
+    assert_eq!(assigns.iter().map(|(_, a)| a.attempt.attempt).collect::<Vec<_>>(), vec![1, 2]);
+    // Attempt 2 waited out at least the jittered backoff floor (half of 200 ms) after the failure.
+    let failed_at = h
+        .events()
+        .into_iter()
+        .find_map(|e| match e.event {
+            Event::TaskStateChanged(t) if t.state == TaskState::Failed => Some(e.ts_ms),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        assigns[1].0.ts_ms >= failed_at + 100,
+        "retry at {} after failure at {failed_at}",
+        assigns[1].0.ts_ms
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_after_max_retries_fails_the_job() {
+    let h = Harness::new(HashMap::new()).await;
+    let _w = h.worker("w1", 2, always(Act::Fail { retryable: true }));
+    let tasks = json!([
+        {"id": "ok", "kind": "aggregation"},
+        {"id": "bad", "kind": "aggregation", "max_retries": 1},
+        {"id": "after", "kind": "aggregation", "parents": ["bad"]},
+    ]);
+    h.submit("acme", "j1", tasks).await;
+    let end = h.wait_job("j1", JobState::Failed, Duration::from_secs(20)).await;
+    assert_eq!(end.failed_task.as_deref(), Some("bad"));
+    assert!(end.reason.unwrap().contains("scripted failure"));
+    let bad_attempts: Vec<u32> = h
+        .assigns("j1")
+        .into_iter()
+        .filter(|(_, a)| a.attempt.task_id == "bad")
+        .map(|(_, a)| a.attempt.attempt)
+        .collect();
+    assert_eq!(bad_attempts, vec![1, 2], "one try plus max_retries=1");
+    let dl = h.events().into_iter().find_map(|e| match e.event {
+        Event::DeadLetter(d) if d.task_id.as_deref() == Some("bad") => Some(d),
+        _ => None,
+    });
+    assert!(dl.expect("a dead letter").reason.contains("scripted failure"));
+    assert!(h.assigns("j1").iter().all(|(_, a)| a.attempt.task_id != "after"), "the dependent never ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_attempt_times_out_and_is_retried() {
+    let h = Harness::new(HashMap::new()).await;
+    let _w = h.worker(
+        "w1",
+        2,
+        Arc::new(|a: &Assign| if a.attempt.attempt == 1 { Act::Silent } else { Act::Succeed(10) }),
+    );
+    h.submit("acme", "j1", json!([{"id": "t", "kind": "aggregation", "timeout_s": 1}])).await;
+    h.wait_job("j1", JobState::Succeeded, Duration::from_secs(20)).await;
+    let revoked = h.events().into_iter().any(|e| matches!(e.event, Event::Revoke(r) if r.reason == RevokeReason::TimedOut && r.attempt.attempt == 1));
+    assert!(revoked, "the silent attempt was revoked for its timeout");
+    assert_eq!(h.assigns("j1").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_loss_mid_task_retries_elsewhere() {
+    let h = Harness::new(HashMap::new()).await;
+    let lost = h.worker("w-lost", 1, always(Act::Silent));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.submit("acme", "j1", chain(&["t"])).await;
+    // Wait for the first assignment to the (only) worker, then let it die and a new one join.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.assigns("j1").is_empty() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lost.send(true).unwrap();
+    let _w2 = h.worker("w-new", 1, always(Act::Succeed(10)));
+    h.wait_job("j1", JobState::Succeeded, Duration::from_secs(20)).await;
+    let workers: Vec<String> = h.assigns("j1").into_iter().map(|(_, a)| a.worker_id).collect();
+    assert_eq!(workers, vec!["w-lost".to_string(), "w-new".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_revokes_and_ends_cancelled() {
+    let h = Harness::new(HashMap::new()).await;
+    let _w = h.worker("w1", 2, always(Act::Silent));
+    h.submit(
+        "acme",
+        "j1",
+        json!([{"id": "a", "kind": "aggregation"}, {"id": "b", "kind": "aggregation", "parents": ["a"]}]),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.assigns("j1").is_empty() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.send("acme", "cancel-1", Event::CancelJob(CancelJob { job_id: "j1".into(), reason: "user".into() }))
+        .await;
+    h.wait_job("j1", JobState::Cancelled, Duration::from_secs(10)).await;
+    assert!(h.events().into_iter().any(|e| matches!(e.event, Event::Revoke(r) if r.reason == RevokeReason::Cancelled && r.attempt.task_id == "a")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        h.assigns("j1").iter().all(|(_, a)| a.attempt.task_id == "a"),
+        "nothing scheduled after the cancel"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fair_share_follows_weights_and_quotas_hold() {
+    let tenants = HashMap::from([
+        ("big".to_string(), TenantPolicy { weight: 3, max_running: None }),
+        ("small".to_string(), TenantPolicy { weight: 1, max_running: None }),
+        ("capped".to_string(), TenantPolicy { weight: 10, max_running: Some(1) }),
+    ]);
+    let h = Harness::new(tenants).await;
+    // Submit the backlog before any capacity exists, so both tenants have work throughout.
+    for i in 0..40 {
+        h.submit("big", &format!("b{i}"), chain(&["t"])).await;
+        h.submit("small", &format!("s{i}"), chain(&["t"])).await;
+    }
+    for i in 0..5 {
+        h.submit("capped", &format!("c{i}"), chain(&["t"])).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _w = h.worker("w1", 4, always(Act::Succeed(40)));
+    // Look at the first 40 assignments to big/small (both still have a backlog then).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shares = loop {
+        let all: Vec<String> = h
+            .events()
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::Assign(_) => Some(e.tenant),
+                _ => None,
+            })
+            .collect();
+        let contended: Vec<&String> = all.iter().filter(|t| *t != "capped").take(40).collect();
+        if contended.len() == 40 {
+            break contended.iter().filter(|t| t.as_str() == "big").count();
+        }
+        assert!(Instant::now() < deadline, "only {} assignments", contended.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Weight 3:1 → 75 % for `big`, within 10 percentage points.
+    assert!((26..=34).contains(&shares), "big got {shares} of 40");
+    // `capped` never had two tasks running at once: each assignment came after the previous one's success.
+    // In scheduler order: at one time, state changes were applied before that tick's decisions.
+    let mut events = h.events();
+    events.sort_by_key(|e| (e.ts_ms, matches!(e.event, Event::Assign(_))));
+    let mut running = 0i32;
+    let mut max_running = 0;
+    for e in events {
+        match &e.event {
+            Event::Assign(_) if e.tenant == "capped" => running += 1,
+            Event::TaskStateChanged(t) if e.tenant == "capped" && t.state == TaskState::Succeeded => {
+                running -= 1
+            }
+            _ => {}
+        }
+        max_running = max_running.max(running);
+    }
+    assert!(max_running <= 1, "capped tenant ran {max_running} at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_mid_job_finishes_without_double_assignment() {
+    let mut h = Harness::new(HashMap::new()).await;
+    let _w = h.worker("w1", 2, always(Act::Succeed(150)));
+    h.submit("acme", "j1", chain(&["a", "b", "c", "d"])).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.assigns("j1").len() < 2 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.stop_scheduler().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.start_scheduler();
+    h.wait_job("j1", JobState::Succeeded, Duration::from_secs(20)).await;
+    let mut per_attempt: BTreeMap<(String, u32), usize> = BTreeMap::new();
+    for (_, a) in h.assigns("j1") {
+        *per_attempt.entry((a.attempt.task_id, a.attempt.attempt)).or_insert(0) += 1;
+    }
+    assert_eq!(per_attempt.len(), 4, "{per_attempt:?}");
+    assert!(per_attempt.values().all(|n| *n == 1), "an attempt was assigned twice: {per_attempt:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jobs_are_rejected_and_the_scheduler_keeps_going() {
+    let h = Harness::new(HashMap::new()).await;
+    let _w = h.worker("w1", 2, always(Act::Succeed(10)));
+    h.submit("acme", "cyclic", json!([{"id": "a", "kind": "aggregation", "parents": ["b"]}, {"id": "b", "kind": "aggregation", "parents": ["a"]}])).await;
+    h.writer.append_raw(Topic::Jobs, "junk", b"{not json".to_vec()).await.unwrap();
+    h.submit("acme", "fine", chain(&["t"])).await;
+    h.wait_job("fine", JobState::Succeeded, Duration::from_secs(20)).await;
+    let rejected = h.events().into_iter().find_map(|e| match e.event {
+        Event::JobRejected(r) if r.job_id == "cyclic" => Some(r),
+        _ => None,
+    });
+    let r = rejected.expect("cyclic job rejected");
+    assert_eq!(r.code, "dag_cycle");
+    assert!(r.reason.contains("a -> b -> a"), "{}", r.reason);
+    let dead = h.events().into_iter().any(
+        |e| matches!(e.event, Event::DeadLetter(d) if d.source.as_ref().is_some_and(|s| s.topic == "s.jobs")),
+    );
+    assert!(dead, "the undecodable record was dead-lettered");
+}
