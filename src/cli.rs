@@ -26,6 +26,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Run the scheduler (the timely/differential dataflow) against the configured log.
+    Scheduler,
+    /// Write a synthetic recorded log (closed-loop simulation in virtual time).
+    Gen(crate::replay::GenArgs),
+    /// Feed a recorded log through the scheduler as fast as possible; print events/s.
+    Replay(crate::replay::ReplayArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -62,6 +68,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", settings(&cli)?.to_toml());
             Ok(())
         }
+        Command::Scheduler => {
+            let settings = settings(&cli)?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "scheduler")?;
+            tokio::runtime::Runtime::new()?.block_on(crate::scheduler_cmd::run(&settings))
+        }
+        Command::Gen(args) => crate::replay::gen_cmd(&settings(&cli)?, args),
+        Command::Replay(args) => crate::replay::replay_cmd(&settings(&cli)?, args),
         Command::Bench { target: BenchTarget::Log(args) } => {
             let settings = settings(&cli)?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "bench")?;

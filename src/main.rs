@@ -3,6 +3,8 @@
 
 mod bench;
 mod cli;
+mod replay;
+mod scheduler_cmd;
 
 use clap::Parser;
 

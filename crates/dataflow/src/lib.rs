@@ -14,6 +14,7 @@ pub mod model;
 pub mod operators;
 pub mod oracle;
 pub mod runner;
+pub mod sim;
 
 pub use driver::{Scheduler, SchedulerOptions, Stats};
 pub use engine::{Changes, Engine};

@@ -1,0 +1,41 @@
+//! `splai scheduler`: the scheduler against the configured log until Ctrl-C / SIGTERM.
+
+use anyhow::Context;
+use splai_config::Settings;
+use splai_dataflow::SchedulerOptions;
+use splai_dataflow::runner::{RunOptions, spawn};
+
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let run = RunOptions {
+        topic_prefix: settings.log.topic_prefix.clone(),
+        partitions: settings.log.partitions,
+        tick_ms: settings.scheduler.tick_ms,
+        group: format!("{}scheduler", settings.log.topic_prefix),
+    };
+    let handle = spawn(log, SchedulerOptions::from(&settings.scheduler), run, rx);
+    tracing::info!(backend = ?settings.log.backend, "scheduler started");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    tx.send(true).ok();
+    tokio::task::spawn_blocking(move || handle.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the scheduler thread panicked"))??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
