@@ -50,6 +50,10 @@ pub struct ReplayArgs {
     /// Explain where JOB/TASK went: its score on every live worker when it was assigned.
     #[arg(long, value_name = "JOB/TASK")]
     pub explain: Option<String>,
+    /// Envelopes per dataflow step. Facts keep their own times either way; 1 steps at every
+    /// new timestamp (slow, but the runnable view is exact at every event).
+    #[arg(long, default_value_t = 50_000)]
+    pub batch: u64,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -128,6 +132,7 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
     let mut out = Vec::new();
     let (mut events, mut skipped, mut bad) = (0u64, 0u64, 0u64);
     let mut last_ts = 0;
+    let mut stepped_at = 0u64;
     let started = Instant::now();
     for (n, line) in reader.split(b'\n').enumerate() {
         let line = line?;
@@ -147,8 +152,11 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
             continue;
         }
         if e.ts_ms > last_ts {
-            sched.tick(&mut out);
-            out.clear();
+            if args.batch <= 1 || events - stepped_at >= args.batch {
+                sched.tick(&mut out);
+                out.clear();
+                stepped_at = events;
+            }
             last_ts = e.ts_ms;
             sched.advance(e.ts_ms);
         }

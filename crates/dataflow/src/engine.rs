@@ -21,12 +21,14 @@ use crate::model::{Attempt, Fact, Job, JobStatus, Outcome, TaskStatus, Time, Tk,
 use crate::operators::*;
 
 /// A shared buffer an output's `inspect` appends to.
-type Sink<D> = Rc<RefCell<Vec<(D, isize)>>>;
+type Sink<D> = Rc<RefCell<Vec<(D, Time, isize)>>>;
 
 /// Consolidated changes of every output over one step.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Changes {
     pub runnable: Vec<((Tk, Attempt), isize)>,
+    /// The same changes with the time each happened at (not consolidated across times).
+    pub runnable_timed: Vec<((Tk, Attempt), Time, isize)>,
     pub free_slots: Vec<((Worker, i64), isize)>,
     pub live_workers: Vec<((Worker, u32), isize)>,
     pub active: Vec<((Tk, (Attempt, Worker)), isize)>,
@@ -229,7 +231,9 @@ impl Engine {
             self.worker.step();
         }
         self.now = t;
+        let runnable_timed = self.sinks.runnable.borrow().clone();
         Changes {
+            runnable_timed,
             runnable: drain(&self.sinks.runnable),
             free_slots: drain(&self.sinks.free_slots),
             live_workers: drain(&self.sinks.live_workers),
@@ -254,14 +258,14 @@ where
     let sink = sink.clone();
     collection
         .consolidate()
-        .inspect(move |(d, _t, diff)| sink.borrow_mut().push((d.clone(), *diff)))
+        .inspect(move |(d, t, diff)| sink.borrow_mut().push((d.clone(), *t, *diff)))
         .probe_with(probe);
 }
 
 /// Take a sink's contents, summed per record, zero sums dropped, sorted.
 fn drain<D: Ord + Hash + Clone>(sink: &Sink<D>) -> Vec<(D, isize)> {
     let mut sums: HashMap<D, isize> = HashMap::new();
-    for (d, diff) in sink.borrow_mut().drain(..) {
+    for (d, _, diff) in sink.borrow_mut().drain(..) {
         *sums.entry(d).or_insert(0) += diff;
     }
     let mut out: Vec<(D, isize)> = sums.into_iter().filter(|(_, d)| *d != 0).collect();

@@ -129,12 +129,8 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
             let Some(tk) = s.reg.task(&a.attempt.job_id, &a.attempt.task_id) else { return };
             let w = s.reg.worker_or_new(&a.worker_id);
             s.pending.remove(&tk);
-            if !s.live_mode
-                && let Some((_, since)) = s.runnable.get(&tk)
-            {
-                // Replaying a recorded decision: how long the task had been runnable.
-                s.stats.decision_latency_ms.push(now.saturating_sub(*since));
-                s.stats.assignments += 1;
+            if !s.live_mode {
+                s.replayed.push((tk, a.attempt.attempt, now));
             }
             let previous = s.attempts.current.get(&tk).copied();
             if previous.is_some_and(|p| p.attempt >= a.attempt.attempt) {

@@ -89,6 +89,9 @@ pub struct Scheduler {
     /// attempt key.
     early: HashMap<String, Vec<Envelope>>,
     parked: usize,
+    /// Replay only: recorded decisions of this step, and when each (task, attempt) became runnable.
+    replayed: Vec<(Tk, Attempt, Time)>,
+    runnable_since: HashMap<(Tk, Attempt), Time>,
     now: Time,
     /// False while replaying the log at start: state is rebuilt, nothing is emitted or decided.
     live_mode: bool,
@@ -113,6 +116,8 @@ impl Scheduler {
             cancelled: BTreeSet::new(),
             early: HashMap::new(),
             parked: 0,
+            replayed: Vec::new(),
+            runnable_since: HashMap::new(),
             now: 0,
             live_mode: false,
             stats: Stats::default(),
@@ -154,6 +159,21 @@ impl Scheduler {
     pub fn tick(&mut self, out: &mut Vec<Envelope>) {
         let changes = self.engine.step_to(self.now + 1);
         self.absorb(&changes, out);
+        if !self.live_mode {
+            // Replayed decisions: runnable → assigned latency from the times the dataflow saw.
+            for ((tk, attempt), t, diff) in &changes.runnable_timed {
+                if *diff > 0 {
+                    let e = self.runnable_since.entry((*tk, *attempt)).or_insert(*t);
+                    *e = (*e).max(*t);
+                }
+            }
+            for (tk, attempt, at) in std::mem::take(&mut self.replayed) {
+                self.stats.assignments += 1;
+                if let Some(since) = self.runnable_since.remove(&(tk, attempt)) {
+                    self.stats.decision_latency_ms.push(at.saturating_sub(since));
+                }
+            }
+        }
         if self.live_mode {
             self.revoke_timed_out(out);
             placement::place(self, out);
