@@ -10,7 +10,7 @@ use splai_config::Settings;
 use splai_dataflow::runner::INPUTS;
 use splai_dataflow::sim::{Shape, SimConfig, simulate};
 use splai_dataflow::{Scheduler, SchedulerOptions};
-use splai_events::{Event, JobState, decode, encode};
+use splai_events::{Event, decode, encode};
 
 #[derive(Debug, clap::Args)]
 pub struct GenArgs {
@@ -133,13 +133,18 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
     let (mut events, mut skipped, mut bad) = (0u64, 0u64, 0u64);
     let mut last_ts = 0;
     let mut stepped_at = 0u64;
+    let (mut t_decode, mut t_apply, mut t_step) =
+        (std::time::Duration::ZERO, std::time::Duration::ZERO, std::time::Duration::ZERO);
     let started = Instant::now();
     for (n, line) in reader.split(b'\n').enumerate() {
         let line = line?;
         if line.is_empty() {
             continue;
         }
-        let e = match decode(&line) {
+        let t0 = Instant::now();
+        let decoded = decode(&line);
+        t_decode += t0.elapsed();
+        let e = match decoded {
             Ok(e) => e,
             Err(err) => {
                 bad += 1;
@@ -153,7 +158,9 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
         }
         if e.ts_ms > last_ts {
             if args.batch <= 1 || events - stepped_at >= args.batch {
+                let t0 = Instant::now();
                 sched.tick(&mut out);
+                t_step += t0.elapsed();
                 out.clear();
                 stepped_at = events;
             }
@@ -179,7 +186,9 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
                 }
             }
         }
+        let t0 = Instant::now();
         sched.apply(&e, &mut out);
+        t_apply += t0.elapsed();
         events += 1;
     }
     sched.tick(&mut out);
@@ -192,12 +201,17 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
             *states.entry(format!("{:?}", s.state).to_lowercase()).or_insert(0) += 1;
         }
     }
-    let _ = JobState::Queued;
     println!(
         "replayed {events} events in {:.3}s: {:.0} events/s; assignments={} skipped_non_scheduler={skipped} undecodable={bad}",
         elapsed.as_secs_f64(),
         events as f64 / elapsed.as_secs_f64(),
         sched.stats.assignments,
+    );
+    println!(
+        "time: decode {:.2}s, apply {:.2}s, dataflow steps {:.2}s",
+        t_decode.as_secs_f64(),
+        t_apply.as_secs_f64(),
+        t_step.as_secs_f64()
     );
     println!(
         "runnable→assigned (virtual ms): p50={} p99={} max={}",

@@ -517,6 +517,8 @@ async fn bad_jobs_are_rejected_and_the_scheduler_keeps_going() {
     let _w = h.worker("w1", 2, always(Act::Succeed(10)));
     h.submit("acme", "cyclic", json!([{"id": "a", "kind": "aggregation", "parents": ["b"]}, {"id": "b", "kind": "aggregation", "parents": ["a"]}])).await;
     h.writer.append_raw(Topic::Jobs, "junk", b"{not json".to_vec()).await.unwrap();
+    let unknown_field = br#"{"v":1,"id":"req-x","ts_ms":1,"tenant":"acme","kind":"job_request","body":{"type":"chat","input":{"prompt":"hi"},"tenant_tier":"gold"}}"#;
+    h.writer.append_raw(Topic::Jobs, "req-x", unknown_field.to_vec()).await.unwrap();
     h.submit("acme", "fine", chain(&["t"])).await;
     h.wait_job("fine", JobState::Succeeded, Duration::from_secs(20)).await;
     let rejected = h.events().into_iter().find_map(|e| match e.event {

@@ -1,7 +1,7 @@
 //! Envelope → dataflow facts, with fencing: events of attempts that are not current, or already
 //! ended, change nothing.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use splai_events::{Envelope, Event, JobRejected, JobRequest, RevokeReason};
 use splai_ingest::plan::plan;

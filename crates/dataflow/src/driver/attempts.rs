@@ -3,7 +3,8 @@
 //! fed into the dataflow at their future time, and withdrawn the same way if the attempt ends
 //! first, so time-driven rules are data, not a sweeper.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 
 use splai_events::ArtifactRef;
 

@@ -9,7 +9,8 @@ mod emit;
 mod placement;
 mod registry;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use splai_config::SchedulerSettings;
 use splai_events::Envelope;
@@ -32,7 +33,7 @@ pub struct SchedulerOptions {
     pub retry_cap_ms: u64,
     pub default_max_retries: u32,
     pub default_task_timeout_ms: u64,
-    pub tenants: HashMap<String, TenantPolicy>,
+    pub tenants: std::collections::HashMap<String, TenantPolicy>,
     pub limits: Limits,
 }
 
@@ -107,17 +108,17 @@ impl Scheduler {
             attempts: Attempts::default(),
             assigner: Assigner::default(),
             runnable: BTreeMap::new(),
-            free: HashMap::new(),
+            free: HashMap::default(),
             live: BTreeMap::new(),
-            active: HashMap::new(),
-            states: HashMap::new(),
-            job_states: HashMap::new(),
-            pending: HashMap::new(),
+            active: HashMap::default(),
+            states: HashMap::default(),
+            job_states: HashMap::default(),
+            pending: HashMap::default(),
             cancelled: BTreeSet::new(),
-            early: HashMap::new(),
+            early: HashMap::default(),
             parked: 0,
             replayed: Vec::new(),
-            runnable_since: HashMap::new(),
+            runnable_since: HashMap::default(),
             now: 0,
             live_mode: false,
             stats: Stats::default(),

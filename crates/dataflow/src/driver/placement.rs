@@ -2,7 +2,8 @@
 //! policy of [`crate::assign`], and `Assign` envelopes with every input resolved. Decisions are
 //! remembered as pending until they come back from the log, so nothing is assigned twice.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use splai_events::{Assign, AttemptId, Envelope, Event, ResolvedInput, TaskInput};
@@ -37,7 +38,7 @@ fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
 }
 
 pub fn worker_views(s: &Scheduler) -> Vec<WorkerView> {
-    let mut reserved: HashMap<Worker, i64> = HashMap::new();
+    let mut reserved: HashMap<Worker, i64> = HashMap::default();
     for (tk, (_, w)) in &s.pending {
         let slots = s.reg.jobs[tk.0 as usize].dag.tasks[tk.1 as usize].requirements.cpu_slots.max(1);
         *reserved.entry(*w).or_insert(0) += i64::from(slots);
@@ -77,7 +78,7 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
     if workers.iter().all(|w| w.free <= 0) {
         return;
     }
-    let mut running: HashMap<u32, u32> = HashMap::new();
+    let mut running: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     for tk in s.active.keys().chain(s.pending.keys()) {
         *running.entry(s.reg.jobs[tk.0 as usize].tenant).or_insert(0) += 1;
     }

@@ -1,6 +1,7 @@
 //! Interning: the dataflow sees integers; the driver maps them to jobs, tasks, workers and tenants.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 
 use splai_events::{Dag, Envelope, JobType, Priority, WorkerRegistered};
 
