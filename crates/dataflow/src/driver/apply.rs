@@ -136,8 +136,9 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
             if previous.is_some_and(|p| p.attempt >= a.attempt.attempt) {
                 return; // a duplicate or stale decision
             }
-            // A superseded attempt that never ended (its worker was lost) is over for good.
-            if let Some(p) = previous.filter(|p| !p.ended) {
+            // A superseded attempt that never ended (its worker was lost) is over for good. (One
+            // whose deadline passed already ended by its timeout.)
+            if let Some(p) = previous.filter(|p| !p.ended && now < p.deadline) {
                 end_attempt(s, tk, p, Outcome::Failed, "worker lost".into(), false);
             }
             let backoff = {

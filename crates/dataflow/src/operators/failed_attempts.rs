@@ -12,7 +12,7 @@ pub fn failed_attempts<'s>(
         .filter(|(_, (_, o))| *o != Outcome::Succeeded)
         .map(|(tk, (a, o))| (tk, (a, o == Outcome::Fatal)));
     let lost = orphaned.map(|(tk, (a, _))| (tk, (a, false)));
-    failed.concat(lost).distinct().reduce(|_tk, attempts, out| {
+    failed.concat(lost).reduce(|_tk, attempts, out| {
         let count = attempts.iter().filter(|(_, d)| *d > 0).count() as u32;
         let fatal = attempts.iter().any(|((_, f), d)| *f && *d > 0);
         if count > 0 {

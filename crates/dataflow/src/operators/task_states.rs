@@ -23,7 +23,7 @@ pub fn task_states<'s>(
     let running = active
         .clone()
         .map(|(tk, (a, _))| ((tk, a), ()))
-        .semijoin(started.distinct())
+        .semijoin(started)
         .map(|((tk, _), ())| (tk, Running));
     let assigned = active.map(|(tk, _)| (tk, Assigned));
     let succeeded = done.map(|tk| (tk, Succeeded));
@@ -38,7 +38,6 @@ pub fn task_states<'s>(
         .concat(failed)
         .concat(dead_lettered)
         .concat(cancelled)
-        .distinct()
         .map(|(tk, s)| (tk, (s, 0u32)));
     let attempts = current.map(|(tk, (a, _))| (tk, (Pending, a)));
     // `Pending` sorts first, so attempt rows never win the status; they only carry the attempt.
