@@ -20,11 +20,8 @@ pub fn task_states<'s>(
     use TaskStatus::*;
     let pending = tasks.clone().map(|(tk, _)| (tk, Pending));
     let runnable = runnable.map(|(tk, _)| (tk, Runnable));
-    let running = active
-        .clone()
-        .map(|(tk, (a, _))| ((tk, a), ()))
-        .semijoin(started)
-        .map(|((tk, _), ())| (tk, Running));
+    let running =
+        active.clone().map(|(tk, (a, _))| ((tk, a), ())).semijoin(started).map(|((tk, _), ())| (tk, Running));
     let assigned = active.map(|(tk, _)| (tk, Assigned));
     let succeeded = done.map(|tk| (tk, Succeeded));
     let failed = failures.map(|(tk, _)| (tk, Failed));
