@@ -3,6 +3,7 @@
 //! and SQLite in the embedded default. One query text serves both through sqlx's `Any` driver;
 //! migrations live in `migrations/postgres` and `migrations/sqlite` and are embedded at build time.
 
+pub mod artifacts;
 mod offsets;
 mod schema;
 

@@ -1,0 +1,121 @@
+//! The artifact store: every successful attempt's `output.json` at
+//! `{tenant}/{job}/{task}/{attempt}/output.json`, on a local directory (embedded default) or S3,
+//! through `object_store`. Reads verify size and sha256 against the reference, so a corrupted or
+//! substituted artifact is an error, never silently used.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+use splai_config::ArtifactSettings;
+use splai_events::{ArtifactRef, AttemptId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("artifact store {url} cannot be opened: {message}")]
+    Open { url: String, message: String },
+    #[error("writing artifact {path} failed: {message}")]
+    Write { path: String, message: String },
+    #[error("reading artifact {path} failed: {message}")]
+    Read { path: String, message: String },
+    #[error("artifact {path} does not match its reference: {message}")]
+    Mismatch { path: String, message: String },
+    #[error("invalid path segment `{segment}`: ids may not contain '/' or be '.' or '..'")]
+    BadSegment { segment: String },
+}
+
+/// Where artifacts live.
+#[derive(Debug, Clone)]
+pub struct ArtifactStore {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+impl ArtifactStore {
+    /// `file://DIR` (created when missing) or `s3://BUCKET` (endpoint and region from settings,
+    /// credentials from the AWS_* environment).
+    pub fn open(settings: &ArtifactSettings) -> Result<Self, ArtifactError> {
+        let url = settings.url.clone();
+        let err = |message: String| ArtifactError::Open { url: url.clone(), message };
+        let store: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(|e| err(e.to_string()))?)
+        } else if let Some(bucket) = url.strip_prefix("s3://") {
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket).with_region(&settings.s3_region);
+            if !settings.s3_endpoint.is_empty() {
+                b = b
+                    .with_endpoint(&settings.s3_endpoint)
+                    .with_allow_http(settings.s3_endpoint.starts_with("http://"));
+            }
+            Arc::new(b.build().map_err(|e| err(e.to_string()))?)
+        } else {
+            return Err(err("expected file://DIR or s3://BUCKET".into()));
+        };
+        Ok(Self { store, url })
+    }
+
+    /// The key of an attempt's output.
+    pub fn output_path(tenant: &str, attempt: &AttemptId) -> Result<String, ArtifactError> {
+        for segment in [tenant, attempt.job_id.as_str(), attempt.task_id.as_str()] {
+            if segment.is_empty() || segment.contains('/') || segment == "." || segment == ".." {
+                return Err(ArtifactError::BadSegment { segment: segment.to_string() });
+            }
+        }
+        Ok(format!("{tenant}/{}/{}/{}/output.json", attempt.job_id, attempt.task_id, attempt.attempt))
+    }
+
+    /// Write an attempt's output; returns its reference (path, sha256, size).
+    pub async fn put_output(
+        &self,
+        tenant: &str,
+        attempt: &AttemptId,
+        bytes: Vec<u8>,
+    ) -> Result<ArtifactRef, ArtifactError> {
+        let path = Self::output_path(tenant, attempt)?;
+        let reference = ArtifactRef {
+            path: path.clone(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            size_bytes: bytes.len() as u64,
+        };
+        self.store
+            .put(&Path::from(path.as_str()), PutPayload::from(bytes))
+            .await
+            .map_err(|e| ArtifactError::Write { path, message: e.to_string() })?;
+        Ok(reference)
+    }
+
+    /// Read an artifact and check it against its reference.
+    pub async fn get(&self, reference: &ArtifactRef) -> Result<Bytes, ArtifactError> {
+        let path = reference.path.clone();
+        let bytes = self
+            .store
+            .get(&Path::from(path.as_str()))
+            .await
+            .map_err(|e| ArtifactError::Read { path: path.clone(), message: e.to_string() })?
+            .bytes()
+            .await
+            .map_err(|e| ArtifactError::Read { path: path.clone(), message: e.to_string() })?;
+        if bytes.len() as u64 != reference.size_bytes {
+            return Err(ArtifactError::Mismatch {
+                path,
+                message: format!("{} bytes, expected {}", bytes.len(), reference.size_bytes),
+            });
+        }
+        let sha = hex::encode(Sha256::digest(&bytes));
+        if sha != reference.sha256 {
+            return Err(ArtifactError::Mismatch {
+                path,
+                message: format!("sha256 {sha}, expected {}", reference.sha256),
+            });
+        }
+        Ok(bytes)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
