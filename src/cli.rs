@@ -28,6 +28,12 @@ pub enum Command {
     },
     /// Run the scheduler (the timely/differential dataflow) against the configured log.
     Scheduler,
+    /// Run an executor: tools and aggregation (inference arrives with the model runtime).
+    Executor {
+        /// Worker id (default: hostname-pid).
+        #[arg(long)]
+        id: Option<String>,
+    },
     /// Write a synthetic recorded log (closed-loop simulation in virtual time).
     Gen(crate::replay::GenArgs),
     /// Feed a recorded log through the scheduler as fast as possible; print events/s.
@@ -72,6 +78,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = settings(&cli)?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "scheduler")?;
             tokio::runtime::Runtime::new()?.block_on(crate::scheduler_cmd::run(&settings))
+        }
+        Command::Executor { id } => {
+            let settings = settings(&cli)?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "executor")?;
+            tokio::runtime::Runtime::new()?.block_on(crate::executor_cmd::start(&settings, id.clone()))
         }
         Command::Gen(args) => crate::replay::gen_cmd(&settings(&cli)?, args),
         Command::Replay(args) => crate::replay::replay_cmd(&settings(&cli)?, args),

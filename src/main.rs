@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod executor_cmd;
 mod replay;
 mod scheduler_cmd;
 

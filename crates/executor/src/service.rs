@@ -1,0 +1,254 @@
+//! The executor process: register, beat, run assigned attempts up to `slots` at once, report.
+//!
+//! Assignments are read from this worker's own partition of `assignments` (manual assignment, so
+//! no group rebalancing) and filtered by worker id. A `(task, attempt)` seen before is ignored
+//! (at-least-once delivery, exactly-once effect). Work runs on blocking threads, never on the
+//! async runtime. Each attempt has a deadline (its lease); a `Revoke` stops it before it reports
+//! success. On shutdown the executor stops taking work, waits briefly for running attempts and
+//! sends `WorkerLeaving` naming any it hands back.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use splai_events::*;
+use splai_ingest::log::{EventLog, EventReader, EventWriter, LogError, partition_for};
+use splai_store::artifacts::ArtifactStore;
+use tokio::sync::{Semaphore, watch};
+
+use crate::execute::execute;
+use crate::inputs::resolve;
+use crate::tools::BUILT_IN;
+use crate::utilization::{CpuSampler, rss_mb, total_memory_mb};
+
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    pub worker_id: String,
+    pub slots: u32,
+    pub heartbeat_interval_ms: u64,
+    pub labels: BTreeMap<String, String>,
+    /// Tools beyond the built-ins that the operator enabled.
+    pub extra_tools: Vec<String>,
+    pub topic_prefix: String,
+    pub partitions: u32,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+struct Shared {
+    writer: EventWriter,
+    artifacts: ArtifactStore,
+    worker_id: String,
+    tools: Vec<String>,
+    running: Mutex<HashMap<AttemptId, Arc<AtomicBool>>>,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    fn id(&self, what: &str) -> String {
+        format!("{}:{what}:{}:{}", self.worker_id, now_ms(), self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn emit(&self, tenant: &str, traceparent: Option<String>, event: Event) {
+        let e = Envelope::new(self.id(event.kind()), now_ms(), tenant, event).with_traceparent(traceparent);
+        if let Err(error) = self.writer.append(&[e]).await {
+            tracing::error!(%error, "reporting to the log failed");
+        }
+    }
+}
+
+/// Run until `shutdown` turns true.
+pub async fn run(
+    log: Arc<dyn EventLog>,
+    artifacts: ArtifactStore,
+    opts: ExecutorOptions,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), LogError> {
+    let writer = EventWriter::new(log.clone(), opts.topic_prefix.clone());
+    writer.create_all_topics(opts.partitions).await?;
+    let partitions = log.partitions(&writer.topic(Topic::Assignments)).await?;
+    let mine = partition_for(&opts.worker_id, partitions);
+    let mut reader = EventReader::subscribe(
+        writer.clone(),
+        &format!("executor-{}", opts.worker_id),
+        &[Topic::Assignments],
+        Some(vec![mine]),
+    )
+    .await?;
+    let mut tools: Vec<String> = BUILT_IN.iter().map(|t| t.to_string()).collect();
+    tools.extend(opts.extra_tools.iter().cloned());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let shared = Arc::new(Shared {
+        writer: writer.clone(),
+        artifacts,
+        worker_id: opts.worker_id.clone(),
+        tools: tools.clone(),
+        running: Mutex::new(HashMap::new()),
+        seq: Default::default(),
+    });
+    let registration = WorkerRegistered {
+        worker_id: opts.worker_id.clone(),
+        cores,
+        memory_mb: total_memory_mb(),
+        slots: opts.slots,
+        models: vec![],
+        tools,
+        labels: opts.labels.clone(),
+        heartbeat_interval_ms: opts.heartbeat_interval_ms,
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    shared.emit("system", None, Event::WorkerRegistered(registration)).await;
+    tracing::info!(worker = %opts.worker_id, partition = mine, slots = opts.slots, "executor registered");
+
+    let slots = Arc::new(Semaphore::new(opts.slots.max(1) as usize));
+    let mut seen: HashSet<AttemptId> = HashSet::new();
+    let mut cpu = CpuSampler::default();
+    cpu.sample(cores);
+    let mut beat_seq = 0u64;
+    let mut next_beat = Instant::now();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if Instant::now() >= next_beat {
+            beat_seq += 1;
+            let running: Vec<AttemptId> =
+                shared.running.lock().expect("running lock").keys().cloned().collect();
+            let hb = Heartbeat {
+                worker_id: opts.worker_id.clone(),
+                seq: beat_seq,
+                cpu_pct: cpu.sample(cores),
+                memory_used_mb: rss_mb(),
+                running,
+                warm_models: vec![],
+            };
+            shared.emit("system", None, Event::Heartbeat(hb)).await;
+            next_beat = Instant::now() + Duration::from_millis(opts.heartbeat_interval_ms);
+        }
+        let wait = next_beat.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
+        let batch = tokio::select! {
+            b = reader.poll(100, wait) => b?,
+            _ = shutdown.changed() => break,
+        };
+        for (_, e) in &batch.events {
+            match &e.event {
+                Event::Assign(a) if a.worker_id == opts.worker_id => {
+                    if !seen.insert(a.attempt.clone()) {
+                        continue; // a duplicate delivery
+                    }
+                    let cancel = Arc::new(AtomicBool::new(false));
+                    shared.running.lock().expect("running lock").insert(a.attempt.clone(), cancel.clone());
+                    tokio::spawn(attempt(
+                        shared.clone(),
+                        slots.clone(),
+                        e.tenant.clone(),
+                        e.traceparent.clone(),
+                        a.clone(),
+                        cancel,
+                    ));
+                }
+                Event::Revoke(r) if r.worker_id == opts.worker_id => {
+                    if let Some(flag) = shared.running.lock().expect("running lock").get(&r.attempt) {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                }
+                _ => {}
+            }
+        }
+        reader.commit(&batch).await?;
+    }
+
+    // Leaving: give running attempts a moment, then hand back the rest.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !shared.running.lock().expect("running lock").is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let handed_back: Vec<AttemptId> = shared.running.lock().expect("running lock").keys().cloned().collect();
+    let leaving = WorkerLeaving { worker_id: opts.worker_id.clone(), reason: "shutdown".into(), handed_back };
+    shared.emit("system", None, Event::WorkerLeaving(leaving)).await;
+    tracing::info!(worker = %opts.worker_id, "executor left");
+    Ok(())
+}
+
+async fn attempt(
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    tenant: String,
+    traceparent: Option<String>,
+    a: Assign,
+    cancel: Arc<AtomicBool>,
+) {
+    let Ok(_permit) = slots.acquire_owned().await else { return };
+    let started = Instant::now();
+    let id = a.attempt.clone();
+    let worker_id = shared.worker_id.clone();
+    shared
+        .emit(
+            &tenant,
+            traceparent.clone(),
+            Event::AttemptStarted(AttemptStarted { attempt: id.clone(), worker_id: worker_id.clone() }),
+        )
+        .await;
+    let budget = Duration::from_millis(a.deadline_ms.saturating_sub(now_ms()).max(1));
+    let outcome = tokio::time::timeout(budget, async {
+        let inputs = resolve(&shared.artifacts, &a.inputs).await?;
+        let kind = a.kind;
+        let tools = shared.tools.clone();
+        let values = inputs.values.clone();
+        let output = tokio::task::spawn_blocking(move || execute(kind, &values, &tools))
+            .await
+            .map_err(|e| crate::AttemptError::transient(format!("attempt thread failed: {e}")))??;
+        Ok::<_, crate::AttemptError>((output, inputs.lineage))
+    })
+    .await;
+    let result = match outcome {
+        Err(_) => {
+            Err(crate::AttemptError::transient(format!("attempt timed out after {} ms", budget.as_millis())))
+        }
+        Ok(r) => r,
+    };
+    let event = if cancel.load(Ordering::SeqCst) {
+        Event::AttemptFailed(AttemptFailed {
+            attempt: id.clone(),
+            worker_id,
+            error: "revoked".into(),
+            retryable: true,
+        })
+    } else {
+        match result {
+            Ok((output, lineage)) => {
+                let bytes = serde_json::to_vec(&output).expect("JSON values serialise");
+                match shared.artifacts.put_output(&tenant, &id, bytes).await {
+                    Ok(artifact) => Event::AttemptSucceeded(AttemptSucceeded {
+                        attempt: id.clone(),
+                        worker_id,
+                        artifact,
+                        inputs: lineage,
+                        duration_ms: started.elapsed().as_millis() as u64,
+                        usage: None,
+                    }),
+                    Err(e) => Event::AttemptFailed(AttemptFailed {
+                        attempt: id.clone(),
+                        worker_id,
+                        error: e.to_string(),
+                        retryable: true,
+                    }),
+                }
+            }
+            Err(e) => Event::AttemptFailed(AttemptFailed {
+                attempt: id.clone(),
+                worker_id,
+                error: e.message,
+                retryable: e.retryable,
+            }),
+        }
+    };
+    shared.emit(&tenant, traceparent, event).await;
+    shared.running.lock().expect("running lock").remove(&id);
+}

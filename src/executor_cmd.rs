@@ -1,0 +1,36 @@
+//! `splai executor`: one executor process against the configured log and artifact store.
+
+use anyhow::Context;
+use splai_config::Settings;
+use splai_executor::service::{ExecutorOptions, run};
+use splai_store::artifacts::ArtifactStore;
+
+pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Result<()> {
+    let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
+    let artifacts = ArtifactStore::open(&settings.artifacts)?;
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let e = &settings.executor;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let opts = ExecutorOptions {
+        worker_id: worker_id.unwrap_or_else(|| format!("{host}-{}", std::process::id())),
+        slots: if e.slots == 0 { cores } else { e.slots },
+        heartbeat_interval_ms: e.heartbeat_interval_ms,
+        labels: e
+            .labels
+            .iter()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        extra_tools: if e.shell_tool { vec!["shell".into()] } else { vec![] },
+        topic_prefix: settings.log.topic_prefix.clone(),
+        partitions: settings.log.partitions,
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run(log, artifacts, opts, rx));
+    crate::scheduler_cmd::shutdown_signal().await;
+    tx.send(true).ok();
+    task.await??;
+    Ok(())
+}

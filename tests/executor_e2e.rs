@@ -1,0 +1,141 @@
+//! Scheduler + executor on the embedded log, end to end: a DAG of tools and an aggregation runs to
+//! completion, artifacts are written and verified, lineage names every parent's artifact, and the
+//! same inputs give byte-identical artifacts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use splai_config::ArtifactSettings;
+use splai_dataflow::SchedulerOptions;
+use splai_dataflow::runner::{RunOptions, spawn};
+use splai_events::*;
+use splai_executor::service::{ExecutorOptions, run as run_executor};
+use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
+use splai_ingest::plan::Limits;
+use splai_store::artifacts::ArtifactStore;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_and_aggregation_run_end_to_end_with_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(
+        EmbeddedLog::open(&dir.path().join("log.sqlite"), false, Duration::from_millis(10)).await.unwrap(),
+    );
+    let writer = EventWriter::new(log.clone(), "e.");
+    writer.create_all_topics(2).await.unwrap();
+    let artifacts = ArtifactStore::open(&ArtifactSettings {
+        url: format!("file://{}", dir.path().join("artifacts").display()),
+        s3_endpoint: String::new(),
+        s3_region: "us-east-1".into(),
+    })
+    .unwrap();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let opts = SchedulerOptions {
+        heartbeat_ttl_ms: 2_000,
+        retry_base_ms: 100,
+        retry_cap_ms: 1_000,
+        default_max_retries: 1,
+        default_task_timeout_ms: 30_000,
+        tenants: Default::default(),
+        limits: Limits::default(),
+    };
+    let scheduler = spawn(
+        log.clone(),
+        opts,
+        RunOptions { topic_prefix: "e.".into(), partitions: 2, tick_ms: 20, group: "scheduler".into() },
+        stop_rx.clone(),
+    );
+    let exec = tokio::spawn(run_executor(
+        log.clone(),
+        artifacts.clone(),
+        ExecutorOptions {
+            worker_id: "exec-1".into(),
+            slots: 2,
+            heartbeat_interval_ms: 500,
+            labels: Default::default(),
+            extra_tools: vec![],
+            topic_prefix: "e.".into(),
+            partitions: 2,
+        },
+        stop_rx,
+    ));
+
+    let tickets =
+        "ticket 1: login fails\nticket 2: invoice blank\nticket 3: login loops\nticket 4: slow search";
+    let dag = json!({"tasks": [
+        {"id": "split", "kind": "tool_execution", "inputs": {"tool": {"literal": "split_lines"}, "text": {"literal": tickets}, "lines_per_chunk": {"literal": 2}}},
+        {"id": "find-0", "kind": "tool_execution", "parents": ["split"], "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "ticket (\\d+): login"}, "group": {"literal": 1}, "text": {"output": {"task": "split", "pointer": "/chunks/0"}}}},
+        {"id": "find-1", "kind": "tool_execution", "parents": ["split"], "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "ticket (\\d+): login"}, "group": {"literal": 1}, "text": {"output": {"task": "split", "pointer": "/chunks/1"}}}},
+        {"id": "merge", "kind": "aggregation", "parents": ["find-0", "find-1"], "inputs": {"mode": {"literal": "json_merge"}, "part-0": {"output": {"task": "find-0"}}, "part-1": {"output": {"task": "find-1"}}}},
+        {"id": "bad", "kind": "tool_execution", "parents": ["merge"], "inputs": {"tool": {"literal": "shell"}}}
+    ]});
+    for job in ["e2e-1", "e2e-2"] {
+        let mut request: JobRequest =
+            serde_json::from_value(json!({"type": "explicit", "job_id": job, "dag": dag})).unwrap();
+        request.max_retries = Some(0);
+        writer
+            .append(&[Envelope::new(format!("req-{job}"), now_ms(), "acme", Event::JobRequest(request))])
+            .await
+            .unwrap();
+    }
+
+    let mut watch =
+        EventReader::subscribe(writer.clone(), "watch", &[Topic::TaskEvents, Topic::JobEvents], None)
+            .await
+            .unwrap();
+    let mut successes: Vec<AttemptSucceeded> = Vec::new();
+    let mut failures: Vec<AttemptFailed> = Vec::new();
+    let mut ended = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ended.len() < 2 {
+        assert!(Instant::now() < deadline, "jobs did not end: {ended:?}, successes {}", successes.len());
+        for (_, e) in watch.poll(100, Duration::from_millis(100)).await.unwrap().events {
+            match e.event {
+                Event::AttemptSucceeded(s) => successes.push(s),
+                Event::AttemptFailed(f) => failures.push(f),
+                Event::JobStateChanged(s) if matches!(s.state, JobState::Failed | JobState::Succeeded) => {
+                    ended.push(s)
+                }
+                _ => {}
+            }
+        }
+    }
+    // The `shell` task (after the merge) fails non-retryably with a specific message and fails
+    // its job.
+    for s in &ended {
+        assert_eq!(s.state, JobState::Failed);
+        assert_eq!(s.failed_task.as_deref(), Some("bad"));
+        assert!(s.reason.as_deref().unwrap().contains("tool `shell` is not enabled"), "{s:?}");
+    }
+    assert!(failures.iter().all(|f| !f.retryable && f.attempt.task_id == "bad"));
+
+    let find = |job: &str, task: &str| {
+        successes.iter().find(|s| s.attempt.job_id == job && s.attempt.task_id == task).cloned()
+    };
+    for job in ["e2e-1", "e2e-2"] {
+        let merge = find(job, "merge").expect("merge ran");
+        let parents = vec![find(job, "find-0").unwrap().artifact, find(job, "find-1").unwrap().artifact];
+        let mut expected = parents.clone();
+        expected.sort();
+        assert_eq!(merge.inputs, expected, "lineage names both parents' artifacts");
+        let out: serde_json::Value =
+            serde_json::from_slice(&artifacts.get(&merge.artifact).await.unwrap()).unwrap();
+        assert_eq!(out["merged"]["matches"], json!(["1"]), "{out}");
+        assert_eq!(out["conflicts"][0]["dropped"], json!(["3"]), "{out}");
+        assert_eq!(find(job, "split").unwrap().inputs, vec![], "literal inputs have no lineage");
+    }
+    // Same inputs, same bytes.
+    assert_eq!(
+        find("e2e-1", "merge").unwrap().artifact.sha256,
+        find("e2e-2", "merge").unwrap().artifact.sha256
+    );
+
+    stop_tx.send(true).unwrap();
+    exec.await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || scheduler.join().unwrap().unwrap()).await.unwrap();
+}
