@@ -15,6 +15,7 @@ pub mod aggregate;
 pub mod error;
 pub mod execute;
 pub mod inputs;
+pub mod llm;
 pub mod service;
 pub mod tools;
 pub mod utilization;

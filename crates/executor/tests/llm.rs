@@ -1,0 +1,54 @@
+//! Real inference with SmolLM2-135M-Instruct from `./models` (filled by `scripts/models`; the
+//! suite run by `scripts/test` always has it). Skipped with a message only when the model is absent
+//! and SPLAI_TEST_REQUIRE_MODELS is not set.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use splai_executor::llm::{GenParams, LlmModel};
+
+fn model_path() -> Option<PathBuf> {
+    let dir = std::env::var("SPLAI_TEST_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let path = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "model missing at {}", path.display());
+    eprintln!("skipped: {} missing (run scripts/models)", path.display());
+    None
+}
+
+#[test]
+fn smollm2_answers_and_is_deterministic_and_bounded() {
+    let Some(path) = model_path() else { return };
+    let mut model = LlmModel::load(&path, "smollm2-135m-instruct").unwrap();
+    let prompt = LlmModel::chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
+    let params = GenParams { max_tokens: 24, temperature: None, seed: 7, stop: vec![] };
+    let never = AtomicBool::new(false);
+    let mut streamed = String::new();
+    let first = model.generate(&prompt, &params, &never, &mut |_, delta| streamed.push_str(delta)).unwrap();
+    assert!(first.text.contains("Paris"), "{first:?}");
+    assert!(first.prompt_tokens > 5 && first.completion_tokens > 0);
+    assert_eq!(streamed.trim(), first.text, "streamed deltas add up to the text");
+    let second = model.generate(&prompt, &params, &never, &mut |_, _| {}).unwrap();
+    assert_eq!(first, second, "greedy decoding is reproducible");
+
+    // Cancellation stops between tokens.
+    let cancel = AtomicBool::new(false);
+    let long = GenParams { max_tokens: 200, ..params.clone() };
+    let err = model
+        .generate(&prompt, &long, &cancel, &mut |n, _| {
+            if n == 3 {
+                cancel.store(true, std::sync::atomic::Ordering::SeqCst)
+            }
+        })
+        .unwrap_err();
+    assert!(err.message.contains("cancelled after 3 tokens"), "{err:?}");
+
+    // A prompt over the context is a specific, non-retryable error.
+    let huge = GenParams { max_tokens: 100_000, ..params };
+    let err = model.generate(&prompt, &huge, &never, &mut |_, _| {}).unwrap_err();
+    assert!(!err.retryable && err.message.contains("exceeds the context"), "{err:?}");
+}
