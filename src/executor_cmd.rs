@@ -26,6 +26,7 @@ pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Re
         extra_tools: if e.shell_tool { vec!["shell".into()] } else { vec![] },
         topic_prefix: settings.log.topic_prefix.clone(),
         partitions: settings.log.partitions,
+        model_dir: e.model_dir.clone().into(),
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(run(log, artifacts, opts, rx));

@@ -61,6 +61,7 @@ async fn tools_and_aggregation_run_end_to_end_with_lineage() {
             extra_tools: vec![],
             topic_prefix: "e.".into(),
             partitions: 2,
+            model_dir: dir.path().join("no-models"),
         },
         stop_rx,
     ));
@@ -135,6 +136,100 @@ async fn tools_and_aggregation_run_end_to_end_with_lineage() {
         find("e2e-2", "merge").unwrap().artifact.sha256
     );
 
+    stop_tx.send(true).unwrap();
+    exec.await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || scheduler.join().unwrap().unwrap()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_job_runs_real_inference_end_to_end() {
+    let models = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    if !models.join("smollm2-135m-instruct").is_dir() {
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "./models is empty");
+        eprintln!("skipped: ./models is empty (run scripts/models)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(
+        EmbeddedLog::open(&dir.path().join("log.sqlite"), false, Duration::from_millis(10)).await.unwrap(),
+    );
+    let writer = EventWriter::new(log.clone(), "c.");
+    writer.create_all_topics(2).await.unwrap();
+    let artifacts = ArtifactStore::open(&ArtifactSettings {
+        url: format!("file://{}", dir.path().join("artifacts").display()),
+        s3_endpoint: String::new(),
+        s3_region: "us-east-1".into(),
+    })
+    .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let opts = SchedulerOptions {
+        heartbeat_ttl_ms: 5_000,
+        retry_base_ms: 100,
+        retry_cap_ms: 1_000,
+        default_max_retries: 1,
+        default_task_timeout_ms: 120_000,
+        tenants: Default::default(),
+        limits: Limits::default(),
+    };
+    let scheduler = spawn(
+        log.clone(),
+        opts,
+        RunOptions { topic_prefix: "c.".into(), partitions: 2, tick_ms: 20, group: "scheduler".into() },
+        stop_rx.clone(),
+    );
+    let exec = tokio::spawn(run_executor(
+        log.clone(),
+        artifacts.clone(),
+        ExecutorOptions {
+            worker_id: "llm-1".into(),
+            slots: 1,
+            heartbeat_interval_ms: 1_000,
+            labels: Default::default(),
+            extra_tools: vec![],
+            topic_prefix: "c.".into(),
+            partitions: 2,
+            model_dir: models,
+        },
+        stop_rx,
+    ));
+    let request: JobRequest = serde_json::from_value(json!({
+        "type": "chat", "job_id": "chat-1", "model": "smollm2-135m-instruct",
+        "input": {"prompt": "What is the capital of France?", "max_tokens": 24}
+    }))
+    .unwrap();
+    writer.append(&[Envelope::new("req-chat", now_ms(), "acme", Event::JobRequest(request))]).await.unwrap();
+
+    let mut watch =
+        EventReader::subscribe(writer.clone(), "watch", &[Topic::TaskEvents, Topic::JobEvents], None)
+            .await
+            .unwrap();
+    let mut progress = 0;
+    let mut success = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "chat job did not finish");
+        let mut done = false;
+        for (_, e) in watch.poll(100, Duration::from_millis(100)).await.unwrap().events {
+            match e.event {
+                Event::AttemptProgress(_) => progress += 1,
+                Event::AttemptSucceeded(s) => success = Some(s),
+                Event::AttemptFailed(f) => panic!("inference failed: {f:?}"),
+                Event::JobStateChanged(s) if s.state == JobState::Succeeded => done = true,
+                _ => {}
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let success = success.expect("a success event");
+    let usage = success.usage.expect("token counts");
+    assert!(usage.prompt_tokens > 5 && usage.completion_tokens > 0, "{usage:?}");
+    assert!(progress > 0, "tokens were streamed as progress events");
+    let out: serde_json::Value =
+        serde_json::from_slice(&artifacts.get(&success.artifact).await.unwrap()).unwrap();
+    assert!(out["text"].as_str().unwrap().contains("Paris"), "{out}");
+    assert_eq!(out["model"], "smollm2-135m-instruct");
     stop_tx.send(true).unwrap();
     exec.await.unwrap().unwrap();
     tokio::task::spawn_blocking(move || scheduler.join().unwrap().unwrap()).await.unwrap();

@@ -1,23 +1,99 @@
 //! One attempt: kind + resolved inputs → output JSON.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 
-use serde_json::Value;
-use splai_events::TaskKind;
+use serde_json::{Value, json};
+use splai_events::{TaskKind, Usage};
 
+use crate::llm::{GenParams, LlmModel};
+use crate::models::Models;
 use crate::{AttemptError, aggregate, tools};
 
-/// Run the work of an attempt. Pure CPU: callers run it off the async runtime.
+/// What an attempt may use.
+pub struct Context<'a> {
+    pub tools: &'a [String],
+    pub models: &'a Models,
+    pub model: Option<&'a str>,
+    pub cancel: &'a AtomicBool,
+    /// Streaming progress: (tokens so far, new text).
+    pub progress: &'a mut dyn FnMut(u32, &str),
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("tools", &self.tools).field("model", &self.model).finish()
+    }
+}
+
+/// The output document and, for inference, token counts.
+pub type Output = (Value, Option<Usage>);
+
+/// Run the work of an attempt. CPU-bound: callers run it off the async runtime.
 pub fn execute(
     kind: TaskKind,
     inputs: &BTreeMap<String, Value>,
-    enabled_tools: &[String],
-) -> Result<Value, AttemptError> {
+    ctx: &mut Context<'_>,
+) -> Result<Output, AttemptError> {
     match kind {
-        TaskKind::ToolExecution => tools::run(inputs, enabled_tools),
-        TaskKind::Aggregation => aggregate::run(inputs),
-        TaskKind::LlmInference | TaskKind::Embedding => Err(AttemptError::fatal(format!(
-            "{kind:?} needs a model runtime, and this executor has none loaded (it advertises no models)"
-        ))),
+        TaskKind::ToolExecution => Ok((tools::run(inputs, ctx.tools)?, None)),
+        TaskKind::Aggregation => Ok((aggregate::run(inputs)?, None)),
+        TaskKind::LlmInference => infer(inputs, ctx),
+        TaskKind::Embedding => {
+            Err(AttemptError::fatal("embedding is not available on this executor yet (no embedding runtime)"))
+        }
     }
+}
+
+fn messages(inputs: &BTreeMap<String, Value>) -> Result<Vec<(String, String)>, AttemptError> {
+    if let Some(list) = inputs.get("messages") {
+        let list = list.as_array().ok_or_else(|| AttemptError::fatal("input `messages` must be a list"))?;
+        return list
+            .iter()
+            .map(|m| {
+                match (m.get("role").and_then(Value::as_str), m.get("content").and_then(Value::as_str)) {
+                    (Some(r), Some(c)) => Ok((r.to_string(), c.to_string())),
+                    _ => Err(AttemptError::fatal("every message needs a string `role` and `content`")),
+                }
+            })
+            .collect();
+    }
+    let text_of = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let prompt = inputs.get("prompt").map(text_of).unwrap_or_default();
+    let body = inputs.get("text").map(text_of).unwrap_or_default();
+    let content = [prompt, body].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n\n");
+    if content.is_empty() {
+        return Err(AttemptError::fatal("llm_inference needs `messages`, or a `prompt` and/or `text`"));
+    }
+    Ok(vec![("user".to_string(), content)])
+}
+
+fn infer(inputs: &BTreeMap<String, Value>, ctx: &mut Context<'_>) -> Result<Output, AttemptError> {
+    let messages = messages(inputs)?;
+    let params = GenParams {
+        max_tokens: inputs.get("max_tokens").and_then(Value::as_u64).unwrap_or(128) as usize,
+        temperature: inputs.get("temperature").and_then(Value::as_f64),
+        seed: inputs.get("seed").and_then(Value::as_u64).unwrap_or(0),
+        stop: match inputs.get("stop") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+            _ => vec![],
+        },
+    };
+    let model = ctx.models.llm(ctx.model)?;
+    let mut model =
+        model.lock().map_err(|_| AttemptError::transient("the model is poisoned by an earlier panic"))?;
+    let generation = model.generate(&LlmModel::chat_prompt(&messages), &params, ctx.cancel, ctx.progress)?;
+    let usage =
+        Usage { prompt_tokens: generation.prompt_tokens, completion_tokens: generation.completion_tokens };
+    let out = json!({
+        "text": generation.text,
+        "model": model.name,
+        "finish_reason": generation.finish_reason,
+        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
+    });
+    Ok((out, Some(usage)))
 }

@@ -8,14 +8,17 @@
 //!   `concat_vectors`);
 //! - [`service`]: the executor process loop.
 //!
-//! Not yet built: candle inference (`llm_inference`, `embedding`) and the `shell` tool — an
-//! executor without models says so in its capabilities and fails such attempts non-retryably.
+//! - [`llm`], [`models`]: candle inference on quantized GGUF models found in the model directory.
+//!
+//! Not yet built: `embedding` (candle BERT) and the `shell` tool; an executor advertises only what
+//! it has, and fails other attempts non-retryably with the reason.
 
 pub mod aggregate;
 pub mod error;
 pub mod execute;
 pub mod inputs;
 pub mod llm;
+pub mod models;
 pub mod service;
 pub mod tools;
 pub mod utilization;

@@ -17,8 +17,9 @@ use splai_ingest::log::{EventLog, EventReader, EventWriter, LogError, partition_
 use splai_store::artifacts::ArtifactStore;
 use tokio::sync::{Semaphore, watch};
 
-use crate::execute::execute;
+use crate::execute::{Context, execute};
 use crate::inputs::resolve;
+use crate::models::Models;
 use crate::tools::BUILT_IN;
 use crate::utilization::{CpuSampler, rss_mb, total_memory_mb};
 
@@ -32,6 +33,8 @@ pub struct ExecutorOptions {
     pub extra_tools: Vec<String>,
     pub topic_prefix: String,
     pub partitions: u32,
+    /// Where models are found (absent: no models).
+    pub model_dir: std::path::PathBuf,
 }
 
 fn now_ms() -> u64 {
@@ -46,6 +49,7 @@ struct Shared {
     artifacts: ArtifactStore,
     worker_id: String,
     tools: Vec<String>,
+    models: Models,
     running: Mutex<HashMap<AttemptId, Arc<AtomicBool>>>,
     seq: std::sync::atomic::AtomicU64,
 }
@@ -89,6 +93,7 @@ pub async fn run(
         artifacts,
         worker_id: opts.worker_id.clone(),
         tools: tools.clone(),
+        models: Models::discover(&opts.model_dir),
         running: Mutex::new(HashMap::new()),
         seq: Default::default(),
     });
@@ -97,7 +102,7 @@ pub async fn run(
         cores,
         memory_mb: total_memory_mb(),
         slots: opts.slots,
-        models: vec![],
+        models: shared.models.names(),
         tools,
         labels: opts.labels.clone(),
         heartbeat_interval_ms: opts.heartbeat_interval_ms,
@@ -196,23 +201,60 @@ async fn attempt(
         )
         .await;
     let budget = Duration::from_millis(a.deadline_ms.saturating_sub(now_ms()).max(1));
+    // Token progress from the blocking thread, forwarded to the log in small batches.
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
+    let forwarder = {
+        let shared = shared.clone();
+        let (tenant, traceparent, id, worker_id) =
+            (tenant.clone(), traceparent.clone(), id.clone(), worker_id.clone());
+        tokio::spawn(async move {
+            while let Some((mut tokens, mut delta)) = progress_rx.recv().await {
+                while let Ok((t, d)) = progress_rx.try_recv() {
+                    tokens = t;
+                    delta.push_str(&d);
+                }
+                let p = AttemptProgress {
+                    attempt: id.clone(),
+                    worker_id: worker_id.clone(),
+                    tokens,
+                    delta: Some(delta),
+                };
+                shared.emit(&tenant, traceparent.clone(), Event::AttemptProgress(p)).await;
+            }
+        })
+    };
     let outcome = tokio::time::timeout(budget, async {
         let inputs = resolve(&shared.artifacts, &a.inputs).await?;
         let kind = a.kind;
-        let tools = shared.tools.clone();
         let values = inputs.values.clone();
-        let output = tokio::task::spawn_blocking(move || execute(kind, &values, &tools))
-            .await
-            .map_err(|e| crate::AttemptError::transient(format!("attempt thread failed: {e}")))??;
+        let (work_shared, work_cancel, model) =
+            (shared.clone(), cancel.clone(), a.requirements.model.clone());
+        let output = tokio::task::spawn_blocking(move || {
+            let mut progress = |n: u32, delta: &str| {
+                let _ = progress_tx.send((n, delta.to_string()));
+            };
+            let mut ctx = Context {
+                tools: &work_shared.tools,
+                models: &work_shared.models,
+                model: model.as_deref(),
+                cancel: &work_cancel,
+                progress: &mut progress,
+            };
+            execute(kind, &values, &mut ctx)
+        })
+        .await
+        .map_err(|e| crate::AttemptError::transient(format!("attempt thread failed: {e}")))??;
         Ok::<_, crate::AttemptError>((output, inputs.lineage))
     })
     .await;
     let result = match outcome {
         Err(_) => {
+            cancel.store(true, Ordering::SeqCst); // stop the generation between tokens
             Err(crate::AttemptError::transient(format!("attempt timed out after {} ms", budget.as_millis())))
         }
         Ok(r) => r,
     };
+    let _ = forwarder.await;
     let event = if cancel.load(Ordering::SeqCst) {
         Event::AttemptFailed(AttemptFailed {
             attempt: id.clone(),
@@ -222,7 +264,7 @@ async fn attempt(
         })
     } else {
         match result {
-            Ok((output, lineage)) => {
+            Ok(((output, usage), lineage)) => {
                 let bytes = serde_json::to_vec(&output).expect("JSON values serialise");
                 match shared.artifacts.put_output(&tenant, &id, bytes).await {
                     Ok(artifact) => Event::AttemptSucceeded(AttemptSucceeded {
@@ -231,7 +273,7 @@ async fn attempt(
                         artifact,
                         inputs: lineage,
                         duration_ms: started.elapsed().as_millis() as u64,
-                        usage: None,
+                        usage,
                     }),
                     Err(e) => Event::AttemptFailed(AttemptFailed {
                         attempt: id.clone(),
