@@ -39,9 +39,7 @@ pub fn execute(
         TaskKind::ToolExecution => Ok((tools::run(inputs, ctx.tools)?, None)),
         TaskKind::Aggregation => Ok((aggregate::run(inputs)?, None)),
         TaskKind::LlmInference => infer(inputs, ctx),
-        TaskKind::Embedding => {
-            Err(AttemptError::fatal("embedding is not available on this executor yet (no embedding runtime)"))
-        }
+        TaskKind::Embedding => embed(inputs, ctx),
     }
 }
 
@@ -96,4 +94,23 @@ fn infer(inputs: &BTreeMap<String, Value>, ctx: &mut Context<'_>) -> Result<Outp
         "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
     });
     Ok((out, Some(usage)))
+}
+
+fn embed(inputs: &BTreeMap<String, Value>, ctx: &mut Context<'_>) -> Result<Output, AttemptError> {
+    let texts: Vec<String> = match inputs.get("texts").or_else(|| inputs.get("text")) {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| AttemptError::fatal("input `texts` must hold only strings"))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(AttemptError::fatal("embedding needs `texts` (a list of strings) or `text`")),
+    };
+    let model = ctx.models.embedder(ctx.model)?;
+    let vectors = model.embed(&texts)?;
+    let dims = vectors.first().map_or(0, Vec::len);
+    Ok((json!({ "model": model.name, "dims": dims, "vectors": vectors }), None))
 }

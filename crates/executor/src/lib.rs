@@ -10,10 +10,13 @@
 //!
 //! - [`llm`], [`models`]: candle inference on quantized GGUF models found in the model directory.
 //!
-//! Not yet built: `embedding` (candle BERT) and the `shell` tool; an executor advertises only what
-//! it has, and fails other attempts non-retryably with the reason.
+//! - [`embed`]: candle BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled and normalised.
+//!
+//! Not yet built: the `shell` tool; an executor advertises only what it has, and fails other
+//! attempts non-retryably with the reason.
 
 pub mod aggregate;
+pub mod embed;
 pub mod error;
 pub mod execute;
 pub mod inputs;

@@ -9,18 +9,22 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::AttemptError;
+use crate::embed::Embedder;
 use crate::llm::LlmModel;
 
 #[derive(Debug, Default)]
 pub struct Models {
     llm_files: BTreeMap<String, PathBuf>,
+    embed_dirs: BTreeMap<String, PathBuf>,
     loaded: Mutex<BTreeMap<String, Arc<Mutex<LlmModel>>>>,
+    embedders: Mutex<BTreeMap<String, Arc<Embedder>>>,
 }
 
 impl Models {
     /// Scan `dir` (absent → no models).
     pub fn discover(dir: &Path) -> Self {
         let mut llm_files = BTreeMap::new();
+        let mut embed_dirs = BTreeMap::new();
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let sub = entry.path();
             let gguf = std::fs::read_dir(&sub)
@@ -29,21 +33,52 @@ impl Models {
                 .flatten()
                 .map(|f| f.path())
                 .find(|p| p.extension().and_then(|e| e.to_str()) == Some("gguf"));
-            if let (Some(file), Some(name)) = (gguf, sub.file_name().and_then(|n| n.to_str())) {
-                llm_files.insert(name.to_string(), file);
+            let Some(name) = sub.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+            if let Some(file) = gguf {
+                llm_files.insert(name, file);
+            } else if ["model.safetensors", "config.json", "tokenizer.json"]
+                .iter()
+                .all(|f| sub.join(f).is_file())
+            {
+                embed_dirs.insert(name, sub);
             }
         }
-        Self { llm_files, loaded: Mutex::default() }
+        Self { llm_files, embed_dirs, loaded: Mutex::default(), embedders: Mutex::default() }
     }
 
     /// Model names to advertise.
     pub fn names(&self) -> Vec<String> {
-        self.llm_files.keys().cloned().collect()
+        self.llm_files.keys().chain(self.embed_dirs.keys()).cloned().collect()
     }
 
     /// Models loaded in memory.
     pub fn warm(&self) -> Vec<String> {
-        self.loaded.lock().expect("models lock").keys().cloned().collect()
+        let mut warm: Vec<String> = self.loaded.lock().expect("models lock").keys().cloned().collect();
+        warm.extend(self.embedders.lock().expect("models lock").keys().cloned());
+        warm
+    }
+
+    /// The embedding model `name` (or the first one when `None`), loading it on first use.
+    pub fn embedder(&self, name: Option<&str>) -> Result<Arc<Embedder>, AttemptError> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => self.embed_dirs.keys().next().cloned().ok_or_else(|| {
+                AttemptError::fatal("this executor has no embedding model (its model directory holds none)")
+            })?,
+        };
+        let dir = self.embed_dirs.get(&name).ok_or_else(|| {
+            AttemptError::fatal(format!(
+                "embedding model `{name}` is not available on this executor (it has: {:?})",
+                self.names()
+            ))
+        })?;
+        let mut loaded = self.embedders.lock().expect("models lock");
+        if let Some(m) = loaded.get(&name) {
+            return Ok(m.clone());
+        }
+        let model = Arc::new(Embedder::load(dir, &name)?);
+        loaded.insert(name, model.clone());
+        Ok(model)
     }
 
     /// The model `name` (or the first LLM when `None`), loading it on first use.
