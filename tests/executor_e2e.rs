@@ -197,7 +197,18 @@ async fn a_chat_job_runs_real_inference_end_to_end() {
         "input": {"prompt": "What is the capital of France?", "max_tokens": 24}
     }))
     .unwrap();
-    writer.append(&[Envelope::new("req-chat", now_ms(), "acme", Event::JobRequest(request))]).await.unwrap();
+    let embed: JobRequest = serde_json::from_value(json!({
+        "type": "embed", "job_id": "embed-1", "model": "all-minilm-l6-v2",
+        "input": {"texts": ["A cat sits on the mat.", "A kitten is sitting on a rug.", "The stock market fell sharply today."]}
+    }))
+    .unwrap();
+    writer
+        .append(&[
+            Envelope::new("req-chat", now_ms(), "acme", Event::JobRequest(request)),
+            Envelope::new("req-embed", now_ms(), "acme", Event::JobRequest(embed)),
+        ])
+        .await
+        .unwrap();
 
     let mut watch =
         EventReader::subscribe(writer.clone(), "watch", &[Topic::TaskEvents, Topic::JobEvents], None)
@@ -205,20 +216,24 @@ async fn a_chat_job_runs_real_inference_end_to_end() {
             .unwrap();
     let mut progress = 0;
     let mut success = None;
+    let mut merged = None;
+    let mut finished = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(Instant::now() < deadline, "chat job did not finish");
-        let mut done = false;
         for (_, e) in watch.poll(100, Duration::from_millis(100)).await.unwrap().events {
             match e.event {
                 Event::AttemptProgress(_) => progress += 1,
-                Event::AttemptSucceeded(s) => success = Some(s),
+                Event::AttemptSucceeded(s) if s.attempt.job_id == "chat-1" => success = Some(s),
+                Event::AttemptSucceeded(s) if s.attempt.task_id == "merge" => merged = Some(s),
                 Event::AttemptFailed(f) => panic!("inference failed: {f:?}"),
-                Event::JobStateChanged(s) if s.state == JobState::Succeeded => done = true,
+                Event::JobStateChanged(s) if s.state == JobState::Succeeded => {
+                    finished.insert(s.job_id);
+                }
                 _ => {}
             }
         }
-        if done {
+        if finished.len() == 2 {
             break;
         }
     }
@@ -230,6 +245,11 @@ async fn a_chat_job_runs_real_inference_end_to_end() {
         serde_json::from_slice(&artifacts.get(&success.artifact).await.unwrap()).unwrap();
     assert!(out["text"].as_str().unwrap().contains("Paris"), "{out}");
     assert_eq!(out["model"], "smollm2-135m-instruct");
+    let merged = merged.expect("the embed job merged its batches");
+    let vectors: serde_json::Value =
+        serde_json::from_slice(&artifacts.get(&merged.artifact).await.unwrap()).unwrap();
+    assert_eq!(vectors["count"], 3);
+    assert_eq!(vectors["vectors"][0].as_array().unwrap().len(), 384);
     stop_tx.send(true).unwrap();
     exec.await.unwrap().unwrap();
     tokio::task::spawn_blocking(move || scheduler.join().unwrap().unwrap()).await.unwrap();
