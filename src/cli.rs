@@ -57,6 +57,8 @@ pub enum ConfigAction {
 pub enum BenchTarget {
     /// Append + consume throughput of the configured event log (embedded or kafka).
     Log(crate::bench::log::LogBenchArgs),
+    /// CPU inference speed: SmolLM2 prefill/decode tokens/s, MiniLM embeddings/s.
+    Infer(crate::bench::infer::InferBenchArgs),
 }
 
 /// Load and validate the layered settings once.
@@ -86,6 +88,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Gen(args) => crate::replay::gen_cmd(&settings(&cli)?, args),
         Command::Replay(args) => crate::replay::replay_cmd(&settings(&cli)?, args),
+        Command::Bench { target: BenchTarget::Infer(args) } => {
+            let settings = settings(&cli)?;
+            crate::bench::infer::run(&settings.executor.model_dir, args)
+        }
         Command::Bench { target: BenchTarget::Log(args) } => {
             let settings = settings(&cli)?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "bench")?;

@@ -1,3 +1,4 @@
 //! `splai bench …`: measurements anyone can reproduce.
 
+pub mod infer;
 pub mod log;

@@ -1,0 +1,84 @@
+//! `splai bench infer`: CPU inference speed of the models in the model directory — SmolLM2 prompt
+//! (prefill) and decode tokens/s, MiniLM embeddings/s. Threads follow `RAYON_NUM_THREADS`
+//! (candle's CPU thread count); run it with 1 and 2 to compare.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::Context;
+use splai_executor::embed::Embedder;
+use splai_executor::llm::{GenParams, LlmModel};
+
+#[derive(Debug, clap::Args)]
+pub struct InferBenchArgs {
+    /// Model directory (default: executor.model_dir).
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Tokens to generate per run.
+    #[arg(long, default_value_t = 64)]
+    pub tokens: usize,
+    /// Generation runs (the first also loads the model and is reported separately).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Sentences to embed per run.
+    #[arg(long, default_value_t = 256)]
+    pub sentences: usize,
+}
+
+pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
+    let dir = args.models.clone().unwrap_or_else(|| PathBuf::from(model_dir));
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    println!("threads={threads} models={}", dir.display());
+
+    let gguf = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let loaded = Instant::now();
+    let mut llm = LlmModel::load(&gguf, "smollm2-135m-instruct")
+        .map_err(|e| anyhow::anyhow!(e.message))
+        .context("loading SmolLM2")?;
+    println!("smollm2 load_s={:.2}", loaded.elapsed().as_secs_f64());
+    let question = "Summarise the main problems customers report: login fails after a password reset; the invoice PDF is blank; \
+                    search is slow in the afternoon; the mobile app logs users out; exports time out for large accounts.";
+    let prompt = LlmModel::chat_prompt(&[("user".into(), question.into())]);
+    let never = AtomicBool::new(false);
+    for run in 0..args.runs {
+        let params = GenParams { max_tokens: args.tokens, temperature: None, seed: 0, stop: vec![] };
+        let start = Instant::now();
+        let mut first_token = None;
+        let g = llm
+            .generate(&prompt, &params, &never, &mut |n, _| {
+                if n == 1 {
+                    first_token = Some(start.elapsed());
+                }
+            })
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let total = start.elapsed().as_secs_f64();
+        let prefill = first_token.map_or(total, |d| d.as_secs_f64());
+        let decode_tokens = g.completion_tokens.saturating_sub(1).max(1);
+        println!(
+            "smollm2 run={run} prompt_tokens={} prefill_tok_per_s={:.1} completion_tokens={} decode_tok_per_s={:.1}",
+            g.prompt_tokens,
+            f64::from(g.prompt_tokens) / prefill,
+            g.completion_tokens,
+            f64::from(decode_tokens) / (total - prefill).max(1e-9),
+        );
+    }
+
+    let embedder = Embedder::load(&dir.join("all-minilm-l6-v2"), "all-minilm-l6-v2")
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let sentences: Vec<String> = (0..args.sentences)
+        .map(|i| format!("Ticket {i}: the customer reports that the invoice export fails with an error."))
+        .collect();
+    for run in 0..args.runs {
+        let start = Instant::now();
+        for batch in sentences.chunks(32) {
+            embedder.embed(batch).map_err(|e| anyhow::anyhow!(e.message))?;
+        }
+        println!(
+            "minilm run={run} sentences={} embeddings_per_s={:.1}",
+            sentences.len(),
+            sentences.len() as f64 / start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
