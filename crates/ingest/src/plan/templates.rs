@@ -153,25 +153,7 @@ fn batch_analysis(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanErro
     let generation = generation(input)?;
     let mut tasks = Vec::new();
     let map_input: Vec<TaskInput> = match (opt_string(input, "text")?, field(input, "items")) {
-        (Some(text), None) => {
-            let n = chunk_lines(text, per_chunk).len();
-            if n == 0 {
-                return Err(invalid("text", "has no non-empty lines"));
-            }
-            check_fan_out(n, 3, limits)?;
-            tasks.push(task(
-                "split",
-                TaskKind::ToolExecution,
-                vec![
-                    ("tool", lit("split_lines")),
-                    ("text", lit(text)),
-                    ("lines_per_chunk", lit(per_chunk as u64)),
-                ],
-                vec![],
-                Requirements { tools: vec!["split_lines".into()], ..Requirements::default() },
-            ));
-            (0..n).map(|i| out("split", Some(format!("/chunks/{i}")))).collect()
-        }
+        (Some(text), None) => split_fan_out(text, per_chunk, false, 3, limits, &mut tasks)?,
         (None, Some(Value::Array(items))) if !items.is_empty() => {
             if let Some(i) = items.iter().position(|v| !v.is_string()) {
                 return Err(invalid(&format!("items[{i}]"), "expected a string"));
@@ -219,26 +201,7 @@ fn embed(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
     let embed_req = Requirements { model: request.model.clone(), ..Requirements::default() };
     let mut tasks = Vec::new();
     let batches: Vec<TaskInput> = match (opt_string(input, "text")?, field(input, "texts")) {
-        (Some(text), None) => {
-            let n = chunk_lines(text, batch).len();
-            if n == 0 {
-                return Err(invalid("text", "has no non-empty lines"));
-            }
-            check_fan_out(n, 2, limits)?;
-            tasks.push(task(
-                "split",
-                TaskKind::ToolExecution,
-                vec![
-                    ("tool", lit("split_lines")),
-                    ("text", lit(text)),
-                    ("lines_per_chunk", lit(batch as u64)),
-                    ("as_lists", lit(true)),
-                ],
-                vec![],
-                Requirements { tools: vec!["split_lines".into()], ..Requirements::default() },
-            ));
-            (0..n).map(|i| out("split", Some(format!("/chunks/{i}")))).collect()
-        }
+        (Some(text), None) => split_fan_out(text, batch, true, 2, limits, &mut tasks)?,
         (None, Some(Value::Array(texts))) if !texts.is_empty() => {
             let texts: Vec<String> = texts
                 .iter()
@@ -281,6 +244,36 @@ fn embed(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
         max_retries: None,
     });
     Ok(Dag { tasks })
+}
+
+/// A `split` task cutting `text` into chunks of `per_chunk` lines (as lists of lines when
+/// `as_lists`), and one input reference per chunk, for `fixed` other tasks besides the fan-out.
+fn split_fan_out(
+    text: &str,
+    per_chunk: usize,
+    as_lists: bool,
+    fixed: usize,
+    limits: &Limits,
+    tasks: &mut Vec<TaskSpec>,
+) -> Result<Vec<TaskInput>, PlanError> {
+    let n = chunk_lines(text, per_chunk).len();
+    if n == 0 {
+        return Err(invalid("text", "has no non-empty lines"));
+    }
+    check_fan_out(n, fixed, limits)?;
+    let mut inputs =
+        vec![("tool", lit("split_lines")), ("text", lit(text)), ("lines_per_chunk", lit(per_chunk as u64))];
+    if as_lists {
+        inputs.push(("as_lists", lit(true)));
+    }
+    tasks.push(task(
+        "split",
+        TaskKind::ToolExecution,
+        inputs,
+        vec![],
+        Requirements { tools: vec!["split_lines".into()], ..Requirements::default() },
+    ));
+    Ok((0..n).map(|i| out("split", Some(format!("/chunks/{i}")))).collect())
 }
 
 /// `n` fanned-out tasks plus `fixed` others must fit the task limit.
