@@ -231,10 +231,10 @@ impl Engine {
             self.worker.step();
         }
         self.now = t;
-        let runnable_timed = self.sinks.runnable.borrow().clone();
+        let runnable_timed: Vec<_> = self.sinks.runnable.borrow_mut().drain(..).collect();
         Changes {
+            runnable: consolidate(runnable_timed.iter().cloned()),
             runnable_timed,
-            runnable: drain(&self.sinks.runnable),
             free_slots: drain(&self.sinks.free_slots),
             live_workers: drain(&self.sinks.live_workers),
             active: drain(&self.sinks.active),
@@ -264,8 +264,13 @@ where
 
 /// Take a sink's contents, summed per record, zero sums dropped, sorted.
 fn drain<D: Ord + Hash + Clone>(sink: &Sink<D>) -> Vec<(D, isize)> {
+    consolidate(sink.borrow_mut().drain(..))
+}
+
+/// Updates summed per record over all times, zero sums dropped, sorted.
+fn consolidate<D: Ord + Hash>(updates: impl Iterator<Item = (D, Time, isize)>) -> Vec<(D, isize)> {
     let mut sums: HashMap<D, isize> = HashMap::new();
-    for (d, _, diff) in sink.borrow_mut().drain(..) {
+    for (d, _, diff) in updates {
         *sums.entry(d).or_insert(0) += diff;
     }
     let mut out: Vec<(D, isize)> = sums.into_iter().filter(|(_, d)| *d != 0).collect();

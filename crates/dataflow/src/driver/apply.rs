@@ -112,8 +112,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
                         Some((_, st)) => st.attempt != a.attempt || st.ended || st.worker != w,
                         None => true,
                     };
-                    if stale && s.attempts.revoked.insert((current.map_or((u32::MAX, 0), |c| c.0), a.attempt))
-                    {
+                    if stale && s.attempts.stale_revoked.insert(a.clone()) {
                         emit::revoke_stale(s, &a.job_id, &a.task_id, a.attempt, &h.worker_id, &e.tenant, out);
                     }
                 }
@@ -243,7 +242,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
                 reason: err.to_string(),
                 field: err.field(),
             };
-            let env = emit::rejected(s, &job_id, &e.tenant, rejection);
+            let env = emit::rejected(s, &e.tenant, rejection);
             s.reg.rejected.insert(job_id, env.clone());
             if s.live_mode {
                 out.push(env);

@@ -29,6 +29,8 @@ pub struct Attempts {
     pub budget: HashMap<Tk, u32>,
     /// Attempts already told to stop.
     pub revoked: HashSet<(Tk, Attempt)>,
+    /// Attempts a worker still reported after they stopped being current, already revoked.
+    pub stale_revoked: HashSet<splai_events::AttemptId>,
     /// Open attempts by deadline, to revoke them when they time out.
     pub deadlines: BTreeMap<Time, Vec<(Tk, Attempt)>>,
 }

@@ -51,8 +51,7 @@ pub fn admitted(s: &Scheduler, job: Job, out: &mut Vec<Envelope>) {
     out.push(envelope(s, format!("admitted:{}", info.id), job, event));
 }
 
-pub fn rejected(s: &Scheduler, job_id: &str, tenant: &str, rejection: JobRejected) -> Envelope {
-    let _ = job_id;
+pub fn rejected(s: &Scheduler, tenant: &str, rejection: JobRejected) -> Envelope {
     Envelope::new(format!("rejected:{}", rejection.job_id), s.now, tenant, Event::JobRejected(rejection))
 }
 

@@ -212,20 +212,19 @@ impl Scheduler {
             }
         }
         // Retractions first, so a state that moved within the step is replaced, not lost.
-        for ((tk, sa), diff) in changes.task_states.iter().filter(|(_, d)| *d < 0) {
-            if self.states.get(tk) == Some(sa) && *diff < 0 {
+        for ((tk, sa), _) in changes.task_states.iter().filter(|(_, d)| *d < 0) {
+            if self.states.get(tk) == Some(sa) {
                 self.states.remove(tk);
             }
         }
-        for ((tk, (status, attempt)), diff) in changes.task_states.iter().filter(|(_, d)| *d > 0) {
-            let _ = diff;
+        for ((tk, (status, attempt)), _) in changes.task_states.iter().filter(|(_, d)| *d > 0) {
             self.states.insert(*tk, (*status, *attempt));
             if self.live_mode {
                 emit::task_state(self, *tk, *status, *attempt, out);
             }
         }
-        for ((job, status), diff) in changes.job_states.iter().filter(|(_, d)| *d < 0) {
-            if self.job_states.get(job) == Some(status) && *diff < 0 {
+        for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d < 0) {
+            if self.job_states.get(job) == Some(status) {
                 self.job_states.remove(job);
             }
         }

@@ -356,27 +356,32 @@ impl LogConsumer for EmbeddedConsumer {
     }
 
     async fn commit(&mut self, processed: &[SourcePosition]) -> Result<(), LogError> {
-        let pool = &self.log.inner.pool;
-        for point in commit_points(processed) {
+        let points = commit_points(processed);
+        let Some(first) = points.first() else { return Ok(()) };
+        let group = &self.subscription.group;
+        let err = |at: &SourcePosition, e: sqlx::Error| LogError::Commit {
+            group: group.clone(),
+            topic: at.topic.clone(),
+            partition: at.partition,
+            offset: at.offset,
+            message: e.to_string(),
+        };
+        // All partitions move together, or none does.
+        let mut tx = self.log.inner.pool.begin().await.map_err(|e| err(first, e))?;
+        for point in &points {
             sqlx::query(
                 "INSERT INTO log_commits (grp, topic, partition, next_offset) VALUES (?, ?, ?, ?)
                  ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset = excluded.next_offset
                  WHERE excluded.next_offset > log_commits.next_offset",
             )
-            .bind(&self.subscription.group)
+            .bind(group)
             .bind(&point.topic)
             .bind(i64::from(point.partition))
             .bind(point.offset as i64)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map_err(|e| LogError::Commit {
-                group: self.subscription.group.clone(),
-                topic: point.topic.clone(),
-                partition: point.partition,
-                offset: point.offset,
-                message: e.to_string(),
-            })?;
+            .map_err(|e| err(point, e))?;
         }
-        Ok(())
+        tx.commit().await.map_err(|e| err(first, e))
     }
 }
