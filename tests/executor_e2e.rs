@@ -19,52 +19,81 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
+/// A scheduler and one executor on a fresh embedded log, with artifacts in a local directory.
+struct Stack {
+    writer: EventWriter,
+    artifacts: ArtifactStore,
+    stop: tokio::sync::watch::Sender<bool>,
+    scheduler: std::thread::JoinHandle<Result<(), splai_ingest::log::LogError>>,
+    executor: tokio::task::JoinHandle<Result<(), splai_ingest::log::LogError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start(prefix: &str, executor: ExecutorOptions, ttl_ms: u64, task_timeout_ms: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(
+            EmbeddedLog::open(&dir.path().join("log.sqlite"), false, Duration::from_millis(10))
+                .await
+                .unwrap(),
+        );
+        let writer = EventWriter::new(log.clone(), prefix);
+        writer.create_all_topics(2).await.unwrap();
+        let artifacts = ArtifactStore::open(&ArtifactSettings {
+            url: format!("file://{}", dir.path().join("artifacts").display()),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+        })
+        .unwrap();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let opts = SchedulerOptions {
+            heartbeat_ttl_ms: ttl_ms,
+            retry_base_ms: 100,
+            retry_cap_ms: 1_000,
+            default_max_retries: 1,
+            default_task_timeout_ms: task_timeout_ms,
+            tenants: Default::default(),
+            limits: Limits::default(),
+        };
+        let run =
+            RunOptions { topic_prefix: prefix.into(), partitions: 2, tick_ms: 20, group: "scheduler".into() };
+        let scheduler = spawn(log.clone(), opts, run, stop_rx.clone());
+        let executor = tokio::spawn(run_executor(log, artifacts.clone(), executor, stop_rx));
+        Stack { writer, artifacts, stop, scheduler, executor, _dir: dir }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.executor.await.unwrap().unwrap();
+        let scheduler = self.scheduler;
+        tokio::task::spawn_blocking(move || scheduler.join().unwrap().unwrap()).await.unwrap();
+    }
+}
+
+fn executor(
+    worker_id: &str,
+    slots: u32,
+    heartbeat_interval_ms: u64,
+    prefix: &str,
+    model_dir: std::path::PathBuf,
+) -> ExecutorOptions {
+    ExecutorOptions {
+        worker_id: worker_id.into(),
+        slots,
+        heartbeat_interval_ms,
+        labels: Default::default(),
+        extra_tools: vec![],
+        topic_prefix: prefix.into(),
+        partitions: 2,
+        model_dir,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_and_aggregation_run_end_to_end_with_lineage() {
-    let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(
-        EmbeddedLog::open(&dir.path().join("log.sqlite"), false, Duration::from_millis(10)).await.unwrap(),
-    );
-    let writer = EventWriter::new(log.clone(), "e.");
-    writer.create_all_topics(2).await.unwrap();
-    let artifacts = ArtifactStore::open(&ArtifactSettings {
-        url: format!("file://{}", dir.path().join("artifacts").display()),
-        s3_endpoint: String::new(),
-        s3_region: "us-east-1".into(),
-    })
-    .unwrap();
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let opts = SchedulerOptions {
-        heartbeat_ttl_ms: 2_000,
-        retry_base_ms: 100,
-        retry_cap_ms: 1_000,
-        default_max_retries: 1,
-        default_task_timeout_ms: 30_000,
-        tenants: Default::default(),
-        limits: Limits::default(),
-    };
-    let scheduler = spawn(
-        log.clone(),
-        opts,
-        RunOptions { topic_prefix: "e.".into(), partitions: 2, tick_ms: 20, group: "scheduler".into() },
-        stop_rx.clone(),
-    );
-    let exec = tokio::spawn(run_executor(
-        log.clone(),
-        artifacts.clone(),
-        ExecutorOptions {
-            worker_id: "exec-1".into(),
-            slots: 2,
-            heartbeat_interval_ms: 500,
-            labels: Default::default(),
-            extra_tools: vec![],
-            topic_prefix: "e.".into(),
-            partitions: 2,
-            model_dir: dir.path().join("no-models"),
-        },
-        stop_rx,
-    ));
+    let no_models = std::env::temp_dir().join("splai-no-models");
+    let stack = Stack::start("e.", executor("exec-1", 2, 500, "e.", no_models), 2_000, 30_000).await;
+    let (writer, artifacts) = (stack.writer.clone(), stack.artifacts.clone());
 
     let tickets =
         "ticket 1: login fails\nticket 2: invoice blank\nticket 3: login loops\nticket 4: slow search";
@@ -136,9 +165,7 @@ async fn tools_and_aggregation_run_end_to_end_with_lineage() {
         find("e2e-2", "merge").unwrap().artifact.sha256
     );
 
-    stop_tx.send(true).unwrap();
-    exec.await.unwrap().unwrap();
-    tokio::task::spawn_blocking(move || scheduler.join().unwrap().unwrap()).await.unwrap();
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,49 +176,8 @@ async fn a_chat_job_runs_real_inference_end_to_end() {
         eprintln!("skipped: ./models is empty (run scripts/models)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(
-        EmbeddedLog::open(&dir.path().join("log.sqlite"), false, Duration::from_millis(10)).await.unwrap(),
-    );
-    let writer = EventWriter::new(log.clone(), "c.");
-    writer.create_all_topics(2).await.unwrap();
-    let artifacts = ArtifactStore::open(&ArtifactSettings {
-        url: format!("file://{}", dir.path().join("artifacts").display()),
-        s3_endpoint: String::new(),
-        s3_region: "us-east-1".into(),
-    })
-    .unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let opts = SchedulerOptions {
-        heartbeat_ttl_ms: 5_000,
-        retry_base_ms: 100,
-        retry_cap_ms: 1_000,
-        default_max_retries: 1,
-        default_task_timeout_ms: 120_000,
-        tenants: Default::default(),
-        limits: Limits::default(),
-    };
-    let scheduler = spawn(
-        log.clone(),
-        opts,
-        RunOptions { topic_prefix: "c.".into(), partitions: 2, tick_ms: 20, group: "scheduler".into() },
-        stop_rx.clone(),
-    );
-    let exec = tokio::spawn(run_executor(
-        log.clone(),
-        artifacts.clone(),
-        ExecutorOptions {
-            worker_id: "llm-1".into(),
-            slots: 1,
-            heartbeat_interval_ms: 1_000,
-            labels: Default::default(),
-            extra_tools: vec![],
-            topic_prefix: "c.".into(),
-            partitions: 2,
-            model_dir: models,
-        },
-        stop_rx,
-    ));
+    let stack = Stack::start("c.", executor("llm-1", 1, 1_000, "c.", models), 5_000, 120_000).await;
+    let (writer, artifacts) = (stack.writer.clone(), stack.artifacts.clone());
     let request: JobRequest = serde_json::from_value(json!({
         "type": "chat", "job_id": "chat-1", "model": "smollm2-135m-instruct",
         "input": {"prompt": "What is the capital of France?", "max_tokens": 24}
@@ -250,7 +236,5 @@ async fn a_chat_job_runs_real_inference_end_to_end() {
         serde_json::from_slice(&artifacts.get(&merged.artifact).await.unwrap()).unwrap();
     assert_eq!(vectors["count"], 3);
     assert_eq!(vectors["vectors"][0].as_array().unwrap().len(), 384);
-    stop_tx.send(true).unwrap();
-    exec.await.unwrap().unwrap();
-    tokio::task::spawn_blocking(move || scheduler.join().unwrap().unwrap()).await.unwrap();
+    stack.stop().await;
 }
