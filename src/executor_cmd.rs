@@ -3,6 +3,7 @@
 use anyhow::Context;
 use splai_config::Settings;
 use splai_executor::service::{ExecutorOptions, run};
+use splai_executor::shell::ShellLimits;
 use splai_store::artifacts::ArtifactStore;
 
 pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Result<()> {
@@ -23,7 +24,11 @@ pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Re
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        extra_tools: if e.shell_tool { vec!["shell".into()] } else { vec![] },
+        shell: e.shell_tool.then(|| ShellLimits {
+            timeout: std::time::Duration::from_millis(e.shell_timeout_ms),
+            memory_bytes: e.shell_memory_mb << 20,
+            max_output_bytes: e.shell_max_output_bytes as usize,
+        }),
         topic_prefix: settings.log.topic_prefix.clone(),
         partitions: settings.log.partitions,
         model_dir: e.model_dir.clone().into(),

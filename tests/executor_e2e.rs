@@ -82,7 +82,7 @@ fn executor(
         slots,
         heartbeat_interval_ms,
         labels: Default::default(),
-        extra_tools: vec![],
+        shell: None,
         topic_prefix: prefix.into(),
         partitions: 2,
         model_dir,

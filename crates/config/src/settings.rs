@@ -124,6 +124,9 @@ pub struct ExecutorSettings {
     pub heartbeat_interval_ms: u64,
     pub model_dir: String,
     pub shell_tool: bool,
+    pub shell_timeout_ms: u64,
+    pub shell_memory_mb: u64,
+    pub shell_max_output_bytes: u64,
     pub labels: Vec<String>,
 }
 
@@ -192,6 +195,9 @@ impl Settings {
         let e = &self.executor;
         range("executor.slots", e.slots.into(), 0, 1024)?;
         range("executor.heartbeat_interval_ms", e.heartbeat_interval_ms, 100, 600_000)?;
+        range("executor.shell_timeout_ms", e.shell_timeout_ms, 10, 86_400_000)?;
+        range("executor.shell_memory_mb", e.shell_memory_mb, 16, 1 << 20)?;
+        range("executor.shell_max_output_bytes", e.shell_max_output_bytes, 1, 1 << 30)?;
         if e.heartbeat_interval_ms * 2 > s.heartbeat_ttl_ms {
             return Err(ConfigError::invalid(
                 "executor.heartbeat_interval_ms",

@@ -8,11 +8,13 @@ use splai_events::{TaskKind, Usage};
 
 use crate::llm::{GenParams, LlmModel};
 use crate::models::Models;
+use crate::shell::ShellLimits;
 use crate::{AttemptError, aggregate, tools};
 
 /// What an attempt may use.
 pub struct Context<'a> {
-    pub tools: &'a [String],
+    /// Limits of the `shell` tool; `None` when it is off.
+    pub shell: Option<&'a ShellLimits>,
     pub models: &'a Models,
     pub model: Option<&'a str>,
     pub cancel: &'a AtomicBool,
@@ -22,7 +24,7 @@ pub struct Context<'a> {
 
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("tools", &self.tools).field("model", &self.model).finish()
+        f.debug_struct("Context").field("shell", &self.shell).field("model", &self.model).finish()
     }
 }
 
@@ -36,7 +38,7 @@ pub fn execute(
     ctx: &mut Context<'_>,
 ) -> Result<Output, AttemptError> {
     match kind {
-        TaskKind::ToolExecution => Ok((tools::run(inputs, ctx.tools)?, None)),
+        TaskKind::ToolExecution => Ok((tools::run(inputs, ctx.shell, ctx.cancel)?, None)),
         TaskKind::Aggregation => Ok((aggregate::run(inputs)?, None)),
         TaskKind::LlmInference => infer(inputs, ctx),
         TaskKind::Embedding => embed(inputs, ctx),

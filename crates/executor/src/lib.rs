@@ -4,6 +4,7 @@
 //!
 //! - [`inputs`]: literal inputs and parents' artifacts (verified, narrowed by JSON pointers);
 //! - [`tools`]: built-in tools (`split_lines`, `json_extract`, `regex`, `template`);
+//! - [`shell`]: the `shell` tool, off unless an operator enables it; isolated and limited;
 //! - [`aggregate`]: merging parents' outputs (`concat`, `json_merge`, `vote`, `top_k`,
 //!   `concat_vectors`);
 //! - [`service`]: the executor process loop.
@@ -11,9 +12,6 @@
 //! - [`llm`], [`models`]: candle inference on quantized GGUF models found in the model directory.
 //!
 //! - [`embed`]: candle BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled and normalised.
-//!
-//! Not yet built: the `shell` tool; an executor advertises only what it has, and fails other
-//! attempts non-retryably with the reason.
 
 pub mod aggregate;
 pub mod embed;
@@ -23,6 +21,7 @@ pub mod inputs;
 pub mod llm;
 pub mod models;
 pub mod service;
+pub mod shell;
 pub mod tools;
 pub mod utilization;
 

@@ -20,6 +20,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::execute::{Context, execute};
 use crate::inputs::resolve;
 use crate::models::Models;
+use crate::shell::ShellLimits;
 use crate::tools::BUILT_IN;
 use crate::utilization::{CpuSampler, rss_mb, total_memory_mb};
 
@@ -29,8 +30,8 @@ pub struct ExecutorOptions {
     pub slots: u32,
     pub heartbeat_interval_ms: u64,
     pub labels: BTreeMap<String, String>,
-    /// Tools beyond the built-ins that the operator enabled.
-    pub extra_tools: Vec<String>,
+    /// Limits of the `shell` tool when the operator enabled it; `None` keeps it off.
+    pub shell: Option<ShellLimits>,
     pub topic_prefix: String,
     pub partitions: u32,
     /// Where models are found (absent: no models).
@@ -48,7 +49,7 @@ struct Shared {
     writer: EventWriter,
     artifacts: ArtifactStore,
     worker_id: String,
-    tools: Vec<String>,
+    shell: Option<ShellLimits>,
     models: Models,
     running: Mutex<HashMap<AttemptId, Arc<AtomicBool>>>,
     seq: std::sync::atomic::AtomicU64,
@@ -86,13 +87,15 @@ pub async fn run(
     )
     .await?;
     let mut tools: Vec<String> = BUILT_IN.iter().map(|t| t.to_string()).collect();
-    tools.extend(opts.extra_tools.iter().cloned());
+    if opts.shell.is_some() {
+        tools.push("shell".into());
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let shared = Arc::new(Shared {
         writer: writer.clone(),
         artifacts,
         worker_id: opts.worker_id.clone(),
-        tools: tools.clone(),
+        shell: opts.shell.clone(),
         models: Models::discover(&opts.model_dir),
         running: Mutex::new(HashMap::new()),
         seq: Default::default(),
@@ -234,7 +237,7 @@ async fn attempt(
                 let _ = progress_tx.send((n, delta.to_string()));
             };
             let mut ctx = Context {
-                tools: &work_shared.tools,
+                shell: work_shared.shell.as_ref(),
                 models: &work_shared.models,
                 model: model.as_deref(),
                 cancel: &work_cancel,

@@ -3,10 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::atomic::AtomicBool;
+
 use serde_json::{Value, json};
 use splai_ingest::plan::chunk_lines;
 
 use crate::AttemptError;
+use crate::shell::ShellLimits;
 
 /// Tools every executor offers.
 pub const BUILT_IN: [&str; 4] = ["split_lines", "json_extract", "regex", "template"];
@@ -18,9 +21,13 @@ fn text<'a>(inputs: &'a BTreeMap<String, Value>, tool: &str, name: &str) -> Resu
         .ok_or_else(|| AttemptError::fatal(format!("tool `{tool}`: input `{name}` must be a string")))
 }
 
-/// Run `tool` (named by the `tool` input) on `inputs`. `enabled` lists the tools this executor
-/// allows beyond the built-ins (e.g. `shell` when an operator turned it on).
-pub fn run(inputs: &BTreeMap<String, Value>, enabled: &[String]) -> Result<Value, AttemptError> {
+/// Run `tool` (named by the `tool` input) on `inputs`. `shell` holds the limits of the `shell`
+/// tool when an operator turned it on; `None` keeps it off.
+pub fn run(
+    inputs: &BTreeMap<String, Value>,
+    shell: Option<&ShellLimits>,
+    cancel: &AtomicBool,
+) -> Result<Value, AttemptError> {
     let tool = text(inputs, "tool_execution", "tool")?;
     match tool {
         "split_lines" => {
@@ -91,9 +98,7 @@ pub fn run(inputs: &BTreeMap<String, Value>, enabled: &[String]) -> Result<Value
             out.push_str(rest);
             Ok(json!({ "text": out }))
         }
-        other if enabled.iter().any(|t| t == other) => {
-            Err(AttemptError::fatal(format!("tool `{other}` is enabled but not available in this build")))
-        }
+        "shell" if let Some(limits) = shell => crate::shell::run(inputs, limits, cancel),
         other => Err(AttemptError::fatal(format!("tool `{other}` is not enabled on this executor"))),
     }
 }
@@ -104,6 +109,11 @@ mod tests {
 
     fn inputs(v: Value) -> BTreeMap<String, Value> {
         serde_json::from_value(v).unwrap()
+    }
+
+    fn run(inputs: &BTreeMap<String, Value>, shell: &[&str]) -> Result<Value, AttemptError> {
+        let limits = (!shell.is_empty()).then(ShellLimits::default);
+        super::run(inputs, limits.as_ref(), &AtomicBool::new(false))
     }
 
     #[test]
@@ -136,6 +146,8 @@ mod tests {
     fn bad_input_is_fatal_and_specific() {
         let err = run(&inputs(json!({"tool": "shell", "cmd": "rm -rf /"})), &[]).unwrap_err();
         assert_eq!(err, AttemptError::fatal("tool `shell` is not enabled on this executor"));
+        let out = run(&inputs(json!({"tool": "shell", "command": "echo on"})), &["shell"]).unwrap();
+        assert_eq!(out["stdout"], "on\n");
         let err = run(&inputs(json!({"tool": "regex", "text": "x", "pattern": "("})), &[]).unwrap_err();
         assert!(!err.retryable && err.message.contains("invalid pattern"));
         let err = run(&inputs(json!({"tool": "template", "template": "{{missing}}"})), &[]).unwrap_err();
