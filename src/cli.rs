@@ -26,13 +26,50 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Run gateway + scheduler + executors in one process on the embedded default.
+    Up(crate::up::UpArgs),
+    /// Run the HTTP gateway (API, read-model projection, SSE) against the configured services.
+    Gateway,
     /// Run the scheduler (the timely/differential dataflow) against the configured log.
     Scheduler,
-    /// Run an executor: tools and aggregation (inference arrives with the model runtime).
+    /// Run an executor: inference, embeddings, tools and aggregation.
     Executor {
         /// Worker id (default: hostname-pid).
         #[arg(long)]
         id: Option<String>,
+    },
+    /// Submit a job (from a JSON/YAML file or flags); `--wait` follows it and prints the result.
+    Submit(crate::client::commands::SubmitArgs),
+    /// List jobs, newest first.
+    Jobs {
+        /// Only jobs in this state.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One job: status, the DAG as a tree with task states, and the result.
+    Job { id: String },
+    /// Cancel a job (idempotent).
+    Cancel { id: String },
+    /// Follow a job's event stream (SSE), from the start or after an event id.
+    Logs {
+        id: String,
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Workers: capabilities, utilization, live or not.
+    Workers,
+    /// A job's artifacts with lineage; `--task T` prints that task's output.
+    Artifacts {
+        id: String,
+        #[arg(long)]
+        task: Option<String>,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
     },
     /// Write a synthetic recorded log (closed-loop simulation in virtual time).
     Gen(crate::replay::GenArgs),
@@ -54,6 +91,14 @@ pub enum ConfigAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Print the sha256 to put in `gateway.tokens.NAME.sha256` for a token.
+    Hash { token: String },
+    /// Make a new random token and print it with its hash.
+    New,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BenchTarget {
     /// Append + consume throughput of the configured event log (embedded or kafka).
     Log(crate::bench::log::LogBenchArgs),
@@ -66,37 +111,90 @@ pub fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     Loader::new().file(cli.config.as_deref()).overrides(&cli.set)?.load().context("invalid configuration")
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run a client command against the configured gateway.
+fn client_cmd<F, Fut>(cli: &Cli, f: F) -> anyhow::Result<u8>
+where
+    F: FnOnce(crate::client::Client) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u8>>,
+{
+    let settings = settings(cli)?;
+    let client = crate::client::Client::new(&settings.client)?;
+    tokio::runtime::Runtime::new()?.block_on(f(client))
+}
+
+/// Run `cli`; the exit code on success (1: a followed job did not succeed).
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    use crate::client::commands as c;
     match &cli.command {
+        Command::Up(args) => {
+            let settings = settings(&cli)?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "up")?;
+            tokio::runtime::Runtime::new()?.block_on(crate::up::run(&settings, args))
+        }
+        Command::Gateway => {
+            let settings = settings(&cli)?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "gateway")?;
+            tokio::runtime::Runtime::new()?.block_on(crate::gateway_cmd::run(&settings))?;
+            Ok(0)
+        }
+        Command::Submit(args) => client_cmd(&cli, |cl| async move { c::submit(&cl, args).await }),
+        Command::Jobs { state, limit } => {
+            client_cmd(&cli, |cl| async move { c::jobs(&cl, state.as_deref(), *limit).await })
+        }
+        Command::Job { id } => client_cmd(&cli, |cl| async move { c::job(&cl, id).await }),
+        Command::Cancel { id } => client_cmd(&cli, |cl| async move { c::cancel(&cl, id).await }),
+        Command::Logs { id, after } => {
+            client_cmd(&cli, |cl| async move { c::logs(&cl, id, after.clone()).await })
+        }
+        Command::Workers => client_cmd(&cli, |cl| async move { c::workers(&cl).await }),
+        Command::Artifacts { id, task } => {
+            client_cmd(&cli, |cl| async move { c::artifacts(&cl, id, task.as_deref()).await })
+        }
+        Command::Token { action: TokenAction::Hash { token } } => {
+            println!("{}", splai_gateway::auth::token_hash(token));
+            Ok(0)
+        }
+        Command::Token { action: TokenAction::New } => {
+            let token = format!("splai_{}", uuid::Uuid::new_v4().simple());
+            println!("token  {token}\nsha256 {}", splai_gateway::auth::token_hash(&token));
+            Ok(0)
+        }
+        other => run_service(&cli, other).map(|()| 0),
+    }
+}
+
+fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
+    match command {
         Command::Config { action: ConfigAction::Defaults } => {
             print!("{}", splai_config::DEFAULT_TOML);
             Ok(())
         }
         Command::Config { action: ConfigAction::Show } => {
-            print!("{}", settings(&cli)?.to_toml());
+            print!("{}", settings(cli)?.to_toml());
             Ok(())
         }
         Command::Scheduler => {
-            let settings = settings(&cli)?;
+            let settings = settings(cli)?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "scheduler")?;
             tokio::runtime::Runtime::new()?.block_on(crate::scheduler_cmd::run(&settings))
         }
         Command::Executor { id } => {
-            let settings = settings(&cli)?;
+            let settings = settings(cli)?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "executor")?;
             tokio::runtime::Runtime::new()?.block_on(crate::executor_cmd::start(&settings, id.clone()))
         }
-        Command::Gen(args) => crate::replay::gen_cmd(&settings(&cli)?, args),
-        Command::Replay(args) => crate::replay::replay_cmd(&settings(&cli)?, args),
+        Command::Gen(args) => crate::replay::gen_cmd(&settings(cli)?, args),
+        Command::Replay(args) => crate::replay::replay_cmd(&settings(cli)?, args),
         Command::Bench { target: BenchTarget::Infer(args) } => {
-            let settings = settings(&cli)?;
+            let settings = settings(cli)?;
             crate::bench::infer::run(&settings.executor.model_dir, args)
         }
         Command::Bench { target: BenchTarget::Log(args) } => {
-            let settings = settings(&cli)?;
+            let settings = settings(cli)?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "bench")?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crate::bench::log::run(&settings, args))
         }
+        _ => anyhow::bail!("internal: a client command reached the service dispatcher"),
     }
 }

@@ -6,17 +6,16 @@ use splai_executor::service::{ExecutorOptions, run};
 use splai_executor::shell::ShellLimits;
 use splai_store::artifacts::ArtifactStore;
 
-pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Result<()> {
-    let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
-    let artifacts = ArtifactStore::open(&settings.artifacts)?;
+/// The executor's options from the settings; `slots` overrides `executor.slots`.
+pub fn options(settings: &Settings, worker_id: Option<String>, slots: Option<u32>) -> ExecutorOptions {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());
     let e = &settings.executor;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let opts = ExecutorOptions {
+    ExecutorOptions {
         worker_id: worker_id.unwrap_or_else(|| format!("{host}-{}", std::process::id())),
-        slots: if e.slots == 0 { cores } else { e.slots },
+        slots: slots.unwrap_or(if e.slots == 0 { cores } else { e.slots }),
         heartbeat_interval_ms: e.heartbeat_interval_ms,
         labels: e
             .labels
@@ -32,7 +31,14 @@ pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Re
         topic_prefix: settings.log.topic_prefix.clone(),
         partitions: settings.log.partitions,
         model_dir: e.model_dir.clone().into(),
-    };
+        llm_weights: e.llm_weights.parse().unwrap_or_default(), // one of LLM_WEIGHTS (validated)
+    }
+}
+
+pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Result<()> {
+    let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
+    let artifacts = ArtifactStore::open(&settings.artifacts)?;
+    let opts = options(settings, worker_id, None);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(run(log, artifacts, opts, rx));
     crate::scheduler_cmd::shutdown_signal().await;

@@ -3,16 +3,19 @@
 
 mod bench;
 mod cli;
+mod client;
 mod executor_cmd;
+mod gateway_cmd;
 mod replay;
 mod scheduler_cmd;
+mod up;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     match cli::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::from(2)

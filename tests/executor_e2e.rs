@@ -86,6 +86,7 @@ fn executor(
         topic_prefix: prefix.into(),
         partitions: 2,
         model_dir,
+        llm_weights: Default::default(),
     }
 }
 

@@ -20,6 +20,7 @@ CREATE TABLE jobs (
     tasks_succeeded   BIGINT NOT NULL DEFAULT 0,
     tasks_failed      BIGINT NOT NULL DEFAULT 0,
     result_artifact   TEXT,
+    result_task       TEXT,
     submitted_at_ms   BIGINT NOT NULL,
     started_at_ms     BIGINT,
     finished_at_ms    BIGINT,
@@ -57,8 +58,9 @@ CREATE TABLE attempts (
     retryable         BOOLEAN,
     prompt_tokens     BIGINT,
     completion_tokens BIGINT,
-    PRIMARY KEY (job_id, task_id, attempt),
-    FOREIGN KEY (job_id, task_id) REFERENCES tasks (job_id, task_id) ON DELETE CASCADE
+    -- No foreign key to tasks: attempts arrive on `task-events`, which may be read before the
+    -- `job-events` record that creates the task row.
+    PRIMARY KEY (job_id, task_id, attempt)
 );
 
 CREATE TABLE workers (
@@ -119,3 +121,29 @@ CREATE TABLE projector_offsets (
     next_offset BIGINT NOT NULL,
     PRIMARY KEY (projector, topic, partition)
 );
+
+-- Each job's event stream, as served over SSE: `seq` is the SSE event id (per job, from 1), so a
+-- client resumes with Last-Event-ID; `source` (topic/partition/offset) makes projection idempotent.
+CREATE TABLE job_stream (
+    job_id  TEXT NOT NULL,
+    seq     BIGINT NOT NULL,
+    source  TEXT NOT NULL UNIQUE,
+    event   TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    ts_ms   BIGINT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+
+-- Dead letters: undecodable records and dead-lettered tasks, with the reason and the payload.
+CREATE TABLE dead_letters (
+    source         TEXT PRIMARY KEY,
+    tenant         TEXT NOT NULL,
+    job_id         TEXT,
+    task_id        TEXT,
+    reason         TEXT NOT NULL,
+    payload        TEXT NOT NULL,
+    origin         TEXT,
+    ts_ms          BIGINT NOT NULL,
+    requeued_at_ms BIGINT
+);
+CREATE INDEX dead_letters_tenant ON dead_letters (tenant, ts_ms);

@@ -1,6 +1,8 @@
 //! `splai bench infer`: CPU inference speed of the models in the model directory — SmolLM2 prompt
 //! (prefill) and decode tokens/s, MiniLM embeddings/s. Threads follow `RAYON_NUM_THREADS`
-//! (candle's CPU thread count); run it with 1 and 2 to compare.
+//! (candle's CPU thread count); run it with 1 and 2 to compare. `--weights` picks how the GGUF's
+//! matrices are held in memory (as in the file, or converted at load), and
+//! `scripts/bench-llamacpp` measures llama.cpp on the same file and prompt the same way.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -8,7 +10,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 use splai_executor::embed::Embedder;
-use splai_executor::llm::{GenParams, LlmModel};
+use splai_executor::llm::{GenParams, LlmModel, Weights};
+
+/// The benchmark prompt's user turn; `scripts/bench_llamacpp.py` sends the same text.
+pub const QUESTION: &str = "Summarise the main problems customers report: login fails after a password reset; \
+                            the invoice PDF is blank; search is slow in the afternoon; the mobile app logs users \
+                            out; exports time out for large accounts.";
 
 #[derive(Debug, clap::Args)]
 pub struct InferBenchArgs {
@@ -24,6 +31,13 @@ pub struct InferBenchArgs {
     /// Sentences to embed per run.
     #[arg(long, default_value_t = 256)]
     pub sentences: usize,
+    /// SmolLM2 weights in memory: `as-is` (the file's Q4_1) or a type to convert to at load
+    /// (f32, f16, q4_0, q8_0, q4k, q6k, …). Default: the executor's built-in default.
+    #[arg(long)]
+    pub weights: Option<Weights>,
+    /// Skip the MiniLM embedding runs.
+    #[arg(long)]
+    pub llm_only: bool,
 }
 
 pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
@@ -32,14 +46,19 @@ pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
     println!("threads={threads} models={}", dir.display());
 
     let gguf = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let weights = args.weights.unwrap_or_default();
+    let types = LlmModel::weight_types(&gguf, weights).map_err(|e| anyhow::anyhow!(e.message))?;
+    let types: Vec<String> = types.iter().map(|(t, n)| format!("{t}x{n}")).collect();
     let loaded = Instant::now();
-    let mut llm = LlmModel::load(&gguf, "smollm2-135m-instruct")
+    let mut llm = LlmModel::load_with(&gguf, "smollm2-135m-instruct", weights)
         .map_err(|e| anyhow::anyhow!(e.message))
         .context("loading SmolLM2")?;
-    println!("smollm2 load_s={:.2}", loaded.elapsed().as_secs_f64());
-    let question = "Summarise the main problems customers report: login fails after a password reset; the invoice PDF is blank; \
-                    search is slow in the afternoon; the mobile app logs users out; exports time out for large accounts.";
-    let prompt = LlmModel::chat_prompt(&[("user".into(), question.into())]);
+    println!(
+        "smollm2 weights={weights} tensors={} load_s={:.2}",
+        types.join(","),
+        loaded.elapsed().as_secs_f64()
+    );
+    let prompt = LlmModel::chat_prompt(&[("user".into(), QUESTION.into())]);
     let never = AtomicBool::new(false);
     for run in 0..args.runs {
         let params = GenParams { max_tokens: args.tokens, temperature: None, seed: 0, stop: vec![] };
@@ -54,6 +73,7 @@ pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!(e.message))?;
         let total = start.elapsed().as_secs_f64();
         let prefill = first_token.map_or(total, |d| d.as_secs_f64());
+        // Each token after the first costs one forward pass (`generate` runs none after the last).
         let decode_tokens = g.completion_tokens.saturating_sub(1).max(1);
         println!(
             "smollm2 run={run} prompt_tokens={} prefill_tok_per_s={:.1} completion_tokens={} decode_tok_per_s={:.1}",
@@ -62,6 +82,12 @@ pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
             g.completion_tokens,
             f64::from(decode_tokens) / (total - prefill).max(1e-9),
         );
+        if run == 0 {
+            println!("smollm2 text={:?}", g.text);
+        }
+    }
+    if args.llm_only {
+        return Ok(());
     }
 
     let embedder = Embedder::load(&dir.join("all-minilm-l6-v2"), "all-minilm-l6-v2")

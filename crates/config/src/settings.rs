@@ -12,6 +12,7 @@ pub struct Settings {
     pub artifacts: ArtifactSettings,
     pub telemetry: TelemetrySettings,
     pub gateway: GatewaySettings,
+    pub client: ClientSettings,
     pub scheduler: SchedulerSettings,
     pub executor: ExecutorSettings,
 }
@@ -89,7 +90,37 @@ pub struct TelemetrySettings {
 pub struct GatewaySettings {
     pub listen: String,
     pub auth: bool,
+    pub max_body_bytes: u64,
+    pub submit_rate_per_s: f64,
+    pub submit_burst: u32,
+    pub max_active_jobs: u32,
+    pub projector_group: String,
+    pub tokens: std::collections::BTreeMap<String, TokenSettings>,
 }
+
+/// Where the CLI client finds the gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    pub url: String,
+    pub token: String,
+}
+
+/// One API token: its sha256 (hex), the tenant it acts for and its roles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub sha256: String,
+    pub tenant: String,
+    pub roles: Vec<String>,
+}
+
+/// Values of `executor.llm_weights`.
+pub const LLM_WEIGHTS: [&str; 13] =
+    ["as-is", "f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2k", "q3k", "q4k", "q5k", "q6k"];
+
+/// Roles a token may carry.
+pub const ROLES: [&str; 4] = ["admin", "operator", "submitter", "reader"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,6 +154,7 @@ pub struct ExecutorSettings {
     pub slots: u32,
     pub heartbeat_interval_ms: u64,
     pub model_dir: String,
+    pub llm_weights: String,
     pub shell_tool: bool,
     pub shell_timeout_ms: u64,
     pub shell_memory_mb: u64,
@@ -174,6 +206,26 @@ impl Settings {
         if !looks_like_host_port(&self.gateway.listen) {
             return Err(ConfigError::invalid("gateway.listen", "expected host:port"));
         }
+        let g = &self.gateway;
+        range("gateway.max_body_bytes", g.max_body_bytes, 1024, 1 << 30)?;
+        if !(g.submit_rate_per_s >= 0.0 && g.submit_rate_per_s.is_finite()) {
+            return Err(ConfigError::invalid("gateway.submit_rate_per_s", "must be a number ≥ 0"));
+        }
+        range("gateway.submit_burst", g.submit_burst.into(), 1, 1_000_000)?;
+        non_empty("gateway.projector_group", &g.projector_group)?;
+        for (name, t) in &g.tokens {
+            let key = format!("gateway.tokens.{name}");
+            if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ConfigError::invalid(&format!("{key}.sha256"), "expected 64 hex digits"));
+            }
+            non_empty(&format!("{key}.tenant"), &t.tenant)?;
+            if let Some(bad) = t.roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+                return Err(ConfigError::invalid(
+                    &format!("{key}.roles"),
+                    format!("unknown role `{bad}` (expected one of {ROLES:?})"),
+                ));
+            }
+        }
         if !self.gateway.auth && log.backend == LogBackend::Kafka {
             return Err(ConfigError::invalid(
                 "gateway.auth",
@@ -195,6 +247,12 @@ impl Settings {
         let e = &self.executor;
         range("executor.slots", e.slots.into(), 0, 1024)?;
         range("executor.heartbeat_interval_ms", e.heartbeat_interval_ms, 100, 600_000)?;
+        if !LLM_WEIGHTS.contains(&e.llm_weights.as_str()) {
+            return Err(ConfigError::invalid(
+                "executor.llm_weights",
+                format!("expected one of {LLM_WEIGHTS:?}"),
+            ));
+        }
         range("executor.shell_timeout_ms", e.shell_timeout_ms, 10, 86_400_000)?;
         range("executor.shell_memory_mb", e.shell_memory_mb, 16, 1 << 20)?;
         range("executor.shell_max_output_bytes", e.shell_max_output_bytes, 1, 1 << 30)?;

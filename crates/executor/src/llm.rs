@@ -2,11 +2,19 @@
 //! Instruct), its tokenizer rebuilt from the GGUF metadata (byte-level BPE, control tokens
 //! registered as special), the ChatML template, greedy decoding by default (seeded sampling when a
 //! temperature is given), `max_tokens` and stop sequences, and cancellation between tokens.
+//!
+//! The weights can be converted at load ([`Weights`]): candle has fast CPU kernels for some
+//! quantizations (Q8_0, Q4_0, k-quants) and none for others (Q4_1, the format SmolLM2 ships in),
+//! so re-quantizing in memory once is worth more than it costs. `docs/benchmarks.md` has the
+//! measurements behind the default.
 
+use std::fmt;
+use std::io::Cursor;
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use candle_core::quantized::gguf_file;
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::LogitsProcessor;
 use candle_transformers::models::quantized_llama::ModelWeights;
@@ -50,13 +58,129 @@ pub struct Generation {
     pub finish_reason: &'static str,
 }
 
+/// How a model's weight matrices are held in memory (config `executor.llm_weights`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// As stored in the file.
+    AsIs,
+    /// Every matrix converted at load to this type (dequantized, then re-quantized). A matrix whose
+    /// rows are not a whole number of the type's blocks becomes Q8_0 instead (32-value blocks), or
+    /// stays as it is when not even that fits. Vectors (norms) are never converted.
+    Convert(GgmlDType),
+}
+
+/// Q8_0: candle's fastest CPU path for SmolLM2-135M on x86-64 (AVX2 dot products, AVX-512 VNNI
+/// tiles where available) and lossless next to the file's Q4_1 (`docs/benchmarks.md`).
+impl Default for Weights {
+    fn default() -> Self {
+        Self::Convert(GgmlDType::Q8_0)
+    }
+}
+
+const DTYPES: [(&str, GgmlDType); 12] = [
+    ("f32", GgmlDType::F32),
+    ("f16", GgmlDType::F16),
+    ("q4_0", GgmlDType::Q4_0),
+    ("q4_1", GgmlDType::Q4_1),
+    ("q5_0", GgmlDType::Q5_0),
+    ("q5_1", GgmlDType::Q5_1),
+    ("q8_0", GgmlDType::Q8_0),
+    ("q2k", GgmlDType::Q2K),
+    ("q3k", GgmlDType::Q3K),
+    ("q4k", GgmlDType::Q4K),
+    ("q5k", GgmlDType::Q5K),
+    ("q6k", GgmlDType::Q6K),
+];
+
+fn dtype_name(dtype: GgmlDType) -> &'static str {
+    DTYPES.iter().find(|(_, d)| *d == dtype).map_or("other", |(n, _)| n)
+}
+
+impl FromStr for Weights {
+    type Err = String;
+
+    /// `as-is`, or a type name: f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0, q2k … q6k (`q4_k` also).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        if lower == "as-is" {
+            return Ok(Self::AsIs);
+        }
+        let key = lower.replace("_k", "k");
+        DTYPES.iter().find(|(n, _)| *n == key).map(|(_, d)| Self::Convert(*d)).ok_or_else(|| {
+            let names: Vec<&str> = DTYPES.iter().map(|(n, _)| *n).collect();
+            format!("unknown weights format `{s}` (expected as-is or one of {})", names.join(", "))
+        })
+    }
+}
+
+impl fmt::Display for Weights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AsIs => f.write_str("as-is"),
+            Self::Convert(d) => f.write_str(dtype_name(*d)),
+        }
+    }
+}
+
+/// The type a `[.., cols]` matrix is converted to for `target`.
+fn target_for(current: GgmlDType, cols: usize, target: GgmlDType) -> GgmlDType {
+    if cols.is_multiple_of(target.block_size()) {
+        target
+    } else if cols.is_multiple_of(GgmlDType::Q8_0.block_size()) {
+        GgmlDType::Q8_0
+    } else {
+        current
+    }
+}
+
+/// `content`'s tensors converted for `target`, as an in-memory GGUF ready for `from_gguf`.
+fn convert(
+    content: &gguf_file::Content,
+    file: &mut std::fs::File,
+    target: GgmlDType,
+    device: &Device,
+) -> candle_core::Result<(gguf_file::Content, Cursor<Vec<u8>>)> {
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors: Vec<(&str, QTensor)> = Vec::with_capacity(names.len());
+    for name in names {
+        let t = content.tensor(file, name, device)?;
+        let dims = t.shape().dims();
+        let to = match dims {
+            [.., cols] if dims.len() >= 2 => target_for(t.dtype(), *cols, target),
+            _ => t.dtype(),
+        };
+        let t = if to == t.dtype() { t } else { QTensor::quantize(&t.dequantize(device)?, to)? };
+        tensors.push((name.as_str(), t));
+    }
+    // The writer aligns to 32 bytes, the GGUF default; a different alignment key would mislead the
+    // reader.
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .filter(|(k, _)| *k != "general.alignment")
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+    let mut buf = Cursor::new(Vec::new());
+    gguf_file::write(&mut buf, &metadata, &refs)?;
+    buf.set_position(0);
+    let content = gguf_file::Content::read(&mut buf)?;
+    Ok((content, buf))
+}
+
 fn load_err(path: &Path, e: impl std::fmt::Display) -> AttemptError {
     AttemptError::fatal(format!("cannot load model {}: {e}", path.display()))
 }
 
 impl LlmModel {
-    /// Load a GGUF file.
+    /// Load a GGUF file with the default [`Weights`].
     pub fn load(path: &Path, name: &str) -> Result<Self, AttemptError> {
+        Self::load_with(path, name, Weights::default())
+    }
+
+    /// Load a GGUF file, converting its weights as `weights` says.
+    pub fn load_with(path: &Path, name: &str, weights: Weights) -> Result<Self, AttemptError> {
         let mut file = std::fs::File::open(path).map_err(|e| load_err(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| load_err(path, e))?;
         let md = |k: &str| {
@@ -102,8 +226,32 @@ impl LlmModel {
             content.metadata.get("llama.context_length").and_then(|v| v.to_u32().ok()).unwrap_or(2048)
                 as usize;
         let device = Device::Cpu;
-        let weights = ModelWeights::from_gguf(content, &mut file, &device).map_err(|e| load_err(path, e))?;
+        let weights = match weights {
+            Weights::AsIs => ModelWeights::from_gguf(content, &mut file, &device),
+            Weights::Convert(target) => convert(&content, &mut file, target, &device)
+                .and_then(|(content, mut buf)| ModelWeights::from_gguf(content, &mut buf, &device)),
+        }
+        .map_err(|e| load_err(path, e))?;
         Ok(Self { name: name.to_string(), weights, tokenizer, eos, context, device })
+    }
+
+    /// How many weight tensors of each type a GGUF file holds after conversion by `weights`, for
+    /// reports (`splai bench infer`).
+    pub fn weight_types(path: &Path, weights: Weights) -> Result<Vec<(String, usize)>, AttemptError> {
+        let mut file = std::fs::File::open(path).map_err(|e| load_err(path, e))?;
+        let content = gguf_file::Content::read(&mut file).map_err(|e| load_err(path, e))?;
+        let mut counts = std::collections::BTreeMap::new();
+        for info in content.tensor_infos.values() {
+            let dims = info.shape.dims();
+            let dtype = match (weights, dims) {
+                (Weights::Convert(target), [.., cols]) if dims.len() >= 2 => {
+                    target_for(info.ggml_dtype, *cols, target)
+                }
+                _ => info.ggml_dtype,
+            };
+            *counts.entry(dtype_name(dtype).to_string()).or_insert(0) += 1;
+        }
+        Ok(counts.into_iter().collect())
     }
 
     /// The ChatML prompt for `messages` (role, content), ending with the assistant's turn.
@@ -148,6 +296,9 @@ impl LlmModel {
         let mut sampler = LogitsProcessor::new(params.seed, temperature, None);
         let mut out_ids: Vec<u32> = Vec::new();
         let mut text = String::new();
+        // Tokens before `shown` have been turned into `text`; decoding only the tokens since
+        // (rather than the whole output at every step) keeps each step O(1) in the output length.
+        let mut shown = 0;
         let mut finish = "length";
         let input =
             Tensor::new(prompt_ids.as_slice(), &self.device).and_then(|t| t.unsqueeze(0)).map_err(infer)?;
@@ -162,17 +313,17 @@ impl LlmModel {
                 break;
             }
             out_ids.push(next);
-            let decoded = self
-                .tokenizer
-                .decode(&out_ids, true)
-                .map_err(|e| AttemptError::transient(format!("decode failed: {e}")))?;
-            let delta = decoded.get(text.len()..).unwrap_or("").to_string();
-            text = decoded;
+            let delta = self.decode_pending(&out_ids, &mut shown, false)?;
+            text.push_str(&delta);
             on_token(out_ids.len() as u32, &delta);
             if let Some(cut) = params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
                 text.truncate(cut);
                 finish = "stop";
+                shown = out_ids.len(); // nothing after a stop sequence is shown
                 break;
+            }
+            if step + 1 == params.max_tokens {
+                break; // no forward pass for a token that will not be sampled
             }
             let input = Tensor::new(&[next], &self.device).and_then(|t| t.unsqueeze(0)).map_err(infer)?;
             logits = self
@@ -181,11 +332,88 @@ impl LlmModel {
                 .and_then(|l| l.squeeze(0))
                 .map_err(infer)?;
         }
+        // Bytes held back as an incomplete character at the end: emit them as they are.
+        let delta = self.decode_pending(&out_ids, &mut shown, true)?;
+        if !delta.is_empty() {
+            text.push_str(&delta);
+            on_token(out_ids.len() as u32, &delta);
+        }
         Ok(Generation {
             text: text.trim().to_string(),
             prompt_tokens: prompt_ids.len() as u32,
             completion_tokens: out_ids.len() as u32,
             finish_reason: finish,
         })
+    }
+
+    /// The text of `ids[*shown..]`, advancing `shown`, unless it ends inside a UTF-8 character
+    /// split across tokens (byte-level BPE), which waits for the next token unless `flush`.
+    fn decode_pending(&self, ids: &[u32], shown: &mut usize, flush: bool) -> Result<String, AttemptError> {
+        if *shown == ids.len() {
+            return Ok(String::new());
+        }
+        let text = self
+            .tokenizer
+            .decode(&ids[*shown..], true)
+            .map_err(|e| AttemptError::transient(format!("decode failed: {e}")))?;
+        if text.ends_with('\u{FFFD}') && !flush {
+            return Ok(String::new());
+        }
+        *shown = ids.len();
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_names_round_trip_and_match_the_config() {
+        for name in splai_config::LLM_WEIGHTS {
+            let w: Weights = name.parse().unwrap();
+            assert_eq!(w.to_string(), name);
+        }
+        assert_eq!(DTYPES.len() + 1, splai_config::LLM_WEIGHTS.len(), "every type is a config value");
+        assert_eq!("Q4_K".parse::<Weights>().unwrap(), Weights::Convert(GgmlDType::Q4K));
+        assert!("q9".parse::<Weights>().unwrap_err().contains("unknown weights format `q9`"));
+    }
+
+    #[test]
+    fn rows_that_do_not_fit_the_blocks_fall_back() {
+        assert_eq!(target_for(GgmlDType::Q4_1, 1536, GgmlDType::Q4K), GgmlDType::Q4K);
+        assert_eq!(target_for(GgmlDType::Q4_1, 576, GgmlDType::Q4K), GgmlDType::Q8_0);
+        assert_eq!(target_for(GgmlDType::F32, 40, GgmlDType::Q8_0), GgmlDType::F32);
+        assert_eq!(target_for(GgmlDType::Q4_1, 576, GgmlDType::F16), GgmlDType::F16);
+    }
+
+    /// Every conversion still answers correctly (greedy). Needs `./models` like `tests/llm.rs`.
+    #[test]
+    fn every_weights_format_answers_paris() {
+        let dir = std::env::var("SPLAI_TEST_MODELS_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+        let path = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+        if !path.is_file() {
+            assert!(
+                std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(),
+                "model missing at {}",
+                path.display()
+            );
+            eprintln!("skipped: {} missing (run scripts/models)", path.display());
+            return;
+        }
+        let prompt = LlmModel::chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
+        let params = GenParams { max_tokens: 16, temperature: None, seed: 0, stop: vec![] };
+        for name in ["as-is", "q8_0", "q4_0", "q4k", "q6k", "f16"] {
+            let weights: Weights = name.parse().unwrap();
+            let mut model = LlmModel::load_with(&path, "smollm2", weights).unwrap();
+            let mut streamed = String::new();
+            let g = model
+                .generate(&prompt, &params, &AtomicBool::new(false), &mut |_, d| streamed.push_str(d))
+                .unwrap();
+            assert!(g.text.contains("Paris"), "{name}: {g:?}");
+            assert_eq!(streamed.trim(), g.text, "{name}: streamed deltas add up to the text");
+        }
     }
 }

@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex};
 
 use crate::AttemptError;
 use crate::embed::Embedder;
-use crate::llm::LlmModel;
+use crate::llm::{LlmModel, Weights};
 
 #[derive(Debug, Default)]
 pub struct Models {
     llm_files: BTreeMap<String, PathBuf>,
     embed_dirs: BTreeMap<String, PathBuf>,
+    llm_weights: Weights,
     loaded: Mutex<BTreeMap<String, Arc<Mutex<LlmModel>>>>,
     embedders: Mutex<BTreeMap<String, Arc<Embedder>>>,
 }
@@ -43,7 +44,13 @@ impl Models {
                 embed_dirs.insert(name, sub);
             }
         }
-        Self { llm_files, embed_dirs, loaded: Mutex::default(), embedders: Mutex::default() }
+        Self { llm_files, embed_dirs, ..Self::default() }
+    }
+
+    /// Hold LLM weights as `weights` says when loading them (default: [`Weights::default`]).
+    pub fn with_llm_weights(mut self, weights: Weights) -> Self {
+        self.llm_weights = weights;
+        self
     }
 
     /// Model names to advertise.
@@ -99,7 +106,7 @@ impl Models {
         if let Some(m) = loaded.get(&name) {
             return Ok(m.clone());
         }
-        let model = Arc::new(Mutex::new(LlmModel::load(path, &name)?));
+        let model = Arc::new(Mutex::new(LlmModel::load_with(path, &name, self.llm_weights)?));
         loaded.insert(name, model.clone());
         Ok(model)
     }

@@ -36,6 +36,8 @@ pub struct ExecutorOptions {
     pub partitions: u32,
     /// Where models are found (absent: no models).
     pub model_dir: std::path::PathBuf,
+    /// How LLM weights are held in memory.
+    pub llm_weights: crate::llm::Weights,
 }
 
 fn now_ms() -> u64 {
@@ -96,7 +98,7 @@ pub async fn run(
         artifacts,
         worker_id: opts.worker_id.clone(),
         shell: opts.shell.clone(),
-        models: Models::discover(&opts.model_dir),
+        models: Models::discover(&opts.model_dir).with_llm_weights(opts.llm_weights),
         running: Mutex::new(HashMap::new()),
         seq: Default::default(),
     });
@@ -250,6 +252,8 @@ async fn attempt(
         Ok::<_, crate::AttemptError>((output, inputs.lineage))
     })
     .await;
+    // Revoked means a `Revoke` set the flag; a timeout sets it too, but reports as a timeout.
+    let revoked = cancel.load(Ordering::SeqCst);
     let result = match outcome {
         Err(_) => {
             cancel.store(true, Ordering::SeqCst); // stop the generation between tokens
@@ -258,7 +262,7 @@ async fn attempt(
         Ok(r) => r,
     };
     let _ = forwarder.await;
-    let event = if cancel.load(Ordering::SeqCst) {
+    let event = if revoked {
         Event::AttemptFailed(AttemptFailed {
             attempt: id.clone(),
             worker_id,

@@ -5,6 +5,8 @@
 
 pub mod artifacts;
 mod offsets;
+pub mod projection;
+pub mod read;
 mod schema;
 
 use std::str::FromStr;
@@ -14,6 +16,7 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use offsets::ProjectorOffsets;
+pub use projection::Projection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -242,6 +242,8 @@ impl Scheduler {
             for (tk, attempt) in self.attempts.deadlines.remove(&t).unwrap_or_default() {
                 let open = self.attempts.current.get(&tk).is_some_and(|s| s.attempt == attempt && !s.ended);
                 if open {
+                    let why = format!("attempt {attempt} timed out (no result by its deadline)");
+                    self.attempts.errors.insert(tk, why);
                     emit::revoke(self, tk, attempt, splai_events::RevokeReason::TimedOut, out);
                 }
             }

@@ -1,0 +1,121 @@
+//! Who is calling: a bearer token (stored hashed in the config) names the tenant and roles. With
+//! auth off (only allowed on the embedded default) the tenant comes from `X-SPLAI-Tenant`, else
+//! `default`, with every role.
+
+use std::collections::HashMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use splai_config::GatewaySettings;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Operator,
+    Submitter,
+    Reader,
+}
+
+impl Role {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "admin" => Role::Admin,
+            "operator" => Role::Operator,
+            "submitter" => Role::Submitter,
+            "reader" => Role::Reader,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: String,
+    pub roles: Vec<Role>,
+    /// The token's name, or `anonymous` with auth off (for the audit trail).
+    pub actor: String,
+}
+
+impl Caller {
+    /// 403 unless the caller has one of `roles` (admins may do everything).
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.roles.contains(&Role::Admin) || self.roles.iter().any(|r| roles.contains(r)) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this token lacks the role needed here (one of {roles:?})"),
+        ))
+    }
+}
+
+/// Token hash → caller.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    pub enabled: bool,
+    by_hash: HashMap<String, Caller>,
+}
+
+/// The sha256 (hex) a token is stored as.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Tokens {
+    pub fn from_settings(g: &GatewaySettings) -> Self {
+        let by_hash = g
+            .tokens
+            .iter()
+            .map(|(name, t)| {
+                let caller = Caller {
+                    tenant: t.tenant.clone(),
+                    roles: t.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+                    actor: name.clone(),
+                };
+                (t.sha256.to_ascii_lowercase(), caller)
+            })
+            .collect();
+        Self { enabled: g.auth, by_hash }
+    }
+
+    pub fn caller(
+        &self,
+        authorization: Option<&str>,
+        tenant_header: Option<&str>,
+    ) -> Result<Caller, ApiError> {
+        if !self.enabled {
+            let tenant = tenant_header.filter(|t| valid_tenant(t)).unwrap_or("default");
+            return Ok(Caller {
+                tenant: tenant.to_string(),
+                roles: vec![Role::Admin],
+                actor: "anonymous".into(),
+            });
+        }
+        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+        let header = authorization.ok_or_else(|| unauthorized("missing `Authorization: Bearer <token>`"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| unauthorized("expected `Authorization: Bearer <token>`"))?;
+        self.by_hash.get(&token_hash(token.trim())).cloned().ok_or_else(|| unauthorized("unknown API token"))
+    }
+}
+
+fn valid_tenant(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        state.tokens.caller(header("authorization"), header("x-splai-tenant"))
+    }
+}

@@ -1,0 +1,38 @@
+//! The OpenAPI document, generated from the handlers' annotations and served at `/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{admin, artifacts, health, jobs, stream, workers};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SPLAI API", description = "Submit AI task graphs, follow them, read their artifacts and lineage."),
+    paths(
+        jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::tasks, stream::stream,
+        artifacts::list, artifacts::content, artifacts::lineage, workers::list,
+        admin::list, admin::requeue, health::healthz, health::readyz,
+    ),
+    components(schemas(crate::error::ErrorBody, admin::RequeueRequest)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub async fn json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

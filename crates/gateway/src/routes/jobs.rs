@@ -1,0 +1,342 @@
+//! Jobs: submit (admission answered at once by the scheduler's own planner and validation), get,
+//! list with cursor pagination, cancel, and tasks.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use splai_events::{ArtifactRef, CancelJob, Envelope, Event, JobRequest};
+use splai_ingest::plan::{PlanError, parse_request, plan};
+use splai_store::read::{JobFilter, JobView, NewJob, Submitted};
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn plan_error(e: PlanError) -> ApiError {
+    let status = if matches!(e, PlanError::InputTooLarge { .. }) {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::new(status, e.code(), e.to_string()).with_field(e.field())
+}
+
+/// A `traceparent` continuing the caller's trace when it sent one, else starting a new trace.
+fn traceparent(headers: &HeaderMap) -> String {
+    let span: u64 = rand::random::<u64>() | 1;
+    let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(|tp| {
+        let parts: Vec<&str> = tp.split('-').collect();
+        (parts.len() == 4 && parts[1].len() == 32 && parts[1].chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| parts[1].to_ascii_lowercase())
+    });
+    let trace = incoming.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>() | 1));
+    format!("00-{trace}-{span:016x}-01")
+}
+
+/// Read a JSON body under the size limit, with the right status for each fault.
+pub async fn json_body(st: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Value> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected `Content-Type: application/json`, got `{content_type}`"),
+        ));
+    }
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body exceeds {} bytes", st.max_body_bytes),
+        )
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > st.max_body_bytes) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, st.max_body_bytes).await.map_err(|_| too_large())?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))
+}
+
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
+    request_body(content = Object, description = "A JobRequest: `type` (chat, batch_analysis, embed, explicit), `input`, optional `dag`, `priority`, `model`, `idempotency_key`…"),
+    responses(
+        (status = 202, description = "Accepted: `{job_id, trace_id, state}`"),
+        (status = 200, description = "The same request was already submitted with this idempotency key"),
+        (status = 400, description = "Invalid request, naming the field", body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "Idempotency key reused for a different request, or job id taken", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 429, description = "Over the tenant's submit rate or active-job quota; see Retry-After", body = crate::error::ErrorBody),
+    ))]
+pub async fn submit(
+    State(st): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    caller.require(&[Role::Submitter, Role::Operator])?;
+    let value = json_body(&st, &headers, body).await?;
+    let mut request: JobRequest = parse_request(&value).map_err(plan_error)?;
+    if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        request.idempotency_key = Some(key.to_string());
+    }
+    let dag = plan(&request, &st.limits).map_err(plan_error)?;
+    st.rate.take(&caller.tenant).map_err(|wait| {
+        ApiError::too_many(
+            "rate_limited",
+            format!("tenant `{}` is over its submit rate", caller.tenant),
+            wait,
+        )
+    })?;
+    if st.max_active_jobs > 0 && st.store.active_jobs(&caller.tenant).await? >= i64::from(st.max_active_jobs)
+    {
+        return Err(ApiError::too_many(
+            "quota_exceeded",
+            format!(
+                "tenant `{}` has {} jobs queued or running, its limit",
+                caller.tenant, st.max_active_jobs
+            ),
+            1,
+        ));
+    }
+    let request_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&request).unwrap_or_default()));
+    let job_id = request.job_id.clone().unwrap_or_else(|| format!("job-{}", uuid::Uuid::now_v7().simple()));
+    request.job_id = Some(job_id.clone());
+    let tp = traceparent(&headers);
+    let trace_id = tp.split('-').nth(1).unwrap_or_default().to_string();
+    let now = now_ms();
+    let record = NewJob {
+        job_id: job_id.clone(),
+        tenant: caller.tenant.clone(),
+        job_type: name(&request.job_type),
+        priority: name(&request.priority),
+        data_classification: name(&request.data_classification),
+        model: request.model.clone(),
+        idempotency_key: request.idempotency_key.clone(),
+        request_sha256,
+        trace_id: trace_id.clone(),
+        tasks_total: dag.tasks.len() as i64,
+        now_ms: now as i64,
+    };
+    match st.store.record_submission(&record).await? {
+        Submitted::New => {}
+        Submitted::Replay(job) => {
+            return Ok((StatusCode::OK, Json(accepted(&job.job_id, job.trace_id.as_deref(), &job.state)))
+                .into_response());
+        }
+        Submitted::KeyConflict(job) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                format!("idempotency key was used for a different request (job `{}`)", job.job_id),
+            )
+            .with_field(Some("idempotency_key".into())));
+        }
+        Submitted::IdTaken => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_exists",
+                format!("job `{job_id}` already exists"),
+            )
+            .with_field(Some("job_id".into())));
+        }
+    }
+    let envelope = Envelope::new(job_id.clone(), now, &caller.tenant, Event::JobRequest(request))
+        .with_traceparent(Some(tp));
+    if let Err(e) = st.writer.append(&[envelope]).await {
+        st.store.forget_submission(&caller.tenant, &job_id).await.ok();
+        return Err(ApiError::unavailable(format!("the event log refused the job: {e}")));
+    }
+    tracing::info!(job = %job_id, tenant = %caller.tenant, trace_id = %trace_id, "job accepted");
+    Ok((StatusCode::ACCEPTED, Json(accepted(&job_id, Some(&trace_id), "queued"))).into_response())
+}
+
+fn accepted(job_id: &str, trace_id: Option<&str>, state: &str) -> Value {
+    json!({
+        "job_id": job_id,
+        "trace_id": trace_id,
+        "state": state,
+        "links": {
+            "self": format!("/v1/jobs/{job_id}"),
+            "tasks": format!("/v1/jobs/{job_id}/tasks"),
+            "stream": format!("/v1/jobs/{job_id}/stream"),
+        }
+    })
+}
+
+/// The job of the caller's tenant, or 404.
+pub async fn own_job(st: &AppState, caller: &Caller, id: &str) -> ApiResult<JobView> {
+    st.store.job(&caller.tenant, id).await?.ok_or_else(|| ApiError::not_found("job", id))
+}
+
+/// The result document: the output of the DAG's single sink once the job succeeded.
+async fn result_of(st: &AppState, job: &JobView) -> ApiResult<Option<Value>> {
+    let Some(task) = job.result_task.as_deref().filter(|_| job.state == "succeeded") else { return Ok(None) };
+    let tasks = st.store.tasks(&job.job_id, None, None, i64::MAX).await?;
+    let Some(path) = tasks.into_iter().find(|t| t.task_id == task).and_then(|t| t.artifact) else {
+        return Ok(None);
+    };
+    let Some(meta) = st.store.artifact(&job.tenant, &path).await? else { return Ok(None) };
+    let reference = ArtifactRef { path, sha256: meta.sha256, size_bytes: meta.size_bytes as u64 };
+    let bytes = st
+        .artifacts
+        .get(&reference)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("reading the result artifact failed: {e}")))?;
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, description = "Status, progress counters, timestamps, trace id and, once succeeded, the result"),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
+    let job = own_job(&st, &caller, &id).await?;
+    let result = result_of(&st, &job).await?;
+    let mut doc = serde_json::to_value(&job).unwrap_or_default();
+    doc["progress"] =
+        json!({"total": job.tasks_total, "succeeded": job.tasks_succeeded, "failed": job.tasks_failed});
+    doc["result"] = result.unwrap_or(Value::Null);
+    Ok(Json(doc))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only jobs in this state (queued, running, succeeded, failed, cancelled, rejected).
+    pub state: Option<String>,
+    /// Only jobs of this type.
+    #[serde(rename = "type")]
+    pub job_type: Option<String>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn cursor_of(job: &JobView) -> String {
+    format!("{}.{}", job.submitted_at_ms, job.job_id)
+}
+
+fn parse_cursor(c: &str) -> ApiResult<(i64, String)> {
+    c.split_once('.').and_then(|(ts, id)| Some((ts.parse().ok()?, id.to_string()))).ok_or_else(|| {
+        ApiError::bad_request("invalid_cursor", "`cursor` is not a cursor this API returned")
+            .with_field(Some("cursor".into()))
+    })
+}
+
+fn page_size(limit: Option<i64>) -> ApiResult<i64> {
+    match limit.unwrap_or(50) {
+        n @ 1..=500 => Ok(n),
+        _ => {
+            Err(ApiError::bad_request("invalid_limit", "`limit` must be 1–500")
+                .with_field(Some("limit".into())))
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+    responses((status = 200, description = "`{jobs, next_cursor}`, newest first")))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
+    let limit = page_size(q.limit)?;
+    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let filter = JobFilter { state: q.state, job_type: q.job_type, after, limit: limit + 1 };
+    let mut jobs = st.store.jobs(&caller.tenant, &filter).await?;
+    let next = (jobs.len() as i64 > limit).then(|| {
+        jobs.truncate(limit as usize);
+        jobs.last().map(cursor_of)
+    });
+    Ok(Json(json!({"jobs": jobs, "next_cursor": next.flatten()})))
+}
+
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 202, description = "Cancellation requested"), (status = 200, description = "Already finished; nothing to do"),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn cancel(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(&[Role::Submitter, Role::Operator])?;
+    let job = own_job(&st, &caller, &id).await?;
+    if matches!(job.state.as_str(), "succeeded" | "failed" | "cancelled" | "rejected") {
+        return Ok((StatusCode::OK, Json(json!({"job_id": id, "state": job.state}))).into_response());
+    }
+    let cancel = CancelJob { job_id: id.clone(), reason: format!("cancelled by {}", caller.actor) };
+    let envelope = Envelope::new(
+        format!("cancel-{}", uuid::Uuid::now_v7().simple()),
+        now_ms(),
+        &caller.tenant,
+        Event::CancelJob(cancel),
+    );
+    st.writer
+        .append(&[envelope])
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the event log refused the cancellation: {e}")))?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"job_id": id, "state": "cancelling"}))).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TaskQuery {
+    /// Only tasks in this state.
+    pub state: Option<String>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path), TaskQuery),
+    responses((status = 200, description = "`{tasks, next_cursor}`: each task with its attempts and artifact"),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn tasks(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<TaskQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
+    own_job(&st, &caller, &id).await?;
+    let limit = page_size(q.limit)?;
+    let mut tasks = st.store.tasks(&id, q.state.as_deref(), q.cursor.as_deref(), limit + 1).await?;
+    let next = (tasks.len() as i64 > limit).then(|| {
+        tasks.truncate(limit as usize);
+        tasks.last().map(|t| t.task_id.clone())
+    });
+    let attempts = st.store.attempts(&id).await?;
+    let docs: Vec<Value> = tasks
+        .iter()
+        .map(|t| {
+            let mut doc = serde_json::to_value(t).unwrap_or_default();
+            doc["attempts"] = json!(attempts.iter().filter(|a| a.task_id == t.task_id).collect::<Vec<_>>());
+            doc
+        })
+        .collect();
+    Ok(Json(json!({"tasks": docs, "next_cursor": next.flatten()})))
+}

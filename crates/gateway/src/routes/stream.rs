@@ -1,0 +1,128 @@
+//! `GET /v1/jobs/{id}/stream`: the job's events over SSE. Every event carries `id:` (its per-job
+//! sequence number), so a client that reconnects with `Last-Event-ID` gets exactly what it missed:
+//! no gaps, no duplicates. A fresh connection starts with `job.snapshot`; the stream ends with
+//! `end` after the job's terminal `job.status`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::jobs::own_job;
+use crate::state::AppState;
+
+const TERMINAL: [&str; 4] = ["succeeded", "failed", "cancelled", "rejected"];
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StreamQuery {
+    /// Resume after this event id (same as the `Last-Event-ID` header, which wins).
+    pub last_event_id: Option<i64>,
+}
+
+struct Cursor {
+    st: AppState,
+    job_id: String,
+    after: i64,
+    pending: std::collections::VecDeque<SseEvent>,
+    done: bool,
+    ended: bool,
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path), StreamQuery),
+    responses((status = 200, description = "text/event-stream: job.snapshot, job.status, task.update, task.tokens, end"),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn stream(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
+    let job = own_job(&st, &caller, &id).await?;
+    let resume = match headers
+        .get("last-event-id")
+        .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()))
+    {
+        Some(Some(n)) => Some(n),
+        Some(None) => {
+            return Err(ApiError::bad_request(
+                "invalid_last_event_id",
+                "`Last-Event-ID` must be an event id of this stream",
+            ));
+        }
+        None => q.last_event_id,
+    };
+    let mut pending = std::collections::VecDeque::new();
+    let after = match resume {
+        Some(n) => n,
+        None => {
+            let head = st.store.stream_head(&id).await?;
+            let tasks = st.store.tasks(&id, None, None, i64::MAX).await?;
+            let data = json!({"job": job, "tasks": tasks});
+            pending.push_back(
+                SseEvent::default().id(head.to_string()).event("job.snapshot").data(data.to_string()),
+            );
+            head
+        }
+    };
+    let cursor = Cursor { st, job_id: id, after, pending, done: false, ended: false };
+    let events = futures::stream::unfold(cursor, |mut c| async move {
+        loop {
+            if let Some(e) = c.pending.pop_front() {
+                return Some((Ok(e), c));
+            }
+            if c.ended {
+                return None;
+            }
+            if c.done {
+                c.ended = true;
+                return Some((Ok(SseEvent::default().event("end").data("{}")), c));
+            }
+            let mut projected = c.st.projected.clone();
+            // The state first, then the rows: a terminal state's rows were committed with it, so
+            // rows read afterwards include them all.
+            let terminal_before = matches!(c.st.store.job_state(&c.job_id).await, Ok(Some(s)) if TERMINAL.contains(&s.as_str()));
+            match c.st.store.stream_after(&c.job_id, c.after, 200).await {
+                Ok(rows) if !rows.is_empty() => {
+                    for r in rows {
+                        c.after = r.seq;
+                        let terminal = r.event == "job.status"
+                            && r.data
+                                .get("state")
+                                .and_then(|s| s.as_str())
+                                .is_some_and(|s| TERMINAL.contains(&s));
+                        c.pending.push_back(
+                            SseEvent::default().id(r.seq.to_string()).event(r.event).data(r.data.to_string()),
+                        );
+                        if terminal {
+                            c.done = true;
+                            break;
+                        }
+                    }
+                }
+                Ok(_) => {
+                    // Nothing new: a job that had already ended has nothing more to say.
+                    if terminal_before {
+                        c.done = true;
+                        continue;
+                    }
+                    // Wake on this gateway's projector, or poll (another gateway may project).
+                    let _ = tokio::time::timeout(Duration::from_millis(500), projected.changed()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "reading a job stream failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,133 @@
+//! The gateway process: migrate the read model, start the projector, serve the API.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use splai_config::Settings;
+use splai_ingest::log::{EventLog, EventWriter, LogError};
+use splai_ingest::plan::Limits;
+use splai_store::artifacts::ArtifactStore;
+use splai_store::{Store, StoreError};
+use tokio::sync::watch;
+
+use crate::auth::Tokens;
+use crate::error::ApiError;
+use crate::rate::RateLimiter;
+use crate::routes::{admin, artifacts, health, jobs, stream, workers};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("serving HTTP failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The routes, over `state`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/jobs", post(jobs::submit).get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
+        .route("/v1/jobs/{id}/tasks", get(jobs::tasks))
+        .route("/v1/jobs/{id}/stream", get(stream::stream))
+        .route("/v1/jobs/{id}/artifacts", get(artifacts::list))
+        .route("/v1/jobs/{id}/artifacts/{task}/{attempt}", get(artifacts::content))
+        .route("/v1/jobs/{id}/lineage", get(artifacts::lineage))
+        .route("/v1/workers", get(workers::list))
+        .route("/v1/admin/dead-letter", get(admin::list))
+        .route("/v1/admin/dead-letter/requeue", post(admin::requeue))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(crate::openapi::json))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(axum::middleware::map_response(json_errors))
+        .with_state(state)
+}
+
+/// Errors raised by axum itself (a malformed path or query, a wrong method) come as plain text:
+/// give them the same JSON body as ours.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let mut message = String::from_utf8_lossy(&text).trim().to_string();
+    if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("error").to_string();
+    }
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (k, v) in parts.headers.iter().filter(|(k, _)| *k == header::ALLOW || *k == header::RETRY_AFTER) {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
+}
+
+/// Serve on `listener` until `shutdown`, projecting the log into the read model meanwhile.
+pub async fn serve(
+    settings: &Settings,
+    log: Arc<dyn EventLog>,
+    store: Store,
+    artifacts: ArtifactStore,
+    listener: tokio::net::TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), GatewayError> {
+    store.migrate().await?;
+    let writer = EventWriter::new(log, settings.log.topic_prefix.clone());
+    writer.create_all_topics(settings.log.partitions).await?;
+    let (projected_tx, projected) = watch::channel(0u64);
+    let (ready_tx, ready) = watch::channel(false);
+    let g = &settings.gateway;
+    let projector = tokio::spawn(crate::projector::run(
+        writer.clone(),
+        store.clone(),
+        format!("{}{}", settings.log.topic_prefix, g.projector_group),
+        projected_tx,
+        ready_tx,
+        shutdown.clone(),
+    ));
+    let state = AppState {
+        writer,
+        store,
+        artifacts,
+        tokens: Arc::new(Tokens::from_settings(g)),
+        rate: Arc::new(RateLimiter::new(g.submit_rate_per_s, g.submit_burst)),
+        limits: Limits::default(),
+        max_body_bytes: g.max_body_bytes as usize,
+        max_active_jobs: g.max_active_jobs,
+        heartbeat_ttl_ms: settings.scheduler.heartbeat_ttl_ms as i64,
+        projected,
+        ready,
+    };
+    let mut stop = shutdown.clone();
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
+    let served = server.await;
+    match projector.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "the projector stopped"),
+        Err(e) => tracing::error!(error = %e, "the projector panicked"),
+        Ok(Ok(())) => {}
+    }
+    served?;
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use splai_ingest::log::EventWriter;
+use splai_ingest::plan::Limits;
+use splai_store::Store;
+use splai_store::artifacts::ArtifactStore;
+use tokio::sync::watch;
+
+use crate::auth::Tokens;
+use crate::rate::RateLimiter;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub writer: EventWriter,
+    pub store: Store,
+    pub artifacts: ArtifactStore,
+    pub tokens: Arc<Tokens>,
+    pub rate: Arc<RateLimiter>,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub max_active_jobs: u32,
+    /// A worker is live when its last beat is this recent.
+    pub heartbeat_ttl_ms: i64,
+    /// Bumped whenever the projector grew some job's stream (SSE handlers wake on it).
+    pub projected: watch::Receiver<u64>,
+    /// True once the projector has caught up with the log.
+    pub ready: watch::Receiver<bool>,
+}

@@ -1,0 +1,576 @@
+//! Queries of the read model, always scoped to one tenant: another tenant's rows are simply not
+//! found, so ids do not leak.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Store, StoreError};
+
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    StoreError::query(what)
+}
+
+fn json_text(s: Option<String>) -> Value {
+    s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null)
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JobView {
+    pub job_id: String,
+    pub tenant: String,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub priority: String,
+    pub state: String,
+    pub data_classification: String,
+    pub model: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub trace_id: Option<String>,
+    pub reason: Option<String>,
+    pub failed_task: Option<String>,
+    pub tasks_total: i64,
+    pub tasks_succeeded: i64,
+    pub tasks_failed: i64,
+    /// The task whose output is the job's result (the DAG's single sink).
+    pub result_task: Option<String>,
+    pub submitted_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub updated_at_ms: i64,
+    #[serde(skip)]
+    pub request_sha256: String,
+}
+
+const JOB_COLUMNS: &str =
+    "job_id, tenant, job_type, priority, state, data_classification, model, idempotency_key,
+    trace_id, reason, failed_task, tasks_total, tasks_succeeded, tasks_failed, result_task, submitted_at_ms,
+    started_at_ms, finished_at_ms, updated_at_ms, request_sha256";
+
+fn job(row: &AnyRow) -> Result<JobView, sqlx::Error> {
+    Ok(JobView {
+        job_id: row.try_get(0)?,
+        tenant: row.try_get(1)?,
+        job_type: row.try_get(2)?,
+        priority: row.try_get(3)?,
+        state: row.try_get(4)?,
+        data_classification: row.try_get(5)?,
+        model: row.try_get(6)?,
+        idempotency_key: row.try_get(7)?,
+        trace_id: row.try_get(8)?,
+        reason: row.try_get(9)?,
+        failed_task: row.try_get(10)?,
+        tasks_total: row.try_get(11)?,
+        tasks_succeeded: row.try_get(12)?,
+        tasks_failed: row.try_get(13)?,
+        result_task: row.try_get(14)?,
+        submitted_at_ms: row.try_get(15)?,
+        started_at_ms: row.try_get(16)?,
+        finished_at_ms: row.try_get(17)?,
+        updated_at_ms: row.try_get(18)?,
+        request_sha256: row.try_get(19)?,
+    })
+}
+
+/// A job submitted through a gateway, recorded before its request is appended to the log.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub job_id: String,
+    pub tenant: String,
+    pub job_type: String,
+    pub priority: String,
+    pub data_classification: String,
+    pub model: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request_sha256: String,
+    pub trace_id: String,
+    pub tasks_total: i64,
+    pub now_ms: i64,
+}
+
+/// What recording a submission found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    New,
+    /// The same tenant already submitted this idempotency key with the same request.
+    Replay(Box<JobView>),
+    /// The key was used for a different request.
+    KeyConflict(Box<JobView>),
+    /// The job id is taken.
+    IdTaken,
+}
+
+/// Filters of a job list; `after` is the cursor (the last job of the previous page).
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub state: Option<String>,
+    pub job_type: Option<String>,
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TaskView {
+    pub task_id: String,
+    pub kind: String,
+    pub state: String,
+    pub attempt: i64,
+    pub worker_id: Option<String>,
+    pub parents: Value,
+    pub reason: Option<String>,
+    /// The output of the task's current attempt, once written.
+    pub artifact: Option<String>,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AttemptView {
+    pub task_id: String,
+    pub attempt: i64,
+    pub worker_id: String,
+    pub state: String,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ArtifactView {
+    pub path: String,
+    pub task_id: String,
+    pub attempt: i64,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub created_at_ms: i64,
+    /// Lineage: the artifacts this one was computed from.
+    pub inputs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StreamEvent {
+    pub seq: i64,
+    pub event: String,
+    pub data: Value,
+    pub ts_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WorkerView {
+    pub worker_id: String,
+    pub cores: i64,
+    pub memory_mb: i64,
+    pub slots: i64,
+    pub models: Value,
+    pub tools: Value,
+    pub labels: Value,
+    pub registered_at_ms: i64,
+    pub last_beat_ms: i64,
+    pub cpu_pct: Option<f64>,
+    pub memory_used_mb: Option<i64>,
+    pub running: i64,
+    pub warm_models: Value,
+    pub left_at_ms: Option<i64>,
+    /// Beat within the ttl and not left.
+    pub live: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeadLetterView {
+    pub id: String,
+    pub tenant: String,
+    pub job_id: Option<String>,
+    pub task_id: Option<String>,
+    pub reason: String,
+    pub payload: String,
+    pub origin: Option<String>,
+    pub ts_ms: i64,
+    pub requeued_at_ms: Option<i64>,
+}
+
+impl Store {
+    /// Record a gateway submission (idempotency by `(tenant, key)`, same request ⇒ replay).
+    pub async fn record_submission(&self, job: &NewJob) -> Result<Submitted, StoreError> {
+        if let Some(view) = self.job_by_key(&job.tenant, job.idempotency_key.as_deref()).await? {
+            return Ok(if view.request_sha256 == job.request_sha256 {
+                Submitted::Replay(Box::new(view))
+            } else {
+                Submitted::KeyConflict(Box::new(view))
+            });
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification, model,
+               idempotency_key, request_sha256, trace_id, tasks_total, submitted_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $11)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&job.job_id)
+        .bind(&job.tenant)
+        .bind(&job.job_type)
+        .bind(&job.priority)
+        .bind(&job.data_classification)
+        .bind(job.model.clone())
+        .bind(job.idempotency_key.clone())
+        .bind(&job.request_sha256)
+        .bind(&job.trace_id)
+        .bind(job.tasks_total)
+        .bind(job.now_ms)
+        .execute(self.pool())
+        .await
+        .map_err(q("record submission"))?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Submitted::New);
+        }
+        // Lost a race on the key, or the id is taken.
+        if let Some(v) = self.job_by_key(&job.tenant, job.idempotency_key.as_deref()).await? {
+            return Ok(if v.request_sha256 == job.request_sha256 {
+                Submitted::Replay(Box::new(v))
+            } else {
+                Submitted::KeyConflict(Box::new(v))
+            });
+        }
+        Ok(Submitted::IdTaken)
+    }
+
+    async fn job_by_key(&self, tenant: &str, key: Option<&str>) -> Result<Option<JobView>, StoreError> {
+        let Some(key) = key else { return Ok(None) };
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE tenant = $1 AND idempotency_key = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("find idempotency key"))?;
+        row.as_ref().map(job_of).transpose()
+    }
+
+    /// Forget a submission whose request could not be appended to the log.
+    pub async fn forget_submission(&self, tenant: &str, job_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM jobs WHERE tenant = $1 AND job_id = $2 AND dag IS NULL")
+            .bind(tenant)
+            .bind(job_id)
+            .execute(self.pool())
+            .await
+            .map_err(q("forget submission"))?;
+        Ok(())
+    }
+
+    pub async fn job(&self, tenant: &str, job_id: &str) -> Result<Option<JobView>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE tenant = $1 AND job_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(job_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("get job"))?;
+        row.as_ref().map(job_of).transpose()
+    }
+
+    /// The state of a job (callers have checked its tenant).
+    pub async fn job_state(&self, job_id: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT state FROM jobs WHERE job_id = $1")
+            .bind(job_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("job state"))
+    }
+
+    /// Newest first; `after` continues below the given (submitted_at_ms, job_id).
+    pub async fn jobs(&self, tenant: &str, f: &JobFilter) -> Result<Vec<JobView>, StoreError> {
+        let (after_ts, after_id) = f.after.clone().unwrap_or((i64::MAX, String::new()));
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant = $1
+               AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR job_type = $3)
+               AND (submitted_at_ms < $4 OR (submitted_at_ms = $4 AND job_id < $5) OR $6)
+             ORDER BY submitted_at_ms DESC, job_id DESC LIMIT $7"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(f.state.clone())
+            .bind(f.job_type.clone())
+            .bind(after_ts)
+            .bind(after_id)
+            .bind(f.after.is_none())
+            .bind(f.limit)
+            .fetch_all(self.pool())
+            .await
+            .map_err(q("list jobs"))?;
+        rows.iter().map(job_of).collect()
+    }
+
+    /// Jobs of the tenant that are queued or running.
+    pub async fn active_jobs(&self, tenant: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE tenant = $1 AND state IN ('queued', 'running')")
+            .bind(tenant)
+            .fetch_one(self.pool())
+            .await
+            .map_err(q("count active jobs"))
+    }
+
+    /// Tasks of a job in id order; `after` is the cursor (a task id).
+    pub async fn tasks(
+        &self,
+        job_id: &str,
+        state: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TaskView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.task_id, t.kind, t.state, t.attempt, t.worker_id, t.parents, t.reason, a.path, t.updated_at_ms
+             FROM tasks t LEFT JOIN artifacts a
+               ON a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = t.attempt
+             WHERE t.job_id = $1 AND ($2 IS NULL OR t.state = $2) AND ($3 IS NULL OR t.task_id > $3)
+             ORDER BY t.task_id LIMIT $4",
+        )
+        .bind(job_id)
+        .bind(state)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("list tasks"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(TaskView {
+                    task_id: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    state: r.try_get(2)?,
+                    attempt: r.try_get(3)?,
+                    worker_id: r.try_get(4)?,
+                    parents: json_text(r.try_get(5)?),
+                    reason: r.try_get(6)?,
+                    artifact: r.try_get(7)?,
+                    updated_at_ms: r.try_get(8)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("read tasks"))
+    }
+
+    pub async fn attempts(&self, job_id: &str) -> Result<Vec<AttemptView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT task_id, attempt, worker_id, state, started_at_ms, finished_at_ms, duration_ms, error,
+               prompt_tokens, completion_tokens
+             FROM attempts WHERE job_id = $1 ORDER BY task_id, attempt",
+        )
+        .bind(job_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("list attempts"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptView {
+                    task_id: r.try_get(0)?,
+                    attempt: r.try_get(1)?,
+                    worker_id: r.try_get(2)?,
+                    state: r.try_get(3)?,
+                    started_at_ms: r.try_get(4)?,
+                    finished_at_ms: r.try_get(5)?,
+                    duration_ms: r.try_get(6)?,
+                    error: r.try_get(7)?,
+                    prompt_tokens: r.try_get(8)?,
+                    completion_tokens: r.try_get(9)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("read attempts"))
+    }
+
+    /// Every artifact of a job with its lineage.
+    pub async fn artifacts(&self, tenant: &str, job_id: &str) -> Result<Vec<ArtifactView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.path, a.task_id, a.attempt, a.sha256, a.size_bytes, a.created_at_ms, i.input_path
+             FROM artifacts a LEFT JOIN artifact_inputs i ON i.artifact_path = a.path
+             WHERE a.tenant = $1 AND a.job_id = $2 ORDER BY a.task_id, a.attempt, a.path, i.input_path",
+        )
+        .bind(tenant)
+        .bind(job_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("list artifacts"))?;
+        let mut out: Vec<ArtifactView> = Vec::new();
+        for r in &rows {
+            let path: String = r.try_get(0).map_err(q("read artifacts"))?;
+            let input: Option<String> = r.try_get(6).map_err(q("read artifacts"))?;
+            if out.last().is_none_or(|a| a.path != path) {
+                out.push(ArtifactView {
+                    path,
+                    task_id: r.try_get(1).map_err(q("read artifacts"))?,
+                    attempt: r.try_get(2).map_err(q("read artifacts"))?,
+                    sha256: r.try_get(3).map_err(q("read artifacts"))?,
+                    size_bytes: r.try_get(4).map_err(q("read artifacts"))?,
+                    created_at_ms: r.try_get(5).map_err(q("read artifacts"))?,
+                    inputs: vec![],
+                });
+            }
+            if let (Some(i), Some(a)) = (input, out.last_mut()) {
+                a.inputs.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One artifact's metadata, if it belongs to the tenant.
+    pub async fn artifact(&self, tenant: &str, path: &str) -> Result<Option<ArtifactView>, StoreError> {
+        let Some(job_id): Option<String> =
+            sqlx::query_scalar("SELECT job_id FROM artifacts WHERE tenant = $1 AND path = $2")
+                .bind(tenant)
+                .bind(path)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(q("find artifact"))?
+        else {
+            return Ok(None);
+        };
+        Ok(self.artifacts(tenant, &job_id).await?.into_iter().find(|a| a.path == path))
+    }
+
+    /// Stream events of a job after `seq`.
+    pub async fn stream_after(
+        &self,
+        job_id: &str,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, event, data, ts_ms FROM job_stream WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(job_id)
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read job stream"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StreamEvent {
+                    seq: r.try_get(0)?,
+                    event: r.try_get(1)?,
+                    data: json_text(r.try_get(2)?),
+                    ts_ms: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("read job stream"))
+    }
+
+    /// The last stream seq of a job (0 when none).
+    pub async fn stream_head(&self, job_id: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM job_stream WHERE job_id = $1")
+            .bind(job_id)
+            .fetch_one(self.pool())
+            .await
+            .map_err(q("stream head"))
+    }
+
+    /// Workers, live ones first; `live` means a beat within `ttl_ms` of `now_ms` and not left.
+    pub async fn workers(&self, now_ms: i64, ttl_ms: i64) -> Result<Vec<WorkerView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT worker_id, cores, memory_mb, slots, models, tools, labels, registered_at_ms, last_beat_ms,
+               cpu_pct, memory_used_mb, running, warm_models, left_at_ms
+             FROM workers ORDER BY last_beat_ms DESC, worker_id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("list workers"))?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                let last_beat_ms: i64 = r.try_get(8)?;
+                let left_at_ms: Option<i64> = r.try_get(13)?;
+                Ok(WorkerView {
+                    worker_id: r.try_get(0)?,
+                    cores: r.try_get(1)?,
+                    memory_mb: r.try_get(2)?,
+                    slots: r.try_get(3)?,
+                    models: json_text(r.try_get(4)?),
+                    tools: json_text(r.try_get(5)?),
+                    labels: json_text(r.try_get(6)?),
+                    registered_at_ms: r.try_get(7)?,
+                    last_beat_ms,
+                    cpu_pct: r.try_get(9)?,
+                    memory_used_mb: r.try_get(10)?,
+                    running: r.try_get(11)?,
+                    warm_models: json_text(r.try_get(12)?),
+                    left_at_ms,
+                    live: left_at_ms.is_none() && now_ms - last_beat_ms <= ttl_ms,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(q("read workers"))?;
+        out.sort_by_key(|w| !w.live);
+        Ok(out)
+    }
+
+    /// Dead letters, newest first; `tenant` `None` lists every tenant's (operators).
+    pub async fn dead_letters(
+        &self,
+        tenant: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeadLetterView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, tenant, job_id, task_id, reason, payload, origin, ts_ms, requeued_at_ms
+             FROM dead_letters WHERE ($1 IS NULL OR tenant = $1) ORDER BY ts_ms DESC, source LIMIT $2",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("list dead letters"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadLetterView {
+                    id: r.try_get(0)?,
+                    tenant: r.try_get(1)?,
+                    job_id: r.try_get(2)?,
+                    task_id: r.try_get(3)?,
+                    reason: r.try_get(4)?,
+                    payload: r.try_get(5)?,
+                    origin: r.try_get(6)?,
+                    ts_ms: r.try_get(7)?,
+                    requeued_at_ms: r.try_get(8)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("read dead letters"))
+    }
+
+    /// Mark dead letters of a job (one task, or all) requeued.
+    pub async fn mark_requeued(
+        &self,
+        tenant: &str,
+        job_id: &str,
+        task_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE dead_letters SET requeued_at_ms = $4
+             WHERE tenant = $1 AND job_id = $2 AND ($3 IS NULL OR task_id = $3) AND requeued_at_ms IS NULL",
+        )
+        .bind(tenant)
+        .bind(job_id)
+        .bind(task_id)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await
+        .map_err(q("mark requeued"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Whether the read model answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)")
+            .fetch_one(self.pool())
+            .await
+            .map_err(q("ping"))?;
+        Ok(())
+    }
+}
+
+fn job_of(row: &AnyRow) -> Result<JobView, StoreError> {
+    job(row).map_err(q("read job"))
+}

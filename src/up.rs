@@ -1,0 +1,156 @@
+//! `splai up`: gateway + scheduler + executors in one process, on the embedded default (embedded
+//! log, SQLite read model, local artifacts, models from `./models`). Data lives under `data/`
+//! and survives a restart: the scheduler replays its log, so jobs in flight resume.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use splai_config::{LogBackend, Settings};
+use splai_dataflow::SchedulerOptions;
+use splai_dataflow::runner::{RunOptions, spawn};
+use splai_store::Store;
+use splai_store::artifacts::ArtifactStore;
+
+use crate::client::Client;
+use crate::client::commands::{SubmitArgs, request_of, wait};
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Executors in this process, one slot each (default: one per core).
+    #[arg(long)]
+    pub executors: Option<u32>,
+    /// Run the demo once everything is up: summarise `examples/support-tickets.json` (a real
+    /// `batch_analysis` job on the local models), print the result, then stop.
+    #[arg(long)]
+    pub demo: bool,
+    /// Like `--demo` with your own request file (JSON or YAML).
+    #[arg(long, value_name = "FILE")]
+    pub run: Option<PathBuf>,
+}
+
+pub async fn run(settings: &Settings, args: &UpArgs) -> anyhow::Result<u8> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let executors = args.executors.unwrap_or(cores).max(1);
+    let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
+    let store = Store::connect(&settings.store).await.context("opening the read model")?;
+    let artifacts = ArtifactStore::open(&settings.artifacts)?;
+    let listener = tokio::net::TcpListener::bind(&settings.gateway.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (set another with --set gateway.listen=HOST:PORT)",
+            settings.gateway.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+
+    let gateway = tokio::spawn({
+        let (settings, log, rx) = (settings.clone(), log.clone(), stop_rx.clone());
+        let artifacts = artifacts.clone();
+        async move { splai_gateway::serve(&settings, log, store, artifacts, listener, rx).await }
+    });
+    let run_opts = RunOptions {
+        topic_prefix: settings.log.topic_prefix.clone(),
+        partitions: settings.log.partitions,
+        tick_ms: settings.scheduler.tick_ms,
+        group: format!("{}scheduler", settings.log.topic_prefix),
+    };
+    let scheduler =
+        spawn(log.clone(), SchedulerOptions::from(&settings.scheduler), run_opts, stop_rx.clone());
+    let mut workers = Vec::new();
+    for i in 0..executors {
+        let id = format!("up-{}-{i}", std::process::id());
+        let opts = crate::executor_cmd::options(settings, Some(id), Some(1));
+        workers.push(tokio::spawn(splai_executor::service::run(
+            log.clone(),
+            artifacts.clone(),
+            opts,
+            stop_rx.clone(),
+        )));
+    }
+
+    let url = format!("http://{addr}");
+    println!("SPLAI is up: gateway, scheduler and {executors} executor(s) in this process");
+    println!("  API      {url}/v1/jobs   (OpenAPI: {url}/openapi.json)");
+    println!("  health   {url}/readyz");
+    let backend = match settings.log.backend {
+        LogBackend::Embedded => format!("embedded log at {}", settings.log.embedded.path),
+        LogBackend::Kafka => format!("Kafka at {}", settings.log.kafka.brokers),
+    };
+    println!("  data     {backend}; read model {}; artifacts {}", settings.store.url, settings.artifacts.url);
+    println!("  models   {}", settings.executor.model_dir);
+    if !settings.gateway.auth {
+        println!("  auth     OFF (embedded default: every caller is trusted; tenant from X-SPLAI-Tenant)");
+    }
+
+    let request = match (&args.run, args.demo) {
+        (Some(file), _) => Some(file.clone()),
+        (None, true) => Some(PathBuf::from("examples/support-tickets.json")),
+        _ => None,
+    };
+    let code = match request {
+        Some(file) => {
+            let client = Client::with_base(&url)?;
+            let outcome = run_one(&client, &file).await;
+            if outcome.is_err() {
+                stop.send(true).ok();
+            }
+            outcome?
+        }
+        None => {
+            println!("Ctrl-C stops it; jobs in flight resume at the next start.");
+            crate::scheduler_cmd::shutdown_signal().await;
+            0
+        }
+    };
+    println!("stopping…");
+    stop.send(true).ok();
+    for w in workers {
+        w.await??;
+    }
+    tokio::task::spawn_blocking(move || scheduler.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the scheduler thread panicked"))??;
+    gateway.await??;
+    Ok(code)
+}
+
+/// Wait until the gateway is ready and an executor is live, then submit `file` and follow it.
+async fn run_one(client: &Client, file: &std::path::Path) -> anyhow::Result<u8> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = client.get("/readyz").await.is_ok();
+        let live = client
+            .get("/v1/workers")
+            .await
+            .ok()
+            .and_then(|w| w["workers"].as_array().map(|a| a.iter().any(|w| w["live"] == true)))
+            .unwrap_or(false);
+        if ready && live {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the gateway did not become ready with a live executor within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let args = SubmitArgs {
+        file: Some(file.to_path_buf()),
+        job_type: None,
+        input: None,
+        text_file: None,
+        prompt: None,
+        model: None,
+        priority: None,
+        idempotency_key: None,
+        wait: true,
+    };
+    let request = request_of(&args)?;
+    let (_, accepted) = client.post("/v1/jobs", &request, None).await?;
+    let job_id = accepted["job_id"].as_str().unwrap_or_default().to_string();
+    println!("submitted {} as job {job_id}; following it…", file.display());
+    let started = Instant::now();
+    let code = wait(client, &job_id, true).await?;
+    println!("(job {job_id} took {:.1} s)", started.elapsed().as_secs_f64());
+    Ok(code)
+}

@@ -1,0 +1,373 @@
+//! The gateway API against a real `splai up` process on the embedded default: every error status
+//! with its JSON body, auth and tenant isolation, a job's life through the API (tasks, artifacts,
+//! lineage, result), SSE resume with `Last-Event-ID` without gaps or duplicates, pagination,
+//! cancellation of a running attempt, and a retrying task that dead-letters and fails its job.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Up, get, post, read_stream, wait_job};
+use serde_json::{Value, json};
+
+fn tool_dag() -> Value {
+    let tickets =
+        "ticket 1: login fails\nticket 2: invoice blank\nticket 3: login loops\nticket 4: slow search";
+    json!({"tasks": [
+        {"id": "split", "kind": "tool_execution", "inputs": {"tool": {"literal": "split_lines"}, "text": {"literal": tickets}, "lines_per_chunk": {"literal": 2}}},
+        {"id": "find-0", "kind": "tool_execution", "parents": ["split"], "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "ticket (\\d+): login"}, "group": {"literal": 1}, "text": {"output": {"task": "split", "pointer": "/chunks/0"}}}},
+        {"id": "find-1", "kind": "tool_execution", "parents": ["split"], "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "ticket (\\d+): login"}, "group": {"literal": 1}, "text": {"output": {"task": "split", "pointer": "/chunks/1"}}}},
+        {"id": "merge", "kind": "aggregation", "parents": ["find-0", "find-1"], "inputs": {"mode": {"literal": "json_merge"}, "part-0": {"output": {"task": "find-0"}}, "part-1": {"output": {"task": "find-1"}}}}
+    ]})
+}
+
+async fn raw(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut r = reqwest::Client::new().request(method, format!("{url}{path}")).body(body.to_string());
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let resp = r.send().await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    (status, headers, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn assert_error(got: &(u16, reqwest::header::HeaderMap, Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "{:?}", got.2);
+    assert_eq!(got.2["code"], code, "{:?}", got.2);
+    assert!(got.2["message"].as_str().is_some_and(|m| !m.is_empty()), "{:?}", got.2);
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_status_has_a_specific_json_body() {
+    let up = Up::start(
+        "",
+        &["gateway.max_body_bytes=4096", "gateway.submit_rate_per_s=0.01", "gateway.submit_burst=6"],
+        &["--executors", "1"],
+    )
+    .await;
+    let url = up.url.as_str();
+    let post_raw = |headers: Vec<(&'static str, &'static str)>, body: String| async move {
+        raw(url, reqwest::Method::POST, "/v1/jobs", &headers, &body).await
+    };
+    let ok_job = |id: &str| json!({"type": "explicit", "job_id": id, "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
+
+    assert_error(
+        &post_raw(vec![("content-type", "text/plain")], "{}".into()).await,
+        415,
+        "unsupported_media_type",
+    );
+    assert_error(&post_raw(vec![JSON], "{oops".into()).await, 400, "invalid_json");
+    let cycle = json!({"type": "explicit", "dag": {"tasks": [
+        {"id": "a", "kind": "aggregation", "parents": ["b"]}, {"id": "b", "kind": "aggregation", "parents": ["a"]}]}});
+    let got = post_raw(vec![JSON], cycle.to_string()).await;
+    assert_error(&got, 400, "dag_cycle");
+    assert_eq!(got.2["field"], "dag.tasks");
+    let unknown = json!({"type": "explicit", "dag": {"tasks": [{"id": "a", "kind": "gpu_magic"}]}});
+    let got = post_raw(vec![JSON], unknown.to_string()).await;
+    assert_error(&got, 400, "unknown_kind");
+    assert_eq!(got.2["field"], "dag.tasks[a].kind");
+    let got = post_raw(vec![JSON], json!({"type": "teleport"}).to_string()).await;
+    assert_error(&got, 400, "invalid_input");
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    assert_error(&post_raw(vec![JSON], deep).await, 413, "body_too_large");
+    let nested = format!("{{\"type\": \"chat\", \"input\": {}1{}}}", "[".repeat(200), "]".repeat(200));
+    assert_error(&post_raw(vec![JSON], nested).await, 400, "invalid_json");
+    let big = json!({"type": "chat", "input": {"messages": [{"role": "user", "content": "x".repeat(8000)}]}});
+    assert_error(&post_raw(vec![JSON], big.to_string()).await, 413, "body_too_large");
+
+    // Idempotency: same key + same request ⇒ the same job (200); a different request ⇒ 409.
+    let (s1, first) = post_with_key(url, &ok_job("idem-1"), "key-1").await;
+    assert_eq!(s1, 202, "{first}");
+    let (s2, again) = post_with_key(url, &ok_job("idem-1"), "key-1").await;
+    assert_eq!((s2, &again["job_id"]), (200, &first["job_id"]));
+    let (s3, conflict) = post_with_key(url, &ok_job("idem-2"), "key-1").await;
+    assert_eq!((s3, conflict["code"].as_str()), (409, Some("idempotency_conflict")), "{conflict}");
+    let (s4, taken) = post(url, "/v1/jobs", &ok_job("idem-1"), None).await;
+    assert_eq!((s4, taken["code"].as_str()), (409, Some("job_exists")), "{taken}");
+
+    // Tenants: another tenant's job is simply not there.
+    let (status, body, _) = {
+        let r = raw(url, reqwest::Method::GET, "/v1/jobs/idem-1", &[("x-splai-tenant", "globex")], "").await;
+        (r.0, r.2, ())
+    };
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(get(url, "/v1/jobs/idem-1", None).await.unwrap().0, 200);
+    assert_error(&raw(url, reqwest::Method::GET, "/v1/jobs/nope", &[], "").await, 404, "not_found");
+
+    // Paging and stream parameters.
+    assert_error(&raw(url, reqwest::Method::GET, "/v1/jobs?limit=0", &[], "").await, 400, "invalid_limit");
+    assert_error(
+        &raw(url, reqwest::Method::GET, "/v1/jobs?cursor=zzz", &[], "").await,
+        400,
+        "invalid_cursor",
+    );
+    assert_error(&raw(url, reqwest::Method::GET, "/v1/jobs?limit=abc", &[], "").await, 400, "bad_request");
+    let got = raw(url, reqwest::Method::GET, "/v1/jobs/idem-1/stream", &[("last-event-id", "x")], "").await;
+    assert_error(&got, 400, "invalid_last_event_id");
+    assert_error(&raw(url, reqwest::Method::PUT, "/v1/jobs", &[], "").await, 405, "method_not_allowed");
+    assert_error(&raw(url, reqwest::Method::GET, "/v1/nothing", &[], "").await, 404, "not_found");
+
+    // The submit rate: a burst of 6, then 429 with Retry-After.
+    let mut limited = None;
+    for i in 0..10 {
+        let got =
+            raw(url, reqwest::Method::POST, "/v1/jobs", &[JSON], &ok_job(&format!("rate-{i}")).to_string())
+                .await;
+        if got.0 == 429 {
+            limited = Some(got);
+            break;
+        }
+        assert_eq!(got.0, 202, "{:?}", got.2);
+    }
+    let limited = limited.expect("the submit rate was never enforced");
+    assert_error(&limited, 429, "rate_limited");
+    assert!(limited.1.get("retry-after").is_some(), "429 without Retry-After");
+
+    let (status, doc) = get(url, "/openapi.json", None).await.unwrap();
+    assert_eq!(status, 200);
+    for path in [
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/jobs/{id}/stream",
+        "/v1/jobs/{id}/lineage",
+        "/v1/workers",
+        "/readyz",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
+    }
+}
+
+async fn post_with_key(url: &str, body: &Value, key: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/v1/jobs"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_roles_and_tenants() {
+    let hash = |t: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_splai"))
+            .args(["token", "hash", t])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let extra = format!(
+        r#"
+[gateway.tokens.acme-reader]
+sha256 = "{}"
+tenant = "acme"
+roles = ["reader"]
+[gateway.tokens.acme-ci]
+sha256 = "{}"
+tenant = "acme"
+roles = ["submitter", "reader"]
+[gateway.tokens.globex]
+sha256 = "{}"
+tenant = "globex"
+roles = ["submitter", "reader"]
+"#,
+        hash("r-token"),
+        hash("ci-token"),
+        hash("globex-token")
+    );
+    let up = Up::start_auth(&extra, &["gateway.auth=true"], &["--executors", "1"], "ci-token").await;
+    let url = up.url.as_str();
+    let job = json!({"type": "explicit", "job_id": "auth-1", "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
+    let (status, body) = post(url, "/v1/jobs", &job, None).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    let (status, _) = post(url, "/v1/jobs", &job, Some("wrong")).await;
+    assert_eq!(status, 401);
+    let (status, body) = post(url, "/v1/jobs", &job, Some("r-token")).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let (status, body) = post(url, "/v1/jobs", &job, Some("ci-token")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(get(url, "/v1/jobs/auth-1", Some("r-token")).await.unwrap().0, 200);
+    let (status, body) = get(url, "/v1/jobs/auth-1", Some("globex-token")).await.unwrap();
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "ids of other tenants do not leak");
+    let (_, list) = get(url, "/v1/jobs", Some("globex-token")).await.unwrap();
+    assert_eq!(list["jobs"].as_array().map(Vec::len), Some(0));
+    assert_eq!(get(url, "/v1/jobs/auth-1/stream", Some("globex-token")).await.unwrap().0, 404);
+    assert_eq!(get(url, "/v1/jobs/auth-1/artifacts", Some("globex-token")).await.unwrap().0, 404);
+    assert_eq!(get(url, "/v1/jobs", None).await.unwrap().0, 401);
+    assert_eq!(get(url, "/healthz", None).await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
+    let up = Up::start("", &[], &["--executors", "2"]).await;
+    let url = up.url.as_str();
+    let (status, accepted) =
+        post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": "life-1", "dag": tool_dag()}), None)
+            .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["trace_id"].as_str().map(str::len), Some(32));
+
+    let events = read_stream(url, "life-1", None).await;
+    assert_eq!(events[0].1, "job.snapshot");
+    assert_eq!(events.last().unwrap().1, "end");
+    let ids: Vec<i64> = events.iter().skip(1).filter_map(|e| e.0.as_deref()?.parse().ok()).collect();
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "ids are consecutive: {ids:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "task.update" && e.2["task_id"] == "merge" && e.2["state"] == "succeeded"),
+        "{events:#?}"
+    );
+    assert!(events.iter().any(|e| e.1 == "job.status" && e.2["state"] == "succeeded"));
+
+    // Resume from the middle: exactly the rest, no gaps, no duplicates.
+    let middle = events.len() / 2;
+    let resume_after = events[middle].0.clone().unwrap();
+    let resumed = read_stream(url, "life-1", Some(&resume_after)).await;
+    let expected: Vec<_> = events[middle + 1..].to_vec();
+    assert_eq!(resumed, expected);
+
+    let job = wait_job(url, "life-1", None, Duration::from_secs(30)).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["progress"], json!({"total": 4, "succeeded": 4, "failed": 0}));
+    assert!(
+        job["result"].to_string().contains("\"1\"") && job["result"].to_string().contains("\"3\""),
+        "{}",
+        job["result"]
+    );
+
+    let (_, tasks) = get(url, "/v1/jobs/life-1/tasks", None).await.unwrap();
+    let tasks = tasks["tasks"].as_array().unwrap().clone();
+    assert_eq!(tasks.len(), 4);
+    for t in &tasks {
+        assert_eq!(t["state"], "succeeded", "{t}");
+        assert_eq!(t["attempts"].as_array().map(Vec::len), Some(1), "{t}");
+        assert!(t["artifact"].as_str().is_some_and(|p| p.starts_with("default/life-1/")), "{t}");
+    }
+    let (_, arts) = get(url, "/v1/jobs/life-1/artifacts", None).await.unwrap();
+    let arts = arts["artifacts"].as_array().unwrap().clone();
+    assert_eq!(arts.len(), 4);
+    let resp = reqwest::get(format!("{url}/v1/jobs/life-1/artifacts/merge/1")).await.unwrap();
+    let sha = resp.headers()["x-splai-sha256"].to_str().unwrap().to_string();
+    let bytes = resp.bytes().await.unwrap();
+    let merge = arts.iter().find(|a| a["task_id"] == "merge").unwrap();
+    assert_eq!(merge["sha256"], sha.as_str());
+    assert_eq!(merge["size_bytes"], bytes.len());
+    let (_, lineage) = get(url, "/v1/jobs/life-1/lineage", None).await.unwrap();
+    let node =
+        |id: &str| lineage["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == id).unwrap().clone();
+    let mut inputs: Vec<String> =
+        node("merge")["inputs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    inputs.sort();
+    let mut parents = vec![
+        node("find-0")["artifact"].as_str().unwrap().to_string(),
+        node("find-1")["artifact"].as_str().unwrap().to_string(),
+    ];
+    parents.sort();
+    assert_eq!(inputs, parents, "the merge read exactly its parents' artifacts");
+    assert_eq!(node("find-0")["inputs"], json!([node("split")["artifact"]]));
+
+    // Pagination: three more jobs, pages of two, newest first, no overlap.
+    for i in 0..3 {
+        let (s, _) = post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": format!("page-{i}"), "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}}), None).await;
+        assert_eq!(s, 202);
+    }
+    let (_, first) = get(url, "/v1/jobs?limit=2", None).await.unwrap();
+    let cursor = first["next_cursor"].as_str().expect("a next page").to_string();
+    let (_, second) = get(url, &format!("/v1/jobs?limit=2&cursor={cursor}"), None).await.unwrap();
+    let ids: Vec<&str> = first["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["jobs"].as_array().unwrap())
+        .map(|j| j["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["page-2", "page-1", "page-0", "life-1"]);
+    assert!(second["next_cursor"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_the_running_attempt_and_a_failing_task_dead_letters() {
+    let up = Up::start(
+        "",
+        &["executor.shell_tool=true", "scheduler.default_max_retries=1"],
+        &["--executors", "2"],
+    )
+    .await;
+    let url = up.url.as_str();
+    let sleepy = json!({"type": "explicit", "job_id": "cancel-1", "dag": {"tasks": [
+        {"id": "nap", "kind": "tool_execution", "requirements": {"tools": ["shell"]},
+         "inputs": {"tool": {"literal": "shell"}, "command": {"literal": "sleep 30"}}},
+        {"id": "after", "kind": "aggregation", "parents": ["nap"]}]}});
+    assert_eq!(post(url, "/v1/jobs", &sleepy, None).await.0, 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, tasks) = get(url, "/v1/jobs/cancel-1/tasks", None).await.unwrap();
+        if tasks["tasks"].as_array().unwrap().iter().any(|t| t["task_id"] == "nap" && t["state"] == "running")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the task never started: {tasks}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = reqwest::Client::new().delete(format!("{url}/v1/jobs/cancel-1")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let job = wait_job(url, "cancel-1", None, Duration::from_secs(20)).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let resp = reqwest::Client::new().delete(format!("{url}/v1/jobs/cancel-1")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "cancelling again is a no-op");
+    // The running attempt was revoked and stopped: it reports, well before its 30 s sleep ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, tasks) = get(url, "/v1/jobs/cancel-1/tasks", None).await.unwrap();
+        let nap = tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "nap").unwrap().clone();
+        let attempt = &nap["attempts"][0];
+        if attempt["state"] == "failed" {
+            assert_eq!(attempt["error"], "revoked", "{nap}");
+            assert_eq!(nap["state"], "cancelled");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the revoked attempt kept running: {nap}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A task that always times out: retried once (retryable), then dead-lettered; the job fails
+    // naming it, and the dead letter is listed.
+    let slow = json!({"type": "explicit", "job_id": "dead-1", "dag": {"tasks": [
+        {"id": "slow", "kind": "tool_execution", "timeout_s": 1, "requirements": {"tools": ["shell"]},
+         "inputs": {"tool": {"literal": "shell"}, "command": {"literal": "sleep 20"}}}]}});
+    assert_eq!(post(url, "/v1/jobs", &slow, None).await.0, 202);
+    let job = wait_job(url, "dead-1", None, Duration::from_secs(30)).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["failed_task"], "slow");
+    assert!(job["reason"].as_str().unwrap().contains("timed out"), "{job}");
+    let (_, tasks) = get(url, "/v1/jobs/dead-1/tasks", None).await.unwrap();
+    let attempts = tasks["tasks"][0]["attempts"].as_array().unwrap().clone();
+    assert_eq!(attempts.len(), 2, "one retry: {attempts:?}");
+    assert!(attempts.iter().all(|a| a["error"].as_str().unwrap().contains("timed out")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, dl) = get(url, "/v1/admin/dead-letter", None).await.unwrap();
+        if let Some(d) = dl["dead_letters"].as_array().unwrap().iter().find(|d| d["job_id"] == "dead-1") {
+            assert_eq!(d["task_id"], "slow");
+            assert!(d["reason"].as_str().unwrap().contains("timed out"), "{d}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no dead letter listed: {dl}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) =
+        post(url, "/v1/admin/dead-letter/requeue", &json!({"job_id": "dead-1", "task_id": "slow"}), None)
+            .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["dead_letters_marked"], 1);
+}

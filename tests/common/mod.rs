@@ -1,0 +1,227 @@
+//! Shared by the end-to-end tests: a real `splai up` process on its own data directory and port,
+//! and small HTTP helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running `splai up`, killed when dropped.
+pub struct Up {
+    pub child: Child,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub config: std::path::PathBuf,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Settings every test stack uses: its own data directory, a free port, fast ticks and beats.
+pub fn base_config(dir: &std::path::Path) -> String {
+    format!(
+        r#"
+[log.embedded]
+path = "{d}/log.sqlite"
+[store]
+url = "sqlite://{d}/splai.sqlite"
+[artifacts]
+url = "file://{d}/artifacts"
+[gateway]
+listen = "127.0.0.1:0"
+[scheduler]
+tick_ms = 20
+heartbeat_ttl_ms = 1500
+retry_base_ms = 100
+retry_cap_ms = 400
+[executor]
+heartbeat_interval_ms = 300
+model_dir = "{models}"
+"#,
+        d = dir.display(),
+        models = std::env::current_dir().unwrap().join("models").display()
+    )
+}
+
+impl Up {
+    /// Start `splai up` with the base config plus `extra` TOML (later tables win key by key:
+    /// give whole `[section]`s only for sections the base does not have, else use `sets`).
+    pub async fn start(extra: &str, sets: &[&str], args: &[&str]) -> Up {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, extra, sets, args).await
+    }
+
+    /// Start with auth on; `token` is used to check readiness.
+    pub async fn start_auth(extra: &str, sets: &[&str], args: &[&str], token: &str) -> Up {
+        let up = Self::spawn(tempfile::tempdir().unwrap(), extra, sets, args);
+        wait_ready(&up.url, Some(token)).await;
+        up
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, extra: &str, sets: &[&str], args: &[&str]) -> Up {
+        let up = Self::spawn(dir, extra, sets, args);
+        wait_ready(&up.url, None).await;
+        up
+    }
+
+    fn spawn(dir: tempfile::TempDir, extra: &str, sets: &[&str], args: &[&str]) -> Up {
+        let config = dir.path().join("splai.toml");
+        std::fs::write(&config, format!("{}\n{extra}", base_config(dir.path()))).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
+        cmd.arg("--config").arg(&config);
+        for s in sets {
+            cmd.args(["--set", s]);
+        }
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SPLAI_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("up").args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.trim().strip_prefix("API") {
+                url = rest.split_whitespace().next().map(|u| u.trim_end_matches("/v1/jobs").to_string());
+                break;
+            }
+        }
+        // Keep draining stdout so the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let url = url.expect("`splai up` printed its API address");
+        Up { child, url, dir, config }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "splai up did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Wait until the gateway at `url` is ready and some executor is live.
+pub async fn wait_ready(url: &str, token: Option<&str>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = get(url, "/readyz", token).await.is_some_and(|(s, _)| s == 200);
+        let workers = get(url, "/v1/workers", token)
+            .await
+            .and_then(|(_, w)| w["workers"].as_array().map(|a| a.iter().any(|w| w["live"] == true)))
+            .unwrap_or(false);
+        if ready && workers {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the gateway at {url} did not get ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// GET `path`: status and JSON body (None when the gateway is unreachable).
+pub async fn get(url: &str, path: &str, token: Option<&str>) -> Option<(u16, Value)> {
+    let mut r = reqwest::Client::new().get(format!("{url}{path}"));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.ok()?;
+    let status = resp.status().as_u16();
+    Some((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+/// POST JSON: status and JSON body.
+pub async fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+    let mut r = reqwest::Client::new().post(format!("{url}{path}")).json(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Poll a job until it reaches a terminal state.
+pub async fn wait_job(url: &str, job_id: &str, token: Option<&str>, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some((200, job)) = get(url, &format!("/v1/jobs/{job_id}"), token).await
+            && ["succeeded", "failed", "cancelled", "rejected"].contains(&job["state"].as_str().unwrap_or(""))
+        {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {job_id} did not finish within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Read a job's SSE stream (optionally resuming) until `end`, as (id, event, data).
+pub async fn read_stream(
+    url: &str,
+    job_id: &str,
+    last_event_id: Option<&str>,
+) -> Vec<(Option<String>, String, Value)> {
+    use futures::StreamExt;
+    let mut r = reqwest::Client::new().get(format!("{url}/v1/jobs/{job_id}/stream"));
+    if let Some(id) = last_event_id {
+        r = r.header("Last-Event-ID", id);
+    }
+    let resp = r.send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut body = resp.bytes_stream();
+    let (mut buf, mut out) = (String::new(), Vec::new());
+    let read = async {
+        while let Some(chunk) = body.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if event.is_empty() {
+                    continue;
+                }
+                let done = event == "end";
+                out.push((id, event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+                if done {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stream ended");
+    out
+}
+
+pub fn models_present() -> bool {
+    let dir = std::env::current_dir().unwrap().join("models/smollm2-135m-instruct");
+    let present = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+    if !present {
+        assert!(
+            std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(),
+            "SPLAI_TEST_REQUIRE_MODELS is set but ./models is empty (run scripts/models)"
+        );
+        eprintln!("skipping: ./models is empty (run scripts/models)");
+    }
+    present
+}
