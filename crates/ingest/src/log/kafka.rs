@@ -92,13 +92,13 @@ impl KafkaLog {
         for p in 0..partitions as i32 {
             ends.push(client.fetch_watermarks(topic, p, Duration::from_secs(10))?.1.max(0) as u64);
         }
-        let probe: BaseConsumer = ClientConfig::new()
+        let probe: BaseConsumer<EofIsExpected> = ClientConfig::new()
             .set("bootstrap.servers", &self.settings.brokers)
             .set("group.id", format!("splai-watermark-probe-{}", std::process::id()))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
             .set("fetch.wait.max.ms", "10")
-            .create()?;
+            .create_with_context(EofIsExpected)?;
         let mut tpl = TopicPartitionList::new();
         let mut at_eof: Vec<bool> = ends.iter().map(|end| *end == 0).collect();
         for (p, end) in ends.iter().enumerate().filter(|(_, end)| **end > 0) {
@@ -300,6 +300,19 @@ impl EventLog for KafkaLog {
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })
     }
 }
+
+/// The watermark probe reads to the end on purpose: reaching it is not an error worth logging.
+struct EofIsExpected;
+
+impl ClientContext for EofIsExpected {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::error!(%error, reason, "librdkafka (watermark probe)");
+        }
+    }
+}
+
+impl ConsumerContext for EofIsExpected {}
 
 /// Committed offsets below which records are dropped after a rescan, per (topic, partition).
 type SkipBelow = Arc<Mutex<HashMap<(String, i32), i64>>>;
