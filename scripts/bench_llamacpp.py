@@ -63,20 +63,24 @@ def bench(llm: llama_cpp.Llama, threads: int, runs: int, max_tokens: int) -> Non
             print(f"llamacpp text={text!r}", flush=True)
 
 
+METRICS = ("prefill_tok_per_s", "decode_tok_per_s")
+
+
 def summarize(path: str) -> None:
-    """Medians per (engine, weights, threads) of lines written by `bench-llamacpp --compare`,
-    and candle/llama.cpp ratios."""
+    """Medians and ranges per (engine, weights, threads) of the lines `bench-llamacpp --compare`
+    wrote, and candle/llama.cpp ratios of the medians and of the best runs (the least disturbed
+    by other work on a shared machine)."""
     samples = {}
     for line in open(path):
         fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
         key = (line.split()[0], fields["weights"], int(fields["threads"]))
-        for metric in ("prefill_tok_per_s", "decode_tok_per_s"):
+        for metric in METRICS:
             samples.setdefault(key + (metric,), []).append(float(fields[metric]))
     median = {k: float(np.median(v)) for k, v in samples.items()}
     print("engine   weights threads  prefill tok/s (median, min-max, n)   decode tok/s (median, min-max, n)")
     for key in sorted({k[:3] for k in samples}):
         cols = []
-        for metric in ("prefill_tok_per_s", "decode_tok_per_s"):
+        for metric in METRICS:
             v = samples[key + (metric,)]
             cols.append(f"{median[key + (metric,)]:7.1f} ({min(v):.1f}-{max(v):.1f}, {len(v)})")
         print(f"{key[0]:8} {key[1]:7} {key[2]:7}  {cols[0]:34}   {cols[1]}")
@@ -84,13 +88,11 @@ def summarize(path: str) -> None:
         ref = ("llamacpp", "file", threads)
         if engine != "candle" or ref + ("decode_tok_per_s",) not in median:
             continue
-        ratio = [
-            median[(engine, weights, threads, m)] / median[ref + (m,)]
-            for m in ("prefill_tok_per_s", "decode_tok_per_s")
-        ]
+        med = [median[(engine, weights, threads, m)] / median[ref + (m,)] for m in METRICS]
+        best = [max(samples[(engine, weights, threads, m)]) / max(samples[ref + (m,)]) for m in METRICS]
         print(
-            f"candle {weights} / llama.cpp at {threads} thread(s): "
-            f"prefill {ratio[0]:.2f}x, decode {ratio[1]:.2f}x"
+            f"candle {weights} / llama.cpp at {threads} thread(s): medians: prefill {med[0]:.2f}x, "
+            f"decode {med[1]:.2f}x; bests: prefill {best[0]:.2f}x, decode {best[1]:.2f}x"
         )
 
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 pub struct Up {
     pub child: Child,
     pub url: String,
-    pub dir: tempfile::TempDir,
+    pub dir: Option<tempfile::TempDir>,
     pub config: std::path::PathBuf,
 }
 
@@ -98,7 +98,14 @@ impl Up {
         // Keep draining stdout so the process never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let url = url.expect("`splai up` printed its API address");
-        Up { child, url, dir, config }
+        Up { child, url, dir: Some(dir), config }
+    }
+
+    /// SIGKILL, keeping the data directory for a restart.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.take().unwrap()
     }
 
     /// SIGTERM, then wait for a clean exit.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use splai_events::Topic;
 use splai_ingest::log::{EventReader, EventWriter, LogError};
-use splai_store::{Projection, Store};
+use splai_store::{Projection, ProjectorOffsets, Store};
 use tokio::sync::watch;
 
 pub const TOPICS: [Topic; 5] =
@@ -24,14 +24,28 @@ pub async fn run(
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), LogError> {
-    let projection = Projection::new(store, &group);
+    let projection = Projection::new(store.clone(), &group);
     let mut reader = EventReader::subscribe(writer.clone(), &group, &TOPICS, None).await?;
+    // Behind: partitions whose end at start lies past what the read model has applied.
+    let applied: HashMap<(String, u32), u64> = loop {
+        match ProjectorOffsets::new(&group).load(&store).await {
+            Ok(rows) => break rows.into_iter().map(|p| ((p.topic, p.partition), p.offset)).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "reading the projector's offsets failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+        }
+    };
     let mut behind: HashMap<(String, u32), u64> = HashMap::new();
     for topic in TOPICS {
         let name = writer.topic(topic);
         for (p, high) in writer.log().high_watermarks(&name).await?.into_iter().enumerate() {
-            if high > 0 {
-                behind.insert((name.clone(), p as u32), high);
+            let key = (name.clone(), p as u32);
+            if high > applied.get(&key).copied().unwrap_or(0) {
+                behind.insert(key, high);
             }
         }
     }
