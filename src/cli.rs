@@ -102,6 +102,8 @@ pub enum TokenAction {
 pub enum BenchTarget {
     /// Append + consume throughput of the configured event log (embedded or kafka).
     Log(crate::bench::log::LogBenchArgs),
+    /// Per-hop overhead of a chain of short tasks through a full in-process stack.
+    Hops(crate::bench::hops::HopsBenchArgs),
     /// CPU inference speed: SmolLM2 prefill/decode tokens/s, MiniLM embeddings/s.
     Infer(crate::bench::infer::InferBenchArgs),
 }
@@ -188,6 +190,10 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Infer(args) } => {
             let settings = settings(cli)?;
             crate::bench::infer::run(&settings.executor.model_dir, args)
+        }
+        Command::Bench { target: BenchTarget::Hops(args) } => {
+            let settings = settings(cli)?;
+            tokio::runtime::Runtime::new()?.block_on(crate::bench::hops::run(&settings, args))
         }
         Command::Bench { target: BenchTarget::Log(args) } => {
             let settings = settings(cli)?;

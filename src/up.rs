@@ -29,47 +29,72 @@ pub struct UpArgs {
     pub run: Option<PathBuf>,
 }
 
+/// Gateway, scheduler and executors running in this process.
+pub struct Stack {
+    pub url: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    gateway: tokio::task::JoinHandle<Result<(), splai_gateway::GatewayError>>,
+    scheduler: std::thread::JoinHandle<Result<(), splai_ingest::log::LogError>>,
+    workers: Vec<tokio::task::JoinHandle<Result<(), splai_ingest::log::LogError>>>,
+}
+
+impl Stack {
+    /// Start everything on the configured services with `executors` one-slot executors.
+    pub async fn start(settings: &Settings, executors: u32) -> anyhow::Result<Stack> {
+        let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
+        let store = Store::connect(&settings.store).await.context("opening the read model")?;
+        let artifacts = ArtifactStore::open(&settings.artifacts)?;
+        let listener = tokio::net::TcpListener::bind(&settings.gateway.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {} (set another with --set gateway.listen=HOST:PORT)",
+                settings.gateway.listen
+            )
+        })?;
+        let addr = listener.local_addr()?;
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let gateway = tokio::spawn({
+            let (settings, log, rx) = (settings.clone(), log.clone(), stop_rx.clone());
+            let artifacts = artifacts.clone();
+            async move { splai_gateway::serve(&settings, log, store, artifacts, listener, rx).await }
+        });
+        let run_opts = RunOptions {
+            topic_prefix: settings.log.topic_prefix.clone(),
+            partitions: settings.log.partitions,
+            tick_ms: settings.scheduler.tick_ms,
+            group: format!("{}scheduler", settings.log.topic_prefix),
+        };
+        let scheduler =
+            spawn(log.clone(), SchedulerOptions::from(&settings.scheduler), run_opts, stop_rx.clone());
+        let mut workers = Vec::new();
+        for i in 0..executors {
+            let id = format!("up-{}-{i}", std::process::id());
+            let opts = crate::executor_cmd::options(settings, Some(id), Some(1));
+            let worker = splai_executor::service::run(log.clone(), artifacts.clone(), opts, stop_rx.clone());
+            workers.push(tokio::spawn(worker));
+        }
+        Ok(Stack { url: format!("http://{addr}"), stop, gateway, scheduler, workers })
+    }
+
+    /// Stop everything: executors hand back what they run, the scheduler and gateway end.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.stop.send(true).ok();
+        for w in self.workers {
+            w.await??;
+        }
+        let scheduler = self.scheduler;
+        tokio::task::spawn_blocking(move || scheduler.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the scheduler thread panicked"))??;
+        self.gateway.await??;
+        Ok(())
+    }
+}
+
 pub async fn run(settings: &Settings, args: &UpArgs) -> anyhow::Result<u8> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let executors = args.executors.unwrap_or(cores).max(1);
-    let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
-    let store = Store::connect(&settings.store).await.context("opening the read model")?;
-    let artifacts = ArtifactStore::open(&settings.artifacts)?;
-    let listener = tokio::net::TcpListener::bind(&settings.gateway.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {} (set another with --set gateway.listen=HOST:PORT)",
-            settings.gateway.listen
-        )
-    })?;
-    let addr = listener.local_addr()?;
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-
-    let gateway = tokio::spawn({
-        let (settings, log, rx) = (settings.clone(), log.clone(), stop_rx.clone());
-        let artifacts = artifacts.clone();
-        async move { splai_gateway::serve(&settings, log, store, artifacts, listener, rx).await }
-    });
-    let run_opts = RunOptions {
-        topic_prefix: settings.log.topic_prefix.clone(),
-        partitions: settings.log.partitions,
-        tick_ms: settings.scheduler.tick_ms,
-        group: format!("{}scheduler", settings.log.topic_prefix),
-    };
-    let scheduler =
-        spawn(log.clone(), SchedulerOptions::from(&settings.scheduler), run_opts, stop_rx.clone());
-    let mut workers = Vec::new();
-    for i in 0..executors {
-        let id = format!("up-{}-{i}", std::process::id());
-        let opts = crate::executor_cmd::options(settings, Some(id), Some(1));
-        workers.push(tokio::spawn(splai_executor::service::run(
-            log.clone(),
-            artifacts.clone(),
-            opts,
-            stop_rx.clone(),
-        )));
-    }
-
-    let url = format!("http://{addr}");
+    let stack = Stack::start(settings, executors).await?;
+    let url = stack.url.clone();
     println!("SPLAI is up: gateway, scheduler and {executors} executor(s) in this process");
     println!("  API      {url}/v1/jobs   (OpenAPI: {url}/openapi.json)");
     println!("  health   {url}/readyz");
@@ -82,41 +107,29 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> anyhow::Result<u8> {
     if !settings.gateway.auth {
         println!("  auth     OFF (embedded default: every caller is trusted; tenant from X-SPLAI-Tenant)");
     }
-
     let request = match (&args.run, args.demo) {
         (Some(file), _) => Some(file.clone()),
         (None, true) => Some(PathBuf::from("examples/support-tickets.json")),
         _ => None,
     };
-    let code = match request {
-        Some(file) => {
-            let client = Client::with_base(&url)?;
-            let outcome = run_one(&client, &file).await;
-            if outcome.is_err() {
-                stop.send(true).ok();
-            }
-            outcome?
-        }
+    let outcome = match request {
+        Some(file) => match Client::with_base(&url) {
+            Ok(client) => run_one(&client, &file).await,
+            Err(e) => Err(e),
+        },
         None => {
             println!("Ctrl-C stops it; jobs in flight resume at the next start.");
             crate::scheduler_cmd::shutdown_signal().await;
-            0
+            Ok(0)
         }
     };
     println!("stopping…");
-    stop.send(true).ok();
-    for w in workers {
-        w.await??;
-    }
-    tokio::task::spawn_blocking(move || scheduler.join())
-        .await?
-        .map_err(|_| anyhow::anyhow!("the scheduler thread panicked"))??;
-    gateway.await??;
-    Ok(code)
+    stack.shutdown().await?;
+    outcome
 }
 
-/// Wait until the gateway is ready and an executor is live, then submit `file` and follow it.
-async fn run_one(client: &Client, file: &std::path::Path) -> anyhow::Result<u8> {
+/// Wait until the gateway is ready and an executor is live.
+pub async fn wait_ready(client: &Client) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ready = client.get("/readyz").await.is_ok();
@@ -127,13 +140,18 @@ async fn run_one(client: &Client, file: &std::path::Path) -> anyhow::Result<u8> 
             .and_then(|w| w["workers"].as_array().map(|a| a.iter().any(|w| w["live"] == true)))
             .unwrap_or(false);
         if ready && live {
-            break;
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!("the gateway did not become ready with a live executor within 60 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Once ready, submit `file` and follow it.
+pub async fn run_one(client: &Client, file: &std::path::Path) -> anyhow::Result<u8> {
+    wait_ready(client).await?;
     let args = SubmitArgs {
         file: Some(file.to_path_buf()),
         job_type: None,

@@ -1,4 +1,5 @@
 //! `splai bench …`: measurements anyone can reproduce.
 
+pub mod hops;
 pub mod infer;
 pub mod log;

@@ -12,7 +12,7 @@ use crate::AttemptError;
 use crate::shell::ShellLimits;
 
 /// Tools every executor offers.
-pub const BUILT_IN: [&str; 4] = ["split_lines", "json_extract", "regex", "template"];
+pub const BUILT_IN: [&str; 5] = ["split_lines", "json_extract", "regex", "template", "sleep"];
 
 fn text<'a>(inputs: &'a BTreeMap<String, Value>, tool: &str, name: &str) -> Result<&'a str, AttemptError> {
     inputs
@@ -98,6 +98,26 @@ pub fn run(
             out.push_str(rest);
             Ok(json!({ "text": out }))
         }
+        "sleep" => {
+            // Waits `ms` (≤ 60 000), stopping early on revoke: a task of known duration, for
+            // measuring the runtime's own overhead and for tests.
+            let ms =
+                inputs.get("ms").and_then(Value::as_u64).filter(|ms| *ms <= 60_000).ok_or_else(|| {
+                    AttemptError::fatal(
+                        "tool `sleep`: input `ms` must be a whole number of milliseconds ≤ 60000",
+                    )
+                })?;
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            while std::time::Instant::now() < until {
+                if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(AttemptError::transient("tool `sleep`: cancelled"));
+                }
+                std::thread::sleep(
+                    (until - std::time::Instant::now()).min(std::time::Duration::from_millis(5)),
+                );
+            }
+            Ok(json!({ "slept_ms": ms }))
+        }
         "shell" if let Some(limits) = shell => crate::shell::run(inputs, limits, cancel),
         other => Err(AttemptError::fatal(format!("tool `{other}` is not enabled on this executor"))),
     }
@@ -140,6 +160,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, json!({"text": "Hi Ada, 3!"}));
+        let out = run(&inputs(json!({"tool": "sleep", "ms": 3})), &[]).unwrap();
+        assert_eq!(out, json!({"slept_ms": 3}));
+        assert!(run(&inputs(json!({"tool": "sleep", "ms": "3"})), &[]).unwrap_err().message.contains("`ms`"));
     }
 
     #[test]
