@@ -51,34 +51,42 @@ fn env(name: &str) -> Option<String> {
 
 const TOKEN: &str = "dist-token";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn distributed_over_kafka_postgres_and_s3() {
-    let (Some(brokers), Some(pg), Some(s3), Some(bucket)) = (
-        env("SPLAI_TEST_KAFKA_BROKERS"),
-        env("SPLAI_TEST_POSTGRES_URL"),
-        env("SPLAI_TEST_S3_ENDPOINT"),
-        env("SPLAI_TEST_S3_BUCKET"),
-    ) else {
-        return;
-    };
-    if !common::models_present() {
-        return;
-    }
-    let run =
-        format!("d{}x{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1000 + rand_suffix());
-    // A database of its own, so the read model starts empty.
-    let status =
-        Command::new("psql").args([pg.as_str(), "-qc", &format!("CREATE DATABASE {run}")]).status().unwrap();
-    assert!(status.success(), "creating database {run}");
-    let db_url = format!("{}/{run}", pg.rsplit_once('/').unwrap().0);
+/// gateway + scheduler + two executors as processes over Kafka, a fresh PostgreSQL database and S3.
+struct Cluster {
+    url: String,
+    run: String,
+    brokers: String,
+    config: std::path::PathBuf,
+    scheduler: Proc,
+    _rest: Vec<Proc>,
+    _dir: tempfile::TempDir,
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let hash = common_token_hash(TOKEN);
-    let config = dir.path().join("splai.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+impl Cluster {
+    async fn start(extra_executor: &str) -> Option<Cluster> {
+        let (Some(brokers), Some(pg), Some(s3), Some(bucket)) = (
+            env("SPLAI_TEST_KAFKA_BROKERS"),
+            env("SPLAI_TEST_POSTGRES_URL"),
+            env("SPLAI_TEST_S3_ENDPOINT"),
+            env("SPLAI_TEST_S3_BUCKET"),
+        ) else {
+            return None;
+        };
+        let run = format!("d{}x{}", std::process::id(), rand_suffix());
+        // A database of its own, so the read model starts empty.
+        let status = Command::new("psql")
+            .args([pg.as_str(), "-qc", &format!("CREATE DATABASE {run}")])
+            .status()
+            .unwrap();
+        assert!(status.success(), "creating database {run}");
+        let db_url = format!("{}/{run}", pg.rsplit_once('/').unwrap().0);
+        let dir = tempfile::tempdir().unwrap();
+        let hash = common_token_hash(TOKEN);
+        let config = dir.path().join("splai.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
 [log]
 backend = "kafka"
 topic_prefix = "{run}."
@@ -106,25 +114,36 @@ retry_cap_ms = 400
 slots = 1
 heartbeat_interval_ms = 500
 model_dir = "{models}"
+{extra_executor}
 "#,
-            models = std::env::current_dir().unwrap().join("models").display()
-        ),
-    )
-    .unwrap();
+                models = std::env::current_dir().unwrap().join("models").display()
+            ),
+        )
+        .unwrap();
+        let mut gateway = splai(&config, &["gateway"], true);
+        let mut lines = BufReader::new(gateway.0.stdout.take().unwrap()).lines();
+        let url = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("gateway listening on ").map(str::to_string))
+            .expect("the gateway printed its address");
+        std::thread::spawn(move || for _ in lines {});
+        let scheduler = splai(&config, &["scheduler"], false);
+        let w1 = splai(&config, &["executor", "--id", &format!("{run}-w1")], false);
+        let w2 = splai(&config, &["executor", "--id", &format!("{run}-w2")], false);
+        wait_ready(&url, Some(TOKEN)).await;
+        Some(Cluster { url, run, brokers, config, scheduler, _rest: vec![gateway, w1, w2], _dir: dir })
+    }
+}
 
-    let mut gateway = splai(&config, &["gateway"], true);
-    let mut lines = BufReader::new(gateway.0.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("gateway listening on ").map(str::to_string))
-        .expect("the gateway printed its address");
-    std::thread::spawn(move || for _ in lines {});
-    let mut scheduler = splai(&config, &["scheduler"], false);
-    let _w1 = splai(&config, &["executor", "--id", &format!("{run}-w1")], false);
-    let _w2 = splai(&config, &["executor", "--id", &format!("{run}-w2")], false);
-    wait_ready(&url, Some(TOKEN)).await;
-
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_over_kafka_postgres_and_s3() {
+    if !common::models_present() {
+        return;
+    }
+    let Some(mut cluster) = Cluster::start("").await else { return };
+    let (url, run, brokers, config) =
+        (cluster.url.clone(), cluster.run.clone(), cluster.brokers.clone(), cluster.config.clone());
     // A real batch_analysis: 3 chunks → 3 inference tasks → reduce → summary.
     let tickets: String = std::fs::read_to_string("examples/support-tickets.txt")
         .unwrap()
@@ -151,8 +170,8 @@ model_dir = "{models}"
         assert!(Instant::now() < deadline, "no progress: {tasks}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    scheduler.0.kill().unwrap();
-    scheduler.0.wait().unwrap();
+    cluster.scheduler.0.kill().unwrap();
+    cluster.scheduler.0.wait().unwrap();
     let _scheduler2 = splai(&config, &["scheduler"], false);
 
     let job = wait_job(&url, &job_id, Some(TOKEN), Duration::from_secs(300)).await;
@@ -224,4 +243,73 @@ fn rand_suffix() -> u128 {
 fn common_token_hash(token: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_splai")).args(["token", "hash", token]).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_and_dead_letter_on_kafka_postgres_and_s3() {
+    let Some(cluster) = Cluster::start("shell_tool = true").await else { return };
+    let url = cluster.url.as_str();
+    let run = &cluster.run;
+    let nap = format!("{run}-cancel");
+    let sleepy = json!({"type": "explicit", "job_id": nap, "dag": {"tasks": [
+        {"id": "nap", "kind": "tool_execution", "requirements": {"tools": ["shell"]},
+         "inputs": {"tool": {"literal": "shell"}, "command": {"literal": "sleep 30"}}},
+        {"id": "after", "kind": "aggregation", "parents": ["nap"]}]}});
+    assert_eq!(post(url, "/v1/jobs", &sleepy, Some(TOKEN)).await.0, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, tasks) = get(url, &format!("/v1/jobs/{nap}/tasks"), Some(TOKEN)).await.unwrap();
+        if tasks["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["task_id"] == "nap" && t["state"] == "running")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the task never started: {tasks}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = reqwest::Client::new()
+        .delete(format!("{url}/v1/jobs/{nap}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let job = wait_job(url, &nap, Some(TOKEN), Duration::from_secs(30)).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, tasks) = get(url, &format!("/v1/jobs/{nap}/tasks"), Some(TOKEN)).await.unwrap();
+        let t = tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "nap").unwrap().clone();
+        if t["attempts"][0]["state"] == "failed" {
+            assert_eq!(t["attempts"][0]["error"], "revoked", "{t}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the revoked attempt kept running: {t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A task that always times out: retried once (the job's max_retries), then dead-lettered.
+    let dead = format!("{run}-dead");
+    let slow = json!({"type": "explicit", "job_id": dead, "max_retries": 1, "dag": {"tasks": [
+        {"id": "slow", "kind": "tool_execution", "timeout_s": 1, "requirements": {"tools": ["shell"]},
+         "inputs": {"tool": {"literal": "shell"}, "command": {"literal": "sleep 20"}}}]}});
+    assert_eq!(post(url, "/v1/jobs", &slow, Some(TOKEN)).await.0, 202);
+    let job = wait_job(url, &dead, Some(TOKEN), Duration::from_secs(60)).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["failed_task"], "slow");
+    assert!(job["reason"].as_str().unwrap().contains("timed out"), "{job}");
+    let (_, tasks) = get(url, &format!("/v1/jobs/{dead}/tasks"), Some(TOKEN)).await.unwrap();
+    assert_eq!(tasks["tasks"][0]["attempts"].as_array().map(Vec::len), Some(2), "one retry: {tasks}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, dl) = get(url, "/v1/admin/dead-letter", Some(TOKEN)).await.unwrap();
+        if dl["dead_letters"].as_array().into_iter().flatten().any(|d| d["job_id"] == dead.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no dead letter listed: {dl}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
