@@ -130,6 +130,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Up(args) => {
             let settings = settings(&cli)?;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+            let executors = args.executors.unwrap_or(cores).max(1);
+            crate::threads::pin_inference_threads(crate::threads::per_attempt(
+                settings.executor.inference_threads,
+                executors,
+            ))?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "up")?;
             tokio::runtime::Runtime::new()?.block_on(crate::up::run(&settings, args))
         }
@@ -182,6 +188,11 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         }
         Command::Executor { id } => {
             let settings = settings(cli)?;
+            let slots = crate::executor_cmd::options(&settings, id.clone(), None).slots;
+            crate::threads::pin_inference_threads(crate::threads::per_attempt(
+                settings.executor.inference_threads,
+                slots,
+            ))?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "executor")?;
             tokio::runtime::Runtime::new()?.block_on(crate::executor_cmd::start(&settings, id.clone()))
         }

@@ -8,6 +8,7 @@ mod executor_cmd;
 mod gateway_cmd;
 mod replay;
 mod scheduler_cmd;
+mod threads;
 mod up;
 
 use clap::Parser;

@@ -61,7 +61,7 @@ pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
     let prompt = LlmModel::chat_prompt(&[("user".into(), QUESTION.into())]);
     let never = AtomicBool::new(false);
     for run in 0..args.runs {
-        let params = GenParams { max_tokens: args.tokens, temperature: None, seed: 0, stop: vec![] };
+        let params = GenParams { max_tokens: args.tokens, repeat_penalty: 1.0, ..GenParams::default() };
         let start = Instant::now();
         let mut first_token = None;
         let g = llm

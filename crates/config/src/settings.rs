@@ -49,6 +49,7 @@ pub struct KafkaSettings {
     pub brokers: String,
     pub session_timeout_ms: u32,
     pub linger_ms: u32,
+    pub fetch_wait_ms: u32,
     pub batch_size: u32,
     pub delivery_timeout_ms: u32,
     pub rescan_on_resume: bool,
@@ -159,6 +160,7 @@ pub struct ExecutorSettings {
     pub shell_timeout_ms: u64,
     pub shell_memory_mb: u64,
     pub shell_max_output_bytes: u64,
+    pub inference_threads: u32,
     pub labels: Vec<String>,
 }
 
@@ -181,6 +183,7 @@ impl Settings {
         }
         range("log.kafka.session_timeout_ms", log.kafka.session_timeout_ms.into(), 1_000, 300_000)?;
         range("log.kafka.linger_ms", log.kafka.linger_ms.into(), 0, 10_000)?;
+        range("log.kafka.fetch_wait_ms", log.kafka.fetch_wait_ms.into(), 1, 10_000)?;
         range("log.kafka.batch_size", log.kafka.batch_size.into(), 1, 100_000_000)?;
         range("log.kafka.delivery_timeout_ms", log.kafka.delivery_timeout_ms.into(), 1_000, 3_600_000)?;
 

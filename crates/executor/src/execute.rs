@@ -64,7 +64,9 @@ fn messages(inputs: &BTreeMap<String, Value>) -> Result<Vec<(String, String)>, A
     };
     let prompt = inputs.get("prompt").map(text_of).unwrap_or_default();
     let body = inputs.get("text").map(text_of).unwrap_or_default();
-    let content = [prompt, body].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n\n");
+    // The material first, the instruction last: small models follow an instruction they read
+    // right before answering far better than one buried above a long text.
+    let content = [body, prompt].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("\n\n");
     if content.is_empty() {
         return Err(AttemptError::fatal("llm_inference needs `messages`, or a `prompt` and/or `text`"));
     }
@@ -82,6 +84,15 @@ fn infer(inputs: &BTreeMap<String, Value>, ctx: &mut Context<'_>) -> Result<Outp
             Some(Value::Array(a)) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
             _ => vec![],
         },
+        repeat_penalty: match inputs.get("repeat_penalty") {
+            None => GenParams::default().repeat_penalty,
+            Some(v) => v
+                .as_f64()
+                .filter(|p| (1.0..=2.0).contains(p))
+                .ok_or_else(|| AttemptError::fatal("input `repeat_penalty` must be a number in 1..=2"))?
+                as f32,
+        },
+        ..GenParams::default()
     };
     let model = ctx.models.llm(ctx.model)?;
     let mut model =

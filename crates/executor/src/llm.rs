@@ -48,6 +48,23 @@ pub struct GenParams {
     pub temperature: Option<f64>,
     pub seed: u64,
     pub stop: Vec<String>,
+    /// Divides the logits of tokens generated in the last `repeat_last_n` (1.0: off). Small models
+    /// decoding greedily fall into loops without it; 1.1 over 64 tokens is llama.cpp's default.
+    pub repeat_penalty: f32,
+    pub repeat_last_n: usize,
+}
+
+impl Default for GenParams {
+    fn default() -> Self {
+        Self {
+            max_tokens: 128,
+            temperature: None,
+            seed: 0,
+            stop: vec![],
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +327,12 @@ impl LlmModel {
             if cancel.load(Ordering::SeqCst) {
                 return Err(AttemptError::transient(format!("cancelled after {step} tokens")));
             }
+            if params.repeat_penalty != 1.0 && !out_ids.is_empty() {
+                let recent = &out_ids[out_ids.len().saturating_sub(params.repeat_last_n)..];
+                logits =
+                    candle_transformers::utils::apply_repeat_penalty(&logits, params.repeat_penalty, recent)
+                        .map_err(infer)?;
+            }
             let next = sampler.sample(&logits).map_err(infer)?;
             if self.eos.contains(&next) {
                 finish = "stop";
@@ -412,7 +435,7 @@ mod tests {
             return;
         }
         let prompt = LlmModel::chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
-        let params = GenParams { max_tokens: 16, temperature: None, seed: 0, stop: vec![] };
+        let params = GenParams { max_tokens: 16, ..GenParams::default() };
         for name in ["as-is", "q8_0", "q4_0", "q4k", "q6k", "f16"] {
             let weights: Weights = name.parse().unwrap();
             let mut model = LlmModel::load_with(&path, "smollm2", weights).unwrap();

@@ -198,21 +198,18 @@ async fn attempt(
     let started = Instant::now();
     let id = a.attempt.clone();
     let worker_id = shared.worker_id.clone();
-    shared
-        .emit(
-            &tenant,
-            traceparent.clone(),
-            Event::AttemptStarted(AttemptStarted { attempt: id.clone(), worker_id: worker_id.clone() }),
-        )
-        .await;
     let budget = Duration::from_millis(a.deadline_ms.saturating_sub(now_ms()).max(1));
-    // Token progress from the blocking thread, forwarded to the log in small batches.
+    // The log hears of the attempt from one task, in order: `AttemptStarted`, then token progress
+    // from the blocking thread in small batches. The work does not wait for the first write; the
+    // outcome is written after this task ends, so it always comes last.
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
     let forwarder = {
         let shared = shared.clone();
         let (tenant, traceparent, id, worker_id) =
             (tenant.clone(), traceparent.clone(), id.clone(), worker_id.clone());
         tokio::spawn(async move {
+            let started = AttemptStarted { attempt: id.clone(), worker_id: worker_id.clone() };
+            shared.emit(&tenant, traceparent.clone(), Event::AttemptStarted(started)).await;
             while let Some((mut tokens, mut delta)) = progress_rx.recv().await {
                 while let Ok((t, d)) = progress_rx.try_recv() {
                     tokens = t;

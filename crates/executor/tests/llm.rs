@@ -25,7 +25,7 @@ fn smollm2_answers_and_is_deterministic_and_bounded() {
     let Some(path) = model_path() else { return };
     let mut model = LlmModel::load(&path, "smollm2-135m-instruct").unwrap();
     let prompt = LlmModel::chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
-    let params = GenParams { max_tokens: 24, temperature: None, seed: 7, stop: vec![] };
+    let params = GenParams { max_tokens: 24, seed: 7, ..GenParams::default() };
     let never = AtomicBool::new(false);
     let mut streamed = String::new();
     let first = model.generate(&prompt, &params, &never, &mut |_, delta| streamed.push_str(delta)).unwrap();

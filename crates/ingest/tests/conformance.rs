@@ -49,6 +49,7 @@ impl Backend {
                     brokers: brokers.clone(),
                     session_timeout_ms: 6000,
                     linger_ms: 5,
+                    fetch_wait_ms: 50,
                     batch_size: 1_000_000,
                     delivery_timeout_ms: 30_000,
                     rescan_on_resume: true,

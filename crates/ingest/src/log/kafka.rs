@@ -241,7 +241,7 @@ impl EventLog for KafkaLog {
             .set("session.timeout.ms", session.to_string())
             .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
             .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", self.settings.fetch_wait_ms.to_string())
             .create_with_context(context)
             .map_err(|e| err(e.to_string()))?;
         for topic in &subscription.topics {

@@ -7,8 +7,8 @@ use splai_events::{Dag, JobRequest, JobType, OutputRef, Requirements, TaskInput,
 
 use super::{Limits, PlanError, chunk_lines, chunk_texts, validate};
 
-const MAP_PROMPT: &str = "Read these lines and answer briefly.";
-const SUMMARY_PROMPT: &str = "Summarise these findings in a few sentences.";
+const MAP_PROMPT: &str = "Say briefly what the lines above are about.";
+const SUMMARY_PROMPT: &str = "The notes above were written about parts of one document. Combine them into one short summary of the main points, without repeating any point.";
 
 /// Plan `request` into a validated DAG.
 pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
