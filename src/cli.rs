@@ -66,6 +66,11 @@ pub enum Command {
         #[arg(long)]
         task: Option<String>,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -88,6 +93,13 @@ pub enum ConfigAction {
     Show,
     /// Print the embedded defaults with every field's documentation.
     Defaults,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Re-check the whole hash chain in the read model (`store.url`); exit 1 naming the first
+    /// broken record.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +169,24 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Workers => client_cmd(&cli, |cl| async move { c::workers(&cl).await }),
         Command::Artifacts { id, task } => {
             client_cmd(&cli, |cl| async move { c::artifacts(&cl, id, task.as_deref()).await })
+        }
+        Command::Audit { action: AuditAction::Verify } => {
+            let settings = settings(&cli)?;
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let store = splai_store::Store::connect(&settings.store).await?;
+                let verdict = store.audit_verify().await?;
+                if verdict.ok {
+                    println!("audit chain OK: {} records", verdict.records);
+                    Ok(0)
+                } else {
+                    println!(
+                        "audit chain BROKEN at record {}: {}",
+                        verdict.first_broken_seq.unwrap_or(0),
+                        verdict.reason.unwrap_or_default()
+                    );
+                    Ok(1)
+                }
+            })
         }
         Command::Token { action: TokenAction::Hash { token } } => {
             println!("{}", splai_gateway::auth::token_hash(token));

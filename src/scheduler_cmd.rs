@@ -14,7 +14,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         tick_ms: settings.scheduler.tick_ms,
         group: format!("{}scheduler", settings.log.topic_prefix),
     };
-    let handle = spawn(log, SchedulerOptions::from(&settings.scheduler), run, rx);
+    let handle = spawn(log, options(settings)?, run, rx);
     tracing::info!(backend = ?settings.log.backend, "scheduler started");
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -23,6 +23,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         .await?
         .map_err(|_| anyhow::anyhow!("the scheduler thread panicked"))??;
     Ok(())
+}
+
+/// The scheduler's options: `[scheduler]` plus the policy gate's placement rules.
+pub fn options(settings: &Settings) -> anyhow::Result<SchedulerOptions> {
+    let mut opts = SchedulerOptions::from(&settings.scheduler);
+    opts.policy = std::sync::Arc::new(splai_ingest::policy::PolicySet::load(&settings.policy.file)?);
+    Ok(opts)
 }
 
 pub async fn shutdown_signal() {

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use splai_config::{LogBackend, Settings};
-use splai_dataflow::SchedulerOptions;
 use splai_dataflow::runner::{RunOptions, spawn};
 use splai_store::Store;
 use splai_store::artifacts::ArtifactStore;
@@ -64,7 +63,7 @@ impl Stack {
             group: format!("{}scheduler", settings.log.topic_prefix),
         };
         let scheduler =
-            spawn(log.clone(), SchedulerOptions::from(&settings.scheduler), run_opts, stop_rx.clone());
+            spawn(log.clone(), crate::scheduler_cmd::options(settings)?, run_opts, stop_rx.clone());
         let mut workers = Vec::new();
         for i in 0..executors {
             let id = format!("up-{}-{i}", std::process::id());

@@ -158,13 +158,7 @@ async fn post_with_key(url: &str, body: &Value, key: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_roles_and_tenants() {
-    let hash = |t: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_splai"))
-            .args(["token", "hash", t])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let hash = common::token_hash;
     let extra = format!(
         r#"
 [gateway.tokens.acme-reader]
@@ -293,6 +287,25 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
         .collect();
     assert_eq!(ids, vec!["page-2", "page-1", "page-0", "life-1"]);
     assert!(second["next_cursor"].is_null());
+
+    // Prometheus metrics describe what just happened.
+    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no `{series}` in\n{text}"))
+    };
+    assert!(value("splai_job_latency_seconds_count{type=\"explicit\",outcome=\"succeeded\"}") >= 1.0);
+    assert!(
+        value("splai_task_attempt_duration_seconds_count{kind=\"tool_execution\",outcome=\"succeeded\"}")
+            >= 3.0
+    );
+    assert!(value("splai_decision_latency_seconds_count") >= 4.0);
+    assert!(value("splai_events_consumed_total{topic=\"job-events\"}") > 0.0);
+    assert_eq!(value("splai_workers_live"), 2.0);
+    assert!(value("splai_consumer_lag_records{topic=\"job-events\"}") >= 0.0);
+    assert!(text.contains("# TYPE splai_runnable_tasks gauge"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,4 +383,221 @@ async fn cancel_stops_the_running_attempt_and_a_failing_task_dead_letters() {
             .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["dead_letters_marked"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_trail_is_tenant_scoped_exportable_and_verifiable() {
+    let hash = common::token_hash;
+    let extra = format!(
+        r#"
+[gateway.tokens.acme-admin]
+sha256 = "{}"
+tenant = "acme"
+roles = ["admin"]
+[gateway.tokens.acme-reader]
+sha256 = "{}"
+tenant = "acme"
+roles = ["reader"]
+[gateway.tokens.globex-admin]
+sha256 = "{}"
+tenant = "globex"
+roles = ["admin"]
+"#,
+        hash("acme-admin"),
+        hash("acme-reader"),
+        hash("globex-admin")
+    );
+    let up = Up::start_auth(&extra, &["gateway.auth=true"], &["--executors", "1"], "acme-admin").await;
+    let url = up.url.as_str();
+    let job = json!({"type": "explicit", "job_id": "audited-1", "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
+    assert_eq!(post(url, "/v1/jobs", &job, Some("acme-admin")).await.0, 202);
+    let bad =
+        json!({"type": "explicit", "dag": {"tasks": [{"id": "a", "kind": "aggregation", "parents": ["a"]}]}});
+    assert_eq!(post(url, "/v1/jobs", &bad, Some("acme-admin")).await.0, 400);
+    let resp = reqwest::Client::new()
+        .delete(format!("{url}/v1/jobs/audited-1"))
+        .bearer_auth("acme-admin")
+        .send()
+        .await
+        .unwrap();
+    assert!([200, 202].contains(&resp.status().as_u16()));
+    assert_eq!(post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": "globex-1", "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}}), Some("globex-admin")).await.0, 202);
+
+    assert_eq!(get(url, "/v1/admin/audit", Some("acme-reader")).await.unwrap().0, 403, "audit is for admins");
+    let (status, audit) = get(url, "/v1/admin/audit", Some("acme-admin")).await.unwrap();
+    assert_eq!(status, 200, "{audit}");
+    let records = audit["records"].as_array().unwrap();
+    let actions: Vec<(&str, &str)> =
+        records.iter().map(|r| (r["action"].as_str().unwrap(), r["subject"].as_str().unwrap())).collect();
+    assert!(actions.contains(&("job.submit", "audited-1")), "{actions:?}");
+    assert!(actions.contains(&("job.reject", "-")), "{actions:?}");
+    assert!(
+        records.iter().all(|r| r["tenant"] == "acme" && r["actor"] == "acme-admin"),
+        "only acme's records: {audit}"
+    );
+    let reject = records.iter().find(|r| r["action"] == "job.reject").unwrap();
+    assert!(reject["detail"].as_str().unwrap().contains("dag_cycle"), "{reject}");
+    let (_, globex) = get(url, "/v1/admin/audit", Some("globex-admin")).await.unwrap();
+    assert!(globex["records"].as_array().unwrap().iter().all(|r| r["tenant"] == "globex"));
+    assert!(globex["records"].as_array().unwrap().iter().any(|r| r["subject"] == "globex-1"));
+
+    let csv = reqwest::Client::new()
+        .get(format!("{url}/v1/admin/audit?format=csv&action=job.submit"))
+        .bearer_auth("acme-admin")
+        .send()
+        .await
+        .unwrap();
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("seq,ts_ms,tenant,actor,action,subject,detail,prev_hash,hash\n"), "{csv}");
+    assert!(csv.lines().skip(1).all(|l| l.contains(",job.submit,")), "{csv}");
+
+    let (_, verdict) = get(url, "/v1/admin/audit/verify", Some("acme-admin")).await.unwrap();
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    // Tamper with the second record in the database: the API and the CLI both name it.
+    let db = up.dir.as_ref().unwrap().path().join("splai.sqlite");
+    let out = std::process::Command::new("python3")
+        .args(["-c", &format!("import sqlite3; c = sqlite3.connect('{}'); c.execute(\"UPDATE audit_events SET actor = 'mallory' WHERE seq = 2\"); c.commit()", db.display())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, verdict) = get(url, "/v1/admin/audit/verify", Some("acme-admin")).await.unwrap();
+    assert_eq!(
+        (verdict["ok"].clone(), verdict["first_broken_seq"].clone()),
+        (json!(false), json!(2)),
+        "{verdict}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_splai"))
+        .arg("--config")
+        .arg(&up.config)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("BROKEN at record 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_gate_at_admission_and_placement_is_enforced_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"
+default = "allow"
+[[rules]]
+name = "no-batch-for-trial"
+tenants = ["trial"]
+priorities = ["batch"]
+action = "deny"
+reason = "trial tenants cannot submit batch jobs"
+[[rules]]
+name = "restricted-on-prem"
+data_classifications = ["restricted"]
+require_worker_labels = ["site=on-prem"]
+reason = "restricted data runs only on on-prem workers"
+"#,
+    )
+    .unwrap();
+    let policy_set = format!("policy.file={}", policy.display());
+    let up = Up::start_in(dir, "", &[&policy_set, "executor.labels=[\"site=cloud\"]"], &["--executors", "1"])
+        .await;
+    let url = up.url.as_str();
+    let client = reqwest::Client::new();
+
+    // Admission: denied with the rule's reason, 403.
+    let batch = json!({"type": "explicit", "priority": "batch", "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
+    let resp = client
+        .post(format!("{url}/v1/jobs"))
+        .header("x-splai-tenant", "trial")
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "policy_denied");
+    assert!(body["message"].as_str().unwrap().contains("trial tenants cannot submit batch jobs"), "{body}");
+    let resp = client
+        .post(format!("{url}/v1/jobs"))
+        .header("x-splai-tenant", "acme")
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202, "the rule names the trial tenant only");
+
+    // Placement: a restricted task waits for an on-prem worker, then runs there.
+    let restricted = json!({"type": "explicit", "job_id": "secret-1", "data_classification": "restricted", "dag": {"tasks": [
+        {"id": "t", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 1}}}]}});
+    assert_eq!(post(url, "/v1/jobs", &restricted, None).await.0, 202);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, tasks) = get(url, "/v1/jobs/secret-1/tasks", None).await.unwrap();
+    assert_eq!(tasks["tasks"][0]["state"], "runnable", "not placed on a cloud worker: {tasks}");
+    let mut onprem = std::process::Command::new(env!("CARGO_BIN_EXE_splai"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SPLAI_") {
+            onprem.env_remove(k);
+        }
+    }
+    let mut onprem = onprem
+        .arg("--config")
+        .arg(&up.config)
+        .args([
+            "--set",
+            &policy_set,
+            "--set",
+            "executor.labels=[\"site=on-prem\"]",
+            "executor",
+            "--id",
+            "onprem-1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let job = wait_job(url, "secret-1", None, Duration::from_secs(30)).await;
+    let _ = onprem.kill();
+    let _ = onprem.wait();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let (_, tasks) = get(url, "/v1/jobs/secret-1/tasks", None).await.unwrap();
+    assert_eq!(tasks["tasks"][0]["attempts"][0]["worker_id"], "onprem-1", "{tasks}");
+
+    // Every decision is in the audit log: admission by the gateway, placement by the scheduler.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, audit) = get(url, "/v1/admin/audit?action=policy.decision", None).await.unwrap();
+        let records = audit["records"].as_array().unwrap().clone();
+        let placement = records.iter().find(|r| r["actor"] == "scheduler" && r["subject"] == "secret-1");
+        if let Some(p) = placement {
+            assert!(p["detail"].as_str().unwrap().contains("restricted-on-prem"), "{p}");
+            assert!(
+                records.iter().any(|r| r["subject"] == "secret-1" && r["actor"] == "anonymous"),
+                "admission recorded"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no placement decision audited: {audit}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, trial) = {
+        let r = client
+            .get(format!("{url}/v1/admin/audit?action=policy.decision"))
+            .header("x-splai-tenant", "trial")
+            .send()
+            .await
+            .unwrap();
+        ((), r.json::<Value>().await.unwrap())
+    };
+    assert!(
+        trial["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["detail"].as_str().unwrap().contains("\"allowed\":false")),
+        "{trial}"
+    );
 }

@@ -81,7 +81,7 @@ impl Cluster {
         assert!(status.success(), "creating database {run}");
         let db_url = format!("{}/{run}", pg.rsplit_once('/').unwrap().0);
         let dir = tempfile::tempdir().unwrap();
-        let hash = common_token_hash(TOKEN);
+        let hash = common::token_hash(TOKEN);
         let config = dir.path().join("splai.toml");
         std::fs::write(
             &config,
@@ -238,78 +238,4 @@ assert p.flush(10) == 0
 
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() % 1_000_000
-}
-
-fn common_token_hash(token: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_splai")).args(["token", "hash", token]).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_and_dead_letter_on_kafka_postgres_and_s3() {
-    let Some(cluster) = Cluster::start("shell_tool = true").await else { return };
-    let url = cluster.url.as_str();
-    let run = &cluster.run;
-    let nap = format!("{run}-cancel");
-    let sleepy = json!({"type": "explicit", "job_id": nap, "dag": {"tasks": [
-        {"id": "nap", "kind": "tool_execution", "requirements": {"tools": ["shell"]},
-         "inputs": {"tool": {"literal": "shell"}, "command": {"literal": "sleep 30"}}},
-        {"id": "after", "kind": "aggregation", "parents": ["nap"]}]}});
-    assert_eq!(post(url, "/v1/jobs", &sleepy, Some(TOKEN)).await.0, 202);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, tasks) = get(url, &format!("/v1/jobs/{nap}/tasks"), Some(TOKEN)).await.unwrap();
-        if tasks["tasks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| t["task_id"] == "nap" && t["state"] == "running")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the task never started: {tasks}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let resp = reqwest::Client::new()
-        .delete(format!("{url}/v1/jobs/{nap}"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
-    let job = wait_job(url, &nap, Some(TOKEN), Duration::from_secs(30)).await;
-    assert_eq!(job["state"], "cancelled", "{job}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, tasks) = get(url, &format!("/v1/jobs/{nap}/tasks"), Some(TOKEN)).await.unwrap();
-        let t = tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "nap").unwrap().clone();
-        if t["attempts"][0]["state"] == "failed" {
-            assert_eq!(t["attempts"][0]["error"], "revoked", "{t}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the revoked attempt kept running: {t}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    // A task that always times out: retried once (the job's max_retries), then dead-lettered.
-    let dead = format!("{run}-dead");
-    let slow = json!({"type": "explicit", "job_id": dead, "max_retries": 1, "dag": {"tasks": [
-        {"id": "slow", "kind": "tool_execution", "timeout_s": 1, "requirements": {"tools": ["shell"]},
-         "inputs": {"tool": {"literal": "shell"}, "command": {"literal": "sleep 20"}}}]}});
-    assert_eq!(post(url, "/v1/jobs", &slow, Some(TOKEN)).await.0, 202);
-    let job = wait_job(url, &dead, Some(TOKEN), Duration::from_secs(60)).await;
-    assert_eq!(job["state"], "failed", "{job}");
-    assert_eq!(job["failed_task"], "slow");
-    assert!(job["reason"].as_str().unwrap().contains("timed out"), "{job}");
-    let (_, tasks) = get(url, &format!("/v1/jobs/{dead}/tasks"), Some(TOKEN)).await.unwrap();
-    assert_eq!(tasks["tasks"][0]["attempts"].as_array().map(Vec::len), Some(2), "one retry: {tasks}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, dl) = get(url, "/v1/admin/dead-letter", Some(TOKEN)).await.unwrap();
-        if dl["dead_letters"].as_array().into_iter().flatten().any(|d| d["job_id"] == dead.as_str()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no dead letter listed: {dl}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -54,6 +54,7 @@ impl Stack {
             default_task_timeout_ms: task_timeout_ms,
             tenants: Default::default(),
             limits: Limits::default(),
+            policy: Default::default(),
         };
         let run =
             RunOptions { topic_prefix: prefix.into(), partitions: 2, tick_ms: 20, group: "scheduler".into() };

@@ -220,6 +220,12 @@ pub async fn read_stream(
     out
 }
 
+/// The sha256 `splai token hash` prints for `token`.
+pub fn token_hash(token: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_splai")).args(["token", "hash", token]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 pub fn models_present() -> bool {
     let dir = std::env::current_dir().unwrap().join("models/smollm2-135m-instruct");
     let present = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());

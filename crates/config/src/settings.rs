@@ -13,6 +13,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub gateway: GatewaySettings,
     pub client: ClientSettings,
+    pub policy: PolicySettings,
     pub scheduler: SchedulerSettings,
     pub executor: ExecutorSettings,
 }
@@ -97,6 +98,13 @@ pub struct GatewaySettings {
     pub max_active_jobs: u32,
     pub projector_group: String,
     pub tokens: std::collections::BTreeMap<String, TokenSettings>,
+}
+
+/// Where the policy gate's rules are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    pub file: String,
 }
 
 /// Where the CLI client finds the gateway.

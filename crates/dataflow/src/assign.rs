@@ -27,6 +27,9 @@ pub struct Candidate {
     pub model: Option<String>,
     pub tools: Vec<String>,
     pub locality: Vec<String>,
+    /// Labels the policy gate requires of the worker, with the rule's name and reason.
+    pub required_labels: Vec<String>,
+    pub policy_rule: Option<(String, String)>,
 }
 
 /// What the step knows of a live worker.
@@ -94,6 +97,10 @@ pub fn score(c: &Candidate, w: &WorkerView) -> Result<f64, String> {
     }
     if let Some(t) = c.tools.iter().find(|t| !w.tools.contains(t)) {
         return Err(format!("does not have tool `{t}`"));
+    }
+    if let Some(l) = c.required_labels.iter().find(|l| !w.labels.contains(l)) {
+        let (rule, reason) = c.policy_rule.clone().unwrap_or_default();
+        return Err(format!("lacks label `{l}` required by policy rule `{rule}`: {reason}"));
     }
     let warm = c.model.as_ref().is_some_and(|m| w.warm_models.contains(m));
     let locality = c.locality.iter().filter(|l| w.labels.contains(l)).count() as f64;
@@ -227,7 +234,30 @@ mod tests {
             model: None,
             tools: vec![],
             locality: vec![],
+            required_labels: vec![],
+            policy_rule: None,
         }
+    }
+
+    #[test]
+    fn policy_labels_are_a_hard_constraint_naming_the_rule() {
+        let mut c = cand(0, 0, 0, Priority::Standard);
+        c.required_labels = vec!["site=on-prem".into()];
+        c.policy_rule = Some(("restricted-on-prem".into(), "restricted data stays on-prem".into()));
+        let w = |labels: Vec<String>| WorkerView {
+            worker: 0,
+            id: "w".into(),
+            free: 1,
+            capacity: 1,
+            models: vec![],
+            tools: vec![],
+            labels,
+            warm_models: vec![],
+            cpu_load: 0.0,
+        };
+        let err = score(&c, &w(vec!["site=cloud".into()])).unwrap_err();
+        assert!(err.contains("`site=on-prem`") && err.contains("restricted-on-prem"), "{err}");
+        assert!(score(&c, &w(vec!["site=on-prem".into()])).is_ok());
     }
 
     #[test]

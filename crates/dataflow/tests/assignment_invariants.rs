@@ -19,6 +19,7 @@ fn options() -> SchedulerOptions {
         default_task_timeout_ms: 60_000,
         tenants: Default::default(),
         limits: Limits::default(),
+        policy: Default::default(),
     }
 }
 

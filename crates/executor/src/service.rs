@@ -17,6 +17,8 @@ use splai_ingest::log::{EventLog, EventReader, EventWriter, LogError, partition_
 use splai_store::artifacts::ArtifactStore;
 use tokio::sync::{Semaphore, watch};
 
+use tracing::Instrument;
+
 use crate::execute::{Context, execute};
 use crate::inputs::resolve;
 use crate::models::Models;
@@ -136,7 +138,7 @@ pub async fn run(
                 cpu_pct: cpu.sample(cores),
                 memory_used_mb: rss_mb(),
                 running,
-                warm_models: vec![],
+                warm_models: shared.models.warm(),
             };
             shared.emit("system", None, Event::Heartbeat(hb)).await;
             next_beat = Instant::now() + Duration::from_millis(opts.heartbeat_interval_ms);
@@ -198,6 +200,14 @@ async fn attempt(
     let started = Instant::now();
     let id = a.attempt.clone();
     let worker_id = shared.worker_id.clone();
+    // The attempt's span, a child of the scheduler's decision; what it reports carries it on.
+    let span = tracing::info_span!("splai.attempt", otel.name = "attempt", job_id = %id.job_id,
+        task_id = %id.task_id, attempt = id.attempt, kind = ?a.kind, worker = %worker_id,
+        model = a.requirements.model.as_deref().unwrap_or(""), outcome = tracing::field::Empty,
+        prompt_tokens = tracing::field::Empty, completion_tokens = tracing::field::Empty,
+        duration_ms = tracing::field::Empty);
+    splai_telemetry::set_parent_from_traceparent(&span, traceparent.as_deref());
+    let traceparent = span.in_scope(splai_telemetry::current_traceparent).or(traceparent);
     let budget = Duration::from_millis(a.deadline_ms.saturating_sub(now_ms()).max(1));
     // The log hears of the attempt from one task, in order: `AttemptStarted`, then token progress
     // from the blocking thread in small batches. The work does not wait for the first write; the
@@ -270,7 +280,9 @@ async fn attempt(
         match result {
             Ok(((output, usage), lineage)) => {
                 let bytes = serde_json::to_vec(&output).expect("JSON values serialise");
-                match shared.artifacts.put_output(&tenant, &id, bytes).await {
+                let write = tracing::info_span!(parent: &span, "splai.artifact.write", otel.name = "artifact.write",
+                                                size_bytes = bytes.len());
+                match shared.artifacts.put_output(&tenant, &id, bytes).instrument(write).await {
                     Ok(artifact) => Event::AttemptSucceeded(AttemptSucceeded {
                         attempt: id.clone(),
                         worker_id,
@@ -295,6 +307,20 @@ async fn attempt(
             }),
         }
     };
+    match &event {
+        Event::AttemptSucceeded(ok) => {
+            span.record("outcome", "succeeded").record("duration_ms", ok.duration_ms);
+            if let Some(u) = ok.usage {
+                span.record("prompt_tokens", u.prompt_tokens)
+                    .record("completion_tokens", u.completion_tokens);
+            }
+        }
+        Event::AttemptFailed(f) => {
+            span.record("outcome", if f.error == "revoked" { "revoked" } else { "failed" });
+        }
+        _ => {}
+    }
     shared.emit(&tenant, traceparent, event).await;
+    drop(span);
     shared.running.lock().expect("running lock").remove(&id);
 }

@@ -7,8 +7,10 @@
 //! - [`routes`]: one module per resource; [`auth`]: tokens, tenants and roles; [`rate`]: submit
 //!   rate per tenant; [`error`]: the `{code, message, field?}` error body.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod openapi;
 pub mod projector;
 pub mod rate;

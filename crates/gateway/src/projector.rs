@@ -4,22 +4,27 @@
 //! so a database restart delays the projection and loses nothing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use splai_events::Topic;
+use splai_events::{Envelope, Event, JobState, SourcePosition, TaskState, Topic};
 use splai_ingest::log::{EventReader, EventWriter, LogError};
 use splai_store::{Projection, ProjectorOffsets, Store};
 use tokio::sync::watch;
+
+use crate::metrics::Metrics;
 
 pub const TOPICS: [Topic; 5] =
     [Topic::Jobs, Topic::JobEvents, Topic::TaskEvents, Topic::Heartbeats, Topic::DeadLetter];
 
 /// Run until `shutdown`; `projected` is bumped after every batch that grew a job stream and
 /// `ready` turns true once the backlog present at start is projected.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     writer: EventWriter,
     store: Store,
     group: String,
+    metrics: Arc<Metrics>,
     projected: watch::Sender<u64>,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
@@ -50,6 +55,7 @@ pub async fn run(
         }
     }
     let mut idle_polls = 0u32;
+    let mut runnable_since: HashMap<(String, String), u64> = HashMap::new();
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -62,8 +68,11 @@ pub async fn run(
             let mut backoff = Duration::from_millis(100);
             loop {
                 match projection.apply(&batch.events).await {
-                    Ok(touched) => {
-                        if !touched.is_empty() {
+                    Ok(applied) => {
+                        let fresh: Vec<&(SourcePosition, Envelope)> =
+                            applied.applied.iter().map(|i| &batch.events[*i]).collect();
+                        observe(&metrics, &store, &mut runnable_since, &writer, &fresh).await;
+                        if !applied.touched.is_empty() {
                             projected.send_modify(|n| *n += 1);
                         }
                         break;
@@ -92,5 +101,101 @@ pub async fn run(
             tracing::info!("read model caught up with the log");
         }
         reader.commit(&batch).await?;
+    }
+}
+
+fn name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// Count what the newly applied records say (read-model lookups are best effort: a metric must
+/// never stop the projection).
+async fn observe(
+    metrics: &Metrics,
+    store: &Store,
+    runnable_since: &mut HashMap<(String, String), u64>,
+    writer: &EventWriter,
+    events: &[&(SourcePosition, Envelope)],
+) {
+    for (pos, env) in events {
+        let jobs_topic = writer.topic(Topic::Jobs);
+        let prefix = jobs_topic.strip_suffix("jobs").unwrap_or("");
+        let topic = pos.topic.strip_prefix(prefix).unwrap_or(&pos.topic);
+        metrics.inc("splai_events_consumed_total", &[("topic", topic)], 1.0);
+        match &env.event {
+            Event::JobStateChanged(s)
+                if matches!(s.state, JobState::Succeeded | JobState::Failed | JobState::Cancelled) =>
+            {
+                if let Ok(Some((job_type, submitted))) = store.job_brief(&s.job_id).await {
+                    let seconds = env.ts_ms.saturating_sub(submitted.max(0) as u64) as f64 / 1000.0;
+                    let outcome = name(&s.state);
+                    metrics.observe(
+                        "splai_job_latency_seconds",
+                        &[("type", &job_type), ("outcome", &outcome)],
+                        seconds,
+                    );
+                }
+            }
+            Event::TaskStateChanged(t) => {
+                let key = (t.job_id.clone(), t.task_id.clone());
+                match t.state {
+                    TaskState::Runnable => {
+                        runnable_since.insert(key, env.ts_ms);
+                    }
+                    // A decision shows as `assigned`, or straight as `running` when the attempt
+                    // started within the scheduler's same tick.
+                    TaskState::Assigned | TaskState::Running => {
+                        if let Some(since) = runnable_since.remove(&key) {
+                            let seconds = env.ts_ms.saturating_sub(since) as f64 / 1000.0;
+                            metrics.observe("splai_decision_latency_seconds", &[], seconds);
+                        }
+                    }
+                    TaskState::Failed => metrics.inc("splai_task_retries_total", &[], 1.0),
+                    TaskState::Succeeded | TaskState::DeadLettered | TaskState::Cancelled => {
+                        runnable_since.remove(&key);
+                    }
+                    _ => {}
+                }
+            }
+            Event::AttemptSucceeded(a) => {
+                if let Ok(Some((kind, _))) =
+                    store.attempt_brief(&a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt.into()).await
+                {
+                    let seconds = a.duration_ms as f64 / 1000.0;
+                    metrics.observe(
+                        "splai_task_attempt_duration_seconds",
+                        &[("kind", &kind), ("outcome", "succeeded")],
+                        seconds,
+                    );
+                }
+            }
+            Event::AttemptFailed(a) => {
+                if let Ok(Some((kind, Some(started)))) =
+                    store.attempt_brief(&a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt.into()).await
+                {
+                    let seconds = env.ts_ms.saturating_sub(started.max(0) as u64) as f64 / 1000.0;
+                    metrics.observe(
+                        "splai_task_attempt_duration_seconds",
+                        &[("kind", &kind), ("outcome", "failed")],
+                        seconds,
+                    );
+                }
+            }
+            Event::DeadLetter(_) => metrics.inc("splai_dead_letters_total", &[], 1.0),
+            Event::PolicyDecision(d) => {
+                let entry = splai_store::audit::AuditEntry {
+                    tenant: env.tenant.clone(),
+                    actor: "scheduler".into(),
+                    action: "policy.decision".into(),
+                    subject: d.job_id.clone(),
+                    detail: serde_json::json!({"stage": name(&d.stage), "allowed": d.allowed, "rule": d.rule,
+                                               "reason": d.reason, "task_id": d.task_id}),
+                };
+                if let Err(error) = store.audit(&entry, env.ts_ms as i64).await {
+                    tracing::error!(%error, "writing the audit record of a policy decision failed");
+                }
+            }
+            _ => {}
+        }
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::rate::RateLimiter;
-use crate::routes::{admin, artifacts, health, jobs, stream, workers};
+use crate::routes::{admin, artifacts, audit, health, jobs, metrics, stream, ui, workers};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,8 @@ pub enum GatewayError {
     Store(#[from] StoreError),
     #[error("serving HTTP failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Policy(#[from] splai_ingest::policy::PolicyError),
 }
 
 /// The routes, over `state`.
@@ -42,8 +44,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/workers", get(workers::list))
         .route("/v1/admin/dead-letter", get(admin::list))
         .route("/v1/admin/dead-letter/requeue", post(admin::requeue))
+        .route("/v1/admin/audit", get(audit::list))
+        .route("/v1/admin/audit/verify", get(audit::verify))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/", get(ui::to_ui))
+        .route("/ui", get(ui::to_ui))
+        .route("/ui/", get(ui::index))
+        .route("/ui/app.js", get(ui::app))
+        .route("/ui/style.css", get(ui::style))
         .route("/openapi.json", get(crate::openapi::json))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::middleware::map_response(json_errors))
@@ -91,16 +101,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), GatewayError> {
+    let policy = Arc::new(splai_ingest::policy::PolicySet::load(&settings.policy.file)?);
     store.migrate().await?;
     let writer = EventWriter::new(log, settings.log.topic_prefix.clone());
     writer.create_all_topics(settings.log.partitions).await?;
     let (projected_tx, projected) = watch::channel(0u64);
     let (ready_tx, ready) = watch::channel(false);
     let g = &settings.gateway;
+    let projector_group = format!("{}{}", settings.log.topic_prefix, g.projector_group);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let projector = tokio::spawn(crate::projector::run(
         writer.clone(),
         store.clone(),
-        format!("{}{}", settings.log.topic_prefix, g.projector_group),
+        projector_group.clone(),
+        metrics.clone(),
         projected_tx,
         ready_tx,
         shutdown.clone(),
@@ -117,6 +131,9 @@ pub async fn serve(
         heartbeat_ttl_ms: settings.scheduler.heartbeat_ttl_ms as i64,
         projected,
         ready,
+        metrics,
+        projector_group,
+        policy,
     };
     let mut stop = shutdown.clone();
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {

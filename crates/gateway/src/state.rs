@@ -27,4 +27,9 @@ pub struct AppState {
     pub projected: watch::Receiver<u64>,
     /// True once the projector has caught up with the log.
     pub ready: watch::Receiver<bool>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The projector's consumer group (its offsets in SQL measure the lag).
+    pub projector_group: String,
+    /// The policy gate's rules.
+    pub policy: Arc<splai_ingest::policy::PolicySet>,
 }

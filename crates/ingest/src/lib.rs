@@ -5,7 +5,9 @@
 //!   (rdkafka) and an embedded SQLite log for one machine with no external service. On top of it,
 //!   [`log::EventWriter`] and [`log::EventReader`] speak envelopes and send undecodable records to
 //!   `dead-letter` with their source position instead of stopping.
-//! - The pure planner, validation and policy code shared by gateway and scheduler (issue 3).
+//! - [`plan`] and [`policy`]: the pure planner, validation and policy gate shared by gateway and
+//!   scheduler.
 
 pub mod log;
 pub mod plan;
+pub mod policy;

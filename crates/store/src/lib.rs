@@ -4,6 +4,7 @@
 //! migrations live in `migrations/postgres` and `migrations/sqlite` and are embedded at build time.
 
 pub mod artifacts;
+pub mod audit;
 mod offsets;
 pub mod projection;
 pub mod read;

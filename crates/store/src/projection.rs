@@ -38,14 +38,16 @@ impl Projection {
         Self { store, offsets: ProjectorOffsets::new(projector) }
     }
 
-    /// Apply `events` in one transaction; returns the ids of jobs whose stream grew.
-    pub async fn apply(&self, events: &[(SourcePosition, Envelope)]) -> Result<Vec<String>, StoreError> {
+    /// Apply `events` in one transaction.
+    pub async fn apply(&self, events: &[(SourcePosition, Envelope)]) -> Result<Applied, StoreError> {
         let mut tx = self.store.pool().begin().await.map_err(q("begin projection"))?;
         let mut touched = Vec::new();
-        for (pos, env) in events {
+        let mut applied = Vec::new();
+        for (i, (pos, env)) in events.iter().enumerate() {
             if !self.offsets.is_new(&mut tx, pos).await? {
                 continue;
             }
+            applied.push(i);
             if let Some(job) = apply_one(&mut tx, pos, env).await?
                 && !touched.contains(&job)
             {
@@ -54,8 +56,17 @@ impl Projection {
             self.offsets.advance(&mut tx, pos).await?;
         }
         tx.commit().await.map_err(q("commit projection"))?;
-        Ok(touched)
+        Ok(Applied { touched, applied })
     }
+}
+
+/// What a batch changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    /// Jobs whose stream grew.
+    pub touched: Vec<String>,
+    /// Indexes of the batch's events that were new (the rest had been applied before).
+    pub applied: Vec<usize>,
 }
 
 /// The job a request names: its `job_id`, else the envelope id (as the scheduler does).

@@ -270,6 +270,59 @@ impl Store {
         row.as_ref().map(job_of).transpose()
     }
 
+    /// Type and submit time of a job, for metrics.
+    pub async fn job_brief(&self, job_id: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let row = sqlx::query("SELECT job_type, submitted_at_ms FROM jobs WHERE job_id = $1")
+            .bind(job_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("job brief"))?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose().map_err(q("job brief"))
+    }
+
+    /// Kind of a task and when an attempt of it started, for metrics.
+    pub async fn attempt_brief(
+        &self,
+        job_id: &str,
+        task_id: &str,
+        attempt: i64,
+    ) -> Result<Option<(String, Option<i64>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.kind, a.started_at_ms FROM tasks t LEFT JOIN attempts a
+               ON a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = $3
+             WHERE t.job_id = $1 AND t.task_id = $2",
+        )
+        .bind(job_id)
+        .bind(task_id)
+        .bind(attempt)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(q("attempt brief"))?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose().map_err(q("attempt brief"))
+    }
+
+    /// Runnable tasks per tenant and jobs per state, for metrics.
+    pub async fn queue_depths(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>), StoreError> {
+        let runnable = sqlx::query(
+            "SELECT j.tenant, COUNT(*) FROM tasks t JOIN jobs j ON j.job_id = t.job_id
+             WHERE t.state = 'runnable' GROUP BY j.tenant ORDER BY j.tenant",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("runnable per tenant"))?;
+        let jobs = sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+            .fetch_all(self.pool())
+            .await
+            .map_err(q("jobs per state"))?;
+        let pairs = |rows: Vec<AnyRow>| -> Result<Vec<(String, i64)>, StoreError> {
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(q("depths"))
+        };
+        Ok((pairs(runnable)?, pairs(jobs)?))
+    }
+
     /// The state of a job (callers have checked its tenant).
     pub async fn job_state(&self, job_id: &str) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT state FROM jobs WHERE job_id = $1")

@@ -202,3 +202,58 @@ async fn bad_urls_are_clear_errors() {
     let text = err.to_string();
     assert!(text.contains("127.0.0.1:1") && !text.contains("pw"), "{text}");
 }
+
+async fn audit_chain_detects_tampering(store: &Store) {
+    use splai_store::audit::{AuditEntry, AuditFilter};
+    let entry = |i: i64| AuditEntry {
+        tenant: if i % 2 == 0 { "acme".into() } else { "globex".into() },
+        actor: "ci".into(),
+        action: "job.submit".into(),
+        subject: format!("job-{i}"),
+        detail: serde_json::json!({"n": i, "note": "ünïcode ✓"}),
+    };
+    // Concurrent appends do not fork the chain.
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move { store.audit(&entry(i), 1000 + i).await.unwrap() }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let verdict = store.audit_verify().await.unwrap();
+    assert!(verdict.ok, "{verdict:?}");
+    assert_eq!(verdict.records, 8);
+    let acme = store
+        .audit_list(&AuditFilter { tenant: Some("acme".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(acme.len(), 4);
+    assert!(acme.iter().all(|r| r.tenant == "acme"));
+    // Delete one: named as missing.
+    sqlx::query("DELETE FROM audit_events WHERE seq = 5").execute(store.pool()).await.unwrap();
+    let verdict = store.audit_verify().await.unwrap();
+    assert_eq!((verdict.ok, verdict.first_broken_seq), (false, Some(5)), "{verdict:?}");
+    assert!(verdict.reason.unwrap().contains("missing"));
+    // Edit an earlier record's content: the chain breaks exactly there.
+    sqlx::query("UPDATE audit_events SET detail = $1 WHERE seq = 3")
+        .bind("{\"n\":99}")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let verdict = store.audit_verify().await.unwrap();
+    assert_eq!((verdict.ok, verdict.first_broken_seq), (false, Some(3)), "{verdict:?}");
+    assert!(verdict.reason.unwrap().contains("content"));
+}
+
+#[tokio::test]
+async fn sqlite_audit_chain() {
+    let f = sqlite().await;
+    audit_chain_detects_tampering(&f.store).await;
+}
+
+#[tokio::test]
+async fn postgres_audit_chain() {
+    let Some(f) = postgres().await else { return };
+    audit_chain_detects_tampering(&f.store).await;
+}

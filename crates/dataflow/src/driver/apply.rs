@@ -262,6 +262,20 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         traceparent: e.traceparent.clone(),
         max_retries: r.max_retries,
         timeout_s: r.timeout_s,
+        placement: dag
+            .tasks
+            .iter()
+            .map(|t| {
+                s.opts.policy.placement(&splai_ingest::policy::Subject {
+                    tenant: &e.tenant,
+                    job_type: r.job_type,
+                    priority: r.priority,
+                    data_classification: r.data_classification,
+                    task_kind: Some(t.kind),
+                    model: t.requirements.model.as_deref().or(r.model.as_deref()),
+                })
+            })
+            .collect(),
         dag,
     };
     let job = s.reg.add_job(info);

@@ -35,6 +35,8 @@ pub struct SchedulerOptions {
     pub default_task_timeout_ms: u64,
     pub tenants: std::collections::HashMap<String, TenantPolicy>,
     pub limits: Limits,
+    /// Placement rules of the policy gate (worker labels some tasks need).
+    pub policy: std::sync::Arc<splai_ingest::policy::PolicySet>,
 }
 
 impl From<&SchedulerSettings> for SchedulerOptions {
@@ -53,6 +55,7 @@ impl From<&SchedulerSettings> for SchedulerOptions {
                 })
                 .collect(),
             limits: Limits::default(),
+            policy: Default::default(),
         }
     }
 }

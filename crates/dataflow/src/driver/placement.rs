@@ -34,6 +34,11 @@ fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
         model: task.requirements.model.clone(),
         tools: task.requirements.tools.clone(),
         locality: task.requirements.locality.clone(),
+        required_labels: job.placement.get(tk.1 as usize).map(|p| p.labels.clone()).unwrap_or_default(),
+        policy_rule: job
+            .placement
+            .get(tk.1 as usize)
+            .and_then(|p| p.rule.clone().map(|r| (r, p.reason.clone()))),
     }
 }
 
@@ -97,6 +102,9 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
         s.stats.assignments += 1;
         s.pending.insert(d.tk, (d.attempt, d.worker));
         out.push(assign_envelope(s, d.tk, d.attempt, d.worker));
+        if let Some(decision) = policy_decision(s, d.tk, d.worker) {
+            out.push(decision);
+        }
     }
 }
 
@@ -108,6 +116,32 @@ fn inputs_ready(s: &Scheduler, tk: Tk) -> bool {
         .parents
         .iter()
         .all(|p| s.attempts.artifacts.contains_key(&(tk.0, job.task_index[p])))
+}
+
+/// A placement the policy gate constrained is recorded as a `PolicyDecision` on `job-events`.
+fn policy_decision(s: &Scheduler, tk: Tk, worker: Worker) -> Option<Envelope> {
+    let job = &s.reg.jobs[tk.0 as usize];
+    let placement = job.placement.get(tk.1 as usize)?;
+    let rule = placement.rule.clone()?;
+    let task = &job.dag.tasks[tk.1 as usize];
+    let w = &s.reg.workers[worker as usize].id;
+    let event = Event::PolicyDecision(splai_events::PolicyDecision {
+        job_id: job.id.clone(),
+        task_id: Some(task.id.clone()),
+        stage: splai_events::PolicyStage::Placement,
+        allowed: true,
+        rule: Some(rule),
+        reason: format!("{} — placed on {w}, which has {}", placement.reason, placement.labels.join(", ")),
+    });
+    Some(
+        Envelope::new(
+            format!("policy:{}:{}:{w}", job.id, task.id),
+            s.now,
+            s.reg.tenants[job.tenant as usize].clone(),
+            event,
+        )
+        .with_traceparent(job.traceparent.clone()),
+    )
 }
 
 fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envelope {
@@ -128,6 +162,12 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         })
         .collect();
     let timeout_ms = task.timeout_s.map_or(s.opts.default_task_timeout_ms, |t| u64::from(t) * 1000);
+    // One span per decision, in the job's trace; the attempt's span will be its child.
+    let worker_id = &s.reg.workers[worker as usize].id;
+    let span = tracing::info_span!("splai.decision", otel.name = "schedule", job_id = %job.id, task_id = %task.id,
+                                   attempt, worker = %worker_id);
+    splai_telemetry::set_parent_from_traceparent(&span, job.traceparent.as_deref());
+    let traceparent = span.in_scope(splai_telemetry::current_traceparent).or_else(|| job.traceparent.clone());
     let event = Event::Assign(Assign {
         attempt: AttemptId { job_id: job.id.clone(), task_id: task.id.clone(), attempt },
         worker_id: s.reg.workers[worker as usize].id.clone(),
@@ -142,7 +182,7 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         s.reg.tenants[job.tenant as usize].clone(),
         event,
     )
-    .with_traceparent(job.traceparent.clone())
+    .with_traceparent(traceparent)
 }
 
 impl Scheduler {

@@ -19,6 +19,8 @@ pub struct JobInfo {
     pub traceparent: Option<String>,
     pub max_retries: Option<u32>,
     pub timeout_s: Option<u32>,
+    /// Per task: worker labels the policy gate requires, and the rule that requires them.
+    pub placement: Vec<splai_ingest::policy::Placement>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -36,6 +36,7 @@ pub async fn list(
         );
     }
     let rows = st.store.dead_letters(Some(&caller.tenant), limit).await?;
+    crate::audit::record(&st, &caller, "admin.read", "dead-letter", json!({"rows": rows.len()})).await;
     Ok(Json(json!({"dead_letters": rows})))
 }
 
@@ -74,6 +75,8 @@ pub async fn requeue(
         .map_err(|e| ApiError::unavailable(format!("the event log refused the requeue: {e}")))?;
     let marked =
         st.store.mark_requeued(&caller.tenant, &req.job_id, req.task_id.as_deref(), now_ms() as i64).await?;
+    let detail = json!({"task_id": req.task_id, "marked": marked});
+    crate::audit::record(&st, &caller, "dead_letter.requeue", &req.job_id, detail).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"job_id": req.job_id, "task_id": req.task_id, "dead_letters_marked": marked})),

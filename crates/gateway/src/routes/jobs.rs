@@ -93,12 +93,43 @@ pub async fn submit(
     body: Body,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Submitter, Role::Operator])?;
-    let value = json_body(&st, &headers, body).await?;
+    let outcome = admit(&st, &caller, &headers, body).await;
+    if let Err(e) = &outcome {
+        let detail = json!({"status": e.status.as_u16(), "code": e.body.code, "message": e.body.message,
+                            "field": e.body.field});
+        crate::audit::record(&st, &caller, "job.reject", "-", detail).await;
+    }
+    outcome
+}
+
+/// Admission proper: every refusal is an `ApiError` the caller audits.
+async fn admit(st: &AppState, caller: &Caller, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
+    let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let span = tracing::info_span!("splai.admission", otel.name = "admission", tenant = %caller.tenant,
+                                   job_id = tracing::field::Empty, job_type = tracing::field::Empty);
+    splai_telemetry::set_parent_from_traceparent(&span, incoming);
+    let value = json_body(st, headers, body).await?;
     let mut request: JobRequest = parse_request(&value).map_err(plan_error)?;
     if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         request.idempotency_key = Some(key.to_string());
     }
-    let dag = plan(&request, &st.limits).map_err(plan_error)?;
+    let dag = tracing::info_span!(parent: &span, "splai.planning", otel.name = "planning")
+        .in_scope(|| plan(&request, &st.limits))
+        .map_err(plan_error)?;
+    let verdict = st.policy.admit(&caller.tenant, &request, &dag);
+    let detail = json!({"stage": "admission", "allowed": verdict.allowed, "rule": verdict.rule,
+                        "reason": verdict.reason, "task_id": verdict.task_id, "job_id": request.job_id});
+    crate::audit::record(st, caller, "policy.decision", request.job_id.as_deref().unwrap_or("-"), detail)
+        .await;
+    if !verdict.allowed {
+        let rule = verdict.rule.as_deref().unwrap_or("default");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "policy_denied",
+            format!("denied by policy rule `{rule}`: {}", verdict.reason),
+        )
+        .with_field(verdict.task_id.map(|t| format!("dag.tasks[{t}]"))));
+    }
     st.rate.take(&caller.tenant).map_err(|wait| {
         ApiError::too_many(
             "rate_limited",
@@ -120,7 +151,9 @@ pub async fn submit(
     let request_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&request).unwrap_or_default()));
     let job_id = request.job_id.clone().unwrap_or_else(|| format!("job-{}", uuid::Uuid::now_v7().simple()));
     request.job_id = Some(job_id.clone());
-    let tp = traceparent(&headers);
+    span.record("job_id", job_id.as_str()).record("job_type", record_type(&request).as_str());
+    // The job's trace: this admission span's context when spans are exported, else a fresh id.
+    let tp = span.in_scope(splai_telemetry::current_traceparent).unwrap_or_else(|| traceparent(headers));
     let trace_id = tp.split('-').nth(1).unwrap_or_default().to_string();
     let now = now_ms();
     let record = NewJob {
@@ -166,7 +199,14 @@ pub async fn submit(
         return Err(ApiError::unavailable(format!("the event log refused the job: {e}")));
     }
     tracing::info!(job = %job_id, tenant = %caller.tenant, trace_id = %trace_id, "job accepted");
+    let detail = json!({"type": record.job_type, "tasks": record.tasks_total, "trace_id": trace_id,
+                        "idempotency_key": record.idempotency_key, "data_classification": record.data_classification});
+    crate::audit::record(st, caller, "job.submit", &job_id, detail).await;
     Ok((StatusCode::ACCEPTED, Json(accepted(&job_id, Some(&trace_id), "queued"))).into_response())
+}
+
+fn record_type(request: &JobRequest) -> String {
+    name(&request.job_type)
 }
 
 fn accepted(job_id: &str, trace_id: Option<&str>, state: &str) -> Value {
@@ -299,6 +339,7 @@ pub async fn cancel(
         .append(&[envelope])
         .await
         .map_err(|e| ApiError::unavailable(format!("the event log refused the cancellation: {e}")))?;
+    crate::audit::record(&st, &caller, "job.cancel", &id, json!({"state_before": job.state})).await;
     Ok((StatusCode::ACCEPTED, Json(json!({"job_id": id, "state": "cancelling"}))).into_response())
 }
 

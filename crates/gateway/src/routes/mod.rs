@@ -2,7 +2,10 @@
 
 pub mod admin;
 pub mod artifacts;
+pub mod audit;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod stream;
+pub mod ui;
 pub mod workers;

@@ -1,0 +1,119 @@
+//! The dashboard in a real browser: headless Chromium loads `/ui` from a running `splai up` and
+//! renders the jobs list, a job's DAG with each task's state, and the workers page. The DOM after
+//! the page's own JS ran is checked, and screenshots are taken (into `$SPLAI_TEST_UI_SCREENSHOTS`
+//! when set — that is how `docs/ui/*.png` are made — else a temporary directory).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Up, post, wait_job};
+use serde_json::json;
+
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
+        let out = Command::new("sh").args(["-c", &format!("command -v {name}")]).output().ok()?;
+        out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(),
+            "chromium is not installed (scripts/test installs it)"
+        );
+        eprintln!("skipped: no chromium (apt-get install chromium)");
+    }
+    found
+}
+
+/// Load `url` headless, let its JS run, and return the DOM; also save a screenshot to `png`.
+fn render(browser: &Path, url: &str, png: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--virtual-time-budget=5000",
+        "--window-size=1280,900",
+    ];
+    let dom = Command::new(browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .output()
+        .unwrap();
+    assert!(dom.status.success(), "chromium failed: {}", String::from_utf8_lossy(&dom.stderr));
+    let shot = Command::new(browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(shot.status.success(), "chromium screenshot failed: {}", String::from_utf8_lossy(&shot.stderr));
+    let size = std::fs::metadata(png).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 10_000, "a real page renders to more than a blank PNG ({size} bytes)");
+    String::from_utf8(dom.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_renders_jobs_a_dag_and_workers() {
+    let Some(browser) = chromium() else { return };
+    let up = Up::start("", &[], &["--executors", "2"]).await;
+    let url = up.url.as_str();
+    let tickets =
+        "ticket 1: login fails\nticket 2: invoice blank\nticket 3: login loops\nticket 4: slow search";
+    let dag = json!({"tasks": [
+        {"id": "split", "kind": "tool_execution", "inputs": {"tool": {"literal": "split_lines"}, "text": {"literal": tickets}, "lines_per_chunk": {"literal": 2}}},
+        {"id": "find-0", "kind": "tool_execution", "parents": ["split"], "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "login"}, "text": {"output": {"task": "split", "pointer": "/chunks/0"}}}},
+        {"id": "find-1", "kind": "tool_execution", "parents": ["split"], "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "login"}, "text": {"output": {"task": "split", "pointer": "/chunks/1"}}}},
+        {"id": "merge", "kind": "aggregation", "parents": ["find-0", "find-1"], "inputs": {"mode": {"literal": "concat"}, "part-0": {"output": {"task": "find-0"}}, "part-1": {"output": {"task": "find-1"}}}}
+    ]});
+    assert_eq!(
+        post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": "ui-tickets", "dag": dag}), None).await.0,
+        202
+    );
+    let broken = json!({"type": "explicit", "job_id": "ui-broken", "max_retries": 0, "dag": {"tasks": [
+        {"id": "nope", "kind": "tool_execution", "inputs": {"tool": {"literal": "shell"}}}]}});
+    assert_eq!(post(url, "/v1/jobs", &broken, None).await.0, 202);
+    let job = wait_job(url, "ui-tickets", None, Duration::from_secs(30)).await;
+    assert_eq!(job["state"], "succeeded");
+    wait_job(url, "ui-broken", None, Duration::from_secs(30)).await;
+
+    let out = std::env::var("SPLAI_TEST_UI_SCREENSHOTS").map(PathBuf::from).ok();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = out.as_deref().unwrap_or(tmp.path());
+    std::fs::create_dir_all(dir).unwrap();
+    let b = browser.clone();
+    let (jobs, dag_page, workers) = tokio::task::spawn_blocking({
+        let url = url.to_string();
+        let dir = dir.to_path_buf();
+        move || {
+            (
+                render(&b, &format!("{url}/ui/#/jobs"), &dir.join("jobs.png")),
+                render(&b, &format!("{url}/ui/#/job/ui-tickets"), &dir.join("job.png")),
+                render(&b, &format!("{url}/ui/#/workers"), &dir.join("workers.png")),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(jobs.contains("ui-tickets") && jobs.contains("ui-broken"), "{jobs}");
+    assert!(jobs.contains(">succeeded<") && jobs.contains(">failed<"), "{jobs}");
+    for task in ["split", "find-0", "find-1", "merge"] {
+        assert!(
+            dag_page.contains(&format!("data-task=\"{task}\" data-state=\"succeeded\"")),
+            "{task} drawn: {dag_page}"
+        );
+    }
+    assert!(dag_page.contains(job["trace_id"].as_str().unwrap()), "the trace id is shown");
+    assert!(dag_page.contains("output.json"), "artifact links");
+    assert!(workers.contains("up-") && workers.contains(">live<"), "{workers}");
+}
