@@ -194,10 +194,79 @@ roles = ["submitter", "reader"]
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "ids of other tenants do not leak");
     let (_, list) = get(url, "/v1/jobs", Some("globex-token")).await.unwrap();
     assert_eq!(list["jobs"].as_array().map(Vec::len), Some(0));
-    assert_eq!(get(url, "/v1/jobs/auth-1/stream", Some("globex-token")).await.unwrap().0, 404);
-    assert_eq!(get(url, "/v1/jobs/auth-1/artifacts", Some("globex-token")).await.unwrap().0, 404);
+    wait_job(url, "auth-1", Some("ci-token"), Duration::from_secs(20)).await;
+    for path in ["", "/tasks", "/stream", "/artifacts", "/artifacts/a/1", "/lineage"] {
+        let (status, body) = get(url, &format!("/v1/jobs/auth-1{path}"), Some("globex-token")).await.unwrap();
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not_found")),
+            "GET /v1/jobs/auth-1{path} leaked"
+        );
+        assert_eq!(
+            get(url, &format!("/v1/jobs/auth-1{path}"), Some("r-token")).await.unwrap().0,
+            200,
+            "{path}"
+        );
+    }
+    let resp = reqwest::Client::new()
+        .delete(format!("{url}/v1/jobs/auth-1"))
+        .bearer_auth("globex-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404, "another tenant cannot cancel");
+    let (status, _) =
+        post(url, "/v1/admin/dead-letter/requeue", &json!({"job_id": "auth-1"}), Some("globex-token")).await;
+    assert_eq!(status, 403, "requeue needs the operator role");
     assert_eq!(get(url, "/v1/jobs", None).await.unwrap().0, 401);
     assert_eq!(get(url, "/healthz", None).await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_job_quota_is_per_tenant_with_retry_after() {
+    let up = Up::start("", &["gateway.max_active_jobs=2"], &["--executors", "1"]).await;
+    let url = up.url.as_str();
+    let nap = |id: &str| {
+        json!({"type": "explicit", "job_id": id, "dag": {"tasks": [{"id": "n", "kind": "tool_execution",
+            "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 20000}}}]}})
+    };
+    let submit = |tenant: &'static str, body: Value| async move {
+        let r = reqwest::Client::new()
+            .post(format!("{url}/v1/jobs"))
+            .header("x-splai-tenant", tenant)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.headers().get("retry-after").is_some(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(submit("acme", nap("q-1")).await.0, 202);
+    assert_eq!(submit("acme", nap("q-2")).await.0, 202);
+    let (status, retry_after, body) = submit("acme", nap("q-3")).await;
+    assert_eq!((status, body["code"].as_str(), retry_after), (429, Some("quota_exceeded"), true), "{body}");
+    assert_eq!(submit("globex", nap("q-4")).await.0, 202, "the quota is per tenant");
+    let resp = reqwest::Client::new()
+        .delete(format!("{url}/v1/jobs/q-1"))
+        .header("x-splai-tenant", "acme")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = reqwest::Client::new()
+            .get(format!("{url}/v1/jobs/q-1"))
+            .header("x-splai-tenant", "acme")
+            .send()
+            .await
+            .unwrap();
+        if r.json::<Value>().await.unwrap()["state"] == "cancelled" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "q-1 was not cancelled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(submit("acme", nap("q-5")).await.0, 202, "room again once a job ended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,6 +452,25 @@ async fn cancel_stops_the_running_attempt_and_a_failing_task_dead_letters() {
             .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["dead_letters_marked"], 1);
+
+    // The retry, dead-letter, latency and utilization series moved.
+    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    let sum = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(sum("splai_task_retries_total") >= 1.0, "{text}");
+    assert!(sum("splai_dead_letters_total") >= 1.0, "{text}");
+    assert!(sum("splai_job_latency_seconds_count{type=\"explicit\",outcome=\"failed\"}") >= 1.0, "{text}");
+    assert!(sum("splai_job_latency_seconds_count{type=\"explicit\",outcome=\"cancelled\"}") >= 1.0, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("splai_worker_cpu_percent{worker=")).count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(sum("splai_worker_slots{"), 2.0, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,6 +584,12 @@ priorities = ["batch"]
 action = "deny"
 reason = "trial tenants cannot submit batch jobs"
 [[rules]]
+name = "no-confidential-chat"
+job_types = ["chat"]
+data_classifications = ["confidential"]
+action = "deny"
+reason = "confidential data is not sent to chat models"
+[[rules]]
 name = "restricted-on-prem"
 data_classifications = ["restricted"]
 require_worker_labels = ["site=on-prem"]
@@ -530,6 +624,15 @@ reason = "restricted data runs only on on-prem workers"
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202, "the rule names the trial tenant only");
+
+    let chat = json!({"type": "chat", "data_classification": "confidential", "input": {"messages": [{"role": "user", "content": "hi"}]}});
+    let (status, body) = post(url, "/v1/jobs", &chat, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("policy_denied")),
+        "denied by classification: {body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("no-confidential-chat"), "{body}");
 
     // Placement: a restricted task waits for an on-prem worker, then runs there.
     let restricted = json!({"type": "explicit", "job_id": "secret-1", "data_classification": "restricted", "dag": {"tasks": [

@@ -1,17 +1,88 @@
-//! One trace per job across gateway, scheduler and executor: `splai up` exports over OTLP to the
-//! receiver `scripts/services` starts; a job submitted with a `traceparent` shows up there as the
-//! admission, planning, scheduling decision, attempt and artifact-write spans of that trace, and
-//! the job's `trace_id` in the API is that trace.
+//! One trace per job across the three processes: `splai gateway`, `splai scheduler` and
+//! `splai executor` on one embedded log, each exporting over OTLP to the receiver
+//! `scripts/services` starts. A job submitted with a `traceparent` arrives there as one trace:
+//! admission (gateway, child of the caller's span) → planning; → one `schedule` span per decision
+//! (scheduler, child of admission) → `attempt` (executor, child of its decision) →
+//! `artifact.write`. The job's `trace_id` in the API is that trace.
 
 mod common;
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Up, get, wait_job};
-use serde_json::json;
+use common::{get, wait_job, wait_ready};
+use serde_json::{Value, json};
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    /// SIGTERM and wait: the process flushes its span exporter on the way out.
+    fn stop(mut self) {
+        Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "a process did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn splai(config: &std::path::Path, args: &[&str], stdout: bool) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SPLAI_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.arg("--config").arg(config).args(args);
+    cmd.stdout(if stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::inherit());
+    Proc(cmd.spawn().unwrap())
+}
+
+/// (service, name, parent span id) of every span of `trace` in the receiver's file, by span id.
+fn spans_of(file: &str, trace: &str) -> HashMap<String, (String, String, String)> {
+    let mut out = HashMap::new();
+    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
+        let Ok(doc) = serde_json::from_str::<Value>(line) else { continue };
+        for rs in doc["request"]["resourceSpans"].as_array().into_iter().flatten() {
+            let service = rs["resource"]["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["key"] == "service.name")
+                .and_then(|a| a["value"]["stringValue"].as_str())
+                .unwrap_or("")
+                .to_string();
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for s in ss["spans"].as_array().into_iter().flatten() {
+                    if s["traceId"].as_str().map(str::to_ascii_lowercase).as_deref() == Some(trace) {
+                        out.insert(
+                            s["spanId"].as_str().unwrap_or("").to_string(),
+                            (
+                                service.clone(),
+                                s["name"].as_str().unwrap_or("").to_string(),
+                                s["parentSpanId"].as_str().unwrap_or("").to_string(),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_is_one_trace_across_the_services() {
+async fn a_job_is_one_trace_across_gateway_scheduler_and_executor() {
     let (Ok(endpoint), Ok(file)) =
         (std::env::var("SPLAI_TEST_OTLP_ENDPOINT"), std::env::var("SPLAI_TEST_OTLP_FILE"))
     else {
@@ -22,38 +93,83 @@ async fn a_job_is_one_trace_across_the_services() {
         eprintln!("skipped: SPLAI_TEST_OTLP_ENDPOINT not set (run scripts/test)");
         return;
     };
-    let up = Up::start("", &[&format!("telemetry.otlp_endpoint={endpoint}")], &["--executors", "1"]).await;
-    let trace = format!("{:032x}", (std::process::id() as u128) << 64 | 0x5a5a_1234);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("splai.toml");
+    std::fs::write(
+        &config,
+        format!("{}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\n", common::base_config(dir.path())),
+    )
+    .unwrap();
+    let mut gateway = splai(&config, &["gateway"], true);
+    let mut lines = BufReader::new(gateway.0.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("gateway listening on ").map(str::to_string))
+        .expect("the gateway printed its address");
+    std::thread::spawn(move || for _ in lines {});
+    let scheduler = splai(&config, &["scheduler"], false);
+    let executor = splai(&config, &["executor", "--id", "traced-w1"], false);
+    wait_ready(&url, None).await;
+
+    let trace = format!("{:032x}", (u128::from(std::process::id()) << 64) | 0x7ace_0001);
+    let caller_span = "00f067aa0ba902b7";
     let job = json!({"type": "explicit", "job_id": "traced-1", "dag": {"tasks": [
         {"id": "a", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 5}}},
         {"id": "b", "kind": "aggregation", "parents": ["a"]}]}});
     let resp = reqwest::Client::new()
-        .post(format!("{}/v1/jobs", up.url))
-        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .post(format!("{url}/v1/jobs"))
+        .header("traceparent", format!("00-{trace}-{caller_span}-01"))
         .json(&job)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202);
-    let accepted: serde_json::Value = resp.json().await.unwrap();
+    let accepted: Value = resp.json().await.unwrap();
     assert_eq!(accepted["trace_id"], trace.as_str(), "the job continues the caller's trace");
-    let done = wait_job(&up.url, "traced-1", None, Duration::from_secs(30)).await;
+    let done = wait_job(&url, "traced-1", None, Duration::from_secs(30)).await;
     assert_eq!(done["state"], "succeeded");
-    assert_eq!(get(&up.url, "/v1/jobs/traced-1", None).await.unwrap().1["trace_id"], trace.as_str());
-    assert!(up.stop().success()); // flushes the exporter
+    assert_eq!(get(&url, "/v1/jobs/traced-1", None).await.unwrap().1["trace_id"], trace.as_str());
+    executor.stop();
+    scheduler.stop();
+    gateway.stop();
 
-    let wanted = ["admission", "planning", "schedule", "attempt", "artifact.write"];
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let ours: Vec<&str> = text.lines().filter(|l| l.to_ascii_lowercase().contains(&trace)).collect();
-        let missing: Vec<&&str> =
-            wanted.iter().filter(|name| !ours.iter().any(|l| l.contains(&format!("\"{name}\"")))).collect();
-        if missing.is_empty() {
-            assert!(ours.iter().any(|l| l.contains("splai-up")), "service name on the spans");
-            return;
+    let spans = loop {
+        let spans = spans_of(&file, &trace);
+        let count = |name: &str| spans.values().filter(|(_, n, _)| n == name).count();
+        if count("admission") == 1
+            && count("planning") == 1
+            && count("schedule") >= 2
+            && count("attempt") >= 2
+            && count("artifact.write") >= 2
+        {
+            break spans;
         }
-        assert!(Instant::now() < deadline, "spans {missing:?} of trace {trace} never reached {file}");
+        assert!(Instant::now() < deadline, "the trace never completed at the receiver: {spans:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let by_name = |name: &str| -> Vec<(&String, &(String, String, String))> {
+        spans.iter().filter(|(_, (_, n, _))| n == name).collect()
+    };
+    let (admission_id, (service, _, parent)) = by_name("admission")[0];
+    assert_eq!(
+        (service.as_str(), parent.as_str()),
+        ("splai-gateway", caller_span),
+        "admission continues the caller"
+    );
+    assert_eq!(by_name("planning")[0].1.2, *admission_id, "planning is part of admission");
+    for (id, (service, _, parent)) in by_name("schedule") {
+        assert_eq!(service, "splai-scheduler");
+        assert_eq!(parent, admission_id, "decision {id} hangs off the admission");
+    }
+    for (id, (service, _, parent)) in by_name("attempt") {
+        assert_eq!(service, "splai-executor");
+        let (_, parent_name, _) = &spans[parent];
+        assert_eq!(parent_name, "schedule", "attempt {id} is a child of its decision");
+    }
+    for (_, (service, _, parent)) in by_name("artifact.write") {
+        assert_eq!(service, "splai-executor");
+        assert_eq!(spans[parent].1, "attempt");
     }
 }
