@@ -38,6 +38,8 @@ pub fn options(settings: &Settings, worker_id: Option<String>, slots: Option<u32
 pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Result<()> {
     let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
     let artifacts = ArtifactStore::open(&settings.artifacts)?;
+    splai_telemetry::metrics::global().describe(splai_executor::service::SERIES);
+    crate::metrics_server::spawn(&settings.telemetry.metrics_listen).await?;
     let opts = options(settings, worker_id, None);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(run(log, artifacts, opts, rx));

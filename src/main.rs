@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod executor_cmd;
 mod gateway_cmd;
+mod metrics_server;
 mod replay;
 mod scheduler_cmd;
 mod threads;

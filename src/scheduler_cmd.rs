@@ -7,6 +7,8 @@ use splai_dataflow::runner::{RunOptions, spawn};
 
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
+    splai_telemetry::metrics::global().describe(splai_dataflow::runner::SERIES);
+    crate::metrics_server::spawn(&settings.telemetry.metrics_listen).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let run = RunOptions {
         topic_prefix: settings.log.topic_prefix.clone(),

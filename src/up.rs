@@ -96,7 +96,8 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> anyhow::Result<u8> {
     let url = stack.url.clone();
     println!("SPLAI is up: gateway, scheduler and {executors} executor(s) in this process");
     println!("  API      {url}/v1/jobs   (OpenAPI: {url}/openapi.json)");
-    println!("  health   {url}/readyz");
+    println!("  UI       {url}/ui/   (jobs, DAGs, workers, charts)");
+    println!("  health   {url}/readyz   metrics {url}/metrics");
     let backend = match settings.log.backend {
         LogBackend::Embedded => format!("embedded log at {}", settings.log.embedded.path),
         LogBackend::Kafka => format!("Kafka at {}", settings.log.kafka.brokers),

@@ -108,8 +108,12 @@ async fn a_job_is_one_trace_across_gateway_scheduler_and_executor() {
         .find_map(|l| l.strip_prefix("gateway listening on ").map(str::to_string))
         .expect("the gateway printed its address");
     std::thread::spawn(move || for _ in lines {});
-    let scheduler = splai(&config, &["scheduler"], false);
-    let executor = splai(&config, &["executor", "--id", "traced-w1"], false);
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (scheduler_metrics, executor_metrics) = (free_port(), free_port());
+    let scheduler_listen = format!("telemetry.metrics_listen=127.0.0.1:{scheduler_metrics}");
+    let executor_listen = format!("telemetry.metrics_listen=127.0.0.1:{executor_metrics}");
+    let scheduler = splai(&config, &["--set", &scheduler_listen, "scheduler"], false);
+    let executor = splai(&config, &["--set", &executor_listen, "executor", "--id", "traced-w1"], false);
     wait_ready(&url, None).await;
 
     let trace = format!("{:032x}", (u128::from(std::process::id()) << 64) | 0x7ace_0001);
@@ -130,6 +134,30 @@ async fn a_job_is_one_trace_across_gateway_scheduler_and_executor() {
     let done = wait_job(&url, "traced-1", None, Duration::from_secs(30)).await;
     assert_eq!(done["state"], "succeeded");
     assert_eq!(get(&url, "/v1/jobs/traced-1", None).await.unwrap().1["trace_id"], trace.as_str());
+
+    // The scheduler and the executor serve their own /metrics.
+    let scrape = |port: u16| async move {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap()
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+    };
+    let s = scrape(scheduler_metrics).await;
+    assert!(value(&s, "splai_scheduler_decisions_total") >= 2.0, "{s}");
+    assert!(value(&s, "splai_scheduler_events_total{topic=\"task-events\"}") >= 2.0, "{s}");
+    assert!(s.contains("# TYPE splai_scheduler_decision_latency_seconds histogram"), "{s}");
+    let e = scrape(executor_metrics).await;
+    assert_eq!(
+        value(&e, "splai_executor_attempts_total{kind=\"tool_execution\",outcome=\"succeeded\"}"),
+        1.0,
+        "{e}"
+    );
+    assert_eq!(
+        value(&e, "splai_executor_attempts_total{kind=\"aggregation\",outcome=\"succeeded\"}"),
+        1.0,
+        "{e}"
+    );
+    assert!(e.contains("splai_executor_cpu_percent{worker=\"traced-w1\"}"), "{e}");
     executor.stop();
     scheduler.stop();
     gateway.stop();

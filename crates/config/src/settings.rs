@@ -85,6 +85,7 @@ pub struct TelemetrySettings {
     pub log_filter: String,
     pub otlp_endpoint: String,
     pub service_name: String,
+    pub metrics_listen: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +217,13 @@ impl Settings {
         non_empty("telemetry.service_name", &self.telemetry.service_name)?;
         if !looks_like_host_port(&self.gateway.listen) {
             return Err(ConfigError::invalid("gateway.listen", "expected host:port"));
+        }
+        let m = &self.telemetry.metrics_listen;
+        if !m.is_empty() && !looks_like_host_port(m) {
+            return Err(ConfigError::invalid(
+                "telemetry.metrics_listen",
+                "expected host:port, or empty for off",
+            ));
         }
         let g = &self.gateway;
         range("gateway.max_body_bytes", g.max_body_bytes, 1024, 1 << 30)?;

@@ -20,6 +20,14 @@ use crate::driver::{Scheduler, SchedulerOptions};
 pub const INPUTS: [Topic; 5] =
     [Topic::Jobs, Topic::Control, Topic::Heartbeats, Topic::TaskEvents, Topic::Assignments];
 
+/// What `splai scheduler` exports on `telemetry.metrics_listen`.
+pub const SERIES: &[(&str, &str, &str)] = &[
+    ("splai_scheduler_events_total", "counter", "Log records the live scheduler read, by topic."),
+    ("splai_scheduler_decisions_total", "counter", "Assignments decided."),
+    ("splai_scheduler_decision_latency_seconds", "histogram", "Task runnable to assigned (scheduler clock)."),
+    ("splai_scheduler_runnable_tasks", "gauge", "Runnable tasks not yet assigned."),
+];
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub topic_prefix: String,
@@ -82,6 +90,9 @@ pub async fn run(
     tracing::info!(events = scheduler.stats.events, now = scheduler.now(), "scheduler caught up; going live");
     let snapshot = scheduler.go_live();
     writer.append(&snapshot).await?;
+    let metrics = splai_telemetry::metrics::global();
+    metrics.describe(SERIES);
+    let mut latencies_seen = scheduler.stats.decision_latency_ms.len();
 
     loop {
         if *shutdown.borrow() {
@@ -91,6 +102,10 @@ pub async fn run(
             b = reader.poll(10_000, Duration::from_millis(run.tick_ms)) => b?,
             _ = shutdown.changed() => break,
         };
+        for (pos, _) in &batch.events {
+            let topic = pos.topic.strip_prefix(run.topic_prefix.as_str()).unwrap_or(&pos.topic);
+            metrics.inc("splai_scheduler_events_total", &[("topic", topic)], 1.0);
+        }
         let mut events: Vec<Envelope> = batch.events.into_iter().map(|(_, e)| e).collect();
         events.sort_by_key(|e| e.ts_ms);
         scheduler.advance(wall_ms());
@@ -98,6 +113,12 @@ pub async fn run(
             scheduler.apply(e, &mut out);
         }
         scheduler.tick(&mut out);
+        for ms in scheduler.stats.decision_latency_ms.iter().skip(latencies_seen) {
+            metrics.observe("splai_scheduler_decision_latency_seconds", &[], *ms as f64 / 1000.0);
+            metrics.inc("splai_scheduler_decisions_total", &[], 1.0);
+        }
+        latencies_seen = scheduler.stats.decision_latency_ms.len();
+        metrics.set("splai_scheduler_runnable_tasks", &[], scheduler.runnable_count() as f64);
         if !out.is_empty() {
             writer.append(&out).await?;
             out.clear();

@@ -26,6 +26,15 @@ use crate::shell::ShellLimits;
 use crate::tools::BUILT_IN;
 use crate::utilization::{CpuSampler, rss_mb, total_memory_mb};
 
+/// What `splai executor` exports on `telemetry.metrics_listen`.
+pub const SERIES: &[(&str, &str, &str)] = &[
+    ("splai_executor_attempts_total", "counter", "Attempts finished, by task kind and outcome."),
+    ("splai_executor_attempt_seconds", "histogram", "Attempt wall time, by task kind and outcome."),
+    ("splai_executor_running", "gauge", "Attempts running now, by worker."),
+    ("splai_executor_slots", "gauge", "Slots, by worker."),
+    ("splai_executor_cpu_percent", "gauge", "CPU utilization of the process (0-100 x cores), by worker."),
+];
+
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
     pub worker_id: String,
@@ -132,10 +141,17 @@ pub async fn run(
             beat_seq += 1;
             let running: Vec<AttemptId> =
                 shared.running.lock().expect("running lock").keys().cloned().collect();
+            let cpu_pct = cpu.sample(cores);
+            let m = splai_telemetry::metrics::global();
+            m.describe(SERIES);
+            let w = opts.worker_id.as_str();
+            m.set("splai_executor_cpu_percent", &[("worker", w)], cpu_pct);
+            m.set("splai_executor_running", &[("worker", w)], running.len() as f64);
+            m.set("splai_executor_slots", &[("worker", w)], f64::from(opts.slots));
             let hb = Heartbeat {
                 worker_id: opts.worker_id.clone(),
                 seq: beat_seq,
-                cpu_pct: cpu.sample(cores),
+                cpu_pct,
                 memory_used_mb: rss_mb(),
                 running,
                 warm_models: shared.models.warm(),
@@ -307,6 +323,20 @@ async fn attempt(
             }),
         }
     };
+    let outcome = match &event {
+        Event::AttemptSucceeded(_) => "succeeded",
+        Event::AttemptFailed(f) if f.error == "revoked" => "revoked",
+        _ => "failed",
+    };
+    let kind =
+        serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let m = splai_telemetry::metrics::global();
+    m.inc("splai_executor_attempts_total", &[("kind", &kind), ("outcome", outcome)], 1.0);
+    m.observe(
+        "splai_executor_attempt_seconds",
+        &[("kind", &kind), ("outcome", outcome)],
+        started.elapsed().as_secs_f64(),
+    );
     match &event {
         Event::AttemptSucceeded(ok) => {
             span.record("outcome", "succeeded").record("duration_ms", ok.duration_ms);

@@ -4,7 +4,6 @@
 //! so a database restart delays the projection and loses nothing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use splai_events::{Envelope, Event, JobState, SourcePosition, TaskState, Topic};
@@ -24,7 +23,7 @@ pub async fn run(
     writer: EventWriter,
     store: Store,
     group: String,
-    metrics: Arc<Metrics>,
+    metrics: &'static Metrics,
     projected: watch::Sender<u64>,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
@@ -71,7 +70,7 @@ pub async fn run(
                     Ok(applied) => {
                         let fresh: Vec<&(SourcePosition, Envelope)> =
                             applied.applied.iter().map(|i| &batch.events[*i]).collect();
-                        observe(&metrics, &store, &mut runnable_since, &writer, &fresh).await;
+                        observe(metrics, &store, &mut runnable_since, &writer, &fresh).await;
                         if !applied.touched.is_empty() {
                             projected.send_modify(|n| *n += 1);
                         }

@@ -109,12 +109,12 @@ pub async fn serve(
     let (ready_tx, ready) = watch::channel(false);
     let g = &settings.gateway;
     let projector_group = format!("{}{}", settings.log.topic_prefix, g.projector_group);
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let metrics = crate::metrics::registry();
     let projector = tokio::spawn(crate::projector::run(
         writer.clone(),
         store.clone(),
         projector_group.clone(),
-        metrics.clone(),
+        metrics,
         projected_tx,
         ready_tx,
         shutdown.clone(),

@@ -27,7 +27,7 @@ pub struct AppState {
     pub projected: watch::Receiver<u64>,
     /// True once the projector has caught up with the log.
     pub ready: watch::Receiver<bool>,
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: &'static crate::metrics::Metrics,
     /// The projector's consumer group (its offsets in SQL measure the lag).
     pub projector_group: String,
     /// The policy gate's rules.

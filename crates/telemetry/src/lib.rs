@@ -3,6 +3,7 @@
 //! configured, span export over OTLP/HTTP. W3C trace context helpers let a `traceparent` travel in
 //! every envelope so one job is one trace across processes.
 
+pub mod metrics;
 mod propagation;
 
 use opentelemetry::trace::TracerProvider as _;

@@ -22,6 +22,7 @@ fn spans_arrive_at_the_otlp_receiver_with_trace_context() {
         log_filter: "info".into(),
         otlp_endpoint: endpoint,
         service_name: "splai-test".into(),
+        metrics_listen: String::new(),
     };
     let guard = splai_telemetry::init(&settings, "telemetry-test").unwrap();
     assert!(guard.exporting());
