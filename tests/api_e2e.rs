@@ -452,6 +452,22 @@ async fn cancel_stops_the_running_attempt_and_a_failing_task_dead_letters() {
             .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["dead_letters_marked"], 1);
+    // Another tenant sees none of it.
+    let other = |path: &str| {
+        let url = format!("{url}{path}");
+        async move {
+            let r = reqwest::Client::new().get(url).header("x-splai-tenant", "globex").send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, dl) = other("/v1/admin/dead-letter").await;
+    assert_eq!((status, dl["dead_letters"].as_array().map(Vec::len)), (200, Some(0)), "{dl}");
+    assert_eq!(other("/v1/jobs/dead-1").await.0, 404);
+    let (status, audit) = other("/v1/admin/audit").await;
+    assert!(
+        status == 200 && audit["records"].as_array().unwrap().iter().all(|r| r["tenant"] == "globex"),
+        "{audit}"
+    );
 
     // The retry, dead-letter, latency and utilization series moved.
     let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
