@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, artifacts, audit, health, jobs, metrics, stream, workers};
+use crate::routes::{admin, artifacts, audit, health, jobs, metrics, openai, stream, workers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use crate::routes::{admin, artifacts, audit, health, jobs, metrics, stream, work
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::tasks, stream::stream,
         artifacts::list, artifacts::content, artifacts::lineage, workers::list,
         admin::list, admin::requeue, audit::list, audit::verify, health::healthz, health::readyz, metrics::metrics,
+        openai::chat_completions, openai::completions, openai::embeddings, openai::models,
     ),
     components(schemas(crate::error::ErrorBody, admin::RequeueRequest)),
     modifiers(&BearerAuth),

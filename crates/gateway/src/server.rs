@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::rate::RateLimiter;
-use crate::routes::{admin, artifacts, audit, health, jobs, metrics, stream, ui, workers};
+use crate::routes::{admin, artifacts, audit, health, jobs, metrics, openai, stream, ui, workers};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::models))
         .route("/", get(ui::to_ui))
         .route("/ui", get(ui::to_ui))
         .route("/ui/", get(ui::index))

@@ -93,22 +93,49 @@ pub async fn submit(
     body: Body,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Submitter, Role::Operator])?;
-    let outcome = admit(&st, &caller, &headers, body).await;
+    let value = match json_body(&st, &headers, body).await {
+        Ok(v) => v,
+        Err(e) => {
+            audit_refusal(&st, &caller, &e).await;
+            return Err(e);
+        }
+    };
+    let (status, doc) = submit_value(&st, &caller, &headers, value).await?;
+    Ok((status, Json(doc)).into_response())
+}
+
+async fn audit_refusal(st: &AppState, caller: &Caller, e: &ApiError) {
+    let detail = json!({"status": e.status.as_u16(), "code": e.body.code, "message": e.body.message,
+                        "field": e.body.field});
+    crate::audit::record(st, caller, "job.reject", "-", detail).await;
+}
+
+/// Admit a request document (the job API and the OpenAI-compatible endpoints): 202 with
+/// `{job_id, trace_id, state, links}`, or 200 for an idempotent replay; refusals are audited.
+pub async fn submit_value(
+    st: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    value: Value,
+) -> ApiResult<(StatusCode, Value)> {
+    let outcome = admit(st, caller, headers, value).await;
     if let Err(e) = &outcome {
-        let detail = json!({"status": e.status.as_u16(), "code": e.body.code, "message": e.body.message,
-                            "field": e.body.field});
-        crate::audit::record(&st, &caller, "job.reject", "-", detail).await;
+        audit_refusal(st, caller, e).await;
     }
     outcome
 }
 
-/// Admission proper: every refusal is an `ApiError` the caller audits.
-async fn admit(st: &AppState, caller: &Caller, headers: &HeaderMap, body: Body) -> ApiResult<Response> {
+/// Admission proper: every refusal is an `ApiError`.
+async fn admit(
+    st: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    value: Value,
+) -> ApiResult<(StatusCode, Value)> {
     let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok());
     let span = tracing::info_span!("splai.admission", otel.name = "admission", tenant = %caller.tenant,
                                    job_id = tracing::field::Empty, job_type = tracing::field::Empty);
     splai_telemetry::set_parent_from_traceparent(&span, incoming);
-    let value = json_body(st, headers, body).await?;
     let mut request: JobRequest = parse_request(&value).map_err(plan_error)?;
     if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         request.idempotency_key = Some(key.to_string());
@@ -172,8 +199,7 @@ async fn admit(st: &AppState, caller: &Caller, headers: &HeaderMap, body: Body) 
     match st.store.record_submission(&record).await? {
         Submitted::New => {}
         Submitted::Replay(job) => {
-            return Ok((StatusCode::OK, Json(accepted(&job.job_id, job.trace_id.as_deref(), &job.state)))
-                .into_response());
+            return Ok((StatusCode::OK, accepted(&job.job_id, job.trace_id.as_deref(), &job.state)));
         }
         Submitted::KeyConflict(job) => {
             return Err(ApiError::new(
@@ -202,7 +228,7 @@ async fn admit(st: &AppState, caller: &Caller, headers: &HeaderMap, body: Body) 
     let detail = json!({"type": record.job_type, "tasks": record.tasks_total, "trace_id": trace_id,
                         "idempotency_key": record.idempotency_key, "data_classification": record.data_classification});
     crate::audit::record(st, caller, "job.submit", &job_id, detail).await;
-    Ok((StatusCode::ACCEPTED, Json(accepted(&job_id, Some(&trace_id), "queued"))).into_response())
+    Ok((StatusCode::ACCEPTED, accepted(&job_id, Some(&trace_id), "queued")))
 }
 
 fn record_type(request: &JobRequest) -> String {
@@ -228,7 +254,7 @@ pub async fn own_job(st: &AppState, caller: &Caller, id: &str) -> ApiResult<JobV
 }
 
 /// The result document: the output of the DAG's single sink once the job succeeded.
-async fn result_of(st: &AppState, job: &JobView) -> ApiResult<Option<Value>> {
+pub async fn result_of(st: &AppState, job: &JobView) -> ApiResult<Option<Value>> {
     let Some(task) = job.result_task.as_deref().filter(|_| job.state == "succeeded") else { return Ok(None) };
     let tasks = st.store.tasks(&job.job_id, None, None, i64::MAX).await?;
     let Some(path) = tasks.into_iter().find(|t| t.task_id == task).and_then(|t| t.artifact) else {

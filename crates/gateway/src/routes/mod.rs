@@ -6,6 +6,7 @@ pub mod audit;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod openai;
 pub mod stream;
 pub mod ui;
 pub mod workers;

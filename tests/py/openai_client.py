@@ -1,0 +1,60 @@
+"""Drive SPLAI's OpenAI-compatible API with the official `openai` package (an ordinary client).
+
+Usage: openai_client.py BASE_URL. Prints one JSON object with what it saw; exits non-zero on a
+failed expectation.
+"""
+import json
+import sys
+
+import openai
+
+base = sys.argv[1]
+client = openai.OpenAI(base_url=base + "/v1", api_key="unused-when-auth-is-off", max_retries=0, timeout=300)
+out = {}
+
+models = [m.id for m in client.models.list().data]
+out["models"] = models
+assert "smollm2-135m-instruct" in models and "all-minilm-l6-v2" in models, models
+
+question = [{"role": "user", "content": "What is the capital of France? Answer in one short sentence."}]
+chat = client.chat.completions.create(
+    model="smollm2-135m-instruct", messages=question, max_tokens=32, temperature=0, seed=7
+)
+text = chat.choices[0].message.content
+out["chat"] = text
+out["usage"] = chat.usage.model_dump()
+assert "Paris" in text, text
+assert chat.usage.prompt_tokens > 0 and chat.usage.completion_tokens > 0, chat.usage
+assert chat.usage.total_tokens == chat.usage.prompt_tokens + chat.usage.completion_tokens
+
+chunks = list(
+    client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=question, max_tokens=32, temperature=0, seed=7, stream=True
+    )
+)
+deltas = [c.choices[0].delta.content or "" for c in chunks if c.choices]
+out["chunks"] = len(chunks)
+out["streamed"] = "".join(deltas)
+assert len([d for d in deltas if d]) >= 3, deltas
+assert "".join(deltas) == text, ("".join(deltas), text)
+assert chunks[-1].choices[0].finish_reason in ("stop", "length"), chunks[-1]
+
+completion = client.completions.create(model="smollm2-135m-instruct", prompt="Name one primary colour.", max_tokens=16, temperature=0)
+out["completion"] = completion.choices[0].text
+assert completion.choices[0].text.strip(), completion
+
+emb = client.embeddings.create(model="all-minilm-l6-v2", input=["a cat sits on the mat", "a kitten on a rug", "stock prices fell"])
+vectors = [d.embedding for d in emb.data]
+out["dims"] = [len(v) for v in vectors]
+assert [len(v) for v in vectors] == [384, 384, 384], out["dims"]
+dot = lambda a, b: sum(x * y for x, y in zip(a, b))
+assert dot(vectors[0], vectors[1]) > dot(vectors[0], vectors[2]), "similar sentences are closer"
+
+try:
+    client.chat.completions.create(model="smollm2-135m-instruct", messages=[])
+    raise AssertionError("an empty messages list was accepted")
+except openai.BadRequestError as e:
+    out["error"] = e.body
+    assert e.status_code == 400 and e.body.get("type") == "invalid_request_error", e.body
+
+print(json.dumps(out))
