@@ -203,7 +203,7 @@ async fn distributed_over_kafka_postgres_and_s3() {
     assert_eq!(status, 200);
     assert_eq!(content["text"], job["result"]["text"], "the artifact on S3 is the result");
 
-    // An ordinary Kafka client produces a job; it runs and shows up in the API.
+    // An ordinary Kafka client produces a job and reads its outcome; it also shows up in the API.
     let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let kafka_job = format!("{run}-from-kafka");
     let script = format!(
@@ -217,6 +217,21 @@ envelope = {{"v": 1, "id": "{kafka_job}", "ts_ms": int(time.time() * 1000), "ten
     {{"id": "count", "kind": "tool_execution", "inputs": {{"tool": {{"literal": "regex"}}, "pattern": {{"literal": "\\w+"}}, "text": {{"literal": "produced by confluent-kafka"}}}}}}]}}}}}}
 p.produce("{run}.jobs", key="{kafka_job}", value=json.dumps(envelope))
 assert p.flush(10) == 0
+# A plain consumer reads the outcome from job-events.
+from confluent_kafka import Consumer
+c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-outcome", "auto.offset.reset": "earliest"}})
+c.subscribe(["{run}.job-events"])
+deadline = time.time() + 90
+while time.time() < deadline:
+    m = c.poll(0.5)
+    if m is None or m.error():
+        continue
+    e = json.loads(m.value())
+    b = e["body"]
+    if e["kind"] == "job_state_changed" and b["job_id"] == "{kafka_job}" and b["state"] in ("succeeded", "failed", "cancelled"):
+        print("outcome", b["state"])
+        break
+c.close()
 "#
     );
     let out = Command::new(&python).args(["-c", &script]).output().unwrap();
@@ -231,6 +246,8 @@ assert p.flush(10) == 0
         return;
     }
     assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("outcome succeeded"), "a plain consumer read the outcome from job-events: {said}");
     let job = wait_job(&url, &kafka_job, Some(TOKEN), Duration::from_secs(60)).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["result"]["count"], 4, "{job}");
