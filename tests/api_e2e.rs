@@ -224,7 +224,8 @@ roles = ["submitter", "reader"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_job_quota_is_per_tenant_with_retry_after() {
-    let up = Up::start("", &["gateway.max_active_jobs=2"], &["--executors", "1"]).await;
+    let per_tenant = "[gateway.tenants.globex]\nmax_active_jobs = 1\n";
+    let up = Up::start(per_tenant, &["gateway.max_active_jobs=2"], &["--executors", "1"]).await;
     let url = up.url.as_str();
     let nap = |id: &str| {
         json!({"type": "explicit", "job_id": id, "dag": {"tasks": [{"id": "n", "kind": "tool_execution",
@@ -245,6 +246,12 @@ async fn active_job_quota_is_per_tenant_with_retry_after() {
     let (status, retry_after, body) = submit("acme", nap("q-3")).await;
     assert_eq!((status, body["code"].as_str(), retry_after), (429, Some("quota_exceeded"), true), "{body}");
     assert_eq!(submit("globex", nap("q-4")).await.0, 202, "the quota is per tenant");
+    let (status, _, body) = submit("globex", nap("q-6")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("quota_exceeded")),
+        "globex's own limit is 1: {body}"
+    );
     let resp = reqwest::Client::new()
         .delete(format!("{url}/v1/jobs/q-1"))
         .header("x-splai-tenant", "acme")

@@ -99,6 +99,20 @@ pub struct GatewaySettings {
     pub max_active_jobs: u32,
     pub projector_group: String,
     pub tokens: std::collections::BTreeMap<String, TokenSettings>,
+    #[serde(default)]
+    pub tenants: std::collections::BTreeMap<String, TenantLimits>,
+}
+
+/// A tenant's own gateway limits (absent fields: the gateway-wide setting).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimits {
+    #[serde(default)]
+    pub submit_rate_per_s: Option<f64>,
+    #[serde(default)]
+    pub submit_burst: Option<u32>,
+    #[serde(default)]
+    pub max_active_jobs: Option<u32>,
 }
 
 /// Where the policy gate's rules are.
@@ -232,6 +246,20 @@ impl Settings {
         }
         range("gateway.submit_burst", g.submit_burst.into(), 1, 1_000_000)?;
         non_empty("gateway.projector_group", &g.projector_group)?;
+        for (name, t) in &g.tenants {
+            if t.submit_rate_per_s.is_some_and(|r| !(r >= 0.0 && r.is_finite())) {
+                return Err(ConfigError::invalid(
+                    &format!("gateway.tenants.{name}.submit_rate_per_s"),
+                    "must be a number ≥ 0",
+                ));
+            }
+            if t.submit_burst == Some(0) {
+                return Err(ConfigError::invalid(
+                    &format!("gateway.tenants.{name}.submit_burst"),
+                    "must be ≥ 1",
+                ));
+            }
+        }
         for (name, t) in &g.tokens {
             let key = format!("gateway.tokens.{name}");
             if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {

@@ -128,7 +128,21 @@ pub async fn serve(
         store,
         artifacts,
         tokens: Arc::new(Tokens::from_settings(g)),
-        rate: Arc::new(RateLimiter::new(g.submit_rate_per_s, g.submit_burst)),
+        rate: Arc::new(g.tenants.iter().fold(
+            RateLimiter::new(g.submit_rate_per_s, g.submit_burst),
+            |r, (name, t)| {
+                r.with_tenant(
+                    name,
+                    t.submit_rate_per_s.unwrap_or(g.submit_rate_per_s),
+                    t.submit_burst.unwrap_or(g.submit_burst),
+                )
+            },
+        )),
+        tenant_max_active_jobs: g
+            .tenants
+            .iter()
+            .filter_map(|(n, t)| Some((n.clone(), t.max_active_jobs?)))
+            .collect(),
         limits: Limits::default(),
         max_body_bytes: g.max_body_bytes as usize,
         max_active_jobs: g.max_active_jobs,

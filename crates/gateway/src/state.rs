@@ -21,6 +21,8 @@ pub struct AppState {
     pub limits: Limits,
     pub max_body_bytes: usize,
     pub max_active_jobs: u32,
+    /// Tenants with their own active-job limit.
+    pub tenant_max_active_jobs: std::collections::HashMap<String, u32>,
     /// A worker is live when its last beat is this recent.
     pub heartbeat_ttl_ms: i64,
     /// Bumped whenever the projector grew some job's stream (SSE handlers wake on it).

@@ -164,14 +164,11 @@ async fn admit(
             wait,
         )
     })?;
-    if st.max_active_jobs > 0 && st.store.active_jobs(&caller.tenant).await? >= i64::from(st.max_active_jobs)
-    {
+    let max_active = st.tenant_max_active_jobs.get(&caller.tenant).copied().unwrap_or(st.max_active_jobs);
+    if max_active > 0 && st.store.active_jobs(&caller.tenant).await? >= i64::from(max_active) {
         return Err(ApiError::too_many(
             "quota_exceeded",
-            format!(
-                "tenant `{}` has {} jobs queued or running, its limit",
-                caller.tenant, st.max_active_jobs
-            ),
+            format!("tenant `{}` has {max_active} jobs queued or running, its limit", caller.tenant),
             1,
         ));
     }
