@@ -346,6 +346,21 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
     assert_eq!(inputs, parents, "the merge read exactly its parents' artifacts");
     assert_eq!(node("find-0")["inputs"], json!([node("split")["artifact"]]));
 
+    // Bad input: an id that would escape a path, unicode, a huge DAG — each a specific 400.
+    for (bad, field) in [("../etc", "job_id"), ("jöb-ü", "job_id")] {
+        let (status, body) = post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": bad, "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}}), None).await;
+        assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{bad}: {body}");
+    }
+    let huge: Vec<Value> = (0..1500).map(|i| json!({"id": format!("t{i}"), "kind": "aggregation"})).collect();
+    let (status, body) =
+        post(url, "/v1/jobs", &json!({"type": "explicit", "dag": {"tasks": huge}}), None).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("too_many_tasks")), "{body}");
+    let rtl = json!({"type": "explicit", "job_id": "unicode-1", "dag": {"tasks": [{"id": "a", "kind": "tool_execution",
+        "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "\\w+"}, "text": {"literal": "שלום ✓ 🦀 \u{0000}end"}}}]}});
+    assert_eq!(post(url, "/v1/jobs", &rtl, None).await.0, 202, "unicode content is just content");
+    let job = wait_job(url, "unicode-1", None, Duration::from_secs(30)).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+
     // Pagination: three more jobs, pages of two, newest first, no overlap.
     for i in 0..3 {
         let (s, _) = post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": format!("page-{i}"), "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}}), None).await;
@@ -354,15 +369,15 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
     let (_, first) = get(url, "/v1/jobs?limit=2", None).await.unwrap();
     let cursor = first["next_cursor"].as_str().expect("a next page").to_string();
     let (_, second) = get(url, &format!("/v1/jobs?limit=2&cursor={cursor}"), None).await.unwrap();
-    let ids: Vec<&str> = first["jobs"]
-        .as_array()
-        .unwrap()
+    let cursor = second["next_cursor"].as_str().expect("a third page").to_string();
+    let (_, third) = get(url, &format!("/v1/jobs?limit=2&cursor={cursor}"), None).await.unwrap();
+    let ids: Vec<&str> = [&first, &second, &third]
         .iter()
-        .chain(second["jobs"].as_array().unwrap())
+        .flat_map(|p| p["jobs"].as_array().unwrap())
         .map(|j| j["job_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec!["page-2", "page-1", "page-0", "life-1"]);
-    assert!(second["next_cursor"].is_null());
+    assert_eq!(ids, vec!["page-2", "page-1", "page-0", "unicode-1", "life-1"]);
+    assert!(third["next_cursor"].is_null());
 
     // Prometheus metrics describe what just happened.
     let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();

@@ -12,6 +12,9 @@ const SUMMARY_PROMPT: &str = "The notes above were written about parts of one do
 
 /// Plan `request` into a validated DAG.
 pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
+    if let Some(id) = &request.job_id {
+        super::validate::check_job_id(id)?;
+    }
     let bytes = serde_json::to_vec(&request.input).map(|v| v.len()).unwrap_or(usize::MAX)
         + request.dag.as_ref().and_then(|d| serde_json::to_vec(d).ok()).map_or(0, |v| v.len());
     if bytes > limits.max_input_bytes {

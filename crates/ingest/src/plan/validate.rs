@@ -53,10 +53,27 @@ fn check_id(id: &str) -> Result<(), PlanError> {
         "longer than 64 bytes"
     } else if !id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
         "only ASCII letters, digits, '_', '.' and '-' are allowed"
+    } else if id == "." || id == ".." {
+        "`.` and `..` are not ids"
     } else {
         return Ok(());
     };
     Err(PlanError::InvalidTaskId { task: id.chars().take(80).collect(), reason })
+}
+
+/// A job id names a directory of artifacts and travels in URLs: the same alphabet as task ids,
+/// up to 128 bytes.
+pub fn check_job_id(id: &str) -> Result<(), PlanError> {
+    let reason = if id.is_empty() || id.len() > 128 {
+        "must be 1 to 128 bytes"
+    } else if !id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        "only ASCII letters, digits, '_', '.' and '-' are allowed"
+    } else if id == "." || id == ".." {
+        "`.` and `..` are not ids"
+    } else {
+        return Ok(());
+    };
+    Err(PlanError::InvalidInput { field: "job_id".into(), reason: reason.into() })
 }
 
 /// A cycle as a path `a -> b -> … -> a`, or `None`. Deterministic: searches from the smallest id.
