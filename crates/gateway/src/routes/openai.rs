@@ -68,6 +68,7 @@ async fn wait_for(st: &AppState, job_id: &str) -> Result<String, ApiError> {
     let deadline = Instant::now() + WAIT;
     let mut projected = st.projected.clone();
     loop {
+        projected.borrow_and_update();
         if let Some(state) = st.store.job_state(job_id).await?
             && ["succeeded", "failed", "cancelled", "rejected"].contains(&state.as_str())
         {
@@ -215,6 +216,7 @@ fn stream_chat(
         let mut projected = st.projected.clone();
         let deadline = Instant::now() + WAIT;
         loop {
+            projected.borrow_and_update();
             let terminal = matches!(st.store.job_state(&job_id).await, Ok(Some(s)) if ["succeeded", "failed", "cancelled", "rejected"].contains(&s.as_str()));
             let rows = st.store.stream_after(&job_id, after, 500).await.unwrap_or_default();
             for r in &rows {

@@ -28,6 +28,9 @@ pub struct StreamQuery {
 
 struct Cursor {
     st: AppState,
+    /// This stream's own view of the projector's progress (a fresh clone would see every past
+    /// change as new and never wait).
+    projected: tokio::sync::watch::Receiver<u64>,
     job_id: String,
     after: i64,
     pending: std::collections::VecDeque<SseEvent>,
@@ -73,7 +76,9 @@ pub async fn stream(
             head
         }
     };
-    let cursor = Cursor { st, job_id: id, after, pending, done: false, ended: false };
+    let mut projected = st.projected.clone();
+    projected.borrow_and_update();
+    let cursor = Cursor { st, projected, job_id: id, after, pending, done: false, ended: false };
     let events = futures::stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(e) = c.pending.pop_front() {
@@ -86,7 +91,8 @@ pub async fn stream(
                 c.ended = true;
                 return Some((Ok(SseEvent::default().event("end").data("{}")), c));
             }
-            let mut projected = c.st.projected.clone();
+            // Seen: what is committed now is what the queries below read.
+            c.projected.borrow_and_update();
             // The state first, then the rows: a terminal state's rows were committed with it, so
             // rows read afterwards include them all.
             let terminal_before = matches!(c.st.store.job_state(&c.job_id).await, Ok(Some(s)) if TERMINAL.contains(&s.as_str()));
@@ -115,7 +121,7 @@ pub async fn stream(
                         continue;
                     }
                     // Wake on this gateway's projector, or poll (another gateway may project).
-                    let _ = tokio::time::timeout(Duration::from_millis(500), projected.changed()).await;
+                    let _ = tokio::time::timeout(Duration::from_millis(500), c.projected.changed()).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "reading a job stream failed");
