@@ -7,33 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{get, post, wait_job, wait_ready};
+use common::{Proc, get, post, splai, wait_job, wait_ready};
 use serde_json::{Value, json};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn splai(config: &std::path::Path, args: &[&str], stdout: bool) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
-    cmd.arg("--config").arg(config).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SPLAI_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.stdout(if stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::inherit());
-    Proc(cmd.spawn().unwrap())
-}
 
 fn env(name: &str) -> Option<String> {
     match std::env::var(name) {
@@ -120,14 +98,7 @@ model_dir = "{models}"
             ),
         )
         .unwrap();
-        let mut gateway = splai(&config, &["gateway"], true);
-        let mut lines = BufReader::new(gateway.0.stdout.take().unwrap()).lines();
-        let url = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| l.strip_prefix("gateway listening on ").map(str::to_string))
-            .expect("the gateway printed its address");
-        std::thread::spawn(move || for _ in lines {});
+        let (gateway, url) = common::start_gateway(&config, &[]);
         let scheduler = splai(&config, &["scheduler"], false);
         let w1 = splai(&config, &["executor", "--id", &format!("{run}-w1")], false);
         let w2 = splai(&config, &["executor", "--id", &format!("{run}-w2")], false);

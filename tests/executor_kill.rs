@@ -3,33 +3,21 @@
 //! heartbeats stop, the scheduler's ttl retracts it, and the task's next attempt runs on a second
 //! executor to success. The killed attempt never reports success.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Proc;
 use splai_config::Loader;
 use splai_events::*;
 use splai_ingest::log::{EventLog, EventReader, EventWriter, open_log};
 
-/// A child process killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn splai(sets: &[String], args: &[&str]) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
+    let mut cmd = common::splai_command();
     for s in sets {
         cmd.args(["--set", s]);
-    }
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SPLAI_") {
-            cmd.env_remove(k);
-        }
     }
     cmd.args(args).stdout(Stdio::null()).stderr(Stdio::inherit());
     Proc(cmd.spawn().unwrap())

@@ -8,45 +8,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{get, wait_job, wait_ready};
+use common::{get, splai, wait_job, wait_ready};
 use serde_json::{Value, json};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    /// SIGTERM and wait: the process flushes its span exporter on the way out.
-    fn stop(mut self) {
-        Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "a process did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn splai(config: &std::path::Path, args: &[&str], stdout: bool) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SPLAI_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.arg("--config").arg(config).args(args);
-    cmd.stdout(if stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::inherit());
-    Proc(cmd.spawn().unwrap())
-}
 
 /// (service, name, parent span id) of every span of `trace` in the receiver's file, by span id.
 fn spans_of(file: &str, trace: &str) -> HashMap<String, (String, String, String)> {
@@ -100,14 +65,7 @@ async fn a_job_is_one_trace_across_gateway_scheduler_and_executor() {
         format!("{}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\n", common::base_config(dir.path())),
     )
     .unwrap();
-    let mut gateway = splai(&config, &["gateway"], true);
-    let mut lines = BufReader::new(gateway.0.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("gateway listening on ").map(str::to_string))
-        .expect("the gateway printed its address");
-    std::thread::spawn(move || for _ in lines {});
+    let (gateway, url) = common::start_gateway(&config, &[]);
     let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (scheduler_metrics, executor_metrics) = (free_port(), free_port());
     let scheduler_listen = format!("telemetry.metrics_listen=127.0.0.1:{scheduler_metrics}");

@@ -9,50 +9,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{get, post, read_stream, wait_job, wait_ready};
+use common::{get, post, read_stream, splai, start_gateway, wait_job, wait_ready};
 use serde_json::{Value, json};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.0.id().to_string()]).status();
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn splai(config: &std::path::Path, args: &[&str], stdout: bool) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SPLAI_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.arg("--config").arg(config).args(args);
-    cmd.stdout(if stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::inherit());
-    Proc(cmd.spawn().unwrap())
-}
-
-fn gateway(config: &std::path::Path, listen: &str) -> (Proc, String) {
-    let mut g = splai(config, &["--set", &format!("gateway.listen={listen}"), "gateway"], true);
-    let mut lines = BufReader::new(g.0.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("gateway listening on ").map(str::to_string))
-        .expect("the gateway printed its address");
-    std::thread::spawn(move || for _ in lines {});
-    (g, url)
-}
-
-fn signal(p: &Proc, sig: &str) {
-    assert!(Command::new("kill").args([sig, &p.0.id().to_string()]).status().unwrap().success());
-}
 
 fn stack() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -64,7 +24,7 @@ fn stack() -> (tempfile::TempDir, std::path::PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
     let (_dir, config) = stack();
-    let (_g, url) = gateway(&config, "127.0.0.1:0");
+    let (_g, url) = start_gateway(&config, &[]);
     let _s = splai(&config, &["scheduler"], false);
     let frozen = splai(&config, &["executor", "--id", "frozen"], false);
     wait_ready(&url, None).await;
@@ -81,10 +41,10 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
         assert!(Instant::now() < deadline, "never started: {t}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    signal(&frozen, "-STOP"); // no beats, no progress: the ttl (1.5 s) runs out
+    frozen.signal("-STOP"); // no beats, no progress: the ttl (1.5 s) runs out
     let _survivor = splai(&config, &["executor", "--id", "survivor"], false);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    signal(&frozen, "-CONT"); // wakes up, finishes its (stale) attempt and reports it
+    frozen.signal("-CONT"); // wakes up, finishes its (stale) attempt and reports it
     let done = wait_job(&url, "freeze-1", None, Duration::from_secs(60)).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     tokio::time::sleep(Duration::from_secs(3)).await; // let the late report arrive
@@ -118,7 +78,8 @@ async fn the_gateway_restarts_mid_job_and_streams_resume_without_gaps() {
     let (_dir, config) = stack();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
-    let (g1, url) = gateway(&config, &listen);
+    let listen_set = format!("gateway.listen={listen}");
+    let (g1, url) = start_gateway(&config, &["--set", &listen_set]);
     let _s = splai(&config, &["scheduler"], false);
     let _e = splai(&config, &["executor", "--id", "steady"], false);
     wait_ready(&url, None).await;
@@ -139,7 +100,7 @@ async fn the_gateway_restarts_mid_job_and_streams_resume_without_gaps() {
     assert!(seen_before > 0 && seen_before < 12, "mid-job: {seen_before}");
     drop(g1); // SIGKILL
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let (_g2, url2) = gateway(&config, &listen);
+    let (_g2, url2) = start_gateway(&config, &["--set", &listen_set]);
     assert_eq!(url2, url);
     wait_ready(&url, None).await;
     let done = wait_job(&url, "restart-1", None, Duration::from_secs(60)).await;

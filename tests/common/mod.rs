@@ -23,6 +23,69 @@ impl Drop for Up {
     }
 }
 
+/// The `splai` binary with none of the test's own `SPLAI_` variables (they are settings to it).
+pub fn splai_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SPLAI_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// A `splai` child process, killed (after a SIGCONT, in case a test froze it) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0.id().to_string()]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    /// Send `sig` (e.g. `-STOP`).
+    pub fn signal(&self, sig: &str) {
+        assert!(Command::new("kill").args([sig, &self.0.id().to_string()]).status().unwrap().success());
+    }
+
+    /// SIGTERM and wait for the exit (a process flushes its span exporter on the way out).
+    pub fn stop(mut self) {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "a process did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `splai --config CONFIG ARGS…`; stdout piped when asked, else dropped.
+pub fn splai(config: &std::path::Path, args: &[&str], stdout: bool) -> Proc {
+    let mut cmd = splai_command();
+    cmd.arg("--config").arg(config).args(args);
+    cmd.stdout(if stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::inherit());
+    Proc(cmd.spawn().unwrap())
+}
+
+/// `splai gateway` with `args` before the subcommand; returns it and the URL it printed.
+pub fn start_gateway(config: &std::path::Path, args: &[&str]) -> (Proc, String) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("gateway");
+    let mut g = splai(config, &all, true);
+    let mut lines = BufReader::new(g.0.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("gateway listening on ").map(str::to_string))
+        .expect("the gateway printed its address");
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (g, url)
+}
+
 /// Settings every test stack uses: its own data directory, a free port, fast ticks and beats.
 pub fn base_config(dir: &std::path::Path) -> String {
     format!(
@@ -73,15 +136,10 @@ impl Up {
     fn spawn(dir: tempfile::TempDir, extra: &str, sets: &[&str], args: &[&str]) -> Up {
         let config = dir.path().join("splai.toml");
         std::fs::write(&config, format!("{}\n{extra}", base_config(dir.path()))).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
+        let mut cmd = splai_command();
         cmd.arg("--config").arg(&config);
         for s in sets {
             cmd.args(["--set", s]);
-        }
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SPLAI_") {
-                cmd.env_remove(k);
-            }
         }
         cmd.arg("up").args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().unwrap();

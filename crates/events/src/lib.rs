@@ -36,4 +36,10 @@ pub use job_events::{
     TaskStateChanged,
 };
 pub use topic::Topic;
+
+/// The name a unit enum variant has on the wire (`TaskKind::LlmInference` → `llm_inference`);
+/// empty for values that do not serialise to a string.
+pub fn wire_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
 pub use worker::{Heartbeat, WorkerLeaving, WorkerRegistered};

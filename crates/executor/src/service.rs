@@ -328,8 +328,7 @@ async fn attempt(
         Event::AttemptFailed(f) if f.error == "revoked" => "revoked",
         _ => "failed",
     };
-    let kind =
-        serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let kind = splai_events::wire_name(&a.kind);
     let m = splai_telemetry::metrics::global();
     m.inc("splai_executor_attempts_total", &[("kind", &kind), ("outcome", outcome)], 1.0);
     m.observe(

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use splai_events::{Envelope, Event, JobState, SourcePosition, TaskState, Topic};
+use splai_events::{Envelope, Event, JobState, SourcePosition, TaskState, Topic, wire_name};
 use splai_ingest::log::{EventReader, EventWriter, LogError};
 use splai_store::{Projection, ProjectorOffsets, Store};
 use tokio::sync::watch;
@@ -103,10 +103,6 @@ pub async fn run(
     }
 }
 
-fn name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
 /// Count what the newly applied records say (read-model lookups are best effort: a metric must
 /// never stop the projection).
 async fn observe(
@@ -116,9 +112,9 @@ async fn observe(
     writer: &EventWriter,
     events: &[&(SourcePosition, Envelope)],
 ) {
+    let jobs_topic = writer.topic(Topic::Jobs);
+    let prefix = jobs_topic.strip_suffix(Topic::Jobs.name()).unwrap_or("");
     for (pos, env) in events {
-        let jobs_topic = writer.topic(Topic::Jobs);
-        let prefix = jobs_topic.strip_suffix("jobs").unwrap_or("");
         let topic = pos.topic.strip_prefix(prefix).unwrap_or(&pos.topic);
         metrics.inc("splai_events_consumed_total", &[("topic", topic)], 1.0);
         match &env.event {
@@ -127,7 +123,7 @@ async fn observe(
             {
                 if let Ok(Some((job_type, submitted))) = store.job_brief(&s.job_id).await {
                     let seconds = env.ts_ms.saturating_sub(submitted.max(0) as u64) as f64 / 1000.0;
-                    let outcome = name(&s.state);
+                    let outcome = wire_name(&s.state);
                     metrics.observe(
                         "splai_job_latency_seconds",
                         &[("type", &job_type), ("outcome", &outcome)],
@@ -187,7 +183,7 @@ async fn observe(
                     actor: "scheduler".into(),
                     action: "policy.decision".into(),
                     subject: d.job_id.clone(),
-                    detail: serde_json::json!({"stage": name(&d.stage), "allowed": d.allowed, "rule": d.rule,
+                    detail: serde_json::json!({"stage": wire_name(&d.stage), "allowed": d.allowed, "rule": d.rule,
                                                "reason": d.reason, "task_id": d.task_id}),
                 };
                 if let Err(error) = store.audit(&entry, env.ts_ms as i64).await {

@@ -7,7 +7,7 @@
 //! job's stream once whatever projects it.
 
 use serde_json::{Value, json};
-use splai_events::{Envelope, Event, JobRequest, SourcePosition};
+use splai_events::{Envelope, Event, JobRequest, SourcePosition, wire_name};
 use sqlx::{Any, Transaction};
 
 use crate::{ProjectorOffsets, Store, StoreError};
@@ -26,11 +26,6 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 
 fn terminal(state: &str) -> bool {
     matches!(state, "succeeded" | "failed" | "cancelled" | "rejected")
-}
-
-/// The snake_case name serde gives an enum value.
-fn name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 impl Projection {
@@ -118,9 +113,9 @@ async fn apply_one(
             )
             .bind(&job)
             .bind(tenant)
-            .bind(name(&r.job_type))
-            .bind(name(&r.priority))
-            .bind(name(&r.data_classification))
+            .bind(wire_name(&r.job_type))
+            .bind(wire_name(&r.priority))
+            .bind(wire_name(&r.data_classification))
             .bind(r.model.clone())
             .bind(r.idempotency_key.clone())
             .bind(trace_id)
@@ -149,8 +144,8 @@ async fn apply_one(
             )
             .bind(&a.job_id)
             .bind(tenant)
-            .bind(name(&a.job_type))
-            .bind(name(&a.priority))
+            .bind(wire_name(&a.job_type))
+            .bind(wire_name(&a.priority))
             .bind(serde_json::to_string(&a.dag).unwrap_or_default())
             .bind(a.dag.tasks.len() as i64)
             .bind(result_task)
@@ -165,7 +160,7 @@ async fn apply_one(
                 )
                 .bind(&a.job_id)
                 .bind(&t.id)
-                .bind(name(&t.kind))
+                .bind(wire_name(&t.kind))
                 .bind(serde_json::to_string(&t.parents).unwrap_or_default())
                 .bind(ts)
                 .execute(&mut **tx)
@@ -197,7 +192,7 @@ async fn apply_one(
             Ok(Some(r.job_id.clone()))
         }
         Event::JobStateChanged(s) => {
-            let state = name(&s.state);
+            let state = wire_name(&s.state);
             sqlx::query(
                 "UPDATE jobs SET state = $2, reason = $3, failed_task = $4, updated_at_ms = $5,
                    started_at_ms = CASE WHEN $2 = 'running' THEN COALESCE(started_at_ms, $5) ELSE started_at_ms END,
@@ -218,7 +213,7 @@ async fn apply_one(
             Ok(Some(s.job_id.clone()))
         }
         Event::TaskStateChanged(t) => {
-            let state = name(&t.state);
+            let state = wire_name(&t.state);
             sqlx::query(
                 "UPDATE tasks SET state = $3, attempt = $4, worker_id = COALESCE($5, worker_id), reason = $6,
                    updated_at_ms = $7 WHERE job_id = $1 AND task_id = $2",

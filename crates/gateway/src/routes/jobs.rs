@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use splai_events::{ArtifactRef, CancelJob, Envelope, Event, JobRequest};
+use splai_events::{ArtifactRef, CancelJob, Envelope, Event, JobRequest, wire_name};
 use splai_ingest::plan::{PlanError, parse_request, plan};
 use splai_store::read::{JobFilter, JobView, NewJob, Submitted};
 
@@ -22,10 +22,6 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 fn plan_error(e: PlanError) -> ApiError {
@@ -175,7 +171,7 @@ async fn admit(
     let request_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&request).unwrap_or_default()));
     let job_id = request.job_id.clone().unwrap_or_else(|| format!("job-{}", uuid::Uuid::now_v7().simple()));
     request.job_id = Some(job_id.clone());
-    span.record("job_id", job_id.as_str()).record("job_type", record_type(&request).as_str());
+    span.record("job_id", job_id.as_str()).record("job_type", wire_name(&request.job_type).as_str());
     // The job's trace: this admission span's context when spans are exported, else a fresh id.
     let tp = span.in_scope(splai_telemetry::current_traceparent).unwrap_or_else(|| traceparent(headers));
     let trace_id = tp.split('-').nth(1).unwrap_or_default().to_string();
@@ -183,9 +179,9 @@ async fn admit(
     let record = NewJob {
         job_id: job_id.clone(),
         tenant: caller.tenant.clone(),
-        job_type: name(&request.job_type),
-        priority: name(&request.priority),
-        data_classification: name(&request.data_classification),
+        job_type: wire_name(&request.job_type),
+        priority: wire_name(&request.priority),
+        data_classification: wire_name(&request.data_classification),
         model: request.model.clone(),
         idempotency_key: request.idempotency_key.clone(),
         request_sha256,
@@ -226,10 +222,6 @@ async fn admit(
                         "idempotency_key": record.idempotency_key, "data_classification": record.data_classification});
     crate::audit::record(st, caller, "job.submit", &job_id, detail).await;
     Ok((StatusCode::ACCEPTED, accepted(&job_id, Some(&trace_id), "queued")))
-}
-
-fn record_type(request: &JobRequest) -> String {
-    name(&request.job_type)
 }
 
 fn accepted(job_id: &str, trace_id: Option<&str>, state: &str) -> Value {

@@ -40,6 +40,23 @@ fn openai_error(e: ApiError) -> Response {
     r
 }
 
+/// A submitter's request body, or why not.
+async fn request_of(
+    st: &AppState,
+    caller: Result<Caller, ApiError>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Caller, Value), ApiError> {
+    let caller = caller?;
+    caller.require(&[Role::Submitter, Role::Operator])?;
+    Ok((caller, json_body(st, headers, body).await?))
+}
+
+/// The response, or the error in OpenAI's shape.
+fn respond(r: Result<Response, ApiError>) -> Response {
+    r.unwrap_or_else(openai_error)
+}
+
 fn bad(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_value", message).with_field(Some(param.to_string()))
 }
@@ -124,19 +141,16 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        Err(e) => return openai_error(e),
-    };
-    match chat(st, caller, headers, body).await {
-        Ok(r) => r,
-        Err(e) => openai_error(e),
-    }
+    respond(chat(st, caller, headers, body).await)
 }
 
-async fn chat(st: AppState, caller: Caller, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    caller.require(&[Role::Submitter, Role::Operator])?;
-    let body = json_body(&st, &headers, body).await?;
+async fn chat(
+    st: AppState,
+    caller: Result<Caller, ApiError>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (caller, body) = request_of(&st, caller, &headers, body).await?;
     let messages = body.get("messages").cloned().ok_or_else(|| bad("messages", "`messages` is required"))?;
     let mut input = serde_json::Map::new();
     input.insert("messages".into(), messages);
@@ -285,9 +299,7 @@ pub async fn completions(
     body: Body,
 ) -> Response {
     let run = async {
-        let caller = caller?;
-        caller.require(&[Role::Submitter, Role::Operator])?;
-        let body = json_body(&st, &headers, body).await?;
+        let (caller, body) = request_of(&st, caller, &headers, body).await?;
         let prompt = body
             .get("prompt")
             .and_then(Value::as_str)
@@ -310,10 +322,7 @@ pub async fn completions(
             "usage": usage_of(&result), "splai": {"job_id": job_id},
         })))
     };
-    match run.await {
-        Ok(r) => r.into_response(),
-        Err(e) => openai_error(e),
-    }
+    respond(run.await.map(IntoResponse::into_response))
 }
 
 #[utoipa::path(post, path = "/v1/embeddings", tag = "openai",
@@ -326,9 +335,7 @@ pub async fn embeddings(
     body: Body,
 ) -> Response {
     let run = async {
-        let caller = caller?;
-        caller.require(&[Role::Submitter, Role::Operator])?;
-        let body = json_body(&st, &headers, body).await?;
+        let (caller, body) = request_of(&st, caller, &headers, body).await?;
         let texts: Vec<Value> = match body.get("input") {
             Some(Value::String(s)) => vec![json!(s)],
             Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => a.clone(),
@@ -352,10 +359,7 @@ pub async fn embeddings(
             "usage": {"prompt_tokens": 0, "total_tokens": 0}, "splai": {"job_id": job_id},
         })))
     };
-    match run.await {
-        Ok(r) => r.into_response(),
-        Err(e) => openai_error(e),
-    }
+    respond(run.await.map(IntoResponse::into_response))
 }
 
 #[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "Models that live workers have")))]
