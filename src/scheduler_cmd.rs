@@ -10,13 +10,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     splai_telemetry::metrics::global().describe(splai_dataflow::runner::SERIES);
     crate::metrics_server::spawn(&settings.telemetry.metrics_listen).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let run = RunOptions {
-        topic_prefix: settings.log.topic_prefix.clone(),
-        partitions: settings.log.partitions,
-        tick_ms: settings.scheduler.tick_ms,
-        group: format!("{}scheduler", settings.log.topic_prefix),
-    };
-    let handle = spawn(log, options(settings)?, run, rx);
+    let handle = spawn(log, options(settings)?, run_options(settings)?, rx);
     tracing::info!(backend = ?settings.log.backend, "scheduler started");
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -25,6 +19,17 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         .await?
         .map_err(|_| anyhow::anyhow!("the scheduler thread panicked"))??;
     Ok(())
+}
+
+/// How the scheduler reads the log, with the intake gate when auth is on.
+pub fn run_options(settings: &Settings) -> anyhow::Result<RunOptions> {
+    Ok(RunOptions {
+        topic_prefix: settings.log.topic_prefix.clone(),
+        partitions: settings.log.partitions,
+        tick_ms: settings.scheduler.tick_ms,
+        group: format!("{}scheduler", settings.log.topic_prefix),
+        gate: splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(std::sync::Arc::new),
+    })
 }
 
 /// The scheduler's options: `[scheduler]` plus the policy gate's placement rules.

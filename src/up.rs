@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use splai_config::{LogBackend, Settings};
-use splai_dataflow::runner::{RunOptions, spawn};
+use splai_dataflow::runner::spawn;
 use splai_store::Store;
 use splai_store::artifacts::ArtifactStore;
 
@@ -56,12 +56,7 @@ impl Stack {
             let artifacts = artifacts.clone();
             async move { splai_gateway::serve(&settings, log, store, artifacts, listener, rx).await }
         });
-        let run_opts = RunOptions {
-            topic_prefix: settings.log.topic_prefix.clone(),
-            partitions: settings.log.partitions,
-            tick_ms: settings.scheduler.tick_ms,
-            group: format!("{}scheduler", settings.log.topic_prefix),
-        };
+        let run_opts = crate::scheduler_cmd::run_options(settings)?;
         let scheduler =
             spawn(log.clone(), crate::scheduler_cmd::options(settings)?, run_opts, stop_rx.clone());
         let mut workers = Vec::new();

@@ -178,7 +178,7 @@ roles = ["submitter", "reader"]
         hash("ci-token"),
         hash("globex-token")
     );
-    let up = Up::start_auth(&extra, &["gateway.auth=true"], &["--executors", "1"], "ci-token").await;
+    let up = Up::start_auth(&extra, &[], &["--executors", "1"], "ci-token").await;
     let url = up.url.as_str();
     let job = json!({"type": "explicit", "job_id": "auth-1", "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
     let (status, body) = post(url, "/v1/jobs", &job, None).await;
@@ -533,7 +533,7 @@ roles = ["admin"]
         hash("acme-reader"),
         hash("globex-admin")
     );
-    let up = Up::start_auth(&extra, &["gateway.auth=true"], &["--executors", "1"], "acme-admin").await;
+    let up = Up::start_auth(&extra, &[], &["--executors", "1"], "acme-admin").await;
     let url = up.url.as_str();
     let job = json!({"type": "explicit", "job_id": "audited-1", "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
     assert_eq!(post(url, "/v1/jobs", &job, Some("acme-admin")).await.0, 202);

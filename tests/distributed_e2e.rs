@@ -79,6 +79,7 @@ s3_endpoint = "{s3}"
 [gateway]
 listen = "127.0.0.1:0"
 auth = true
+signing_key = "distributed-e2e-signing-key-0123456789"
 [gateway.tokens.dist]
 sha256 = "{hash}"
 tenant = "acme"
@@ -174,7 +175,8 @@ async fn distributed_over_kafka_postgres_and_s3() {
     assert_eq!(status, 200);
     assert_eq!(content["text"], job["result"]["text"], "the artifact on S3 is the result");
 
-    // An ordinary Kafka client produces a job and reads its outcome; it also shows up in the API.
+    // An ordinary Kafka client produces jobs with an API token header and reads the outcomes; the
+    // same job without a token, or with the token of another tenant, is rejected with the reason.
     let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let kafka_job = format!("{run}-from-kafka");
     let script = format!(
@@ -182,28 +184,40 @@ async fn distributed_over_kafka_postgres_and_s3() {
 import json, time
 from confluent_kafka import Producer
 p = Producer({{"bootstrap.servers": "{brokers}"}})
-envelope = {{"v": 1, "id": "{kafka_job}", "ts_ms": int(time.time() * 1000), "tenant": "acme",
-  "kind": "job_request",
-  "body": {{"type": "explicit", "job_id": "{kafka_job}", "dag": {{"tasks": [
-    {{"id": "count", "kind": "tool_execution", "inputs": {{"tool": {{"literal": "regex"}}, "pattern": {{"literal": "\\w+"}}, "text": {{"literal": "produced by confluent-kafka"}}}}}}]}}}}}}
-p.produce("{run}.jobs", key="{kafka_job}", value=json.dumps(envelope))
+def submit(job_id, tenant, headers):
+    envelope = {{"v": 1, "id": job_id, "ts_ms": int(time.time() * 1000), "tenant": tenant,
+      "kind": "job_request",
+      "body": {{"type": "explicit", "job_id": job_id, "dag": {{"tasks": [
+        {{"id": "count", "kind": "tool_execution", "inputs": {{"tool": {{"literal": "regex"}}, "pattern": {{"literal": "\\w+"}}, "text": {{"literal": "produced by confluent-kafka"}}}}}}]}}}}}}
+    p.produce("{run}.jobs", key=job_id, value=json.dumps(envelope), headers=headers)
+submit("{kafka_job}", "acme", [("authorization", b"Bearer {token}")])
+submit("{kafka_job}-anonymous", "acme", None)
+submit("{kafka_job}-other-tenant", "globex", [("authorization", b"Bearer {token}")])
 assert p.flush(10) == 0
-# A plain consumer reads the outcome from job-events.
+# A plain consumer reads the outcomes from job-events.
 from confluent_kafka import Consumer
-c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-outcome", "auto.offset.reset": "earliest"}})
+c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-outcome", "auto.offset.reset": "earliest",
+               "session.timeout.ms": 6000}})
 c.subscribe(["{run}.job-events"])
+wanted = {{"{kafka_job}", "{kafka_job}-anonymous", "{kafka_job}-other-tenant"}}
 deadline = time.time() + 90
-while time.time() < deadline:
+while wanted and time.time() < deadline:
     m = c.poll(0.5)
     if m is None or m.error():
         continue
     e = json.loads(m.value())
     b = e["body"]
-    if e["kind"] == "job_state_changed" and b["job_id"] == "{kafka_job}" and b["state"] in ("succeeded", "failed", "cancelled"):
-        print("outcome", b["state"])
-        break
+    if b.get("job_id") not in wanted:
+        continue
+    if e["kind"] == "job_state_changed" and b["state"] in ("succeeded", "failed", "cancelled"):
+        print("outcome", b["job_id"], b["state"])
+        wanted.discard(b["job_id"])
+    elif e["kind"] == "job_rejected":
+        print("rejected", b["job_id"], b["code"], b["reason"])
+        wanted.discard(b["job_id"])
 c.close()
-"#
+"#,
+        token = TOKEN
     );
     let out = Command::new(&python).args(["-c", &script]).output().unwrap();
     if !out.status.success()
@@ -218,7 +232,15 @@ c.close()
     }
     assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("outcome succeeded"), "a plain consumer read the outcome from job-events: {said}");
+    assert!(said.contains(&format!("outcome {kafka_job} succeeded")), "a plain consumer read the outcome: {said}");
+    assert!(
+        said.contains(&format!("rejected {kafka_job}-anonymous unauthenticated refused at intake: no `authorization")),
+        "a job without a token is refused with the reason: {said}"
+    );
+    assert!(
+        said.contains(&format!("rejected {kafka_job}-other-tenant forbidden refused at intake: token `dist` belongs to tenant `acme`")),
+        "a token of another tenant is refused: {said}"
+    );
     let job = wait_job(&url, &kafka_job, Some(TOKEN), Duration::from_secs(60)).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["result"]["count"], 4, "{job}");

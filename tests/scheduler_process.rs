@@ -38,7 +38,9 @@ async fn run_job_through(sets: Vec<String>, env: Vec<(String, String)>) {
     let mut scheduler = Scheduler(cmd.spawn().unwrap());
 
     let log: Arc<dyn EventLog> = open_log(&settings.log).await.unwrap();
-    let writer = EventWriter::new(log.clone(), settings.log.topic_prefix.clone());
+    // Sign like a gateway when auth is on, as the scheduler then refuses unsigned jobs.
+    let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway).unwrap().map(Arc::new);
+    let writer = EventWriter::new(log.clone(), settings.log.topic_prefix.clone()).signing(gate);
     writer.create_all_topics(settings.log.partitions).await.unwrap();
     let mut watch =
         EventReader::subscribe(writer.clone(), "test-watch", &[Topic::Assignments, Topic::JobEvents], None)
@@ -143,6 +145,7 @@ async fn scheduler_process_on_kafka() {
     let sets = vec![
         "log.backend=kafka".to_string(),
         "gateway.auth=true".into(),
+        "gateway.signing_key=scheduler-process-test-signing-key-0123".into(),
         format!("log.kafka.brokers={brokers}"),
         format!("log.topic_prefix={prefix}"),
         "log.partitions=2".into(),

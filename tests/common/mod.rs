@@ -121,8 +121,13 @@ impl Up {
     }
 
     /// Start with auth on; `token` is used to check readiness.
+    /// With auth on (and the signing key auth needs).
     pub async fn start_auth(extra: &str, sets: &[&str], args: &[&str], token: &str) -> Up {
-        let up = Self::spawn(tempfile::tempdir().unwrap(), extra, sets, args);
+        let sets: Vec<&str> = ["gateway.auth=true", "gateway.signing_key=up-e2e-signing-key-0123456789abcdef"]
+            .into_iter()
+            .chain(sets.iter().copied())
+            .collect();
+        let up = Self::spawn(tempfile::tempdir().unwrap(), extra, &sets, args);
         wait_ready(&up.url, Some(token)).await;
         up
     }

@@ -98,6 +98,8 @@ pub struct GatewaySettings {
     pub submit_burst: u32,
     pub max_active_jobs: u32,
     pub projector_group: String,
+    /// HMAC key for the records the gateway produces (secret; required with auth on).
+    pub signing_key: String,
     pub tokens: std::collections::BTreeMap<String, TokenSettings>,
     #[serde(default)]
     pub tenants: std::collections::BTreeMap<String, TenantLimits>,

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use splai_events::{Envelope, Topic};
-use splai_ingest::log::{EventLog, EventReader, EventWriter, LogError};
+use splai_ingest::intake::{Denied, Gate};
+use splai_ingest::log::{EventBatch, EventLog, EventReader, EventWriter, LogError};
 use tokio::sync::watch;
 
 use crate::driver::{Scheduler, SchedulerOptions};
@@ -35,6 +36,8 @@ pub struct RunOptions {
     pub tick_ms: u64,
     /// Consumer group name (never committed: every start replays).
     pub group: String,
+    /// With auth on: who may write `jobs` and `control`.
+    pub gate: Option<Arc<Gate>>,
 }
 
 fn wall_ms() -> u64 {
@@ -55,7 +58,9 @@ pub async fn run(
     writer.create_all_topics(run.partitions).await?;
     let partitions = log.partitions(&writer.topic(Topic::Jobs)).await?;
     let mut reader =
-        EventReader::subscribe(writer.clone(), &run.group, &INPUTS, Some((0..partitions).collect())).await?;
+        EventReader::subscribe(writer.clone(), &run.group, &INPUTS, Some((0..partitions).collect()))
+            .await?
+            .gated(run.gate.clone());
     let mut scheduler = Scheduler::new(opts);
     let mut out = Vec::new();
 
@@ -77,11 +82,11 @@ pub async fn run(
                 behind.remove(&key);
             }
         }
-        let mut events: Vec<Envelope> = batch.events.into_iter().map(|(_, e)| e).collect();
-        events.sort_by_key(|e| e.ts_ms);
-        for e in &events {
+        let mut events = ordered(batch);
+        events.sort_by_key(|e| e.0.ts_ms);
+        for (e, denied) in &events {
             scheduler.advance(e.ts_ms);
-            scheduler.apply(e, &mut out);
+            answer(&mut scheduler, e, denied.as_ref(), &mut out);
         }
         scheduler.tick(&mut out);
         out.clear();
@@ -106,11 +111,11 @@ pub async fn run(
             let topic = pos.topic.strip_prefix(run.topic_prefix.as_str()).unwrap_or(&pos.topic);
             metrics.inc("splai_scheduler_events_total", &[("topic", topic)], 1.0);
         }
-        let mut events: Vec<Envelope> = batch.events.into_iter().map(|(_, e)| e).collect();
-        events.sort_by_key(|e| e.ts_ms);
+        let mut events = ordered(batch);
+        events.sort_by_key(|e| e.0.ts_ms);
         scheduler.advance(wall_ms());
-        for e in &events {
-            scheduler.apply(e, &mut out);
+        for (e, denied) in &events {
+            answer(&mut scheduler, e, denied.as_ref(), &mut out);
         }
         scheduler.tick(&mut out);
         for ms in scheduler.stats.decision_latency_ms.iter().skip(latencies_seen) {
@@ -126,6 +131,19 @@ pub async fn run(
     }
     tracing::info!("scheduler stopped");
     Ok(())
+}
+
+/// A batch's envelopes, accepted or refused at intake, in one list.
+fn ordered(batch: EventBatch) -> Vec<(Envelope, Option<Denied>)> {
+    let accepted = batch.events.into_iter().map(|(_, e)| (e, None));
+    accepted.chain(batch.denied.into_iter().map(|(_, e, d)| (e, Some(d)))).collect()
+}
+
+fn answer(scheduler: &mut Scheduler, e: &Envelope, denied: Option<&Denied>, out: &mut Vec<Envelope>) {
+    match denied {
+        None => scheduler.apply(e, out),
+        Some(d) => scheduler.deny(e, d, out),
+    }
 }
 
 /// Run the scheduler on a dedicated thread (the dataflow is single-threaded and not `Send`),

@@ -10,6 +10,7 @@ use splai_dataflow::SchedulerOptions;
 use splai_dataflow::assign::TenantPolicy;
 use splai_dataflow::runner::{RunOptions, spawn};
 use splai_events::*;
+use splai_ingest::intake::Gate;
 use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
 use splai_ingest::plan::Limits;
 use tokio::sync::watch;
@@ -40,6 +41,8 @@ struct Harness {
     scheduler:
         Option<(watch::Sender<bool>, std::thread::JoinHandle<Result<(), splai_ingest::log::LogError>>)>,
     tenants: HashMap<String, TenantPolicy>,
+    /// The intake gate of the scheduler (auth on) when set.
+    gate: Option<Arc<Gate>>,
     _dir: tempfile::TempDir,
 }
 
@@ -81,7 +84,7 @@ impl Harness {
                 sink.lock().unwrap().extend(batch.events.into_iter().map(|(_, e)| e));
             }
         });
-        let mut h = Harness { log, writer, seen, scheduler: None, tenants, _dir: dir };
+        let mut h = Harness { log, writer, seen, scheduler: None, tenants, gate: None, _dir: dir };
         h.start_scheduler();
         h
     }
@@ -91,7 +94,7 @@ impl Harness {
         let log = self.log.clone();
         let opts = options(self.tenants.clone());
         let run_opts =
-            RunOptions { topic_prefix: PREFIX.into(), partitions: 4, tick_ms: 20, group: "scheduler".into() };
+            RunOptions { topic_prefix: PREFIX.into(), partitions: 4, tick_ms: 20, group: "scheduler".into(), gate: self.gate.clone() };
         let handle = spawn(log, opts, run_opts, rx);
         self.scheduler = Some((tx, handle));
     }
@@ -541,4 +544,38 @@ async fn bad_jobs_are_rejected_and_the_scheduler_keeps_going() {
         |e| matches!(e.event, Event::DeadLetter(d) if d.source.as_ref().is_some_and(|s| s.topic == "s.jobs")),
     );
     assert!(dead, "the undecodable record was dead-lettered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_on_unsigned_jobs_are_rejected_and_signed_ones_run() {
+    let mut h = Harness::new(HashMap::new()).await;
+    h.stop_scheduler().await;
+    let mut settings = splai_config::Loader::new().load().unwrap().gateway;
+    settings.auth = true;
+    settings.signing_key = "scenario-signing-key-0123456789abcdef".into();
+    let gate = Arc::new(Gate::from_settings(&settings).unwrap().unwrap());
+    h.gate = Some(gate.clone());
+    h.start_scheduler();
+    let _w = h.worker("w1", 2, always(Act::Succeed(10)));
+    h.submit("acme", "unsigned", chain(&["a"])).await;
+    h.send("acme", "cancel-signed", Event::CancelJob(CancelJob { job_id: "signed".into(), reason: "x".into() }))
+        .await;
+    let gateway = EventWriter::new(h.log.clone(), PREFIX).signing(Some(gate));
+    let request: JobRequest =
+        serde_json::from_value(json!({"type": "explicit", "job_id": "signed", "dag": {"tasks": chain(&["a"])}}))
+            .unwrap();
+    gateway.append(&[Envelope::new("req-signed", now_ms(), "acme", Event::JobRequest(request))]).await.unwrap();
+    h.wait_job("signed", JobState::Succeeded, Duration::from_secs(20)).await;
+    let rejection = h.events().into_iter().find_map(|e| match e.event {
+        Event::JobRejected(r) if r.job_id == "unsigned" => Some(r),
+        _ => None,
+    });
+    let r = rejection.expect("the unsigned job is rejected");
+    assert_eq!(r.code, "unauthenticated");
+    assert!(r.reason.starts_with("refused at intake: no `authorization"), "{}", r.reason);
+    assert!(h.assigns("unsigned").is_empty());
+    let dead = h.events().into_iter().any(|e| {
+        matches!(&e.event, Event::DeadLetter(d) if d.reason.starts_with("cancel_job (unauthenticated)"))
+    });
+    assert!(dead, "the unsigned cancel was dead-lettered, not obeyed");
 }

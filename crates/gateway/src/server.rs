@@ -29,6 +29,8 @@ pub enum GatewayError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Policy(#[from] splai_ingest::policy::PolicyError),
+    #[error(transparent)]
+    Intake(#[from] splai_ingest::intake::IntakeError),
 }
 
 /// The routes, over `state`.
@@ -107,7 +109,8 @@ pub async fn serve(
 ) -> Result<(), GatewayError> {
     let policy = Arc::new(splai_ingest::policy::PolicySet::load(&settings.policy.file)?);
     store.migrate().await?;
-    let writer = EventWriter::new(log, settings.log.topic_prefix.clone());
+    let signer = splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(Arc::new);
+    let writer = EventWriter::new(log, settings.log.topic_prefix.clone()).signing(signer);
     writer.create_all_topics(settings.log.partitions).await?;
     let (projected_tx, projected) = watch::channel(0u64);
     let (ready_tx, ready) = watch::channel(false);

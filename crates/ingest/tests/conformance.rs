@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use splai_config::KafkaSettings;
 use splai_events::{CancelJob, Envelope, Event, SourcePosition, Topic};
+use splai_ingest::intake::Gate;
 use splai_ingest::log::{
     Delivered, EmbeddedLog, EventLog, EventReader, EventWriter, KafkaLog, LogConsumer, LogError, Record,
     Subscription, partition_for,
@@ -98,7 +99,7 @@ async fn collect(consumer: &mut dyn LogConsumer, want: usize, within: Duration) 
 }
 
 fn record(key: &str, seq: usize) -> Record {
-    Record { key: key.to_string(), payload: format!("{key}:{seq}").into_bytes() }
+    Record::new(key, format!("{key}:{seq}").into_bytes())
 }
 
 fn seq_of(d: &Delivered) -> (String, usize) {
@@ -294,6 +295,68 @@ async fn dead_letter_and_continue(kind: &str) {
     assert!(batch.positions.is_empty(), "{batch:?}");
 }
 
+/// Headers survive the log, and with auth on the reader lets through only signed records and
+/// records with a valid token of their tenant; the rest come back as `denied` with the reason.
+async fn gated_intake(kind: &str) {
+    let Some((backend, prefix, _dir)) = fresh(kind) else { return };
+    let log = backend.open().await;
+    let mut settings = splai_config::Loader::new().load().unwrap().gateway;
+    settings.auth = true;
+    settings.signing_key = "conformance-signing-key-0123456789abcdef".into();
+    settings.tokens.insert(
+        "producer".into(),
+        splai_config::TokenSettings {
+            sha256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae".into(), // "foo"
+            tenant: "acme".into(),
+            roles: vec!["submitter".into()],
+        },
+    );
+    let gate = Some(Arc::new(Gate::from_settings(&settings).unwrap().unwrap()));
+    let signed = EventWriter::new(log.clone(), prefix.clone()).signing(gate.clone());
+    signed.create_all_topics(PARTITIONS).await.unwrap();
+    let cancel = |id: &str, tenant: &str| {
+        let body = CancelJob { job_id: format!("job-{id}"), reason: String::new() };
+        Envelope::new(id, 1, tenant, Event::CancelJob(body))
+    };
+    signed.append(&[cancel("by-gateway", "acme")]).await.unwrap();
+    let topic = signed.topic(Topic::Control);
+    let mut raw = |id: &str, tenant: &str, headers: Vec<(&str, &str)>| {
+        let mut r = Record::new(format!("job-{id}"), splai_events::encode(&cancel(id, tenant)));
+        r.headers = headers.into_iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+        r
+    };
+    let records = vec![
+        raw("with-token", "acme", vec![("x-other", "1"), ("Authorization", "Bearer foo")]),
+        raw("no-token", "acme", vec![]),
+        raw("forged-signature", "acme", vec![("splai-signature", "00")]),
+        raw("other-tenant", "globex", vec![("authorization", "Bearer foo")]),
+    ];
+    log.append(&topic, records).await.unwrap();
+
+    let group = format!("{prefix}gated");
+    let mut reader =
+        EventReader::subscribe(signed.clone(), &group, &[Topic::Control], None).await.unwrap().gated(gate);
+    let (mut passed, mut denied) = (BTreeSet::new(), BTreeMap::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while passed.len() + denied.len() < 5 && Instant::now() < deadline {
+        let batch = reader.poll(10, Duration::from_millis(500)).await.unwrap();
+        passed.extend(batch.events.into_iter().map(|(_, e)| e.id));
+        denied.extend(batch.denied.into_iter().map(|(_, e, d)| (e.id, (d.code, d.reason))));
+    }
+    assert_eq!(passed, BTreeSet::from(["by-gateway".to_string(), "with-token".to_string()]));
+    assert_eq!(denied["no-token"].0, "unauthenticated");
+    assert_eq!(denied["forged-signature"].1, "the splai-signature header does not match the record");
+    assert_eq!(denied["other-tenant"].0, "forbidden");
+
+    // The raw view keeps every header in order.
+    let mut plain = log.subscribe(Subscription::group(format!("{prefix}raw"), &[topic.as_str()])).await.unwrap();
+    let got = collect(plain.as_mut(), 5, Duration::from_secs(30)).await;
+    let with_token = got.iter().find(|d| d.key.as_deref() == Some("job-with-token")).unwrap();
+    assert_eq!(with_token.headers.len(), 2);
+    assert_eq!(with_token.header("authorization"), Some(&b"Bearer foo"[..]));
+    assert!(got.iter().find(|d| d.key.as_deref() == Some("job-no-token")).unwrap().headers.is_empty());
+}
+
 async fn unknown_topic(kind: &str) {
     let Some((backend, prefix, _dir)) = fresh(kind) else { return };
     let log = backend.open().await;
@@ -406,6 +469,7 @@ conformance!(
     resume_from_committed,
     manual_partitions,
     dead_letter_and_continue,
+    gated_intake,
     unknown_topic,
     killed_between_append_and_commit,
 );

@@ -3,7 +3,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use splai_events::{Envelope, Event, JobRejected, JobRequest, RevokeReason};
+use splai_events::{DeadLetter, Envelope, Event, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode};
+use splai_ingest::intake::Denied;
 use splai_ingest::plan::plan;
 
 use super::attempts::{AttemptState, backoff_ms};
@@ -222,6 +223,47 @@ fn end_attempt(
     }
 }
 
+pub fn deny(s: &mut Scheduler, e: &Envelope, denied: &Denied, out: &mut Vec<Envelope>) {
+    let reason = format!("refused at intake: {}", denied.reason);
+    match &e.event {
+        Event::JobRequest(r) => {
+            let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
+            if s.reg.job(&job_id).is_none() && !s.reg.rejected.contains_key(&job_id) {
+                let rejection = JobRejected { job_id, code: denied.code.into(), reason, field: None };
+                reject(s, &e.tenant, rejection, out);
+            }
+        }
+        _ => {
+            let id = format!("denied:{}", e.id);
+            let letter = Envelope::new(
+                id.clone(),
+                s.now,
+                e.tenant.clone(),
+                Event::DeadLetter(DeadLetter {
+                    source: None,
+                    job_id: None,
+                    task_id: None,
+                    reason: format!("{} ({}): {reason}", e.event.kind(), denied.code),
+                    payload: String::from_utf8_lossy(&encode(e)).into_owned(),
+                    payload_encoding: PayloadEncoding::Utf8,
+                }),
+            );
+            if s.reg.denied.insert(id, letter.clone()).is_none() && s.live_mode {
+                out.push(letter);
+            }
+        }
+    }
+}
+
+fn reject(s: &mut Scheduler, tenant: &str, rejection: JobRejected, out: &mut Vec<Envelope>) {
+    let job_id = rejection.job_id.clone();
+    let env = emit::rejected(s, tenant, rejection);
+    s.reg.rejected.insert(job_id, env.clone());
+    if s.live_mode {
+        out.push(env);
+    }
+}
+
 fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope>) {
     let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
     if s.reg.job(&job_id).is_some() || s.reg.rejected.contains_key(&job_id) {
@@ -236,20 +278,19 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     let dag = match plan(r, &s.opts.limits) {
         Ok(dag) => dag,
         Err(err) => {
-            let rejection = JobRejected {
-                job_id: job_id.clone(),
-                code: err.code().into(),
-                reason: err.to_string(),
-                field: err.field(),
-            };
-            let env = emit::rejected(s, &e.tenant, rejection);
-            s.reg.rejected.insert(job_id, env.clone());
-            if s.live_mode {
-                out.push(env);
-            }
-            return;
+            let rejection =
+                JobRejected { job_id, code: err.code().into(), reason: err.to_string(), field: err.field() };
+            return reject(s, &e.tenant, rejection, out);
         }
     };
+    // The gateway ran the same rules for REST submissions; this covers jobs produced to Kafka.
+    let verdict = s.opts.policy.admit(&e.tenant, r, &dag);
+    if !verdict.allowed {
+        let rule = verdict.rule.as_deref().unwrap_or("default");
+        let reason = format!("denied by policy rule `{rule}`: {}", verdict.reason);
+        let rejection = JobRejected { job_id, code: "policy_denied".into(), reason, field: None };
+        return reject(s, &e.tenant, rejection, out);
+    }
     let task_index: HashMap<String, u32> =
         dag.tasks.iter().enumerate().map(|(i, t)| (t.id.clone(), i as u32)).collect();
     let info = JobInfo {

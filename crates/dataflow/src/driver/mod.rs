@@ -159,6 +159,13 @@ impl Scheduler {
         apply::apply(self, envelope, out);
     }
 
+    /// Answer a record the intake gate refused (auth on): a job request becomes `JobRejected`
+    /// with the reason, like any other failed admission; anything else a dead letter (live only).
+    pub fn deny(&mut self, envelope: &Envelope, denied: &splai_ingest::intake::Denied, out: &mut Vec<Envelope>) {
+        self.stats.events += 1;
+        apply::deny(self, envelope, denied, out);
+    }
+
     /// Close the current time: step the dataflow, emit what changed, decide assignments.
     pub fn tick(&mut self, out: &mut Vec<Envelope>) {
         let changes = self.engine.step_to(self.now + 1);
@@ -266,6 +273,7 @@ impl Scheduler {
             }
         }
         out.extend(self.reg.rejected.values().cloned());
+        out.extend(self.reg.denied.values().cloned());
     }
 
     /// Job status by id (tests, tools).

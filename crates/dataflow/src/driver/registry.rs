@@ -50,6 +50,8 @@ pub struct Registry {
     pub early_cancels: HashSet<String>,
     /// Rejections by job id (re-emitted in the go-live snapshot).
     pub rejected: BTreeMap<String, Envelope>,
+    /// Dead letters for refused control records, by their id (re-emitted in the snapshot too).
+    pub denied: BTreeMap<String, Envelope>,
 }
 
 impl Registry {

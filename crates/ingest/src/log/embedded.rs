@@ -18,7 +18,7 @@ use sqlx::{QueryBuilder, Row, SqlitePool};
 use tokio::sync::{Mutex, Notify};
 
 use super::{
-    Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms, partition_for,
+    Delivered, EventLog, Headers, LogConsumer, LogError, Record, Subscription, commit_points, now_ms, partition_for,
 };
 
 const SCHEMA: &str = "
@@ -28,14 +28,37 @@ CREATE TABLE IF NOT EXISTS log_partitions (
     PRIMARY KEY (topic, partition)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_records (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
-    key TEXT, payload BLOB NOT NULL, ts_ms INTEGER NOT NULL,
+    key TEXT, payload BLOB NOT NULL, ts_ms INTEGER NOT NULL, headers BLOB,
     PRIMARY KEY (topic, partition, offset)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_commits (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID;
 ";
 
-/// Rows per INSERT statement (6 bound values each, well under SQLite's variable limit).
+/// Headers as a JSON array of `[name, hex value]`; NULL when there are none (most records).
+fn encode_headers(headers: &Headers) -> Option<String> {
+    if headers.is_empty() {
+        return None;
+    }
+    let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), hex(v))).collect();
+    serde_json::to_string(&pairs).ok()
+}
+
+fn decode_headers(column: Option<String>) -> Headers {
+    let Some(text) = column else { return Headers::new() };
+    let pairs: Vec<(String, String)> = serde_json::from_str(&text).unwrap_or_default();
+    pairs.into_iter().filter_map(|(k, v)| Some((k, unhex(&v)?))).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Rows per INSERT statement (7 bound values each, well under SQLite's variable limit).
 const INSERT_CHUNK: usize = 500;
 
 #[derive(Debug, Clone)]
@@ -76,6 +99,18 @@ impl EmbeddedLog {
             .await
             .map_err(|e| open_err(&e))?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| open_err(&e))?;
+        // Logs made before records had headers gain the column (NULL: no headers).
+        let has_headers: bool =
+            sqlx::query_scalar("SELECT count(*) > 0 FROM pragma_table_info('log_records') WHERE name = 'headers'")
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| open_err(&e))?;
+        if !has_headers {
+            sqlx::raw_sql("ALTER TABLE log_records ADD COLUMN headers BLOB")
+                .execute(&pool)
+                .await
+                .map_err(|e| open_err(&e))?;
+        }
         Ok(Self {
             inner: Arc::new(Inner { pool, write: Mutex::new(()), appended: Notify::new(), poll_interval }),
         })
@@ -159,14 +194,15 @@ impl EventLog for EmbeddedLog {
             .collect();
         for chunk in placed.chunks(INSERT_CHUNK) {
             let mut insert =
-                QueryBuilder::new("INSERT INTO log_records (topic, partition, offset, key, payload, ts_ms) ");
+                QueryBuilder::new("INSERT INTO log_records (topic, partition, offset, key, payload, ts_ms, headers) ");
             insert.push_values(chunk, |mut row, (partition, offset, record)| {
                 row.push_bind(topic)
                     .push_bind(i64::from(*partition))
                     .push_bind(*offset as i64)
                     .push_bind(record.key.as_str())
                     .push_bind(record.payload.as_slice())
-                    .push_bind(ts as i64);
+                    .push_bind(ts as i64)
+                    .push_bind(encode_headers(&record.headers));
             });
             insert.build().execute(&mut *tx).await.map_err(err)?;
         }
@@ -303,7 +339,7 @@ impl EmbeddedConsumer {
                 continue;
             }
             let rows = sqlx::query(
-                "SELECT offset, key, payload, ts_ms FROM log_records
+                "SELECT offset, key, payload, ts_ms, headers FROM log_records
                  WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
             )
             .bind(&cursor.topic)
@@ -326,6 +362,7 @@ impl EmbeddedConsumer {
                     key: row.get(1),
                     payload: row.get(2),
                     ts_ms: row.get::<i64, _>(3) as u64,
+                    headers: decode_headers(row.get(4)),
                 });
             }
         }

@@ -8,17 +8,29 @@ use std::time::Duration;
 use splai_events::{DeadLetter, Envelope, Event, PayloadEncoding, SourcePosition, Topic, decode, encode};
 
 use super::{EventLog, LogConsumer, LogError, Record, Subscription, now_ms};
+use crate::intake::{Denied, Gate};
+
+/// Topics whose records must pass the [`Gate`] when auth is on.
+const GATED: [Topic; 2] = [Topic::Jobs, Topic::Control];
 
 /// Appends envelopes to the topic their event belongs on.
 #[derive(Debug, Clone)]
 pub struct EventWriter {
     log: Arc<dyn EventLog>,
     prefix: String,
+    /// Signs what this writer puts on gated topics (a gateway with auth on).
+    signer: Option<Arc<Gate>>,
 }
 
 impl EventWriter {
     pub fn new(log: Arc<dyn EventLog>, prefix: impl Into<String>) -> Self {
-        Self { log, prefix: prefix.into() }
+        Self { log, prefix: prefix.into(), signer: None }
+    }
+
+    /// Sign every record this writer appends to `jobs` and `control` (`None`: auth is off).
+    pub fn signing(mut self, gate: Option<Arc<Gate>>) -> Self {
+        self.signer = gate;
+        self
     }
 
     /// The physical topic name.
@@ -41,7 +53,13 @@ impl EventWriter {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| e.event.topic() == topic)
-                .map(|(i, e)| (i, Record { key: e.key().to_string(), payload: encode(e) }))
+                .map(|(i, e)| {
+                    let mut record = Record::new(e.key(), encode(e));
+                    if let Some(gate) = self.signer.as_ref().filter(|_| GATED.contains(&topic)) {
+                        record.headers.push(gate.signature(&record.payload));
+                    }
+                    (i, record)
+                })
                 .unzip();
             if records.is_empty() {
                 continue;
@@ -62,7 +80,7 @@ impl EventWriter {
         payload: Vec<u8>,
     ) -> Result<SourcePosition, LogError> {
         let mut placed =
-            self.log.append(&self.topic(topic), vec![Record { key: key.into(), payload }]).await?;
+            self.log.append(&self.topic(topic), vec![Record::new(key, payload)]).await?;
         Ok(placed.remove(0))
     }
 
@@ -80,6 +98,8 @@ pub struct EventBatch {
     pub dead_lettered: Vec<SourcePosition>,
     /// Every position the poll consumed (commit these once the effect is durable).
     pub positions: Vec<SourcePosition>,
+    /// Records of gated topics the [`Gate`] refused; the reader's owner answers them.
+    pub denied: Vec<(SourcePosition, Envelope, Denied)>,
 }
 
 /// Reads envelopes as a consumer group.
@@ -87,6 +107,8 @@ pub struct EventBatch {
 pub struct EventReader {
     consumer: Box<dyn LogConsumer>,
     writer: EventWriter,
+    /// With auth on: the check records of `jobs` and `control` must pass, and those topics' names.
+    gate: Option<(Arc<Gate>, Vec<String>)>,
 }
 
 impl EventReader {
@@ -103,7 +125,13 @@ impl EventReader {
             partitions,
         };
         let consumer = writer.log.subscribe(subscription).await?;
-        Ok(Self { consumer, writer })
+        Ok(Self { consumer, writer, gate: None })
+    }
+
+    /// Check every `jobs`/`control` record against `gate` (`None`: auth is off, accept all).
+    pub fn gated(mut self, gate: Option<Arc<Gate>>) -> Self {
+        self.gate = gate.map(|g| (g, GATED.iter().map(|t| self.writer.topic(*t)).collect()));
+        self
     }
 
     /// Up to `max` records, waiting at most `wait` for the first.
@@ -114,7 +142,15 @@ impl EventReader {
         for record in records {
             batch.positions.push(record.position.clone());
             match decode(&record.payload) {
-                Ok(envelope) => batch.events.push((record.position, envelope)),
+                Ok(envelope) => match &self.gate {
+                    Some((gate, topics)) if topics.contains(&record.position.topic) => {
+                        match gate.check(&record.payload, &record.headers, &envelope) {
+                            Ok(_) => batch.events.push((record.position, envelope)),
+                            Err(denied) => batch.denied.push((record.position, envelope, denied)),
+                        }
+                    }
+                    _ => batch.events.push((record.position, envelope)),
+                },
                 Err(error) => {
                     tracing::warn!(
                         topic = %record.position.topic, partition = record.position.partition,

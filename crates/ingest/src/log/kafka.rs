@@ -25,6 +25,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use splai_config::KafkaSettings;
@@ -192,6 +193,12 @@ impl EventLog for KafkaLog {
                 .key(record.key.as_bytes())
                 .payload(&record.payload)
                 .partition(partition);
+            if !record.headers.is_empty() {
+                let headers = record.headers.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
+                    h.insert(Header { key, value: Some(value.as_slice()) })
+                });
+                future_record = future_record.headers(headers);
+            }
             loop {
                 match self.producer.send_result(future_record) {
                     Ok(delivery) => {
@@ -391,6 +398,10 @@ fn delivered(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivered {
         },
         key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
         payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers: m
+            .headers()
+            .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
+            .unwrap_or_default(),
         ts_ms: m.timestamp().to_millis().unwrap_or(0).max(0) as u64,
     }
 }

@@ -21,11 +21,21 @@ pub use kafka::KafkaLog;
 pub use open::open_log;
 use splai_events::SourcePosition;
 
+/// Record headers (name, value), in order; Kafka headers on Kafka, a column on the embedded log.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
 /// A record to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub key: String,
     pub payload: Vec<u8>,
+    pub headers: Headers,
+}
+
+impl Record {
+    pub fn new(key: impl Into<String>, payload: Vec<u8>) -> Self {
+        Self { key: key.into(), payload, headers: Headers::new() }
+    }
 }
 
 /// A record read back, with where it came from.
@@ -34,8 +44,16 @@ pub struct Delivered {
     pub position: SourcePosition,
     pub key: Option<String>,
     pub payload: Vec<u8>,
+    pub headers: Headers,
     /// Append time, epoch ms.
     pub ts_ms: u64,
+}
+
+impl Delivered {
+    /// The first header called `name` (case-insensitive, as HTTP and Kafka clients vary).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
 }
 
 /// What a consumer reads.
