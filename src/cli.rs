@@ -80,6 +80,11 @@ pub enum Command {
     Gen(crate::replay::GenArgs),
     /// Feed a recorded log through the scheduler as fast as possible; print events/s.
     Replay(crate::replay::ReplayArgs),
+    /// Kubernetes: the SPLAIJob operator, the CRDs, SPLAIPolicy rendering.
+    Operator {
+        #[command(subcommand)]
+        action: crate::operator_cmd::OperatorAction,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -225,6 +230,11 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
             ))?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "executor")?;
             tokio::runtime::Runtime::new()?.block_on(crate::executor_cmd::start(&settings, id.clone()))
+        }
+        Command::Operator { action } => {
+            let settings = settings(cli)?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "operator")?;
+            crate::operator_cmd::run(&settings, action)
         }
         Command::Gen(args) => crate::replay::gen_cmd(&settings(cli)?, args),
         Command::Replay(args) => crate::replay::replay_cmd(&settings(cli)?, args),

@@ -7,6 +7,7 @@ mod client;
 mod executor_cmd;
 mod gateway_cmd;
 mod metrics_server;
+mod operator_cmd;
 mod replay;
 mod scheduler_cmd;
 mod threads;

@@ -120,8 +120,7 @@ impl Up {
         Self::start_in(dir, extra, sets, args).await
     }
 
-    /// Start with auth on; `token` is used to check readiness.
-    /// With auth on (and the signing key auth needs).
+    /// Start with auth on (and the signing key auth needs); `token` is used to check readiness.
     pub async fn start_auth(extra: &str, sets: &[&str], args: &[&str], token: &str) -> Up {
         let sets: Vec<&str> = ["gateway.auth=true", "gateway.signing_key=up-e2e-signing-key-0123456789abcdef"]
             .into_iter()

@@ -1,0 +1,11 @@
+//! What can go wrong while reconciling.
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("gateway {url}: {message}")]
+    Gateway { url: String, message: String },
+    #[error("rendering {what}: {message}")]
+    Render { what: String, message: String },
+}
