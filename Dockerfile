@@ -1,9 +1,11 @@
 # syntax=docker/dockerfile:1
 # The `splai` image: one binary for every process (gateway, scheduler, executor, operator, up).
-#   docker build -t splai .                        # models mounted at /models at run time
-#   docker build -t splai --build-arg BAKE_MODELS=1 .   # models from scripts/models baked in
+#   docker build -t splai:0.1.0 .                          # models mounted at /models at run time
+#   docker build -t splai:0.1.0 --build-arg BAKE_MODELS=1 .  # models from scripts/models baked in
 # Processes: `docker run splai gateway|scheduler|executor --id W|operator ...` with
 # `--config FILE` or SPLAI_CONFIG, and SPLAI_* environment overrides (docs/operations.md).
+# One container, embedded default (data under /var/lib/splai/data):
+#   docker run -p 8080:8080 splai:0.1.0 up --set gateway.listen=0.0.0.0:8080
 
 # 1 = run scripts/models at build time and ship its output in /models.
 ARG BAKE_MODELS=0

@@ -3,8 +3,9 @@
 - deploy/k8s and deploy/crds: every YAML document validates against the Kubernetes OpenAPI
   schemas bundled by kubernetes-validate, strict (unknown fields are errors), for Kubernetes 1.31
   and the newest version the package bundles; a kind with no schema is an error.
-- kustomization.yaml files: parse, name only resources that exist, and deploy/k8s lists every
-  manifest beside it (except *.example.yaml, applied by hand).
+- kustomization.yaml files: parse, name only resources that exist, deploy/k8s lists every
+  manifest beside it (except *.example.yaml, applied by hand), and `kubectl kustomize` builds
+  them when kubectl is installed.
 - deploy/crds: at least one CustomResourceDefinition, each version's openAPIV3Schema a valid
   schema.
 - deploy/examples: every document validates against the openAPIV3Schema of its CRD (matched by
@@ -20,6 +21,8 @@ import argparse
 import copy
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -83,7 +86,15 @@ def check_kustomization(path, root):
         for p in sorted(path.parent.glob("*.yaml")):
             if p.name != "kustomization.yaml" and not p.name.endswith(EXAMPLE_SUFFIX) and p.name not in listed:
                 errors.append(f"{p.name} is not listed in resources")
-    return len(resources), errors
+    built = "build not checked" + ("" if shutil.which("kubectl") else ": no kubectl")
+    if shutil.which("kubectl") and not errors:
+        run = subprocess.run(["kubectl", "kustomize", str(path.parent)], capture_output=True, text=True)
+        if run.returncode != 0:
+            built = "kubectl kustomize fails"
+            errors.append(f"kubectl kustomize: {' '.join(run.stderr.split())[-400:]}")
+        else:
+            built = f"kubectl kustomize builds {len([d for d in yaml.safe_load_all(run.stdout) if d])} objects"
+    return f"kustomization, {len(resources)} resources, {built}", errors
 
 
 # ---- CRDs and examples ----------------------------------------------------------------------
@@ -94,7 +105,11 @@ def crds_in(crd_dir):
     for path in yaml_files(crd_dir):
         if path.name == "kustomization.yaml":
             continue
-        for doc in load_docs(path):
+        try:
+            docs = load_docs(path)
+        except yaml.YAMLError:
+            continue  # reported by the Kubernetes check
+        for doc in docs:
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                 out.append((path, doc))
     return out
@@ -111,14 +126,15 @@ def kubernetes_rules(schema):
     top.setdefault("metadata", {"type": "object"})
 
     def walk(node):
-        if isinstance(node, list):
-            for n in node:
-                walk(n)
-            return
+        # Declared fields only: allOf/anyOf/oneOf/not branches may name a subset of them.
         if not isinstance(node, dict):
             return
-        for v in node.values():
-            walk(v)
+        for sub in (node.get("properties") or {}).values():
+            walk(sub)
+        items = node.get("items")
+        for sub in items if isinstance(items, list) else [items]:
+            walk(sub)
+        walk(node.get("additionalProperties"))
         if node.get("nullable") is True and isinstance(node.get("type"), str):
             node["type"] = [node["type"], "null"]
         if (
@@ -142,7 +158,7 @@ def crd_schemas(crds):
             try:
                 jsonschema.Draft4Validator.check_schema(schema)
             except jsonschema.SchemaError as e:
-                errors.append(f"{path.name} {ver.get('name')}: invalid openAPIV3Schema: {e.message}")
+                errors.append(f"{path}: {ver.get('name')}: invalid openAPIV3Schema: {e.message}")
                 continue
             out[(spec.get("group"), ver.get("name"), (spec.get("names") or {}).get("kind"))] = schema
     return out, errors
@@ -151,6 +167,9 @@ def crd_schemas(crds):
 def check_example(path, schemas):
     names, errors = [], []
     for doc in load_docs(path):
+        if not isinstance(doc, dict):
+            errors.append("a document that is not a mapping")
+            continue
         names.append(name_of(doc))
         group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
         schema = schemas.get((group, version, doc.get("kind")))
@@ -269,20 +288,26 @@ def main():
     vs = ", ".join(versions)
     for d in ("k8s", "crds"):
         for path in yaml_files(deploy / d):
-            if path.name == "kustomization.yaml":
-                count, errors = check_kustomization(path, root)
-                report(path, f"kustomization, {count} resources", errors)
-            else:
-                names, errors = check_k8s_file(path, versions)
-                report(path, f"{', '.join(names) or 'no documents'} (Kubernetes {vs}, strict)", errors)
+            try:
+                if path.name == "kustomization.yaml":
+                    what, errors = check_kustomization(path, root)
+                    report(path, what, errors)
+                else:
+                    names, errors = check_k8s_file(path, versions)
+                    report(path, f"{', '.join(names) or 'no documents'} (Kubernetes {vs}, strict)", errors)
+            except yaml.YAMLError as e:
+                report(path, "not YAML", [" ".join(str(e).split())])
 
     schemas, schema_errors = crd_schemas(crds)
     for e in schema_errors:
-        print(f"FAIL {e}")
+        print(f"FAIL {e.replace(str(root) + '/', '')}")
         failed += 1
     for path in yaml_files(deploy / "examples"):
-        names, errors = check_example(path, schemas)
-        report(path, f"{', '.join(names)} against its CRD", errors)
+        try:
+            names, errors = check_example(path, schemas)
+            report(path, f"{', '.join(names)} against its CRD", errors)
+        except yaml.YAMLError as e:
+            report(path, "not YAML", [" ".join(str(e).split())])
 
     registered = registered_series(root)
     for path in sorted((deploy / "grafana").glob("*.json")):
