@@ -5,9 +5,13 @@
 //! - the gateway SIGKILLed mid-job and restarted: the job finishes, the read model catches up,
 //!   and an SSE client resuming with `Last-Event-ID` across the restart sees no gap and no
 //!   duplicate.
+//! - `infra`: the Kafka broker (tansu, durable S3 storage) SIGKILLed and restarted, and
+//!   PostgreSQL crash-restarted, mid-run on the distributed stack, with the log reconciled against
+//!   the read model afterwards.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod infra;
 
 use std::time::{Duration, Instant};
 

@@ -125,12 +125,37 @@ pub async fn run(
         latencies_seen = scheduler.stats.decision_latency_ms.len();
         metrics.set("splai_scheduler_runnable_tasks", &[], scheduler.runnable_count() as f64);
         if !out.is_empty() {
-            writer.append(&out).await?;
+            append_until_done(&writer, &out, &mut shutdown).await?;
             out.clear();
         }
     }
     tracing::info!("scheduler stopped");
     Ok(())
+}
+
+/// Append the scheduler's decisions, retrying while the log is unavailable (a broker restart):
+/// they are its state, so dropping them is not an option and exiting would only replay them.
+/// Envelope ids are deterministic, so a retried partial append duplicates nothing downstream.
+async fn append_until_done(
+    writer: &EventWriter,
+    out: &[Envelope],
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), LogError> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match writer.append(out).await {
+            Ok(_) => return Ok(()),
+            Err(e) if *shutdown.borrow() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, records = out.len(), ?backoff, "appending decisions failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 /// A batch's envelopes, accepted or refused at intake, in one list.

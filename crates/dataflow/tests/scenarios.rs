@@ -93,8 +93,13 @@ impl Harness {
         let (tx, rx) = watch::channel(false);
         let log = self.log.clone();
         let opts = options(self.tenants.clone());
-        let run_opts =
-            RunOptions { topic_prefix: PREFIX.into(), partitions: 4, tick_ms: 20, group: "scheduler".into(), gate: self.gate.clone() };
+        let run_opts = RunOptions {
+            topic_prefix: PREFIX.into(),
+            partitions: 4,
+            tick_ms: 20,
+            group: "scheduler".into(),
+            gate: self.gate.clone(),
+        };
         let handle = spawn(log, opts, run_opts, rx);
         self.scheduler = Some((tx, handle));
     }
@@ -558,13 +563,21 @@ async fn with_auth_on_unsigned_jobs_are_rejected_and_signed_ones_run() {
     h.start_scheduler();
     let _w = h.worker("w1", 2, always(Act::Succeed(10)));
     h.submit("acme", "unsigned", chain(&["a"])).await;
-    h.send("acme", "cancel-signed", Event::CancelJob(CancelJob { job_id: "signed".into(), reason: "x".into() }))
-        .await;
+    h.send(
+        "acme",
+        "cancel-signed",
+        Event::CancelJob(CancelJob { job_id: "signed".into(), reason: "x".into() }),
+    )
+    .await;
     let gateway = EventWriter::new(h.log.clone(), PREFIX).signing(Some(gate));
-    let request: JobRequest =
-        serde_json::from_value(json!({"type": "explicit", "job_id": "signed", "dag": {"tasks": chain(&["a"])}}))
-            .unwrap();
-    gateway.append(&[Envelope::new("req-signed", now_ms(), "acme", Event::JobRequest(request))]).await.unwrap();
+    let request: JobRequest = serde_json::from_value(
+        json!({"type": "explicit", "job_id": "signed", "dag": {"tasks": chain(&["a"])}}),
+    )
+    .unwrap();
+    gateway
+        .append(&[Envelope::new("req-signed", now_ms(), "acme", Event::JobRequest(request))])
+        .await
+        .unwrap();
     h.wait_job("signed", JobState::Succeeded, Duration::from_secs(20)).await;
     let rejection = h.events().into_iter().find_map(|e| match e.event {
         Event::JobRejected(r) if r.job_id == "unsigned" => Some(r),
@@ -574,8 +587,8 @@ async fn with_auth_on_unsigned_jobs_are_rejected_and_signed_ones_run() {
     assert_eq!(r.code, "unauthenticated");
     assert!(r.reason.starts_with("refused at intake: no `authorization"), "{}", r.reason);
     assert!(h.assigns("unsigned").is_empty());
-    let dead = h.events().into_iter().any(|e| {
-        matches!(&e.event, Event::DeadLetter(d) if d.reason.starts_with("cancel_job (unauthenticated)"))
-    });
+    let dead = h.events().into_iter().any(
+        |e| matches!(&e.event, Event::DeadLetter(d) if d.reason.starts_with("cancel_job (unauthenticated)")),
+    );
     assert!(dead, "the unsigned cancel was dead-lettered, not obeyed");
 }

@@ -113,14 +113,21 @@ impl Gate {
         if grant.tenant != envelope.tenant {
             return Err(denied(
                 "forbidden",
-                format!("token `{}` belongs to tenant `{}`, not `{}`", grant.name, grant.tenant, envelope.tenant),
+                format!(
+                    "token `{}` belongs to tenant `{}`, not `{}`",
+                    grant.name, grant.tenant, envelope.tenant
+                ),
             ));
         }
         let needed = roles_for(&envelope.event);
         if !grant.roles.iter().any(|r| r == "admin" || needed.contains(&r.as_str())) {
             return Err(denied(
                 "forbidden",
-                format!("token `{}` lacks the role for `{}` (one of {needed:?})", grant.name, envelope.event.kind()),
+                format!(
+                    "token `{}` lacks the role for `{}` (one of {needed:?})",
+                    grant.name,
+                    envelope.event.kind()
+                ),
             ));
         }
         Ok(Principal::Token(grant.name.clone()))
@@ -179,7 +186,12 @@ mod tests {
     }
 
     fn cancel(tenant: &str) -> Envelope {
-        Envelope::new("c1", 1, tenant, Event::CancelJob(CancelJob { job_id: "j1".into(), reason: "x".into() }))
+        Envelope::new(
+            "c1",
+            1,
+            tenant,
+            Event::CancelJob(CancelJob { job_id: "j1".into(), reason: "x".into() }),
+        )
     }
 
     fn bearer(token: &str) -> Headers {
@@ -215,7 +227,10 @@ mod tests {
     #[test]
     fn tokens_are_checked_for_tenant_and_role() {
         let g = gate();
-        assert_eq!(g.check(b"", &bearer("acme-submitter"), &cancel("acme")), Ok(Principal::Token("acme-sub".into())));
+        assert_eq!(
+            g.check(b"", &bearer("acme-submitter"), &cancel("acme")),
+            Ok(Principal::Token("acme-sub".into()))
+        );
         let other = g.check(b"", &bearer("acme-submitter"), &cancel("globex")).unwrap_err();
         assert_eq!((other.code, other.reason.contains("belongs to tenant `acme`")), ("forbidden", true));
         assert_eq!(g.check(b"", &bearer("acme-reader"), &cancel("acme")).unwrap_err().code, "forbidden");

@@ -320,7 +320,7 @@ async fn gated_intake(kind: &str) {
     };
     signed.append(&[cancel("by-gateway", "acme")]).await.unwrap();
     let topic = signed.topic(Topic::Control);
-    let mut raw = |id: &str, tenant: &str, headers: Vec<(&str, &str)>| {
+    let raw = |id: &str, tenant: &str, headers: Vec<(&str, &str)>| {
         let mut r = Record::new(format!("job-{id}"), splai_events::encode(&cancel(id, tenant)));
         r.headers = headers.into_iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
         r
@@ -349,7 +349,8 @@ async fn gated_intake(kind: &str) {
     assert_eq!(denied["other-tenant"].0, "forbidden");
 
     // The raw view keeps every header in order.
-    let mut plain = log.subscribe(Subscription::group(format!("{prefix}raw"), &[topic.as_str()])).await.unwrap();
+    let mut plain =
+        log.subscribe(Subscription::group(format!("{prefix}raw"), &[topic.as_str()])).await.unwrap();
     let got = collect(plain.as_mut(), 5, Duration::from_secs(30)).await;
     let with_token = got.iter().find(|d| d.key.as_deref() == Some("job-with-token")).unwrap();
     assert_eq!(with_token.headers.len(), 2);

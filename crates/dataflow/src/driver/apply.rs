@@ -3,7 +3,9 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use splai_events::{DeadLetter, Envelope, Event, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode};
+use splai_events::{
+    DeadLetter, Envelope, Event, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode,
+};
 use splai_ingest::intake::Denied;
 use splai_ingest::plan::plan;
 

@@ -161,7 +161,12 @@ impl Scheduler {
 
     /// Answer a record the intake gate refused (auth on): a job request becomes `JobRejected`
     /// with the reason, like any other failed admission; anything else a dead letter (live only).
-    pub fn deny(&mut self, envelope: &Envelope, denied: &splai_ingest::intake::Denied, out: &mut Vec<Envelope>) {
+    pub fn deny(
+        &mut self,
+        envelope: &Envelope,
+        denied: &splai_ingest::intake::Denied,
+        out: &mut Vec<Envelope>,
+    ) {
         self.stats.events += 1;
         apply::deny(self, envelope, denied, out);
     }

@@ -18,7 +18,8 @@ use sqlx::{QueryBuilder, Row, SqlitePool};
 use tokio::sync::{Mutex, Notify};
 
 use super::{
-    Delivered, EventLog, Headers, LogConsumer, LogError, Record, Subscription, commit_points, now_ms, partition_for,
+    Delivered, EventLog, Headers, LogConsumer, LogError, Record, Subscription, commit_points, now_ms,
+    partition_for,
 };
 
 const SCHEMA: &str = "
@@ -100,11 +101,12 @@ impl EmbeddedLog {
             .map_err(|e| open_err(&e))?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| open_err(&e))?;
         // Logs made before records had headers gain the column (NULL: no headers).
-        let has_headers: bool =
-            sqlx::query_scalar("SELECT count(*) > 0 FROM pragma_table_info('log_records') WHERE name = 'headers'")
-                .fetch_one(&pool)
-                .await
-                .map_err(|e| open_err(&e))?;
+        let has_headers: bool = sqlx::query_scalar(
+            "SELECT count(*) > 0 FROM pragma_table_info('log_records') WHERE name = 'headers'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| open_err(&e))?;
         if !has_headers {
             sqlx::raw_sql("ALTER TABLE log_records ADD COLUMN headers BLOB")
                 .execute(&pool)
@@ -193,8 +195,9 @@ impl EventLog for EmbeddedLog {
             })
             .collect();
         for chunk in placed.chunks(INSERT_CHUNK) {
-            let mut insert =
-                QueryBuilder::new("INSERT INTO log_records (topic, partition, offset, key, payload, ts_ms, headers) ");
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO log_records (topic, partition, offset, key, payload, ts_ms, headers) ",
+            );
             insert.push_values(chunk, |mut row, (partition, offset, record)| {
                 row.push_bind(topic)
                     .push_bind(i64::from(*partition))

@@ -79,8 +79,7 @@ impl EventWriter {
         key: &str,
         payload: Vec<u8>,
     ) -> Result<SourcePosition, LogError> {
-        let mut placed =
-            self.log.append(&self.topic(topic), vec![Record::new(key, payload)]).await?;
+        let mut placed = self.log.append(&self.topic(topic), vec![Record::new(key, payload)]).await?;
         Ok(placed.remove(0))
     }
 

@@ -389,6 +389,27 @@ impl std::fmt::Debug for KafkaConsumer {
     }
 }
 
+/// Errors a consumer rides out: the broker went away or is restarting (librdkafka retries).
+fn transient(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e,
+        KafkaError::MessageConsumption(
+            C::BrokerTransportFailure
+                | C::AllBrokersDown
+                | C::OperationTimedOut
+                | C::RequestTimedOut
+                | C::NetworkException
+                | C::NotCoordinator
+                | C::CoordinatorNotAvailable
+                | C::CoordinatorLoadInProgress
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::Resolve
+        )
+    )
+}
+
 fn delivered(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivered {
     Delivered {
         position: SourcePosition {
@@ -400,7 +421,11 @@ fn delivered(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivered {
         payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
         headers: m
             .headers()
-            .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                    .collect()
+            })
             .unwrap_or_default(),
         ts_ms: m.timestamp().to_millis().unwrap_or(0).max(0) as u64,
     }
@@ -420,6 +445,11 @@ impl LogConsumer for KafkaConsumer {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(remaining, self.consumer.recv()).await {
                 Err(_) => return Ok(out),
+                Ok(Err(e)) if transient(&e) => {
+                    // The broker is restarting or unreachable: librdkafka reconnects by itself.
+                    tracing::warn!(error = %e, "kafka consumer: transient error; waiting for the broker");
+                    tokio::time::sleep(Duration::from_millis(100).min(remaining)).await;
+                }
                 Ok(Err(e)) => return Err(err(e)),
                 Ok(Ok(m)) => self.keep(&m, &mut out),
             }
@@ -427,6 +457,7 @@ impl LogConsumer for KafkaConsumer {
             while out.len() < max.max(1) {
                 match self.consumer.recv().now_or_never() {
                     Some(Ok(m)) => self.keep(&m, &mut out),
+                    Some(Err(e)) if transient(&e) => break,
                     Some(Err(e)) => return Err(err(e)),
                     None => break,
                 }

@@ -1,0 +1,334 @@
+//! Infrastructure chaos on the distributed stack (gateway, scheduler and two executors as
+//! processes) over a private Kafka broker — tansu on durable S3 storage (the suite's SeaweedFS),
+//! so it can be SIGKILLed and restarted with its data — and a private PostgreSQL cluster that is
+//! restarted with an immediate (crash) shutdown. Both happen while jobs run. Afterwards every job
+//! has succeeded, no task has two successes with different results, every aggregation read its
+//! parents' artifacts, and the records in the log reconcile with the read model.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use splai_events::{Event, Topic};
+use splai_ingest::log::{EventReader, EventWriter, open_log};
+
+use crate::common::{self, Proc, get, post, splai, start_gateway, wait_ready};
+
+const TOKEN: &str = "chaos-token";
+const JOBS: usize = 8;
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+fn wait_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !port_open(port) {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A throwaway PostgreSQL 15 cluster of this test's own (restarting the suite's would hurt the
+/// tests running beside this one).
+struct Postgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Postgres {
+    fn start() -> Option<Postgres> {
+        if !Path::new(PG_BIN).join("initdb").exists() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        assert!(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()).status().unwrap().success());
+        let data = dir.path().join("data");
+        let ok = Command::new("runuser")
+            .args(["-u", "postgres", "--", &format!("{PG_BIN}/initdb"), "-U", "postgres", "--auth=trust", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "initdb");
+        let pg = Postgres { dir, port };
+        pg.ctl(&["start"]);
+        Some(pg)
+    }
+
+    fn ctl(&self, action: &[&str]) {
+        let opts = format!("-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off", self.port, self.dir.path().display());
+        let ok = Command::new("runuser")
+            .args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-w", "-D"])
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-o", &opts])
+            .args(action)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "pg_ctl {action:?}");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.ctl(&["-m", "immediate", "stop"]));
+    }
+}
+
+/// tansu with its data on S3: killed and restarted with the same command, it keeps topics,
+/// records and committed offsets.
+struct Broker {
+    child: Option<Child>,
+    port: u16,
+    cluster: String,
+    s3: String,
+    bucket: String,
+    log: PathBuf,
+}
+
+impl Broker {
+    fn start(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new("tansu")
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", &format!("s3://{}/", self.bucket), "--cluster-id", &self.cluster])
+            .env("AWS_ENDPOINT", &self.s3)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("tansu on PATH (scripts/services installs it)");
+        self.child = Some(child);
+        wait_port(self.port, "tansu");
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn explicit_job(id: &str) -> Value {
+    let sleep = |name: &str| json!({"id": name, "kind": "tool_execution",
+        "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 300}}});
+    json!({"type": "explicit", "job_id": id, "max_retries": 5, "dag": {"tasks": [
+        sleep("left"), sleep("right"),
+        {"id": "join", "kind": "aggregation", "parents": ["left", "right"], "inputs": {
+            "mode": {"literal": "concat"},
+            "part-0": {"output": {"task": "left"}}, "part-1": {"output": {"task": "right"}}}}]}})
+}
+
+/// Succeeded tasks across all jobs, per the API (0 while the API cannot answer).
+async fn tasks_succeeded(url: &str, run: &str) -> i64 {
+    match get(url, "/v1/jobs?limit=100", Some(TOKEN)).await {
+        Some((200, body)) => body["jobs"]
+            .as_array()
+            .map(|jobs| {
+                jobs.iter()
+                    .filter(|j| j["job_id"].as_str().is_some_and(|id| id.starts_with(run)))
+                    .map(|j| j["tasks_succeeded"].as_i64().unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+async fn wait_progress(url: &str, run: &str, at_least: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let done = tasks_succeeded(url, run).await;
+        if done >= at_least {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {done} tasks succeeded, wanted {at_least}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_and_postgres_restarts_mid_run() {
+    let (Ok(s3), Ok(bucket)) = (std::env::var("SPLAI_TEST_S3_ENDPOINT"), std::env::var("SPLAI_TEST_S3_BUCKET"))
+    else {
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "S3 (SeaweedFS) not configured");
+        return;
+    };
+    let Some(pg) = Postgres::start() else {
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "PostgreSQL 15 missing");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = format!("c{}x{}", std::process::id(), Instant::now().elapsed().subsec_nanos() % 100_000);
+    let mut broker = Broker {
+        child: None,
+        port: free_port(),
+        cluster: format!("chaos-{run}"),
+        s3: s3.clone(),
+        bucket: bucket.clone(),
+        log: dir.path().join("tansu.log"),
+    };
+    broker.start();
+    let config = dir.path().join("splai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[log]
+backend = "kafka"
+topic_prefix = "{run}."
+partitions = 2
+[log.kafka]
+brokers = "127.0.0.1:{port}"
+[store]
+url = "{pg}"
+[artifacts]
+url = "s3://{bucket}"
+s3_endpoint = "{s3}"
+[gateway]
+listen = "127.0.0.1:0"
+auth = true
+signing_key = "chaos-infra-signing-key-0123456789abcdef"
+[gateway.tokens.chaos]
+sha256 = "{hash}"
+tenant = "acme"
+roles = ["submitter", "reader", "operator"]
+[scheduler]
+tick_ms = 20
+heartbeat_ttl_ms = 10000
+retry_base_ms = 200
+retry_cap_ms = 1000
+[executor]
+slots = 1
+heartbeat_interval_ms = 500
+model_dir = "{dir}/models"
+"#,
+            port = broker.port,
+            pg = pg.url(),
+            hash = common::token_hash(TOKEN),
+            dir = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let (_gateway, url) = start_gateway(&config, &[]);
+    let _scheduler = splai(&config, &["scheduler"], false);
+    let _workers: Vec<Proc> =
+        (1..=2).map(|i| splai(&config, &["executor", "--id", &format!("{run}-w{i}")], false)).collect();
+    wait_ready(&url, Some(TOKEN)).await;
+
+    for i in 0..JOBS {
+        let (status, body) = post(&url, "/v1/jobs", &explicit_job(&format!("{run}-{i}")), Some(TOKEN)).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    wait_progress(&url, &run, 3, Duration::from_secs(60)).await;
+
+    // The broker dies with records in flight, stays down, and comes back with its data.
+    broker.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    broker.start();
+    wait_progress(&url, &run, 10, Duration::from_secs(90)).await;
+
+    // PostgreSQL crashes (immediate shutdown: no checkpoint) and restarts.
+    pg.ctl(&["-m", "immediate", "restart"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut jobs = BTreeMap::new();
+    while jobs.len() < JOBS {
+        for i in 0..JOBS {
+            let id = format!("{run}-{i}");
+            if let Some((200, job)) = get(&url, &format!("/v1/jobs/{id}"), Some(TOKEN)).await
+                && job["state"] == "succeeded"
+            {
+                jobs.insert(id, job);
+            }
+        }
+        assert!(Instant::now() < deadline, "jobs not all succeeded: {:?}", jobs.keys());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Lineage: each join read exactly its two parents' current artifacts.
+    let mut api_successes = 0;
+    for id in jobs.keys() {
+        let (_, lineage) = get(&url, &format!("/v1/jobs/{id}/lineage"), Some(TOKEN)).await.unwrap();
+        let node = |t: &str| lineage["tasks"].as_array().unwrap().iter().find(|n| n["task_id"] == t).unwrap().clone();
+        let mut parents = vec![node("left")["artifact"].clone(), node("right")["artifact"].clone()];
+        let mut inputs = node("join")["inputs"].as_array().unwrap().clone();
+        parents.sort_by_key(|v| v.to_string());
+        inputs.sort_by_key(|v| v.to_string());
+        assert_eq!(inputs, parents, "{id}: the join read its parents' artifacts");
+        let (_, tasks) = get(&url, &format!("/v1/jobs/{id}/tasks"), Some(TOKEN)).await.unwrap();
+        for t in tasks["tasks"].as_array().unwrap() {
+            api_successes += t["attempts"].as_array().unwrap().iter().filter(|a| a["state"] == "succeeded").count();
+        }
+    }
+
+    // Reconcile the log with the read model: read every topic back from the restarted broker.
+    let settings = splai_config::Loader::new().file(Some(&config)).load().unwrap();
+    let log = open_log(&settings.log).await.unwrap();
+    let writer = EventWriter::new(log, settings.log.topic_prefix.clone());
+    let topics = [Topic::Jobs, Topic::JobEvents, Topic::TaskEvents];
+    let mut reader = EventReader::subscribe(writer, &format!("{run}-audit"), &topics, None).await.unwrap();
+    let (mut requests, mut terminal, mut results) = (BTreeSet::new(), BTreeMap::new(), BTreeMap::new());
+    let mut idle_since = Instant::now();
+    while idle_since.elapsed() < Duration::from_secs(4) {
+        let batch = reader.poll(1000, Duration::from_millis(500)).await.unwrap();
+        if !batch.events.is_empty() {
+            idle_since = Instant::now();
+        }
+        for (_, e) in batch.events {
+            match e.event {
+                Event::JobRequest(r) => {
+                    requests.insert(r.job_id.unwrap_or(e.id));
+                }
+                Event::JobStateChanged(s) => {
+                    terminal.insert((s.job_id, format!("{:?}", s.state)), ());
+                }
+                Event::AttemptSucceeded(s) => {
+                    let key = (s.attempt.job_id.clone(), s.attempt.task_id.clone());
+                    results.entry(key).or_insert_with(BTreeMap::new).insert(s.attempt.attempt, s.artifact.sha256);
+                }
+                _ => {}
+            }
+        }
+    }
+    let ours = |id: &String| id.starts_with(&run);
+    assert_eq!(requests.iter().filter(|id| ours(id)).count(), JOBS, "one job_request per submitted job");
+    let succeeded: BTreeSet<_> =
+        terminal.keys().filter(|(id, st)| ours(id) && st == "Succeeded").map(|(id, _)| id.clone()).collect();
+    assert_eq!(succeeded.len(), JOBS, "one succeeded outcome per job on job-events");
+    assert!(terminal.keys().all(|(_, st)| st != "Failed" && st != "Cancelled"), "{terminal:?}");
+    assert_eq!(results.len(), JOBS * 3, "every task has a success on task-events");
+    for ((job, task), by_attempt) in &results {
+        let distinct: BTreeSet<_> = by_attempt.values().collect();
+        assert_eq!(distinct.len(), 1, "{job}/{task} succeeded twice with different results: {by_attempt:?}");
+    }
+    let log_successes: usize = results.values().map(BTreeMap::len).sum();
+    assert_eq!(log_successes, api_successes, "successes in the log = successes in the read model");
+    println!(
+        "chaos infra: {JOBS} jobs, {log_successes} successful attempts for {} tasks, broker and PostgreSQL restarted",
+        JOBS * 3
+    );
+}
