@@ -50,10 +50,21 @@ impl Postgres {
         }
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        assert!(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()).status().unwrap().success());
+        assert!(
+            Command::new("chown").args(["postgres:postgres"]).arg(dir.path()).status().unwrap().success()
+        );
         let data = dir.path().join("data");
         let ok = Command::new("runuser")
-            .args(["-u", "postgres", "--", &format!("{PG_BIN}/initdb"), "-U", "postgres", "--auth=trust", "-D"])
+            .args([
+                "-u",
+                "postgres",
+                "--",
+                &format!("{PG_BIN}/initdb"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-D",
+            ])
             .arg(&data)
             .stdout(Stdio::null())
             .status()
@@ -65,7 +76,11 @@ impl Postgres {
     }
 
     fn ctl(&self, action: &[&str]) {
-        let opts = format!("-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off", self.port, self.dir.path().display());
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
         let ok = Command::new("runuser")
             .args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-w", "-D"])
             .arg(self.dir.path().join("data"))
@@ -134,8 +149,10 @@ impl Drop for Broker {
 }
 
 fn explicit_job(id: &str) -> Value {
-    let sleep = |name: &str| json!({"id": name, "kind": "tool_execution",
-        "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 300}}});
+    let sleep = |name: &str| {
+        json!({"id": name, "kind": "tool_execution",
+        "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 300}}})
+    };
     json!({"type": "explicit", "job_id": id, "max_retries": 5, "dag": {"tasks": [
         sleep("left"), sleep("right"),
         {"id": "join", "kind": "aggregation", "parents": ["left", "right"], "inputs": {
@@ -173,7 +190,8 @@ async fn wait_progress(url: &str, run: &str, at_least: i64, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_and_postgres_restarts_mid_run() {
-    let (Ok(s3), Ok(bucket)) = (std::env::var("SPLAI_TEST_S3_ENDPOINT"), std::env::var("SPLAI_TEST_S3_BUCKET"))
+    let (Ok(s3), Ok(bucket)) =
+        (std::env::var("SPLAI_TEST_S3_ENDPOINT"), std::env::var("SPLAI_TEST_S3_BUCKET"))
     else {
         assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "S3 (SeaweedFS) not configured");
         return;
@@ -273,7 +291,9 @@ model_dir = "{dir}/models"
     let mut api_successes = 0;
     for id in jobs.keys() {
         let (_, lineage) = get(&url, &format!("/v1/jobs/{id}/lineage"), Some(TOKEN)).await.unwrap();
-        let node = |t: &str| lineage["tasks"].as_array().unwrap().iter().find(|n| n["task_id"] == t).unwrap().clone();
+        let node = |t: &str| {
+            lineage["tasks"].as_array().unwrap().iter().find(|n| n["task_id"] == t).unwrap().clone()
+        };
         let mut parents = vec![node("left")["artifact"].clone(), node("right")["artifact"].clone()];
         let mut inputs = node("join")["inputs"].as_array().unwrap().clone();
         parents.sort_by_key(|v| v.to_string());
@@ -281,7 +301,8 @@ model_dir = "{dir}/models"
         assert_eq!(inputs, parents, "{id}: the join read its parents' artifacts");
         let (_, tasks) = get(&url, &format!("/v1/jobs/{id}/tasks"), Some(TOKEN)).await.unwrap();
         for t in tasks["tasks"].as_array().unwrap() {
-            api_successes += t["attempts"].as_array().unwrap().iter().filter(|a| a["state"] == "succeeded").count();
+            api_successes +=
+                t["attempts"].as_array().unwrap().iter().filter(|a| a["state"] == "succeeded").count();
         }
     }
 
@@ -308,7 +329,10 @@ model_dir = "{dir}/models"
                 }
                 Event::AttemptSucceeded(s) => {
                     let key = (s.attempt.job_id.clone(), s.attempt.task_id.clone());
-                    results.entry(key).or_insert_with(BTreeMap::new).insert(s.attempt.attempt, s.artifact.sha256);
+                    results
+                        .entry(key)
+                        .or_insert_with(BTreeMap::new)
+                        .insert(s.attempt.attempt, s.artifact.sha256);
                 }
                 _ => {}
             }

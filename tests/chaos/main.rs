@@ -5,6 +5,8 @@
 //! - the gateway SIGKILLed mid-job and restarted: the job finishes, the read model catches up,
 //!   and an SSE client resuming with `Last-Event-ID` across the restart sees no gap and no
 //!   duplicate.
+//! - a retry storm: every attempt of many tasks times out; backoff spaces the attempts, each task
+//!   stops at its retry budget in a dead letter, and the runtime keeps serving;
 //! - `infra`: the Kafka broker (tansu, durable S3 storage) SIGKILLed and restarted, and
 //!   PostgreSQL crash-restarted, mid-run on the distributed stack, with the log reconciled against
 //!   the read model afterwards.
@@ -121,4 +123,61 @@ async fn the_gateway_restarts_mid_job_and_streams_resume_without_gaps() {
     let succeeded_updates =
         all.iter().filter(|e| e.1 == "task.update" && e.2["state"] == "succeeded").count();
     assert_eq!(succeeded_updates, 12, "each task's success appears once in the stream");
+}
+
+/// A retry storm: many tasks whose every attempt times out. Backoff (exponential, jittered) spaces
+/// the attempts, each task stops at its retry budget and is dead-lettered with the reason, the
+/// jobs fail naming it, and the runtime keeps serving: a normal job afterwards succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_storm_is_spaced_by_backoff_and_ends_in_dead_letters() {
+    const STORMY: usize = 6;
+    const RETRIES: usize = 2;
+    const BASE_MS: i64 = 400;
+    let sets = ["scheduler.retry_base_ms=400", "scheduler.retry_cap_ms=2000", "scheduler.tick_ms=20"];
+    let mut up = common::Up::start("", &sets, &["--executors", "4"]).await;
+    let url = up.url.clone();
+    for i in 0..STORMY {
+        // `stuck` outlives its 1 s timeout on every attempt; `quick` is fine.
+        let job = json!({"type": "explicit", "job_id": format!("storm-{i}"), "dag": {"tasks": [
+            {"id": "stuck", "kind": "tool_execution", "timeout_s": 1, "max_retries": RETRIES,
+             "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 5000}}},
+            {"id": "quick", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 10}}}]}});
+        assert_eq!(post(&url, "/v1/jobs", &job, None).await.0, 202);
+    }
+    for i in 0..STORMY {
+        let job = wait_job(&url, &format!("storm-{i}"), None, Duration::from_secs(90)).await;
+        assert_eq!(job["state"], "failed", "{job}");
+        assert_eq!(job["failed_task"], "stuck", "{job}");
+        assert!(job["reason"].as_str().unwrap().contains("timed out"), "{job}");
+        let (_, tasks) = get(&url, &format!("/v1/jobs/storm-{i}/tasks"), None).await.unwrap();
+        let stuck =
+            tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "stuck").unwrap().clone();
+        assert_eq!(stuck["state"], "dead_lettered", "{stuck}");
+        let mut starts: Vec<i64> = stuck["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["started_at_ms"].as_i64())
+            .collect();
+        starts.sort();
+        assert_eq!(starts.len(), RETRIES + 1, "exactly the retry budget, no more: {stuck}");
+        for (n, pair) in starts.windows(2).enumerate() {
+            // Attempt n+2 waits for attempt n+1's 1 s timeout plus at least half its backoff.
+            let min_backoff = BASE_MS * (1 << n) / 2;
+            assert!(pair[1] - pair[0] >= 1000 + min_backoff - 100, "attempts too close: {starts:?}");
+        }
+    }
+    let (_, letters) = get(&url, "/v1/admin/dead-letter", None).await.unwrap();
+    let storm_letters = letters["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["job_id"].as_str().is_some_and(|j| j.starts_with("storm-")))
+        .count();
+    assert_eq!(storm_letters, STORMY, "{letters}");
+    assert!(up.child.try_wait().unwrap().is_none(), "splai up survived the storm");
+    let calm = json!({"type": "explicit", "job_id": "after-storm", "dag": {"tasks": [
+        {"id": "t", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 10}}}]}});
+    assert_eq!(post(&url, "/v1/jobs", &calm, None).await.0, 202);
+    assert_eq!(wait_job(&url, "after-storm", None, Duration::from_secs(30)).await["state"], "succeeded");
 }
