@@ -123,6 +123,8 @@ pub enum BenchTarget {
     Hops(crate::bench::hops::HopsBenchArgs),
     /// CPU inference speed: SmolLM2 prefill/decode tokens/s, MiniLM embeddings/s.
     Infer(crate::bench::infer::InferBenchArgs),
+    /// Control-plane throughput: no-op tasks end to end through a full in-process stack.
+    Noop(crate::bench::noop::NoopBenchArgs),
 }
 
 /// Load and validate the layered settings once.
@@ -241,6 +243,10 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Infer(args) } => {
             let settings = settings(cli)?;
             crate::bench::infer::run(&settings.executor.model_dir, args)
+        }
+        Command::Bench { target: BenchTarget::Noop(args) } => {
+            let settings = settings(cli)?;
+            tokio::runtime::Runtime::new()?.block_on(crate::bench::noop::run(&settings, args))
         }
         Command::Bench { target: BenchTarget::Hops(args) } => {
             let settings = settings(cli)?;

@@ -3,3 +3,4 @@
 pub mod hops;
 pub mod infer;
 pub mod log;
+pub mod noop;
