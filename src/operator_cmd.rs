@@ -67,9 +67,10 @@ pub fn run(settings: &Settings, action: &OperatorAction) -> anyhow::Result<()> {
             Ok(())
         }
         OperatorAction::Policy { file } => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-            let policy: SplaiPolicy =
-                serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not a SPLAIPolicy", file.display()))?;
+            let text =
+                std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let policy: SplaiPolicy = serde_yaml_ng::from_str(&text)
+                .with_context(|| format!("{} is not a SPLAIPolicy", file.display()))?;
             let toml = splai_operator::generate::policy_file(&policy.spec)?;
             splai_ingest::policy::PolicySet::parse(&toml)
                 .map_err(|e| anyhow::anyhow!("the rendered policy is invalid: {e}"))?;

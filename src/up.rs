@@ -40,6 +40,11 @@ pub struct Stack {
 impl Stack {
     /// Start everything on the configured services with `executors` one-slot executors.
     pub async fn start(settings: &Settings, executors: u32) -> anyhow::Result<Stack> {
+        Self::start_with_slots(settings, executors, 1).await
+    }
+
+    /// Start everything with `executors` executors of `slots` slots each.
+    pub async fn start_with_slots(settings: &Settings, executors: u32, slots: u32) -> anyhow::Result<Stack> {
         let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
         let store = Store::connect(&settings.store).await.context("opening the read model")?;
         let artifacts = ArtifactStore::open(&settings.artifacts)?;
@@ -62,7 +67,7 @@ impl Stack {
         let mut workers = Vec::new();
         for i in 0..executors {
             let id = format!("up-{}-{i}", std::process::id());
-            let opts = crate::executor_cmd::options(settings, Some(id), Some(1));
+            let opts = crate::executor_cmd::options(settings, Some(id), Some(slots.max(1)));
             let worker = splai_executor::service::run(log.clone(), artifacts.clone(), opts, stop_rx.clone());
             workers.push(tokio::spawn(worker));
         }

@@ -232,9 +232,14 @@ c.close()
     }
     assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains(&format!("outcome {kafka_job} succeeded")), "a plain consumer read the outcome: {said}");
     assert!(
-        said.contains(&format!("rejected {kafka_job}-anonymous unauthenticated refused at intake: no `authorization")),
+        said.contains(&format!("outcome {kafka_job} succeeded")),
+        "a plain consumer read the outcome: {said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "rejected {kafka_job}-anonymous unauthenticated refused at intake: no `authorization"
+        )),
         "a job without a token is refused with the reason: {said}"
     );
     assert!(

@@ -56,8 +56,13 @@ impl Stack {
             limits: Limits::default(),
             policy: Default::default(),
         };
-        let run =
-            RunOptions { topic_prefix: prefix.into(), partitions: 2, tick_ms: 20, group: "scheduler".into(), gate: None };
+        let run = RunOptions {
+            topic_prefix: prefix.into(),
+            partitions: 2,
+            tick_ms: 20,
+            group: "scheduler".into(),
+            gate: None,
+        };
         let scheduler = spawn(log.clone(), opts, run, stop_rx.clone());
         let executor = tokio::spawn(run_executor(log, artifacts.clone(), executor, stop_rx));
         Stack { writer, artifacts, stop, scheduler, executor, _dir: dir }

@@ -19,7 +19,7 @@ pub struct NoopBenchArgs {
     /// Independent no-op tasks per job.
     #[arg(long, default_value_t = 50)]
     pub tasks: u32,
-    /// One-slot executors in the stack.
+    /// Executors in the stack.
     #[arg(long, default_value_t = 2)]
     pub executors: u32,
     /// Slots per executor.
@@ -46,8 +46,7 @@ pub async fn run(settings: &Settings, args: &NoopBenchArgs) -> anyhow::Result<()
     settings.artifacts.url = format!("file://{d}/artifacts");
     settings.gateway.listen = "127.0.0.1:0".into();
     settings.gateway.auth = false;
-    settings.executor.slots = args.slots.max(1);
-    let stack = Stack::start(&settings, args.executors).await?;
+    let stack = Stack::start_with_slots(&settings, args.executors, args.slots).await?;
     let client = Client::with_base(&stack.url)?;
     wait_ready(&client).await?;
     let body = job(args.tasks);
@@ -63,7 +62,9 @@ pub async fn run(settings: &Settings, args: &NoopBenchArgs) -> anyhow::Result<()
             let job = client.get(&format!("/v1/jobs/{id}")).await?;
             match job["state"].as_str().unwrap_or("") {
                 "succeeded" => break job,
-                "failed" | "cancelled" | "rejected" => bail!("job {id} ended {}: {}", job["state"], job["reason"]),
+                "failed" | "cancelled" | "rejected" => {
+                    bail!("job {id} ended {}: {}", job["state"], job["reason"])
+                }
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
@@ -78,7 +79,7 @@ pub async fn run(settings: &Settings, args: &NoopBenchArgs) -> anyhow::Result<()
         args.jobs,
         args.tasks,
         args.executors,
-        settings.executor.slots,
+        args.slots,
         tasks / secs.max(1e-9)
     );
     stack.shutdown().await

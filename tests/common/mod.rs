@@ -122,10 +122,11 @@ impl Up {
 
     /// Start with auth on (and the signing key auth needs); `token` is used to check readiness.
     pub async fn start_auth(extra: &str, sets: &[&str], args: &[&str], token: &str) -> Up {
-        let sets: Vec<&str> = ["gateway.auth=true", "gateway.signing_key=up-e2e-signing-key-0123456789abcdef"]
-            .into_iter()
-            .chain(sets.iter().copied())
-            .collect();
+        let sets: Vec<&str> =
+            ["gateway.auth=true", "gateway.signing_key=up-e2e-signing-key-0123456789abcdef"]
+                .into_iter()
+                .chain(sets.iter().copied())
+                .collect();
         let up = Self::spawn(tempfile::tempdir().unwrap(), extra, &sets, args);
         wait_ready(&up.url, Some(token)).await;
         up

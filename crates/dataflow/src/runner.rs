@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use splai_events::{Envelope, Topic};
+use splai_events::{Envelope, Event, Topic};
 use splai_ingest::intake::{Denied, Gate};
 use splai_ingest::log::{EventBatch, EventLog, EventReader, EventWriter, LogError};
 use tokio::sync::watch;
@@ -114,8 +114,17 @@ pub async fn run(
         let mut events = ordered(batch);
         events.sort_by_key(|e| e.0.ts_ms);
         scheduler.advance(wall_ms());
+        // Our own decisions coming back are closed by a step of their own, so a task whose
+        // attempt also started (or even finished) within this batch still shows `assigned` first.
+        let mut decisions_applied = false;
         for (e, denied) in &events {
+            let decision = matches!(e.event, Event::Assign(_) | Event::Revoke(_));
+            if decisions_applied && !decision {
+                scheduler.tick(&mut out);
+                decisions_applied = false;
+            }
             answer(&mut scheduler, e, denied.as_ref(), &mut out);
+            decisions_applied |= decision;
         }
         scheduler.tick(&mut out);
         for ms in scheduler.stats.decision_latency_ms.iter().skip(latencies_seen) {

@@ -58,6 +58,9 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// How long an attempt may run before its `AttemptStarted` is written on its own.
+const STARTED_GRACE: Duration = Duration::from_millis(20);
+
 struct Shared {
     writer: EventWriter,
     artifacts: ArtifactStore,
@@ -74,8 +77,18 @@ impl Shared {
     }
 
     async fn emit(&self, tenant: &str, traceparent: Option<String>, event: Event) {
-        let e = Envelope::new(self.id(event.kind()), now_ms(), tenant, event).with_traceparent(traceparent);
-        if let Err(error) = self.writer.append(&[e]).await {
+        self.emit_all(tenant, traceparent, vec![(now_ms(), event)]).await;
+    }
+
+    /// Several events in one append, in order, each with the time it happened (epoch ms).
+    async fn emit_all(&self, tenant: &str, traceparent: Option<String>, events: Vec<(u64, Event)>) {
+        let envelopes: Vec<Envelope> = events
+            .into_iter()
+            .map(|(at, event)| {
+                Envelope::new(self.id(event.kind()), at, tenant, event).with_traceparent(traceparent.clone())
+            })
+            .collect();
+        if let Err(error) = self.writer.append(&envelopes).await {
             tracing::error!(%error, "reporting to the log failed");
         }
     }
@@ -214,6 +227,7 @@ async fn attempt(
 ) {
     let Ok(_permit) = slots.acquire_owned().await else { return };
     let started = Instant::now();
+    let started_ms = now_ms();
     let id = a.attempt.clone();
     let worker_id = shared.worker_id.clone();
     // The attempt's span, a child of the scheduler's decision; what it reports carries it on.
@@ -226,17 +240,31 @@ async fn attempt(
     let traceparent = span.in_scope(splai_telemetry::current_traceparent).or(traceparent);
     let budget = Duration::from_millis(a.deadline_ms.saturating_sub(now_ms()).max(1));
     // The log hears of the attempt from one task, in order: `AttemptStarted`, then token progress
-    // from the blocking thread in small batches. The work does not wait for the first write; the
-    // outcome is written after this task ends, so it always comes last.
+    // from the blocking thread in small batches; the outcome is written after this task ends, so
+    // it always comes last. An attempt that ends within `STARTED_GRACE` without progress has its
+    // `AttemptStarted` written together with its outcome, in one append: short tasks then cost
+    // the log one write, not two in a row.
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
     let forwarder = {
         let shared = shared.clone();
         let (tenant, traceparent, id, worker_id) =
             (tenant.clone(), traceparent.clone(), id.clone(), worker_id.clone());
         tokio::spawn(async move {
+            let first = match tokio::time::timeout(STARTED_GRACE, progress_rx.recv()).await {
+                Ok(None) => return false, // finished quietly: the outcome write carries it
+                Ok(Some(p)) => Some(p),
+                Err(_) => None,
+            };
             let started = AttemptStarted { attempt: id.clone(), worker_id: worker_id.clone() };
             shared.emit(&tenant, traceparent.clone(), Event::AttemptStarted(started)).await;
-            while let Some((mut tokens, mut delta)) = progress_rx.recv().await {
+            let mut next = first;
+            loop {
+                let Some((mut tokens, mut delta)) = (match next.take() {
+                    Some(p) => Some(p),
+                    None => progress_rx.recv().await,
+                }) else {
+                    return true;
+                };
                 while let Ok((t, d)) = progress_rx.try_recv() {
                     tokens = t;
                     delta.push_str(&d);
@@ -284,7 +312,7 @@ async fn attempt(
         }
         Ok(r) => r,
     };
-    let _ = forwarder.await;
+    let started_written = forwarder.await.unwrap_or(false);
     let event = if revoked {
         Event::AttemptFailed(AttemptFailed {
             attempt: id.clone(),
@@ -349,7 +377,13 @@ async fn attempt(
         }
         _ => {}
     }
-    shared.emit(&tenant, traceparent, event).await;
+    let mut report = Vec::with_capacity(2);
+    if !started_written {
+        let started = AttemptStarted { attempt: id.clone(), worker_id: shared.worker_id.clone() };
+        report.push((started_ms, Event::AttemptStarted(started)));
+    }
+    report.push((now_ms(), event));
+    shared.emit_all(&tenant, traceparent, report).await;
     drop(span);
     shared.running.lock().expect("running lock").remove(&id);
 }

@@ -26,9 +26,16 @@ pub struct JobSnapshot {
 /// The gateway's answer to a submission.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Submitted {
-    Accepted { job_id: String, trace_id: Option<String> },
+    Accepted {
+        job_id: String,
+        trace_id: Option<String>,
+    },
     /// A 4xx: the request itself is wrong or not allowed; resubmitting will not help.
-    Refused { status: u16, code: String, message: String },
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 #[async_trait]

@@ -94,7 +94,8 @@ pub async fn reconcile(
     if !has_finalizer && status.job_id.is_none() {
         let mut finalizers = job.finalizers().to_vec();
         finalizers.push(FINALIZER.to_string());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": job.resource_version()}});
+        let patch =
+            json!({"metadata": {"finalizers": finalizers, "resourceVersion": job.resource_version()}});
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
     }
 

@@ -22,7 +22,11 @@ pub struct OperatorOptions {
 }
 
 /// One pass over every SPLAIJob; returns how many were reconciled without error.
-pub async fn pass(client: &Client, gateway: &dyn JobApi, opts: &OperatorOptions) -> Result<usize, OperatorError> {
+pub async fn pass(
+    client: &Client,
+    gateway: &dyn JobApi,
+    opts: &OperatorOptions,
+) -> Result<usize, OperatorError> {
     let all: Api<SplaiJob> = match &opts.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -33,7 +37,9 @@ pub async fn pass(client: &Client, gateway: &dyn JobApi, opts: &OperatorOptions)
         let api: Api<SplaiJob> = Api::namespaced(client.clone(), &ns);
         match reconcile(&api, gateway, &job, opts.interval).await {
             Ok(_) => ok += 1,
-            Err(e) => tracing::warn!(name = %job.name_any(), namespace = %ns, error = %e, "reconcile failed; retrying next pass"),
+            Err(e) => {
+                tracing::warn!(name = %job.name_any(), namespace = %ns, error = %e, "reconcile failed; retrying next pass")
+            }
         }
     }
     Ok(ok)

@@ -41,9 +41,16 @@ impl JobApi for FakeGateway {
     async fn submit(&self, tenant: Option<&str>, request: &Value) -> Result<Submitted, OperatorError> {
         self.calls.lock().unwrap().push((format!("submit tenant={tenant:?}"), request.clone()));
         Ok(if self.refuse {
-            Submitted::Refused { status: 403, code: "policy_denied".into(), message: "no chat for you".into() }
+            Submitted::Refused {
+                status: 403,
+                code: "policy_denied".into(),
+                message: "no chat for you".into(),
+            }
         } else {
-            Submitted::Accepted { job_id: JOB_ID.into(), trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()) }
+            Submitted::Accepted {
+                job_id: JOB_ID.into(),
+                trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            }
         })
     }
     async fn get(&self, _: Option<&str>, job_id: &str) -> Result<Option<JobSnapshot>, OperatorError> {
@@ -64,7 +71,9 @@ impl FakeGateway {
 
 /// A Kubernetes API that expects exactly `script` — (method, path, response) — in order, and
 /// returns the request bodies it received.
-fn api_server(script: Vec<(&'static str, String, Value)>) -> (kube::Client, tokio::task::JoinHandle<Vec<Value>>) {
+fn api_server(
+    script: Vec<(&'static str, String, Value)>,
+) -> (kube::Client, tokio::task::JoinHandle<Vec<Value>>) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let server = tokio::spawn(async move {
         let mut bodies = Vec::new();
@@ -74,7 +83,9 @@ fn api_server(script: Vec<(&'static str, String, Value)>) -> (kube::Client, toki
             assert_eq!(request.uri().path(), path);
             let bytes = request.into_body().collect_bytes().await.unwrap();
             bodies.push(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() });
-            send.send_response(Response::builder().body(Body::from(serde_json::to_vec(&response).unwrap())).unwrap());
+            send.send_response(
+                Response::builder().body(Body::from(serde_json::to_vec(&response).unwrap())).unwrap(),
+            );
         }
         bodies
     });
@@ -175,7 +186,8 @@ async fn a_refused_job_is_rejected_with_the_gateway_reason() {
 #[tokio::test]
 async fn deleting_a_running_job_cancels_it_and_removes_only_our_finalizer() {
     let job = object("splaijob-deleting.json");
-    let (client, server) = api_server(vec![("PATCH", format!("{BASE}/summarize"), recorded("splaijob-deleting.json"))]);
+    let (client, server) =
+        api_server(vec![("PATCH", format!("{BASE}/summarize"), recorded("splaijob-deleting.json"))]);
     let gateway = FakeGateway::default();
     let requeue = reconcile(&Api::namespaced(client, "default"), &gateway, &job, POLL).await.unwrap();
     assert_eq!(requeue, None);

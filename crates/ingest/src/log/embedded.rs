@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use splai_events::SourcePosition;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, SqlitePool};
-use tokio::sync::{Mutex, Notify};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::{Mutex, Notify, oneshot};
 
+use super::group_commit::{self, Pending};
 use super::{
     Delivered, EventLog, Headers, LogConsumer, LogError, Record, Subscription, commit_points, now_ms,
-    partition_for,
 };
 
 const SCHEMA: &str = "
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS log_commits (
 ";
 
 /// Headers as a JSON array of `[name, hex value]`; NULL when there are none (most records).
-fn encode_headers(headers: &Headers) -> Option<String> {
+pub(crate) fn encode_headers(headers: &Headers) -> Option<String> {
     if headers.is_empty() {
         return None;
     }
@@ -59,9 +59,6 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// Rows per INSERT statement (7 bound values each, well under SQLite's variable limit).
-const INSERT_CHUNK: usize = 500;
-
 #[derive(Debug, Clone)]
 pub struct EmbeddedLog {
     inner: Arc<Inner>,
@@ -70,8 +67,12 @@ pub struct EmbeddedLog {
 #[derive(Debug)]
 struct Inner {
     pool: SqlitePool,
-    /// Appends in this process go one at a time; other processes wait on SQLite's lock.
+    /// One write transaction at a time in this process (other processes wait on SQLite's lock);
+    /// appends queue up meanwhile and share the next one (group commit).
     write: Mutex<()>,
+    queue: std::sync::Mutex<Vec<Pending>>,
+    /// Partition counts of existing topics (they never change).
+    partitions: std::sync::Mutex<HashMap<String, u32>>,
     /// Wakes consumers in this process when records arrive.
     appended: Notify,
     /// How often an idle consumer re-checks for appends by other processes.
@@ -114,8 +115,29 @@ impl EmbeddedLog {
                 .map_err(|e| open_err(&e))?;
         }
         Ok(Self {
-            inner: Arc::new(Inner { pool, write: Mutex::new(()), appended: Notify::new(), poll_interval }),
+            inner: Arc::new(Inner {
+                pool,
+                write: Mutex::new(()),
+                queue: Default::default(),
+                partitions: Default::default(),
+                appended: Notify::new(),
+                poll_interval,
+            }),
         })
+    }
+
+    /// The partition count of an existing topic, from memory after the first lookup.
+    async fn cached_partitions(&self, topic: &str) -> Result<u32, LogError> {
+        if let Some(n) = self.inner.partitions.lock().expect("partition cache lock").get(topic) {
+            return Ok(*n);
+        }
+        let n = self
+            .topic_partitions(topic)
+            .await
+            .map_err(|e| LogError::Append { topic: topic.to_string(), message: e.to_string() })?
+            .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })?;
+        self.inner.partitions.lock().expect("partition cache lock").insert(topic.to_string(), n);
+        Ok(n)
     }
 
     async fn topic_partitions(&self, topic: &str) -> Result<Option<u32>, sqlx::Error> {
@@ -162,65 +184,25 @@ impl EventLog for EmbeddedLog {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let err = |e: sqlx::Error| LogError::Append { topic: topic.to_string(), message: e.to_string() };
-        let partitions = self
-            .topic_partitions(topic)
-            .await
-            .map_err(err)?
-            .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })?;
-        let _guard = self.inner.write.lock().await;
-        let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-
-        // Offsets are assigned inside the write transaction, so they are gap-free and in order.
-        let mut next: HashMap<u32, u64> = HashMap::new();
-        for row in sqlx::query("SELECT partition, next_offset FROM log_partitions WHERE topic = ?")
-            .bind(topic)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(err)?
+        let err = |message: String| LogError::Append { topic: topic.to_string(), message };
+        let partitions = self.cached_partitions(topic).await?;
+        let (done, answer) = oneshot::channel();
+        let pending = Pending { topic: topic.to_string(), partitions, records, done };
+        self.inner.queue.lock().expect("append queue lock").push(pending);
         {
-            next.insert(row.get::<i64, _>(0) as u32, row.get::<i64, _>(1) as u64);
+            let _leader = self.inner.write.lock().await;
+            let batch = std::mem::take(&mut *self.inner.queue.lock().expect("append queue lock"));
+            if !batch.is_empty() {
+                // On its own task: a caller that stops waiting must not abort the others' write.
+                let inner = self.inner.clone();
+                let write = tokio::spawn(async move {
+                    group_commit::write_batch(&inner.pool, batch, now_ms()).await;
+                    inner.appended.notify_waiters();
+                });
+                write.await.map_err(|e| err(format!("the log writer failed: {e}")))?;
+            }
         }
-        let ts = now_ms();
-        let mut positions = Vec::with_capacity(records.len());
-        let placed: Vec<(u32, u64, Record)> = records
-            .into_iter()
-            .map(|r| {
-                let partition = partition_for(&r.key, partitions);
-                let slot = next.entry(partition).or_insert(0);
-                let offset = *slot;
-                *slot += 1;
-                positions.push(SourcePosition { topic: topic.to_string(), partition, offset });
-                (partition, offset, r)
-            })
-            .collect();
-        for chunk in placed.chunks(INSERT_CHUNK) {
-            let mut insert = QueryBuilder::new(
-                "INSERT INTO log_records (topic, partition, offset, key, payload, ts_ms, headers) ",
-            );
-            insert.push_values(chunk, |mut row, (partition, offset, record)| {
-                row.push_bind(topic)
-                    .push_bind(i64::from(*partition))
-                    .push_bind(*offset as i64)
-                    .push_bind(record.key.as_str())
-                    .push_bind(record.payload.as_slice())
-                    .push_bind(ts as i64)
-                    .push_bind(encode_headers(&record.headers));
-            });
-            insert.build().execute(&mut *tx).await.map_err(err)?;
-        }
-        for (partition, offset) in &next {
-            sqlx::query("UPDATE log_partitions SET next_offset = ? WHERE topic = ? AND partition = ?")
-                .bind(*offset as i64)
-                .bind(topic)
-                .bind(i64::from(*partition))
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-        }
-        tx.commit().await.map_err(err)?;
-        self.inner.appended.notify_waiters();
-        Ok(positions)
+        answer.await.map_err(|_| err("the log writer stopped".into()))?.map_err(err)
     }
 
     async fn subscribe(&self, subscription: Subscription) -> Result<Box<dyn LogConsumer>, LogError> {
@@ -406,8 +388,10 @@ impl LogConsumer for EmbeddedConsumer {
             offset: at.offset,
             message: e.to_string(),
         };
-        // All partitions move together, or none does.
-        let mut tx = self.log.inner.pool.begin().await.map_err(|e| err(first, e))?;
+        // All partitions move together, or none does. Behind the same lock as appends: a second
+        // writer in this process would only meet SQLITE_BUSY and SQLite's sleeping retry.
+        let _writer = self.log.inner.write.lock().await;
+        let mut tx = self.log.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| err(first, e))?;
         for point in &points {
             sqlx::query(
                 "INSERT INTO log_commits (grp, topic, partition, next_offset) VALUES (?, ?, ?, ?)

@@ -8,6 +8,7 @@
 
 mod embedded;
 mod events;
+mod group_commit;
 mod kafka;
 mod open;
 
