@@ -125,6 +125,12 @@ pub enum BenchTarget {
     Infer(crate::bench::infer::InferBenchArgs),
     /// Control-plane throughput: no-op tasks end to end through a full in-process stack.
     Noop(crate::bench::noop::NoopBenchArgs),
+    /// Scale-out on real inference: the same batch_analysis jobs on 1, 2, … executors.
+    Scale(crate::bench::scale::ScaleBenchArgs),
+    /// Resumability: a long job with everything SIGKILLed mid-way and restarted.
+    Resume(crate::bench::resume::ResumeBenchArgs),
+    /// Run every benchmark and write the report section of docs/benchmarks.md.
+    Report(crate::bench::report::ReportArgs),
 }
 
 /// Load and validate the layered settings once.
@@ -243,6 +249,15 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Infer(args) } => {
             let settings = settings(cli)?;
             crate::bench::infer::run(&settings.executor.model_dir, args)
+        }
+        Command::Bench { target: BenchTarget::Scale(args) } => {
+            tokio::runtime::Runtime::new()?.block_on(crate::bench::scale::measure(args)).map(|_| ())
+        }
+        Command::Bench { target: BenchTarget::Resume(args) } => {
+            tokio::runtime::Runtime::new()?.block_on(crate::bench::resume::measure(args)).map(|_| ())
+        }
+        Command::Bench { target: BenchTarget::Report(args) } => {
+            tokio::runtime::Runtime::new()?.block_on(crate::bench::report::run(args))
         }
         Command::Bench { target: BenchTarget::Noop(args) } => {
             let settings = settings(cli)?;

@@ -66,7 +66,9 @@ impl Stack {
             spawn(log.clone(), crate::scheduler_cmd::options(settings)?, run_opts, stop_rx.clone());
         let mut workers = Vec::new();
         for i in 0..executors {
-            let id = format!("up-{}-{i}", std::process::id());
+            // Stable across restarts: a restarted executor re-registers under its old id, which tells
+            // the scheduler at once that the attempts it had were lost.
+            let id = format!("up-{i}");
             let opts = crate::executor_cmd::options(settings, Some(id), Some(slots.max(1)));
             let worker = splai_executor::service::run(log.clone(), artifacts.clone(), opts, stop_rx.clone());
             workers.push(tokio::spawn(worker));

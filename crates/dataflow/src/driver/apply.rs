@@ -91,6 +91,20 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
         Event::RequeueDeadLetter(r) => requeue(s, &r.job_id, r.task_id.as_deref()),
         Event::WorkerRegistered(r) => {
             let w = s.reg.register(r);
+            // The same worker id registering again is a restarted process: what it was running
+            // died with the old one, so those attempts end now rather than at the heartbeat ttl.
+            let mut lost: Vec<(Tk, AttemptState)> = s
+                .attempts
+                .current
+                .iter()
+                .filter(|(_, st)| st.worker == w && !st.ended)
+                .map(|(tk, st)| (*tk, *st))
+                .collect();
+            lost.sort_by_key(|(tk, _)| *tk);
+            for (tk, st) in lost {
+                let why = format!("worker {} restarted; the attempt was lost with it", r.worker_id);
+                end_attempt(s, tk, st, Outcome::Failed, why, false);
+            }
             s.engine.feed(Fact::Beat(w, now, r.slots), now, 1);
             s.engine.feed(Fact::Beat(w, now, r.slots), now + ttl, -1);
         }
