@@ -1,13 +1,14 @@
 //! Load, short and bounded: concurrent clients submit small DAGs and follow each job's SSE stream
-//! against one `splai up` for a fixed window. No request fails, every job ends `succeeded`, every
-//! stream ends with the terminal event, and the process's peak RSS (VmHWM) stays bounded; the
-//! figures are printed. `SPLAI_TEST_LOAD_SECS` / `SPLAI_TEST_LOAD_CLIENTS` make it longer/wider.
+//! for a fixed window, against one `splai up` and against the distributed mode (processes over
+//! Kafka, PostgreSQL and S3). No request fails, every job ends `succeeded`, every stream ends
+//! with the job's final state, and each process's peak RSS (VmHWM) stays bounded; the figures
+//! are printed. `SPLAI_TEST_LOAD_SECS` / `SPLAI_TEST_LOAD_CLIENTS` make it longer/wider.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Up, post, read_stream, wait_job};
+use common::{Proc, Up, post, read_stream_with, splai, start_gateway, wait_job, wait_ready};
 use serde_json::json;
 
 fn peak_rss_mb(pid: u32) -> f64 {
@@ -19,31 +20,31 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_clients_submit_and_stream_without_errors() {
-    let secs: u64 = std::env::var("SPLAI_TEST_LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
-    let clients: usize =
-        std::env::var("SPLAI_TEST_LOAD_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
-    let up = Up::start("", &[], &["--executors", "2"]).await;
-    let url = up.url.clone();
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// `clients` concurrent clients, each submitting a small DAG and following its SSE stream to the
+/// end, again and again for `secs`. Every request must succeed; returns the jobs run.
+async fn drive(url: &str, token: Option<&'static str>, secs: u64, clients: usize, tag: &str) -> Vec<String> {
     let until = Instant::now() + Duration::from_secs(secs);
     let mut handles = Vec::new();
     for c in 0..clients {
-        let url = url.clone();
+        let (url, tag) = (url.to_string(), tag.to_string());
         handles.push(tokio::spawn(async move {
             let mut done = Vec::new();
             let mut n = 0;
             while Instant::now() < until {
-                let id = format!("load-{c}-{n}");
+                let id = format!("{tag}-{c}-{n}");
                 n += 1;
                 let job = json!({"type": "explicit", "job_id": id, "dag": {"tasks": [
                     {"id": "a", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 20}}},
                     {"id": "b", "kind": "tool_execution", "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "\\\\d+"}, "text": {"literal": "1 2 3"}}},
                     {"id": "m", "kind": "aggregation", "parents": ["a", "b"], "inputs": {"mode": {"literal": "concat"},
                         "part-0": {"output": {"task": "a"}}, "part-1": {"output": {"task": "b"}}}}]}});
-                let (status, body) = post(&url, "/v1/jobs", &job, None).await;
+                let (status, body) = post(&url, "/v1/jobs", &job, token).await;
                 assert_eq!(status, 202, "submit {id}: {body}");
-                let events = read_stream(&url, &id, None).await;
+                let events = read_stream_with(&url, &id, None, token).await;
                 // The last state the stream told: a `job.status` event, or the opening snapshot
                 // when the job had already finished before the stream was opened.
                 let last_status = events.iter().rev().find_map(|e| match e.1.as_str() {
@@ -62,15 +63,106 @@ async fn concurrent_clients_submit_and_stream_without_errors() {
         jobs.extend(h.await.unwrap());
     }
     for id in &jobs {
-        let job = wait_job(&url, id, None, Duration::from_secs(30)).await;
+        let job = wait_job(url, id, token, Duration::from_secs(30)).await;
         assert_eq!(job["state"], "succeeded", "{job}");
     }
+    assert!(jobs.len() >= clients, "every client finished at least one job");
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_submit_and_stream_without_errors() {
+    let secs = knob("SPLAI_TEST_LOAD_SECS", 8);
+    let clients = knob("SPLAI_TEST_LOAD_CLIENTS", 8) as usize;
+    let up = Up::start("", &[], &["--executors", "2"]).await;
+    let jobs = drive(&up.url, None, secs, clients, "load").await;
     let rss = peak_rss_mb(up.child.id());
     println!(
-        "load: {clients} clients for {secs} s: {} jobs ({:.1}/s), 0 errors, peak RSS {rss:.0} MiB",
+        "load (splai up): {clients} clients for {secs} s: {} jobs ({:.1}/s), 0 errors, peak RSS {rss:.0} MiB",
         jobs.len(),
         jobs.len() as f64 / secs as f64
     );
-    assert!(jobs.len() >= clients, "every client finished at least one job");
     assert!(rss > 0.0 && rss < 1024.0, "peak RSS {rss:.0} MiB");
+}
+
+/// The same load against the distributed mode: gateway, scheduler and two executors as processes
+/// over Kafka (tansu), PostgreSQL and S3 (SeaweedFS), with auth on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_against_the_distributed_mode() {
+    let (Ok(brokers), Ok(pg), Ok(s3), Ok(bucket)) = (
+        std::env::var("SPLAI_TEST_KAFKA_BROKERS"),
+        std::env::var("SPLAI_TEST_POSTGRES_URL"),
+        std::env::var("SPLAI_TEST_S3_ENDPOINT"),
+        std::env::var("SPLAI_TEST_S3_BUCKET"),
+    ) else {
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "services not configured");
+        return;
+    };
+    const TOKEN: &str = "load-token";
+    let secs = knob("SPLAI_TEST_LOAD_SECS", 8);
+    let clients = knob("SPLAI_TEST_LOAD_CLIENTS", 8) as usize;
+    let run = format!("l{}x{}", std::process::id(), Instant::now().elapsed().subsec_nanos() % 100_000);
+    let created = std::process::Command::new("psql")
+        .args([pg.as_str(), "-qc", &format!("CREATE DATABASE {run}")])
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("splai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[log]
+backend = "kafka"
+topic_prefix = "{run}."
+partitions = 4
+[log.kafka]
+brokers = "{brokers}"
+[store]
+url = "{db}/{run}"
+[artifacts]
+url = "s3://{bucket}"
+s3_endpoint = "{s3}"
+[gateway]
+listen = "127.0.0.1:0"
+auth = true
+signing_key = "load-test-signing-key-0123456789abcdef"
+[gateway.tokens.load]
+sha256 = "{hash}"
+tenant = "acme"
+roles = ["submitter", "reader"]
+[scheduler]
+tick_ms = 20
+[executor]
+slots = 4
+heartbeat_interval_ms = 500
+model_dir = "{dir}/models"
+"#,
+            db = pg.rsplit_once('/').unwrap().0,
+            hash = common::token_hash(TOKEN),
+            dir = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let (gateway, url) = start_gateway(&config, &[]);
+    let scheduler = splai(&config, &["scheduler"], false);
+    let executors: Vec<Proc> =
+        (1..=2).map(|i| splai(&config, &["executor", "--id", &format!("{run}-w{i}")], false)).collect();
+    wait_ready(&url, Some(TOKEN)).await;
+    let jobs = drive(&url, Some(TOKEN), secs, clients, &run).await;
+    let rss: Vec<(String, f64)> = std::iter::once(("gateway".to_string(), peak_rss_mb(gateway.0.id())))
+        .chain(std::iter::once(("scheduler".to_string(), peak_rss_mb(scheduler.0.id()))))
+        .chain(
+            executors.iter().enumerate().map(|(i, p)| (format!("executor-{}", i + 1), peak_rss_mb(p.0.id()))),
+        )
+        .collect();
+    println!(
+        "load (distributed): {clients} clients for {secs} s: {} jobs ({:.1}/s), 0 errors, peak RSS MiB {rss:?}",
+        jobs.len(),
+        jobs.len() as f64 / secs as f64
+    );
+    for (name, mb) in &rss {
+        assert!(*mb > 0.0 && *mb < 1024.0, "{name} peak RSS {mb:.0} MiB");
+    }
 }

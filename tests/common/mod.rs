@@ -244,8 +244,21 @@ pub async fn read_stream(
     job_id: &str,
     last_event_id: Option<&str>,
 ) -> Vec<(Option<String>, String, Value)> {
+    read_stream_with(url, job_id, last_event_id, None).await
+}
+
+/// [`read_stream`] with a bearer token.
+pub async fn read_stream_with(
+    url: &str,
+    job_id: &str,
+    last_event_id: Option<&str>,
+    token: Option<&str>,
+) -> Vec<(Option<String>, String, Value)> {
     use futures::StreamExt;
     let mut r = reqwest::Client::new().get(format!("{url}/v1/jobs/{job_id}/stream"));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
     if let Some(id) = last_event_id {
         r = r.header("Last-Event-ID", id);
     }
