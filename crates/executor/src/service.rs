@@ -112,6 +112,10 @@ pub async fn run(
         Some(vec![mine]),
     )
     .await?;
+    // Assignments already in our partition belong to an earlier process under this id (or to no
+    // one): registering again ends them in the scheduler, which assigns anew, so they are skipped.
+    let assignments = writer.topic(Topic::Assignments);
+    let before_us = log.high_watermarks(&assignments).await?.get(mine as usize).copied().unwrap_or(0);
     let mut tools: Vec<String> = BUILT_IN.iter().map(|t| t.to_string()).collect();
     if opts.shell.is_some() {
         tools.push("shell".into());
@@ -177,7 +181,10 @@ pub async fn run(
             b = reader.poll(100, wait) => b?,
             _ = shutdown.changed() => break,
         };
-        for (_, e) in &batch.events {
+        for (position, e) in &batch.events {
+            if position.offset < before_us {
+                continue;
+            }
             match &e.event {
                 Event::Assign(a) if a.worker_id == opts.worker_id => {
                     if !seen.insert(a.attempt.clone()) {

@@ -59,6 +59,17 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
+impl Inner {
+    /// Raise the known high watermarks (never lower them).
+    fn learn(&self, high: impl IntoIterator<Item = ((String, u32), u64)>) {
+        let mut known = self.known.lock().expect("watermark lock");
+        for (key, next) in high {
+            let h = known.entry(key).or_insert(0);
+            *h = (*h).max(next);
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EmbeddedLog {
     inner: Arc<Inner>,
@@ -73,6 +84,9 @@ struct Inner {
     queue: std::sync::Mutex<Vec<Pending>>,
     /// Partition counts of existing topics (they never change).
     partitions: std::sync::Mutex<HashMap<String, u32>>,
+    /// High watermarks this process knows of (its own writes, and what its reads saw), so a
+    /// consumer woken by an append to another topic need not ask SQLite.
+    known: std::sync::Mutex<HashMap<(String, u32), u64>>,
     /// Wakes consumers in this process when records arrive.
     appended: Notify,
     /// How often an idle consumer re-checks for appends by other processes.
@@ -120,6 +134,7 @@ impl EmbeddedLog {
                 write: Mutex::new(()),
                 queue: Default::default(),
                 partitions: Default::default(),
+                known: Default::default(),
                 appended: Notify::new(),
                 poll_interval,
             }),
@@ -196,7 +211,8 @@ impl EventLog for EmbeddedLog {
                 // On its own task: a caller that stops waiting must not abort the others' write.
                 let inner = self.inner.clone();
                 let write = tokio::spawn(async move {
-                    group_commit::write_batch(&inner.pool, batch, now_ms()).await;
+                    let written = group_commit::write_batch(&inner.pool, batch, now_ms()).await;
+                    inner.learn(written);
                     inner.appended.notify_waiters();
                 });
                 write.await.map_err(|e| err(format!("the log writer failed: {e}")))?;
@@ -239,7 +255,13 @@ impl EventLog for EmbeddedLog {
                 });
             }
         }
-        Ok(Box::new(EmbeddedConsumer { log: self.clone(), subscription, cursors: positions, rr: 0 }))
+        Ok(Box::new(EmbeddedConsumer {
+            log: self.clone(),
+            subscription,
+            cursors: positions,
+            rr: 0,
+            checked_at: None,
+        }))
     }
 
     async fn high_watermarks(&self, topic: &str) -> Result<Vec<u64>, LogError> {
@@ -287,6 +309,8 @@ struct EmbeddedConsumer {
     cursors: Vec<Cursor>,
     /// Round-robin start, so one busy partition cannot starve the others.
     rr: usize,
+    /// When the high watermarks were last read from the database.
+    checked_at: Option<Instant>,
 }
 
 impl EmbeddedConsumer {
@@ -300,16 +324,38 @@ impl EmbeddedConsumer {
 
     async fn fetch(&mut self, max: usize) -> Result<Vec<Delivered>, LogError> {
         let pool = &self.log.inner.pool;
+        // Between checks of the database (every `poll_interval`, for other processes' appends),
+        // what this process wrote is known in memory: nothing new there means no query at all.
+        let fresh = self.checked_at.is_some_and(|t| t.elapsed() < self.log.inner.poll_interval);
         let mut high: HashMap<(String, u32), u64> = HashMap::new();
-        for topic in &self.subscription.topics {
-            let rows = sqlx::query("SELECT partition, next_offset FROM log_partitions WHERE topic = ?")
-                .bind(topic)
-                .fetch_all(pool)
-                .await
-                .map_err(|e| self.err(e))?;
-            for row in rows {
-                high.insert((topic.clone(), row.get::<i64, _>(0) as u32), row.get::<i64, _>(1) as u64);
+        if fresh {
+            let known = self.log.inner.known.lock().expect("watermark lock");
+            for c in &self.cursors {
+                let key = (c.topic.clone(), c.partition);
+                if let Some(h) = known.get(&key) {
+                    high.insert(key, *h);
+                }
             }
+            if self
+                .cursors
+                .iter()
+                .all(|c| high.get(&(c.topic.clone(), c.partition)).is_none_or(|h| *h <= c.next))
+            {
+                return Ok(Vec::new());
+            }
+        } else {
+            for topic in &self.subscription.topics {
+                let rows = sqlx::query("SELECT partition, next_offset FROM log_partitions WHERE topic = ?")
+                    .bind(topic)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                for row in rows {
+                    high.insert((topic.clone(), row.get::<i64, _>(0) as u32), row.get::<i64, _>(1) as u64);
+                }
+            }
+            self.log.inner.learn(high.iter().map(|(k, v)| (k.clone(), *v)));
+            self.checked_at = Some(Instant::now());
         }
         let mut out = Vec::new();
         let n = self.cursors.len();

@@ -25,19 +25,31 @@ pub(crate) struct Pending {
 }
 
 /// Write every pending append in one transaction and answer each caller (all fail together).
-pub(crate) async fn write_batch(pool: &SqlitePool, batch: Vec<Pending>, ts_ms: u64) {
+/// Returns the new high watermark of every partition written.
+pub(crate) async fn write_batch(
+    pool: &SqlitePool,
+    batch: Vec<Pending>,
+    ts_ms: u64,
+) -> Vec<((String, u32), u64)> {
     let record_sets: Vec<(&str, u32, &[Record])> =
         batch.iter().map(|p| (p.topic.as_str(), p.partitions, p.records.as_slice())).collect();
     match write(pool, &record_sets, ts_ms).await {
         Ok(positions) => {
+            let mut high: HashMap<(String, u32), u64> = HashMap::new();
             for (p, placed) in batch.into_iter().zip(positions) {
+                for pos in &placed {
+                    let h = high.entry((pos.topic.clone(), pos.partition)).or_insert(0);
+                    *h = (*h).max(pos.offset + 1);
+                }
                 p.done.send(Ok(placed)).ok();
             }
+            high.into_iter().collect()
         }
         Err(e) => {
             for p in batch {
                 p.done.send(Err(e.to_string())).ok();
             }
+            Vec::new()
         }
     }
 }
