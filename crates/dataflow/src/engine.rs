@@ -144,7 +144,7 @@ impl Engine {
                 blocked,
                 done.clone(),
                 active.clone(),
-                backoff.distinct(),
+                backoff,
                 dead.clone(),
                 stopped.clone(),
                 current.clone(),
