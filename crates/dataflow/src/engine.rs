@@ -79,7 +79,7 @@ pub struct Engine {
     now: Time,
     /// Windowed: each step is one time (see [`Engine::windowed`]).
     windowed: bool,
-    /// Windowed only: facts fed for times after `now`, not yet in the dataflow.
+    /// Windowed only: facts fed since the last step or for later, not yet in the dataflow.
     held: Vec<(Fact, Time, isize)>,
 }
 
@@ -187,10 +187,10 @@ impl Engine {
     }
 
     /// An engine that takes each step as one time: the facts due before the step's end enter the
-    /// dataflow together, at the step's first time. Every collection is a function of the facts
+    /// dataflow together, at the step's last time. Every collection is a function of the facts
     /// present, so what a step ends with, and so each output's changes over the step, are those
     /// of [`Engine::new`]; only the times inside a step are lost (`Changes::runnable_timed` carries
-    /// the step's first time). Replay takes thousands of events per step, and reduces do work per
+    /// the step's last time, exact when a step spans one timestamp). Replay takes thousands of events per step, and reduces do work per
     /// distinct time of each key: in one time, a task's passing states cancel before they cost.
     pub fn windowed() -> Self {
         Self { windowed: true, ..Self::new() }
@@ -204,7 +204,7 @@ impl Engine {
     /// Add `fact` with multiplicity `diff` at `time` (clamped to `now`: the past is closed).
     pub fn feed(&mut self, fact: Fact, time: Time, diff: isize) {
         let t = time.max(self.now);
-        if self.windowed && t > self.now {
+        if self.windowed {
             self.held.push((fact, t, diff));
             return;
         }
@@ -231,12 +231,12 @@ impl Engine {
         let t = t.max(self.now);
         if self.windowed {
             // Cancelling pairs (a timeout withdrawn when the attempt ended) go before the dataflow
-            // sees them; what is due in this step enters at one time, the rest waits.
+            // sees them; what is due in this step enters at its last time, the rest waits.
             consolidate_updates(&mut self.held);
-            let (now, held) = (self.now, std::mem::take(&mut self.held));
+            let held = std::mem::take(&mut self.held);
             for (fact, at, diff) in held {
                 if at < t {
-                    self.send(fact, now, diff);
+                    self.send(fact, t - 1, diff);
                 } else {
                     self.held.push((fact, at, diff));
                 }
