@@ -130,41 +130,57 @@ fn as_set<D: Ord + Clone + std::fmt::Debug>(m: &BTreeMap<D, isize>) -> BTreeSet<
     m.keys().cloned().collect()
 }
 
+/// Run `steps` (time advance, ops, whether to step the engine there) and compare the accumulated
+/// outputs with the oracle after every step.
+fn check(mut engine: Engine, steps: &[(Time, Vec<Op>, bool)]) -> Result<(), TestCaseError> {
+    let mut feeder = Feeder::default();
+    let mut acc: (BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>) = Default::default();
+    let mut now: Time = 0;
+    // Run past the last expiry so every temporal retraction is checked too.
+    let tail = [(TTL + 6, vec![], true)];
+    for (advance, ops, step) in steps.iter().chain(tail.iter()) {
+        now += advance;
+        for op in ops {
+            feeder.apply(op, now, &mut engine);
+        }
+        if !step {
+            continue;
+        }
+        let changes = engine.step_to(now + 1);
+        accumulate(&mut acc.0, &changes.runnable);
+        accumulate(&mut acc.1, &changes.free_slots);
+        accumulate(&mut acc.2, &changes.live_workers);
+        accumulate(&mut acc.3, &changes.active);
+        accumulate(&mut acc.4, &changes.orphaned);
+        accumulate(&mut acc.5, &changes.task_states);
+        accumulate(&mut acc.6, &changes.job_states);
+        let incremental = Snapshot {
+            runnable: as_set(&acc.0),
+            free_slots: as_set(&acc.1),
+            live_workers: as_set(&acc.2),
+            active: as_set(&acc.3),
+            orphaned: as_set(&acc.4),
+            task_states: as_set(&acc.5),
+            job_states: as_set(&acc.6),
+        };
+        let expected = oracle::compute(&oracle::present(&feeder.updates, now + 1));
+        prop_assert_eq!(&incremental, &expected, "at time {}", now);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_equals_from_scratch_at_every_time(steps in proptest::collection::vec((1u64..4, proptest::collection::vec(op(), 0..4)), 1..40)) {
-        let mut engine = Engine::new();
-        let mut feeder = Feeder::default();
-        let mut acc: (BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>) = Default::default();
-        let mut now: Time = 0;
-        // Run past the last expiry so every temporal retraction is checked too.
-        let tail = [(TTL + 6, vec![])];
-        for (advance, ops) in steps.iter().chain(tail.iter()) {
-            now += advance;
-            for op in ops {
-                feeder.apply(op, now, &mut engine);
-            }
-            let changes = engine.step_to(now + 1);
-            accumulate(&mut acc.0, &changes.runnable);
-            accumulate(&mut acc.1, &changes.free_slots);
-            accumulate(&mut acc.2, &changes.live_workers);
-            accumulate(&mut acc.3, &changes.active);
-            accumulate(&mut acc.4, &changes.orphaned);
-            accumulate(&mut acc.5, &changes.task_states);
-            accumulate(&mut acc.6, &changes.job_states);
-            let incremental = Snapshot {
-                runnable: as_set(&acc.0),
-                free_slots: as_set(&acc.1),
-                live_workers: as_set(&acc.2),
-                active: as_set(&acc.3),
-                orphaned: as_set(&acc.4),
-                task_states: as_set(&acc.5),
-                job_states: as_set(&acc.6),
-            };
-            let expected = oracle::compute(&oracle::present(&feeder.updates, now + 1));
-            prop_assert_eq!(&incremental, &expected, "at time {}", now);
-        }
+        let steps: Vec<_> = steps.into_iter().map(|(advance, ops)| (advance, ops, true)).collect();
+        check(Engine::new(), &steps)?;
+    }
+
+    /// A windowed engine, stepped only now and then, ends each step where the oracle is.
+    #[test]
+    fn windowed_steps_end_where_from_scratch_is(steps in proptest::collection::vec((1u64..4, proptest::collection::vec(op(), 0..4), proptest::bool::weighted(0.3)), 1..60)) {
+        check(Engine::windowed(), &steps)?;
     }
 }

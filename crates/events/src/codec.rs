@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::fast::Fast;
 use crate::{ENVELOPE_VERSION, Envelope, Event};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,7 +58,7 @@ struct Header {
 pub fn decode_str(text: &str) -> Result<Envelope, DecodeError> {
     // Fast path: a well-formed current envelope decodes in one pass. Anything else takes the
     // careful path below, which finds the specific fault.
-    let fast = serde_json::from_str::<Envelope>(text).ok();
+    let fast = serde_json::from_str::<Fast>(text).ok().map(|f| f.0);
     if let Some(envelope) =
         fast.filter(|e| e.v == ENVELOPE_VERSION && !e.id.is_empty() && !e.tenant.is_empty())
     {

@@ -14,6 +14,7 @@ mod codec;
 mod control;
 mod dead_letter;
 mod envelope;
+mod fast;
 mod job;
 mod job_events;
 mod topic;

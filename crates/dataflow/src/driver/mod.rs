@@ -104,9 +104,20 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(opts: SchedulerOptions) -> Self {
+        Self::with_engine(opts, Engine::new())
+    }
+
+    /// A scheduler for replaying a recorded log in large steps (`splai replay`): each step is one
+    /// dataflow time ([`Engine::windowed`]). It ends every step in the state [`Scheduler::new`]
+    /// would; runnable→assigned latencies are only exact when every step is one timestamp.
+    pub fn windowed(opts: SchedulerOptions) -> Self {
+        Self::with_engine(opts, Engine::windowed())
+    }
+
+    fn with_engine(opts: SchedulerOptions, engine: Engine) -> Self {
         Self {
             opts,
-            engine: Engine::new(),
+            engine,
             reg: Registry::default(),
             attempts: Attempts::default(),
             assigner: Assigner::default(),

@@ -17,6 +17,8 @@ pub fn runnable_tasks<'s>(
     stopped: C<'s, Job>,
     current: C<'s, (Tk, (Attempt, Worker))>,
 ) -> C<'s, (Tk, Attempt)> {
+    // Inputs may repeat a task (one row per unfinished parent, overlapping backoffs): one
+    // distinct here makes the set every antijoin below needs.
     let excluded =
         blocked.concat(done).concat(active.map(|(tk, _)| tk)).concat(backoff).concat(dead).distinct();
     let candidates = tasks
