@@ -134,7 +134,15 @@ fn as_set<D: Ord + Clone + std::fmt::Debug>(m: &BTreeMap<D, isize>) -> BTreeSet<
 /// outputs with the oracle after every step.
 fn check(mut engine: Engine, steps: &[(Time, Vec<Op>, bool)]) -> Result<(), TestCaseError> {
     let mut feeder = Feeder::default();
-    let mut acc: (BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>, BTreeMap<_, isize>) = Default::default();
+    let mut acc: (
+        BTreeMap<_, isize>,
+        BTreeMap<_, isize>,
+        BTreeMap<_, isize>,
+        BTreeMap<_, isize>,
+        BTreeMap<_, isize>,
+        BTreeMap<_, isize>,
+        BTreeMap<_, isize>,
+    ) = Default::default();
     let mut now: Time = 0;
     // Run past the last expiry so every temporal retraction is checked too.
     let tail = [(TTL + 6, vec![], true)];
