@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, get, post, splai, wait_job, wait_ready};
+use common::{Proc, get, post, splai, wait_job};
 use serde_json::{Value, json};
 
 fn env(name: &str) -> Option<String> {
@@ -99,12 +99,18 @@ model_dir = "{models}"
             ),
         )
         .unwrap();
-        let (gateway, url) = common::start_gateway(&config, &[]);
-        let scheduler = splai(&config, &["scheduler"], false);
-        let w1 = splai(&config, &["executor", "--id", &format!("{run}-w1")], false);
-        let w2 = splai(&config, &["executor", "--id", &format!("{run}-w2")], false);
-        wait_ready(&url, Some(TOKEN)).await;
-        Some(Cluster { url, run, brokers, config, scheduler, _rest: vec![gateway, w1, w2], _dir: dir })
+        let stack = common::start_processes(&config, &run, 2, Some(TOKEN)).await;
+        let mut rest = stack.executors;
+        rest.push(stack.gateway);
+        Some(Cluster {
+            url: stack.url,
+            run,
+            brokers,
+            config,
+            scheduler: stack.scheduler,
+            _rest: rest,
+            _dir: dir,
+        })
     }
 }
 

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Proc, Up, post, read_stream_with, splai, start_gateway, wait_job, wait_ready};
+use common::{Up, post, read_stream_with, start_processes, wait_job};
 use serde_json::json;
 
 fn peak_rss_mb(pid: u32) -> f64 {
@@ -145,17 +145,13 @@ model_dir = "{dir}/models"
         ),
     )
     .unwrap();
-    let (gateway, url) = start_gateway(&config, &[]);
-    let scheduler = splai(&config, &["scheduler"], false);
-    let executors: Vec<Proc> =
-        (1..=2).map(|i| splai(&config, &["executor", "--id", &format!("{run}-w{i}")], false)).collect();
-    wait_ready(&url, Some(TOKEN)).await;
-    let jobs = drive(&url, Some(TOKEN), secs, clients, &run).await;
-    let rss: Vec<(String, f64)> = std::iter::once(("gateway".to_string(), peak_rss_mb(gateway.0.id())))
-        .chain(std::iter::once(("scheduler".to_string(), peak_rss_mb(scheduler.0.id()))))
-        .chain(
-            executors.iter().enumerate().map(|(i, p)| (format!("executor-{}", i + 1), peak_rss_mb(p.0.id()))),
-        )
+    let stack = start_processes(&config, &run, 2, Some(TOKEN)).await;
+    let jobs = drive(&stack.url, Some(TOKEN), secs, clients, &run).await;
+    let named = [("gateway".to_string(), &stack.gateway), ("scheduler".to_string(), &stack.scheduler)];
+    let rss: Vec<(String, f64)> = named
+        .into_iter()
+        .chain(stack.executors.iter().enumerate().map(|(i, p)| (format!("executor-{}", i + 1), p)))
+        .map(|(name, p)| (name, peak_rss_mb(p.0.id())))
         .collect();
     println!(
         "load (distributed): {clients} clients for {secs} s: {} jobs ({:.1}/s), 0 errors, peak RSS MiB {rss:?}",

@@ -46,15 +46,7 @@ pub async fn run(settings: &Settings, args: &HopsBenchArgs) -> anyhow::Result<()
     if args.steps == 0 || args.runs == 0 {
         bail!("--steps and --runs must be at least 1");
     }
-    let dir = tempfile::tempdir()?;
-    let mut settings = settings.clone();
-    let d = dir.path().display();
-    settings.log.embedded.path = format!("{d}/log.sqlite");
-    settings.log.topic_prefix = format!("{}hops{}.", settings.log.topic_prefix, std::process::id());
-    settings.store.url = format!("sqlite://{d}/splai.sqlite");
-    settings.artifacts.url = format!("file://{d}/artifacts");
-    settings.gateway.listen = "127.0.0.1:0".into();
-    settings.gateway.auth = false;
+    let (_dir, settings) = super::scratch_settings(settings, "hops")?;
     let stack = Stack::start(&settings, 1).await?;
     let client = Client::with_base(&stack.url)?;
     wait_ready(&client).await?;

@@ -37,15 +37,7 @@ pub async fn run(settings: &Settings, args: &NoopBenchArgs) -> anyhow::Result<()
     if args.jobs == 0 || args.tasks == 0 || args.executors == 0 {
         bail!("--jobs, --tasks and --executors must be at least 1");
     }
-    let dir = tempfile::tempdir()?;
-    let mut settings = settings.clone();
-    let d = dir.path().display();
-    settings.log.embedded.path = format!("{d}/log.sqlite");
-    settings.log.topic_prefix = format!("{}noop{}.", settings.log.topic_prefix, std::process::id());
-    settings.store.url = format!("sqlite://{d}/splai.sqlite");
-    settings.artifacts.url = format!("file://{d}/artifacts");
-    settings.gateway.listen = "127.0.0.1:0".into();
-    settings.gateway.auth = false;
+    let (_dir, settings) = super::scratch_settings(settings, "noop")?;
     let stack = Stack::start_with_slots(&settings, args.executors, args.slots).await?;
     let client = Client::with_base(&stack.url)?;
     wait_ready(&client).await?;

@@ -128,10 +128,6 @@ fn machine() -> String {
     )
 }
 
-fn yes(met: bool) -> Option<bool> {
-    Some(met)
-}
-
 fn control_plane(r: &mut Report, quick: bool) -> anyhow::Result<()> {
     let (jobs, tasks) = if quick { ("2", "10") } else { ("40", "50") };
     let mut out = String::new();
@@ -149,7 +145,7 @@ fn control_plane(r: &mut Report, quick: bool) -> anyhow::Result<()> {
         "control-plane throughput, no-op tasks end to end (embedded, 2 executors)",
         format!("{best:.0} tasks/s"),
         "≥ 10 000 tasks/s",
-        yes(best >= 10_000.0),
+        Some(best >= 10_000.0),
     );
     // The same with the log, read model and artifacts on tmpfs: what the runtime does when the
     // disk's inode allocation (a directory and a file per artifact) is not the limit.
@@ -162,7 +158,7 @@ fn control_plane(r: &mut Report, quick: bool) -> anyhow::Result<()> {
             "… the same with its data on tmpfs (/dev/shm)",
             format!("{rate:.0} tasks/s"),
             "≥ 10 000 tasks/s",
-            yes(rate >= 10_000.0),
+            Some(rate >= 10_000.0),
         );
         cmds.push(format!("TMPDIR=/dev/shm {}", shown(&a)));
         out.push_str(&text);
@@ -179,7 +175,7 @@ fn hops(r: &mut Report, quick: bool) -> anyhow::Result<()> {
     };
     let text = run_self(&a)?;
     let hop = kv(&text, "median per_hop_overhead_ms").unwrap_or(f64::NAN);
-    r.headline("per-hop overhead (embedded, median)", format!("{hop:.2} ms"), "< 5 ms", yes(hop < 5.0));
+    r.headline("per-hop overhead (embedded, median)", format!("{hop:.2} ms"), "< 5 ms", Some(hop < 5.0));
     r.raw("Per-hop overhead", &[shown(&a)], &text);
     Ok(())
 }
@@ -213,7 +209,7 @@ fn replay(r: &mut Report, quick: bool, jobs: u32, dir: &Path) -> anyhow::Result<
         &format!("scheduler replay, {jobs} jobs × 10 tasks, 1 000 workers, one timely worker"),
         format!("{rate:.0} events/s"),
         "≥ 500 000 events/s",
-        yes(rate >= 500_000.0),
+        Some(rate >= 500_000.0),
     );
     r.raw("Scheduler replay", &[shown(&gen_args), shown(&replay_args)], &format!("{gen_out}{text}"));
     std::fs::remove_file(&file).ok();
@@ -243,7 +239,7 @@ fn replay(r: &mut Report, quick: bool, jobs: u32, dir: &Path) -> anyhow::Result<
         "decision latency at ~1 000 events/s (tick wall time p99)",
         format!("{p99_ms:.2} ms"),
         "p99 < 5 ms",
-        yes(p99_ms < 5.0),
+        Some(p99_ms < 5.0),
     );
     r.raw("Decision latency at a steady ~1 000 events/s", &[shown(&lat_args)], &text);
     std::fs::remove_file(&lat_file).ok();
@@ -292,7 +288,7 @@ fn control_plane_scale(r: &mut Report, quick: bool, dir: &Path) -> anyhow::Resul
         "control-plane scale-out, 10 simulated executors vs 1",
         format!("{s10:.2}×"),
         "≥ 9×",
-        yes(s10 >= 9.0),
+        Some(s10 >= 9.0),
     );
     let _ = write!(r.details, "\n#### Control-plane scale-out (simulated executors)\n\n{rows}");
     r.raw("Control-plane scale-out: commands", &cmds, &out);
@@ -340,7 +336,7 @@ async fn inference_scale(r: &mut Report) -> anyhow::Result<()> {
         "CPU utilization during real inference (best layout)",
         format!("{:.1} %", best_util * 100.0),
         "≥ 90 %",
-        yes(best_util >= 0.9),
+        Some(best_util >= 0.9),
     );
     let _ = write!(
         r.details,
@@ -369,7 +365,7 @@ async fn resumability(r: &mut Report, quick: bool) -> anyhow::Result<()> {
             x.time_lost_s
         ),
         "no succeeded task re-run, lineage intact",
-        yes(ok),
+        Some(ok),
     );
     let _ = write!(
         r.details,

@@ -93,16 +93,16 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
     let body = long_job(args.levels, args.task_ms);
     let total = args.levels * 2;
 
-    let (_d1, base_dir) = scratch("resume-base")?;
-    let up = UpProcess::start(&base_dir, args.executors, &[]).await?;
+    let base_dir = scratch("resume-base")?;
+    let up = UpProcess::start(base_dir.path(), args.executors, &[]).await?;
     let started = Instant::now();
     let id = submit(&up.client, &body).await?;
     wait_all(&up.client, std::slice::from_ref(&id), Duration::from_secs(600)).await?;
     let baseline_s = started.elapsed().as_secs_f64();
     up.stop();
 
-    let (_d2, dir) = scratch("resume")?;
-    let up = UpProcess::start(&dir, args.executors, &[]).await?;
+    let dir = scratch("resume")?;
+    let up = UpProcess::start(dir.path(), args.executors, &[]).await?;
     let started = Instant::now();
     let id = submit(&up.client, &body).await?;
     let want = ((f64::from(total) * args.kill_at).ceil() as usize).max(1);
@@ -115,7 +115,7 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
     };
     up.kill();
     let killed_at = Instant::now();
-    let up = UpProcess::start(&dir, args.executors, &[]).await?;
+    let up = UpProcess::start(dir.path(), args.executors, &[]).await?;
     let restart_ready_s = killed_at.elapsed().as_secs_f64();
     let done_at_kill = before.values().filter(|v| v.0 == "succeeded").count();
     let next_success = loop {

@@ -48,9 +48,9 @@ pub async fn measure(args: &ScaleBenchArgs) -> anyhow::Result<Vec<ScaleRow>> {
     request["input"]["max_tokens"] = args.max_tokens.into();
     let mut rows: Vec<ScaleRow> = Vec::new();
     for &k in &args.executors {
-        let (_dir, data) = scratch("scale")?;
+        let data = scratch("scale")?;
         let sets = vec![format!("executor.inference_threads={}", args.threads)];
-        let up = UpProcess::start(&data, k, &sets).await?;
+        let up = UpProcess::start(data.path(), k, &sets).await?;
         // Warm the models once, so every run measures steady state.
         let warm = serde_json::json!({"type": "chat", "input": {"prompt": "hi", "max_tokens": 2}});
         let (_, w) = up.client.post("/v1/jobs", &warm, None).await?;

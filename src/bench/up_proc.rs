@@ -1,7 +1,7 @@
 //! `splai up` as a child process on a data directory of its own, for benchmarks that need whole
 //! processes (thread layouts fixed at process start, SIGKILL and restart).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -116,8 +116,6 @@ pub fn cpu_times() -> (u64, u64) {
 }
 
 /// A fresh scratch directory under the system temp dir.
-pub fn scratch(name: &str) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
-    let dir = tempfile::Builder::new().prefix(&format!("splai-{name}-")).tempdir()?;
-    let path = dir.path().to_path_buf();
-    Ok((dir, path))
+pub fn scratch(name: &str) -> anyhow::Result<tempfile::TempDir> {
+    Ok(tempfile::Builder::new().prefix(&format!("splai-{name}-")).tempdir()?)
 }

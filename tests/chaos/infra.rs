@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use splai_events::{Event, Topic};
 use splai_ingest::log::{EventReader, EventWriter, open_log};
 
-use crate::common::{self, Proc, get, post, splai, start_gateway, wait_ready};
+use crate::common::{self, get, post, start_processes};
 
 const TOKEN: &str = "chaos-token";
 const JOBS: usize = 8;
@@ -252,11 +252,8 @@ model_dir = "{dir}/models"
         ),
     )
     .unwrap();
-    let (_gateway, url) = start_gateway(&config, &[]);
-    let _scheduler = splai(&config, &["scheduler"], false);
-    let _workers: Vec<Proc> =
-        (1..=2).map(|i| splai(&config, &["executor", "--id", &format!("{run}-w{i}")], false)).collect();
-    wait_ready(&url, Some(TOKEN)).await;
+    let stack = start_processes(&config, &run, 2, Some(TOKEN)).await;
+    let url = stack.url.clone();
 
     for i in 0..JOBS {
         let (status, body) = post(&url, "/v1/jobs", &explicit_job(&format!("{run}-{i}")), Some(TOKEN)).await;

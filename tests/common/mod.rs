@@ -238,6 +238,30 @@ pub async fn wait_job(url: &str, job_id: &str, token: Option<&str>, within: Dura
     }
 }
 
+/// A gateway, a scheduler and executors `{run}-w1`, `{run}-w2`, … as processes on one config.
+pub struct Processes {
+    pub url: String,
+    pub gateway: Proc,
+    pub scheduler: Proc,
+    pub executors: Vec<Proc>,
+}
+
+/// Start them and wait until the gateway is ready (checked with `token`).
+pub async fn start_processes(
+    config: &std::path::Path,
+    run: &str,
+    executors: usize,
+    token: Option<&str>,
+) -> Processes {
+    let (gateway, url) = start_gateway(config, &[]);
+    let scheduler = splai(config, &["scheduler"], false);
+    let executors = (1..=executors)
+        .map(|i| splai(config, &["executor", "--id", &format!("{run}-w{i}")], false))
+        .collect();
+    wait_ready(&url, token).await;
+    Processes { url, gateway, scheduler, executors }
+}
+
 /// Read a job's SSE stream (optionally resuming) until `end`, as (id, event, data).
 pub async fn read_stream(
     url: &str,

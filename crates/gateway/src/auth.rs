@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
 use splai_config::GatewaySettings;
 
 use crate::error::ApiError;
@@ -62,10 +61,7 @@ pub struct Tokens {
     by_hash: HashMap<String, Caller>,
 }
 
-/// The sha256 (hex) a token is stored as.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use splai_ingest::intake::token_hash;
 
 impl Tokens {
     pub fn from_settings(g: &GatewaySettings) -> Self {

@@ -88,7 +88,7 @@ impl Gate {
 
     /// Accept or refuse one record of `jobs`/`control` with these headers.
     pub fn check(&self, payload: &[u8], headers: &Headers, envelope: &Envelope) -> Result<Principal, Denied> {
-        let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+        let header = |name: &str| crate::log::header(headers, name);
         if let Some(sig) = header(SIGNATURE_HEADER) {
             let expected = self.signature(payload).1;
             return if constant_time_eq(sig, &expected) {
@@ -107,7 +107,7 @@ impl Gate {
         let Some(token) = text.trim().strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
             return Err(denied("unauthenticated", "the authorization header is not `Bearer TOKEN`"));
         };
-        let Some(grant) = self.by_hash.get(&hex::encode(Sha256::digest(token.as_bytes()))) else {
+        let Some(grant) = self.by_hash.get(&token_hash(token)) else {
             return Err(denied("unauthenticated", "unknown API token"));
         };
         if grant.tenant != envelope.tenant {
@@ -132,6 +132,11 @@ impl Gate {
         }
         Ok(Principal::Token(grant.name.clone()))
     }
+}
+
+/// The sha256 (hex) an API token is stored as (`gateway.tokens.NAME.sha256`).
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The roles that may produce this event (admin may produce anything) — the same as the REST
@@ -176,7 +181,7 @@ mod tests {
     fn gate() -> Gate {
         let mut g = GatewaySettings { auth: true, signing_key: KEY.into(), ..defaults() };
         let token = |tenant: &str, roles: &[&str]| TokenSettings {
-            sha256: hex::encode(Sha256::digest(format!("{tenant}-{}", roles.join("-")).as_bytes())),
+            sha256: token_hash(&format!("{tenant}-{}", roles.join("-"))),
             tenant: tenant.into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
         };

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use kube::CustomResource;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+// The request's own enums, so the CRD accepts exactly what the API does.
+pub use splai_events::{DataClassification, JobType, Priority, TaskKind};
 
 /// A SPLAI job as a Kubernetes object: the operator submits it once and mirrors its state.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -53,32 +55,6 @@ pub struct SplaiJobSpec {
     /// decides the tenant and this must be empty or equal to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobType {
-    Chat,
-    BatchAnalysis,
-    Embed,
-    Explicit,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    Interactive,
-    Standard,
-    Batch,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DataClassification {
-    Public,
-    Internal,
-    Confidential,
-    Restricted,
 }
 
 /// What the operator writes back.
@@ -196,15 +172,6 @@ pub struct PolicyRule {
     /// Placement: labels a worker must carry to run the matching tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub require_worker_labels: Vec<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskKind {
-    LlmInference,
-    Embedding,
-    ToolExecution,
-    Aggregation,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

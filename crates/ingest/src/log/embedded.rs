@@ -330,17 +330,15 @@ impl EmbeddedConsumer {
         let mut high: HashMap<(String, u32), u64> = HashMap::new();
         if fresh {
             let known = self.log.inner.known.lock().expect("watermark lock");
+            let mut anything_new = false;
             for c in &self.cursors {
                 let key = (c.topic.clone(), c.partition);
                 if let Some(h) = known.get(&key) {
+                    anything_new |= *h > c.next;
                     high.insert(key, *h);
                 }
             }
-            if self
-                .cursors
-                .iter()
-                .all(|c| high.get(&(c.topic.clone(), c.partition)).is_none_or(|h| *h <= c.next))
-            {
+            if !anything_new {
                 return Ok(Vec::new());
             }
         } else {

@@ -50,10 +50,15 @@ pub struct Delivered {
     pub ts_ms: u64,
 }
 
+/// The first header called `name` (case-insensitive, as HTTP and Kafka clients vary).
+pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+}
+
 impl Delivered {
-    /// The first header called `name` (case-insensitive, as HTTP and Kafka clients vary).
+    /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+        header(&self.headers, name)
     }
 }
 
