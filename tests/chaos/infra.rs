@@ -148,14 +148,19 @@ impl Drop for Broker {
     }
 }
 
+/// Attempt timeout of the test's tasks (300 ms of work each). A record in flight when the broker
+/// dies may be lost with it (an assignment or a report); the attempt's timeout is what recovers
+/// it, and the default (300 s) is longer than the test waits.
+const ATTEMPT_TIMEOUT_S: u32 = 10;
+
 fn explicit_job(id: &str) -> Value {
     let sleep = |name: &str| {
-        json!({"id": name, "kind": "tool_execution",
+        json!({"id": name, "kind": "tool_execution", "timeout_s": ATTEMPT_TIMEOUT_S,
         "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 300}}})
     };
     json!({"type": "explicit", "job_id": id, "max_retries": 5, "dag": {"tasks": [
         sleep("left"), sleep("right"),
-        {"id": "join", "kind": "aggregation", "parents": ["left", "right"], "inputs": {
+        {"id": "join", "kind": "aggregation", "parents": ["left", "right"], "timeout_s": ATTEMPT_TIMEOUT_S, "inputs": {
             "mode": {"literal": "concat"},
             "part-0": {"output": {"task": "left"}}, "part-1": {"output": {"task": "right"}}}}]}})
 }
@@ -280,7 +285,20 @@ model_dir = "{dir}/models"
                 jobs.insert(id, job);
             }
         }
-        assert!(Instant::now() < deadline, "jobs not all succeeded: {:?}", jobs.keys());
+        if Instant::now() >= deadline {
+            let mut stuck = Vec::new();
+            for i in 0..JOBS {
+                let id = format!("{run}-{i}");
+                if !jobs.contains_key(&id) {
+                    let job = get(&url, &format!("/v1/jobs/{id}"), Some(TOKEN)).await;
+                    let tasks = get(&url, &format!("/v1/jobs/{id}/tasks"), Some(TOKEN)).await;
+                    stuck.push(format!("{id}: {job:?} tasks {tasks:?}"));
+                }
+            }
+            let tansu = std::fs::read_to_string(&broker.log).unwrap_or_default();
+            let tail = &tansu[tansu.len().saturating_sub(4000)..];
+            panic!("jobs not all succeeded:\n{}\ntansu log (tail):\n{tail}", stuck.join("\n"));
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
