@@ -32,6 +32,7 @@ pub fn options(settings: &Settings, worker_id: Option<String>, slots: Option<u32
         partitions: settings.log.partitions,
         model_dir: e.model_dir.clone().into(),
         llm_weights: e.llm_weights.parse().unwrap_or_default(), // one of LLM_WEIGHTS (validated)
+        llm_padding: e.llm_padding.parse().unwrap_or_default(), // one of LLM_PADDING (validated)
     }
 }
 

@@ -93,6 +93,7 @@ fn executor(
         partitions: 2,
         model_dir,
         llm_weights: Default::default(),
+        llm_padding: Default::default(),
     }
 }
 

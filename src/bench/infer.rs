@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use splai_executor::embed::Embedder;
+use splai_executor::llama::Padding;
 use splai_executor::llm::{GenParams, LlmModel, Weights};
 
 /// The benchmark prompt's user turn; `scripts/bench_llamacpp.py` sends the same text.
@@ -35,6 +36,10 @@ pub struct InferBenchArgs {
     /// (f32, f16, q4_0, q8_0, q4k, q6k, …). Default: the executor's built-in default.
     #[arg(long)]
     pub weights: Option<Weights>,
+    /// Zero padding of the matrices to whole 256-value blocks: `auto` (Q8_0 on a VNNI CPU) or
+    /// `off` (config `executor.llm_padding`).
+    #[arg(long, default_value = "auto")]
+    pub padding: Padding,
     /// Skip the MiniLM embedding runs.
     #[arg(long)]
     pub llm_only: bool,
@@ -47,14 +52,16 @@ pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
 
     let gguf = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     let weights = args.weights.unwrap_or_default();
-    let types = LlmModel::weight_types(&gguf, weights).map_err(|e| anyhow::anyhow!(e.message))?;
+    let types =
+        LlmModel::weight_types(&gguf, weights, args.padding).map_err(|e| anyhow::anyhow!(e.message))?;
     let types: Vec<String> = types.iter().map(|(t, n)| format!("{t}x{n}")).collect();
     let loaded = Instant::now();
-    let mut llm = LlmModel::load_with(&gguf, "smollm2-135m-instruct", weights)
+    let mut llm = LlmModel::load_padded(&gguf, "smollm2-135m-instruct", weights, args.padding)
         .map_err(|e| anyhow::anyhow!(e.message))
         .context("loading SmolLM2")?;
     println!(
-        "smollm2 weights={weights} tensors={} load_s={:.2}",
+        "smollm2 weights={weights} padded={} tensors={} load_s={:.2}",
+        args.padding.applies(weights),
         types.join(","),
         loaded.elapsed().as_secs_f64()
     );

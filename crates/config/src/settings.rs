@@ -145,6 +145,9 @@ pub struct TokenSettings {
 pub const LLM_WEIGHTS: [&str; 13] =
     ["as-is", "f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2k", "q3k", "q4k", "q5k", "q6k"];
 
+/// Values of `executor.llm_padding`.
+pub const LLM_PADDING: [&str; 2] = ["auto", "off"];
+
 /// Roles a token may carry.
 pub const ROLES: [&str; 4] = ["admin", "operator", "submitter", "reader"];
 
@@ -181,6 +184,7 @@ pub struct ExecutorSettings {
     pub heartbeat_interval_ms: u64,
     pub model_dir: String,
     pub llm_weights: String,
+    pub llm_padding: String,
     pub shell_tool: bool,
     pub shell_timeout_ms: u64,
     pub shell_memory_mb: u64,
@@ -300,6 +304,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "executor.llm_weights",
                 format!("expected one of {LLM_WEIGHTS:?}"),
+            ));
+        }
+        if !LLM_PADDING.contains(&e.llm_padding.as_str()) {
+            return Err(ConfigError::invalid(
+                "executor.llm_padding",
+                format!("expected one of {LLM_PADDING:?}"),
             ));
         }
         range("executor.shell_timeout_ms", e.shell_timeout_ms, 10, 86_400_000)?;

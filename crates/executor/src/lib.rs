@@ -18,6 +18,7 @@ pub mod embed;
 pub mod error;
 pub mod execute;
 pub mod inputs;
+pub mod llama;
 pub mod llm;
 pub mod models;
 pub mod service;

@@ -9,25 +9,28 @@
 //! measurements behind the default.
 
 use std::fmt;
-use std::io::Cursor;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use candle_core::quantized::{GgmlDType, gguf_file};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::LogitsProcessor;
-use candle_transformers::models::quantized_llama::ModelWeights;
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::AttemptError;
+use crate::llama::{Llama, Padding, target_for};
 
 /// A loaded model, kept warm between attempts.
 pub struct LlmModel {
     pub name: String,
-    weights: ModelWeights,
+    weights: Llama,
+    /// candle runs its element-wise ops (softmax, norms) on rayon; calling them from inside a
+    /// pool of our own keeps them on this thread instead of handing each op to the global pool's
+    /// threads and waiting (a futex round trip per op, ~10% of decode on one thread).
+    pool: std::sync::Arc<rayon::ThreadPool>,
     tokenizer: Tokenizer,
     eos: Vec<u32>,
     context: usize,
@@ -142,53 +145,6 @@ impl fmt::Display for Weights {
     }
 }
 
-/// The type a `[.., cols]` matrix is converted to for `target`.
-fn target_for(current: GgmlDType, cols: usize, target: GgmlDType) -> GgmlDType {
-    if cols.is_multiple_of(target.block_size()) {
-        target
-    } else if cols.is_multiple_of(GgmlDType::Q8_0.block_size()) {
-        GgmlDType::Q8_0
-    } else {
-        current
-    }
-}
-
-/// `content`'s tensors converted for `target`, as an in-memory GGUF ready for `from_gguf`.
-fn convert(
-    content: &gguf_file::Content,
-    file: &mut std::fs::File,
-    target: GgmlDType,
-    device: &Device,
-) -> candle_core::Result<(gguf_file::Content, Cursor<Vec<u8>>)> {
-    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort();
-    let mut tensors: Vec<(&str, QTensor)> = Vec::with_capacity(names.len());
-    for name in names {
-        let t = content.tensor(file, name, device)?;
-        let dims = t.shape().dims();
-        let to = match dims {
-            [.., cols] if dims.len() >= 2 => target_for(t.dtype(), *cols, target),
-            _ => t.dtype(),
-        };
-        let t = if to == t.dtype() { t } else { QTensor::quantize(&t.dequantize(device)?, to)? };
-        tensors.push((name.as_str(), t));
-    }
-    // The writer aligns to 32 bytes, the GGUF default; a different alignment key would mislead the
-    // reader.
-    let metadata: Vec<(&str, &gguf_file::Value)> = content
-        .metadata
-        .iter()
-        .filter(|(k, _)| *k != "general.alignment")
-        .map(|(k, v)| (k.as_str(), v))
-        .collect();
-    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
-    let mut buf = Cursor::new(Vec::new());
-    gguf_file::write(&mut buf, &metadata, &refs)?;
-    buf.set_position(0);
-    let content = gguf_file::Content::read(&mut buf)?;
-    Ok((content, buf))
-}
-
 fn load_err(path: &Path, e: impl std::fmt::Display) -> AttemptError {
     AttemptError::fatal(format!("cannot load model {}: {e}", path.display()))
 }
@@ -201,6 +157,17 @@ impl LlmModel {
 
     /// Load a GGUF file, converting its weights as `weights` says.
     pub fn load_with(path: &Path, name: &str, weights: Weights) -> Result<Self, AttemptError> {
+        Self::load_padded(path, name, weights, Padding::Auto)
+    }
+
+    /// Load a GGUF file, converting its weights as `weights` says and padding them as `padding`
+    /// says.
+    pub fn load_padded(
+        path: &Path,
+        name: &str,
+        weights: Weights,
+        padding: Padding,
+    ) -> Result<Self, AttemptError> {
         let mut file = std::fs::File::open(path).map_err(|e| load_err(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| load_err(path, e))?;
         let md = |k: &str| {
@@ -246,18 +213,32 @@ impl LlmModel {
             content.metadata.get("llama.context_length").and_then(|v| v.to_u32().ok()).unwrap_or(2048)
                 as usize;
         let device = Device::Cpu;
-        let weights = match weights {
-            Weights::AsIs => ModelWeights::from_gguf(content, &mut file, &device),
-            Weights::Convert(target) => convert(&content, &mut file, target, &device)
-                .and_then(|(content, mut buf)| ModelWeights::from_gguf(content, &mut buf, &device)),
-        }
-        .map_err(|e| load_err(path, e))?;
-        Ok(Self { name: name.to_string(), weights, tokenizer, eos, context, device })
+        let weights = Llama::load(&content, &mut file, &device, weights, padding.applies(weights), context)
+            .map_err(|e| load_err(path, e))?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads())
+            .thread_name(|i| format!("llm-{i}"))
+            .build()
+            .map_err(|e| load_err(path, e))?;
+        Ok(Self {
+            name: name.to_string(),
+            weights,
+            pool: std::sync::Arc::new(pool),
+            tokenizer,
+            eos,
+            context,
+            device,
+        })
     }
 
     /// How many weight tensors of each type a GGUF file holds after conversion by `weights`, for
     /// reports (`splai bench infer`).
-    pub fn weight_types(path: &Path, weights: Weights) -> Result<Vec<(String, usize)>, AttemptError> {
+    pub fn weight_types(
+        path: &Path,
+        weights: Weights,
+        padding: Padding,
+    ) -> Result<Vec<(String, usize)>, AttemptError> {
+        let pad = padding.applies(weights);
         let mut file = std::fs::File::open(path).map_err(|e| load_err(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| load_err(path, e))?;
         let mut counts = std::collections::BTreeMap::new();
@@ -265,7 +246,7 @@ impl LlmModel {
             let dims = info.shape.dims();
             let dtype = match (weights, dims) {
                 (Weights::Convert(target), [.., cols]) if dims.len() >= 2 => {
-                    target_for(info.ggml_dtype, *cols, target)
+                    target_for(info.ggml_dtype, crate::llama::held(*cols, pad), target)
                 }
                 _ => info.ggml_dtype,
             };
@@ -322,7 +303,7 @@ impl LlmModel {
         let mut finish = "length";
         let input =
             Tensor::new(prompt_ids.as_slice(), &self.device).and_then(|t| t.unsqueeze(0)).map_err(infer)?;
-        let mut logits = self.weights.forward(&input, 0).and_then(|l| l.squeeze(0)).map_err(infer)?;
+        let mut logits = self.forward(&input, 0).and_then(|l| l.squeeze(0)).map_err(infer)?;
         for step in 0..params.max_tokens {
             if cancel.load(Ordering::SeqCst) {
                 return Err(AttemptError::transient(format!("cancelled after {step} tokens")));
@@ -352,11 +333,8 @@ impl LlmModel {
                 break; // no forward pass for a token that will not be sampled
             }
             let input = Tensor::new(&[next], &self.device).and_then(|t| t.unsqueeze(0)).map_err(infer)?;
-            logits = self
-                .weights
-                .forward(&input, prompt_ids.len() + step)
-                .and_then(|l| l.squeeze(0))
-                .map_err(infer)?;
+            logits =
+                self.forward(&input, prompt_ids.len() + step).and_then(|l| l.squeeze(0)).map_err(infer)?;
         }
         // Bytes held back as an incomplete character at the end: emit them as they are.
         let delta = self.decode_pending(&out_ids, &mut shown, true)?;
@@ -370,6 +348,12 @@ impl LlmModel {
             completion_tokens: out_ids.len() as u32,
             finish_reason: finish,
         })
+    }
+
+    /// One forward pass, run inside the model's own rayon pool (see `pool`).
+    fn forward(&mut self, input: &Tensor, index_pos: usize) -> candle_core::Result<Tensor> {
+        let (pool, weights) = (&self.pool, &mut self.weights);
+        pool.install(|| weights.forward(input, index_pos))
     }
 
     /// The text of `ids[*shown..]`, advancing `shown`, unless it ends inside a UTF-8 character

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::AttemptError;
 use crate::embed::Embedder;
+use crate::llama::Padding;
 use crate::llm::{LlmModel, Weights};
 
 #[derive(Debug, Default)]
@@ -17,6 +18,7 @@ pub struct Models {
     llm_files: BTreeMap<String, PathBuf>,
     embed_dirs: BTreeMap<String, PathBuf>,
     llm_weights: Weights,
+    llm_padding: Padding,
     loaded: Mutex<BTreeMap<String, Arc<Mutex<LlmModel>>>>,
     embedders: Mutex<BTreeMap<String, Arc<Embedder>>>,
 }
@@ -47,9 +49,11 @@ impl Models {
         Self { llm_files, embed_dirs, ..Self::default() }
     }
 
-    /// Hold LLM weights as `weights` says when loading them (default: [`Weights::default`]).
-    pub fn with_llm_weights(mut self, weights: Weights) -> Self {
+    /// Hold LLM weights as `weights` and `padding` say when loading them (defaults:
+    /// [`Weights::default`], [`Padding::Auto`]).
+    pub fn with_llm_weights(mut self, weights: Weights, padding: Padding) -> Self {
         self.llm_weights = weights;
+        self.llm_padding = padding;
         self
     }
 
@@ -106,7 +110,8 @@ impl Models {
         if let Some(m) = loaded.get(&name) {
             return Ok(m.clone());
         }
-        let model = Arc::new(Mutex::new(LlmModel::load_with(path, &name, self.llm_weights)?));
+        let model =
+            Arc::new(Mutex::new(LlmModel::load_padded(path, &name, self.llm_weights, self.llm_padding)?));
         loaded.insert(name, model.clone());
         Ok(model)
     }

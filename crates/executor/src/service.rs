@@ -49,6 +49,7 @@ pub struct ExecutorOptions {
     pub model_dir: std::path::PathBuf,
     /// How LLM weights are held in memory.
     pub llm_weights: crate::llm::Weights,
+    pub llm_padding: crate::llama::Padding,
 }
 
 fn now_ms() -> u64 {
@@ -126,7 +127,7 @@ pub async fn run(
         artifacts,
         worker_id: opts.worker_id.clone(),
         shell: opts.shell.clone(),
-        models: Models::discover(&opts.model_dir).with_llm_weights(opts.llm_weights),
+        models: Models::discover(&opts.model_dir).with_llm_weights(opts.llm_weights, opts.llm_padding),
         running: Mutex::new(HashMap::new()),
         seq: Default::default(),
     });

@@ -1,0 +1,469 @@
+//! The forward pass of a Llama-family GGUF model: the computation of candle-transformers'
+//! `quantized_llama` (RMSNorm, rotary attention with grouped KV heads and a KV cache, SwiGLU),
+//! loaded with the weight conversion of [`Weights`] and, where it pays, with zero padding.
+//!
+//! Why padding: candle's fast x86 kernels for Q8_0 (VNNI tiles) take only matrices whose rows hold
+//! a whole number of 256-value blocks. SmolLM2's hidden size is 576, so its attention and
+//! gate/up matrices fall back to a per-block AVX2 dot product that is ~3× slower per call
+//! (`docs/benchmarks.md`). Padding the residual stream and those matrices with zero columns (and
+//! the matrices writing into the stream with zero rows) to 768 keeps every product exact: padded
+//! lanes hold zeros, add zeros to every dot product, and stay zero through the norms, which are
+//! rescaled to average over the real width only.
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::{D, Device, IndexOp, Module, Result, Tensor};
+
+use candle_nn::kv_cache::KvCache;
+
+use crate::llm::Weights;
+
+/// Positions the KV cache grows by: written in place, not re-concatenated every token.
+const KV_CHUNK: usize = 512;
+
+/// Matrices are padded to multiples of this many values (candle's k-quant super-block).
+const PAD_TO: usize = 256;
+
+/// Whether a model's matrices are padded to whole 256-value blocks (config
+/// `executor.llm_padding`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Padding {
+    /// Pad when the weights are Q8_0 and the CPU has VNNI, where candle's tiled kernels apply.
+    #[default]
+    Auto,
+    Off,
+}
+
+impl Padding {
+    /// Whether matrices converted to `weights` are padded on this machine.
+    pub fn applies(self, weights: Weights) -> bool {
+        self == Self::Auto
+            && match weights {
+                Weights::Convert(GgmlDType::Q8_0) => cpu_has_vnni(),
+                Weights::Convert(GgmlDType::Q4K) => cpu_has_avx2(),
+                _ => false,
+            }
+    }
+}
+
+impl std::str::FromStr for Padding {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "off" => Ok(Self::Off),
+            other => Err(format!("unknown padding `{other}` (auto, off)")),
+        }
+    }
+}
+
+/// The instruction sets under which candle 0.11 takes its VNNI Q8_0 kernels (its `repack_x86`
+/// levels above plain AVX2, including its environment override).
+fn cpu_has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::env::var("MISTRALRS_FORCE_AVX2").as_deref() != Ok("1")
+            && ((is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
+                || (is_x86_feature_detected!("avxvnni") && is_x86_feature_detected!("avx2")))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether candle 0.11's tiled Q4K kernels run here (AVX2 and FMA at least).
+fn cpu_has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The type a `[.., cols]` matrix is converted to for `target`: the target when its rows are whole
+/// blocks of it, else Q8_0 when they are whole Q8_0 blocks, else unchanged.
+pub(crate) fn target_for(current: GgmlDType, cols: usize, target: GgmlDType) -> GgmlDType {
+    if cols.is_multiple_of(target.block_size()) {
+        target
+    } else if cols.is_multiple_of(GgmlDType::Q8_0.block_size()) {
+        GgmlDType::Q8_0
+    } else {
+        current
+    }
+}
+
+/// Widths of the model, real and as held (padded).
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    hidden: usize,
+    hidden_held: usize,
+    ffn_held: usize,
+    n_head: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+}
+
+#[derive(Debug)]
+struct Layer {
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+    attn_norm: Tensor,
+    ffn_norm: Tensor,
+    kv_cache: KvCache,
+}
+
+/// A loaded model with its KV cache.
+#[derive(Debug)]
+pub(crate) struct Llama {
+    embeddings: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    output: QMatMul,
+    dims: Dims,
+    eps: f32,
+    cos: Tensor,
+    sin: Tensor,
+    neg_inf: Tensor,
+}
+
+/// Reads tensors from a GGUF file, converting and padding them.
+struct Loader<'a, R> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: &'a Device,
+    weights: Weights,
+}
+
+impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
+    fn read(&mut self, name: &str) -> Result<QTensor> {
+        self.content.tensor(self.reader, name, self.device)
+    }
+
+    /// Matrix `name`, held as `rows × cols` (zero-padded from its real shape).
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<QMatMul> {
+        let t = self.read(name)?;
+        self.convert(t, rows, cols)
+    }
+
+    fn convert(&self, t: QTensor, rows: usize, cols: usize) -> Result<QMatMul> {
+        let (n, k) = t.shape().dims2()?;
+        let dtype = match self.weights {
+            Weights::AsIs => t.dtype(),
+            Weights::Convert(target) => target_for(t.dtype(), cols, target),
+        };
+        if (n, k) == (rows, cols) && dtype == t.dtype() {
+            return QMatMul::from_qtensor(t);
+        }
+        let w = t.dequantize(self.device)?.pad_with_zeros(1, 0, cols - k)?.pad_with_zeros(0, 0, rows - n)?;
+        QMatMul::from_qtensor(QTensor::quantize(&w, dtype)?)
+    }
+
+    /// Norm weights `name` as held: padded with zeros and scaled by `scale`.
+    fn norm(&mut self, name: &str, len: usize, scale: f64) -> Result<Tensor> {
+        let w = self.read(name)?.dequantize(self.device)?;
+        let real = w.dim(0)?;
+        w.pad_with_zeros(0, 0, len - real)? * scale
+    }
+}
+
+fn metadata<'a>(content: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value> {
+    content.metadata.get(key).ok_or_else(|| candle_core::Error::Msg(format!("metadata `{key}` missing")))
+}
+
+/// `width` as held: padded to whole 256-value blocks when `pad`.
+pub(crate) fn held(width: usize, pad: bool) -> usize {
+    if pad { width.next_multiple_of(PAD_TO) } else { width }
+}
+
+impl Llama {
+    /// Load the model of `content` (read from `reader`), converting its matrices as `weights` says
+    /// and padding them when `pad`. `context` bounds the rotary tables.
+    pub fn load<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        weights: Weights,
+        pad: bool,
+        context: usize,
+    ) -> Result<Self> {
+        let u = |k: &str| metadata(content, k).and_then(|v| v.to_u32()).map(|v| v as usize);
+        if u("llama.expert_count").unwrap_or(0) > 1 {
+            candle_core::bail!("mixture-of-experts models are not supported");
+        }
+        let n_head = u("llama.attention.head_count")?;
+        let hidden = u("llama.embedding_length")?;
+        let dims = Dims {
+            hidden,
+            hidden_held: held(hidden, pad),
+            ffn_held: held(u("llama.feed_forward_length")?, pad),
+            n_head,
+            n_kv_head: u("llama.attention.head_count_kv")?,
+            head_dim: hidden / n_head,
+        };
+        let eps = metadata(content, "llama.attention.layer_norm_rms_epsilon")?.to_f32()?;
+        let freq_base =
+            metadata(content, "llama.rope.freq_base").and_then(|v| v.to_f32()).unwrap_or(10_000.0);
+        let (cos, sin) = rotary_tables(u("llama.rope.dimension_count")?, freq_base, context, device)?;
+
+        let mut l = Loader { content, reader, device, weights };
+        // Norms over the held width divide by it; scaling the weights by sqrt(real/held) and eps
+        // by real/held makes them average over the real width (see the module docs).
+        let ratio = dims.hidden as f64 / dims.hidden_held as f64;
+        let norm_scale = ratio.sqrt();
+        let (h, f) = (dims.hidden_held, dims.ffn_held);
+        let kv = dims.n_kv_head * dims.head_dim;
+        let mut layers = Vec::new();
+        for i in 0..u("llama.block_count")? {
+            let p = format!("blk.{i}");
+            layers.push(Layer {
+                wq: l.matrix(&format!("{p}.attn_q.weight"), dims.hidden, h)?,
+                wk: l.matrix(&format!("{p}.attn_k.weight"), kv, h)?,
+                wv: l.matrix(&format!("{p}.attn_v.weight"), kv, h)?,
+                wo: l.matrix(&format!("{p}.attn_output.weight"), h, h)?,
+                gate: l.matrix(&format!("{p}.ffn_gate.weight"), f, h)?,
+                up: l.matrix(&format!("{p}.ffn_up.weight"), f, h)?,
+                down: l.matrix(&format!("{p}.ffn_down.weight"), h, f)?,
+                attn_norm: l.norm(&format!("{p}.attn_norm.weight"), h, norm_scale)?,
+                ffn_norm: l.norm(&format!("{p}.ffn_norm.weight"), h, norm_scale)?,
+                kv_cache: KvCache::new(2, KV_CHUNK),
+            });
+        }
+        let norm = l.norm("output_norm.weight", h, norm_scale)?;
+        let embd = l.read("token_embd.weight")?;
+        let vocab = embd.shape().dims2()?.0;
+        let embeddings = embd.dequantize(device)?;
+        // Models with tied embeddings (SmolLM2) have no `output.weight`.
+        let output = match content.tensor_infos.contains_key("output.weight") {
+            true => l.matrix("output.weight", vocab, h)?,
+            false => l.convert(embd, vocab, h)?,
+        };
+        let neg_inf = Tensor::new(f32::NEG_INFINITY, device)?;
+        Ok(Self {
+            embeddings,
+            layers,
+            norm,
+            output,
+            dims,
+            eps: (f64::from(eps) * ratio) as f32,
+            cos,
+            sin,
+            neg_inf,
+        })
+    }
+
+    pub fn clear_kv_cache(&mut self) {
+        for layer in &mut self.layers {
+            layer.kv_cache.reset();
+        }
+    }
+
+    /// Logits `[batch, vocab]` for the last of `ids` (`[batch, seq]`), which start at position
+    /// `index_pos` after the cached ones.
+    pub fn forward(&mut self, ids: &Tensor, index_pos: usize) -> Result<Tensor> {
+        let (b, seq) = ids.dims2()?;
+        let d = self.dims;
+        if index_pos + seq > self.cos.dim(0)? {
+            candle_core::bail!("position {} is beyond the context of {}", index_pos + seq, self.cos.dim(0)?);
+        }
+        let mask = if seq > 1 {
+            Some(candle_transformers::utils::build_causal_mask(seq, index_pos, ids.device())?)
+        } else {
+            None
+        };
+        let x = self.embeddings.index_select(&ids.flatten_all()?, 0)?.reshape((b, seq, d.hidden))?;
+        let mut x = x.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden)?;
+        let cos = self.cos.narrow(0, index_pos, seq)?;
+        let sin = self.sin.narrow(0, index_pos, seq)?;
+        let rope = Rope { cos: &cos, sin: &sin };
+        for layer in &mut self.layers {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.eps)?;
+            let a = layer.attention(&h, mask.as_ref(), &self.neg_inf, &rope, index_pos, &d)?;
+            x = (x + a)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.eps)?;
+            let [gate, up] = shared_input([&layer.gate, &layer.up], &h)?;
+            x = (x + layer.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?)?;
+        }
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, self.eps)?;
+        self.output.forward(&x.i((.., seq - 1, ..))?)
+    }
+}
+
+struct Rope<'a> {
+    cos: &'a Tensor,
+    sin: &'a Tensor,
+}
+
+impl Layer {
+    fn attention(
+        &mut self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        neg_inf: &Tensor,
+        rope: &Rope<'_>,
+        index_pos: usize,
+        d: &Dims,
+    ) -> Result<Tensor> {
+        let (b, seq, _) = x.dims3()?;
+        let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, d.head_dim))?.transpose(1, 2)?.contiguous();
+        let [q, k, v] = shared_input([&self.wq, &self.wk, &self.wv], x)?;
+        let q = heads(q, d.n_head)?;
+        let k = heads(k, d.n_kv_head)?;
+        let v = heads(v, d.n_kv_head)?;
+        // GGUF Llama weights use the interleaved rotary layout.
+        let q = candle_nn::rotary_emb::rope_i(&q, rope.cos, rope.sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&k, rope.cos, rope.sin)?;
+        if index_pos == 0 {
+            self.kv_cache.reset();
+        }
+        let (k, v) = self.kv_cache.append(&k, &v)?;
+        // Grouped-query attention without copying K and V per query head: the `groups` query
+        // heads sharing a KV head become `groups × seq` rows against that head.
+        let groups = d.n_head / d.n_kv_head;
+        let q = q.reshape((b, d.n_kv_head, groups * seq, d.head_dim))?;
+        let att = (q.matmul(&k.t()?)? / (d.head_dim as f64).sqrt())?;
+        let att = match mask {
+            Some(m) => {
+                let kv_len = k.dim(2)?;
+                let att = att.reshape((b, d.n_kv_head, groups, seq, kv_len))?;
+                let shape = att.shape();
+                m.broadcast_as(shape)?.where_cond(&neg_inf.broadcast_as(shape)?, &att)?.reshape((
+                    b,
+                    d.n_kv_head,
+                    groups * seq,
+                    kv_len,
+                ))?
+            }
+            None => att,
+        };
+        let y = candle_nn::ops::softmax_last_dim(&att)?.matmul(&v)?;
+        let y = y.reshape((b, d.n_head, seq, d.head_dim))?;
+        let y = y.transpose(1, 2)?.reshape((b, seq, d.hidden))?;
+        let y = y.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden)?;
+        self.wo.forward(&y)
+    }
+}
+
+/// `x` times each of `ws`. Where candle can (quantized weights, AVX-512 VNNI), one fused call
+/// quantizes `x` once for all of them instead of once per matrix.
+fn shared_input<const N: usize>(ws: [&QMatMul; N], x: &Tensor) -> Result<[Tensor; N]> {
+    let quantized: Vec<&QTensor> = ws
+        .iter()
+        .filter_map(|w| match w {
+            QMatMul::QTensor(t) => Some(t.as_ref()),
+            _ => None,
+        })
+        .collect();
+    if quantized.len() == N
+        && let Some(outs) = QTensor::gemv_fused_shared_lhs(&quantized, x)?
+        && let Ok(outs) = <[Tensor; N]>::try_from(outs)
+    {
+        return Ok(outs);
+    }
+    let outs: Vec<Tensor> = ws.iter().map(|w| w.forward(x)).collect::<Result<_>>()?;
+    Ok(outs.try_into().unwrap_or_else(|_| unreachable!("one output per matrix")))
+}
+
+/// Cosine and sine tables `[positions, rope_dim / 2]` of the rotary embedding.
+fn rotary_tables(rope_dim: usize, base: f32, positions: usize, device: &Device) -> Result<(Tensor, Tensor)> {
+    let theta: Vec<f32> =
+        (0..rope_dim).step_by(2).map(|i| 1.0 / base.powf(i as f32 / rope_dim as f32)).collect();
+    let theta = Tensor::new(theta.as_slice(), device)?.reshape((1, rope_dim / 2))?;
+    let pos = Tensor::arange(0u32, positions as u32, device)?
+        .to_dtype(candle_core::DType::F32)?
+        .reshape((positions, 1))?;
+    let angles = pos.matmul(&theta)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_transformers::models::quantized_llama::ModelWeights;
+
+    fn smollm2() -> Option<std::path::PathBuf> {
+        let dir = std::env::var("SPLAI_TEST_MODELS_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+        let path = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+        if path.is_file() {
+            return Some(path);
+        }
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "model missing at {}", path.display());
+        eprintln!("skipped: {} missing (run scripts/models)", path.display());
+        None
+    }
+
+    /// Logits of a prefill of `ids` followed by one decode step of `next`.
+    fn two_steps(
+        forward: &mut dyn FnMut(&Tensor, usize) -> Result<Tensor>,
+        ids: &[u32],
+        next: u32,
+    ) -> Vec<Vec<f32>> {
+        let prompt = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let step = Tensor::new(&[next], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let a = forward(&prompt, 0).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+        let b = forward(&step, ids.len()).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+        vec![a, b]
+    }
+
+    fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+        a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    fn argmax(v: &[f32]) -> usize {
+        v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap()
+    }
+
+    const IDS: [u32; 8] = [1, 9690, 198, 1780, 314, 260, 3575, 282];
+
+    /// Unpadded, this forward pass is candle-transformers' `quantized_llama` on the same weights.
+    #[test]
+    fn matches_candle_transformers_quantized_llama() {
+        let Some(path) = smollm2() else { return };
+        let device = Device::Cpu;
+        let mut file = std::fs::File::open(&path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let mut ours = Llama::load(&content, &mut file, &device, Weights::AsIs, false, 2048).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let mut theirs = ModelWeights::from_gguf(content, &mut file, &device).unwrap();
+        let a = two_steps(&mut |x, p| ours.forward(x, p), &IDS, 28);
+        let b = two_steps(&mut |x, p| theirs.forward(x, p), &IDS, 28);
+        assert!(max_diff(&a, &b) < 1e-3, "logits differ by {}", max_diff(&a, &b));
+    }
+
+    fn load_and_run(path: &std::path::Path, weights: Weights, pad: bool) -> Vec<Vec<f32>> {
+        let mut file = std::fs::File::open(path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let mut m = Llama::load(&content, &mut file, &Device::Cpu, weights, pad, 2048).unwrap();
+        assert_eq!(m.dims.hidden_held, if pad { 768 } else { 576 }, "576 pads to whole 256-value blocks");
+        two_steps(&mut |x, p| m.forward(x, p), &IDS, 28)
+    }
+
+    /// Zero padding is exact: with F32 weights (the same kernels either way) the logits agree to
+    /// float rounding.
+    #[test]
+    fn padding_is_exact() {
+        let Some(path) = smollm2() else { return };
+        let f32w = Weights::Convert(GgmlDType::F32);
+        let (plain, padded) = (load_and_run(&path, f32w, false), load_and_run(&path, f32w, true));
+        assert!(max_diff(&plain, &padded) < 1e-3, "logits differ by {}", max_diff(&plain, &padded));
+    }
+
+    /// With Q8_0, padding moves the products onto candle's VNNI kernels, which quantize the
+    /// activations per 256 values instead of per 32: the logits move a little; the greedy picks
+    /// do not.
+    #[test]
+    fn padded_q8_0_picks_the_same_tokens() {
+        let Some(path) = smollm2() else { return };
+        let q8 = Weights::Convert(GgmlDType::Q8_0);
+        let (plain, padded) = (load_and_run(&path, q8, false), load_and_run(&path, q8, true));
+        for (a, b) in plain.iter().zip(&padded) {
+            assert_eq!(argmax(a), argmax(b), "same greedy token");
+        }
+    }
+}
