@@ -5,10 +5,10 @@
 //! Why padding: candle's fast x86 kernels for Q8_0 (VNNI tiles) take only matrices whose rows hold
 //! a whole number of 256-value blocks. SmolLM2's hidden size is 576, so its attention and
 //! gate/up matrices fall back to a per-block AVX2 dot product that is ~3× slower per call
-//! (`docs/benchmarks.md`). Padding the residual stream and those matrices with zero columns (and
-//! the matrices writing into the stream with zero rows) to 768 keeps every product exact: padded
-//! lanes hold zeros, add zeros to every dot product, and stay zero through the norms, which are
-//! rescaled to average over the real width only.
+//! (`docs/benchmarks.md`). Padding every matrix's input side with zero columns to 768, and each
+//! matrix input with zeros to match, keeps every product exact (zeros add nothing to a dot
+//! product). Only inputs are padded: the residual stream, the norms and every output keep their
+//! real widths, so no zero rows are stored or streamed from memory.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, Device, IndexOp, Module, Result, Tensor};
@@ -162,11 +162,9 @@ impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
         QMatMul::from_qtensor(QTensor::quantize(&w, dtype)?)
     }
 
-    /// Norm weights `name` as held: padded with zeros and scaled by `scale`.
-    fn norm(&mut self, name: &str, len: usize, scale: f64) -> Result<Tensor> {
-        let w = self.read(name)?.dequantize(self.device)?;
-        let real = w.dim(0)?;
-        w.pad_with_zeros(0, 0, len - real)? * scale
+    /// Norm weights `name`, as F32.
+    fn norm(&mut self, name: &str) -> Result<Tensor> {
+        self.read(name)?.dequantize(self.device)
     }
 }
 
@@ -196,25 +194,22 @@ impl Llama {
         }
         let n_head = u("llama.attention.head_count")?;
         let hidden = u("llama.embedding_length")?;
+        let eps = metadata(content, "llama.attention.layer_norm_rms_epsilon")?.to_f32()?;
+        let ffn = u("llama.feed_forward_length")?;
         let dims = Dims {
             hidden,
             hidden_held: held(hidden, pad),
-            ffn_held: held(u("llama.feed_forward_length")?, pad),
+            ffn_held: held(ffn, pad),
             n_head,
             n_kv_head: u("llama.attention.head_count_kv")?,
             head_dim: hidden / n_head,
         };
-        let eps = metadata(content, "llama.attention.layer_norm_rms_epsilon")?.to_f32()?;
         let freq_base =
             metadata(content, "llama.rope.freq_base").and_then(|v| v.to_f32()).unwrap_or(10_000.0);
         let (cos, sin) = rotary_tables(u("llama.rope.dimension_count")?, freq_base, context, device)?;
 
         let mut l = Loader { content, reader, device, weights };
-        // Norms over the held width divide by it; scaling the weights by sqrt(real/held) and eps
-        // by real/held makes them average over the real width (see the module docs).
-        let ratio = dims.hidden as f64 / dims.hidden_held as f64;
-        let norm_scale = ratio.sqrt();
-        let (h, f) = (dims.hidden_held, dims.ffn_held);
+        let (hid, h, f) = (dims.hidden, dims.hidden_held, dims.ffn_held);
         let kv = dims.n_kv_head * dims.head_dim;
         let mut layers = Vec::new();
         for i in 0..u("llama.block_count")? {
@@ -223,16 +218,16 @@ impl Llama {
                 wq: l.matrix(&format!("{p}.attn_q.weight"), dims.hidden, h)?,
                 wk: l.matrix(&format!("{p}.attn_k.weight"), kv, h)?,
                 wv: l.matrix(&format!("{p}.attn_v.weight"), kv, h)?,
-                wo: l.matrix(&format!("{p}.attn_output.weight"), h, h)?,
+                wo: l.matrix(&format!("{p}.attn_output.weight"), hid, h)?,
                 gate: l.matrix(&format!("{p}.ffn_gate.weight"), f, h)?,
                 up: l.matrix(&format!("{p}.ffn_up.weight"), f, h)?,
-                down: l.matrix(&format!("{p}.ffn_down.weight"), h, f)?,
-                attn_norm: l.norm(&format!("{p}.attn_norm.weight"), h, norm_scale)?,
-                ffn_norm: l.norm(&format!("{p}.ffn_norm.weight"), h, norm_scale)?,
+                down: l.matrix(&format!("{p}.ffn_down.weight"), hid, f)?,
+                attn_norm: l.norm(&format!("{p}.attn_norm.weight"))?,
+                ffn_norm: l.norm(&format!("{p}.ffn_norm.weight"))?,
                 kv_cache: KvCache::new(2, KV_CHUNK),
             });
         }
-        let norm = l.norm("output_norm.weight", h, norm_scale)?;
+        let norm = l.norm("output_norm.weight")?;
         let embd = l.read("token_embd.weight")?;
         let vocab = embd.shape().dims2()?.0;
         let embeddings = embd.dequantize(device)?;
@@ -242,17 +237,7 @@ impl Llama {
             false => l.convert(embd, vocab, h)?,
         };
         let neg_inf = Tensor::new(f32::NEG_INFINITY, device)?;
-        Ok(Self {
-            embeddings,
-            layers,
-            norm,
-            output,
-            dims,
-            eps: (f64::from(eps) * ratio) as f32,
-            cos,
-            sin,
-            neg_inf,
-        })
+        Ok(Self { embeddings, layers, norm, output, dims, eps, cos, sin, neg_inf })
     }
 
     pub fn clear_kv_cache(&mut self) {
@@ -275,20 +260,21 @@ impl Llama {
             None
         };
         let x = self.embeddings.index_select(&ids.flatten_all()?, 0)?.reshape((b, seq, d.hidden))?;
-        let mut x = x.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden)?;
+        let mut x = x;
+        let pad = |t: Tensor| t.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden);
         let cos = self.cos.narrow(0, index_pos, seq)?;
         let sin = self.sin.narrow(0, index_pos, seq)?;
         let rope = Rope { cos: &cos, sin: &sin };
         for layer in &mut self.layers {
-            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.eps)?;
+            let h = pad(candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.eps)?)?;
             let a = layer.attention(&h, mask.as_ref(), &self.neg_inf, &rope, index_pos, &d)?;
             x = (x + a)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.eps)?;
+            let h = pad(candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.eps)?)?;
             let [gate, up] = shared_input([&layer.gate, &layer.up], &h)?;
             x = (x + layer.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?)?;
         }
-        let x = candle_nn::ops::rms_norm(&x, &self.norm, self.eps)?;
-        self.output.forward(&x.i((.., seq - 1, ..))?)
+        let x = pad(candle_nn::ops::rms_norm(&x.i((.., seq - 1..seq, ..))?, &self.norm, self.eps)?)?;
+        self.output.forward(&x.i((.., 0, ..))?)
     }
 }
 
