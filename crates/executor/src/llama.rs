@@ -27,7 +27,8 @@ const PAD_TO: usize = 256;
 /// `executor.llm_padding`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Padding {
-    /// Pad when the weights are Q8_0 and the CPU has VNNI, where candle's tiled kernels apply.
+    /// Pad where candle's tiled kernels then apply: Q8_0 weights on a CPU with VNNI, Q4K weights
+    /// on one with AVX2.
     #[default]
     Auto,
     Off,
