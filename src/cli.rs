@@ -31,7 +31,11 @@ pub enum Command {
     /// Run the HTTP gateway (API, read-model projection, SSE) against the configured services.
     Gateway,
     /// Run the scheduler (the timely/differential dataflow) against the configured log.
-    Scheduler,
+    Scheduler {
+        /// Timely workers (threads) of the dataflow (default: scheduler.timely_workers).
+        #[arg(short = 'w', long = "workers")]
+        workers: Option<u32>,
+    },
     /// Run an executor: inference, embeddings, tools and aggregation.
     Executor {
         /// Worker id (default: hostname-pid).
@@ -224,8 +228,12 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
             print!("{}", settings(cli)?.to_toml());
             Ok(())
         }
-        Command::Scheduler => {
-            let settings = settings(cli)?;
+        Command::Scheduler { workers } => {
+            let mut settings = settings(cli)?;
+            if let Some(w) = workers {
+                anyhow::ensure!((1..=64).contains(w), "-w takes 1 to 64 timely workers, not {w}");
+                settings.scheduler.timely_workers = *w;
+            }
             let _telemetry = splai_telemetry::init(&settings.telemetry, "scheduler")?;
             tokio::runtime::Runtime::new()?.block_on(crate::scheduler_cmd::run(&settings))
         }

@@ -55,6 +55,9 @@ pub struct ReplayArgs {
     /// timestamp; slow).
     #[arg(long, default_value_t = 50_000)]
     pub batch: u64,
+    /// Timely workers (threads) of the dataflow (default: scheduler.timely_workers).
+    #[arg(short = 'w', long = "workers")]
+    pub workers: Option<u32>,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -129,7 +132,9 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
     let explain =
         args.explain.as_deref().map(|s| s.split_once('/').context("--explain takes JOB/TASK")).transpose()?;
-    let mut sched = Scheduler::windowed(SchedulerOptions::from(&settings.scheduler));
+    let workers = args.workers.unwrap_or(settings.scheduler.timely_workers);
+    anyhow::ensure!((1..=64).contains(&workers), "-w takes 1 to 64 timely workers, not {workers}");
+    let mut sched = Scheduler::windowed_on(SchedulerOptions::from(&settings.scheduler), workers as usize);
     let mut out = Vec::new();
     let (mut events, mut skipped, mut bad) = (0u64, 0u64, 0u64);
     let mut last_ts = 0;
@@ -202,6 +207,7 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
             *states.entry(format!("{:?}", s.state).to_lowercase()).or_insert(0) += 1;
         }
     }
+    println!("timely_workers={workers}");
     println!(
         "replayed {events} events in {:.3}s: {:.0} events/s; assignments={} skipped_non_scheduler={skipped} undecodable={bad}",
         elapsed.as_secs_f64(),

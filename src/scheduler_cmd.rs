@@ -29,6 +29,7 @@ pub fn run_options(settings: &Settings) -> anyhow::Result<RunOptions> {
         tick_ms: settings.scheduler.tick_ms,
         group: format!("{}scheduler", settings.log.topic_prefix),
         gate: splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(std::sync::Arc::new),
+        timely_workers: settings.scheduler.timely_workers as usize,
     })
 }
 

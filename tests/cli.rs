@@ -120,6 +120,24 @@ fn gen_then_replay_rebuilds_the_same_outcome() {
     assert!(replay.contains("final job states: {\"succeeded\": 40}"), "{replay}");
     assert!(replay.contains("explain sim-j0000003/map2"), "{replay}");
     assert!(replay.contains("undecodable=0"), "{replay}");
+    // On three timely workers the replay ends the same way: the same explanation, assignments
+    // and job states; only the worker count and the timings differ.
+    let out = splai(&["replay", "-w", "3", file, "--explain", "sim-j0000003/map2"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let on_three = text(&out.stdout);
+    assert!(on_three.contains("timely_workers=3"), "{on_three}");
+    let outcome = |r: &str| -> Vec<String> {
+        r.lines()
+            .filter(|l| !l.starts_with("timely_workers=") && !l.starts_with("time:"))
+            .map(|l| match l.split_once(" events in ") {
+                Some((head, rest)) => {
+                    format!("{head} {}", rest.split_once("; ").map_or("", |(_, tail)| tail))
+                }
+                None => l.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(outcome(&on_three), outcome(&replay));
     // A damaged line is reported and skipped; the rest still replays.
     let mut text_log = std::fs::read_to_string(file).unwrap();
     text_log.insert_str(0, "{not json\n");

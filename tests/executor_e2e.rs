@@ -62,6 +62,7 @@ impl Stack {
             tick_ms: 20,
             group: "scheduler".into(),
             gate: None,
+            timely_workers: 1,
         };
         let scheduler = spawn(log.clone(), opts, run, stop_rx.clone());
         let executor = tokio::spawn(run_executor(log, artifacts.clone(), executor, stop_rx));

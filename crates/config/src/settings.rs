@@ -160,6 +160,7 @@ pub struct SchedulerSettings {
     pub default_max_retries: u32,
     pub default_task_timeout_s: u32,
     pub tick_ms: u64,
+    pub timely_workers: u32,
     pub tenants: std::collections::BTreeMap<String, TenantSettings>,
 }
 
@@ -294,6 +295,7 @@ impl Settings {
         range("scheduler.default_max_retries", s.default_max_retries.into(), 0, 100)?;
         range("scheduler.default_task_timeout_s", s.default_task_timeout_s.into(), 1, 86_400)?;
         range("scheduler.tick_ms", s.tick_ms, 1, 60_000)?;
+        range("scheduler.timely_workers", s.timely_workers.into(), 1, 64)?;
         for (name, t) in &s.tenants {
             range(&format!("scheduler.tenants.{name}.weight"), t.weight.into(), 1, 1000)?;
         }

@@ -8,11 +8,14 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, mpsc};
 
+use differential_dataflow::AsCollection;
 use differential_dataflow::consolidation::{consolidate, consolidate_updates};
 use differential_dataflow::input::{Input, InputSession};
-use timely::communication::Allocator;
 use timely::communication::allocator::thread::Thread;
+use timely::communication::{Allocator, WorkerGuards};
+use timely::dataflow::operators::Exchange;
 use timely::dataflow::operators::probe::Handle as Probe;
 use timely::worker::{Config as WorkerConfig, Worker as TimelyWorker};
 
@@ -70,17 +73,43 @@ struct Sinks {
     job_states: Sink<(Job, JobStatus)>,
 }
 
-/// The scheduler's dataflow on one timely worker.
+/// The scheduler's dataflow, on one timely worker in this thread or on several in threads of
+/// their own ([`Engine::with_workers`]).
 pub struct Engine {
-    worker: TimelyWorker,
-    inputs: Inputs,
-    sinks: Sinks,
-    probe: Probe<Time>,
+    core: Core,
     now: Time,
     /// Windowed: each step is one time (see [`Engine::windowed`]).
     windowed: bool,
     /// Windowed only: facts fed since the last step or for later, not yet in the dataflow.
     held: Vec<(Fact, Time, isize)>,
+}
+
+enum Core {
+    Here(Box<Local>),
+    Threads(Remote),
+}
+
+/// One timely worker with its share of the dataflow: the inputs (fed on worker 0 only) and the
+/// outputs (gathered on worker 0 when there are several).
+struct Local {
+    worker: TimelyWorker,
+    inputs: Inputs,
+    sinks: Sinks,
+    probe: Probe<Time>,
+}
+
+/// Workers in threads: facts go to worker 0 in batches, every worker is told each step's time,
+/// and worker 0 answers with the step's changes.
+struct Remote {
+    commands: Vec<mpsc::Sender<Command>>,
+    changes: mpsc::Receiver<Changes>,
+    pending: Vec<(Fact, Time, isize)>,
+    guards: Option<WorkerGuards<()>>,
+}
+
+enum Command {
+    Feed(Vec<(Fact, Time, isize)>),
+    Step(Time),
 }
 
 impl std::fmt::Debug for Engine {
@@ -94,96 +123,44 @@ fn sink<D: Clone + 'static>() -> Sink<D> {
 }
 
 impl Engine {
-    /// A fresh engine at time 0.
+    /// A fresh engine at time 0 on one timely worker in this thread.
     pub fn new() -> Self {
-        let mut worker =
-            TimelyWorker::new(WorkerConfig::default(), Allocator::Thread(Thread::default()), None);
-        let probe = Probe::new();
-        let sinks = Sinks {
-            runnable: sink(),
-            free_slots: sink(),
-            live_workers: sink(),
-            active: sink(),
-            orphaned: sink(),
-            task_states: sink(),
-            job_states: sink(),
-        };
-        let s = (
-            sinks.runnable.clone(),
-            sinks.free_slots.clone(),
-            sinks.live_workers.clone(),
-            sinks.active.clone(),
-            sinks.orphaned.clone(),
-            sinks.task_states.clone(),
-            sinks.job_states.clone(),
-        );
-        let probe2 = probe.clone();
-        let inputs = worker.dataflow::<Time, _, _>(move |scope| {
-            let (tasks_in, tasks) = scope.new_collection();
-            let (edges_in, edges) = scope.new_collection();
-            let (assigned_in, assigned) = scope.new_collection();
-            let (started_in, started) = scope.new_collection();
-            let (ended_in, ended) = scope.new_collection();
-            let (backoff_in, backoff) = scope.new_collection::<Tk, isize>();
-            let (beats_in, beats) = scope.new_collection();
-            let (leaves_in, leaves) = scope.new_collection();
-            let (cancelled_in, cancelled) = scope.new_collection::<Job, isize>();
+        let worker = TimelyWorker::new(WorkerConfig::default(), Allocator::Thread(Thread::default()), None);
+        Self::with_core(Core::Here(Box::new(Local::new(worker))))
+    }
 
-            let live = live_workers::live_workers(beats, leaves);
-            let current = current_attempts::current_attempts(assigned);
-            let open = open_attempts::open_attempts(current.clone(), ended.clone());
-            let orphaned = orphaned_attempts::orphaned_attempts(open.clone(), live.clone());
-            let active = active_attempts::active_attempts(open, orphaned.clone());
-            let failures = failed_attempts::failed_attempts(ended.clone(), orphaned.clone());
-            let dead = dead_tasks::dead_tasks(tasks.clone(), failures.clone());
-            let done = done_tasks::done_tasks(ended);
-            let blocked = blocked_tasks::blocked_tasks(edges, done.clone());
-            let stopped = stopped_jobs::stopped_jobs(cancelled.clone(), dead.clone());
-            let runnable = runnable_tasks::runnable_tasks(
-                tasks.clone(),
-                blocked,
-                done.clone(),
-                active.clone(),
-                backoff,
-                dead.clone(),
-                stopped.clone(),
-                current.clone(),
-            );
-            let free = free_slots::free_slots(live.clone(), active.clone());
-            let states = task_states::task_states(
-                tasks,
-                runnable.clone(),
-                active.clone(),
-                started,
-                done,
-                failures,
-                dead,
-                stopped,
-                current,
-            );
-            let jobs = job_states::job_states(states.clone(), cancelled);
+    /// A fresh engine at time 0 on `workers` timely workers, each in a thread of its own (keyed
+    /// collections are spread across them); 1 is [`Engine::new`].
+    pub fn with_workers(workers: usize) -> Self {
+        if workers <= 1 {
+            return Self::new();
+        }
+        let (builders, others) = timely::CommunicationConfig::Process(workers)
+            .try_build()
+            .unwrap_or_else(|e| panic!("timely allocators for {workers} workers: {e}"));
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel::<Command>()).unzip();
+        let receivers = Arc::new(Mutex::new(receivers.into_iter().map(Some).collect::<Vec<_>>()));
+        let (changes_tx, changes) = mpsc::channel::<Changes>();
+        let changes_tx = Arc::new(Mutex::new(Some(changes_tx)));
+        let guards = timely::communication::initialize_from(builders, others, move |allocator| {
+            let index = allocator.index();
+            let commands =
+                receivers.lock().expect("command receivers")[index].take().expect("one per worker");
+            let answer = if index == 0 { changes_tx.lock().expect("changes sender").take() } else { None };
+            let worker = TimelyWorker::new(WorkerConfig::default(), allocator, None);
+            serve(Local::new(worker), &commands, answer.as_ref());
+        })
+        .unwrap_or_else(|e| panic!("starting {workers} timely workers: {e}"));
+        Self::with_core(Core::Threads(Remote {
+            commands: senders,
+            changes,
+            pending: Vec::new(),
+            guards: Some(guards),
+        }))
+    }
 
-            capture(runnable, &s.0, &probe2);
-            capture(free, &s.1, &probe2);
-            capture(live, &s.2, &probe2);
-            capture(active, &s.3, &probe2);
-            capture(orphaned, &s.4, &probe2);
-            capture(states, &s.5, &probe2);
-            capture(jobs, &s.6, &probe2);
-
-            Inputs {
-                tasks: tasks_in,
-                edges: edges_in,
-                assigned: assigned_in,
-                started: started_in,
-                ended: ended_in,
-                backoff: backoff_in,
-                beats: beats_in,
-                leaves: leaves_in,
-                cancelled: cancelled_in,
-            }
-        });
-        Self { worker, inputs, sinks, probe, now: 0, windowed: false, held: Vec::new() }
+    fn with_core(core: Core) -> Self {
+        Self { core, now: 0, windowed: false, held: Vec::new() }
     }
 
     /// An engine that takes each step as one time: the facts due before the step's end enter the
@@ -193,7 +170,14 @@ impl Engine {
     /// the step's last time, exact when a step spans one timestamp). Replay takes thousands of events per step, and reduces do work per
     /// distinct time of each key: in one time, a task's passing states cancel before they cost.
     pub fn windowed() -> Self {
-        Self { windowed: true, ..Self::new() }
+        Self::windowed_on(1)
+    }
+
+    /// [`Engine::windowed`] on `workers` timely workers.
+    pub fn windowed_on(workers: usize) -> Self {
+        let mut engine = Self::with_workers(workers);
+        engine.windowed = true;
+        engine
     }
 
     /// The first time not yet closed.
@@ -212,17 +196,9 @@ impl Engine {
     }
 
     fn send(&mut self, fact: Fact, t: Time, diff: isize) {
-        let i = &mut self.inputs;
-        match fact {
-            Fact::Task(tk, retries) => i.tasks.update_at((tk, retries), t, diff),
-            Fact::Edge(p, c) => i.edges.update_at((p, c), t, diff),
-            Fact::Assigned(tk, a, w) => i.assigned.update_at((tk, (a, w)), t, diff),
-            Fact::Started(tk, a) => i.started.update_at((tk, a), t, diff),
-            Fact::Ended(tk, a, o) => i.ended.update_at((tk, (a, o)), t, diff),
-            Fact::Backoff(tk) => i.backoff.update_at(tk, t, diff),
-            Fact::Beat(w, ts, cap) => i.beats.update_at((w, (ts, cap)), t, diff),
-            Fact::Leave(w, ts) => i.leaves.update_at((w, ts), t, diff),
-            Fact::Cancelled(job) => i.cancelled.update_at(job, t, diff),
+        match &mut self.core {
+            Core::Here(local) => local.send(fact, t, diff),
+            Core::Threads(remote) => remote.pending.push((fact, t, diff)),
         }
     }
 
@@ -242,6 +218,47 @@ impl Engine {
                 }
             }
         }
+        let changes = match &mut self.core {
+            Core::Here(local) => local.step_to(t),
+            Core::Threads(remote) => remote.step_to(t),
+        };
+        self.now = t;
+        changes
+    }
+}
+
+impl Local {
+    fn new(mut worker: TimelyWorker) -> Self {
+        let probe = Probe::new();
+        let sinks = Sinks {
+            runnable: sink(),
+            free_slots: sink(),
+            live_workers: sink(),
+            active: sink(),
+            orphaned: sink(),
+            task_states: sink(),
+            job_states: sink(),
+        };
+        let inputs = build(&mut worker, &sinks, &probe);
+        Self { worker, inputs, sinks, probe }
+    }
+
+    fn send(&mut self, fact: Fact, t: Time, diff: isize) {
+        let i = &mut self.inputs;
+        match fact {
+            Fact::Task(tk, retries) => i.tasks.update_at((tk, retries), t, diff),
+            Fact::Edge(p, c) => i.edges.update_at((p, c), t, diff),
+            Fact::Assigned(tk, a, w) => i.assigned.update_at((tk, (a, w)), t, diff),
+            Fact::Started(tk, a) => i.started.update_at((tk, a), t, diff),
+            Fact::Ended(tk, a, o) => i.ended.update_at((tk, (a, o)), t, diff),
+            Fact::Backoff(tk) => i.backoff.update_at(tk, t, diff),
+            Fact::Beat(w, ts, cap) => i.beats.update_at((w, (ts, cap)), t, diff),
+            Fact::Leave(w, ts) => i.leaves.update_at((w, ts), t, diff),
+            Fact::Cancelled(job) => i.cancelled.update_at(job, t, diff),
+        }
+    }
+
+    fn step_to(&mut self, t: Time) -> Changes {
         let i = &mut self.inputs;
         i.tasks.advance_to(t);
         i.edges.advance_to(t);
@@ -264,7 +281,6 @@ impl Engine {
         while self.probe.less_than(&t) {
             self.worker.step();
         }
-        self.now = t;
         // Summed per record and time: an antijoin can emit +1 and −1 for one record at one time.
         let mut runnable_timed: Vec<_> = self.sinks.runnable.borrow_mut().drain(..).collect();
         consolidate_updates(&mut runnable_timed);
@@ -281,6 +297,141 @@ impl Engine {
             job_states: drain(&self.sinks.job_states),
         }
     }
+
+    /// Close the inputs and run until the dataflow has ended on every worker.
+    fn finish(self) {
+        let Local { mut worker, inputs, .. } = self;
+        drop(inputs);
+        while worker.step() {}
+    }
+}
+
+/// A worker thread's life: apply its commands in order until the engine is dropped.
+fn serve(mut local: Local, commands: &mpsc::Receiver<Command>, answer: Option<&mpsc::Sender<Changes>>) {
+    while let Ok(command) = commands.recv() {
+        match command {
+            Command::Feed(facts) => {
+                for (fact, t, diff) in facts {
+                    local.send(fact, t, diff);
+                }
+            }
+            Command::Step(t) => {
+                let changes = local.step_to(t);
+                if let Some(answer) = answer {
+                    // The engine waits for this; if it is gone it is being dropped.
+                    let _ = answer.send(changes);
+                }
+            }
+        }
+    }
+    local.finish();
+}
+
+impl Remote {
+    fn step_to(&mut self, t: Time) -> Changes {
+        let facts = std::mem::take(&mut self.pending);
+        // A send fails only if a worker thread has died, which is a panic there: the receive
+        // below then fails too and reports it.
+        let _ = self.commands[0].send(Command::Feed(facts));
+        for c in &self.commands {
+            let _ = c.send(Command::Step(t));
+        }
+        self.changes.recv().expect("the dataflow's worker 0 panicked")
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.commands.clear();
+        if let Some(guards) = self.guards.take() {
+            // Joins every worker; a worker's panic is reported here unless we are unwinding.
+            if std::thread::panicking() {
+                std::mem::forget(guards);
+            } else {
+                drop(guards);
+            }
+        }
+    }
+}
+
+/// The dataflow on `worker`: its inputs, and its outputs captured into `sinks` (on worker 0 when
+/// there are several workers).
+fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Inputs {
+    let s = (
+        sinks.runnable.clone(),
+        sinks.free_slots.clone(),
+        sinks.live_workers.clone(),
+        sinks.active.clone(),
+        sinks.orphaned.clone(),
+        sinks.task_states.clone(),
+        sinks.job_states.clone(),
+    );
+    let probe2 = probe.clone();
+    worker.dataflow::<Time, _, _>(move |scope| {
+        let (tasks_in, tasks) = scope.new_collection();
+        let (edges_in, edges) = scope.new_collection();
+        let (assigned_in, assigned) = scope.new_collection();
+        let (started_in, started) = scope.new_collection();
+        let (ended_in, ended) = scope.new_collection();
+        let (backoff_in, backoff) = scope.new_collection::<Tk, isize>();
+        let (beats_in, beats) = scope.new_collection();
+        let (leaves_in, leaves) = scope.new_collection();
+        let (cancelled_in, cancelled) = scope.new_collection::<Job, isize>();
+
+        let live = live_workers::live_workers(beats, leaves);
+        let current = current_attempts::current_attempts(assigned);
+        let open = open_attempts::open_attempts(current.clone(), ended.clone());
+        let orphaned = orphaned_attempts::orphaned_attempts(open.clone(), live.clone());
+        let active = active_attempts::active_attempts(open, orphaned.clone());
+        let failures = failed_attempts::failed_attempts(ended.clone(), orphaned.clone());
+        let dead = dead_tasks::dead_tasks(tasks.clone(), failures.clone());
+        let done = done_tasks::done_tasks(ended);
+        let blocked = blocked_tasks::blocked_tasks(edges, done.clone());
+        let stopped = stopped_jobs::stopped_jobs(cancelled.clone(), dead.clone());
+        let runnable = runnable_tasks::runnable_tasks(
+            tasks.clone(),
+            blocked,
+            done.clone(),
+            active.clone(),
+            backoff,
+            dead.clone(),
+            stopped.clone(),
+            current.clone(),
+        );
+        let free = free_slots::free_slots(live.clone(), active.clone());
+        let states = task_states::task_states(
+            tasks,
+            runnable.clone(),
+            active.clone(),
+            started,
+            done,
+            failures,
+            dead,
+            stopped,
+            current,
+        );
+        let jobs = job_states::job_states(states.clone(), cancelled);
+
+        capture(runnable, &s.0, &probe2);
+        capture(free, &s.1, &probe2);
+        capture(live, &s.2, &probe2);
+        capture(active, &s.3, &probe2);
+        capture(orphaned, &s.4, &probe2);
+        capture(states, &s.5, &probe2);
+        capture(jobs, &s.6, &probe2);
+
+        Inputs {
+            tasks: tasks_in,
+            edges: edges_in,
+            assigned: assigned_in,
+            started: started_in,
+            ended: ended_in,
+            backoff: backoff_in,
+            beats: beats_in,
+            leaves: leaves_in,
+            cancelled: cancelled_in,
+        }
+    })
 }
 
 impl Default for Engine {
@@ -296,6 +447,12 @@ where
     D: differential_dataflow::ExchangeData,
 {
     let sink = sink.clone();
+    // With several workers each holds a share of every output: gather them where the driver is.
+    let collection = if collection.scope().peers() > 1 {
+        collection.inner.exchange(|_| 0).as_collection()
+    } else {
+        collection
+    };
     collection.inspect(move |(d, t, diff)| sink.borrow_mut().push((d.clone(), *t, *diff))).probe_with(probe);
 }
 

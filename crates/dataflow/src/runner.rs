@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub group: String,
     /// With auth on: who may write `jobs` and `control`.
     pub gate: Option<Arc<Gate>>,
+    /// Timely workers of the dataflow (1: in the scheduler's own thread).
+    pub timely_workers: usize,
 }
 
 fn wall_ms() -> u64 {
@@ -61,7 +63,7 @@ pub async fn run(
         EventReader::subscribe(writer.clone(), &run.group, &INPUTS, Some((0..partitions).collect()))
             .await?
             .gated(run.gate.clone());
-    let mut scheduler = Scheduler::new(opts);
+    let mut scheduler = Scheduler::on_workers(opts, run.timely_workers);
     let mut out = Vec::new();
 
     // Catch up: replay, with virtual time from the envelopes, everything appended before now.

@@ -192,3 +192,15 @@ proptest! {
         check(Engine::windowed(), &steps)?;
     }
 }
+
+proptest! {
+    // Fewer cases: every case starts three worker threads.
+    #![proptest_config(ProptestConfig { cases: 30, ..ProptestConfig::default() })]
+
+    /// The same on three timely workers: keyed state spread across threads, outputs gathered.
+    #[test]
+    fn three_workers_equal_from_scratch_at_every_time(steps in proptest::collection::vec((1u64..4, proptest::collection::vec(op(), 0..4)), 1..40)) {
+        let steps: Vec<_> = steps.into_iter().map(|(advance, ops)| (advance, ops, true)).collect();
+        check(Engine::with_workers(3), &steps)?;
+    }
+}

@@ -43,6 +43,8 @@ struct Harness {
     tenants: HashMap<String, TenantPolicy>,
     /// The intake gate of the scheduler (auth on) when set.
     gate: Option<Arc<Gate>>,
+    /// Timely workers the scheduler's dataflow runs on (`splai scheduler -w`).
+    timely_workers: usize,
     _dir: tempfile::TempDir,
 }
 
@@ -84,7 +86,8 @@ impl Harness {
                 sink.lock().unwrap().extend(batch.events.into_iter().map(|(_, e)| e));
             }
         });
-        let mut h = Harness { log, writer, seen, scheduler: None, tenants, gate: None, _dir: dir };
+        let mut h =
+            Harness { log, writer, seen, scheduler: None, tenants, gate: None, timely_workers: 1, _dir: dir };
         h.start_scheduler();
         h
     }
@@ -99,6 +102,7 @@ impl Harness {
             tick_ms: 20,
             group: "scheduler".into(),
             gate: self.gate.clone(),
+            timely_workers: self.timely_workers,
         };
         let handle = spawn(log, opts, run_opts, rx);
         self.scheduler = Some((tx, handle));
@@ -508,7 +512,22 @@ async fn fair_share_follows_weights_and_quotas_hold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_job_finishes_without_double_assignment() {
+    restart_mid_job(1).await;
+}
+
+/// The same with the dataflow on three timely workers, before and after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_mid_job_on_three_timely_workers() {
+    restart_mid_job(3).await;
+}
+
+async fn restart_mid_job(timely_workers: usize) {
     let mut h = Harness::new(HashMap::new()).await;
+    if timely_workers > 1 {
+        h.stop_scheduler().await;
+        h.timely_workers = timely_workers;
+        h.start_scheduler();
+    }
     let _w = h.worker("w1", 2, always(Act::Succeed(150)));
     h.submit("acme", "j1", chain(&["a", "b", "c", "d"])).await;
     let deadline = Instant::now() + Duration::from_secs(10);

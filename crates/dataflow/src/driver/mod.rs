@@ -107,11 +107,21 @@ impl Scheduler {
         Self::with_engine(opts, Engine::new())
     }
 
+    /// [`Scheduler::new`] with its dataflow on `workers` timely workers.
+    pub fn on_workers(opts: SchedulerOptions, workers: usize) -> Self {
+        Self::with_engine(opts, Engine::with_workers(workers))
+    }
+
     /// A scheduler for replaying a recorded log in large steps (`splai replay`): each step is one
     /// dataflow time ([`Engine::windowed`]). It ends every step in the state [`Scheduler::new`]
     /// would; runnable→assigned latencies are only exact when every step is one timestamp.
     pub fn windowed(opts: SchedulerOptions) -> Self {
         Self::with_engine(opts, Engine::windowed())
+    }
+
+    /// [`Scheduler::windowed`] with its dataflow on `workers` timely workers.
+    pub fn windowed_on(opts: SchedulerOptions, workers: usize) -> Self {
+        Self::with_engine(opts, Engine::windowed_on(workers))
     }
 
     fn with_engine(opts: SchedulerOptions, engine: Engine) -> Self {
