@@ -134,7 +134,10 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
         args.explain.as_deref().map(|s| s.split_once('/').context("--explain takes JOB/TASK")).transpose()?;
     let workers = args.workers.unwrap_or(settings.scheduler.timely_workers);
     anyhow::ensure!((1..=64).contains(&workers), "-w takes 1 to 64 timely workers, not {workers}");
-    let mut sched = Scheduler::windowed_on(SchedulerOptions::from(&settings.scheduler), workers as usize);
+    // With steps of many events, the dataflow works on one while the next are read and applied;
+    // with --batch 1 (exact latencies) every tick waits for its own step.
+    let mut sched =
+        Scheduler::windowed_on(SchedulerOptions::from(&settings.scheduler), workers as usize, args.batch > 1);
     let mut out = Vec::new();
     let (mut events, mut skipped, mut bad) = (0u64, 0u64, 0u64);
     let mut last_ts = 0;
@@ -177,7 +180,7 @@ pub fn replay_cmd(settings: &Settings, args: &ReplayArgs) -> anyhow::Result<()> 
             && a.attempt.job_id == job
             && a.attempt.task_id == task
         {
-            sched.tick(&mut out);
+            sched.settle(&mut out);
             out.clear();
             if let Some(x) = sched.explain(job, task) {
                 println!(

@@ -82,11 +82,37 @@ pub struct Engine {
     windowed: bool,
     /// Windowed only: facts fed since the last step or for later, not yet in the dataflow.
     held: Vec<(Fact, Time, isize)>,
+    /// A step is under way ([`Engine::start_step`]) and not yet collected.
+    started: bool,
+    /// Changes of steps collected early, returned by the next [`Engine::finish_step`].
+    carried: Changes,
 }
 
 enum Core {
     Here(Box<Local>),
     Threads(Remote),
+}
+
+impl Core {
+    fn threads(workers: usize) -> Self {
+        let (builders, others) = timely::CommunicationConfig::Process(workers)
+            .try_build()
+            .unwrap_or_else(|e| panic!("timely allocators for {workers} workers: {e}"));
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel::<Command>()).unzip();
+        let receivers = Arc::new(Mutex::new(receivers.into_iter().map(Some).collect::<Vec<_>>()));
+        let (changes_tx, changes) = mpsc::channel::<Changes>();
+        let changes_tx = Arc::new(Mutex::new(Some(changes_tx)));
+        let guards = timely::communication::initialize_from(builders, others, move |allocator| {
+            let index = allocator.index();
+            let commands =
+                receivers.lock().expect("command receivers")[index].take().expect("one per worker");
+            let answer = if index == 0 { changes_tx.lock().expect("changes sender").take() } else { None };
+            let worker = TimelyWorker::new(WorkerConfig::default(), allocator, None);
+            serve(Local::new(worker), &commands, answer.as_ref());
+        })
+        .unwrap_or_else(|e| panic!("starting {workers} timely workers: {e}"));
+        Core::Threads(Remote { commands: senders, changes, pending: Vec::new(), guards: Some(guards) })
+    }
 }
 
 /// One timely worker with its share of the dataflow: the inputs (fed on worker 0 only) and the
@@ -96,6 +122,8 @@ struct Local {
     inputs: Inputs,
     sinks: Sinks,
     probe: Probe<Time>,
+    /// In this thread a step is done when started; its changes wait here to be collected.
+    done: Option<Changes>,
 }
 
 /// Workers in threads: facts go to worker 0 in batches, every worker is told each step's time,
@@ -135,32 +163,11 @@ impl Engine {
         if workers <= 1 {
             return Self::new();
         }
-        let (builders, others) = timely::CommunicationConfig::Process(workers)
-            .try_build()
-            .unwrap_or_else(|e| panic!("timely allocators for {workers} workers: {e}"));
-        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel::<Command>()).unzip();
-        let receivers = Arc::new(Mutex::new(receivers.into_iter().map(Some).collect::<Vec<_>>()));
-        let (changes_tx, changes) = mpsc::channel::<Changes>();
-        let changes_tx = Arc::new(Mutex::new(Some(changes_tx)));
-        let guards = timely::communication::initialize_from(builders, others, move |allocator| {
-            let index = allocator.index();
-            let commands =
-                receivers.lock().expect("command receivers")[index].take().expect("one per worker");
-            let answer = if index == 0 { changes_tx.lock().expect("changes sender").take() } else { None };
-            let worker = TimelyWorker::new(WorkerConfig::default(), allocator, None);
-            serve(Local::new(worker), &commands, answer.as_ref());
-        })
-        .unwrap_or_else(|e| panic!("starting {workers} timely workers: {e}"));
-        Self::with_core(Core::Threads(Remote {
-            commands: senders,
-            changes,
-            pending: Vec::new(),
-            guards: Some(guards),
-        }))
+        Self::with_core(Core::threads(workers))
     }
 
     fn with_core(core: Core) -> Self {
-        Self { core, now: 0, windowed: false, held: Vec::new() }
+        Self { core, now: 0, windowed: false, held: Vec::new(), started: false, carried: Changes::default() }
     }
 
     /// An engine that takes each step as one time: the facts due before the step's end enter the
@@ -173,9 +180,11 @@ impl Engine {
         Self::windowed_on(1)
     }
 
-    /// [`Engine::windowed`] on `workers` timely workers.
+    /// [`Engine::windowed`] on `workers` timely workers in threads of their own (even one): the
+    /// dataflow can then work on a step ([`Engine::start_step`]) while the caller prepares the
+    /// next.
     pub fn windowed_on(workers: usize) -> Self {
-        let mut engine = Self::with_workers(workers);
+        let mut engine = Self::with_core(Core::threads(workers.max(1)));
         engine.windowed = true;
         engine
     }
@@ -204,6 +213,18 @@ impl Engine {
 
     /// Close every time before `t` and return the outputs' changes since the last step.
     pub fn step_to(&mut self, t: Time) -> Changes {
+        self.start_step(t);
+        self.finish_step()
+    }
+
+    /// Close every time before `t`; [`Engine::finish_step`] returns the changes. With worker
+    /// threads the dataflow works on the step meanwhile; facts fed meanwhile belong to the next
+    /// step. A step still uncollected is collected first (its changes come with this one's).
+    pub fn start_step(&mut self, t: Time) {
+        if self.started {
+            let earlier = self.collect();
+            self.carried.append(earlier);
+        }
         let t = t.max(self.now);
         if self.windowed {
             // Cancelling pairs (a timeout withdrawn when the attempt ended) go before the dataflow
@@ -218,12 +239,53 @@ impl Engine {
                 }
             }
         }
-        let changes = match &mut self.core {
-            Core::Here(local) => local.step_to(t),
-            Core::Threads(remote) => remote.step_to(t),
-        };
+        match &mut self.core {
+            Core::Here(local) => local.done = Some(local.step_to(t)),
+            Core::Threads(remote) => remote.start(t),
+        }
         self.now = t;
+        self.started = true;
+    }
+
+    /// The outputs' changes over the steps started and not yet collected (waiting for the last).
+    pub fn finish_step(&mut self) -> Changes {
+        let mut changes = std::mem::take(&mut self.carried);
+        if self.started {
+            let last = self.collect();
+            changes.append(last);
+        }
         changes
+    }
+
+    fn collect(&mut self) -> Changes {
+        self.started = false;
+        match &mut self.core {
+            Core::Here(local) => local.done.take().unwrap_or_default(),
+            Core::Threads(remote) => remote.finish(),
+        }
+    }
+}
+
+impl Changes {
+    /// Add a later step's changes: summed per record (and per time for `runnable_timed`).
+    fn append(&mut self, later: Changes) {
+        if self.is_empty() && self.runnable_timed.is_empty() {
+            *self = later;
+            return;
+        }
+        fn merge<D: Ord>(into: &mut Vec<(D, isize)>, more: Vec<(D, isize)>) {
+            into.extend(more);
+            consolidate(into);
+        }
+        merge(&mut self.runnable, later.runnable);
+        self.runnable_timed.extend(later.runnable_timed);
+        consolidate_updates(&mut self.runnable_timed);
+        merge(&mut self.free_slots, later.free_slots);
+        merge(&mut self.live_workers, later.live_workers);
+        merge(&mut self.active, later.active);
+        merge(&mut self.orphaned, later.orphaned);
+        merge(&mut self.task_states, later.task_states);
+        merge(&mut self.job_states, later.job_states);
     }
 }
 
@@ -240,7 +302,7 @@ impl Local {
             job_states: sink(),
         };
         let inputs = build(&mut worker, &sinks, &probe);
-        Self { worker, inputs, sinks, probe }
+        Self { worker, inputs, sinks, probe, done: None }
     }
 
     fn send(&mut self, fact: Fact, t: Time, diff: isize) {
@@ -328,14 +390,17 @@ fn serve(mut local: Local, commands: &mpsc::Receiver<Command>, answer: Option<&m
 }
 
 impl Remote {
-    fn step_to(&mut self, t: Time) -> Changes {
+    fn start(&mut self, t: Time) {
         let facts = std::mem::take(&mut self.pending);
-        // A send fails only if a worker thread has died, which is a panic there: the receive
-        // below then fails too and reports it.
+        // A send fails only if a worker thread has died, which is a panic there: `finish` then
+        // fails too and reports it.
         let _ = self.commands[0].send(Command::Feed(facts));
         for c in &self.commands {
             let _ = c.send(Command::Step(t));
         }
+    }
+
+    fn finish(&mut self) -> Changes {
         self.changes.recv().expect("the dataflow's worker 0 panicked")
     }
 }

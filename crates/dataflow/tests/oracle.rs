@@ -203,4 +203,10 @@ proptest! {
         let steps: Vec<_> = steps.into_iter().map(|(advance, ops)| (advance, ops, true)).collect();
         check(Engine::with_workers(3), &steps)?;
     }
+
+    /// Windowed on two worker threads (as `splai replay` runs it).
+    #[test]
+    fn windowed_on_two_workers_ends_where_from_scratch_is(steps in proptest::collection::vec((1u64..4, proptest::collection::vec(op(), 0..4), proptest::bool::weighted(0.3)), 1..60)) {
+        check(Engine::windowed_on(2), &steps)?;
+    }
 }

@@ -99,6 +99,9 @@ pub struct Scheduler {
     now: Time,
     /// False while replaying the log at start: state is rebuilt, nothing is emitted or decided.
     live_mode: bool,
+    /// Replay only: each tick collects the previous step's changes and starts its own, so the
+    /// dataflow works while the next events are applied (`splai replay`).
+    pipelined: bool,
     pub stats: Stats,
 }
 
@@ -119,9 +122,14 @@ impl Scheduler {
         Self::with_engine(opts, Engine::windowed())
     }
 
-    /// [`Scheduler::windowed`] with its dataflow on `workers` timely workers.
-    pub fn windowed_on(opts: SchedulerOptions, workers: usize) -> Self {
-        Self::with_engine(opts, Engine::windowed_on(workers))
+    /// [`Scheduler::windowed`] with its dataflow on `workers` timely workers in threads of
+    /// their own; `pipelined`: the dataflow works on one step while the next events are applied,
+    /// and what a tick absorbs is the step before (the state at the end, after
+    /// [`Scheduler::go_live`] or [`Scheduler::settle`], is the same).
+    pub fn windowed_on(opts: SchedulerOptions, workers: usize, pipelined: bool) -> Self {
+        let mut s = Self::with_engine(opts, Engine::windowed_on(workers));
+        s.pipelined = pipelined;
+        s
     }
 
     fn with_engine(opts: SchedulerOptions, engine: Engine) -> Self {
@@ -145,6 +153,7 @@ impl Scheduler {
             runnable_since: HashMap::default(),
             now: 0,
             live_mode: false,
+            pipelined: false,
             stats: Stats::default(),
         }
     }
@@ -168,7 +177,7 @@ impl Scheduler {
     /// before de-duplicate).
     pub fn go_live(&mut self) -> Vec<Envelope> {
         let mut out = Vec::new();
-        self.tick(&mut out);
+        self.settle(&mut out);
         self.live_mode = true;
         self.snapshot(&mut out);
         out
@@ -194,7 +203,24 @@ impl Scheduler {
 
     /// Close the current time: step the dataflow, emit what changed, decide assignments.
     pub fn tick(&mut self, out: &mut Vec<Envelope>) {
+        let changes = if self.pipelined && !self.live_mode {
+            let previous = self.engine.finish_step();
+            self.engine.start_step(self.now + 1);
+            previous
+        } else {
+            self.engine.step_to(self.now + 1)
+        };
+        self.absorb_step(changes, out);
+    }
+
+    /// A tick that waits for its own step (and any still under way): afterwards the scheduler's
+    /// view is the dataflow's at the current time, pipelined or not.
+    pub fn settle(&mut self, out: &mut Vec<Envelope>) {
         let changes = self.engine.step_to(self.now + 1);
+        self.absorb_step(changes, out);
+    }
+
+    fn absorb_step(&mut self, changes: Changes, out: &mut Vec<Envelope>) {
         self.absorb(&changes, out);
         if !self.live_mode {
             // Replayed decisions: runnable → assigned latency from the times the dataflow saw.
