@@ -52,38 +52,14 @@ impl Cluster {
         };
         let run = format!("d{}x{}", std::process::id(), rand_suffix());
         // A database of its own, so the read model starts empty.
-        let status = Command::new("psql")
-            .args([pg.as_str(), "-qc", &format!("CREATE DATABASE {run}")])
-            .status()
-            .unwrap();
-        assert!(status.success(), "creating database {run}");
-        let db_url = format!("{}/{run}", pg.rsplit_once('/').unwrap().0);
+        let db_url = common::create_database(&pg, &run);
         let dir = tempfile::tempdir().unwrap();
-        let hash = common::token_hash(TOKEN);
         let config = dir.path().join("splai.toml");
+        let services = common::services_config(&run, 2, &brokers, &db_url, &s3, &bucket, ("dist", TOKEN));
         std::fs::write(
             &config,
             format!(
-                r#"
-[log]
-backend = "kafka"
-topic_prefix = "{run}."
-partitions = 2
-[log.kafka]
-brokers = "{brokers}"
-[store]
-url = "{db_url}"
-[artifacts]
-url = "s3://{bucket}"
-s3_endpoint = "{s3}"
-[gateway]
-listen = "127.0.0.1:0"
-auth = true
-signing_key = "distributed-e2e-signing-key-0123456789"
-[gateway.tokens.dist]
-sha256 = "{hash}"
-tenant = "acme"
-roles = ["submitter", "reader", "operator"]
+                r#"{services}
 [scheduler]
 tick_ms = 20
 heartbeat_ttl_ms = 3000

@@ -102,36 +102,14 @@ async fn concurrent_clients_against_the_distributed_mode() {
     let secs = knob("SPLAI_TEST_LOAD_SECS", 8);
     let clients = knob("SPLAI_TEST_LOAD_CLIENTS", 8) as usize;
     let run = format!("l{}x{}", std::process::id(), Instant::now().elapsed().subsec_nanos() % 100_000);
-    let created = std::process::Command::new("psql")
-        .args([pg.as_str(), "-qc", &format!("CREATE DATABASE {run}")])
-        .status()
-        .unwrap();
-    assert!(created.success());
+    let db_url = common::create_database(&pg, &run);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("splai.toml");
+    let services = common::services_config(&run, 4, &brokers, &db_url, &s3, &bucket, ("load", TOKEN));
     std::fs::write(
         &config,
         format!(
-            r#"
-[log]
-backend = "kafka"
-topic_prefix = "{run}."
-partitions = 4
-[log.kafka]
-brokers = "{brokers}"
-[store]
-url = "{db}/{run}"
-[artifacts]
-url = "s3://{bucket}"
-s3_endpoint = "{s3}"
-[gateway]
-listen = "127.0.0.1:0"
-auth = true
-signing_key = "load-test-signing-key-0123456789abcdef"
-[gateway.tokens.load]
-sha256 = "{hash}"
-tenant = "acme"
-roles = ["submitter", "reader"]
+            r#"{services}
 [scheduler]
 tick_ms = 20
 [executor]
@@ -139,8 +117,6 @@ slots = 4
 heartbeat_interval_ms = 500
 model_dir = "{dir}/models"
 "#,
-            db = pg.rsplit_once('/').unwrap().0,
-            hash = common::token_hash(TOKEN),
             dir = dir.path().display(),
         ),
     )

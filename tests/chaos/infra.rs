@@ -217,29 +217,12 @@ async fn broker_and_postgres_restarts_mid_run() {
     };
     broker.start();
     let config = dir.path().join("splai.toml");
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let services = common::services_config(&run, 2, &brokers, &pg.url(), &s3, &bucket, ("chaos", TOKEN));
     std::fs::write(
         &config,
         format!(
-            r#"
-[log]
-backend = "kafka"
-topic_prefix = "{run}."
-partitions = 2
-[log.kafka]
-brokers = "127.0.0.1:{port}"
-[store]
-url = "{pg}"
-[artifacts]
-url = "s3://{bucket}"
-s3_endpoint = "{s3}"
-[gateway]
-listen = "127.0.0.1:0"
-auth = true
-signing_key = "chaos-infra-signing-key-0123456789abcdef"
-[gateway.tokens.chaos]
-sha256 = "{hash}"
-tenant = "acme"
-roles = ["submitter", "reader", "operator"]
+            r#"{services}
 [scheduler]
 tick_ms = 20
 heartbeat_ttl_ms = 10000
@@ -250,9 +233,6 @@ slots = 1
 heartbeat_interval_ms = 500
 model_dir = "{dir}/models"
 "#,
-            port = broker.port,
-            pg = pg.url(),
-            hash = common::token_hash(TOKEN),
             dir = dir.path().display(),
         ),
     )

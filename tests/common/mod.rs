@@ -320,6 +320,53 @@ pub async fn read_stream_with(
     out
 }
 
+/// A fresh PostgreSQL database `name` next to the one `pg` names; its URL.
+pub fn create_database(pg: &str, name: &str) -> String {
+    let status = Command::new("psql").args([pg, "-qc", &format!("CREATE DATABASE {name}")]).status().unwrap();
+    assert!(status.success(), "creating database {name}");
+    format!("{}/{name}", pg.rsplit_once('/').unwrap().0)
+}
+
+/// The `[log]`, `[store]`, `[artifacts]` and `[gateway]` tables of a stack on the real services
+/// (Kafka, PostgreSQL, S3) with auth on and `token` for tenant acme (submitter, reader,
+/// operator) under the name `token.0`; tests append their own `[scheduler]` and `[executor]`
+/// tables.
+pub fn services_config(
+    run: &str,
+    partitions: u32,
+    brokers: &str,
+    db_url: &str,
+    s3: &str,
+    bucket: &str,
+    token: (&str, &str),
+) -> String {
+    format!(
+        r#"
+[log]
+backend = "kafka"
+topic_prefix = "{run}."
+partitions = {partitions}
+[log.kafka]
+brokers = "{brokers}"
+[store]
+url = "{db_url}"
+[artifacts]
+url = "s3://{bucket}"
+s3_endpoint = "{s3}"
+[gateway]
+listen = "127.0.0.1:0"
+auth = true
+signing_key = "test-stack-signing-key-0123456789abcdef"
+[gateway.tokens.{name}]
+sha256 = "{hash}"
+tenant = "acme"
+roles = ["submitter", "reader", "operator"]
+"#,
+        name = token.0,
+        hash = token_hash(token.1),
+    )
+}
+
 /// The sha256 `splai token hash` prints for `token`.
 pub fn token_hash(token: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_splai")).args(["token", "hash", token]).output().unwrap();

@@ -369,20 +369,8 @@ fn rotary_tables(rope_dim: usize, base: f32, positions: usize, device: &Device) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::tests::smollm2;
     use candle_transformers::models::quantized_llama::ModelWeights;
-
-    fn smollm2() -> Option<std::path::PathBuf> {
-        let dir = std::env::var("SPLAI_TEST_MODELS_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-        let path = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-        if path.is_file() {
-            return Some(path);
-        }
-        assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "model missing at {}", path.display());
-        eprintln!("skipped: {} missing (run scripts/models)", path.display());
-        None
-    }
 
     /// Logits of a prefill of `ids` followed by one decode step of `next`.
     fn two_steps(

@@ -375,7 +375,7 @@ impl LlmModel {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -402,22 +402,26 @@ mod tests {
         assert_eq!(target_for(GgmlDType::Q4_1, 576, GgmlDType::F16), GgmlDType::F16);
     }
 
-    /// Every conversion still answers correctly (greedy). Needs `./models` like `tests/llm.rs`.
-    #[test]
-    fn every_weights_format_answers_paris() {
+    /// SmolLM2's GGUF from `./models` (or `SPLAI_TEST_MODELS_DIR`); `None`, with a message, when
+    /// it is absent and SPLAI_TEST_REQUIRE_MODELS is not set. `tests/llm.rs` has its own copy
+    /// (integration tests cannot see this module).
+    pub(crate) fn smollm2() -> Option<std::path::PathBuf> {
         let dir = std::env::var("SPLAI_TEST_MODELS_DIR")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
         let path = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-        if !path.is_file() {
-            assert!(
-                std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(),
-                "model missing at {}",
-                path.display()
-            );
-            eprintln!("skipped: {} missing (run scripts/models)", path.display());
-            return;
+        if path.is_file() {
+            return Some(path);
         }
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "model missing at {}", path.display());
+        eprintln!("skipped: {} missing (run scripts/models)", path.display());
+        None
+    }
+
+    /// Every conversion still answers correctly (greedy). Needs `./models` like `tests/llm.rs`.
+    #[test]
+    fn every_weights_format_answers_paris() {
+        let Some(path) = smollm2() else { return };
         let prompt = LlmModel::chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
         let params = GenParams { max_tokens: 16, ..GenParams::default() };
         for name in ["as-is", "q8_0", "q4_0", "q4k", "q6k", "f16"] {
