@@ -127,40 +127,48 @@ impl Assigner {
     /// tenant's running attempts (including undelivered decisions) and is updated.
     pub fn decide(
         &mut self,
-        mut candidates: Vec<Candidate>,
+        candidates: Vec<Candidate>,
+        workers: &mut [WorkerView],
+        running: &mut HashMap<u32, u32>,
+        tenants: &dyn Fn(u32) -> TenantPolicy,
+    ) -> Vec<Decision> {
+        self.decide_from(&mut Queued::new(candidates), workers, running, tenants)
+    }
+
+    /// [`Assigner::decide`] over candidates taken one at a time from `source`, so a long backlog
+    /// costs only what is placed (and skipped), not its length, each tick.
+    pub fn decide_from(
+        &mut self,
+        source: &mut dyn Candidates,
         workers: &mut [WorkerView],
         running: &mut HashMap<u32, u32>,
         tenants: &dyn Fn(u32) -> TenantPolicy,
     ) -> Vec<Decision> {
         let mut decisions = Vec::new();
-        if candidates.is_empty() || workers.iter().all(|w| w.free <= 0) {
+        if workers.iter().all(|w| w.free <= 0) {
             return decisions;
         }
         workers.sort_by(|a, b| a.id.cmp(&b.id));
-        candidates.sort_by_key(|c| (c.priority, c.age, c.tk));
-        // Per class, per tenant queues, oldest first.
-        let mut classes: BTreeMap<Priority, BTreeMap<u32, VecDeque<Candidate>>> = BTreeMap::new();
-        for c in candidates {
-            classes.entry(c.priority).or_default().entry(c.tenant).or_default().push_back(c);
-        }
-        for (_, mut queues) in classes {
-            for t in queues.keys() {
+        for class in source.classes() {
+            let with_work = source.tenants(class);
+            for t in &with_work {
                 if !self.order.contains(t) {
                     self.order.push_back(*t);
                 }
             }
+            // Tenants at their quota take no more of this class this tick.
+            let mut done: Vec<u32> = Vec::new();
             // Deficit round robin: the tenant at the head is credited its weight once per turn and
             // served while its deficit lasts; a turn cut short by capacity resumes next tick.
             let mut idle_turns = 0;
             while idle_turns <= self.order.len() && workers.iter().any(|w| w.free > 0) {
                 let tenant = self.order[0];
-                let queue = queues.get_mut(&tenant).filter(|q| !q.is_empty());
-                let Some(queue) = queue else {
+                if done.contains(&tenant) || source.peek(class, tenant).is_none() {
                     self.deficit.insert(tenant, 0.0);
                     self.next_turn();
                     idle_turns += 1;
                     continue;
-                };
+                }
                 let policy = tenants(tenant);
                 let deficit = self.deficit.entry(tenant).or_insert(0.0);
                 if !self.credited {
@@ -171,14 +179,14 @@ impl Assigner {
                     policy.max_running.is_some_and(|q| running.get(&tenant).copied().unwrap_or(0) >= q);
                 if at_quota || *deficit < 1.0 {
                     if at_quota {
-                        queue.clear();
+                        done.push(tenant);
                         *deficit = 0.0;
                     }
                     self.next_turn();
                     idle_turns += 1;
                     continue;
                 }
-                let c = queue.pop_front().expect("non-empty queue");
+                let c = source.pop(class, tenant).expect("peeked above");
                 let best = workers
                     .iter()
                     .enumerate()
@@ -202,6 +210,54 @@ impl Assigner {
             }
         }
         decisions
+    }
+}
+
+/// Where the assignment step takes its candidates from: per priority class and tenant, oldest
+/// first (by admission time, then task).
+pub trait Candidates {
+    /// Classes with candidates, most urgent first.
+    fn classes(&self) -> Vec<Priority>;
+    /// Tenants with candidates in `class`, ascending.
+    fn tenants(&self, class: Priority) -> Vec<u32>;
+    /// The next candidate of `tenant` in `class`, left in place.
+    fn peek(&mut self, class: Priority, tenant: u32) -> Option<&Candidate>;
+    /// The next candidate of `tenant` in `class`, taken.
+    fn pop(&mut self, class: Priority, tenant: u32) -> Option<Candidate>;
+}
+
+/// Candidates given as a list (tests, small batches).
+#[derive(Debug, Default)]
+pub struct Queued {
+    queues: BTreeMap<Priority, BTreeMap<u32, VecDeque<Candidate>>>,
+}
+
+impl Queued {
+    pub fn new(mut candidates: Vec<Candidate>) -> Self {
+        candidates.sort_by_key(|c| (c.priority, c.age, c.tk));
+        let mut queues: BTreeMap<Priority, BTreeMap<u32, VecDeque<Candidate>>> = BTreeMap::new();
+        for c in candidates {
+            queues.entry(c.priority).or_default().entry(c.tenant).or_default().push_back(c);
+        }
+        Self { queues }
+    }
+}
+
+impl Candidates for Queued {
+    fn classes(&self) -> Vec<Priority> {
+        self.queues.keys().copied().collect()
+    }
+
+    fn tenants(&self, class: Priority) -> Vec<u32> {
+        self.queues.get(&class).map(|q| q.keys().copied().collect()).unwrap_or_default()
+    }
+
+    fn peek(&mut self, class: Priority, tenant: u32) -> Option<&Candidate> {
+        self.queues.get(&class)?.get(&tenant)?.front()
+    }
+
+    fn pop(&mut self, class: Priority, tenant: u32) -> Option<Candidate> {
+        self.queues.get_mut(&class)?.get_mut(&tenant)?.pop_front()
     }
 }
 

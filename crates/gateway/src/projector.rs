@@ -55,6 +55,7 @@ pub async fn run(
     }
     let mut idle_polls = 0u32;
     let mut runnable_since: HashMap<(String, String), u64> = HashMap::new();
+    let mut kinds = TaskKinds::default();
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -70,7 +71,7 @@ pub async fn run(
                     Ok(applied) => {
                         let fresh: Vec<&(SourcePosition, Envelope)> =
                             applied.applied.iter().map(|i| &batch.events[*i]).collect();
-                        observe(metrics, &store, &mut runnable_since, &writer, &fresh).await;
+                        observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
                         if !applied.touched.is_empty() {
                             projected.send_modify(|n| *n += 1);
                         }
@@ -103,12 +104,28 @@ pub async fn run(
     }
 }
 
+/// The kind of each task of the jobs under way, from their admission: the attempt-duration
+/// metric needs it for every finished attempt, and a read-model query each time would cost more
+/// than projecting the attempt. A job's entry goes when it ends; a miss asks the read model.
+#[derive(Default)]
+struct TaskKinds(HashMap<String, HashMap<String, String>>);
+
+impl TaskKinds {
+    async fn get(&self, store: &Store, job: &str, task: &str, attempt: u32) -> Option<String> {
+        if let Some(kind) = self.0.get(job).and_then(|tasks| tasks.get(task)) {
+            return Some(kind.clone());
+        }
+        store.attempt_brief(job, task, attempt.into()).await.ok().flatten().map(|(kind, _)| kind)
+    }
+}
+
 /// Count what the newly applied records say (read-model lookups are best effort: a metric must
 /// never stop the projection).
 async fn observe(
     metrics: &Metrics,
     store: &Store,
     runnable_since: &mut HashMap<(String, String), u64>,
+    kinds: &mut TaskKinds,
     writer: &EventWriter,
     events: &[&(SourcePosition, Envelope)],
 ) {
@@ -118,9 +135,14 @@ async fn observe(
         let topic = pos.topic.strip_prefix(prefix).unwrap_or(&pos.topic);
         metrics.inc("splai_events_consumed_total", &[("topic", topic)], 1.0);
         match &env.event {
+            Event::JobAdmitted(a) => {
+                let tasks = a.dag.tasks.iter().map(|t| (t.id.clone(), wire_name(&t.kind))).collect();
+                kinds.0.insert(a.job_id.clone(), tasks);
+            }
             Event::JobStateChanged(s)
                 if matches!(s.state, JobState::Succeeded | JobState::Failed | JobState::Cancelled) =>
             {
+                kinds.0.remove(&s.job_id);
                 if let Ok(Some((job_type, submitted))) = store.job_brief(&s.job_id).await {
                     let seconds = env.ts_ms.saturating_sub(submitted.max(0) as u64) as f64 / 1000.0;
                     let outcome = wire_name(&s.state);
@@ -153,9 +175,8 @@ async fn observe(
                 }
             }
             Event::AttemptSucceeded(a) => {
-                if let Ok(Some((kind, _))) =
-                    store.attempt_brief(&a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt.into()).await
-                {
+                let at = &a.attempt;
+                if let Some(kind) = kinds.get(store, &at.job_id, &at.task_id, at.attempt).await {
                     let seconds = a.duration_ms as f64 / 1000.0;
                     metrics.observe(
                         "splai_task_attempt_duration_seconds",

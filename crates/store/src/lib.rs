@@ -11,6 +11,7 @@ pub mod read;
 mod schema;
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use splai_config::StoreSettings;
 use sqlx::AnyPool;
@@ -18,6 +19,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use offsets::ProjectorOffsets;
 pub use projection::Projection;
+use projection::sqlite::SqliteFile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +29,10 @@ pub enum StoreError {
     Migrate { backend: Backend, message: String },
     #[error("read-model query `{query}` failed: {source}")]
     Query { query: &'static str, source: sqlx::Error },
+    #[error("read-model statement `{query}` failed: {source}")]
+    Sqlite { query: &'static str, source: rusqlite::Error },
+    #[error("{what} stopped before it finished: {message}")]
+    Blocking { what: &'static str, message: String },
 }
 
 impl StoreError {
@@ -58,6 +64,8 @@ static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite file, for the projection's direct writes (None on PostgreSQL).
+    sqlite: Option<Arc<SqliteFile>>,
 }
 
 impl Store {
@@ -70,6 +78,7 @@ impl Store {
         let mut options = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5));
+        let mut sqlite = None;
         let connect_url = match backend {
             Backend::Sqlite => {
                 let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
@@ -88,6 +97,7 @@ impl Store {
                         Ok(())
                     })
                 });
+                sqlite = Some(Arc::new(SqliteFile::new(path.into())));
                 format!("sqlite://{path}?mode=rwc")
             }
             Backend::Postgres => url.to_string(),
@@ -100,7 +110,7 @@ impl Store {
                 .await
                 .map_err(|e| err(e.to_string()))?;
         }
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, sqlite })
     }
 
     /// Apply pending migrations (idempotent).
@@ -121,6 +131,10 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn sqlite(&self) -> Option<&Arc<SqliteFile>> {
+        self.sqlite.as_ref()
     }
 }
 

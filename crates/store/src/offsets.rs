@@ -7,6 +7,17 @@ use sqlx::{Any, Transaction};
 
 use crate::{Store, StoreError};
 
+/// A projector's offsets: `(topic, partition, next_offset)` rows.
+pub(crate) const LOAD_SQL: &str =
+    "SELECT topic, partition, next_offset FROM projector_offsets WHERE projector = $1
+     ORDER BY topic, partition";
+
+/// Move a projector's offset of one partition forward (never back).
+pub(crate) const ADVANCE_SQL: &str =
+    "INSERT INTO projector_offsets (projector, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = excluded.next_offset
+     WHERE projector_offsets.next_offset < excluded.next_offset";
+
 #[derive(Debug, Clone)]
 pub struct ProjectorOffsets {
     projector: String,
@@ -19,14 +30,11 @@ impl ProjectorOffsets {
 
     /// Next offset to read per (topic, partition).
     pub async fn load(&self, store: &Store) -> Result<Vec<SourcePosition>, StoreError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT topic, partition, next_offset FROM projector_offsets WHERE projector = $1
-             ORDER BY topic, partition",
-        )
-        .bind(&self.projector)
-        .fetch_all(store.pool())
-        .await
-        .map_err(StoreError::query("load projector offsets"))?;
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(LOAD_SQL)
+            .bind(&self.projector)
+            .fetch_all(store.pool())
+            .await
+            .map_err(StoreError::query("load projector offsets"))?;
         Ok(rows
             .into_iter()
             .map(|(topic, partition, offset)| SourcePosition {
@@ -62,18 +70,14 @@ impl ProjectorOffsets {
         tx: &mut Transaction<'_, Any>,
         position: &SourcePosition,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO projector_offsets (projector, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = excluded.next_offset
-             WHERE projector_offsets.next_offset < excluded.next_offset",
-        )
-        .bind(&self.projector)
-        .bind(&position.topic)
-        .bind(i64::from(position.partition))
-        .bind(position.offset as i64 + 1)
-        .execute(&mut **tx)
-        .await
-        .map_err(StoreError::query("advance projector offset"))?;
+        sqlx::query(ADVANCE_SQL)
+            .bind(&self.projector)
+            .bind(&position.topic)
+            .bind(i64::from(position.partition))
+            .bind(position.offset as i64 + 1)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::query("advance projector offset"))?;
         Ok(())
     }
 }

@@ -145,6 +145,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
             let Some(tk) = s.reg.task(&a.attempt.job_id, &a.attempt.task_id) else { return };
             let w = s.reg.worker_or_new(&a.worker_id);
             s.pending.remove(&tk);
+            s.requeue(tk);
             if !s.live_mode {
                 s.replayed.push((tk, a.attempt.attempt, now));
             }

@@ -7,6 +7,7 @@ mod apply;
 mod attempts;
 mod emit;
 mod placement;
+mod ready;
 mod registry;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -19,6 +20,7 @@ use splai_ingest::plan::Limits;
 use attempts::Attempts;
 pub use attempts::backoff_ms;
 pub use placement::Explanation;
+use ready::Ready;
 use registry::Registry;
 
 use crate::assign::{Assigner, TenantPolicy};
@@ -81,6 +83,8 @@ pub struct Scheduler {
     assigner: Assigner,
     /// The current view of the dataflow's outputs.
     runnable: BTreeMap<Tk, (Attempt, Time)>,
+    /// Runnable and not pending, in placement order.
+    ready: Ready,
     free: HashMap<Worker, i64>,
     live: BTreeMap<Worker, u32>,
     active: HashMap<Tk, (Attempt, Worker)>,
@@ -140,6 +144,7 @@ impl Scheduler {
             attempts: Attempts::default(),
             assigner: Assigner::default(),
             runnable: BTreeMap::new(),
+            ready: Ready::default(),
             free: HashMap::default(),
             live: BTreeMap::new(),
             active: HashMap::default(),
@@ -251,6 +256,7 @@ impl Scheduler {
             } else if self.runnable.get(tk).is_some_and(|(a, _)| a == attempt) {
                 self.runnable.remove(tk);
             }
+            self.requeue(*tk);
         }
         for ((w, free), diff) in &changes.free_slots {
             if *diff > 0 {
@@ -340,7 +346,17 @@ impl Scheduler {
 
     /// Runnable tasks not yet placed.
     pub fn runnable_count(&self) -> usize {
-        self.runnable.keys().filter(|tk| !self.pending.contains_key(tk)).count()
+        self.ready.len()
+    }
+
+    /// Keep `tk`'s place in the placement queue in step with `runnable` and `pending`.
+    fn requeue(&mut self, tk: Tk) {
+        if self.runnable.contains_key(&tk) && !self.pending.contains_key(&tk) {
+            let job = &self.reg.jobs[tk.0 as usize];
+            self.ready.insert(tk, job.priority, job.tenant, job.admitted_at);
+        } else {
+            self.ready.remove(tk);
+        }
     }
 
     fn tenant_policy(&self, tenant: u32) -> TenantPolicy {

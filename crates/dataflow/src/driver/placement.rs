@@ -69,14 +69,7 @@ pub fn worker_views(s: &Scheduler) -> Vec<WorkerView> {
 }
 
 pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
-    let candidates: Vec<Candidate> = s
-        .runnable
-        .iter()
-        .filter(|(tk, _)| !s.pending.contains_key(tk))
-        .filter(|(tk, _)| inputs_ready(s, **tk))
-        .map(|(tk, (attempt, _))| candidate(s, *tk, *attempt))
-        .collect();
-    if candidates.is_empty() {
+    if s.ready.is_empty() {
         return;
     }
     let mut workers = worker_views(s);
@@ -90,9 +83,18 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
     let started = Instant::now();
     let policies: BTreeMap<u32, _> =
         (0..s.reg.tenants.len() as u32).map(|t| (t, s.tenant_policy(t))).collect();
-    let decisions = s
-        .assigner
-        .decide(candidates, &mut workers, &mut running, &|t| policies.get(&t).copied().unwrap_or_default());
+    let mut assigner = std::mem::take(&mut s.assigner);
+    let decisions = {
+        let state: &Scheduler = s;
+        let mut source = state.ready.reader(|tk| {
+            let (attempt, _) = state.runnable.get(&tk)?;
+            inputs_ready(state, tk).then(|| candidate(state, tk, *attempt))
+        });
+        assigner.decide_from(&mut source, &mut workers, &mut running, &|t| {
+            policies.get(&t).copied().unwrap_or_default()
+        })
+    };
+    s.assigner = assigner;
     if !decisions.is_empty() {
         s.stats.decision_wall_us.push(started.elapsed().as_micros() as u64);
     }
@@ -101,6 +103,7 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
         s.stats.decision_latency_ms.push(s.now.saturating_sub(became_runnable));
         s.stats.assignments += 1;
         s.pending.insert(d.tk, (d.attempt, d.worker));
+        s.ready.remove(d.tk);
         out.push(assign_envelope(s, d.tk, d.attempt, d.worker));
         if let Some(decision) = policy_decision(s, d.tk, d.worker) {
             out.push(decision);

@@ -4,17 +4,21 @@
 //! Tables: `log_topics(name, partitions)`, `log_partitions(topic, partition, next_offset)` (the
 //! high watermarks, so an idle poll is one small read), `log_records(topic, partition, offset, key,
 //! payload, ts_ms)` and `log_commits(grp, topic, partition, next_offset)`.
+//!
+//! SQLite is called directly and synchronously (rusqlite): a read or a commit here takes tens of
+//! microseconds, less than handing each statement to a driver thread and back, which is what
+//! most of the CPU went to before. Each consumer reads through its own connection; writes share
+//! one connection and group-commit ([`group_commit`]). With `fsync` on, a commit waits for the
+//! disk, so writes then run on tokio's blocking pool instead of the caller's thread.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::str::FromStr;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use splai_events::SourcePosition;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 use tokio::sync::{Mutex, Notify, oneshot};
 
 use super::group_commit::{self, Pending};
@@ -23,6 +27,7 @@ use super::{
 };
 
 const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS log_topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS log_partitions (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
@@ -68,6 +73,72 @@ impl Inner {
             *h = (*h).max(next);
         }
     }
+
+    /// Open a connection to the log's file with the log's settings.
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        connect(&self.path, self.fsync)
+    }
+
+    /// Run `f` on the write connection: on this thread, or on the blocking pool when commits
+    /// wait for the disk.
+    async fn on_writer<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Connection) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let inner = self.clone();
+        let run = move || f(&mut inner.writer.lock().unwrap_or_else(|p| p.into_inner()));
+        if self.fsync {
+            tokio::task::spawn_blocking(run).await.map_err(|e| format!("the log writer failed: {e}"))
+        } else {
+            Ok(run())
+        }
+    }
+
+    /// Queue a write and either lead the next group commit or wait for the one that takes it.
+    async fn write(self: &Arc<Self>, pending: Pending) {
+        self.queue.lock().expect("write queue lock").push(pending);
+        let _leader = self.write.lock().await;
+        let batch = std::mem::take(&mut *self.queue.lock().expect("write queue lock"));
+        if batch.is_empty() {
+            return; // an earlier leader took it
+        }
+        let inner = self.clone();
+        let written = self.on_writer(move |conn| group_commit::write_batch(conn, batch, now_ms())).await;
+        if let Ok(high) = written {
+            // Known before anyone wakes, or a woken consumer would see nothing new.
+            let keys: Vec<(String, u32)> = high.iter().map(|(key, _)| key.clone()).collect();
+            inner.learn(high);
+            inner.wake(keys.iter());
+        }
+    }
+
+    /// Wake the consumers in this process that read any of these partitions (only those: a
+    /// wake-up costs a thread switch, and most consumers read a few topics).
+    fn wake<'a>(&self, written: impl Iterator<Item = &'a (String, u32)>) {
+        let mut watchers = self.watchers.lock().expect("watcher lock");
+        for key in written {
+            if let Some(list) = watchers.get_mut(key) {
+                list.retain(|w| match w.upgrade() {
+                    Some(notify) => {
+                        notify.notify_waiters();
+                        true
+                    }
+                    None => false, // its consumer is gone
+                });
+            }
+        }
+    }
+}
+
+fn connect(path: &Path, fsync: bool) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
 }
 
 #[derive(Debug, Clone)]
@@ -77,9 +148,12 @@ pub struct EmbeddedLog {
 
 #[derive(Debug)]
 struct Inner {
-    pool: SqlitePool,
-    /// One write transaction at a time in this process (other processes wait on SQLite's lock);
-    /// appends queue up meanwhile and share the next one (group commit).
+    path: PathBuf,
+    fsync: bool,
+    /// The connection every write goes through (other processes wait on SQLite's lock).
+    writer: std::sync::Mutex<Connection>,
+    /// One group commit at a time in this process; writes queue up meanwhile and share the
+    /// next one.
     write: Mutex<()>,
     queue: std::sync::Mutex<Vec<Pending>>,
     /// Partition counts of existing topics (they never change).
@@ -87,8 +161,8 @@ struct Inner {
     /// High watermarks this process knows of (its own writes, and what its reads saw), so a
     /// consumer woken by an append to another topic need not ask SQLite.
     known: std::sync::Mutex<HashMap<(String, u32), u64>>,
-    /// Wakes consumers in this process when records arrive.
-    appended: Notify,
+    /// Per partition, the wake-ups of the consumers in this process that read it.
+    watchers: std::sync::Mutex<HashMap<(String, u32), Vec<Weak<Notify>>>>,
     /// How often an idle consumer re-checks for appends by other processes.
     poll_interval: Duration,
 }
@@ -103,39 +177,30 @@ impl EmbeddedLog {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
         }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(|e| open_err(&e))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if fsync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|e| open_err(&e))?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| open_err(&e))?;
+        let conn = connect(path, fsync).map_err(|e| open_err(&e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| open_err(&e))?;
         // Logs made before records had headers gain the column (NULL: no headers).
-        let has_headers: bool = sqlx::query_scalar(
-            "SELECT count(*) > 0 FROM pragma_table_info('log_records') WHERE name = 'headers'",
-        )
-        .fetch_one(&pool)
-        .await
-        .map_err(|e| open_err(&e))?;
+        let has_headers: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info('log_records') WHERE name = 'headers'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| open_err(&e))?;
         if !has_headers {
-            sqlx::raw_sql("ALTER TABLE log_records ADD COLUMN headers BLOB")
-                .execute(&pool)
-                .await
+            conn.execute_batch("ALTER TABLE log_records ADD COLUMN headers BLOB")
                 .map_err(|e| open_err(&e))?;
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                pool,
+                path: path.to_path_buf(),
+                fsync,
+                writer: std::sync::Mutex::new(conn),
                 write: Mutex::new(()),
                 queue: Default::default(),
                 partitions: Default::default(),
                 known: Default::default(),
-                appended: Notify::new(),
+                watchers: Default::default(),
                 poll_interval,
             }),
         })
@@ -149,19 +214,39 @@ impl EmbeddedLog {
         let n = self
             .topic_partitions(topic)
             .await
-            .map_err(|e| LogError::Append { topic: topic.to_string(), message: e.to_string() })?
+            .map_err(|message| LogError::Append { topic: topic.to_string(), message })?
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })?;
         self.inner.partitions.lock().expect("partition cache lock").insert(topic.to_string(), n);
         Ok(n)
     }
 
-    async fn topic_partitions(&self, topic: &str) -> Result<Option<u32>, sqlx::Error> {
-        let row = sqlx::query("SELECT partitions FROM log_topics WHERE name = ?")
-            .bind(topic)
-            .fetch_optional(&self.inner.pool)
-            .await?;
-        Ok(row.map(|r| r.get::<i64, _>(0) as u32))
+    async fn topic_partitions(&self, topic: &str) -> Result<Option<u32>, String> {
+        let topic = topic.to_string();
+        self.inner
+            .on_writer(move |conn| {
+                conn.query_row("SELECT partitions FROM log_topics WHERE name = ?1", [topic], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .optional()
+                .map(|n| n.map(|n| n as u32))
+            })
+            .await?
+            .map_err(|e| e.to_string())
     }
+
+    /// Each partition's next offset, as stored.
+    async fn stored_watermarks(&self, topic: &str) -> Result<Vec<(u32, u64)>, String> {
+        let topic = topic.to_string();
+        self.inner.on_writer(move |conn| read_watermarks(conn, &topic)).await?.map_err(|e| e.to_string())
+    }
+}
+
+fn read_watermarks(conn: &Connection, topic: &str) -> rusqlite::Result<Vec<(u32, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT partition, next_offset FROM log_partitions WHERE topic = ?1 ORDER BY partition",
+    )?;
+    let rows = stmt.query_map([topic], |r| Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64)))?;
+    rows.collect()
 }
 
 #[async_trait]
@@ -169,28 +254,27 @@ impl EventLog for EmbeddedLog {
     async fn create_topics(&self, topics: &[String], partitions: u32) -> Result<(), LogError> {
         let _guard = self.inner.write.lock().await;
         for topic in topics {
-            let err = |e: sqlx::Error| LogError::CreateTopic { topic: topic.clone(), message: e.to_string() };
-            let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-            let created = sqlx::query("INSERT OR IGNORE INTO log_topics (name, partitions) VALUES (?, ?)")
-                .bind(topic)
-                .bind(i64::from(partitions))
-                .execute(&mut *tx)
+            let name = topic.clone();
+            self.inner
+                .on_writer(move |conn| -> rusqlite::Result<()> {
+                    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let created = tx.execute(
+                        "INSERT OR IGNORE INTO log_topics (name, partitions) VALUES (?1, ?2)",
+                        params![name, partitions],
+                    )?;
+                    if created == 1 {
+                        for p in 0..partitions {
+                            tx.execute(
+                                "INSERT INTO log_partitions (topic, partition, next_offset) VALUES (?1, ?2, 0)",
+                                params![name, p],
+                            )?;
+                        }
+                    }
+                    tx.commit()
+                })
                 .await
-                .map_err(err)?
-                .rows_affected();
-            if created == 1 {
-                for p in 0..partitions {
-                    sqlx::query(
-                        "INSERT INTO log_partitions (topic, partition, next_offset) VALUES (?, ?, 0)",
-                    )
-                    .bind(topic)
-                    .bind(i64::from(p))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                }
-            }
-            tx.commit().await.map_err(err)?;
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|message| LogError::CreateTopic { topic: topic.clone(), message })?;
         }
         Ok(())
     }
@@ -202,31 +286,19 @@ impl EventLog for EmbeddedLog {
         let err = |message: String| LogError::Append { topic: topic.to_string(), message };
         let partitions = self.cached_partitions(topic).await?;
         let (done, answer) = oneshot::channel();
-        let pending = Pending { topic: topic.to_string(), partitions, records, done };
-        self.inner.queue.lock().expect("append queue lock").push(pending);
-        {
-            let _leader = self.inner.write.lock().await;
-            let batch = std::mem::take(&mut *self.inner.queue.lock().expect("append queue lock"));
-            if !batch.is_empty() {
-                // On its own task: a caller that stops waiting must not abort the others' write.
-                let inner = self.inner.clone();
-                let write = tokio::spawn(async move {
-                    let written = group_commit::write_batch(&inner.pool, batch, now_ms()).await;
-                    inner.learn(written);
-                    inner.appended.notify_waiters();
-                });
-                write.await.map_err(|e| err(format!("the log writer failed: {e}")))?;
-            }
-        }
+        // A group commit runs without an await once it has its batch, so a caller that stops
+        // waiting cannot abort the others' write.
+        self.inner.write(Pending::Append { topic: topic.to_string(), partitions, records, done }).await;
         answer.await.map_err(|_| err("the log writer stopped".into()))?.map_err(err)
     }
 
     async fn subscribe(&self, subscription: Subscription) -> Result<Box<dyn LogConsumer>, LogError> {
-        let err = |e: sqlx::Error| LogError::Consume {
+        let err = |message: String| LogError::Consume {
             group: subscription.group.clone(),
             topics: subscription.topics.clone(),
-            message: e.to_string(),
+            message,
         };
+        let conn = self.inner.connect().map_err(|e| err(e.to_string()))?;
         let mut positions = Vec::new();
         for topic in &subscription.topics {
             let partitions = self
@@ -239,15 +311,14 @@ impl EventLog for EmbeddedLog {
                 None => (0..partitions).collect(),
             };
             for partition in wanted {
-                let committed: Option<i64> = sqlx::query_scalar(
-                    "SELECT next_offset FROM log_commits WHERE grp = ? AND topic = ? AND partition = ?",
-                )
-                .bind(&subscription.group)
-                .bind(topic)
-                .bind(i64::from(partition))
-                .fetch_optional(&self.inner.pool)
-                .await
-                .map_err(err)?;
+                let committed: Option<i64> = conn
+                    .query_row(
+                        "SELECT next_offset FROM log_commits WHERE grp = ?1 AND topic = ?2 AND partition = ?3",
+                        params![subscription.group, topic, partition],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(|e| err(e.to_string()))?;
                 positions.push(Cursor {
                     topic: topic.clone(),
                     partition,
@@ -255,8 +326,17 @@ impl EventLog for EmbeddedLog {
                 });
             }
         }
+        let appended = Arc::new(Notify::new());
+        {
+            let mut watchers = self.inner.watchers.lock().expect("watcher lock");
+            for c in &positions {
+                watchers.entry((c.topic.clone(), c.partition)).or_default().push(Arc::downgrade(&appended));
+            }
+        }
         Ok(Box::new(EmbeddedConsumer {
             log: self.clone(),
+            appended,
+            conn: std::sync::Mutex::new(conn),
             subscription,
             cursors: positions,
             rr: 0,
@@ -265,31 +345,24 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn high_watermarks(&self, topic: &str) -> Result<Vec<u64>, LogError> {
-        let err = |e: sqlx::Error| LogError::Consume {
+        let rows = self.stored_watermarks(topic).await.map_err(|message| LogError::Consume {
             group: String::new(),
             topics: vec![topic.into()],
-            message: e.to_string(),
-        };
-        let rows = sqlx::query(
-            "SELECT partition, next_offset FROM log_partitions WHERE topic = ? ORDER BY partition",
-        )
-        .bind(topic)
-        .fetch_all(&self.inner.pool)
-        .await
-        .map_err(err)?;
+            message,
+        })?;
         if rows.is_empty() {
             return Err(LogError::UnknownTopic { topic: topic.to_string() });
         }
-        Ok(rows.iter().map(|r| r.get::<i64, _>(1) as u64).collect())
+        Ok(rows.iter().map(|(_, next)| *next).collect())
     }
 
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
         self.topic_partitions(topic)
             .await
-            .map_err(|e| LogError::Consume {
+            .map_err(|message| LogError::Consume {
                 group: String::new(),
                 topics: vec![topic.into()],
-                message: e.to_string(),
+                message,
             })?
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })
     }
@@ -305,6 +378,11 @@ struct Cursor {
 #[derive(Debug)]
 struct EmbeddedConsumer {
     log: EmbeddedLog,
+    /// Woken by appends in this process to the partitions it reads.
+    appended: Arc<Notify>,
+    /// This consumer's own read connection (a mutex only so the consumer is `Sync`-free of
+    /// rusqlite's `!Sync` connection).
+    conn: std::sync::Mutex<Connection>,
     subscription: Subscription,
     cursors: Vec<Cursor>,
     /// Round-robin start, so one busy partition cannot starve the others.
@@ -314,7 +392,7 @@ struct EmbeddedConsumer {
 }
 
 impl EmbeddedConsumer {
-    fn err(&self, e: sqlx::Error) -> LogError {
+    fn err(&self, e: rusqlite::Error) -> LogError {
         LogError::Consume {
             group: self.subscription.group.clone(),
             topics: self.subscription.topics.clone(),
@@ -322,8 +400,7 @@ impl EmbeddedConsumer {
         }
     }
 
-    async fn fetch(&mut self, max: usize) -> Result<Vec<Delivered>, LogError> {
-        let pool = &self.log.inner.pool;
+    fn fetch(&mut self, max: usize) -> Result<Vec<Delivered>, LogError> {
         // Between checks of the database (every `poll_interval`, for other processes' appends),
         // what this process wrote is known in memory: nothing new there means no query at all.
         let fresh = self.checked_at.is_some_and(|t| t.elapsed() < self.log.inner.poll_interval);
@@ -342,19 +419,23 @@ impl EmbeddedConsumer {
                 return Ok(Vec::new());
             }
         } else {
+            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
             for topic in &self.subscription.topics {
-                let rows = sqlx::query("SELECT partition, next_offset FROM log_partitions WHERE topic = ?")
-                    .bind(topic)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                for row in rows {
-                    high.insert((topic.clone(), row.get::<i64, _>(0) as u32), row.get::<i64, _>(1) as u64);
+                for (partition, next) in read_watermarks(&conn, topic).map_err(|e| self.err(e))? {
+                    high.insert((topic.clone(), partition), next);
                 }
             }
+            drop(conn);
             self.log.inner.learn(high.iter().map(|(k, v)| (k.clone(), *v)));
             self.checked_at = Some(Instant::now());
         }
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT offset, key, payload, ts_ms, headers FROM log_records
+                 WHERE topic = ?1 AND partition = ?2 AND offset >= ?3 ORDER BY offset LIMIT ?4",
+            )
+            .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         let n = self.cursors.len();
         for i in 0..n {
@@ -367,33 +448,28 @@ impl EmbeddedConsumer {
             if hw <= cursor.next {
                 continue;
             }
-            let rows = sqlx::query(
-                "SELECT offset, key, payload, ts_ms, headers FROM log_records
-                 WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
-            )
-            .bind(&cursor.topic)
-            .bind(i64::from(cursor.partition))
-            .bind(cursor.next as i64)
-            .bind((max - out.len()) as i64)
-            .fetch_all(pool)
-            .await
-            .map_err(|e| self.err(e))?;
-            let cursor = &mut self.cursors[idx];
-            for row in rows {
-                let offset = row.get::<i64, _>(0) as u64;
-                cursor.next = offset + 1;
-                out.push(Delivered {
-                    position: SourcePosition {
-                        topic: cursor.topic.clone(),
-                        partition: cursor.partition,
-                        offset,
-                    },
-                    key: row.get(1),
-                    payload: row.get(2),
-                    ts_ms: row.get::<i64, _>(3) as u64,
-                    headers: decode_headers(row.get(4)),
-                });
+            let topic = cursor.topic.clone();
+            let partition = cursor.partition;
+            let rows = stmt
+                .query_map(params![topic, partition, cursor.next as i64, (max - out.len()) as i64], |r| {
+                    Ok(Delivered {
+                        position: SourcePosition {
+                            topic: topic.clone(),
+                            partition,
+                            offset: r.get::<_, i64>(0)? as u64,
+                        },
+                        key: r.get(1)?,
+                        payload: r.get(2)?,
+                        ts_ms: r.get::<_, i64>(3)? as u64,
+                        headers: decode_headers(r.get(4)?),
+                    })
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.err(e))?;
+            if let Some(last) = rows.last() {
+                self.cursors[idx].next = last.position.offset + 1;
             }
+            out.extend(rows);
         }
         self.rr = self.rr.wrapping_add(1);
         Ok(out)
@@ -404,52 +480,38 @@ impl EmbeddedConsumer {
 impl LogConsumer for EmbeddedConsumer {
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivered>, LogError> {
         let deadline = Instant::now() + wait;
-        let inner = self.log.inner.clone();
+        let appended = self.appended.clone();
+        let poll_interval = self.log.inner.poll_interval;
         loop {
             // Register interest before reading, so an append between the read and the wait
             // is not missed.
-            let notified = inner.appended.notified();
+            let notified = appended.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let batch = self.fetch(max.max(1)).await?;
+            let batch = self.fetch(max.max(1))?;
             let now = Instant::now();
             if !batch.is_empty() || now >= deadline {
                 return Ok(batch);
             }
-            let nap = (deadline - now).min(inner.poll_interval);
+            let nap = (deadline - now).min(poll_interval);
             let _ = tokio::time::timeout(nap, notified).await;
         }
     }
 
     async fn commit(&mut self, processed: &[SourcePosition]) -> Result<(), LogError> {
         let points = commit_points(processed);
-        let Some(first) = points.first() else { return Ok(()) };
-        let group = &self.subscription.group;
-        let err = |at: &SourcePosition, e: sqlx::Error| LogError::Commit {
-            group: group.clone(),
-            topic: at.topic.clone(),
-            partition: at.partition,
-            offset: at.offset,
-            message: e.to_string(),
-        };
-        // All partitions move together, or none does. Behind the same lock as appends: a second
-        // writer in this process would only meet SQLITE_BUSY and SQLite's sleeping retry.
-        let _writer = self.log.inner.write.lock().await;
-        let mut tx = self.log.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| err(first, e))?;
-        for point in &points {
-            sqlx::query(
-                "INSERT INTO log_commits (grp, topic, partition, next_offset) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset = excluded.next_offset
-                 WHERE excluded.next_offset > log_commits.next_offset",
-            )
-            .bind(group)
-            .bind(&point.topic)
-            .bind(i64::from(point.partition))
-            .bind(point.offset as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| err(point, e))?;
-        }
-        tx.commit().await.map_err(|e| err(first, e))
+        let Some(first) = points.first().cloned() else { return Ok(()) };
+        let group = self.subscription.group.clone();
+        let (done, answer) = oneshot::channel();
+        // All partitions move together, or none does, in the next group commit.
+        self.log.inner.write(Pending::Commit { group, points, done }).await;
+        let result = answer.await.unwrap_or_else(|_| Err("the log writer stopped".into()));
+        result.map_err(|message| LogError::Commit {
+            group: self.subscription.group.clone(),
+            topic: first.topic.clone(),
+            partition: first.partition,
+            offset: first.offset,
+            message,
+        })
     }
 }

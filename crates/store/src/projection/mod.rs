@@ -1,0 +1,159 @@
+//! The projection of the event log into the read model: job requests and outcomes, tasks,
+//! attempts, artifacts with lineage, workers, dead letters, and each job's SSE stream.
+//!
+//! A batch is applied in one transaction together with the projector's offsets, and each record
+//! only when it is new to the projector, so replays and several gateways projecting at once leave
+//! the same rows. Stream rows are keyed by their source position as well, so a record lands in a
+//! job's stream once whatever projects it.
+//!
+//! [`plan`] turns each record into statements; PostgreSQL runs them through sqlx, SQLite in one
+//! blocking call per batch ([`sqlite`]): through sqlx every statement would be a round trip to
+//! its worker thread, and those thread switches were most of the embedded default's CPU time.
+
+mod plan;
+pub(crate) mod sqlite;
+
+use std::collections::HashMap;
+
+use splai_events::{Envelope, JobRequest, SourcePosition};
+
+use crate::offsets::{ADVANCE_SQL, LOAD_SQL};
+use crate::{Store, StoreError};
+pub(crate) use plan::{Arg, Stmt};
+
+#[derive(Debug, Clone)]
+pub struct Projection {
+    store: Store,
+    projector: String,
+}
+
+/// A batch as planned: each record's position and its statements.
+pub(crate) type Planned = Vec<(SourcePosition, Vec<Stmt>)>;
+
+impl Projection {
+    pub fn new(store: Store, projector: &str) -> Self {
+        Self { store, projector: projector.to_string() }
+    }
+
+    /// Apply `events` in one transaction.
+    pub async fn apply(&self, events: &[(SourcePosition, Envelope)]) -> Result<Applied, StoreError> {
+        let mut planned: Planned = Vec::with_capacity(events.len());
+        let mut jobs = Vec::with_capacity(events.len());
+        for (pos, env) in events {
+            let mut stmts = Vec::new();
+            jobs.push(plan::plan(&mut stmts, pos, env));
+            planned.push((pos.clone(), stmts));
+        }
+        let fresh = match self.store.sqlite() {
+            Some(db) => {
+                let (db, projector) = (db.clone(), self.projector.clone());
+                tokio::task::spawn_blocking(move || db.apply(&projector, &planned)).await.map_err(|e| {
+                    StoreError::Blocking { what: "apply projection", message: e.to_string() }
+                })??
+            }
+            None => self.apply_sqlx(&planned).await?,
+        };
+        let mut touched: Vec<String> = Vec::new();
+        let mut applied = Vec::new();
+        for (i, job) in jobs.into_iter().enumerate() {
+            if !fresh[i] {
+                continue;
+            }
+            applied.push(i);
+            if let Some(job) = job
+                && !touched.contains(&job)
+            {
+                touched.push(job);
+            }
+        }
+        Ok(Applied { touched, applied })
+    }
+
+    /// The batch through sqlx (PostgreSQL): which records were new.
+    async fn apply_sqlx(&self, planned: &Planned) -> Result<Vec<bool>, StoreError> {
+        let q = StoreError::query;
+        let mut tx = self.store.pool().begin().await.map_err(q("begin projection"))?;
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(LOAD_SQL)
+            .bind(&self.projector)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("read projector offsets"))?;
+        let mut offsets = Offsets::new(rows);
+        let mut fresh = Vec::with_capacity(planned.len());
+        for (pos, stmts) in planned {
+            let new = offsets.take(pos);
+            fresh.push(new);
+            if !new {
+                continue;
+            }
+            for stmt in stmts {
+                let mut query = sqlx::query(stmt.sql);
+                for arg in &stmt.args {
+                    query = match arg {
+                        Arg::Text(v) => query.bind(v.as_deref()),
+                        Arg::Int(v) => query.bind(*v),
+                        Arg::Real(v) => query.bind(*v),
+                        Arg::Bool(v) => query.bind(*v),
+                    };
+                }
+                query.execute(&mut *tx).await.map_err(q(stmt.what))?;
+            }
+        }
+        for ((topic, partition), next) in offsets.advanced() {
+            sqlx::query(ADVANCE_SQL)
+                .bind(&self.projector)
+                .bind(topic)
+                .bind(i64::from(partition))
+                .bind(next)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("advance projector offset"))?;
+        }
+        tx.commit().await.map_err(q("commit projection"))?;
+        Ok(fresh)
+    }
+}
+
+/// This projector's offsets as read at the start of the batch's transaction, moved as records
+/// are taken; what moved is written back at its end (one row per partition, not per record).
+pub(crate) struct Offsets {
+    next: HashMap<(String, u32), i64>,
+    moved: HashMap<(String, u32), i64>,
+}
+
+impl Offsets {
+    pub(crate) fn new(rows: Vec<(String, i64, i64)>) -> Self {
+        let next = rows.into_iter().map(|(t, p, n)| ((t, p as u32), n)).collect();
+        Self { next, moved: HashMap::new() }
+    }
+
+    /// Whether the record at `pos` is new; if so it is taken (the offset moves past it).
+    pub(crate) fn take(&mut self, pos: &SourcePosition) -> bool {
+        let key = (pos.topic.clone(), pos.partition);
+        let at = pos.offset as i64;
+        if self.next.get(&key).is_some_and(|n| at < *n) {
+            return false;
+        }
+        self.next.insert(key.clone(), at + 1);
+        self.moved.insert(key, at + 1);
+        true
+    }
+
+    pub(crate) fn advanced(self) -> impl Iterator<Item = ((String, u32), i64)> {
+        self.moved.into_iter()
+    }
+}
+
+/// What a batch changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    /// Jobs whose stream grew.
+    pub touched: Vec<String>,
+    /// Indexes of the batch's events that were new (the rest had been applied before).
+    pub applied: Vec<usize>,
+}
+
+/// The job a request names: its `job_id`, else the envelope id (as the scheduler does).
+pub fn request_job_id(env: &Envelope, request: &JobRequest) -> String {
+    request.job_id.clone().unwrap_or_else(|| env.id.clone())
+}

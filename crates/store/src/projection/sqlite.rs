@@ -1,0 +1,120 @@
+//! The read model's SQLite file, written directly (rusqlite) for the projection: a batch is one
+//! blocking call — one transaction, cached prepared statements, no thread hop per statement.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::{Connection, ToSql, TransactionBehavior};
+
+use super::{Arg, Offsets, Planned};
+use crate::StoreError;
+use crate::offsets::{ADVANCE_SQL, LOAD_SQL};
+
+#[derive(Debug)]
+pub(crate) struct SqliteFile {
+    path: PathBuf,
+    /// Opened on first use (after the migrations ran through sqlx).
+    conn: Mutex<Option<Connection>>,
+}
+
+impl ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Text(Some(v)) => ToSqlOutput::from(v.as_str()),
+            Arg::Int(Some(v)) => ToSqlOutput::from(*v),
+            Arg::Text(None) | Arg::Int(None) => ToSqlOutput::Owned(Value::Null),
+            Arg::Real(v) => ToSqlOutput::from(*v),
+            Arg::Bool(v) => ToSqlOutput::from(*v),
+        })
+    }
+}
+
+/// `$n` (PostgreSQL) → `?n` (SQLite's numbered parameter: the same argument however often used).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn err(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { query: what, source }
+}
+
+impl SqliteFile {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self { path, conn: Mutex::new(None) }
+    }
+
+    fn open(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open(&self.path).map_err(err("open the read model"))?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err("set busy timeout"))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;").map_err(err("enable foreign keys"))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    /// Apply a planned batch in one transaction with the projector's offsets; which records
+    /// were new.
+    pub(crate) fn apply(&self, projector: &str, planned: &Planned) -> Result<Vec<bool>, StoreError> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.open()?);
+        }
+        let conn = guard.as_mut().expect("opened above");
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("begin projection"))?;
+        let rows = {
+            let mut load = tx.prepare_cached(&numbered(LOAD_SQL)).map_err(err("read projector offsets"))?;
+            let rows = load
+                .query_map([projector], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(err("read projector offsets"))?;
+            rows.collect::<Result<Vec<(String, i64, i64)>, _>>().map_err(err("read projector offsets"))?
+        };
+        let mut offsets = Offsets::new(rows);
+        let mut fresh = Vec::with_capacity(planned.len());
+        for (pos, stmts) in planned {
+            let new = offsets.take(pos);
+            fresh.push(new);
+            if !new {
+                continue;
+            }
+            for stmt in stmts {
+                let mut prepared = tx.prepare_cached(&numbered(stmt.sql)).map_err(err(stmt.what))?;
+                prepared.execute(rusqlite::params_from_iter(stmt.args.iter())).map_err(err(stmt.what))?;
+            }
+        }
+        {
+            let mut advance =
+                tx.prepare_cached(&numbered(ADVANCE_SQL)).map_err(err("advance projector offset"))?;
+            for ((topic, partition), next) in offsets.advanced() {
+                advance
+                    .execute(rusqlite::params![projector, topic, i64::from(partition), next])
+                    .map_err(err("advance projector offset"))?;
+            }
+        }
+        tx.commit().map_err(err("commit projection"))?;
+        Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn postgres_parameters_become_numbered_ones() {
+        assert_eq!(
+            super::numbered("SELECT $1, $12 FROM t WHERE a = $1"),
+            "SELECT ?1, ?12 FROM t WHERE a = ?1"
+        );
+        assert_eq!(super::numbered("SELECT '$' || x"), "SELECT '$' || x");
+    }
+}
