@@ -129,11 +129,14 @@ fn machine() -> String {
 }
 
 fn control_plane(r: &mut Report, quick: bool) -> anyhow::Result<()> {
-    let (jobs, tasks) = if quick { ("2", "10") } else { ("40", "50") };
+    let (jobs, tasks) = if quick { ("2", "10") } else { ("200", "100") };
     let mut out = String::new();
     let mut cmds = Vec::new();
     let mut best = 0.0f64;
-    for slots in ["1", "16"] {
+    // A no-op task holds a slot without using the CPU, so with few slots the rate is bounded by
+    // slots ÷ round trip (Little's law), not by the control plane; 1 024 slots per executor
+    // keep enough tasks in flight that the control plane is the limit.
+    for slots in ["16", "1024"] {
         let a =
             args(&["bench", "noop", "--jobs", jobs, "--tasks", tasks, "--executors", "2", "--slots", slots]);
         let text = run_self(&a)?;
@@ -151,7 +154,7 @@ fn control_plane(r: &mut Report, quick: bool) -> anyhow::Result<()> {
     // disk's inode allocation (a directory and a file per artifact) is not the limit.
     if Path::new("/dev/shm").is_dir() {
         let a =
-            args(&["bench", "noop", "--jobs", jobs, "--tasks", tasks, "--executors", "2", "--slots", "16"]);
+            args(&["bench", "noop", "--jobs", jobs, "--tasks", tasks, "--executors", "2", "--slots", "1024"]);
         let text = run_self_env(&a, &[("TMPDIR", "/dev/shm")])?;
         let rate = kv(&text, "tasks_per_s").unwrap_or(0.0);
         r.headline(

@@ -61,6 +61,8 @@ fn now_ms() -> u64 {
 
 /// How long an attempt may run before its `AttemptStarted` is written on its own.
 const STARTED_GRACE: Duration = Duration::from_millis(20);
+/// Aggregations reading at most this much run on the attempt's own task, not a blocking thread.
+const INLINE_AGGREGATION_BYTES: u64 = 256 * 1024;
 
 struct Shared {
     writer: EventWriter,
@@ -293,7 +295,7 @@ async fn attempt(
         let values = inputs.values.clone();
         let (work_shared, work_cancel, model) =
             (shared.clone(), cancel.clone(), a.requirements.model.clone());
-        let output = tokio::task::spawn_blocking(move || {
+        let work = move || {
             let mut progress = |n: u32, delta: &str| {
                 let _ = progress_tx.send((n, delta.to_string()));
             };
@@ -305,9 +307,17 @@ async fn attempt(
                 progress: &mut progress,
             };
             execute(kind, &values, &mut ctx)
-        })
-        .await
-        .map_err(|e| crate::AttemptError::transient(format!("attempt thread failed: {e}")))??;
+        };
+        // A small aggregation takes microseconds: run it here rather than pay two thread
+        // switches to a blocking thread and back. Anything else may take long or block.
+        let read: u64 = inputs.lineage.iter().map(|r| r.size_bytes).sum();
+        let output = if kind == TaskKind::Aggregation && read <= INLINE_AGGREGATION_BYTES {
+            work()?
+        } else {
+            tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| crate::AttemptError::transient(format!("attempt thread failed: {e}")))??
+        };
         Ok::<_, crate::AttemptError>((output, inputs.lineage))
     })
     .await;

@@ -33,7 +33,13 @@ pub enum ArtifactError {
 pub struct ArtifactStore {
     store: Arc<dyn ObjectStore>,
     url: String,
+    /// The directory of a `file://` store, for small writes made directly.
+    local_dir: Option<std::path::PathBuf>,
 }
+
+/// Outputs up to this size are written to a local store on the caller's thread: a few file
+/// system calls, cheaper than object_store's hand-off to a blocking thread and back.
+const DIRECT_WRITE_BYTES: usize = 64 * 1024;
 
 impl ArtifactStore {
     /// `file://DIR` (created when missing) or `s3://BUCKET` (endpoint and region from settings,
@@ -41,6 +47,7 @@ impl ArtifactStore {
     pub fn open(settings: &ArtifactSettings) -> Result<Self, ArtifactError> {
         let url = settings.url.clone();
         let err = |message: String| ArtifactError::Open { url: url.clone(), message };
+        let local_dir = url.strip_prefix("file://").map(std::path::PathBuf::from);
         let store: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
             Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(|e| err(e.to_string()))?)
@@ -55,7 +62,7 @@ impl ArtifactStore {
         } else {
             return Err(err("expected file://DIR or s3://BUCKET".into()));
         };
-        Ok(Self { store, url })
+        Ok(Self { store, url, local_dir })
     }
 
     /// The key of an attempt's output.
@@ -81,10 +88,16 @@ impl ArtifactStore {
             sha256: hex::encode(Sha256::digest(&bytes)),
             size_bytes: bytes.len() as u64,
         };
-        self.store
-            .put(&Path::from(path.as_str()), PutPayload::from(bytes))
-            .await
-            .map_err(|e| ArtifactError::Write { path, message: e.to_string() })?;
+        match &self.local_dir {
+            Some(dir) if bytes.len() <= DIRECT_WRITE_BYTES => write_atomically(&dir.join(&path), &bytes)
+                .map_err(|e| ArtifactError::Write { path, message: e.to_string() })?,
+            _ => self
+                .store
+                .put(&Path::from(path.as_str()), PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| ArtifactError::Write { path, message: e.to_string() })?,
+        }
         Ok(reference)
     }
 
@@ -118,4 +131,18 @@ impl ArtifactStore {
     pub fn url(&self) -> &str {
         &self.url
     }
+}
+
+/// Write `bytes` to `file` as object_store does: into a temporary file beside it, then renamed
+/// over it, so a reader sees the old content or the new, never part of it.
+fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("output");
+    let tmp = file.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

@@ -29,6 +29,13 @@ async fn roundtrip(store: &ArtifactStore) {
         store.put_output("acme", &attempt("../escape"), vec![]).await,
         Err(ArtifactError::BadSegment { .. })
     ));
+    // Small outputs and large ones (written on different paths on a local store) read back the
+    // same, and a rewrite replaces the content whole.
+    let large = vec![b'x'; 300 * 1024];
+    let l = store.put_output("acme", &attempt("big"), large.clone()).await.unwrap();
+    assert_eq!(store.get(&l).await.unwrap().len(), large.len());
+    let small = store.put_output("acme", &attempt("big"), body.clone()).await.unwrap();
+    assert_eq!(store.get(&small).await.unwrap().as_ref(), body.as_slice());
 }
 
 #[tokio::test]
@@ -42,6 +49,9 @@ async fn local_directory() {
     let store = ArtifactStore::open(&settings).unwrap();
     roundtrip(&store).await;
     assert!(dir.path().join("artifacts/acme/job-1/t1/1/output.json").is_file());
+    // No temporary file is left beside an output.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("artifacts/acme/job-1/big/1")).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
 }
 
 #[tokio::test]

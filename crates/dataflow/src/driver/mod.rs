@@ -184,6 +184,10 @@ impl Scheduler {
         let mut out = Vec::new();
         self.settle(&mut out);
         self.live_mode = true;
+        let runnable: Vec<Tk> = self.runnable.keys().copied().collect();
+        for tk in runnable {
+            self.requeue(tk);
+        }
         self.snapshot(&mut out);
         out
     }
@@ -344,13 +348,17 @@ impl Scheduler {
         self.reg.task(job_id, task_id).and_then(|tk| self.states.get(&tk).copied())
     }
 
-    /// Runnable tasks not yet placed.
+    /// Runnable tasks not yet placed (live).
     pub fn runnable_count(&self) -> usize {
         self.ready.len()
     }
 
-    /// Keep `tk`'s place in the placement queue in step with `runnable` and `pending`.
+    /// Keep `tk`'s place in the placement queue in step with `runnable` and `pending` (live
+    /// only: a replay places nothing, and [`Scheduler::go_live`] fills the queue).
     fn requeue(&mut self, tk: Tk) {
+        if !self.live_mode {
+            return;
+        }
         if self.runnable.contains_key(&tk) && !self.pending.contains_key(&tk) {
             let job = &self.reg.jobs[tk.0 as usize];
             self.ready.insert(tk, job.priority, job.tenant, job.admitted_at);

@@ -1,6 +1,7 @@
 //! The read model's SQLite file, written directly (rusqlite) for the projection: a batch is one
 //! blocking call — one transaction, cached prepared statements, no thread hop per statement.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,8 +16,9 @@ use crate::offsets::{ADVANCE_SQL, LOAD_SQL};
 #[derive(Debug)]
 pub(crate) struct SqliteFile {
     path: PathBuf,
-    /// Opened on first use (after the migrations ran through sqlx).
-    conn: Mutex<Option<Connection>>,
+    /// Opened on first use (after the migrations ran through sqlx), with each statement's
+    /// SQLite text by the address of its PostgreSQL text (all `&'static`).
+    conn: Mutex<Option<(Connection, HashMap<(usize, usize), String>)>>,
 }
 
 impl ToSql for Arg {
@@ -45,6 +47,11 @@ fn numbered(sql: &str) -> String {
     out
 }
 
+/// The SQLite text of a statement, converted once.
+fn text<'a>(texts: &'a mut HashMap<(usize, usize), String>, sql: &'static str) -> &'a str {
+    texts.entry((sql.as_ptr() as usize, sql.len())).or_insert_with(|| numbered(sql))
+}
+
 fn err(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Sqlite { query: what, source }
 }
@@ -67,14 +74,14 @@ impl SqliteFile {
     pub(crate) fn apply(&self, projector: &str, planned: &Planned) -> Result<Vec<bool>, StoreError> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = Some(self.open()?);
+            *guard = Some((self.open()?, HashMap::new()));
         }
-        let conn = guard.as_mut().expect("opened above");
+        let (conn, texts) = guard.as_mut().expect("opened above");
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err("begin projection"))?;
         let rows = {
-            let mut load = tx.prepare_cached(&numbered(LOAD_SQL)).map_err(err("read projector offsets"))?;
+            let mut load = tx.prepare_cached(text(texts, LOAD_SQL)).map_err(err("read projector offsets"))?;
             let rows = load
                 .query_map([projector], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(err("read projector offsets"))?;
@@ -89,13 +96,13 @@ impl SqliteFile {
                 continue;
             }
             for stmt in stmts {
-                let mut prepared = tx.prepare_cached(&numbered(stmt.sql)).map_err(err(stmt.what))?;
+                let mut prepared = tx.prepare_cached(text(texts, stmt.sql)).map_err(err(stmt.what))?;
                 prepared.execute(rusqlite::params_from_iter(stmt.args.iter())).map_err(err(stmt.what))?;
             }
         }
         {
             let mut advance =
-                tx.prepare_cached(&numbered(ADVANCE_SQL)).map_err(err("advance projector offset"))?;
+                tx.prepare_cached(text(texts, ADVANCE_SQL)).map_err(err("advance projector offset"))?;
             for ((topic, partition), next) in offsets.advanced() {
                 advance
                     .execute(rusqlite::params![projector, topic, i64::from(partition), next])
