@@ -1,7 +1,8 @@
 //! The artifact store: every successful attempt's `output.json` at
 //! `{tenant}/{job}/{task}/{attempt}/output.json`, on a local directory (embedded default) or S3,
-//! through `object_store`. Reads verify size and sha256 against the reference, so a corrupted or
-//! substituted artifact is an error, never silently used.
+//! through `object_store`; a local directory keeps small outputs packed in one SQLite file
+//! ([`crate::small_objects`]). Reads verify size and sha256 against the reference, so a
+//! corrupted or substituted artifact is an error, never silently used.
 
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 use splai_config::ArtifactSettings;
 use splai_events::{ArtifactRef, AttemptId};
+
+use crate::small_objects::SmallObjects;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -33,13 +36,13 @@ pub enum ArtifactError {
 pub struct ArtifactStore {
     store: Arc<dyn ObjectStore>,
     url: String,
-    /// The directory of a `file://` store, for small writes made directly.
-    local_dir: Option<std::path::PathBuf>,
+    /// A `file://` store's small objects (see [`SmallObjects`]).
+    small: Option<Arc<SmallObjects>>,
 }
 
-/// Outputs up to this size are written to a local store on the caller's thread: a few file
-/// system calls, cheaper than object_store's hand-off to a blocking thread and back.
-const DIRECT_WRITE_BYTES: usize = 64 * 1024;
+/// Outputs up to this size go to a local store's small objects, written on the caller's thread
+/// (one short SQLite transaction, cheaper than object_store's hand-off to a blocking thread).
+const SMALL_OBJECT_BYTES: usize = 64 * 1024;
 
 impl ArtifactStore {
     /// `file://DIR` (created when missing) or `s3://BUCKET` (endpoint and region from settings,
@@ -47,9 +50,12 @@ impl ArtifactStore {
     pub fn open(settings: &ArtifactSettings) -> Result<Self, ArtifactError> {
         let url = settings.url.clone();
         let err = |message: String| ArtifactError::Open { url: url.clone(), message };
-        let local_dir = url.strip_prefix("file://").map(std::path::PathBuf::from);
+        let mut small = None;
         let store: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            small = Some(Arc::new(
+                SmallObjects::open(std::path::Path::new(dir)).map_err(|e| err(e.to_string()))?,
+            ));
             Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(|e| err(e.to_string()))?)
         } else if let Some(bucket) = url.strip_prefix("s3://") {
             let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket).with_region(&settings.s3_region);
@@ -62,7 +68,7 @@ impl ArtifactStore {
         } else {
             return Err(err("expected file://DIR or s3://BUCKET".into()));
         };
-        Ok(Self { store, url, local_dir })
+        Ok(Self { store, url, small })
     }
 
     /// The key of an attempt's output.
@@ -88,15 +94,21 @@ impl ArtifactStore {
             sha256: hex::encode(Sha256::digest(&bytes)),
             size_bytes: bytes.len() as u64,
         };
-        match &self.local_dir {
-            Some(dir) if bytes.len() <= DIRECT_WRITE_BYTES => write_atomically(&dir.join(&path), &bytes)
-                .map_err(|e| ArtifactError::Write { path, message: e.to_string() })?,
-            _ => self
-                .store
-                .put(&Path::from(path.as_str()), PutPayload::from(bytes))
-                .await
-                .map(|_| ())
-                .map_err(|e| ArtifactError::Write { path, message: e.to_string() })?,
+        let write_err = |message: String| ArtifactError::Write { path: path.clone(), message };
+        match &self.small {
+            Some(small) if bytes.len() <= SMALL_OBJECT_BYTES => {
+                small.put(&path, &bytes).map_err(|e| write_err(e.to_string()))?;
+            }
+            _ => {
+                if let Some(small) = &self.small {
+                    // A rewrite as a file must not leave an older small copy to be read first.
+                    small.remove(&path).map_err(|e| write_err(e.to_string()))?;
+                }
+                self.store
+                    .put(&Path::from(path.as_str()), PutPayload::from(bytes))
+                    .await
+                    .map_err(|e| write_err(e.to_string()))?;
+            }
         }
         Ok(reference)
     }
@@ -104,14 +116,22 @@ impl ArtifactStore {
     /// Read an artifact and check it against its reference.
     pub async fn get(&self, reference: &ArtifactRef) -> Result<Bytes, ArtifactError> {
         let path = reference.path.clone();
-        let bytes = self
-            .store
-            .get(&Path::from(path.as_str()))
-            .await
-            .map_err(|e| ArtifactError::Read { path: path.clone(), message: e.to_string() })?
-            .bytes()
-            .await
-            .map_err(|e| ArtifactError::Read { path: path.clone(), message: e.to_string() })?;
+        let read_err = |message: String| ArtifactError::Read { path: path.clone(), message };
+        let packed = match &self.small {
+            Some(small) => small.get(&path).map_err(|e| read_err(e.to_string()))?,
+            None => None,
+        };
+        let bytes = match packed {
+            Some(bytes) => Bytes::from(bytes),
+            None => self
+                .store
+                .get(&Path::from(path.as_str()))
+                .await
+                .map_err(|e| read_err(e.to_string()))?
+                .bytes()
+                .await
+                .map_err(|e| read_err(e.to_string()))?,
+        };
         if bytes.len() as u64 != reference.size_bytes {
             return Err(ArtifactError::Mismatch {
                 path,
@@ -131,18 +151,4 @@ impl ArtifactStore {
     pub fn url(&self) -> &str {
         &self.url
     }
-}
-
-/// Write `bytes` to `file` as object_store does: into a temporary file beside it, then renamed
-/// over it, so a reader sees the old content or the new, never part of it.
-fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("output");
-    let tmp = file.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, file).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }

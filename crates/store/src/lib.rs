@@ -9,6 +9,7 @@ mod offsets;
 pub mod projection;
 pub mod read;
 mod schema;
+mod small_objects;
 
 use std::str::FromStr;
 use std::sync::Arc;
