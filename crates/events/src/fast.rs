@@ -52,7 +52,8 @@ impl<'de> Visitor<'de> for FastVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fast, A::Error> {
         let (mut v, mut id, mut ts_ms, mut tenant, mut traceparent) = (None, None, None, None, None);
-        let (mut kind, mut event): (Option<String>, Option<Event>) = (None, None);
+        // Borrowed from the input: a kind with escapes fails here and takes the derived path.
+        let (mut kind, mut event): (Option<&'de str>, Option<Event>) = (None, None);
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::V => once(&mut v, map.next_value::<u32>()?, "v")?,
@@ -62,9 +63,9 @@ impl<'de> Visitor<'de> for FastVisitor {
                 Field::Traceparent => {
                     once(&mut traceparent, map.next_value::<Option<String>>()?, "traceparent")?
                 }
-                Field::Kind => once(&mut kind, map.next_value::<String>()?, "kind")?,
+                Field::Kind => once(&mut kind, map.next_value::<&'de str>()?, "kind")?,
                 Field::Body => {
-                    let kind = kind.as_deref().ok_or_else(|| de::Error::custom("body before kind"))?;
+                    let kind = kind.ok_or_else(|| de::Error::custom("body before kind"))?;
                     once(&mut event, body(kind, &mut map)?, "body")?;
                 }
                 Field::Other => {
