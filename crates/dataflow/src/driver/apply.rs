@@ -155,27 +155,24 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
             }
             // A superseded attempt that never ended (its worker was lost) is over for good. (One
             // whose deadline passed already ended by its timeout.)
-            if let Some(p) = previous.filter(|p| !p.ended && now < p.deadline) {
-                end_attempt(s, tk, p, Outcome::Failed, "worker lost".into(), false);
+            match previous.filter(|p| !p.ended) {
+                Some(p) if now < p.deadline => {
+                    end_attempt(s, tk, p, Outcome::Failed, "worker lost".into(), false)
+                }
+                Some(p) => fire_timeout(s, tk, p),
+                None => {}
             }
-            let backoff = {
-                let (job, task) = s.reg.task_ids(tk);
-                backoff_ms(job, task, a.attempt.attempt, s.opts.retry_base_ms, s.opts.retry_cap_ms)
-            };
             let deadline = a.deadline_ms.max(now + 1);
             let st = AttemptState {
                 attempt: a.attempt.attempt,
                 worker: w,
                 deadline,
                 ended: false,
-                backoff_ms: backoff,
+                timeout_fed: false,
             };
             s.attempts.current.insert(tk, st);
             s.engine.feed(Fact::Assigned(tk, st.attempt, w), now, 1);
-            // The timeout fires at the deadline unless the attempt ends first (then withdrawn).
-            s.engine.feed(Fact::Ended(tk, st.attempt, Outcome::TimedOut), deadline, 1);
-            s.engine.feed(Fact::Backoff(tk), deadline, 1);
-            s.engine.feed(Fact::Backoff(tk), deadline + backoff, -1);
+            s.attempts.timeouts.entry(deadline).or_default().push((tk, st.attempt));
             s.attempts.deadlines.entry(deadline).or_default().push((tk, st.attempt));
         }
         Event::AttemptStarted(a) => {
@@ -208,8 +205,32 @@ fn current_open(s: &Scheduler, job: &str, task: &str, attempt: u32) -> Option<(T
     (st.attempt == attempt && !st.ended && s.now < st.deadline).then_some((tk, st))
 }
 
-/// Record the end of an open attempt: withdraw its pending timeout, and for failures start a
-/// backoff now.
+/// The retry delay after `attempt` of `tk` (deterministic jitter).
+fn backoff_of(s: &Scheduler, tk: Tk, attempt: u32) -> u64 {
+    let (job, task) = s.reg.task_ids(tk);
+    backoff_ms(job, task, attempt, s.opts.retry_base_ms, s.opts.retry_cap_ms)
+}
+
+/// Feed the timeout of `st`, open at its deadline: it ends `TimedOut` then and waits out its
+/// backoff from then. Once per attempt.
+pub(super) fn fire_timeout(s: &mut Scheduler, tk: Tk, st: AttemptState) {
+    if st.timeout_fed {
+        return;
+    }
+    if let Some(cur) = s.attempts.current.get_mut(&tk).filter(|c| c.attempt == st.attempt) {
+        if cur.timeout_fed {
+            return;
+        }
+        cur.timeout_fed = true;
+    }
+    let backoff = backoff_of(s, tk, st.attempt);
+    s.engine.feed(Fact::Ended(tk, st.attempt, Outcome::TimedOut), st.deadline, 1);
+    s.engine.feed(Fact::Backoff(tk), st.deadline, 1);
+    s.engine.feed(Fact::Backoff(tk), st.deadline + backoff, -1);
+}
+
+/// Record the end of an open attempt (after feeding its timeout if its deadline has passed), and
+/// for failures start a backoff now.
 fn end_attempt(
     s: &mut Scheduler,
     tk: Tk,
@@ -219,23 +240,22 @@ fn end_attempt(
     backoff_now: bool,
 ) {
     let now = s.now;
+    if st.deadline <= now {
+        fire_timeout(s, tk, st); // it was still open at its deadline
+    }
     if let Some(cur) = s.attempts.current.get_mut(&tk) {
         cur.ended = true;
     }
     s.engine.feed(Fact::Ended(tk, st.attempt, outcome), now, 1);
-    if st.deadline > now {
-        s.engine.feed(Fact::Ended(tk, st.attempt, Outcome::TimedOut), st.deadline, -1);
-        s.engine.feed(Fact::Backoff(tk), st.deadline, -1);
-        s.engine.feed(Fact::Backoff(tk), st.deadline + st.backoff_ms, 1);
-    }
     if outcome != Outcome::Succeeded {
         *s.attempts.failures.entry(tk).or_insert(0) += 1;
         if !error.is_empty() {
             s.attempts.errors.insert(tk, error);
         }
         if backoff_now {
+            let backoff = backoff_of(s, tk, st.attempt);
             s.engine.feed(Fact::Backoff(tk), now, 1);
-            s.engine.feed(Fact::Backoff(tk), now + st.backoff_ms, -1);
+            s.engine.feed(Fact::Backoff(tk), now + backoff, -1);
         }
     }
 }

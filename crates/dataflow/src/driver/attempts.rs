@@ -1,7 +1,9 @@
 //! Fencing and the attempt clock: which attempt of each task is current, when it times out, when
-//! a failed attempt may be retried. Facts that fire later (a timeout, the end of a backoff) are
-//! fed into the dataflow at their future time, and withdrawn the same way if the attempt ends
-//! first, so time-driven rules are data, not a sweeper.
+//! a failed attempt may be retried. Time-driven rules are data, not a sweeper: a timeout is fed
+//! into the dataflow at its deadline (with the backoff that follows it), once the deadline has
+//! passed with the attempt still open — at the first step after it, or before the attempt's state
+//! changes, whichever comes first — so the dataflow sees it at the same time as if it had been
+//! fed ahead, and the attempts that end in time (nearly all) never feed and withdraw one.
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::BTreeMap;
@@ -16,7 +18,8 @@ pub struct AttemptState {
     pub worker: Worker,
     pub deadline: Time,
     pub ended: bool,
-    pub backoff_ms: u64,
+    /// Its timeout is in the dataflow.
+    pub timeout_fed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +36,8 @@ pub struct Attempts {
     pub stale_revoked: HashSet<splai_events::AttemptId>,
     /// Open attempts by deadline, to revoke them when they time out.
     pub deadlines: BTreeMap<Time, Vec<(Tk, Attempt)>>,
+    /// Attempts by deadline whose timeout is not fed yet (see the module note).
+    pub timeouts: BTreeMap<Time, Vec<(Tk, Attempt)>>,
 }
 
 /// Exponential backoff, capped, with jitter in [50 %, 100 %] derived from a hash of the task and

@@ -212,6 +212,7 @@ impl Scheduler {
 
     /// Close the current time: step the dataflow, emit what changed, decide assignments.
     pub fn tick(&mut self, out: &mut Vec<Envelope>) {
+        self.feed_due_timeouts();
         let changes = if self.pipelined && !self.live_mode {
             let previous = self.engine.finish_step();
             self.engine.start_step(self.now + 1);
@@ -225,6 +226,7 @@ impl Scheduler {
     /// A tick that waits for its own step (and any still under way): afterwards the scheduler's
     /// view is the dataflow's at the current time, pipelined or not.
     pub fn settle(&mut self, out: &mut Vec<Envelope>) {
+        self.feed_due_timeouts();
         let changes = self.engine.step_to(self.now + 1);
         self.absorb_step(changes, out);
     }
@@ -304,6 +306,19 @@ impl Scheduler {
             self.job_states.insert(*job, *status);
             if self.live_mode {
                 emit::job_state(self, *job, *status, out);
+            }
+        }
+    }
+
+    /// Feed the timeouts of attempts still open at deadlines up to now (see `attempts`).
+    fn feed_due_timeouts(&mut self) {
+        let later = self.attempts.timeouts.split_off(&(self.now + 1));
+        let due = std::mem::replace(&mut self.attempts.timeouts, later);
+        for (tk, attempt) in due.into_values().flatten() {
+            let open =
+                self.attempts.current.get(&tk).copied().filter(|st| st.attempt == attempt && !st.ended);
+            if let Some(st) = open {
+                apply::fire_timeout(self, tk, st);
             }
         }
     }
