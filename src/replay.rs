@@ -52,8 +52,9 @@ pub struct ReplayArgs {
     pub explain: Option<String>,
     /// Envelopes per dataflow step. A step is one dataflow time: it ends in the same state either
     /// way, but the runnable→assigned latency is only exact with 1 (a step at every new
-    /// timestamp; slow).
-    #[arg(long, default_value_t = 50_000)]
+    /// timestamp; slow). Larger steps cost the dataflow less per event; 200 000 was fastest on
+    /// the 100k-job log (10 000: 0.75×, 50 000: 0.88×, 500 000: 0.96×).
+    #[arg(long, default_value_t = 200_000)]
     pub batch: u64,
     /// Timely workers (threads) of the dataflow (default: scheduler.timely_workers).
     #[arg(short = 'w', long = "workers")]

@@ -15,10 +15,11 @@ use super::{Scheduler, emit};
 use crate::model::{Fact, Outcome, Tk};
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
-    if wait_for_cause(s, e) {
+    let tk = attempt_task(s, e);
+    if wait_for_cause(s, e, tk) {
         return;
     }
-    apply_now(s, e, out);
+    apply_now(s, e, tk, out);
     // Events that arrived before what they depend on (topics are read in parallel) go now.
     let released: Vec<Envelope> = match &e.event {
         Event::JobRequest(r) => s.early.remove(r.job_id.as_deref().unwrap_or(&e.id)).unwrap_or_default(),
@@ -35,22 +36,34 @@ fn attempt_key(a: &splai_events::AttemptId) -> String {
     format!("{}\u{0}{}\u{0}{}", a.job_id, a.task_id, a.attempt)
 }
 
+/// The task an attempt's report is about, looked up once for both the parking check and the
+/// effect (a lookup by two string ids is a good part of applying a report).
+fn attempt_task(s: &Scheduler, e: &Envelope) -> Option<Tk> {
+    match &e.event {
+        Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
+        | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
+        | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => {
+            s.reg.task(&attempt.job_id, &attempt.task_id)
+        }
+        _ => None,
+    }
+}
+
 /// Park an event whose job is not admitted yet, or whose attempt has not been assigned yet.
-fn wait_for_cause(s: &mut Scheduler, e: &Envelope) -> bool {
+/// `tk`: the task of an attempt's report ([`attempt_task`]).
+fn wait_for_cause(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>) -> bool {
     const MAX_PARKED: usize = 100_000;
     let key = match &e.event {
         Event::Assign(a) if s.reg.job(&a.attempt.job_id).is_none() => a.attempt.job_id.clone(),
         Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
-        | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => {
-            match s.reg.task(&attempt.job_id, &attempt.task_id) {
-                None if s.reg.job(&attempt.job_id).is_none() => attempt.job_id.clone(),
-                Some(tk) if s.attempts.current.get(&tk).is_none_or(|c| c.attempt < attempt.attempt) => {
-                    attempt_key(attempt)
-                }
-                _ => return false,
+        | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => match tk {
+            None if s.reg.job(&attempt.job_id).is_none() => attempt.job_id.clone(),
+            Some(tk) if s.attempts.current.get(&tk).is_none_or(|c| c.attempt < attempt.attempt) => {
+                attempt_key(attempt)
             }
-        }
+            _ => return false,
+        },
         _ => return false,
     };
     if s.parked >= MAX_PARKED {
@@ -62,7 +75,7 @@ fn wait_for_cause(s: &mut Scheduler, e: &Envelope) -> bool {
     true
 }
 
-fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
+fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Envelope>) {
     let now = s.now;
     let ttl = s.opts.heartbeat_ttl_ms;
     match &e.event {
@@ -176,20 +189,18 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
             s.attempts.deadlines.entry(deadline).or_default().push((tk, st.attempt));
         }
         Event::AttemptStarted(a) => {
-            if let Some((tk, _)) = current_open(s, &a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt) {
+            if let Some((tk, _)) = current_open(s, tk, a.attempt.attempt) {
                 s.engine.feed(Fact::Started(tk, a.attempt.attempt), now, 1);
             }
         }
         Event::AttemptSucceeded(a) => {
-            if let Some((tk, st)) = current_open(s, &a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt)
-            {
+            if let Some((tk, st)) = current_open(s, tk, a.attempt.attempt) {
                 s.attempts.artifacts.insert(tk, a.artifact.clone());
                 end_attempt(s, tk, st, Outcome::Succeeded, String::new(), false);
             }
         }
         Event::AttemptFailed(a) => {
-            if let Some((tk, st)) = current_open(s, &a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt)
-            {
+            if let Some((tk, st)) = current_open(s, tk, a.attempt.attempt) {
                 let outcome = if a.retryable { Outcome::Failed } else { Outcome::Fatal };
                 end_attempt(s, tk, st, outcome, a.error.clone(), true);
             }
@@ -198,9 +209,9 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     }
 }
 
-/// The current attempt, if `attempt` is it and it is still open before its deadline.
-fn current_open(s: &Scheduler, job: &str, task: &str, attempt: u32) -> Option<(Tk, AttemptState)> {
-    let tk = s.reg.task(job, task)?;
+/// The current attempt of `tk`, if `attempt` is it and it is still open before its deadline.
+fn current_open(s: &Scheduler, tk: Option<Tk>, attempt: u32) -> Option<(Tk, AttemptState)> {
+    let tk = tk?;
     let st = s.attempts.current.get(&tk).copied()?;
     (st.attempt == attempt && !st.ended && s.now < st.deadline).then_some((tk, st))
 }
