@@ -230,7 +230,9 @@ impl Engine {
             // Cancelling pairs (a timeout withdrawn when the attempt ended) go before the dataflow
             // sees them; what is due in this step enters at its last time, the rest waits.
             consolidate_updates(&mut self.held);
-            let held = std::mem::take(&mut self.held);
+            // Sized like the last: growing from empty each step reallocated and freed large blocks.
+            let size = self.held.len();
+            let held = std::mem::replace(&mut self.held, Vec::with_capacity(size));
             for (fact, at, diff) in held {
                 if at < t {
                     self.send(fact, t - 1, diff);
@@ -391,7 +393,9 @@ fn serve(mut local: Local, commands: &mpsc::Receiver<Command>, answer: Option<&m
 
 impl Remote {
     fn start(&mut self, t: Time) {
-        let facts = std::mem::take(&mut self.pending);
+        // The next step's buffer sized like this one's (see `Engine::start_step`).
+        let size = self.pending.len();
+        let facts = std::mem::replace(&mut self.pending, Vec::with_capacity(size));
         // A send fails only if a worker thread has died, which is a panic there: `finish` then
         // fails too and reports it.
         let _ = self.commands[0].send(Command::Feed(facts));
