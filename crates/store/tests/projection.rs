@@ -3,6 +3,8 @@
 //! order a job lives it, applied on both and the tables compared. A batch applied again changes
 //! nothing. PostgreSQL from SPLAI_TEST_POSTGRES_URL; required with SPLAI_TEST_REQUIRE_SERVICES=1.
 
+mod common;
+
 use splai_config::StoreSettings;
 use splai_events::{Envelope, SourcePosition};
 use splai_store::{Projection, Store};
@@ -93,26 +95,7 @@ async fn sqlite_and_postgres_project_alike() {
     assert!(stream.len() >= 5, "the job's stream grew: {stream:?}");
     assert!(on_sqlite[0].iter().any(|r| r.starts_with("job-7f3a|")), "{:?}", on_sqlite[0]);
 
-    let Ok(admin) = std::env::var("SPLAI_TEST_POSTGRES_URL") else {
-        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "SPLAI_TEST_POSTGRES_URL not set");
-        eprintln!("PostgreSQL half skipped: SPLAI_TEST_POSTGRES_URL not set (run scripts/test)");
-        return;
-    };
-    let name = format!("splai_proj{}", std::process::id());
-    let admin_store =
-        Store::connect(&StoreSettings { url: admin.clone(), max_connections: 1 }).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-        .execute(admin_store.pool())
-        .await
-        .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(admin_store.pool())
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-    let pg =
-        Store::connect(&StoreSettings { url: format!("{base}/{name}"), max_connections: 2 }).await.unwrap();
-    pg.migrate().await.unwrap();
+    let Some(pg) = common::postgres().await else { return };
     let on_postgres = project(&pg).await;
     for (i, sql) in DUMPS.iter().enumerate() {
         assert_eq!(on_sqlite[i], on_postgres[i], "{sql}");

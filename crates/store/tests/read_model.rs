@@ -2,6 +2,8 @@
 //! admin URL; each test creates its own database). With SPLAI_TEST_REQUIRE_SERVICES=1 a missing
 //! PostgreSQL is a failure, not a skip.
 
+mod common;
+
 use splai_config::StoreSettings;
 use splai_events::SourcePosition;
 use splai_store::{Backend, ProjectorOffsets, Store};
@@ -20,28 +22,7 @@ async fn sqlite() -> Fresh {
 }
 
 async fn postgres() -> Option<Fresh> {
-    let Ok(admin) = std::env::var("SPLAI_TEST_POSTGRES_URL") else {
-        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "SPLAI_TEST_POSTGRES_URL not set");
-        eprintln!("skipped: SPLAI_TEST_POSTGRES_URL not set (run scripts/test)");
-        return None;
-    };
-    let name = format!(
-        "splai_t{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-            % 1_000_000_000
-    );
-    let admin_store =
-        Store::connect(&StoreSettings { url: admin.clone(), max_connections: 1 }).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(admin_store.pool())
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-    let store =
-        Store::connect(&StoreSettings { url: format!("{base}/{name}"), max_connections: 4 }).await.unwrap();
-    store.migrate().await.unwrap();
-    Some(Fresh { store, _dir: None })
+    Some(Fresh { store: common::postgres().await?, _dir: None })
 }
 
 async fn insert_job(store: &Store, job: &str, tenant: &str, key: Option<&str>) -> Result<(), sqlx::Error> {

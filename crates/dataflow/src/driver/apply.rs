@@ -186,7 +186,6 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             s.attempts.current.insert(tk, st);
             s.engine.feed(Fact::Assigned(tk, st.attempt, w), now, 1);
             s.attempts.timeouts.entry(deadline).or_default().push((tk, st.attempt));
-            s.attempts.deadlines.entry(deadline).or_default().push((tk, st.attempt));
         }
         Event::AttemptStarted(a) => {
             if let Some((tk, _)) = current_open(s, tk, a.attempt.attempt) {

@@ -34,10 +34,10 @@ pub struct Attempts {
     pub revoked: HashSet<(Tk, Attempt)>,
     /// Attempts a worker still reported after they stopped being current, already revoked.
     pub stale_revoked: HashSet<splai_events::AttemptId>,
-    /// Open attempts by deadline, to revoke them when they time out.
-    pub deadlines: BTreeMap<Time, Vec<(Tk, Attempt)>>,
     /// Attempts by deadline whose timeout is not fed yet (see the module note).
     pub timeouts: BTreeMap<Time, Vec<(Tk, Attempt)>>,
+    /// Attempts found open at their deadline, for the next live step to revoke.
+    pub timed_out: Vec<(Tk, Attempt)>,
 }
 
 /// Exponential backoff, capped, with jitter in [50 %, 100 %] derived from a hash of the task and

@@ -319,20 +319,19 @@ impl Scheduler {
                 self.attempts.current.get(&tk).copied().filter(|st| st.attempt == attempt && !st.ended);
             if let Some(st) = open {
                 apply::fire_timeout(self, tk, st);
+                self.attempts.timed_out.push((tk, attempt));
             }
         }
     }
 
+    /// Tell the workers of attempts that timed out (and are still open) to stop.
     fn revoke_timed_out(&mut self, out: &mut Vec<Envelope>) {
-        let due: Vec<Time> = self.attempts.deadlines.range(..=self.now).map(|(t, _)| *t).collect();
-        for t in due {
-            for (tk, attempt) in self.attempts.deadlines.remove(&t).unwrap_or_default() {
-                let open = self.attempts.current.get(&tk).is_some_and(|s| s.attempt == attempt && !s.ended);
-                if open {
-                    let why = format!("attempt {attempt} timed out (no result by its deadline)");
-                    self.attempts.errors.insert(tk, why);
-                    emit::revoke(self, tk, attempt, splai_events::RevokeReason::TimedOut, out);
-                }
+        for (tk, attempt) in std::mem::take(&mut self.attempts.timed_out) {
+            let open = self.attempts.current.get(&tk).is_some_and(|s| s.attempt == attempt && !s.ended);
+            if open {
+                let why = format!("attempt {attempt} timed out (no result by its deadline)");
+                self.attempts.errors.insert(tk, why);
+                emit::revoke(self, tk, attempt, splai_events::RevokeReason::TimedOut, out);
             }
         }
     }

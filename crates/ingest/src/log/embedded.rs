@@ -336,7 +336,7 @@ impl EventLog for EmbeddedLog {
         Ok(Box::new(EmbeddedConsumer {
             log: self.clone(),
             appended,
-            conn: std::sync::Mutex::new(conn),
+            conn,
             subscription,
             cursors: positions,
             rr: 0,
@@ -380,9 +380,8 @@ struct EmbeddedConsumer {
     log: EmbeddedLog,
     /// Woken by appends in this process to the partitions it reads.
     appended: Arc<Notify>,
-    /// This consumer's own read connection (a mutex only so the consumer is `Sync`-free of
-    /// rusqlite's `!Sync` connection).
-    conn: std::sync::Mutex<Connection>,
+    /// This consumer's own read connection.
+    conn: Connection,
     subscription: Subscription,
     cursors: Vec<Cursor>,
     /// Round-robin start, so one busy partition cannot starve the others.
@@ -419,18 +418,16 @@ impl EmbeddedConsumer {
                 return Ok(Vec::new());
             }
         } else {
-            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
             for topic in &self.subscription.topics {
-                for (partition, next) in read_watermarks(&conn, topic).map_err(|e| self.err(e))? {
+                for (partition, next) in read_watermarks(&self.conn, topic).map_err(|e| self.err(e))? {
                     high.insert((topic.clone(), partition), next);
                 }
             }
-            drop(conn);
             self.log.inner.learn(high.iter().map(|(k, v)| (k.clone(), *v)));
             self.checked_at = Some(Instant::now());
         }
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut stmt = conn
+        let mut stmt = self
+            .conn
             .prepare_cached(
                 "SELECT offset, key, payload, ts_ms, headers FROM log_records
                  WHERE topic = ?1 AND partition = ?2 AND offset >= ?3 ORDER BY offset LIMIT ?4",

@@ -79,25 +79,18 @@ impl Projection {
             .await
             .map_err(q("read projector offsets"))?;
         let mut offsets = Offsets::new(rows);
-        let mut fresh = Vec::with_capacity(planned.len());
-        for (pos, stmts) in planned {
-            let new = offsets.take(pos);
-            fresh.push(new);
-            if !new {
-                continue;
+        let (fresh, stmts) = offsets.take_new(planned);
+        for stmt in stmts {
+            let mut query = sqlx::query(stmt.sql);
+            for arg in &stmt.args {
+                query = match arg {
+                    Arg::Text(v) => query.bind(v.as_deref()),
+                    Arg::Int(v) => query.bind(*v),
+                    Arg::Real(v) => query.bind(*v),
+                    Arg::Bool(v) => query.bind(*v),
+                };
             }
-            for stmt in stmts {
-                let mut query = sqlx::query(stmt.sql);
-                for arg in &stmt.args {
-                    query = match arg {
-                        Arg::Text(v) => query.bind(v.as_deref()),
-                        Arg::Int(v) => query.bind(*v),
-                        Arg::Real(v) => query.bind(*v),
-                        Arg::Bool(v) => query.bind(*v),
-                    };
-                }
-                query.execute(&mut *tx).await.map_err(q(stmt.what))?;
-            }
+            query.execute(&mut *tx).await.map_err(q(stmt.what))?;
         }
         for ((topic, partition), next) in offsets.advanced() {
             sqlx::query(ADVANCE_SQL)
@@ -128,7 +121,7 @@ impl Offsets {
     }
 
     /// Whether the record at `pos` is new; if so it is taken (the offset moves past it).
-    pub(crate) fn take(&mut self, pos: &SourcePosition) -> bool {
+    fn take(&mut self, pos: &SourcePosition) -> bool {
         let key = (pos.topic.clone(), pos.partition);
         let at = pos.offset as i64;
         if self.next.get(&key).is_some_and(|n| at < *n) {
@@ -137,6 +130,14 @@ impl Offsets {
         self.next.insert(key.clone(), at + 1);
         self.moved.insert(key, at + 1);
         true
+    }
+
+    /// Take every record of `planned` that is new: which ones were, and their statements in order.
+    pub(crate) fn take_new<'a>(&mut self, planned: &'a Planned) -> (Vec<bool>, Vec<&'a Stmt>) {
+        let fresh: Vec<bool> = planned.iter().map(|(pos, _)| self.take(pos)).collect();
+        let stmts =
+            planned.iter().zip(&fresh).filter(|(_, new)| **new).flat_map(|((_, stmts), _)| stmts).collect();
+        (fresh, stmts)
     }
 
     pub(crate) fn advanced(self) -> impl Iterator<Item = ((String, u32), i64)> {

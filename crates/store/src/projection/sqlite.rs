@@ -88,17 +88,10 @@ impl SqliteFile {
             rows.collect::<Result<Vec<(String, i64, i64)>, _>>().map_err(err("read projector offsets"))?
         };
         let mut offsets = Offsets::new(rows);
-        let mut fresh = Vec::with_capacity(planned.len());
-        for (pos, stmts) in planned {
-            let new = offsets.take(pos);
-            fresh.push(new);
-            if !new {
-                continue;
-            }
-            for stmt in stmts {
-                let mut prepared = tx.prepare_cached(text(texts, stmt.sql)).map_err(err(stmt.what))?;
-                prepared.execute(rusqlite::params_from_iter(stmt.args.iter())).map_err(err(stmt.what))?;
-            }
+        let (fresh, stmts) = offsets.take_new(planned);
+        for stmt in stmts {
+            let mut prepared = tx.prepare_cached(text(texts, stmt.sql)).map_err(err(stmt.what))?;
+            prepared.execute(rusqlite::params_from_iter(stmt.args.iter())).map_err(err(stmt.what))?;
         }
         {
             let mut advance =
