@@ -227,9 +227,9 @@ impl Engine {
         }
         let t = t.max(self.now);
         if self.windowed {
-            // Cancelling pairs (a timeout withdrawn when the attempt ended) go before the dataflow
-            // sees them; what is due in this step enters at its last time, the rest waits.
-            consolidate_updates(&mut self.held);
+            // What is due in this step enters at its last time; the rest (heartbeat expiries,
+            // backoff ends) waits. Unsorted: the dataflow's batchers sort what they take anyway,
+            // and nearly nothing here cancels out since timeouts are fed only when due.
             // Sized like the last: growing from empty each step reallocated and freed large blocks.
             let size = self.held.len();
             let held = std::mem::replace(&mut self.held, Vec::with_capacity(size));

@@ -5,18 +5,19 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{ArtifactRef, AttemptId, Requirements, TaskKind};
+use crate::attempt::attempt_event;
+use crate::{ArtifactRef, Requirements, TaskKind};
 
-/// Run `attempt` on `worker_id` before `deadline_ms` (epoch ms; the attempt's lease).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Assign {
-    #[serde(flatten)]
-    pub attempt: AttemptId,
-    pub worker_id: String,
-    pub kind: TaskKind,
-    pub inputs: BTreeMap<String, ResolvedInput>,
-    pub requirements: Requirements,
-    pub deadline_ms: u64,
+attempt_event! {
+    /// Run `attempt` on `worker_id` before `deadline_ms` (epoch ms; the attempt's lease).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Assign {
+        pub worker_id: String,
+        pub kind: TaskKind,
+        pub inputs: BTreeMap<String, ResolvedInput>,
+        pub requirements: Requirements,
+        pub deadline_ms: u64,
+    }
 }
 
 /// An input as the executor sees it: a literal, or a parent's artifact narrowed by a JSON pointer.
@@ -31,13 +32,13 @@ pub enum ResolvedInput {
     },
 }
 
-/// Stop an attempt. Executors ignore a revoke for an attempt they do not run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Revoke {
-    #[serde(flatten)]
-    pub attempt: AttemptId,
-    pub worker_id: String,
-    pub reason: RevokeReason,
+attempt_event! {
+    /// Stop an attempt. Executors ignore a revoke for an attempt they do not run.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Revoke {
+        pub worker_id: String,
+        pub reason: RevokeReason,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

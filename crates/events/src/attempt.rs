@@ -10,47 +10,86 @@ pub struct AttemptId {
     pub attempt: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptStarted {
-    #[serde(flatten)]
-    pub attempt: AttemptId,
-    pub worker_id: String,
+/// Declares an event about one attempt: on the wire its fields sit beside the attempt's `job_id`,
+/// `task_id` and `attempt` (encoded with `flatten`, so the attempt comes first). It decodes in one
+/// pass through a flat twin of the same name: serde's derived `flatten` decode buffers the whole
+/// body as generic content first, and these events are nearly everything a scheduler reads.
+macro_rules! attempt_event {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(serde::Serialize)]
+        pub struct $name {
+            #[serde(flatten)]
+            pub attempt: $crate::AttemptId,
+            $( $(#[$field_meta])* pub $field: $ty, )*
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                // Same name, so decode errors read as they did ("expected struct Assign").
+                #[derive(serde::Deserialize)]
+                struct $name {
+                    job_id: String,
+                    task_id: String,
+                    attempt: u32,
+                    $( $(#[$field_meta])* $field: $ty, )*
+                }
+                let flat = <$name as serde::Deserialize>::deserialize(d)?;
+                let attempt =
+                    $crate::AttemptId { job_id: flat.job_id, task_id: flat.task_id, attempt: flat.attempt };
+                Ok(Self { attempt, $( $field: flat.$field, )* })
+            }
+        }
+    };
+}
+pub(crate) use attempt_event;
+
+attempt_event! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AttemptStarted {
+        pub worker_id: String,
+    }
 }
 
-/// Streaming progress, e.g. tokens generated so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptProgress {
-    #[serde(flatten)]
-    pub attempt: AttemptId,
-    pub worker_id: String,
-    pub tokens: u32,
-    /// Text generated since the previous progress event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delta: Option<String>,
+attempt_event! {
+    /// Streaming progress, e.g. tokens generated so far.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AttemptProgress {
+        pub worker_id: String,
+        pub tokens: u32,
+        /// Text generated since the previous progress event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub delta: Option<String>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptSucceeded {
-    #[serde(flatten)]
-    pub attempt: AttemptId,
-    pub worker_id: String,
-    /// The output this attempt wrote.
-    pub artifact: ArtifactRef,
-    /// Lineage: every artifact this attempt read.
-    pub inputs: Vec<ArtifactRef>,
-    pub duration_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+attempt_event! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AttemptSucceeded {
+        pub worker_id: String,
+        /// The output this attempt wrote.
+        pub artifact: ArtifactRef,
+        /// Lineage: every artifact this attempt read.
+        pub inputs: Vec<ArtifactRef>,
+        pub duration_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub usage: Option<Usage>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptFailed {
-    #[serde(flatten)]
-    pub attempt: AttemptId,
-    pub worker_id: String,
-    pub error: String,
-    /// False when running it again cannot help (bad input, unknown tool).
-    pub retryable: bool,
+attempt_event! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AttemptFailed {
+        pub worker_id: String,
+        pub error: String,
+        /// False when running it again cannot help (bad input, unknown tool).
+        pub retryable: bool,
+    }
 }
 
 /// An object in the artifact store: `{tenant}/{job}/{task}/{attempt}/output.json`.

@@ -1,8 +1,6 @@
 //! Envelope → dataflow facts, with fencing: events of attempts that are not current, or already
 //! ended, change nothing.
 
-use rustc_hash::FxHashMap as HashMap;
-
 use splai_events::{
     DeadLetter, Envelope, Event, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode,
 };
@@ -22,6 +20,7 @@ pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     apply_now(s, e, tk, out);
     // Events that arrived before what they depend on (topics are read in parallel) go now.
     let released: Vec<Envelope> = match &e.event {
+        _ if s.parked == 0 => return,
         Event::JobRequest(r) => s.early.remove(r.job_id.as_deref().unwrap_or(&e.id)).unwrap_or_default(),
         Event::Assign(a) => s.early.remove(&attempt_key(&a.attempt)).unwrap_or_default(),
         _ => Vec::new(),
@@ -36,11 +35,12 @@ fn attempt_key(a: &splai_events::AttemptId) -> String {
     format!("{}\u{0}{}\u{0}{}", a.job_id, a.task_id, a.attempt)
 }
 
-/// The task an attempt's report is about, looked up once for both the parking check and the
-/// effect (a lookup by two string ids is a good part of applying a report).
+/// The task an attempt's decision or report is about, looked up once for both the parking check
+/// and the effect.
 fn attempt_task(s: &Scheduler, e: &Envelope) -> Option<Tk> {
     match &e.event {
-        Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
+        Event::Assign(splai_events::Assign { attempt, .. })
+        | Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
         | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => {
             s.reg.task(&attempt.job_id, &attempt.task_id)
@@ -50,11 +50,13 @@ fn attempt_task(s: &Scheduler, e: &Envelope) -> Option<Tk> {
 }
 
 /// Park an event whose job is not admitted yet, or whose attempt has not been assigned yet.
-/// `tk`: the task of an attempt's report ([`attempt_task`]).
+/// `tk`: the task of an attempt's decision or report ([`attempt_task`]).
 fn wait_for_cause(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>) -> bool {
     const MAX_PARKED: usize = 100_000;
     let key = match &e.event {
-        Event::Assign(a) if s.reg.job(&a.attempt.job_id).is_none() => a.attempt.job_id.clone(),
+        Event::Assign(a) if tk.is_none() && s.reg.job(&a.attempt.job_id).is_none() => {
+            a.attempt.job_id.clone()
+        }
         Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
         | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => match tk {
@@ -155,7 +157,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             }
         }
         Event::Assign(a) => {
-            let Some(tk) = s.reg.task(&a.attempt.job_id, &a.attempt.task_id) else { return };
+            let Some(tk) = tk else { return };
             let w = s.reg.worker_or_new(&a.worker_id);
             s.pending.remove(&tk);
             s.requeue(tk);
@@ -338,15 +340,12 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         let rejection = JobRejected { job_id, code: "policy_denied".into(), reason, field: None };
         return reject(s, &e.tenant, rejection, out);
     }
-    let task_index: HashMap<String, u32> =
-        dag.tasks.iter().enumerate().map(|(i, t)| (t.id.clone(), i as u32)).collect();
     let info = JobInfo {
         id: job_id.clone(),
         tenant,
         job_type: r.job_type,
         priority: r.priority,
         admitted_at: s.now,
-        task_index,
         traceparent: e.traceparent.clone(),
         max_retries: r.max_retries,
         timeout_s: r.timeout_s,
@@ -374,7 +373,9 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         let budget = t.max_retries.or(info.max_retries).unwrap_or(s.opts.default_max_retries);
         facts.push(Fact::Task((job, i as u32), budget));
         for p in &t.parents {
-            facts.push(Fact::Edge((job, info.task_index[p]), (job, i as u32)));
+            if let Some(parent) = s.reg.task_of(job, p) {
+                facts.push(Fact::Edge(parent, (job, i as u32)));
+            }
         }
     }
     for f in facts {

@@ -118,7 +118,7 @@ fn inputs_ready(s: &Scheduler, tk: Tk) -> bool {
     job.dag.tasks[tk.1 as usize]
         .parents
         .iter()
-        .all(|p| s.attempts.artifacts.contains_key(&(tk.0, job.task_index[p])))
+        .all(|p| s.reg.task_of(tk.0, p).is_some_and(|parent| s.attempts.artifacts.contains_key(&parent)))
 }
 
 /// A placement the policy gate constrained is recorded as a `PolicyDecision` on `job-events`.
@@ -156,10 +156,13 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         .map(|(name, input)| {
             let resolved = match input {
                 TaskInput::Literal(v) => ResolvedInput::Literal(v.clone()),
-                TaskInput::Output(r) => ResolvedInput::Artifact {
-                    artifact: s.attempts.artifacts[&(tk.0, job.task_index[&r.task])].clone(),
-                    pointer: r.pointer.clone(),
-                },
+                TaskInput::Output(r) => {
+                    let parent = s.reg.task_of(tk.0, &r.task).expect("the planner checked every reference");
+                    ResolvedInput::Artifact {
+                        artifact: s.attempts.artifacts[&parent].clone(),
+                        pointer: r.pointer.clone(),
+                    }
+                }
             };
             (name.clone(), resolved)
         })
