@@ -89,9 +89,9 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                     let open: Vec<(Tk, u32)> = s
                         .attempts
                         .current
-                        .iter()
-                        .filter(|(tk, a)| tk.0 == job && !a.ended)
-                        .map(|(tk, a)| (*tk, a.attempt))
+                        .of_job(job)
+                        .filter(|(_, a)| !a.ended)
+                        .map(|(tk, a)| (tk, a.attempt))
                         .collect();
                     for (tk, attempt) in open {
                         emit::revoke(s, tk, attempt, RevokeReason::Cancelled, out);
@@ -108,14 +108,13 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let w = s.reg.register(r);
             // The same worker id registering again is a restarted process: what it was running
             // died with the old one, so those attempts end now rather than at the heartbeat ttl.
-            let mut lost: Vec<(Tk, AttemptState)> = s
+            let lost: Vec<(Tk, AttemptState)> = s
                 .attempts
                 .current
                 .iter()
                 .filter(|(_, st)| st.worker == w && !st.ended)
-                .map(|(tk, st)| (*tk, *st))
+                .map(|(tk, st)| (tk, *st))
                 .collect();
-            lost.sort_by_key(|(tk, _)| *tk);
             for (tk, st) in lost {
                 let why = format!("worker {} restarted; the attempt was lost with it", r.worker_id);
                 end_attempt(s, tk, st, Outcome::Failed, why, false);

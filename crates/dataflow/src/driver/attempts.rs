@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use splai_events::ArtifactRef;
 
+use super::task_map::TaskMap;
 use crate::model::{Attempt, Time, Tk, Worker};
 
 #[derive(Debug, Clone, Copy)]
@@ -24,12 +25,12 @@ pub struct AttemptState {
 
 #[derive(Debug, Default)]
 pub struct Attempts {
-    pub current: HashMap<Tk, AttemptState>,
-    pub artifacts: HashMap<Tk, ArtifactRef>,
+    pub current: TaskMap<AttemptState>,
+    pub artifacts: TaskMap<ArtifactRef>,
     pub errors: HashMap<Tk, String>,
     pub failures: HashMap<Tk, u32>,
     /// Retry budget fed for each task (changes on requeue).
-    pub budget: HashMap<Tk, u32>,
+    pub budget: TaskMap<u32>,
     /// Attempts already told to stop.
     pub revoked: HashSet<(Tk, Attempt)>,
     /// Attempts a worker still reported after they stopped being current, already revoked.

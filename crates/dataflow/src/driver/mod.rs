@@ -9,6 +9,7 @@ mod emit;
 mod placement;
 mod ready;
 mod registry;
+mod task_map;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,7 @@ pub use attempts::backoff_ms;
 pub use placement::Explanation;
 use ready::Ready;
 use registry::Registry;
+use task_map::TaskMap;
 
 use crate::assign::{Assigner, TenantPolicy};
 use crate::engine::{Changes, Engine};
@@ -88,7 +90,7 @@ pub struct Scheduler {
     free: HashMap<Worker, i64>,
     live: BTreeMap<Worker, u32>,
     active: HashMap<Tk, (Attempt, Worker)>,
-    states: HashMap<Tk, (TaskStatus, Attempt)>,
+    states: TaskMap<(TaskStatus, Attempt)>,
     job_states: HashMap<Job, JobStatus>,
     /// Decisions written but not yet read back: task → (attempt, worker).
     pending: HashMap<Tk, (Attempt, Worker)>,
@@ -148,7 +150,7 @@ impl Scheduler {
             free: HashMap::default(),
             live: BTreeMap::new(),
             active: HashMap::default(),
-            states: HashMap::default(),
+            states: TaskMap::default(),
             job_states: HashMap::default(),
             pending: HashMap::default(),
             cancelled: BTreeSet::new(),

@@ -156,13 +156,15 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         .map(|(name, input)| {
             let resolved = match input {
                 TaskInput::Literal(v) => ResolvedInput::Literal(v.clone()),
-                TaskInput::Output(r) => {
-                    let parent = s.reg.task_of(tk.0, &r.task).expect("the planner checked every reference");
-                    ResolvedInput::Artifact {
-                        artifact: s.attempts.artifacts[&parent].clone(),
-                        pointer: r.pointer.clone(),
-                    }
-                }
+                TaskInput::Output(r) => ResolvedInput::Artifact {
+                    artifact: s
+                        .reg
+                        .task_of(tk.0, &r.task)
+                        .and_then(|parent| s.attempts.artifacts.get(&parent))
+                        .expect("placed only once every parent's artifact is known (`inputs_ready`)")
+                        .clone(),
+                    pointer: r.pointer.clone(),
+                },
             };
             (name.clone(), resolved)
         })

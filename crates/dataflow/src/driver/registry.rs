@@ -36,29 +36,15 @@ pub struct WorkerInfo {
     pub registered: bool,
 }
 
-/// `f` of `job\0task`, the key of a task (built on the stack when short). Admitted ids never hold
-/// a NUL (the planner allows `[A-Za-z0-9_.-]`), so a key names one (job, task) pair.
-fn task_key<R>(job_id: &str, task_id: &str, f: impl FnOnce(&str) -> R) -> R {
-    const SHORT: usize = 64;
-    let len = job_id.len() + 1 + task_id.len();
-    if len > SHORT {
-        return f(&format!("{job_id}\0{task_id}"));
-    }
-    let mut buf = [0u8; SHORT];
-    buf[..job_id.len()].copy_from_slice(job_id.as_bytes());
-    buf[job_id.len() + 1..len].copy_from_slice(task_id.as_bytes());
-    // Two strings joined at a char boundary by an ASCII NUL: UTF-8 still.
-    f(std::str::from_utf8(&buf[..len]).unwrap_or_default())
-}
-
 #[derive(Debug, Default)]
 pub struct Registry {
     pub jobs: Vec<JobInfo>,
     /// Ids inline when short, so a probe compares them without chasing a pointer.
     job_index: HashMap<CompactString, Job>,
-    /// Every admitted task by [`task_key`]: a report names its task by two strings, and one probe
-    /// finds it (this lookup is a good part of applying a report).
-    task_index: HashMap<CompactString, Tk>,
+    /// Per job, its task ids (inline when short) with their index, sorted by id: a report names
+    /// its task by two strings, and this lookup is a good part of applying one. Kept beside
+    /// `jobs`, in admission order, so the jobs running now are close together in memory.
+    task_ids: Vec<Box<[(CompactString, u32)]>>,
     pub workers: Vec<WorkerInfo>,
     worker_index: HashMap<String, Worker>,
     pub tenants: Vec<String>,
@@ -91,21 +77,23 @@ impl Registry {
     pub fn add_job(&mut self, info: JobInfo) -> Job {
         let j = self.jobs.len() as Job;
         self.job_index.insert(info.id.as_str().into(), j);
-        for (t, task) in info.dag.tasks.iter().enumerate() {
-            let key = task_key(&info.id, &task.id, |key| CompactString::from(key));
-            self.task_index.insert(key, (j, t as u32));
-        }
+        let mut ids: Box<[(CompactString, u32)]> =
+            info.dag.tasks.iter().enumerate().map(|(t, task)| (task.id.as_str().into(), t as u32)).collect();
+        ids.sort_unstable();
+        self.task_ids.push(ids);
         self.jobs.push(info);
         j
     }
 
     pub fn task(&self, job_id: &str, task_id: &str) -> Option<Tk> {
-        task_key(job_id, task_id, |key| self.task_index.get(key).copied())
+        self.task_of(self.job(job_id)?, task_id)
     }
 
     /// Task `task_id` of admitted job `job`.
     pub fn task_of(&self, job: Job, task_id: &str) -> Option<Tk> {
-        self.task(&self.jobs[job as usize].id, task_id)
+        let ids = self.task_ids.get(job as usize)?;
+        let i = ids.binary_search_by(|(id, _)| id.as_str().cmp(task_id)).ok()?;
+        Some((job, ids[i].1))
     }
 
     pub fn task_ids(&self, tk: Tk) -> (&str, &str) {

@@ -15,8 +15,7 @@ pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
     if let Some(id) = &request.job_id {
         super::validate::check_job_id(id)?;
     }
-    let bytes = serde_json::to_vec(&request.input).map(|v| v.len()).unwrap_or(usize::MAX)
-        + request.dag.as_ref().and_then(|d| serde_json::to_vec(d).ok()).map_or(0, |v| v.len());
+    let bytes = json_len(&request.input).saturating_add(request.dag.as_ref().map_or(0, json_len));
     if bytes > limits.max_input_bytes {
         return Err(PlanError::InputTooLarge { bytes, max: limits.max_input_bytes });
     }
@@ -31,6 +30,23 @@ pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
     };
     validate(&dag, limits)?;
     Ok(dag)
+}
+
+/// The length of `value` as JSON, counted without building the text.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Plain data with string keys always serialises; were it not to, it is too large to plan.
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
 }
 
 fn lit(v: impl Into<Value>) -> TaskInput {
