@@ -44,7 +44,7 @@ pub struct Registry {
     /// Per job, its task ids (inline when short) with their index, sorted by id: a report names
     /// its task by two strings, and this lookup is a good part of applying one. Kept beside
     /// `jobs`, in admission order, so the jobs running now are close together in memory.
-    task_ids: Vec<Box<[(CompactString, u32)]>>,
+    tasks_by_id: Vec<Box<[(CompactString, u32)]>>,
     pub workers: Vec<WorkerInfo>,
     worker_index: HashMap<String, Worker>,
     pub tenants: Vec<String>,
@@ -80,7 +80,7 @@ impl Registry {
         let mut ids: Box<[(CompactString, u32)]> =
             info.dag.tasks.iter().enumerate().map(|(t, task)| (task.id.as_str().into(), t as u32)).collect();
         ids.sort_unstable();
-        self.task_ids.push(ids);
+        self.tasks_by_id.push(ids);
         self.jobs.push(info);
         j
     }
@@ -91,7 +91,7 @@ impl Registry {
 
     /// Task `task_id` of admitted job `job`.
     pub fn task_of(&self, job: Job, task_id: &str) -> Option<Tk> {
-        let ids = self.task_ids.get(job as usize)?;
+        let ids = self.tasks_by_id.get(job as usize)?;
         let i = ids.binary_search_by(|(id, _)| id.as_str().cmp(task_id)).ok()?;
         Some((job, ids[i].1))
     }
