@@ -143,6 +143,10 @@ impl Up {
         std::fs::write(&config, format!("{}\n{extra}", base_config(dir.path()))).unwrap();
         let mut cmd = splai_command();
         cmd.arg("--config").arg(&config);
+        // `splai up` runs real inference beside the scheduler, on 2 cores shared with other
+        // tests: at the base 1.5 s ttl a CI run saw both executors of `up_e2e` expire twice within
+        // 3 s of a restart (heartbeats held up by load), and a task dead-lettered "worker lost".
+        cmd.args(["--set", "scheduler.heartbeat_ttl_ms=3000"]);
         for s in sets {
             cmd.args(["--set", s]);
         }
