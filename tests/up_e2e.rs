@@ -58,7 +58,9 @@ async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
     let dir = up.kill();
     let up = Up::start_in(dir, "", &[], &["--executors", "2"]).await;
     let job = wait_job(&up.url, "up-batch", None, Duration::from_secs(300)).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    let history = common::task_history(&up.url, "up-batch", None).await;
+    eprintln!("task history across the restart:\n{history}");
+    assert_eq!(job["state"], "succeeded", "{job}\n{history}");
     assert_eq!(job["tasks_total"], 6);
     assert!(
         job["result"]["text"].as_str().unwrap_or("").split_whitespace().count() >= 3,

@@ -143,10 +143,6 @@ impl Up {
         std::fs::write(&config, format!("{}\n{extra}", base_config(dir.path()))).unwrap();
         let mut cmd = splai_command();
         cmd.arg("--config").arg(&config);
-        // `splai up` runs real inference beside the scheduler, on 2 cores shared with other
-        // tests: at the base 1.5 s ttl a CI run saw both executors of `up_e2e` expire twice within
-        // 3 s of a restart (heartbeats held up by load), and a task dead-lettered "worker lost".
-        cmd.args(["--set", "scheduler.heartbeat_ttl_ms=3000"]);
         for s in sets {
             cmd.args(["--set", s]);
         }
@@ -215,6 +211,37 @@ pub async fn get(url: &str, path: &str, token: Option<&str>) -> Option<(u16, Val
     let resp = r.send().await.ok()?;
     let status = resp.status().as_u16();
     Some((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+/// Every task state change of a finished job with its attempt, worker and reason, one per line,
+/// from its event stream (which ends after the terminal state): the evidence a failure needs.
+pub async fn task_history(url: &str, job_id: &str, token: Option<&str>) -> String {
+    let mut r = reqwest::Client::new()
+        .get(format!("{url}/v1/jobs/{job_id}/stream?last_event_id=0"))
+        .timeout(Duration::from_secs(10));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let body = match r.send().await {
+        Ok(resp) => resp.text().await.unwrap_or_default(),
+        Err(e) => return format!("(no event stream: {e})"),
+    };
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .filter(|v| v.get("task_id").is_some() && v.get("state").is_some())
+        .map(|v| {
+            format!(
+                "{} attempt {} {} worker={} reason={}",
+                v["task_id"].as_str().unwrap_or("?"),
+                v["attempt"],
+                v["state"].as_str().unwrap_or("?"),
+                v["worker_id"].as_str().unwrap_or("-"),
+                v["reason"].as_str().unwrap_or("-")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// POST JSON: status and JSON body.

@@ -158,6 +158,7 @@ pub struct SchedulerSettings {
     pub retry_base_ms: u64,
     pub retry_cap_ms: u64,
     pub default_max_retries: u32,
+    pub max_lost_attempts: u32,
     pub default_task_timeout_s: u32,
     pub tick_ms: u64,
     pub timely_workers: u32,
@@ -293,6 +294,7 @@ impl Settings {
             return Err(ConfigError::invalid("scheduler.retry_cap_ms", "must be ≥ scheduler.retry_base_ms"));
         }
         range("scheduler.default_max_retries", s.default_max_retries.into(), 0, 100)?;
+        range("scheduler.max_lost_attempts", s.max_lost_attempts.into(), 0, 1000)?;
         range("scheduler.default_task_timeout_s", s.default_task_timeout_s.into(), 1, 86_400)?;
         range("scheduler.tick_ms", s.tick_ms, 1, 60_000)?;
         range("scheduler.timely_workers", s.timely_workers.into(), 1, 64)?;

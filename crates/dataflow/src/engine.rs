@@ -19,7 +19,7 @@ use timely::dataflow::operators::Exchange;
 use timely::dataflow::operators::probe::Handle as Probe;
 use timely::worker::{Config as WorkerConfig, Worker as TimelyWorker};
 
-use crate::model::{Attempt, Fact, Job, JobStatus, Outcome, TaskStatus, Time, Tk, Worker};
+use crate::model::{Attempt, Budget, Fact, Job, JobStatus, Outcome, TaskStatus, Time, Tk, Worker};
 use crate::operators::*;
 
 /// A shared buffer an output's `inspect` appends to.
@@ -52,7 +52,7 @@ impl Changes {
 }
 
 struct Inputs {
-    tasks: InputSession<Time, (Tk, u32), isize>,
+    tasks: InputSession<Time, (Tk, Budget), isize>,
     edges: InputSession<Time, (Tk, Tk), isize>,
     assigned: InputSession<Time, (Tk, (Attempt, Worker)), isize>,
     started: InputSession<Time, (Tk, Attempt), isize>,

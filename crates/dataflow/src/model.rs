@@ -24,6 +24,45 @@ pub enum Outcome {
     Fatal,
     /// No result before the attempt's deadline.
     TimedOut,
+    /// Lost to infrastructure, not to the task: its worker died, restarted or stopped beating.
+    /// Spends the task's loss budget, not the retries `max_retries` gives for its own failures.
+    Lost,
+}
+
+impl Outcome {
+    /// The task's own failure (spends `max_retries`), as opposed to success or a loss.
+    pub fn is_task_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::Fatal | Outcome::TimedOut)
+    }
+}
+
+/// How many failed attempts a task may have before it is dead-lettered, by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Budget {
+    /// Retries after the task's own failures (failed, timed out): the job's `max_retries`.
+    pub retries: u32,
+    /// Attempts lost to infrastructure (worker lost, restarted or expired) that may be re-run.
+    /// Larger than `retries`, so one restart never fails a job, and bounded, so a task that
+    /// kills every worker it lands on still ends.
+    pub losses: u32,
+}
+
+/// Failed attempts of one task so far, by cause ([`Budget`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Failures {
+    /// Attempts that failed or timed out.
+    pub failed: u32,
+    /// Attempts lost to infrastructure, including open attempts on workers that are not live.
+    pub lost: u32,
+    /// One failure said retrying cannot help.
+    pub fatal: bool,
+}
+
+impl Failures {
+    /// The task is out of attempts under `budget`.
+    pub fn exhaust(&self, budget: Budget) -> bool {
+        self.fatal || self.failed > budget.retries || self.lost > budget.losses
+    }
 }
 
 /// Task states, ordered by precedence: when several facts hold, the greatest wins.
@@ -52,8 +91,8 @@ pub enum JobStatus {
 /// One input fact. `Beat` and `Leave` carry their own time so liveness can expire as data.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Fact {
-    /// A task of an admitted job, with its retry budget.
-    Task(Tk, u32),
+    /// A task of an admitted job, with its budget of failed attempts.
+    Task(Tk, Budget),
     /// `child` needs `parent`'s output.
     Edge(Tk, Tk),
     Assigned(Tk, Attempt, Worker),

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Attempt, Fact, Job, JobStatus, Outcome, TaskStatus, Time, Tk, Worker};
+use crate::model::{Attempt, Budget, Fact, Failures, Job, JobStatus, Outcome, TaskStatus, Time, Tk, Worker};
 
 /// The outputs the engine maintains, as sets.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub fn present(updates: &[(Fact, Time, isize)], upto: Time) -> BTreeSet<Fact> {
 
 /// Compute every output from the set of present facts.
 pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
-    let mut tasks: BTreeMap<Tk, u32> = BTreeMap::new();
+    let mut tasks: BTreeMap<Tk, Budget> = BTreeMap::new();
     let mut edges = Vec::new();
     let mut assigned: BTreeMap<Tk, BTreeSet<(Attempt, Worker)>> = BTreeMap::new();
     let mut started = BTreeSet::new();
@@ -44,7 +44,7 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
             Fact::Task(tk, r) => {
                 // Several budgets for one task would be a driver bug; take the largest.
                 let e = tasks.entry(*tk).or_insert(*r);
-                *e = (*e).max(*r);
+                *e = Budget { retries: e.retries.max(r.retries), losses: e.losses.max(r.losses) };
             }
             Fact::Edge(p, c) => edges.push((*p, *c)),
             Fact::Assigned(tk, a, w) => {
@@ -88,24 +88,29 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
     let active: BTreeSet<(Tk, (Attempt, Worker))> =
         open.iter().filter(|(_, (_, w))| live.contains_key(w)).map(|(k, v)| (*k, *v)).collect();
 
-    let mut failures: BTreeMap<Tk, (BTreeSet<(Attempt, bool)>, bool)> = BTreeMap::new();
+    // Per task and attempt: whether it is the task's own failure (else a loss), and fatal.
+    let mut failed: BTreeMap<Tk, BTreeMap<Attempt, (bool, bool)>> = BTreeMap::new();
     for ((tk, a), outcomes) in &ended {
-        for o in outcomes {
-            if *o != Outcome::Succeeded {
-                let e = failures.entry(*tk).or_default();
-                e.0.insert((*a, *o == Outcome::Fatal));
-                e.1 |= *o == Outcome::Fatal;
-            }
+        for o in outcomes.iter().filter(|o| **o != Outcome::Succeeded) {
+            let e = failed.entry(*tk).or_default().entry(*a).or_insert((false, false));
+            e.0 |= o.is_task_failure();
+            e.1 |= *o == Outcome::Fatal;
         }
     }
     for (tk, (a, _)) in &orphaned {
-        failures.entry(*tk).or_default().0.insert((*a, false));
+        failed.entry(*tk).or_default().entry(*a).or_insert((false, false));
     }
-    let failure_counts: BTreeMap<Tk, (u32, bool)> =
-        failures.iter().map(|(tk, (set, fatal))| (*tk, (set.len() as u32, *fatal))).collect();
+    let failure_counts: BTreeMap<Tk, Failures> = failed
+        .iter()
+        .map(|(tk, attempts)| {
+            let own = attempts.values().filter(|(own, _)| *own).count() as u32;
+            let fatal = attempts.values().any(|(_, fatal)| *fatal);
+            (*tk, Failures { failed: own, lost: attempts.len() as u32 - own, fatal })
+        })
+        .collect();
     let dead: BTreeSet<Tk> = tasks
         .iter()
-        .filter(|(tk, max)| failure_counts.get(tk).is_some_and(|(n, fatal)| *fatal || *n > **max))
+        .filter(|(tk, budget)| failure_counts.get(tk).is_some_and(|f| f.exhaust(**budget)))
         .map(|(tk, _)| *tk)
         .collect();
     let done: BTreeSet<Tk> =

@@ -16,6 +16,7 @@ fn options() -> SchedulerOptions {
         retry_base_ms: 50,
         retry_cap_ms: 500,
         default_max_retries: 3,
+        max_lost_attempts: 8,
         default_task_timeout_ms: 60_000,
         tenants: Default::default(),
         limits: Limits::default(),

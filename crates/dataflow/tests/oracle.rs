@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use splai_dataflow::Engine;
-use splai_dataflow::model::{Fact, Outcome, Time};
+use splai_dataflow::model::{Budget, Fact, Outcome, Time};
 use splai_dataflow::oracle::{self, Snapshot};
 
 const TTL: Time = 5;
@@ -14,7 +14,7 @@ const TTL: Time = 5;
 /// One random step: how far time moves, and what happens at the new time.
 #[derive(Debug, Clone)]
 enum Op {
-    Submit { job: u32, tasks: u32, edges: Vec<(u32, u32)>, retries: u32 },
+    Submit { job: u32, tasks: u32, edges: Vec<(u32, u32)>, retries: u32, losses: u32 },
     Beat { worker: u32, cap: u32 },
     Leave { worker: u32 },
     Assign { job: u32, task: u32, worker: u32 },
@@ -29,11 +29,12 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Outcome::Succeeded),
         2 => Just(Outcome::Failed),
         1 => Just(Outcome::Fatal),
-        1 => Just(Outcome::TimedOut)
+        1 => Just(Outcome::TimedOut),
+        1 => Just(Outcome::Lost)
     ];
     prop_oneof![
-        2 => (0u32..4, 1u32..5, proptest::collection::vec((0u32..5, 0u32..5), 0..5), 0u32..3)
-            .prop_map(|(job, tasks, edges, retries)| Op::Submit { job, tasks, edges, retries }),
+        2 => (0u32..4, 1u32..5, proptest::collection::vec((0u32..5, 0u32..5), 0..5), 0u32..3, 0u32..3)
+            .prop_map(|(job, tasks, edges, retries, losses)| Op::Submit { job, tasks, edges, retries, losses }),
         4 => (0u32..3, 1u32..3).prop_map(|(worker, cap)| Op::Beat { worker, cap }),
         1 => (0u32..3).prop_map(|worker| Op::Leave { worker }),
         4 => (0u32..4, 0u32..5, 0u32..3).prop_map(|(job, task, worker)| Op::Assign { job, task, worker }),
@@ -63,10 +64,11 @@ impl Feeder {
         };
         let u = &mut self.updates;
         match op {
-            Op::Submit { job, tasks, edges, retries } => {
+            Op::Submit { job, tasks, edges, retries, losses } => {
                 if self.submitted.insert(*job) {
                     for t in 0..*tasks {
-                        push(Fact::Task((*job, t), *retries), now, 1, engine, u);
+                        let budget = Budget { retries: *retries, losses: *losses };
+                        push(Fact::Task((*job, t), budget), now, 1, engine, u);
                     }
                     let dag: BTreeSet<(u32, u32)> =
                         edges.iter().filter(|(p, c)| p < c && *c < *tasks).copied().collect();

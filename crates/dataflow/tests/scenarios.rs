@@ -27,6 +27,7 @@ fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
         retry_base_ms: 200,
         retry_cap_ms: 2_000,
         default_max_retries: 2,
+        max_lost_attempts: 8,
         default_task_timeout_ms: 30_000,
         tenants,
         limits: Limits::default(),

@@ -3,10 +3,18 @@
 //! `DIR/<name>/*.gguf` is an LLM named `<name>` (e.g. `smollm2-135m-instruct`). A missing
 //! directory or model is not an error at start: the executor simply does not advertise it, and
 //! the scheduler never sends it tasks that need it (the policy documented in `docs/design/`).
+//!
+//! A load takes seconds, so it never holds a lock that anything else waits on: the map of
+//! models is locked only to find a model's cell, and the cell lets one thread load while others
+//! that need the same model wait for it. [`Models::warm`], which the heartbeat loop calls on the
+//! async runtime, never waits for a load (it once did, and a model load stalled every
+//! executor's heartbeats until the scheduler declared them lost).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use once_cell::sync::OnceCell;
 
 use crate::AttemptError;
 use crate::embed::Embedder;
@@ -19,8 +27,37 @@ pub struct Models {
     embed_dirs: BTreeMap<String, PathBuf>,
     llm_weights: Weights,
     llm_padding: Padding,
-    loaded: Mutex<BTreeMap<String, Arc<Mutex<LlmModel>>>>,
-    embedders: Mutex<BTreeMap<String, Arc<Embedder>>>,
+    loaded: Cells<Arc<Mutex<LlmModel>>>,
+    embedders: Cells<Arc<Embedder>>,
+}
+
+/// A model per name, each loaded at most once, outside the map's lock.
+#[derive(Debug)]
+struct Cells<T>(Mutex<BTreeMap<String, Arc<OnceCell<T>>>>);
+
+impl<T> Default for Cells<T> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+impl<T: Clone> Cells<T> {
+    /// The model `name`, loaded by `load` unless it is loaded already; concurrent callers for
+    /// the same name wait for one load, callers for other names do not wait at all.
+    fn get_or_load(
+        &self,
+        name: &str,
+        load: impl FnOnce() -> Result<T, AttemptError>,
+    ) -> Result<T, AttemptError> {
+        let cell = self.0.lock().expect("models lock").entry(name.to_string()).or_default().clone();
+        cell.get_or_try_init(load).cloned()
+    }
+
+    /// Names of the models loaded so far (never waits for a load under way).
+    fn loaded(&self) -> Vec<String> {
+        let map = self.0.lock().expect("models lock");
+        map.iter().filter(|(_, cell)| cell.get().is_some()).map(|(name, _)| name.clone()).collect()
+    }
 }
 
 impl Models {
@@ -64,8 +101,8 @@ impl Models {
 
     /// Models loaded in memory.
     pub fn warm(&self) -> Vec<String> {
-        let mut warm: Vec<String> = self.loaded.lock().expect("models lock").keys().cloned().collect();
-        warm.extend(self.embedders.lock().expect("models lock").keys().cloned());
+        let mut warm = self.loaded.loaded();
+        warm.extend(self.embedders.loaded());
         warm
     }
 
@@ -83,13 +120,7 @@ impl Models {
                 self.names()
             ))
         })?;
-        let mut loaded = self.embedders.lock().expect("models lock");
-        if let Some(m) = loaded.get(&name) {
-            return Ok(m.clone());
-        }
-        let model = Arc::new(Embedder::load(dir, &name)?);
-        loaded.insert(name, model.clone());
-        Ok(model)
+        self.embedders.get_or_load(&name, || Ok(Arc::new(Embedder::load(dir, &name)?)))
     }
 
     /// The model `name` (or the first LLM when `None`), loading it on first use.
@@ -106,13 +137,40 @@ impl Models {
                 self.names()
             ))
         })?;
-        let mut loaded = self.loaded.lock().expect("models lock");
-        if let Some(m) = loaded.get(&name) {
-            return Ok(m.clone());
-        }
-        let model =
-            Arc::new(Mutex::new(LlmModel::load_padded(path, &name, self.llm_weights, self.llm_padding)?));
-        loaded.insert(name, model.clone());
-        Ok(model)
+        self.loaded.get_or_load(&name, || {
+            Ok(Arc::new(Mutex::new(LlmModel::load_padded(path, &name, self.llm_weights, self.llm_padding)?)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cells;
+    use std::sync::{Arc, mpsc};
+
+    /// The heartbeat's view of warm models answers while a load is under way (a load once held
+    /// the lock it needs, and stalled every heartbeat for the seconds a model takes to load).
+    #[test]
+    fn listing_loaded_models_never_waits_for_a_load() {
+        let cells: Arc<Cells<u32>> = Arc::default();
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let loader = {
+            let cells = cells.clone();
+            std::thread::spawn(move || {
+                cells.get_or_load("m", || {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(7)
+                })
+            })
+        };
+        started.recv().unwrap();
+        assert!(cells.loaded().is_empty(), "a model under load is not warm yet");
+        assert_eq!(cells.get_or_load("other", || Ok(1)).unwrap(), 1, "other models load meanwhile");
+        release.send(()).unwrap();
+        assert_eq!(loader.join().unwrap().unwrap(), 7);
+        assert_eq!(cells.get_or_load("m", || panic!("loaded once")).unwrap(), 7);
+        assert_eq!(cells.loaded(), vec!["m".to_string(), "other".to_string()]);
     }
 }

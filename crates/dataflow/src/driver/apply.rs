@@ -10,7 +10,7 @@ use splai_ingest::plan::plan;
 use super::attempts::{AttemptState, backoff_ms};
 use super::registry::JobInfo;
 use super::{Scheduler, emit};
-use crate::model::{Fact, Outcome, Tk};
+use crate::model::{Budget, Fact, Outcome, Tk};
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     let tk = attempt_task(s, e);
@@ -116,8 +116,8 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 .map(|(tk, st)| (tk, *st))
                 .collect();
             for (tk, st) in lost {
-                let why = format!("worker {} restarted; the attempt was lost with it", r.worker_id);
-                end_attempt(s, tk, st, Outcome::Failed, why, false);
+                let why = format!("attempt {} lost: worker {} restarted", st.attempt, r.worker_id);
+                end_attempt(s, tk, st, Outcome::Lost, why, false);
             }
             s.engine.feed(Fact::Beat(w, now, r.slots), now, 1);
             s.engine.feed(Fact::Beat(w, now, r.slots), now + ttl, -1);
@@ -171,7 +171,8 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             // whose deadline passed already ended by its timeout.)
             match previous.filter(|p| !p.ended) {
                 Some(p) if now < p.deadline => {
-                    end_attempt(s, tk, p, Outcome::Failed, "worker lost".into(), false)
+                    let why = lost_with_worker(s, p);
+                    end_attempt(s, tk, p, Outcome::Lost, why, false)
                 }
                 Some(p) => fire_timeout(s, tk, p),
                 None => {}
@@ -209,6 +210,15 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
     }
 }
 
+/// Why an open attempt on a worker that is no longer live was lost.
+pub(super) fn lost_with_worker(s: &Scheduler, st: AttemptState) -> String {
+    let worker = &s.reg.workers[st.worker as usize].id;
+    format!(
+        "attempt {} lost: worker {worker} stopped heartbeating (ttl {} ms) or left",
+        st.attempt, s.opts.heartbeat_ttl_ms
+    )
+}
+
 /// The current attempt of `tk`, if `attempt` is it and it is still open before its deadline.
 fn current_open(s: &Scheduler, tk: Option<Tk>, attempt: u32) -> Option<(Tk, AttemptState)> {
     let tk = tk?;
@@ -234,6 +244,7 @@ pub(super) fn fire_timeout(s: &mut Scheduler, tk: Tk, st: AttemptState) {
         }
         cur.timeout_fed = true;
     }
+    s.attempts.record_failure(tk, st.attempt, true, false);
     let backoff = backoff_of(s, tk, st.attempt);
     s.engine.feed(Fact::Ended(tk, st.attempt, Outcome::TimedOut), st.deadline, 1);
     s.engine.feed(Fact::Backoff(tk), st.deadline, 1);
@@ -259,7 +270,7 @@ fn end_attempt(
     }
     s.engine.feed(Fact::Ended(tk, st.attempt, outcome), now, 1);
     if outcome != Outcome::Succeeded {
-        *s.attempts.failures.entry(tk).or_insert(0) += 1;
+        s.attempts.record_failure(tk, st.attempt, outcome.is_task_failure(), outcome == Outcome::Fatal);
         if !error.is_empty() {
             s.attempts.errors.insert(tk, error);
         }
@@ -369,7 +380,8 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     let info = &s.reg.jobs[job as usize];
     let mut facts = Vec::new();
     for (i, t) in info.dag.tasks.iter().enumerate() {
-        let budget = t.max_retries.or(info.max_retries).unwrap_or(s.opts.default_max_retries);
+        let retries = t.max_retries.or(info.max_retries).unwrap_or(s.opts.default_max_retries);
+        let budget = Budget { retries, losses: s.opts.max_lost_attempts };
         facts.push(Fact::Task((job, i as u32), budget));
         for p in &t.parents {
             if let Some(parent) = s.reg.task_of(job, p) {
@@ -402,9 +414,12 @@ fn requeue(s: &mut Scheduler, job_id: &str, task_id: Option<&str>) {
         let dead = s.states.get(&tk).is_some_and(|(st, _)| *st == crate::model::TaskStatus::DeadLettered);
         let named = task_id.is_none_or(|id| s.reg.task_ids(tk).1 == id);
         if dead && named {
-            let old = s.attempts.budget.get(&tk).copied().unwrap_or(0);
-            let failures = s.attempts.failures.get(&tk).copied().unwrap_or(0);
-            let new = failures + old.max(s.opts.default_max_retries);
+            let old = s.attempts.budget.get(&tk).copied().unwrap_or(Budget { retries: 0, losses: 0 });
+            let failures = s.attempts.failures(tk);
+            let new = Budget {
+                retries: failures.failed + old.retries.max(s.opts.default_max_retries),
+                losses: failures.lost + old.losses.max(s.opts.max_lost_attempts),
+            };
             s.engine.feed(Fact::Task(tk, old), now, -1);
             s.engine.feed(Fact::Task(tk, new), now, 1);
             s.attempts.budget.insert(tk, new);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use splai_events::ArtifactRef;
 
 use super::task_map::TaskMap;
-use crate::model::{Attempt, Time, Tk, Worker};
+use crate::model::{Attempt, Budget, Failures, Time, Tk, Worker};
 
 #[derive(Debug, Clone, Copy)]
 pub struct AttemptState {
@@ -28,9 +28,14 @@ pub struct Attempts {
     pub current: TaskMap<AttemptState>,
     pub artifacts: TaskMap<ArtifactRef>,
     pub errors: HashMap<Tk, String>,
-    pub failures: HashMap<Tk, u32>,
-    /// Retry budget fed for each task (changes on requeue).
-    pub budget: TaskMap<u32>,
+    /// Attempts of each task that ended without success: (the task's own failure, else lost to
+    /// infrastructure; fatal). Mirrors what the dataflow's `failed_attempts` counts.
+    failed: HashMap<Tk, BTreeMap<Attempt, (bool, bool)>>,
+    /// Open attempts on workers that are not live (the dataflow's `orphaned`): lost, unless their
+    /// worker comes back first.
+    pub orphaned: HashSet<(Tk, Attempt)>,
+    /// Budget fed for each task (changes on requeue).
+    pub budget: TaskMap<Budget>,
     /// Attempts already told to stop.
     pub revoked: HashSet<(Tk, Attempt)>,
     /// Attempts a worker still reported after they stopped being current, already revoked.
@@ -39,6 +44,36 @@ pub struct Attempts {
     pub timeouts: BTreeMap<Time, Vec<(Tk, Attempt)>>,
     /// Attempts found open at their deadline, for the next live step to revoke.
     pub timed_out: Vec<(Tk, Attempt)>,
+}
+
+impl Attempts {
+    /// `attempt` of `tk` ended without success: `own` if by the task's own failure (spends its
+    /// retries), else lost to infrastructure (spends its loss budget). Once per attempt; a task
+    /// failure outranks a loss.
+    pub fn record_failure(&mut self, tk: Tk, attempt: Attempt, own: bool, fatal: bool) {
+        let e = self.failed.entry(tk).or_default().entry(attempt).or_insert((own, fatal));
+        e.0 |= own;
+        e.1 |= fatal;
+    }
+
+    /// The failed attempts of `tk` by cause, as the dataflow counts them.
+    pub fn failures(&self, tk: Tk) -> Failures {
+        let mut f = Failures::default();
+        let ended = self.failed.get(&tk);
+        for (own, fatal) in ended.into_iter().flat_map(|m| m.values()) {
+            if *own {
+                f.failed += 1;
+            } else {
+                f.lost += 1;
+            }
+            f.fatal |= *fatal;
+        }
+        let orphan = self.current.get(&tk).map(|c| c.attempt).filter(|a| self.orphaned.contains(&(tk, *a)));
+        if orphan.is_some_and(|a| ended.is_none_or(|m| !m.contains_key(&a))) {
+            f.lost += 1;
+        }
+        f
+    }
 }
 
 /// Exponential backoff, capped, with jitter in [50 %, 100 %] derived from a hash of the task and

@@ -60,9 +60,11 @@ pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, o
     let worker_id = matches!(status, TaskStatus::Assigned | TaskStatus::Running)
         .then(|| s.active.get(&tk).map(|(_, w)| s.reg.workers[*w as usize].id.clone()))
         .flatten();
-    let reason = matches!(status, TaskStatus::Failed | TaskStatus::DeadLettered | TaskStatus::Cancelled)
-        .then(|| s.attempts.errors.get(&tk).cloned())
-        .flatten();
+    let reason = match status {
+        TaskStatus::DeadLettered => Some(dead_reason(s, tk)),
+        TaskStatus::Failed | TaskStatus::Cancelled => s.attempts.errors.get(&tk).cloned(),
+        _ => None,
+    };
     let state = task_state_name(status);
     let event = Event::TaskStateChanged(TaskStateChanged {
         job_id: job_id.to_string(),
@@ -88,6 +90,20 @@ pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, o
     }
 }
 
+/// Why `tk` was dead-lettered: its last error, and which budget it exhausted when that was the
+/// budget for attempts lost to infrastructure (a worker that died, restarted or stopped beating).
+fn dead_reason(s: &Scheduler, tk: Tk) -> String {
+    let last = s.attempts.errors.get(&tk).cloned().unwrap_or_else(|| "retries exhausted".into());
+    let failures = s.attempts.failures(tk);
+    match s.attempts.budget.get(&tk) {
+        Some(budget) if !failures.fatal && failures.lost > budget.losses => format!(
+            "{} attempts lost to infrastructure (scheduler.max_lost_attempts = {}); last: {last}",
+            failures.lost, budget.losses
+        ),
+        _ => last,
+    }
+}
+
 pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envelope>) {
     let info = &s.reg.jobs[job as usize];
     let (reason, failed_task) = match status {
@@ -97,12 +113,7 @@ pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envel
             match dead {
                 Some(t) => {
                     let task = info.dag.tasks[t as usize].id.clone();
-                    let why = s
-                        .attempts
-                        .errors
-                        .get(&(job, t))
-                        .cloned()
-                        .unwrap_or_else(|| "retries exhausted".into());
+                    let why = dead_reason(s, (job, t));
                     (Some(format!("task {task} was dead-lettered: {why}")), Some(task))
                 }
                 None => (Some("a task was dead-lettered".into()), None),

@@ -36,6 +36,8 @@ pub struct SchedulerOptions {
     pub retry_base_ms: u64,
     pub retry_cap_ms: u64,
     pub default_max_retries: u32,
+    /// Attempts a task may lose to infrastructure before it is dead-lettered.
+    pub max_lost_attempts: u32,
     pub default_task_timeout_ms: u64,
     pub tenants: std::collections::HashMap<String, TenantPolicy>,
     pub limits: Limits,
@@ -50,6 +52,7 @@ impl From<&SchedulerSettings> for SchedulerOptions {
             retry_base_ms: s.retry_base_ms,
             retry_cap_ms: s.retry_cap_ms,
             default_max_retries: s.default_max_retries,
+            max_lost_attempts: s.max_lost_attempts,
             default_task_timeout_ms: u64::from(s.default_task_timeout_s) * 1000,
             tenants: s
                 .tenants
@@ -285,6 +288,19 @@ impl Scheduler {
                 self.active.insert(*tk, *aw);
             } else if self.active.get(tk) == Some(aw) {
                 self.active.remove(tk);
+            }
+        }
+        for ((tk, (attempt, w)), diff) in &changes.orphaned {
+            if *diff > 0 {
+                self.attempts.orphaned.insert((*tk, *attempt));
+                if let Some(st) =
+                    self.attempts.current.get(tk).filter(|st| st.attempt == *attempt && st.worker == *w)
+                {
+                    let why = apply::lost_with_worker(self, *st);
+                    self.attempts.errors.insert(*tk, why);
+                }
+            } else {
+                self.attempts.orphaned.remove(&(*tk, *attempt));
             }
         }
         // Retractions first, so a state that moved within the step is replaced, not lost.

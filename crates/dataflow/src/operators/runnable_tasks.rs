@@ -4,11 +4,11 @@
 //! by a fresh `(task, attempt)`).
 
 use super::C;
-use crate::model::{Attempt, Job, Tk, Worker};
+use crate::model::{Attempt, Budget, Job, Tk, Worker};
 
 #[allow(clippy::too_many_arguments)]
 pub fn runnable_tasks<'s>(
-    tasks: C<'s, (Tk, u32)>,
+    tasks: C<'s, (Tk, Budget)>,
     blocked: C<'s, Tk>,
     done: C<'s, Tk>,
     active: C<'s, (Tk, (Attempt, Worker))>,

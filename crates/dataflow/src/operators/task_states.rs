@@ -3,16 +3,16 @@
 //! its current attempt. Changes of this collection are the `TaskStateChanged` events.
 
 use super::C;
-use crate::model::{Attempt, Job, TaskStatus, Tk, Worker};
+use crate::model::{Attempt, Budget, Failures, Job, TaskStatus, Tk, Worker};
 
 #[allow(clippy::too_many_arguments)]
 pub fn task_states<'s>(
-    tasks: C<'s, (Tk, u32)>,
+    tasks: C<'s, (Tk, Budget)>,
     runnable: C<'s, (Tk, Attempt)>,
     active: C<'s, (Tk, (Attempt, Worker))>,
     started: C<'s, (Tk, Attempt)>,
     done: C<'s, Tk>,
-    failures: C<'s, (Tk, (u32, bool))>,
+    failures: C<'s, (Tk, Failures)>,
     dead: C<'s, Tk>,
     stopped: C<'s, Job>,
     current: C<'s, (Tk, (Attempt, Worker))>,
