@@ -52,6 +52,7 @@ impl Stack {
             retry_cap_ms: 1_000,
             default_max_retries: 1,
             max_lost_attempts: 8,
+            decision_resend_ms: 5_000,
             default_task_timeout_ms: task_timeout_ms,
             tenants: Default::default(),
             limits: Limits::default(),

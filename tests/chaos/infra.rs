@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -277,7 +279,13 @@ model_dir = "{dir}/models"
             }
             let tansu = std::fs::read_to_string(&broker.log).unwrap_or_default();
             let tail = &tansu[tansu.len().saturating_sub(4000)..];
-            panic!("jobs not all succeeded:\n{}\ntansu log (tail):\n{tail}", stuck.join("\n"));
+            let stuck_ids: BTreeSet<String> =
+                (0..JOBS).map(|i| format!("{run}-{i}")).filter(|id| !jobs.contains_key(id)).collect();
+            let records = log_records_of(&config, &run, &stuck_ids).await;
+            panic!(
+                "jobs not all succeeded:\n{}\nthe log's records of those jobs:\n{records}\ntansu log (tail):\n{tail}",
+                stuck.join("\n")
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -356,6 +364,46 @@ model_dir = "{dir}/models"
     );
 }
 
+/// Every record of `jobs` on the scheduler's topics, as the broker serves them now: topic,
+/// partition, offset, kind and what it is about (the evidence when a job sticks).
+async fn log_records_of(config: &Path, run: &str, jobs: &BTreeSet<String>) -> String {
+    let settings = splai_config::Loader::new().file(Some(config)).load().unwrap();
+    let log = open_log(&settings.log).await.unwrap();
+    let writer = EventWriter::new(log, settings.log.topic_prefix.clone());
+    let topics = [Topic::Jobs, Topic::Assignments, Topic::TaskEvents, Topic::JobEvents];
+    let mut reader = EventReader::subscribe(writer, &format!("{run}-evidence"), &topics, None).await.unwrap();
+    let mut lines = Vec::new();
+    let mut idle_since = Instant::now();
+    while idle_since.elapsed() < Duration::from_secs(4) {
+        let batch = reader.poll(1000, Duration::from_millis(500)).await.unwrap();
+        if !batch.events.is_empty() {
+            idle_since = Instant::now();
+        }
+        for (pos, e) in batch.events {
+            let v = serde_json::to_value(&e).unwrap_or_default();
+            let body = &v["body"];
+            let job = body["job_id"].as_str().or(body["attempt"]["job_id"].as_str()).unwrap_or("");
+            if jobs.contains(job) || jobs.contains(&e.id) {
+                let about = [&body["task_id"], &body["attempt"], &body["state"], &body["worker_id"]]
+                    .iter()
+                    .filter(|x| !x.is_null())
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                lines.push(format!(
+                    "{}[{}]@{} ts={} {} {job} {about}",
+                    pos.topic,
+                    pos.partition,
+                    pos.offset,
+                    e.ts_ms,
+                    e.event.kind()
+                ));
+            }
+        }
+    }
+    lines.join("\n")
+}
+
 /// Successful attempts of `jobs` in the gateway's read model.
 async fn read_model_successes(url: &str, jobs: impl Iterator<Item = &String>) -> usize {
     let mut n = 0;
@@ -366,4 +414,137 @@ async fn read_model_successes(url: &str, jobs: impl Iterator<Item = &String>) ->
         }
     }
     n
+}
+
+/// What issue 15's chaos failure came down to: records a producer had in flight when the broker
+/// died must be in the log once it is back, and a consumer reading through the restart must see
+/// every one of them. With `enable.idempotence=true`, tansu 0.6 acknowledged the retried batches
+/// with offsets that were not theirs and lost them (5 records per kill, 2 runs in 3), which left a
+/// job stuck; `log.kafka.idempotence` is now off by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_appends_survive_a_broker_kill() {
+    let (Ok(s3), Ok(bucket)) =
+        (std::env::var("SPLAI_TEST_S3_ENDPOINT"), std::env::var("SPLAI_TEST_S3_BUCKET"))
+    else {
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "S3 (SeaweedFS) not configured");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = format!("p{}x{}", std::process::id(), Instant::now().elapsed().subsec_nanos() % 100_000);
+    let mut broker = Broker {
+        child: None,
+        port: free_port(),
+        cluster: format!("durability-{run}"),
+        s3,
+        bucket,
+        log: dir.path().join("tansu.log"),
+    };
+    broker.start();
+    let config = dir.path().join("splai.toml");
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let unused = ("postgres://unused@127.0.0.1:1/unused", "http://127.0.0.1:1");
+    std::fs::write(
+        &config,
+        common::services_config(&run, 1, &brokers, unused.0, unused.1, "unused", ("t", TOKEN)),
+    )
+    .unwrap();
+    let settings = splai_config::Loader::new().file(Some(&config)).load().unwrap();
+    let _guard = splai_telemetry::init(&settings.telemetry, "probe").ok();
+    let log = open_log(&settings.log).await.unwrap();
+    let topic = format!("{run}.durability");
+    log.create_topics(std::slice::from_ref(&topic), 1).await.unwrap();
+    let subscription = |group: &str| splai_ingest::log::Subscription {
+        group: format!("{run}-{group}"),
+        topics: vec![topic.clone()],
+        partitions: Some(vec![0]),
+    };
+
+    // A consumer reading live across the restart, and four writers with batches in flight.
+    let mut live = log.subscribe(subscription("live")).await.unwrap();
+    let writing = Arc::new(AtomicBool::new(true));
+    let reading = Arc::new(AtomicBool::new(true));
+    let seen_live = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let reader = {
+        let (reading, seen_live) = (reading.clone(), seen_live.clone());
+        tokio::spawn(async move {
+            while reading.load(Ordering::SeqCst) {
+                // Errors while the broker is away are retried by the next poll.
+                let batch = live.poll(1000, Duration::from_millis(50)).await.unwrap_or_default();
+                seen_live.lock().unwrap().extend(batch.into_iter().map(|d| d.payload));
+            }
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..4u64 {
+        let (log, topic, writing) = (log.clone(), topic.clone(), writing.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut i = 0u64;
+            while writing.load(Ordering::SeqCst) {
+                let batch: Vec<Vec<u8>> =
+                    (0..1 + i % 3).map(|j| format!("w{w}r{i}.{j}").into_bytes()).collect();
+                let records = batch.iter().map(|p| splai_ingest::log::Record::new("k", p.clone())).collect();
+                if log.append(&topic, records).await.is_ok() {
+                    acked.extend(batch);
+                    i += 1;
+                }
+            }
+            acked
+        }));
+    }
+    wait_until(Duration::from_secs(30), "writing before the kill", || {
+        port_open(broker.port) && writers.iter().all(|w| !w.is_finished())
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    broker.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    broker.start();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    writing.store(false, Ordering::SeqCst);
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+
+    // Everything in the log, read by a fresh consumer.
+    let mut fresh = log.subscribe(subscription("fresh")).await.unwrap();
+    let mut stored = BTreeSet::new();
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(3) {
+        let batch = fresh.poll(1000, Duration::from_millis(200)).await.unwrap();
+        if !batch.is_empty() {
+            quiet_since = Instant::now();
+        }
+        stored.extend(batch.into_iter().map(|d| d.payload));
+    }
+    // The live consumer catches up (after librdkafka's reconnect backoff) with all of it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stored.iter().all(|p| seen_live.lock().unwrap().contains(p)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    reading.store(false, Ordering::SeqCst);
+    reader.await.unwrap();
+    let seen_live = seen_live.lock().unwrap().clone();
+    let text = |p: &Vec<u8>| String::from_utf8_lossy(p).into_owned();
+    let lost: Vec<String> = acked.iter().filter(|p| !stored.contains(*p)).map(text).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged records are not in the log: {lost:?}",
+        lost.len(),
+        acked.len()
+    );
+    let missed: Vec<String> = stored.iter().filter(|p| !seen_live.contains(*p)).map(text).collect();
+    assert!(missed.is_empty(), "the live consumer missed {} stored records: {missed:?}", missed.len());
+    println!(
+        "durability: {} acknowledged records, all in the log and seen live across a broker kill",
+        acked.len()
+    );
+}
+
+fn wait_until(within: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

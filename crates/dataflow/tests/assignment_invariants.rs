@@ -17,6 +17,7 @@ fn options() -> SchedulerOptions {
         retry_cap_ms: 500,
         default_max_retries: 3,
         max_lost_attempts: 8,
+        decision_resend_ms: 5_000,
         default_task_timeout_ms: 60_000,
         tenants: Default::default(),
         limits: Limits::default(),

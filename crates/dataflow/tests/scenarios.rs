@@ -28,6 +28,7 @@ fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
         retry_cap_ms: 2_000,
         default_max_retries: 2,
         max_lost_attempts: 8,
+        decision_resend_ms: 5_000,
         default_task_timeout_ms: 30_000,
         tenants,
         limits: Limits::default(),

@@ -15,6 +15,7 @@ fn options() -> SchedulerOptions {
         retry_cap_ms: 1_000,
         default_max_retries: 3,
         max_lost_attempts: 8,
+        decision_resend_ms: 5_000,
         default_task_timeout_ms: 600_000,
         tenants: Default::default(),
         limits: Limits::default(),
@@ -163,4 +164,43 @@ fn a_task_that_loses_every_worker_ends_with_the_loss_budget() {
     let reason = job_failure_reason(&all).expect("the job failed with a reason");
     assert!(reason.contains("3 attempts lost to infrastructure"), "{reason}");
     assert!(reason.contains("worker w1 restarted"), "{reason}");
+}
+
+/// The chaos failure (issue 15): a broker acknowledged the scheduler's `Assign` and lost it, so it
+/// never came back; the task stayed out of placement (waiting for its own decision) and its
+/// worker's slot stayed reserved, and the job never finished. A decision not read back within
+/// `decision_resend_ms` is written again, the same envelope.
+#[test]
+fn a_decision_the_log_lost_is_written_again() {
+    let mut s = Scheduler::new(options());
+    s.advance(1_000);
+    s.go_live();
+    at(&mut s, 1_000, registration());
+    // Submitted and placed; the broker loses the decision: nothing comes back.
+    let mut out = Vec::new();
+    s.advance(1_010);
+    s.apply(&Envelope::new("submit", 1_010, "acme", job("j1", 2)), &mut out);
+    s.tick(&mut out);
+    let first: Vec<Envelope> = out.into_iter().filter(|e| matches!(e.event, Event::Assign(_))).collect();
+    assert_eq!(first.len(), 1);
+    let mut quiet = Vec::new();
+    s.advance(1_010 + 4_999);
+    s.tick(&mut quiet);
+    assert!(quiet.iter().all(|e| !matches!(e.event, Event::Assign(_))), "not resent before the interval");
+    let mut again = Vec::new();
+    s.advance(1_010 + 5_000);
+    s.tick(&mut again);
+    let resent: Vec<&Envelope> = again.iter().filter(|e| matches!(e.event, Event::Assign(_))).collect();
+    assert_eq!(resent.len(), 1, "{again:#?}");
+    assert_eq!(resent[0], &first[0], "the same decision: same id, attempt, worker and deadline");
+    // This time it comes back: the task is assigned, and nothing is resent any more.
+    let mut echoed = Vec::new();
+    s.advance(6_020);
+    s.apply(resent[0], &mut echoed);
+    s.tick(&mut echoed);
+    assert_eq!(s.task_status("j1", "t"), Some((splai_dataflow::model::TaskStatus::Assigned, 1)));
+    let mut later = Vec::new();
+    s.advance(20_000);
+    s.tick(&mut later);
+    assert!(later.iter().all(|e| !matches!(e.event, Event::Assign(_))), "{later:#?}");
 }

@@ -91,8 +91,19 @@ impl Shared {
                 Envelope::new(self.id(event.kind()), at, tenant, event).with_traceparent(traceparent.clone())
             })
             .collect();
-        if let Err(error) = self.writer.append(&envelopes).await {
-            tracing::error!(%error, "reporting to the log failed");
+        // A report is a fact the scheduler needs (dropping an `AttemptSucceeded` holds the
+        // attempt's slot until its deadline, then runs it again): retry until the log takes it.
+        // A heartbeat is not worth retrying; the next one says more.
+        let only_beats = envelopes.iter().all(|e| matches!(e.event, Event::Heartbeat(_)));
+        let mut backoff = Duration::from_millis(100);
+        while let Err(error) = self.writer.append(&envelopes).await {
+            if only_beats {
+                tracing::warn!(%error, "sending a heartbeat failed");
+                return;
+            }
+            tracing::error!(%error, ?backoff, "reporting to the log failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
         }
     }
 }

@@ -54,6 +54,7 @@ impl Backend {
                     batch_size: 1_000_000,
                     delivery_timeout_ms: 30_000,
                     rescan_on_resume: true,
+                    idempotence: false,
                 };
                 Arc::new(KafkaLog::connect(&settings, 1).unwrap())
             }

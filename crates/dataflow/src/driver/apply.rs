@@ -159,6 +159,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let Some(tk) = tk else { return };
             let w = s.reg.worker_or_new(&a.worker_id);
             s.pending.remove(&tk);
+            s.unconfirmed.confirmed(tk, a.attempt.attempt);
             s.requeue(tk);
             if !s.live_mode {
                 s.replayed.push((tk, a.attempt.attempt, now));

@@ -10,6 +10,7 @@ mod placement;
 mod ready;
 mod registry;
 mod task_map;
+mod unconfirmed;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +25,7 @@ pub use placement::Explanation;
 use ready::Ready;
 use registry::Registry;
 use task_map::TaskMap;
+use unconfirmed::Unconfirmed;
 
 use crate::assign::{Assigner, TenantPolicy};
 use crate::engine::{Changes, Engine};
@@ -38,6 +40,8 @@ pub struct SchedulerOptions {
     pub default_max_retries: u32,
     /// Attempts a task may lose to infrastructure before it is dead-lettered.
     pub max_lost_attempts: u32,
+    /// A decision not read back from the log within this long is written again (ms).
+    pub decision_resend_ms: u64,
     pub default_task_timeout_ms: u64,
     pub tenants: std::collections::HashMap<String, TenantPolicy>,
     pub limits: Limits,
@@ -53,6 +57,7 @@ impl From<&SchedulerSettings> for SchedulerOptions {
             retry_cap_ms: s.retry_cap_ms,
             default_max_retries: s.default_max_retries,
             max_lost_attempts: s.max_lost_attempts,
+            decision_resend_ms: s.decision_resend_ms,
             default_task_timeout_ms: u64::from(s.default_task_timeout_s) * 1000,
             tenants: s
                 .tenants
@@ -97,6 +102,8 @@ pub struct Scheduler {
     job_states: HashMap<Job, JobStatus>,
     /// Decisions written but not yet read back: task → (attempt, worker).
     pending: HashMap<Tk, (Attempt, Worker)>,
+    /// The envelopes of those decisions, resent if they do not come back.
+    unconfirmed: Unconfirmed,
     cancelled: BTreeSet<Job>,
     /// Events waiting for their job's admission or their attempt's assignment, by job id or
     /// attempt key.
@@ -156,6 +163,7 @@ impl Scheduler {
             states: TaskMap::default(),
             job_states: HashMap::default(),
             pending: HashMap::default(),
+            unconfirmed: Unconfirmed::default(),
             cancelled: BTreeSet::new(),
             early: HashMap::default(),
             parked: 0,
@@ -255,6 +263,7 @@ impl Scheduler {
         }
         if self.live_mode {
             self.revoke_timed_out(out);
+            self.resend_unconfirmed(out);
             placement::place(self, out);
         }
     }
@@ -339,6 +348,21 @@ impl Scheduler {
                 apply::fire_timeout(self, tk, st);
                 self.attempts.timed_out.push((tk, attempt));
             }
+        }
+    }
+
+    /// Write again the decisions that have not come back from the log in time (see
+    /// [`Unconfirmed`]).
+    fn resend_unconfirmed(&mut self, out: &mut Vec<Envelope>) {
+        let again = self.unconfirmed.due(self.now, self.opts.decision_resend_ms);
+        if !again.is_empty() {
+            tracing::warn!(
+                decisions = again.len(),
+                first = %again[0].id,
+                after_ms = self.opts.decision_resend_ms,
+                "decisions did not come back from the log; writing them again"
+            );
+            out.extend(again);
         }
     }
 

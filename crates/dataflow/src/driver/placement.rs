@@ -104,7 +104,9 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
         s.stats.assignments += 1;
         s.pending.insert(d.tk, (d.attempt, d.worker));
         s.ready.remove(d.tk);
-        out.push(assign_envelope(s, d.tk, d.attempt, d.worker));
+        let decision = assign_envelope(s, d.tk, d.attempt, d.worker);
+        s.unconfirmed.sent(d.tk, d.attempt, decision.clone(), s.now, s.opts.decision_resend_ms);
+        out.push(decision);
         if let Some(decision) = policy_decision(s, d.tk, d.worker) {
             out.push(decision);
         }

@@ -1,6 +1,9 @@
 //! The event log on Kafka (any broker speaking the protocol; tested against tansu).
 //!
-//! Producer: idempotent, `acks=all`, batched by `linger.ms`; we pick the partition ourselves with
+//! Producer: `acks=all`, batched by `linger.ms`, idempotent only when `idempotence` is on (tansu
+//! 0.6 loses batches an idempotent producer retries after a broker restart; off, a retry may
+//! store a record twice, which consumers de-duplicate by envelope id, and one request in flight
+//! per connection keeps partitions in order); we pick the partition ourselves with
 //! [`partition_for`] so keys land where the embedded log puts them. Consumers: manual commits
 //! only (`enable.auto.commit=false`, `enable.auto.offset.store=false`), a low session timeout
 //! (tansu holds a group join for about half of it), and `auto.offset.reset=earliest`.
@@ -33,6 +36,10 @@ use splai_events::SourcePosition;
 
 use super::{Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, partition_for};
 
+/// librdkafka backs off reconnecting up to 10 s by default; after a broker restart that left
+/// every client idle for seconds. One second keeps recovery quick at little cost.
+const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
+
 #[derive(Clone)]
 pub struct KafkaLog {
     settings: KafkaSettings,
@@ -54,13 +61,16 @@ impl KafkaLog {
         let open_err = |e: KafkaError| LogError::Open { backend: "kafka", message: e.to_string() };
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &settings.brokers)
-            .set("enable.idempotence", "true")
+            .set("enable.idempotence", settings.idempotence.to_string())
+            // Without idempotence, a retry may overtake later batches unless one is in flight.
+            .set("max.in.flight.requests.per.connection", if settings.idempotence { "5" } else { "1" })
             .set("acks", "all")
             .set("linger.ms", settings.linger_ms.to_string())
             .set("batch.size", settings.batch_size.to_string())
             .set("message.timeout.ms", settings.delivery_timeout_ms.to_string())
             .set("queue.buffering.max.messages", "1000000")
             .set("queue.buffering.max.kbytes", "1048576")
+            .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
             .create()
             .map_err(open_err)?;
         let admin: AdminClient<DefaultClientContext> =
@@ -249,6 +259,7 @@ impl EventLog for KafkaLog {
             .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
             .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", self.settings.fetch_wait_ms.to_string())
+            .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
             .create_with_context(context)
             .map_err(|e| err(e.to_string()))?;
         for topic in &subscription.topics {
