@@ -101,6 +101,12 @@ async fn every_error_status_has_a_specific_json_body() {
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
     assert_eq!(get(url, "/v1/jobs/idem-1", None).await.unwrap().0, 200);
     assert_error(&raw(url, reqwest::Method::GET, "/v1/jobs/nope", &[], "").await, 404, "not_found");
+    // A tenant header that is not a tenant name is refused, never read as `default`.
+    for bad in ["../../other", "..", ".hidden", "a/b", ""] {
+        let r = raw(url, reqwest::Method::GET, "/v1/jobs", &[("x-splai-tenant", bad)], "").await;
+        assert_error(&r, 400, "invalid_tenant");
+        assert!(r.2["message"].as_str().unwrap_or("").contains("X-SPLAI-Tenant"), "{bad:?}: {}", r.2);
+    }
 
     // Paging and stream parameters.
     assert_error(&raw(url, reqwest::Method::GET, "/v1/jobs?limit=0", &[], "").await, 400, "invalid_limit");

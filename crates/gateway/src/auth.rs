@@ -86,7 +86,19 @@ impl Tokens {
         tenant_header: Option<&str>,
     ) -> Result<Caller, ApiError> {
         if !self.enabled {
-            let tenant = tenant_header.filter(|t| valid_tenant(t)).unwrap_or("default");
+            let tenant = match tenant_header {
+                None => "default",
+                Some(t) if valid_tenant(t) => t,
+                Some(t) => {
+                    return Err(ApiError::bad_request(
+                        "invalid_tenant",
+                        format!(
+                            "header `X-SPLAI-Tenant` must be 1-64 characters of letters, digits, `-`, `_` \
+                             or `.`, starting with a letter or digit; got {t:?}"
+                        ),
+                    ));
+                }
+            };
             return Ok(Caller {
                 tenant: tenant.to_string(),
                 roles: vec![Role::Admin],
@@ -103,8 +115,12 @@ impl Tokens {
     }
 }
 
+/// A tenant name is a path segment of artifacts and a key of the log: no `/`, no `..`, no
+/// leading dot.
 fn valid_tenant(t: &str) -> bool {
-    !t.is_empty() && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    t.len() <= 64
+        && t.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -112,6 +128,11 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        state.tokens.caller(header("authorization"), header("x-splai-tenant"))
+        // A tenant header that is not text is as wrong as one that is not a tenant name.
+        let tenant = match parts.headers.get("x-splai-tenant") {
+            Some(v) => Some(v.to_str().unwrap_or("\u{fffd}")),
+            None => None,
+        };
+        state.tokens.caller(header("authorization"), tenant)
     }
 }

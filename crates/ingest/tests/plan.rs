@@ -177,3 +177,41 @@ proptest! {
         }
     }
 }
+
+/// Issue 16 item 11: every number of a request has a range, and a value outside it is refused
+/// naming the field (`max_retries: 1000000000` was accepted).
+#[test]
+fn numbers_outside_their_range_name_their_field() {
+    let refused = |v: serde_json::Value| match plan(&request(v), &Limits::default()) {
+        Err(PlanError::InvalidInput { field, reason }) => (field, reason),
+        other => panic!("expected invalid_input, got {other:?}"),
+    };
+    let chat = |extra: serde_json::Value| {
+        let mut v = json!({"type": "chat", "input": {"prompt": "hi"}});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let (field, reason) = refused(chat(json!({"max_retries": 1_000_000_000u32})));
+    assert_eq!(field, "max_retries");
+    assert!(reason.contains("0..=100"), "{reason}");
+    assert_eq!(refused(chat(json!({"timeout_s": 0}))).0, "timeout_s");
+    assert_eq!(refused(chat(json!({"timeout_s": 700_000}))).0, "timeout_s");
+    let task = |extra: serde_json::Value| {
+        let mut t = json!({"id": "a", "kind": "aggregation"});
+        t.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({"type": "explicit", "dag": {"tasks": [t]}})
+    };
+    assert_eq!(refused(task(json!({"max_retries": 101}))).0, "dag.tasks[0].max_retries");
+    assert_eq!(refused(task(json!({"timeout_s": 86_401}))).0, "dag.tasks[0].timeout_s");
+    assert_eq!(
+        refused(task(json!({"requirements": {"cpu_slots": 0}}))).0,
+        "dag.tasks[0].requirements.cpu_slots"
+    );
+    assert_eq!(
+        refused(task(json!({"requirements": {"cpu_slots": 5000}}))).0,
+        "dag.tasks[0].requirements.cpu_slots"
+    );
+    // In range, it plans.
+    let ok = chat(json!({"max_retries": 100, "timeout_s": 604_800}));
+    assert!(plan(&request(ok), &Limits::default()).is_ok());
+}

@@ -29,6 +29,7 @@ pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
         JobType::Explicit => request.dag.clone().ok_or(PlanError::MissingDag)?,
     };
     validate(&dag, limits)?;
+    super::validate::check_numbers(request, &dag)?;
     Ok(dag)
 }
 

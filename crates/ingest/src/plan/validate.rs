@@ -61,6 +61,45 @@ fn check_id(id: &str) -> Result<(), PlanError> {
     Err(PlanError::InvalidTaskId { task: id.chars().take(80).collect(), reason })
 }
 
+/// Documented ranges of a request's numbers (docs/api.md): a value outside is refused naming
+/// its field, never clamped.
+pub const MAX_RETRIES: u32 = 100;
+/// A task's attempt timeout (s): one day at most.
+pub const MAX_TASK_TIMEOUT_S: u32 = 86_400;
+/// A whole job's deadline (s): a week at most.
+pub const MAX_JOB_TIMEOUT_S: u32 = 7 * 86_400;
+pub const MAX_CPU_SLOTS: u32 = 1_024;
+pub const MAX_MEMORY_MB: u32 = 1 << 20;
+
+/// Every number of `request` and of `dag`'s tasks within its documented range.
+pub fn check_numbers(request: &splai_events::JobRequest, dag: &Dag) -> Result<(), PlanError> {
+    let out_of = |field: String, value: u32, min: u32, max: u32| {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(PlanError::InvalidInput { field, reason: format!("{value} is outside {min}..={max}") })
+        }
+    };
+    if let Some(n) = request.max_retries {
+        out_of("max_retries".into(), n, 0, MAX_RETRIES)?;
+    }
+    if let Some(n) = request.timeout_s {
+        out_of("timeout_s".into(), n, 1, MAX_JOB_TIMEOUT_S)?;
+    }
+    for (i, t) in dag.tasks.iter().enumerate() {
+        let field = |name: &str| format!("dag.tasks[{i}].{name}");
+        if let Some(n) = t.max_retries {
+            out_of(field("max_retries"), n, 0, MAX_RETRIES)?;
+        }
+        if let Some(n) = t.timeout_s {
+            out_of(field("timeout_s"), n, 1, MAX_TASK_TIMEOUT_S)?;
+        }
+        out_of(field("requirements.cpu_slots"), t.requirements.cpu_slots, 1, MAX_CPU_SLOTS)?;
+        out_of(field("requirements.memory_mb"), t.requirements.memory_mb, 0, MAX_MEMORY_MB)?;
+    }
+    Ok(())
+}
+
 /// A job id names a directory of artifacts and travels in URLs: the same alphabet as task ids,
 /// up to 128 bytes.
 pub fn check_job_id(id: &str) -> Result<(), PlanError> {
