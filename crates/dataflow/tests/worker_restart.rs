@@ -2,57 +2,11 @@
 //! had, at once — not a heartbeat ttl later — and the task is retried. Virtual time, the real
 //! driver.
 
-use splai_dataflow::{Scheduler, SchedulerOptions};
-use splai_events::{Envelope, Event, JobRequest, WorkerRegistered};
-use splai_ingest::plan::Limits;
+mod support;
 
-const TTL: u64 = 15_000;
-
-fn options() -> SchedulerOptions {
-    SchedulerOptions {
-        heartbeat_ttl_ms: TTL,
-        retry_base_ms: 100,
-        retry_cap_ms: 1_000,
-        default_max_retries: 3,
-        max_lost_attempts: 8,
-        decision_resend_ms: 5_000,
-        default_task_timeout_ms: 600_000,
-        tenants: Default::default(),
-        limits: Limits::default(),
-        policy: Default::default(),
-    }
-}
-
-fn registration() -> Event {
-    Event::WorkerRegistered(WorkerRegistered {
-        worker_id: "w1".into(),
-        cores: 1,
-        memory_mb: 1024,
-        slots: 1,
-        models: vec![],
-        tools: vec![],
-        labels: Default::default(),
-        heartbeat_interval_ms: 5_000,
-        version: "test".into(),
-    })
-}
-
-/// Apply `event` at `at`, step, and feed the scheduler's own assignments back as the log would.
-fn at(s: &mut Scheduler, at: u64, event: Event) -> Vec<Envelope> {
-    let mut out = Vec::new();
-    s.advance(at);
-    s.apply(&Envelope::new(format!("e{at}"), at, "acme", event), &mut out);
-    s.tick(&mut out);
-    // The decisions come back through the log a moment later.
-    let mut echoed = Vec::new();
-    s.advance(at + 1);
-    for e in out.iter().filter(|e| matches!(e.event, Event::Assign(_))) {
-        s.apply(e, &mut echoed);
-    }
-    s.tick(&mut echoed);
-    out.extend(echoed);
-    out
-}
+use splai_dataflow::Scheduler;
+use splai_events::{Envelope, Event, JobRequest};
+use support::{TTL, at, job, options, registration};
 
 fn assigned_attempts(out: &[Envelope]) -> Vec<(u32, u64)> {
     out.iter()
@@ -83,14 +37,6 @@ fn re_registration_ends_the_old_attempts_and_retries_at_once() {
     assert_eq!(attempt, 2);
     assert!(when < 1_000 + TTL, "retried at {when}, not after the ttl");
     assert_eq!(s.task_status("j1", "t").map(|(_, a)| a), Some(2));
-}
-
-fn job(id: &str, max_retries: u32) -> Event {
-    let request: JobRequest = serde_json::from_value(serde_json::json!({
-        "type": "explicit", "job_id": id, "max_retries": max_retries,
-        "dag": {"tasks": [{"id": "t", "kind": "aggregation"}]}}))
-    .unwrap();
-    Event::JobRequest(request)
 }
 
 fn job_failure_reason(out: &[Envelope]) -> Option<String> {

@@ -82,7 +82,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
     let ttl = s.opts.heartbeat_ttl_ms;
     match &e.event {
         Event::JobRequest(r) => admit(s, e, r, out),
-        Event::CancelJob(c) => match s.reg.job(&c.job_id) {
+        Event::CancelJob(c) => match s.reg.own_job(&e.tenant, &c.job_id) {
             Some(job) if s.cancelled.insert(job) => {
                 s.engine.feed(Fact::Cancelled(job), now, 1);
                 if s.live_mode {
@@ -99,11 +99,19 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 }
             }
             Some(_) => {}
+            // Not (yet) a job of this tenant: topics are read in parallel, so the request may
+            // still come. Another tenant's job with this id is never touched.
             None => {
-                s.reg.early_cancels.insert(c.job_id.clone());
+                s.reg.early_cancels.insert((e.tenant.clone(), c.job_id.clone()));
             }
         },
-        Event::RequeueDeadLetter(r) => requeue(s, &r.job_id, r.task_id.as_deref()),
+        Event::RequeueDeadLetter(r) => match s.reg.own_job(&e.tenant, &r.job_id) {
+            Some(job) => requeue(s, job, r.task_id.as_deref()),
+            None => {
+                let reason = format!("requeue_dead_letter: tenant `{}` has no job `{}`", e.tenant, r.job_id);
+                refuse(s, e, reason, out);
+            }
+        },
         Event::WorkerRegistered(r) => {
             let w = s.reg.register(r);
             // The same worker id registering again is a restarted process: what it was running
@@ -283,6 +291,28 @@ fn end_attempt(
     }
 }
 
+/// A control record that cannot act: a dead letter with the reason (kept, so the go-live
+/// snapshot and every replay answer it the same way).
+fn refuse(s: &mut Scheduler, e: &Envelope, reason: String, out: &mut Vec<Envelope>) {
+    let id = format!("refused:{}", e.id);
+    let letter = Envelope::new(
+        id.clone(),
+        s.now,
+        e.tenant.clone(),
+        Event::DeadLetter(DeadLetter {
+            source: None,
+            job_id: None,
+            task_id: None,
+            reason,
+            payload: String::from_utf8_lossy(&encode(e)).into_owned(),
+            payload_encoding: PayloadEncoding::Utf8,
+        }),
+    );
+    if s.reg.denied.insert(id, letter.clone()).is_none() && s.live_mode {
+        out.push(letter);
+    }
+}
+
 pub fn deny(s: &mut Scheduler, e: &Envelope, denied: &Denied, out: &mut Vec<Envelope>) {
     let reason = format!("refused at intake: {}", denied.reason);
     match &e.event {
@@ -396,7 +426,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         }
         s.engine.feed(f, now, 1);
     }
-    if s.reg.early_cancels.remove(&job_id) {
+    if s.reg.early_cancels.remove(&(e.tenant.clone(), job_id.clone())) {
         s.cancelled.insert(job);
         s.engine.feed(Fact::Cancelled(job), now, 1);
     }
@@ -406,8 +436,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
 }
 
 /// Give dead-lettered tasks (one, or all of the job's) a fresh retry budget.
-fn requeue(s: &mut Scheduler, job_id: &str, task_id: Option<&str>) {
-    let Some(job) = s.reg.job(job_id) else { return };
+fn requeue(s: &mut Scheduler, job: crate::model::Job, task_id: Option<&str>) {
     let n = s.reg.jobs[job as usize].dag.tasks.len() as u32;
     let now = s.now;
     for t in 0..n {

@@ -51,8 +51,9 @@ pub struct Registry {
     tenant_index: HashMap<String, u32>,
     /// (tenant, idempotency key) pairs already admitted.
     pub idempotency: HashSet<(u32, String)>,
-    /// Jobs cancelled before their request was seen.
-    pub early_cancels: HashSet<String>,
+    /// Jobs cancelled before their request was seen, by (tenant, job id): a cancel acts only on
+    /// its own tenant's job, so another tenant's job that later takes the id is not cancelled.
+    pub early_cancels: HashSet<(String, String)>,
     /// Rejections by job id (re-emitted in the go-live snapshot).
     pub rejected: BTreeMap<String, Envelope>,
     /// Dead letters for refused control records, by their id (re-emitted in the snapshot too).
@@ -72,6 +73,12 @@ impl Registry {
 
     pub fn job(&self, id: &str) -> Option<Job> {
         self.job_index.get(id).copied()
+    }
+
+    /// Job `id` if it belongs to `tenant`. Control records go through this: another tenant's job
+    /// is, to them, no job at all.
+    pub fn own_job(&self, tenant: &str, id: &str) -> Option<Job> {
+        self.job(id).filter(|j| self.tenants[self.jobs[*j as usize].tenant as usize] == tenant)
     }
 
     pub fn add_job(&mut self, info: JobInfo) -> Job {

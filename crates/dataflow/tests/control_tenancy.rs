@@ -1,0 +1,63 @@
+//! Control records act only on their own tenant's jobs (issue 16 item 1). Tenant B's valid,
+//! signed `cancel_job` for tenant A's job used to cancel it: the scheduler matched jobs by id
+//! alone, and an early cancel for an id not yet admitted applied to whichever tenant's job later
+//! took it. Virtual time, the real driver.
+
+mod support;
+
+use splai_dataflow::Scheduler;
+use splai_dataflow::model::JobStatus;
+use splai_events::{CancelJob, Event, RequeueDeadLetter};
+use support::{at, at_as, job, options, registration};
+
+fn cancel(id: &str) -> Event {
+    Event::CancelJob(CancelJob { job_id: id.into(), reason: String::new() })
+}
+
+fn live() -> Scheduler {
+    let mut s = Scheduler::new(options());
+    s.advance(1_000);
+    s.go_live();
+    at(&mut s, 1_000, registration());
+    s
+}
+
+#[test]
+fn another_tenants_cancel_does_not_touch_the_job() {
+    let mut s = live();
+    at_as(&mut s, 1_010, "acme", job("a-secret-1", 2));
+    at_as(&mut s, 1_020, "globex", cancel("a-secret-1"));
+    assert_eq!(s.job_status("a-secret-1"), Some(JobStatus::Running));
+    at_as(&mut s, 1_030, "acme", cancel("a-secret-1"));
+    assert_eq!(s.job_status("a-secret-1"), Some(JobStatus::Cancelled), "its own tenant's cancel acts");
+}
+
+#[test]
+fn an_early_cancel_waits_for_its_own_tenants_job_only() {
+    let mut s = live();
+    // Both arrive before the job request (topics are read in parallel).
+    at_as(&mut s, 1_010, "globex", cancel("j-early"));
+    at_as(&mut s, 1_020, "acme", job("j-early", 2));
+    assert_eq!(s.job_status("j-early"), Some(JobStatus::Running), "globex's early cancel is not acme's");
+    at_as(&mut s, 1_030, "acme", cancel("j-late"));
+    at_as(&mut s, 1_040, "acme", job("j-late", 2));
+    assert_eq!(s.job_status("j-late"), Some(JobStatus::Cancelled), "acme's own early cancel applies");
+}
+
+#[test]
+fn another_tenants_requeue_is_refused_with_a_dead_letter() {
+    let mut s = live();
+    at_as(&mut s, 1_010, "acme", job("a-job", 2));
+    let requeue = Event::RequeueDeadLetter(RequeueDeadLetter { job_id: "a-job".into(), task_id: None });
+    let out = at_as(&mut s, 1_020, "globex", requeue);
+    let letter = out
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::DeadLetter(d) => Some((e.tenant.clone(), d.reason.clone(), d.job_id.clone())),
+            _ => None,
+        })
+        .expect("a dead letter says why");
+    assert_eq!(letter.0, "globex", "the refusal is the producer's, in its tenant");
+    assert_eq!(letter.1, "requeue_dead_letter: tenant `globex` has no job `a-job`");
+    assert_eq!(letter.2, None, "it names no job of another tenant");
+}

@@ -1,0 +1,68 @@
+//! Shared by the driver's virtual-time scenario tests: options, a worker, a job, and a step that
+//! feeds the scheduler's own decisions back as the log would.
+#![allow(dead_code)]
+
+use splai_dataflow::{Scheduler, SchedulerOptions};
+use splai_events::{Envelope, Event, JobRequest, WorkerRegistered};
+use splai_ingest::plan::Limits;
+
+pub const TTL: u64 = 15_000;
+
+pub fn options() -> SchedulerOptions {
+    SchedulerOptions {
+        heartbeat_ttl_ms: TTL,
+        retry_base_ms: 100,
+        retry_cap_ms: 1_000,
+        default_max_retries: 3,
+        max_lost_attempts: 8,
+        decision_resend_ms: 5_000,
+        default_task_timeout_ms: 600_000,
+        tenants: Default::default(),
+        limits: Limits::default(),
+        policy: Default::default(),
+    }
+}
+
+pub fn registration() -> Event {
+    Event::WorkerRegistered(WorkerRegistered {
+        worker_id: "w1".into(),
+        cores: 1,
+        memory_mb: 1024,
+        slots: 1,
+        models: vec![],
+        tools: vec![],
+        labels: Default::default(),
+        heartbeat_interval_ms: 5_000,
+        version: "test".into(),
+    })
+}
+
+/// Apply `event` at `at`, step, and feed the scheduler's own assignments back as the log would.
+pub fn at(s: &mut Scheduler, at: u64, event: Event) -> Vec<Envelope> {
+    at_as(s, at, "acme", event)
+}
+
+/// [`at`] for a record produced by `tenant`.
+pub fn at_as(s: &mut Scheduler, at: u64, tenant: &str, event: Event) -> Vec<Envelope> {
+    let mut out = Vec::new();
+    s.advance(at);
+    s.apply(&Envelope::new(format!("e{at}"), at, tenant, event), &mut out);
+    s.tick(&mut out);
+    // The decisions come back through the log a moment later.
+    let mut echoed = Vec::new();
+    s.advance(at + 1);
+    for e in out.iter().filter(|e| matches!(e.event, Event::Assign(_))) {
+        s.apply(e, &mut echoed);
+    }
+    s.tick(&mut echoed);
+    out.extend(echoed);
+    out
+}
+
+pub fn job(id: &str, max_retries: u32) -> Event {
+    let request: JobRequest = serde_json::from_value(serde_json::json!({
+        "type": "explicit", "job_id": id, "max_retries": max_retries,
+        "dag": {"tasks": [{"id": "t", "kind": "aggregation"}]}}))
+    .unwrap();
+    Event::JobRequest(request)
+}
