@@ -57,4 +57,12 @@ except openai.BadRequestError as e:
     out["error"] = e.body
     assert e.status_code == 400 and e.body.get("type") == "invalid_request_error", e.body
 
+# A model no live worker serves is answered at once with OpenAI's 404, not left to hang.
+try:
+    client.with_options(timeout=10).chat.completions.create(model="gpt-9", messages=question)
+    raise AssertionError("a model no worker serves was accepted")
+except openai.NotFoundError as e:
+    out["unknown_model"] = e.body
+    assert e.body.get("code") == "model_not_found" and e.body.get("param") == "model", e.body
+
 print(json.dumps(out))

@@ -27,6 +27,8 @@ fn openai_error(e: ApiError) -> Response {
     let kind = match e.status.as_u16() {
         401 => "authentication_error",
         403 => "permission_error",
+        // OpenAI answers an unknown model with 404 and this type.
+        404 if e.body.code == "model_not_found" => "invalid_request_error",
         404 => "not_found_error",
         429 => "rate_limit_error",
         s if s >= 500 => "server_error",
@@ -50,6 +52,36 @@ async fn request_of(
     let caller = caller?;
     caller.require(&[Role::Submitter, Role::Operator])?;
     Ok((caller, json_body(st, headers, body).await?))
+}
+
+/// Models that live workers have, sorted (`GET /v1/models`).
+async fn served_models(st: &AppState) -> Result<Vec<String>, ApiError> {
+    let workers = st.store.workers(now_ms() as i64, st.heartbeat_ttl_ms).await?;
+    let mut names: Vec<String> = workers
+        .iter()
+        .filter(|w| w.live)
+        .flat_map(|w| w.models.as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m.as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// A model no live worker serves is answered at once (404 `model_not_found`), not queued: the
+/// job would wait for a worker that may never come while the client waits for its answer.
+async fn check_model(st: &AppState, body: &Value) -> Result<(), ApiError> {
+    let Some(model) = body.get("model").and_then(Value::as_str) else { return Ok(()) };
+    let served = served_models(st).await?;
+    if served.iter().any(|m| m == model) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "model_not_found",
+        format!("The model `{model}` does not exist or no live worker serves it (served now: {served:?})"),
+    )
+    .with_field(Some("model".into())))
 }
 
 /// The response, or the error in OpenAI's shape.
@@ -152,6 +184,7 @@ async fn chat(
 ) -> Result<Response, ApiError> {
     let (caller, body) = request_of(&st, caller, &headers, body).await?;
     let messages = body.get("messages").cloned().ok_or_else(|| bad("messages", "`messages` is required"))?;
+    check_model(&st, &body).await?;
     let mut input = serde_json::Map::new();
     input.insert("messages".into(), messages);
     generation(&body, &mut input)?;
@@ -307,6 +340,7 @@ pub async fn completions(
         if body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
             return Err(bad("stream", "streaming is supported on /v1/chat/completions"));
         }
+        check_model(&st, &body).await?;
         let mut input = serde_json::Map::new();
         input.insert("prompt".into(), json!(prompt));
         generation(&body, &mut input)?;
@@ -341,6 +375,7 @@ pub async fn embeddings(
             Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => a.clone(),
             _ => return Err(bad("input", "`input` must be a string or a non-empty list of strings")),
         };
+        check_model(&st, &body).await?;
         let mut request = json!({"type": "embed", "input": {"texts": texts}});
         if let Some(m) = body.get("model").and_then(Value::as_str) {
             request["model"] = json!(m);
@@ -367,18 +402,10 @@ pub async fn models(State(st): State<AppState>, caller: Result<Caller, ApiError>
     if let Err(e) = caller.and_then(|c| c.require(&[Role::Reader, Role::Submitter, Role::Operator])) {
         return openai_error(e);
     }
-    let workers = match st.store.workers(now_ms() as i64, st.heartbeat_ttl_ms).await {
-        Ok(w) => w,
-        Err(e) => return openai_error(e.into()),
+    let names = match served_models(&st).await {
+        Ok(n) => n,
+        Err(e) => return openai_error(e),
     };
-    let mut names: Vec<String> = workers
-        .iter()
-        .filter(|w| w.live)
-        .flat_map(|w| w.models.as_array().cloned().unwrap_or_default())
-        .filter_map(|m| m.as_str().map(str::to_string))
-        .collect();
-    names.sort();
-    names.dedup();
     let data: Vec<Value> = names
         .iter()
         .map(|n| json!({"id": n, "object": "model", "created": 0, "owned_by": "splai"}))
