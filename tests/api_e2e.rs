@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Up, get, post, read_stream, wait_job};
 use serde_json::{Value, json};
@@ -747,4 +747,34 @@ reason = "restricted data runs only on on-prem workers"
             .any(|r| r["detail"].as_str().unwrap().contains("\"allowed\":false")),
         "{trial}"
     );
+}
+
+/// A job's `timeout_s` is enforced (issue 16 item 7): at the deadline the job fails with
+/// `deadline_exceeded` in its state, reason and event stream, and its running attempt is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_deadline_fails_the_job_and_stops_its_attempt() {
+    let up = Up::start("", &[], &["--executors", "1"]).await;
+    let url = up.url.as_str();
+    let slow = json!({"type": "explicit", "job_id": "deadline-1", "timeout_s": 1, "dag": {"tasks": [
+        {"id": "nap", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 60000}}},
+        {"id": "after", "kind": "aggregation", "parents": ["nap"]}]}});
+    let (status, body) = post(url, "/v1/jobs", &slow, None).await;
+    assert_eq!(status, 202, "{body}");
+    let job = wait_job(url, "deadline-1", None, Duration::from_secs(30)).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let reason = job["reason"].as_str().unwrap_or("");
+    assert!(reason.starts_with("deadline_exceeded"), "{job}");
+    let history = common::task_history(url, "deadline-1", None).await;
+    assert!(history.contains("after attempt 0 cancelled"), "{history}");
+    // The executor was told to stop the nap: its attempt ends long before its 60 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, tasks) = get(url, "/v1/jobs/deadline-1/tasks", None).await.unwrap();
+        let nap = tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "nap").cloned().unwrap();
+        if nap["attempts"].as_array().is_some_and(|a| a.iter().any(|a| !a["finished_at_ms"].is_null())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the running attempt was not stopped: {nap}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

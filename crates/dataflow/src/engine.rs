@@ -61,6 +61,7 @@ struct Inputs {
     beats: InputSession<Time, (Worker, (Time, u32)), isize>,
     leaves: InputSession<Time, (Worker, Time), isize>,
     cancelled: InputSession<Time, Job, isize>,
+    expired: InputSession<Time, Job, isize>,
 }
 
 struct Sinks {
@@ -319,6 +320,7 @@ impl Local {
             Fact::Beat(w, ts, cap) => i.beats.update_at((w, (ts, cap)), t, diff),
             Fact::Leave(w, ts) => i.leaves.update_at((w, ts), t, diff),
             Fact::Cancelled(job) => i.cancelled.update_at(job, t, diff),
+            Fact::Expired(job) => i.expired.update_at(job, t, diff),
         }
     }
 
@@ -333,6 +335,7 @@ impl Local {
         i.beats.advance_to(t);
         i.leaves.advance_to(t);
         i.cancelled.advance_to(t);
+        i.expired.advance_to(t);
         i.tasks.flush();
         i.edges.flush();
         i.assigned.flush();
@@ -342,6 +345,7 @@ impl Local {
         i.beats.flush();
         i.leaves.flush();
         i.cancelled.flush();
+        i.expired.flush();
         while self.probe.less_than(&t) {
             self.worker.step();
         }
@@ -446,6 +450,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         let (beats_in, beats) = scope.new_collection();
         let (leaves_in, leaves) = scope.new_collection();
         let (cancelled_in, cancelled) = scope.new_collection::<Job, isize>();
+        let (expired_in, expired) = scope.new_collection::<Job, isize>();
 
         let live = live_workers::live_workers(beats, leaves);
         let current = current_attempts::current_attempts(assigned);
@@ -456,7 +461,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         let dead = dead_tasks::dead_tasks(tasks.clone(), failures.clone());
         let done = done_tasks::done_tasks(ended);
         let blocked = blocked_tasks::blocked_tasks(edges, done.clone());
-        let stopped = stopped_jobs::stopped_jobs(cancelled.clone(), dead.clone());
+        let stopped = stopped_jobs::stopped_jobs(cancelled.clone(), dead.clone(), expired.clone());
         let runnable = runnable_tasks::runnable_tasks(
             tasks.clone(),
             blocked,
@@ -479,7 +484,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
             stopped,
             current,
         );
-        let jobs = job_states::job_states(states.clone(), cancelled);
+        let jobs = job_states::job_states(states.clone(), cancelled, expired);
 
         capture(runnable, &s.0, &probe2);
         capture(free, &s.1, &probe2);
@@ -499,6 +504,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
             beats: beats_in,
             leaves: leaves_in,
             cancelled: cancelled_in,
+            expired: expired_in,
         }
     })
 }

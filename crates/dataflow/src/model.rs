@@ -105,4 +105,7 @@ pub enum Fact {
     /// The worker said it is leaving at `Time`.
     Leave(Worker, Time),
     Cancelled(Job),
+    /// The job's deadline (`timeout_s` after admission) passed: what has not finished is stopped,
+    /// and the job fails with `deadline_exceeded` unless every task had succeeded.
+    Expired(Job),
 }

@@ -39,6 +39,7 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
     let mut backoff = BTreeSet::new();
     let mut liveness: BTreeMap<Worker, BTreeSet<(Time, u8, u32)>> = BTreeMap::new();
     let mut cancelled = BTreeSet::new();
+    let mut expired = BTreeSet::new();
     for f in facts {
         match f {
             Fact::Task(tk, r) => {
@@ -67,6 +68,9 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
             }
             Fact::Cancelled(job) => {
                 cancelled.insert(*job);
+            }
+            Fact::Expired(job) => {
+                expired.insert(*job);
             }
         }
     }
@@ -116,7 +120,8 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
     let done: BTreeSet<Tk> =
         ended.iter().filter(|(_, o)| o.contains(&Outcome::Succeeded)).map(|((tk, _), _)| *tk).collect();
     let blocked: BTreeSet<Tk> = edges.iter().filter(|(p, _)| !done.contains(p)).map(|(_, c)| *c).collect();
-    let stopped: BTreeSet<Job> = cancelled.iter().copied().chain(dead.iter().map(|tk| tk.0)).collect();
+    let stopped: BTreeSet<Job> =
+        cancelled.iter().copied().chain(dead.iter().map(|tk| tk.0)).chain(expired.iter().copied()).collect();
     let active_tasks: BTreeSet<Tk> = active.iter().map(|(tk, _)| *tk).collect();
     let runnable: BTreeSet<(Tk, Attempt)> = tasks
         .keys()
@@ -174,6 +179,7 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
     }
     let mut jobs: BTreeSet<Job> = per_job.keys().copied().collect();
     jobs.extend(cancelled.iter().copied());
+    jobs.extend(expired.iter().copied());
     let job_states = jobs
         .into_iter()
         .map(|job| {
@@ -183,8 +189,10 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
                 JobStatus::Failed
             } else if cancelled.contains(&job) {
                 JobStatus::Cancelled
-            } else if states.iter().all(|s| *s == Succeeded) {
+            } else if !states.is_empty() && states.iter().all(|s| *s == Succeeded) {
                 JobStatus::Succeeded
+            } else if expired.contains(&job) {
+                JobStatus::Failed
             } else if states.iter().any(|s| matches!(s, Assigned | Running | Succeeded | Failed)) {
                 JobStatus::Running
             } else {

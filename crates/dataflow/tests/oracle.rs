@@ -22,6 +22,7 @@ enum Op {
     End { job: u32, task: u32, outcome: Outcome },
     Backoff { job: u32, task: u32, for_ms: Time },
     Cancel { job: u32 },
+    Expire { job: u32 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -42,6 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0u32..4, 0u32..5, outcome).prop_map(|(job, task, outcome)| Op::End { job, task, outcome }),
         1 => (0u32..4, 0u32..5, 1u64..6).prop_map(|(job, task, for_ms)| Op::Backoff { job, task, for_ms }),
         1 => (0u32..4).prop_map(|job| Op::Cancel { job }),
+        1 => (0u32..4).prop_map(|job| Op::Expire { job }),
     ]
 }
 
@@ -54,6 +56,7 @@ struct Feeder {
     attempts: BTreeMap<(u32, u32), u32>,
     ended: BTreeSet<((u32, u32), u32)>,
     cancelled: BTreeSet<u32>,
+    expired: BTreeSet<u32>,
 }
 
 impl Feeder {
@@ -109,6 +112,11 @@ impl Feeder {
             Op::Cancel { job } => {
                 if self.cancelled.insert(*job) {
                     push(Fact::Cancelled(*job), now, 1, engine, u);
+                }
+            }
+            Op::Expire { job } => {
+                if self.expired.insert(*job) {
+                    push(Fact::Expired(*job), now, 1, engine, u);
                 }
             }
         }

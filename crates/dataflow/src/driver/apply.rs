@@ -406,8 +406,12 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
             .collect(),
         dag,
     };
+    let timeout_s = info.timeout_s;
     let job = s.reg.add_job(info);
     let now = s.now;
+    if let Some(t) = timeout_s {
+        s.job_deadlines.entry(now + u64::from(t) * 1000).or_default().push(job);
+    }
     let info = &s.reg.jobs[job as usize];
     let mut facts = Vec::new();
     for (i, t) in info.dag.tasks.iter().enumerate() {

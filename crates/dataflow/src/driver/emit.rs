@@ -116,6 +116,13 @@ pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envel
                     let why = dead_reason(s, (job, t));
                     (Some(format!("task {task} was dead-lettered: {why}")), Some(task))
                 }
+                None if s.expired.contains(&job) => (
+                    Some(format!(
+                        "deadline_exceeded: the job's timeout_s of {} s passed before it finished",
+                        info.timeout_s.unwrap_or(0)
+                    )),
+                    None,
+                ),
                 None => (Some("a task was dead-lettered".into()), None),
             }
         }

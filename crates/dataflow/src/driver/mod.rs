@@ -105,6 +105,11 @@ pub struct Scheduler {
     /// The envelopes of those decisions, resent if they do not come back.
     unconfirmed: Unconfirmed,
     cancelled: BTreeSet<Job>,
+    /// Jobs with a `timeout_s`, by deadline, not yet fed as expired (fed when due, like attempt
+    /// timeouts); the jobs fed so far; and those fed since the last live step, to revoke.
+    job_deadlines: BTreeMap<Time, Vec<Job>>,
+    expired: BTreeSet<Job>,
+    expired_now: Vec<Job>,
     /// Events waiting for their job's admission or their attempt's assignment, by job id or
     /// attempt key.
     early: HashMap<String, Vec<Envelope>>,
@@ -165,6 +170,9 @@ impl Scheduler {
             pending: HashMap::default(),
             unconfirmed: Unconfirmed::default(),
             cancelled: BTreeSet::new(),
+            job_deadlines: BTreeMap::new(),
+            expired: BTreeSet::new(),
+            expired_now: Vec::new(),
             early: HashMap::default(),
             parked: 0,
             replayed: Vec::new(),
@@ -263,6 +271,7 @@ impl Scheduler {
         }
         if self.live_mode {
             self.revoke_timed_out(out);
+            self.revoke_expired(out);
             self.resend_unconfirmed(out);
             placement::place(self, out);
         }
@@ -337,8 +346,41 @@ impl Scheduler {
         }
     }
 
+    /// Feed the deadlines of jobs due up to now, at their deadline.
+    fn feed_due_deadlines(&mut self) {
+        let later = self.job_deadlines.split_off(&(self.now + 1));
+        let due = std::mem::replace(&mut self.job_deadlines, later);
+        for (deadline, jobs) in due {
+            for job in jobs {
+                if self.expired.insert(job) {
+                    self.engine.feed(crate::model::Fact::Expired(job), deadline, 1);
+                    if self.live_mode {
+                        self.expired_now.push(job);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stop the open attempts of jobs whose deadline passed.
+    fn revoke_expired(&mut self, out: &mut Vec<Envelope>) {
+        for job in std::mem::take(&mut self.expired_now) {
+            let open: Vec<(Tk, Attempt)> = self
+                .attempts
+                .current
+                .of_job(job)
+                .filter(|(_, a)| !a.ended)
+                .map(|(tk, a)| (tk, a.attempt))
+                .collect();
+            for (tk, attempt) in open {
+                emit::revoke(self, tk, attempt, splai_events::RevokeReason::TimedOut, out);
+            }
+        }
+    }
+
     /// Feed the timeouts of attempts still open at deadlines up to now (see `attempts`).
     fn feed_due_timeouts(&mut self) {
+        self.feed_due_deadlines();
         let later = self.attempts.timeouts.split_off(&(self.now + 1));
         let due = std::mem::replace(&mut self.attempts.timeouts, later);
         for (tk, attempt) in due.into_values().flatten() {

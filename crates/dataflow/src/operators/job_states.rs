@@ -1,26 +1,39 @@
 //! `job_states(job)`: Failed if a task is dead-lettered; else Cancelled if the user cancelled it;
-//! else Succeeded when every task succeeded; else Running once any task got past Runnable;
-//! else Queued.
+//! else Succeeded when every task succeeded; else Failed if its deadline passed
+//! (`deadline_exceeded`); else Running once any task got past Runnable; else Queued.
 
 use super::C;
 use crate::model::{Attempt, Job, JobStatus, TaskStatus, Tk};
 
+/// What is known of a job besides its tasks' states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+enum Mark {
+    Task(TaskStatus),
+    Cancelled,
+    Expired,
+}
+
 pub fn job_states<'s>(
     task_states: C<'s, (Tk, (TaskStatus, Attempt))>,
     cancelled: C<'s, Job>,
+    expired: C<'s, Job>,
 ) -> C<'s, (Job, JobStatus)> {
-    let per_task = task_states.map(|((job, _), (s, _))| (job, Some(s)));
-    let cancel = cancelled.distinct().map(|job| (job, None));
-    per_task.concat(cancel).reduce(|_job, facts, out| {
+    let per_task = task_states.map(|((job, _), (s, _))| (job, Mark::Task(s)));
+    let cancel = cancelled.distinct().map(|job| (job, Mark::Cancelled));
+    let expire = expired.distinct().map(|job| (job, Mark::Expired));
+    per_task.concat(cancel).concat(expire).reduce(|_job, facts, out| {
         use TaskStatus::*;
         let live = || facts.iter().filter(|(_, d)| *d > 0).map(|(v, _)| **v);
-        let status = if live().any(|s| s == Some(DeadLettered)) {
+        let tasks = || live().filter_map(|m| if let Mark::Task(s) = m { Some(s) } else { None });
+        let status = if tasks().any(|s| s == DeadLettered) {
             JobStatus::Failed
-        } else if live().any(|s| s.is_none()) {
+        } else if live().any(|m| m == Mark::Cancelled) {
             JobStatus::Cancelled
-        } else if live().all(|s| s == Some(Succeeded)) {
+        } else if tasks().next().is_some() && tasks().all(|s| s == Succeeded) {
             JobStatus::Succeeded
-        } else if live().any(|s| matches!(s, Some(Assigned | Running | Succeeded | Failed))) {
+        } else if live().any(|m| m == Mark::Expired) {
+            JobStatus::Failed
+        } else if tasks().any(|s| matches!(s, Assigned | Running | Succeeded | Failed)) {
             JobStatus::Running
         } else {
             JobStatus::Queued
