@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -474,9 +474,10 @@ async fn acknowledged_appends_survive_a_broker_kill() {
             }
         })
     };
+    let appended = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..4u64 {
-        let (log, topic, writing) = (log.clone(), topic.clone(), writing.clone());
+        let (log, topic, writing, appended) = (log.clone(), topic.clone(), writing.clone(), appended.clone());
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             let mut i = 0u64;
@@ -485,6 +486,7 @@ async fn acknowledged_appends_survive_a_broker_kill() {
                     (0..1 + i % 3).map(|j| format!("w{w}r{i}.{j}").into_bytes()).collect();
                 let records = batch.iter().map(|p| splai_ingest::log::Record::new("k", p.clone())).collect();
                 if log.append(&topic, records).await.is_ok() {
+                    appended.fetch_add(batch.len(), Ordering::SeqCst);
                     acked.extend(batch);
                     i += 1;
                 }
@@ -492,14 +494,14 @@ async fn acknowledged_appends_survive_a_broker_kill() {
             acked
         }));
     }
-    wait_until(Duration::from_secs(30), "writing before the kill", || {
-        port_open(broker.port) && writers.iter().all(|w| !w.is_finished())
-    });
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Kill the broker mid-stream, keep it down for 2 s (the outage under test, as in the chaos
+    // test above), and stop writing once the writers have got well past the restart.
+    wait_for_appends(&appended, 200, "before the kill").await;
     broker.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
     broker.start();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before_restart = appended.load(Ordering::SeqCst);
+    wait_for_appends(&appended, before_restart + 200, "after the restart").await;
     writing.store(false, Ordering::SeqCst);
     let mut acked = Vec::new();
     for w in writers {
@@ -541,10 +543,11 @@ async fn acknowledged_appends_survive_a_broker_kill() {
     );
 }
 
-fn wait_until(within: Duration, what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
+/// Wait (up to 60 s) until the writers have had `n` records acknowledged in all.
+async fn wait_for_appends(appended: &AtomicUsize, n: usize, when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while appended.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < deadline, "fewer than {n} records acknowledged {when} within 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -5,21 +5,12 @@
 
 mod support;
 
-use splai_dataflow::Scheduler;
 use splai_dataflow::model::JobStatus;
 use splai_events::{CancelJob, Event, RequeueDeadLetter};
-use support::{at, at_as, job, options, registration};
+use support::{at_as, job, live};
 
 fn cancel(id: &str) -> Event {
     Event::CancelJob(CancelJob { job_id: id.into(), reason: String::new() })
-}
-
-fn live() -> Scheduler {
-    let mut s = Scheduler::new(options());
-    s.advance(1_000);
-    s.go_live();
-    at(&mut s, 1_000, registration());
-    s
 }
 
 #[test]

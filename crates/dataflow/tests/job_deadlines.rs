@@ -5,10 +5,9 @@
 
 mod support;
 
-use splai_dataflow::Scheduler;
 use splai_dataflow::model::{JobStatus, TaskStatus};
 use splai_events::{AttemptSucceeded, Envelope, Event, JobRequest, RevokeReason};
-use support::{at, options, registration};
+use support::{at, live};
 
 fn job(id: &str, timeout_s: u32) -> Event {
     let request: JobRequest = serde_json::from_value(serde_json::json!({
@@ -16,14 +15,6 @@ fn job(id: &str, timeout_s: u32) -> Event {
         "dag": {"tasks": [{"id": "a", "kind": "aggregation"}, {"id": "b", "kind": "aggregation", "parents": ["a"]}]}}))
     .unwrap();
     Event::JobRequest(request)
-}
-
-fn live() -> Scheduler {
-    let mut s = Scheduler::new(options());
-    s.advance(1_000);
-    s.go_live();
-    at(&mut s, 1_000, registration());
-    s
 }
 
 #[test]

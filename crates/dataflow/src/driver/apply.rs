@@ -86,16 +86,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             Some(job) if s.cancelled.insert(job) => {
                 s.engine.feed(Fact::Cancelled(job), now, 1);
                 if s.live_mode {
-                    let open: Vec<(Tk, u32)> = s
-                        .attempts
-                        .current
-                        .of_job(job)
-                        .filter(|(_, a)| !a.ended)
-                        .map(|(tk, a)| (tk, a.attempt))
-                        .collect();
-                    for (tk, attempt) in open {
-                        emit::revoke(s, tk, attempt, RevokeReason::Cancelled, out);
-                    }
+                    s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
                 }
             }
             Some(_) => {}
@@ -291,10 +282,14 @@ fn end_attempt(
     }
 }
 
-/// A control record that cannot act: a dead letter with the reason (kept, so the go-live
-/// snapshot and every replay answer it the same way).
+/// A control record that cannot act: a dead letter with the reason.
 fn refuse(s: &mut Scheduler, e: &Envelope, reason: String, out: &mut Vec<Envelope>) {
-    let id = format!("refused:{}", e.id);
+    dead_letter(s, e, format!("refused:{}", e.id), reason, out);
+}
+
+/// Dead-letter record `e` under `id` with `reason`, kept so the go-live snapshot and every
+/// replay answer it the same way (emitted live only).
+fn dead_letter(s: &mut Scheduler, e: &Envelope, id: String, reason: String, out: &mut Vec<Envelope>) {
     let letter = Envelope::new(
         id.clone(),
         s.now,
@@ -324,23 +319,8 @@ pub fn deny(s: &mut Scheduler, e: &Envelope, denied: &Denied, out: &mut Vec<Enve
             }
         }
         _ => {
-            let id = format!("denied:{}", e.id);
-            let letter = Envelope::new(
-                id.clone(),
-                s.now,
-                e.tenant.clone(),
-                Event::DeadLetter(DeadLetter {
-                    source: None,
-                    job_id: None,
-                    task_id: None,
-                    reason: format!("{} ({}): {reason}", e.event.kind(), denied.code),
-                    payload: String::from_utf8_lossy(&encode(e)).into_owned(),
-                    payload_encoding: PayloadEncoding::Utf8,
-                }),
-            );
-            if s.reg.denied.insert(id, letter.clone()).is_none() && s.live_mode {
-                out.push(letter);
-            }
+            let reason = format!("{} ({}): {reason}", e.event.kind(), denied.code);
+            dead_letter(s, e, format!("denied:{}", e.id), reason, out);
         }
     }
 }

@@ -365,16 +365,26 @@ impl Scheduler {
     /// Stop the open attempts of jobs whose deadline passed.
     fn revoke_expired(&mut self, out: &mut Vec<Envelope>) {
         for job in std::mem::take(&mut self.expired_now) {
-            let open: Vec<(Tk, Attempt)> = self
-                .attempts
-                .current
-                .of_job(job)
-                .filter(|(_, a)| !a.ended)
-                .map(|(tk, a)| (tk, a.attempt))
-                .collect();
-            for (tk, attempt) in open {
-                emit::revoke(self, tk, attempt, splai_events::RevokeReason::TimedOut, out);
-            }
+            self.revoke_open_attempts(job, splai_events::RevokeReason::TimedOut, out);
+        }
+    }
+
+    /// Tell the workers of `job`'s open attempts to stop (a cancel, a passed deadline).
+    fn revoke_open_attempts(
+        &mut self,
+        job: Job,
+        reason: splai_events::RevokeReason,
+        out: &mut Vec<Envelope>,
+    ) {
+        let open: Vec<(Tk, Attempt)> = self
+            .attempts
+            .current
+            .of_job(job)
+            .filter(|(_, a)| !a.ended)
+            .map(|(tk, a)| (tk, a.attempt))
+            .collect();
+        for (tk, attempt) in open {
+            emit::revoke(self, tk, attempt, reason, out);
         }
     }
 

@@ -23,6 +23,15 @@ pub fn options() -> SchedulerOptions {
     }
 }
 
+/// A live scheduler at 1 000 ms with worker `w1` registered.
+pub fn live() -> Scheduler {
+    let mut s = Scheduler::new(options());
+    s.advance(1_000);
+    s.go_live();
+    at(&mut s, 1_000, registration());
+    s
+}
+
 pub fn registration() -> Event {
     Event::WorkerRegistered(WorkerRegistered {
         worker_id: "w1".into(),
