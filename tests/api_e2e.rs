@@ -107,6 +107,19 @@ async fn every_error_status_has_a_specific_json_body() {
         assert_error(&r, 400, "invalid_tenant");
         assert!(r.2["message"].as_str().unwrap_or("").contains("X-SPLAI-Tenant"), "{bad:?}: {}", r.2);
     }
+    // A number outside its documented range is refused naming its field, not clamped.
+    let (status, body) = post(
+        url,
+        "/v1/jobs",
+        &json!({"type": "chat", "input": {"prompt": "hi"}, "max_retries": 1_000_000_000u32}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (400, Some("invalid_input"), Some("max_retries")),
+        "{body}"
+    );
 
     // Paging and stream parameters.
     assert_error(&raw(url, reqwest::Method::GET, "/v1/jobs?limit=0", &[], "").await, 400, "invalid_limit");
