@@ -330,3 +330,91 @@ assert p.flush(10) == 0
     let job = wait_job(&url, &job_id, Some(TOKEN), Duration::from_secs(60)).await;
     assert_eq!(job["state"], "cancelled", "{job}");
 }
+
+/// Run a Python script that uses `confluent-kafka`; its stdout, or `None` (skipped) when the
+/// package is missing and services are not required.
+fn kafka_client(script: &str) -> Option<String> {
+    let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python).args(["-c", script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("No module named 'confluent_kafka'") {
+        assert!(std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(), "confluent-kafka missing");
+        return None;
+    }
+    assert!(out.status.success(), "the Kafka client failed: {stderr}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Issue 16 item 10 on tansu + PostgreSQL: a producer that retries a `job_request` with the same
+/// (tenant, idempotency key) under a new envelope id gets an answer on `job-events` naming the
+/// original job, and a record the read model can never store (a NUL byte, which PostgreSQL's
+/// text refuses) is dead-lettered with the reason while projection goes on: both used to freeze
+/// every tenant's read model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_key_is_answered_and_no_record_stalls_the_read_model() {
+    let Some(cluster) = Cluster::start("").await else { return };
+    let (url, run, brokers) = (cluster.url.clone(), cluster.run.clone(), cluster.brokers.clone());
+    let script = format!(
+        r#"
+import json, time
+from confluent_kafka import Producer, Consumer
+p = Producer({{"bootstrap.servers": "{brokers}"}})
+def submit(envelope_id, key, model):
+    body = {{"type": "explicit", "idempotency_key": key, "dag": {{"tasks": [
+        {{"id": "count", "kind": "tool_execution", "inputs": {{"tool": {{"literal": "regex"}}, "pattern": {{"literal": "\\w+"}}, "text": {{"literal": "one two"}}}}}}]}}}}
+    if model:
+        body["model"] = model
+    envelope = {{"v": 1, "id": envelope_id, "ts_ms": int(time.time() * 1000), "tenant": "acme", "kind": "job_request", "body": body}}
+    p.produce("{run}.jobs", key=envelope_id, value=json.dumps(envelope), headers=[("authorization", b"Bearer {TOKEN}")])
+    assert p.flush(10) == 0
+submit("{run}-first", "order-7", None)
+submit("{run}-retry", "order-7", None)
+submit("{run}-nul", "order-8", "bad\u0000model")
+c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-dup", "auto.offset.reset": "earliest",
+               "session.timeout.ms": 6000}})
+c.subscribe(["{run}.job-events"])
+deadline = time.time() + 60
+while time.time() < deadline:
+    m = c.poll(0.5)
+    if m is None or m.error():
+        continue
+    e = json.loads(m.value())
+    if e["kind"] == "job_rejected" and e["body"]["job_id"] == "{run}-retry":
+        b = e["body"]
+        print("answered", b["code"], b["duplicate_of"])
+        break
+c.close()
+"#
+    );
+    let Some(said) = kafka_client(&script) else { return };
+    assert!(
+        said.contains(&format!("answered duplicate_idempotency_key {run}-first")),
+        "the retry is answered with the original job's id: {said}"
+    );
+    let first = wait_job(&url, &format!("{run}-first"), Some(TOKEN), Duration::from_secs(60)).await;
+    assert_eq!(first["state"], "succeeded", "{first}");
+    let (_, retry) = get(&url, &format!("/v1/jobs/{run}-retry"), Some(TOKEN)).await.unwrap();
+    assert_eq!(retry["state"], "rejected", "{retry}");
+    assert!(retry["reason"].as_str().unwrap_or("").contains(&format!("`{run}-first`")), "{retry}");
+
+    // The read model goes on: the refused record is a dead letter, and a later REST job runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let letter = loop {
+        let (_, letters) = get(&url, "/v1/admin/dead-letter", Some(TOKEN)).await.unwrap();
+        let found = letters["dead_letters"].as_array().and_then(|rows| {
+            rows.iter().find(|d| d["reason"].as_str().is_some_and(|r| r.contains("cannot project"))).cloned()
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no dead letter for the refused record: {letters}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(letter["reason"].as_str().unwrap().contains("job_request"), "{letter}");
+    let later = json!({"type": "explicit", "job_id": format!("{run}-later"), "dag": {"tasks": [
+        {"id": "count", "kind": "tool_execution", "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "\\w+"}, "text": {"literal": "a b c"}}}]}});
+    let (status, body) = post(&url, "/v1/jobs", &later, Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let job = wait_job(&url, &format!("{run}-later"), Some(TOKEN), Duration::from_secs(60)).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+}

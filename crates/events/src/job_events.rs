@@ -27,6 +27,11 @@ pub struct JobRejected {
     /// The request field at fault, as a JSON path, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The job this request repeats: the tenant already submitted its `idempotency_key` as that
+    /// job (code `duplicate_idempotency_key` when the requests are the same, else
+    /// `idempotency_conflict`). Follow that job; this id never runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -19,6 +19,11 @@ pub const SERIES: &[(&str, &str, &str)] = &[
     ("splai_decision_latency_seconds", "histogram", "Task runnable to assigned, by the scheduler's clock."),
     ("splai_task_retries_total", "counter", "Attempts that failed with a retry scheduled."),
     ("splai_dead_letters_total", "counter", "Dead letters (undecodable records and dead-lettered tasks)."),
+    (
+        "splai_projection_refused_total",
+        "counter",
+        "Records the read model can never store, dead-lettered and skipped by the projector.",
+    ),
     ("splai_events_consumed_total", "counter", "Log records applied to the read model, by topic."),
     ("splai_runnable_tasks", "gauge", "Tasks runnable and waiting for a worker, by tenant."),
     ("splai_jobs", "gauge", "Jobs by state."),

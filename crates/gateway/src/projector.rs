@@ -6,9 +6,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use splai_events::{Envelope, Event, JobState, SourcePosition, TaskState, Topic, wire_name};
+use splai_events::{
+    DeadLetter, Envelope, Event, JobState, PayloadEncoding, SourcePosition, TaskState, Topic, encode,
+    wire_name,
+};
 use splai_ingest::log::{EventReader, EventWriter, LogError};
-use splai_store::{Projection, ProjectorOffsets, Store};
+use splai_store::{Applied, Projection, ProjectorOffsets, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -65,27 +68,15 @@ pub async fn run(
             _ = shutdown.changed() => return Ok(()),
         };
         if !batch.events.is_empty() {
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                match projection.apply(&batch.events).await {
-                    Ok(applied) => {
-                        let fresh: Vec<&(SourcePosition, Envelope)> =
-                            applied.applied.iter().map(|i| &batch.events[*i]).collect();
-                        observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
-                        if !applied.touched.is_empty() {
-                            projected.send_modify(|n| *n += 1);
-                        }
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "projecting a batch failed; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = shutdown.changed() => return Ok(()),
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
+            let Some(applied) = project(&projection, &writer, metrics, &batch.events, &mut shutdown).await
+            else {
+                return Ok(());
+            };
+            let fresh: Vec<&(SourcePosition, Envelope)> =
+                applied.applied.iter().map(|i| &batch.events[*i]).collect();
+            observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
+            if !applied.touched.is_empty() {
+                projected.send_modify(|n| *n += 1);
             }
         }
         for p in &batch.positions {
@@ -102,6 +93,113 @@ pub async fn run(
         }
         reader.commit(&batch).await?;
     }
+}
+
+/// Why a batch was not projected this time (it is retried).
+#[derive(Debug, thiserror::Error)]
+enum ProjectError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("dead-lettering a record the read model refuses failed: {0}")]
+    Log(#[from] LogError),
+}
+
+/// Apply a batch, retrying while the database is away (`None` on shutdown). A record the
+/// database refuses outright (a constraint, a value it cannot store) is dead-lettered with the
+/// reason and skipped: one bad record must not freeze every tenant's read model.
+async fn project(
+    projection: &Projection,
+    writer: &EventWriter,
+    metrics: &Metrics,
+    events: &[(SourcePosition, Envelope)],
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Applied> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let result = match projection.apply(events).await {
+            Err(error) if error.is_permanent() => {
+                tracing::warn!(%error, "the read model refused a record; projecting the batch record by record");
+                one_by_one(projection, writer, metrics, events).await
+            }
+            other => other.map_err(ProjectError::from),
+        };
+        match result {
+            Ok(applied) => return Some(applied),
+            Err(error) => {
+                tracing::warn!(%error, "projecting a batch failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return None,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Each record in its own transaction (records applied before are skipped by the offsets), so
+/// only the refused ones are set aside.
+async fn one_by_one(
+    projection: &Projection,
+    writer: &EventWriter,
+    metrics: &Metrics,
+    events: &[(SourcePosition, Envelope)],
+) -> Result<Applied, ProjectError> {
+    let mut all = Applied::default();
+    for (i, record) in events.iter().enumerate() {
+        match projection.apply(std::slice::from_ref(record)).await {
+            Ok(applied) => {
+                if !applied.applied.is_empty() {
+                    all.applied.push(i);
+                }
+                for job in applied.touched {
+                    if !all.touched.contains(&job) {
+                        all.touched.push(job);
+                    }
+                }
+            }
+            Err(error) if error.is_permanent() => {
+                refuse(writer, record, &error).await?;
+                projection.skip(&record.0).await?;
+                metrics.inc("splai_projection_refused_total", &[], 1.0);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(all)
+}
+
+/// Dead-letter a record the read model refuses, under an id fixed by its position (several
+/// gateways may refuse it). A refused dead letter is not dead-lettered again (that could loop):
+/// it is logged and skipped.
+async fn refuse(
+    writer: &EventWriter,
+    (pos, env): &(SourcePosition, Envelope),
+    error: &StoreError,
+) -> Result<(), LogError> {
+    let at = format!("{}:{}:{}", pos.topic, pos.partition, pos.offset);
+    if matches!(env.event, Event::DeadLetter(_)) {
+        tracing::error!(%error, record = %at, "the read model refuses a dead letter; skipping it");
+        return Ok(());
+    }
+    tracing::error!(%error, record = %at, "the read model refuses a record; dead-lettering it");
+    let clean = |s: &str| s.replace('\0', "\u{fffd}");
+    let letter = DeadLetter {
+        source: Some(pos.clone()),
+        job_id: Some(clean(env.key())),
+        task_id: None,
+        reason: format!("the read model cannot project this `{}` record: {error}", env.event.kind()),
+        // The JSON text escapes any byte the database refused.
+        payload: String::from_utf8_lossy(&encode(env)).into_owned(),
+        payload_encoding: PayloadEncoding::Utf8,
+    };
+    let envelope =
+        Envelope::new(format!("projection:{at}"), now_ms(), clean(&env.tenant), Event::DeadLetter(letter));
+    writer.append(&[envelope]).await.map(|_| ())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The kind of each task of the jobs under way, from their admission: the attempt-duration

@@ -19,8 +19,8 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use offsets::ProjectorOffsets;
-pub use projection::Projection;
 use projection::sqlite::SqliteFile;
+pub use projection::{Applied, Projection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +37,33 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the statement can never succeed with the same arguments (a constraint or a value
+    /// the database refuses), as opposed to the database being unreachable or busy.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StoreError::Query { source: sqlx::Error::Database(db), .. } => {
+                !matches!(db.kind(), sqlx::error::ErrorKind::Other)
+                    // SQLSTATE classes 22 (data exception: a NUL byte, a bad encoding) and 23
+                    // (integrity constraint violation).
+                    || db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
+            }
+            StoreError::Query {
+                source: sqlx::Error::Encode(_) | sqlx::Error::TypeNotFound { .. }, ..
+            } => true,
+            StoreError::Sqlite { source, .. } => {
+                matches!(
+                    source.sqlite_error_code(),
+                    Some(
+                        rusqlite::ErrorCode::ConstraintViolation
+                            | rusqlite::ErrorCode::TooBig
+                            | rusqlite::ErrorCode::TypeMismatch
+                    )
+                ) || matches!(source, rusqlite::Error::ToSqlConversionFailure(_))
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn query(query: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Query { query, source }
     }

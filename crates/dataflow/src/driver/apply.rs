@@ -1,6 +1,9 @@
 //! Envelope → dataflow facts, with fencing: events of attempts that are not current, or already
 //! ended, change nothing.
 
+use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
+
 use splai_events::{
     DeadLetter, Envelope, Event, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode,
 };
@@ -314,7 +317,8 @@ pub fn deny(s: &mut Scheduler, e: &Envelope, denied: &Denied, out: &mut Vec<Enve
         Event::JobRequest(r) => {
             let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
             if s.reg.job(&job_id).is_none() && !s.reg.rejected.contains_key(&job_id) {
-                let rejection = JobRejected { job_id, code: denied.code.into(), reason, field: None };
+                let rejection =
+                    JobRejected { job_id, code: denied.code.into(), reason, field: None, duplicate_of: None };
                 reject(s, &e.tenant, rejection, out);
             }
         }
@@ -334,22 +338,66 @@ fn reject(s: &mut Scheduler, tenant: &str, rejection: JobRejected, out: &mut Vec
     }
 }
 
+/// A digest of what a request asks for (its id aside), to tell a retried request from a key
+/// reused for different work. In memory only: replay recomputes it with the same binary.
+fn request_digest(r: &JobRequest) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let unnamed = JobRequest { job_id: None, ..r.clone() };
+    serde_json::to_string(&unnamed).unwrap_or_default().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The answer to a request whose (tenant, idempotency key) another job already took: name that
+/// job, as REST's 200 replay (same request) or 409 conflict (different request) does.
+fn repeated_key(job_id: String, key: &str, original: String, same: bool) -> JobRejected {
+    let (code, reason) = if same {
+        (
+            "duplicate_idempotency_key",
+            format!("idempotency key `{key}` was already submitted as job `{original}`; follow that job"),
+        )
+    } else {
+        (
+            "idempotency_conflict",
+            format!("idempotency key `{key}` was used for a different request (job `{original}`)"),
+        )
+    };
+    JobRejected {
+        job_id,
+        code: code.into(),
+        reason,
+        field: Some("idempotency_key".into()),
+        duplicate_of: Some(original),
+    }
+}
+
 fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope>) {
     let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
     if s.reg.job(&job_id).is_some() || s.reg.rejected.contains_key(&job_id) {
         return; // the same submission read again
     }
     let tenant = s.reg.tenant(&e.tenant);
-    if let Some(key) = &r.idempotency_key
-        && !s.reg.idempotency.insert((tenant, key.clone()))
-    {
-        return;
+    if let Some(key) = &r.idempotency_key {
+        let request = request_digest(r);
+        match s.reg.idempotency.entry((tenant, key.clone())) {
+            Entry::Vacant(slot) => {
+                slot.insert((job_id.clone(), request));
+            }
+            Entry::Occupied(first) => {
+                let (original, digest) = first.get().clone();
+                return reject(s, &e.tenant, repeated_key(job_id, key, original, digest == request), out);
+            }
+        }
     }
     let dag = match plan(r, &s.opts.limits) {
         Ok(dag) => dag,
         Err(err) => {
-            let rejection =
-                JobRejected { job_id, code: err.code().into(), reason: err.to_string(), field: err.field() };
+            let rejection = JobRejected {
+                job_id,
+                code: err.code().into(),
+                reason: err.to_string(),
+                field: err.field(),
+                duplicate_of: None,
+            };
             return reject(s, &e.tenant, rejection, out);
         }
     };
@@ -358,7 +406,8 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     if !verdict.allowed {
         let rule = verdict.rule.as_deref().unwrap_or("default");
         let reason = format!("denied by policy rule `{rule}`: {}", verdict.reason);
-        let rejection = JobRejected { job_id, code: "policy_denied".into(), reason, field: None };
+        let rejection =
+            JobRejected { job_id, code: "policy_denied".into(), reason, field: None, duplicate_of: None };
         return reject(s, &e.tenant, rejection, out);
     }
     let info = JobInfo {

@@ -49,8 +49,8 @@ pub struct Registry {
     worker_index: HashMap<String, Worker>,
     pub tenants: Vec<String>,
     tenant_index: HashMap<String, u32>,
-    /// (tenant, idempotency key) pairs already admitted.
-    pub idempotency: HashSet<(u32, String)>,
+    /// (tenant, idempotency key) → the job that took it and a digest of its request.
+    pub idempotency: HashMap<(u32, String), (String, u64)>,
     /// Jobs cancelled before their request was seen, by (tenant, job id): a cancel acts only on
     /// its own tenant's job, so another tenant's job that later takes the id is not cancelled.
     pub early_cancels: HashSet<(String, String)>,

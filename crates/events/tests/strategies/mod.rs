@@ -297,9 +297,11 @@ pub fn event() -> impl Strategy<Value = Event> {
                 Event::JobAdmitted(JobAdmitted { job_id, job_type, priority, dag, deadline_ms })
             }
         ),
-        (ident(), ident(), text(), option::of(ident())).prop_map(|(job_id, code, reason, field)| {
-            Event::JobRejected(JobRejected { job_id, code, reason, field })
-        }),
+        (ident(), ident(), text(), option::of(ident()), option::of(ident())).prop_map(
+            |(job_id, code, reason, field, duplicate_of)| {
+                Event::JobRejected(JobRejected { job_id, code, reason, field, duplicate_of })
+            }
+        ),
         (ident(), ident(), any::<u32>(), task_state(), option::of(ident()), option::of(text())).prop_map(
             |(job_id, task_id, attempt, state, worker_id, reason)| {
                 Event::TaskStateChanged(TaskStateChanged {

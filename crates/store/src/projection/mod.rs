@@ -44,6 +44,16 @@ impl Projection {
             jobs.push(plan::plan(&mut stmts, pos, env));
             planned.push((pos.clone(), stmts));
         }
+        self.run(planned, jobs).await
+    }
+
+    /// Move this projector past the record at `pos` without applying it (it can never be: the
+    /// caller dead-letters it). Whether it was new.
+    pub async fn skip(&self, pos: &SourcePosition) -> Result<bool, StoreError> {
+        Ok(!self.run(vec![(pos.clone(), Vec::new())], vec![None]).await?.applied.is_empty())
+    }
+
+    async fn run(&self, planned: Planned, jobs: Vec<Option<String>>) -> Result<Applied, StoreError> {
         let fresh = match self.store.sqlite() {
             Some(db) => {
                 let (db, projector) = (db.clone(), self.projector.clone());

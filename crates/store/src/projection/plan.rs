@@ -100,13 +100,15 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
         Event::JobRequest(r) => {
             let job = request_job_id(env, r);
             let trace_id = env.traceparent.as_deref().and_then(|t| t.split('-').nth(1)).map(str::to_string);
-            // Submitted through a gateway: the row exists already. Straight to Kafka: it starts here.
+            // Submitted through a gateway: the row exists already. Straight to Kafka: it starts here,
+            // unless its (tenant, idempotency key) is taken: the scheduler answers that repeat
+            // with a rejection naming the original, which makes this id's row.
             out.push(Stmt::new(
                 "project job request",
                 "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification, model,
                    idempotency_key, request_sha256, trace_id, submitted_at_ms, updated_at_ms)
                  VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, '', $8, $9, $9)
-                 ON CONFLICT (job_id) DO NOTHING",
+                 ON CONFLICT DO NOTHING",
                 vec![
                     Arg::from(&job),
                     Arg::from(tenant),
