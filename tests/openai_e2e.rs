@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{Up, get};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,4 +42,73 @@ async fn the_official_openai_client_works_against_splai() {
         jobs["jobs"].as_array().unwrap().iter().filter_map(|j| j["type"].as_str()).collect();
     assert!(types.iter().filter(|t| **t == "chat").count() >= 3, "{types:?}");
     assert!(types.contains(&"embed"), "{types:?}");
+}
+
+const LONG: &str = "Write a very long story about a lighthouse keeper and the sea, chapter by chapter.";
+
+/// The job id of an OpenAI response id (`chatcmpl-{job}`).
+fn job_of(chunk: &str) -> Option<String> {
+    let data = chunk.lines().find_map(|l| l.strip_prefix("data: "))?;
+    let v: serde_json::Value = serde_json::from_str(data).ok()?;
+    v["id"].as_str()?.strip_prefix("chatcmpl-").map(str::to_string)
+}
+
+/// Issue 16 item 9: a `stream: true` chat completion whose client goes away after the first
+/// tokens cancels its job, with the reason, instead of generating on for minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_client_that_goes_away_cancels_its_job() {
+    if !common::models_present() {
+        return;
+    }
+    let up = Up::start("", &[], &[]).await;
+    let body = serde_json::json!({"messages": [{"role": "user", "content": LONG}], "max_tokens": 2000,
+                                  "stream": true});
+    let mut response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", up.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (mut seen, mut job) = (String::new(), None);
+    // Read until generated text arrives, so the job is running on the model when we leave.
+    while !seen.contains("\"content\":\"") || seen.matches("data: ").count() < 3 {
+        let bytes = tokio::time::timeout(Duration::from_secs(120), response.chunk())
+            .await
+            .expect("the stream went quiet")
+            .unwrap()
+            .expect("the stream ended before any text");
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+        job = job.or_else(|| job_of(&seen));
+    }
+    let job = job.expect("chunks carry the job id");
+    drop(response);
+    let ended = common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
+}
+
+/// The same for a non-streaming call: its connection closes while the job runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_client_that_goes_away_cancels_its_job() {
+    if !common::models_present() {
+        return;
+    }
+    let up = Up::start("", &[], &[]).await;
+    let body = serde_json::json!({"messages": [{"role": "user", "content": LONG}], "max_tokens": 2000});
+    let url = format!("{}/v1/chat/completions", up.url);
+    let call = tokio::spawn(async move { reqwest::Client::new().post(url).json(&body).send().await });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let (_, jobs) = get(&up.url, "/v1/jobs?state=running", None).await.unwrap();
+        if let Some(id) = jobs["jobs"].as_array().and_then(|j| j.first()).and_then(|j| j["job_id"].as_str()) {
+            break id.to_string();
+        }
+        assert!(Instant::now() < deadline, "the call's job never ran: {jobs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    call.abort(); // drops the connection
+    assert!(call.await.unwrap_err().is_cancelled());
+    let ended = common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
 }

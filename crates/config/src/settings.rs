@@ -98,6 +98,8 @@ pub struct GatewaySettings {
     pub submit_rate_per_s: f64,
     pub submit_burst: u32,
     pub max_active_jobs: u32,
+    /// Cancel an OpenAI call's job when its client disconnects before the answer.
+    pub cancel_on_disconnect: bool,
     pub projector_group: String,
     /// HMAC key for the records the gateway produces (secret; required with auth on).
     pub signing_key: String,

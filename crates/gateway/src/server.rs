@@ -149,6 +149,7 @@ pub async fn serve(
         limits: Limits::default(),
         max_body_bytes: g.max_body_bytes as usize,
         max_active_jobs: g.max_active_jobs,
+        cancel_on_disconnect: g.cancel_on_disconnect,
         heartbeat_ttl_ms: settings.scheduler.heartbeat_ttl_ms as i64,
         projected,
         ready,

@@ -21,6 +21,8 @@ pub struct AppState {
     pub limits: Limits,
     pub max_body_bytes: usize,
     pub max_active_jobs: u32,
+    /// Cancel the job of an OpenAI call whose client went away before the answer.
+    pub cancel_on_disconnect: bool,
     /// Tenants with their own active-job limit.
     pub tenant_max_active_jobs: std::collections::HashMap<String, u32>,
     /// A worker is live when its last beat is this recent.

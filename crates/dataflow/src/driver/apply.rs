@@ -86,7 +86,8 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
     match &e.event {
         Event::JobRequest(r) => admit(s, e, r, out),
         Event::CancelJob(c) => match s.reg.own_job(&e.tenant, &c.job_id) {
-            Some(job) if s.cancelled.insert(job) => {
+            Some(job) if !s.cancelled.contains_key(&job) => {
+                s.cancelled.insert(job, c.reason.clone());
                 s.engine.feed(Fact::Cancelled(job), now, 1);
                 if s.live_mode {
                     s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
@@ -96,7 +97,10 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             // Not (yet) a job of this tenant: topics are read in parallel, so the request may
             // still come. Another tenant's job with this id is never touched.
             None => {
-                s.reg.early_cancels.insert((e.tenant.clone(), c.job_id.clone()));
+                s.reg
+                    .early_cancels
+                    .entry((e.tenant.clone(), c.job_id.clone()))
+                    .or_insert_with(|| c.reason.clone());
             }
         },
         Event::RequeueDeadLetter(r) => match s.reg.own_job(&e.tenant, &r.job_id) {
@@ -459,8 +463,8 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         }
         s.engine.feed(f, now, 1);
     }
-    if s.reg.early_cancels.remove(&(e.tenant.clone(), job_id.clone())) {
-        s.cancelled.insert(job);
+    if let Some(reason) = s.reg.early_cancels.remove(&(e.tenant.clone(), job_id.clone())) {
+        s.cancelled.insert(job, reason);
         s.engine.feed(Fact::Cancelled(job), now, 1);
     }
     if s.live_mode {

@@ -126,7 +126,10 @@ pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envel
                 None => (Some("a task was dead-lettered".into()), None),
             }
         }
-        JobStatus::Cancelled => (Some("cancelled".into()), None),
+        JobStatus::Cancelled => match s.cancelled.get(&job).filter(|r| !r.is_empty()) {
+            Some(why) => (Some(format!("cancelled: {why}")), None),
+            None => (Some("cancelled".into()), None),
+        },
         _ => (None, None),
     };
     let state = job_state_name(status);

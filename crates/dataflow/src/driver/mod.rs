@@ -104,7 +104,8 @@ pub struct Scheduler {
     pending: HashMap<Tk, (Attempt, Worker)>,
     /// The envelopes of those decisions, resent if they do not come back.
     unconfirmed: Unconfirmed,
-    cancelled: BTreeSet<Job>,
+    /// Cancelled jobs and the reason their cancel gave (shown as the job's reason).
+    cancelled: BTreeMap<Job, String>,
     /// Jobs with a `timeout_s`, by deadline, not yet fed as expired (fed when due, like attempt
     /// timeouts); the jobs fed so far; and those fed since the last live step, to revoke.
     job_deadlines: BTreeMap<Time, Vec<Job>>,
@@ -169,7 +170,7 @@ impl Scheduler {
             job_states: HashMap::default(),
             pending: HashMap::default(),
             unconfirmed: Unconfirmed::default(),
-            cancelled: BTreeSet::new(),
+            cancelled: BTreeMap::new(),
             job_deadlines: BTreeMap::new(),
             expired: BTreeSet::new(),
             expired_now: Vec::new(),

@@ -1,7 +1,7 @@
 //! Interning: the dataflow sees integers; the driver maps them to jobs, tasks, workers and tenants.
 
 use compact_str::CompactString;
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 
 use splai_events::{Dag, Envelope, JobType, Priority, WorkerRegistered};
@@ -53,7 +53,7 @@ pub struct Registry {
     pub idempotency: HashMap<(u32, String), (String, u64)>,
     /// Jobs cancelled before their request was seen, by (tenant, job id): a cancel acts only on
     /// its own tenant's job, so another tenant's job that later takes the id is not cancelled.
-    pub early_cancels: HashSet<(String, String)>,
+    pub early_cancels: HashMap<(String, String), String>,
     /// Rejections by job id (re-emitted in the go-live snapshot).
     pub rejected: BTreeMap<String, Envelope>,
     /// Dead letters for refused control records, by their id (re-emitted in the snapshot too).

@@ -343,19 +343,25 @@ pub async fn cancel(
     if matches!(job.state.as_str(), "succeeded" | "failed" | "cancelled" | "rejected") {
         return Ok((StatusCode::OK, Json(json!({"job_id": id, "state": job.state}))).into_response());
     }
-    let cancel = CancelJob { job_id: id.clone(), reason: format!("cancelled by {}", caller.actor) };
+    request_cancel(&st, &caller.tenant, &id, format!("requested by {}", caller.actor)).await?;
+    crate::audit::record(&st, &caller, "job.cancel", &id, json!({"state_before": job.state})).await;
+    Ok((StatusCode::ACCEPTED, Json(json!({"job_id": id, "state": "cancelling"}))).into_response())
+}
+
+/// Append a `cancel_job` for the tenant's job `id` to the log (the scheduler acts on it).
+pub async fn request_cancel(st: &AppState, tenant: &str, id: &str, reason: String) -> Result<(), ApiError> {
+    let cancel = CancelJob { job_id: id.to_string(), reason };
     let envelope = Envelope::new(
         format!("cancel-{}", uuid::Uuid::now_v7().simple()),
         now_ms(),
-        &caller.tenant,
+        tenant,
         Event::CancelJob(cancel),
     );
     st.writer
         .append(&[envelope])
         .await
-        .map_err(|e| ApiError::unavailable(format!("the event log refused the cancellation: {e}")))?;
-    crate::audit::record(&st, &caller, "job.cancel", &id, json!({"state_before": job.state})).await;
-    Ok((StatusCode::ACCEPTED, Json(json!({"job_id": id, "state": "cancelling"}))).into_response())
+        .map(|_| ())
+        .map_err(|e| ApiError::unavailable(format!("the event log refused the cancellation: {e}")))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per resource.
 
+pub mod abandoned;
 pub mod admin;
 pub mod artifacts;
 pub mod audit;

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::routes::abandoned::Abandoned;
 use crate::routes::jobs::{json_body, now_ms, result_of, submit_value};
 use crate::state::AppState;
 
@@ -148,6 +149,14 @@ async fn finished(st: &AppState, caller: &Caller, job_id: &str) -> Result<Value,
     result_of(st, &job).await?.ok_or_else(|| ApiError::unavailable(format!("job {job_id} has no result yet")))
 }
 
+/// [`finished`], cancelling the job if the caller goes away while it waits.
+async fn answered(st: &AppState, caller: &Caller, job_id: &str) -> Result<Value, ApiError> {
+    let watch = Abandoned::watch(st, caller, job_id);
+    let result = finished(st, caller, job_id).await;
+    watch.finished();
+    result
+}
+
 async fn submit(
     st: &AppState,
     caller: &Caller,
@@ -208,7 +217,7 @@ async fn chat(
             stream_chat(st, caller, job_id, id, created, model_name, stops, include_usage).into_response()
         );
     }
-    let result = finished(&st, &caller, &job_id).await?;
+    let result = answered(&st, &caller, &job_id).await?;
     let model_used = result["model"].as_str().unwrap_or(&model_name).to_string();
     Ok(Json(json!({
         "id": id, "object": "chat.completion", "created": created, "model": model_used,
@@ -257,12 +266,16 @@ fn stream_chat(
         SseEvent::default().data(c.to_string())
     };
     let stream = async_stream(move |tx| async move {
+        let watch = Abandoned::watch(&st, &caller, &job_id);
         let send = |e: SseEvent| tx.send(Ok(e));
         let _ = send(chunk(json!({"role": "assistant", "content": ""}), Value::Null, None));
         let (mut after, mut raw, mut sent) = (0i64, String::new(), 0usize);
         let mut projected = st.projected.clone();
         let deadline = Instant::now() + WAIT;
         loop {
+            if tx.is_closed() {
+                return; // the client went away: `watch` cancels the job
+            }
             projected.borrow_and_update();
             let terminal = matches!(st.store.job_state(&job_id).await, Ok(Some(s)) if ["succeeded", "failed", "cancelled", "rejected"].contains(&s.as_str()));
             let rows = st.store.stream_after(&job_id, after, 500).await.unwrap_or_default();
@@ -285,12 +298,14 @@ fn stream_chat(
                     SseEvent::default()
                         .data(json!({"error": {"message": "timed out", "type": "server_error"}}).to_string()),
                 );
+                watch.finished();
                 return;
             }
             if rows.is_empty() {
                 let _ = tokio::time::timeout(Duration::from_millis(200), projected.changed()).await;
             }
         }
+        watch.finished();
         match finished(&st, &caller, &job_id).await {
             Ok(result) => {
                 // The final text is the truth: send what the stream has not shown yet.
@@ -349,7 +364,7 @@ pub async fn completions(
             request["model"] = json!(m);
         }
         let job_id = submit(&st, &caller, &headers, request).await?;
-        let result = finished(&st, &caller, &job_id).await?;
+        let result = answered(&st, &caller, &job_id).await?;
         Ok::<_, ApiError>(Json(json!({
             "id": format!("cmpl-{job_id}"), "object": "text_completion", "created": now_ms() / 1000,
             "model": result["model"], "choices": [{"index": 0, "text": result["text"], "finish_reason": result["finish_reason"], "logprobs": null}],
@@ -381,7 +396,7 @@ pub async fn embeddings(
             request["model"] = json!(m);
         }
         let job_id = submit(&st, &caller, &headers, request).await?;
-        let result = finished(&st, &caller, &job_id).await?;
+        let result = answered(&st, &caller, &job_id).await?;
         let data: Vec<Value> = result["vectors"]
             .as_array()
             .into_iter()
