@@ -791,3 +791,42 @@ async fn a_job_deadline_fails_the_job_and_stops_its_attempt() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Issue 16 item 8: a job for a model no live worker offers says why it waits — on the job
+/// (`waiting`), its task, the SSE stream and `splai job` — and after
+/// `scheduler.unschedulable_timeout_ms` fails with that reason instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unschedulable_work_says_why_and_then_fails() {
+    let up = Up::start("", &["scheduler.unschedulable_timeout_ms=4000"], &["--executors", "1"]).await;
+    let url = up.url.as_str();
+    let job = json!({"type": "chat", "job_id": "nowhere-1", "model": "gpt-9", "input": {"prompt": "hi"}});
+    let (status, body) = post(url, "/v1/jobs", &job, None).await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let waiting = loop {
+        let (_, job) = get(url, "/v1/jobs/nowhere-1", None).await.unwrap();
+        if let Some(w) = job["waiting"].as_array().and_then(|w| w.first()).cloned() {
+            break w;
+        }
+        assert!(job["state"] == "queued" && Instant::now() < deadline, "no reason to wait was given: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = waiting["reason"].as_str().unwrap();
+    assert!(reason.starts_with("no live worker offers model `gpt-9`"), "{waiting}");
+    let shown = common::splai_command()
+        .args(["--set", &format!("client.url={url}"), "job", "nowhere-1"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("waiting: task"), "`splai job` shows why: {shown}");
+
+    let ended = wait_job(url, "nowhere-1", None, Duration::from_secs(30)).await;
+    assert_eq!(ended["state"], "failed", "{ended}");
+    let why = ended["reason"].as_str().unwrap_or("");
+    assert!(why.contains("unschedulable: no live worker offers model `gpt-9` for 4 s"), "{ended}");
+    let history = common::task_history(url, "nowhere-1", None).await;
+    assert!(
+        history.contains("runnable worker=- reason=no live worker offers model `gpt-9`"),
+        "SSE: {history}"
+    );
+}

@@ -53,6 +53,7 @@ impl Stack {
             default_max_retries: 1,
             max_lost_attempts: 8,
             decision_resend_ms: 5_000,
+            unschedulable_timeout_ms: 0,
             default_task_timeout_ms: task_timeout_ms,
             tenants: Default::default(),
             limits: Limits::default(),

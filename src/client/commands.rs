@@ -130,6 +130,10 @@ pub async fn wait(client: &Client, job_id: &str, show_tokens: bool) -> anyhow::R
                     }
                     bar.set_message(format!("job {}", e.data["state"].as_str().unwrap_or("?")));
                 }
+                "task.update" if e.data["state"] == "runnable" && e.data["reason"].is_string() => {
+                    let task = e.data["task_id"].as_str().unwrap_or("");
+                    bar.set_message(format!("{task} waits: {}", e.data["reason"].as_str().unwrap_or("")));
+                }
                 "task.update" if e.data["state"] == "succeeded" => {
                     done.insert(e.data["task_id"].as_str().unwrap_or_default().to_string());
                 }
@@ -202,6 +206,13 @@ pub async fn job(client: &Client, id: &str) -> anyhow::Result<u8> {
     if let Some(r) = job["reason"].as_str() {
         println!("reason: {r}");
     }
+    for w in job["waiting"].as_array().into_iter().flatten() {
+        println!(
+            "waiting: task {}: {}",
+            w["task_id"].as_str().unwrap_or(""),
+            w["reason"].as_str().unwrap_or("")
+        );
+    }
     let list: Vec<Value> = tasks["tasks"].as_array().cloned().unwrap_or_default();
     print!("{}", tree(&list));
     if !job["result"].is_null() {
@@ -230,14 +241,19 @@ pub fn tree(tasks: &[Value]) -> String {
         }
         let parents = node["parents"].as_array().map_or(0, Vec::len);
         let also = if parents > 1 { format!("  (+{} more parents)", parents - 1) } else { String::new() };
+        let why = match (node["state"].as_str(), node["reason"].as_str()) {
+            (Some("runnable" | "failed" | "dead_lettered" | "cancelled"), Some(r)) => format!("  — {r}"),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "{}{} [{}] {} attempt {}{}\n",
+            "{}{} [{}] {} attempt {}{}{}\n",
             "  ".repeat(depth),
             id,
             node["kind"].as_str().unwrap_or(""),
             node["state"].as_str().unwrap_or(""),
             node["attempt"],
-            also
+            also,
+            why
         ));
         for child in tasks
             .iter()

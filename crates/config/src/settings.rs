@@ -163,6 +163,7 @@ pub struct SchedulerSettings {
     pub default_max_retries: u32,
     pub max_lost_attempts: u32,
     pub decision_resend_ms: u64,
+    pub unschedulable_timeout_ms: u64,
     pub default_task_timeout_s: u32,
     pub tick_ms: u64,
     pub timely_workers: u32,
@@ -300,6 +301,7 @@ impl Settings {
         range("scheduler.default_max_retries", s.default_max_retries.into(), 0, 100)?;
         range("scheduler.max_lost_attempts", s.max_lost_attempts.into(), 0, 1000)?;
         range("scheduler.decision_resend_ms", s.decision_resend_ms, 100, 3_600_000)?;
+        range("scheduler.unschedulable_timeout_ms", s.unschedulable_timeout_ms, 0, 604_800_000)?;
         range("scheduler.default_task_timeout_s", s.default_task_timeout_s.into(), 1, 86_400)?;
         range("scheduler.tick_ms", s.tick_ms, 1, 60_000)?;
         range("scheduler.timely_workers", s.timely_workers.into(), 1, 64)?;

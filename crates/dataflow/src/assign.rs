@@ -90,6 +90,19 @@ pub fn score(c: &Candidate, w: &WorkerView) -> Result<f64, String> {
     if w.free < i64::from(c.slots) {
         return Err(format!("{} free slot(s), needs {}", w.free.max(0), c.slots));
     }
+    fits(c, w)?;
+    let warm = c.model.as_ref().is_some_and(|m| w.warm_models.contains(m));
+    let locality = c.locality.iter().filter(|l| w.labels.contains(l)).count() as f64;
+    let free_fraction = if w.capacity == 0 { 0.0 } else { w.free as f64 / f64::from(w.capacity) };
+    Ok(100.0 * f64::from(u8::from(warm)) + 10.0 * locality + 5.0 * free_fraction
+        - 5.0 * w.cpu_load.clamp(0.0, 1.0))
+}
+
+/// Whether `w` could ever take `c` (its model, tools, labels and size), busy or not.
+pub fn fits(c: &Candidate, w: &WorkerView) -> Result<(), String> {
+    if i64::from(w.capacity) < i64::from(c.slots) {
+        return Err(format!("has {} slot(s) in all, needs {}", w.capacity, c.slots));
+    }
     if let Some(m) = &c.model
         && !w.models.contains(m)
     {
@@ -102,11 +115,7 @@ pub fn score(c: &Candidate, w: &WorkerView) -> Result<f64, String> {
         let (rule, reason) = c.policy_rule.clone().unwrap_or_default();
         return Err(format!("lacks label `{l}` required by policy rule `{rule}`: {reason}"));
     }
-    let warm = c.model.as_ref().is_some_and(|m| w.warm_models.contains(m));
-    let locality = c.locality.iter().filter(|l| w.labels.contains(l)).count() as f64;
-    let free_fraction = if w.capacity == 0 { 0.0 } else { w.free as f64 / f64::from(w.capacity) };
-    Ok(100.0 * f64::from(u8::from(warm)) + 10.0 * locality + 5.0 * free_fraction
-        - 5.0 * w.cpu_load.clamp(0.0, 1.0))
+    Ok(())
 }
 
 /// Every worker's verdict for `c` (for `--explain`).

@@ -29,6 +29,7 @@ fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
         default_max_retries: 2,
         max_lost_attempts: 8,
         decision_resend_ms: 5_000,
+        unschedulable_timeout_ms: 0,
         default_task_timeout_ms: 30_000,
         tenants,
         limits: Limits::default(),

@@ -1,4 +1,5 @@
-//! Scheduler decisions on the `assignments` topic (key: worker id).
+//! Scheduler decisions on the `assignments` topic (key: worker id; job id for
+//! `task_unschedulable`).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,17 @@ attempt_event! {
         pub inputs: BTreeMap<String, ResolvedInput>,
         pub requirements: Requirements,
         pub deadline_ms: u64,
+    }
+}
+
+attempt_event! {
+    /// The scheduler gave up placing `attempt`: no live worker could take the task (no worker
+    /// offers its model, tool or labels, or has enough slots) for
+    /// `scheduler.unschedulable_timeout_ms`. The task fails for good with `reason`. Written by the
+    /// scheduler and read back like its assignments, so replay decides the same. Key: job id.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TaskUnschedulable {
+        pub reason: String,
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, CancelJob,
     DeadLetter, Heartbeat, JobAdmitted, JobRejected, JobRequest, JobStateChanged, PolicyDecision,
-    RequeueDeadLetter, Revoke, TaskStateChanged, Topic, WorkerLeaving, WorkerRegistered,
+    RequeueDeadLetter, Revoke, TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
 };
 
 /// The envelope version this build writes and reads.
@@ -40,6 +40,7 @@ pub enum Event {
     WorkerLeaving(WorkerLeaving),
     Assign(Assign),
     Revoke(Revoke),
+    TaskUnschedulable(TaskUnschedulable),
     AttemptStarted(AttemptStarted),
     AttemptProgress(AttemptProgress),
     AttemptSucceeded(AttemptSucceeded),
@@ -64,6 +65,7 @@ impl Event {
         "worker_leaving",
         "assign",
         "revoke",
+        "task_unschedulable",
         "attempt_started",
         "attempt_progress",
         "attempt_succeeded",
@@ -88,6 +90,7 @@ impl Event {
             Event::WorkerLeaving(_) => "worker_leaving",
             Event::Assign(_) => "assign",
             Event::Revoke(_) => "revoke",
+            Event::TaskUnschedulable(_) => "task_unschedulable",
             Event::AttemptStarted(_) => "attempt_started",
             Event::AttemptProgress(_) => "attempt_progress",
             Event::AttemptSucceeded(_) => "attempt_succeeded",
@@ -107,7 +110,7 @@ impl Event {
             Event::JobRequest(_) => Topic::Jobs,
             Event::CancelJob(_) | Event::RequeueDeadLetter(_) | Event::ArchiveJob(_) => Topic::Control,
             Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => Topic::Heartbeats,
-            Event::Assign(_) | Event::Revoke(_) => Topic::Assignments,
+            Event::Assign(_) | Event::Revoke(_) | Event::TaskUnschedulable(_) => Topic::Assignments,
             Event::AttemptStarted(_)
             | Event::AttemptProgress(_)
             | Event::AttemptSucceeded(_)
@@ -141,6 +144,7 @@ impl Envelope {
             Event::WorkerLeaving(e) => &e.worker_id,
             Event::Assign(e) => &e.worker_id,
             Event::Revoke(e) => &e.worker_id,
+            Event::TaskUnschedulable(e) => &e.attempt.job_id,
             Event::AttemptStarted(e) => &e.attempt.job_id,
             Event::AttemptProgress(e) => &e.attempt.job_id,
             Event::AttemptSucceeded(e) => &e.attempt.job_id,

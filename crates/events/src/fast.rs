@@ -100,6 +100,7 @@ fn body<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Event, A::Err
         "worker_leaving" => Event::WorkerLeaving(next(map)?),
         "assign" => Event::Assign(next(map)?),
         "revoke" => Event::Revoke(next(map)?),
+        "task_unschedulable" => Event::TaskUnschedulable(next(map)?),
         "attempt_started" => Event::AttemptStarted(next(map)?),
         "attempt_progress" => Event::AttemptProgress(next(map)?),
         "attempt_succeeded" => Event::AttemptSucceeded(next(map)?),

@@ -88,7 +88,8 @@ async function jobPage(id) {
   const rows = tasks.map((t) => {
     const attempts = (t.attempts || []).map((a) => `#${a.attempt} ${esc(a.worker_id)} ${esc(a.state)}${a.duration_ms != null ? " " + a.duration_ms + " ms" : ""}${a.error ? " — " + esc(a.error) : ""}`).join("<br>");
     const art = t.artifact ? `<a href="/v1/jobs/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(t.task_id)}/${t.attempt}">output.json</a>` : "—";
-    return `<tr><td>${esc(t.task_id)}</td><td>${esc(t.kind)}</td><td>${badge(t.state)}</td><td>${attempts || "—"}</td><td>${art}</td></tr>`;
+    const why = t.reason && t.state === "runnable" ? `<div class="waiting">${esc(t.reason)}</div>` : "";
+    return `<tr><td>${esc(t.task_id)}</td><td>${esc(t.kind)}</td><td>${badge(t.state)}${why}</td><td>${attempts || "—"}</td><td>${art}</td></tr>`;
   }).join("");
   const result = job.result ? `<h2>Result</h2><pre>${esc(job.result.text ?? JSON.stringify(job.result, null, 2))}</pre>` : "";
   show(`<h1>Job ${esc(job.job_id)} ${badge(job.state)}</h1>
@@ -99,6 +100,7 @@ async function jobPage(id) {
       <div class="card"><b>Trace id</b><code>${esc(job.trace_id || "—")}</code></div>
     </div>
     ${job.reason ? `<p class="error">${esc(job.reason)}</p>` : ""}
+    ${(job.waiting || []).map((w) => `<p class="waiting">Task ${esc(w.task_id)} waits: ${esc(w.reason)}</p>`).join("")}
     <h2>DAG</h2><div class="dag">${dagSvg(tasks)}</div>
     <h2>Tasks</h2><table id="tasks"><thead><tr><th>Task</th><th>Kind</th><th>State</th><th>Attempts</th><th>Artifact</th></tr></thead><tbody>${rows}</tbody></table>
     ${result}`);

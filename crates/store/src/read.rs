@@ -364,6 +364,20 @@ impl Store {
             .map_err(q("count active jobs"))
     }
 
+    /// Why the job's runnable tasks wait, as the scheduler said: (task id, reason), at most
+    /// `limit`, in task order.
+    pub async fn waiting_tasks(&self, job_id: &str, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as(
+            "SELECT task_id, reason FROM tasks WHERE job_id = $1 AND state = 'runnable' AND reason IS NOT NULL
+             ORDER BY task_id LIMIT $2",
+        )
+        .bind(job_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("list waiting tasks"))
+    }
+
     /// Tasks of a job in id order; `after` is the cursor (a task id).
     pub async fn tasks(
         &self,

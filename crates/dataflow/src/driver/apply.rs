@@ -43,6 +43,7 @@ fn attempt_key(a: &splai_events::AttemptId) -> String {
 fn attempt_task(s: &Scheduler, e: &Envelope) -> Option<Tk> {
     match &e.event {
         Event::Assign(splai_events::Assign { attempt, .. })
+        | Event::TaskUnschedulable(splai_events::TaskUnschedulable { attempt, .. })
         | Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
         | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => {
@@ -57,8 +58,11 @@ fn attempt_task(s: &Scheduler, e: &Envelope) -> Option<Tk> {
 fn wait_for_cause(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>) -> bool {
     const MAX_PARKED: usize = 100_000;
     let key = match &e.event {
-        Event::Assign(a) if tk.is_none() && s.reg.job(&a.attempt.job_id).is_none() => {
-            a.attempt.job_id.clone()
+        Event::Assign(splai_events::Assign { attempt, .. })
+        | Event::TaskUnschedulable(splai_events::TaskUnschedulable { attempt, .. })
+            if tk.is_none() && s.reg.job(&attempt.job_id).is_none() =>
+        {
+            attempt.job_id.clone()
         }
         Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
@@ -212,6 +216,20 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 let outcome = if a.retryable { Outcome::Failed } else { Outcome::Fatal };
                 end_attempt(s, tk, st, outcome, a.error.clone(), true);
             }
+        }
+        Event::TaskUnschedulable(u) => {
+            let Some(tk) = tk else { return };
+            s.waiting.given_up.remove(&tk);
+            // Only while the task still waits for that attempt: an assignment read since wins.
+            if s.attempts.current.get(&tk).is_some_and(|c| c.attempt >= u.attempt.attempt)
+                || s.cancelled.contains_key(&tk.0)
+                || s.expired.contains(&tk.0)
+            {
+                return;
+            }
+            s.attempts.record_failure(tk, u.attempt.attempt, true, true);
+            s.attempts.errors.insert(tk, u.reason.clone());
+            s.engine.feed(Fact::Ended(tk, u.attempt.attempt, Outcome::Fatal), now, 1);
         }
         _ => {}
     }

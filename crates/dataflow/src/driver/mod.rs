@@ -11,6 +11,7 @@ mod ready;
 mod registry;
 mod task_map;
 mod unconfirmed;
+mod waiting;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,8 @@ pub struct SchedulerOptions {
     pub max_lost_attempts: u32,
     /// A decision not read back from the log within this long is written again (ms).
     pub decision_resend_ms: u64,
+    /// A task no live worker can take fails after this long (ms; 0 = never).
+    pub unschedulable_timeout_ms: u64,
     pub default_task_timeout_ms: u64,
     pub tenants: std::collections::HashMap<String, TenantPolicy>,
     pub limits: Limits,
@@ -58,6 +61,7 @@ impl From<&SchedulerSettings> for SchedulerOptions {
             default_max_retries: s.default_max_retries,
             max_lost_attempts: s.max_lost_attempts,
             decision_resend_ms: s.decision_resend_ms,
+            unschedulable_timeout_ms: s.unschedulable_timeout_ms,
             default_task_timeout_ms: u64::from(s.default_task_timeout_s) * 1000,
             tenants: s
                 .tenants
@@ -104,6 +108,8 @@ pub struct Scheduler {
     pending: HashMap<Tk, (Attempt, Worker)>,
     /// The envelopes of those decisions, resent if they do not come back.
     unconfirmed: Unconfirmed,
+    /// What was said of tasks that wait, and those given up as unschedulable.
+    waiting: waiting::Waiting,
     /// Cancelled jobs and the reason their cancel gave (shown as the job's reason).
     cancelled: BTreeMap<Job, String>,
     /// Jobs with a `timeout_s`, by deadline, not yet fed as expired (fed when due, like attempt
@@ -170,6 +176,7 @@ impl Scheduler {
             job_states: HashMap::default(),
             pending: HashMap::default(),
             unconfirmed: Unconfirmed::default(),
+            waiting: waiting::Waiting::default(),
             cancelled: BTreeMap::new(),
             job_deadlines: BTreeMap::new(),
             expired: BTreeSet::new(),
@@ -275,6 +282,7 @@ impl Scheduler {
             self.revoke_expired(out);
             self.resend_unconfirmed(out);
             placement::place(self, out);
+            self.review_waiting(out);
         }
     }
 

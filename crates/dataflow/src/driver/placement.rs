@@ -21,7 +21,7 @@ pub struct Explanation {
     pub verdicts: Vec<Verdict>,
 }
 
-fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
+pub(super) fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
     let job = &s.reg.jobs[tk.0 as usize];
     let task = &job.dag.tasks[tk.1 as usize];
     Candidate {
@@ -88,7 +88,8 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
         let state: &Scheduler = s;
         let mut source = state.ready.reader(|tk| {
             let (attempt, _) = state.runnable.get(&tk)?;
-            inputs_ready(state, tk).then(|| candidate(state, tk, *attempt))
+            (inputs_ready(state, tk) && !state.waiting.given_up.contains(&tk))
+                .then(|| candidate(state, tk, *attempt))
         });
         assigner.decide_from(&mut source, &mut workers, &mut running, &|t| {
             policies.get(&t).copied().unwrap_or_default()
@@ -115,7 +116,7 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
 
 /// Every parent's artifact is known (always true once parents succeeded; guards a replay that
 /// saw a success without its artifact).
-fn inputs_ready(s: &Scheduler, tk: Tk) -> bool {
+pub(super) fn inputs_ready(s: &Scheduler, tk: Tk) -> bool {
     let job = &s.reg.jobs[tk.0 as usize];
     job.dag.tasks[tk.1 as usize]
         .parents

@@ -16,6 +16,7 @@ pub fn options() -> SchedulerOptions {
         default_max_retries: 3,
         max_lost_attempts: 8,
         decision_resend_ms: 5_000,
+        unschedulable_timeout_ms: 0,
         default_task_timeout_ms: 600_000,
         tenants: Default::default(),
         limits: Limits::default(),

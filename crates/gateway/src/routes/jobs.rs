@@ -274,6 +274,10 @@ pub async fn get(
     doc["progress"] =
         json!({"total": job.tasks_total, "succeeded": job.tasks_succeeded, "failed": job.tasks_failed});
     doc["result"] = result.unwrap_or(Value::Null);
+    // Why it has not moved on: the scheduler's reason for each waiting task (a few).
+    let waiting = st.store.waiting_tasks(&job.job_id, 5).await?;
+    doc["waiting"] =
+        waiting.into_iter().map(|(task_id, reason)| json!({"task_id": task_id, "reason": reason})).collect();
     Ok(Json(doc))
 }
 
