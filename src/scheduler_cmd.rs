@@ -37,6 +37,7 @@ pub fn run_options(settings: &Settings) -> anyhow::Result<RunOptions> {
 pub fn options(settings: &Settings) -> anyhow::Result<SchedulerOptions> {
     let mut opts = SchedulerOptions::from(&settings.scheduler);
     opts.policy = std::sync::Arc::new(splai_ingest::policy::PolicySet::load(&settings.policy.file)?);
+    opts.admission = splai_dataflow::AdmissionLimits::from(&settings.gateway);
     Ok(opts)
 }
 

@@ -418,3 +418,62 @@ c.close()
     let job = wait_job(&url, &format!("{run}-later"), Some(TOKEN), Duration::from_secs(60)).await;
     assert_eq!(job["state"], "succeeded", "{job}");
 }
+
+/// Issue 16 item 4 on tansu + PostgreSQL: a tenant's `max_active_jobs` holds for concurrent REST
+/// submits (the count and the insert are one atomic step) and for a job its producer sends
+/// straight to Kafka (refused by the scheduler with REST's code, on `job-events`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_job_quota_holds_for_concurrent_submits_and_for_a_producer() {
+    let Some(cluster) = Cluster::start("\n[gateway.tenants.acme]\nmax_active_jobs = 2\n").await else {
+        return;
+    };
+    let (url, run, brokers) = (cluster.url.clone(), cluster.run.clone(), cluster.brokers.clone());
+    let long = |n: usize| {
+        json!({"type": "explicit", "job_id": format!("{run}-long-{n}"), "dag": {"tasks": [
+            {"id": "nap", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 60000}}}]}})
+    };
+    let submits: Vec<_> = (0..8)
+        .map(|n| {
+            let (url, body) = (url.clone(), long(n));
+            tokio::spawn(async move { post(&url, "/v1/jobs", &body, Some(TOKEN)).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for s in submits {
+        let (status, body) = s.await.unwrap();
+        if status == 429 {
+            assert_eq!(body["code"], "quota_exceeded", "{body}");
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [202, 202, 429, 429, 429, 429, 429, 429], "exactly the quota is admitted");
+
+    let script = format!(
+        r#"
+import json, time
+from confluent_kafka import Producer, Consumer
+p = Producer({{"bootstrap.servers": "{brokers}"}})
+body = {{"type": "explicit", "job_id": "{run}-produced", "dag": {{"tasks": [{{"id": "a", "kind": "aggregation"}}]}}}}
+envelope = {{"v": 1, "id": "{run}-produced", "ts_ms": int(time.time() * 1000), "tenant": "acme", "kind": "job_request", "body": body}}
+p.produce("{run}.jobs", key="{run}-produced", value=json.dumps(envelope), headers=[("authorization", b"Bearer {TOKEN}")])
+assert p.flush(10) == 0
+c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-quota", "auto.offset.reset": "earliest",
+               "session.timeout.ms": 6000}})
+c.subscribe(["{run}.job-events"])
+deadline = time.time() + 60
+while time.time() < deadline:
+    m = c.poll(0.5)
+    if m is None or m.error():
+        continue
+    e = json.loads(m.value())
+    b = e["body"]
+    if b.get("job_id") == "{run}-produced" and e["kind"] in ("job_rejected", "job_admitted"):
+        print(e["kind"], b.get("code"), b.get("reason"))
+        break
+c.close()
+"#
+    );
+    let Some(said) = kafka_client(&script) else { return };
+    assert!(said.starts_with("job_rejected quota_exceeded tenant `acme` has 2 jobs"), "{said}");
+}

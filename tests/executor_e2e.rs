@@ -58,6 +58,7 @@ impl Stack {
             tenants: Default::default(),
             limits: Limits::default(),
             policy: Default::default(),
+            admission: Default::default(),
         };
         let run = RunOptions {
             topic_prefix: prefix.into(),

@@ -86,9 +86,9 @@ pub async fn run(
         }
         let mut events = ordered(batch);
         events.sort_by_key(|e| e.0.ts_ms);
-        for (e, denied) in &events {
+        for (e, denied, produced) in &events {
             scheduler.advance(e.ts_ms);
-            answer(&mut scheduler, e, denied.as_ref(), &mut out);
+            answer(&mut scheduler, e, denied.as_ref(), *produced, &mut out);
         }
         scheduler.tick(&mut out);
         out.clear();
@@ -119,13 +119,13 @@ pub async fn run(
         // Our own decisions coming back are closed by a step of their own, so a task whose
         // attempt also started (or even finished) within this batch still shows `assigned` first.
         let mut decisions_applied = false;
-        for (e, denied) in &events {
+        for (e, denied, produced) in &events {
             let decision = matches!(e.event, Event::Assign(_) | Event::Revoke(_));
             if decisions_applied && !decision {
                 scheduler.tick(&mut out);
                 decisions_applied = false;
             }
-            answer(&mut scheduler, e, denied.as_ref(), &mut out);
+            answer(&mut scheduler, e, denied.as_ref(), *produced, &mut out);
             decisions_applied |= decision;
         }
         scheduler.tick(&mut out);
@@ -169,14 +169,23 @@ async fn append_until_done(
     }
 }
 
-/// A batch's envelopes, accepted or refused at intake, in one list.
-fn ordered(batch: EventBatch) -> Vec<(Envelope, Option<Denied>)> {
-    let accepted = batch.events.into_iter().map(|(_, e)| (e, None));
-    accepted.chain(batch.denied.into_iter().map(|(_, e, d)| (e, Some(d)))).collect()
+/// A batch's envelopes, accepted or refused at intake, in one list; `true` for those a Kafka
+/// producer sent with an API token.
+fn ordered(batch: EventBatch) -> Vec<(Envelope, Option<Denied>, bool)> {
+    let producers = batch.from_producers;
+    let accepted = batch.events.into_iter().map(|(pos, e)| (e, None, producers.contains(&pos)));
+    accepted.chain(batch.denied.into_iter().map(|(_, e, d)| (e, Some(d), false))).collect()
 }
 
-fn answer(scheduler: &mut Scheduler, e: &Envelope, denied: Option<&Denied>, out: &mut Vec<Envelope>) {
+fn answer(
+    scheduler: &mut Scheduler,
+    e: &Envelope,
+    denied: Option<&Denied>,
+    produced: bool,
+    out: &mut Vec<Envelope>,
+) {
     match denied {
+        None if produced => scheduler.apply_produced(e, out),
         None => scheduler.apply(e, out),
         Some(d) => scheduler.deny(e, d, out),
     }

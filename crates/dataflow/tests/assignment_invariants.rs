@@ -23,6 +23,7 @@ fn options() -> SchedulerOptions {
         tenants: Default::default(),
         limits: Limits::default(),
         policy: Default::default(),
+        admission: Default::default(),
     }
 }
 

@@ -34,6 +34,7 @@ fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
         tenants,
         limits: Limits::default(),
         policy: Default::default(),
+        admission: Default::default(),
     }
 }
 

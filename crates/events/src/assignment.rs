@@ -32,6 +32,17 @@ attempt_event! {
     }
 }
 
+/// The scheduler refused a job produced straight to Kafka at admission: its tenant was over
+/// `max_active_jobs` or its submit rate (codes `quota_exceeded`, `rate_limited`, as REST's 429).
+/// Users see the `job_rejected` on `job-events`; this copy is for the scheduler's own replay,
+/// which decides admission from the log. Key: job id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRefused {
+    pub job_id: String,
+    pub code: String,
+    pub reason: String,
+}
+
 /// An input as the executor sees it: a literal, or a parent's artifact narrowed by a JSON pointer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

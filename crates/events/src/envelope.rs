@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, CancelJob,
-    DeadLetter, Heartbeat, JobAdmitted, JobRejected, JobRequest, JobStateChanged, PolicyDecision,
+    DeadLetter, Heartbeat, JobAdmitted, JobRefused, JobRejected, JobRequest, JobStateChanged, PolicyDecision,
     RequeueDeadLetter, Revoke, TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
 };
 
@@ -41,6 +41,7 @@ pub enum Event {
     Assign(Assign),
     Revoke(Revoke),
     TaskUnschedulable(TaskUnschedulable),
+    JobRefused(JobRefused),
     AttemptStarted(AttemptStarted),
     AttemptProgress(AttemptProgress),
     AttemptSucceeded(AttemptSucceeded),
@@ -66,6 +67,7 @@ impl Event {
         "assign",
         "revoke",
         "task_unschedulable",
+        "job_refused",
         "attempt_started",
         "attempt_progress",
         "attempt_succeeded",
@@ -91,6 +93,7 @@ impl Event {
             Event::Assign(_) => "assign",
             Event::Revoke(_) => "revoke",
             Event::TaskUnschedulable(_) => "task_unschedulable",
+            Event::JobRefused(_) => "job_refused",
             Event::AttemptStarted(_) => "attempt_started",
             Event::AttemptProgress(_) => "attempt_progress",
             Event::AttemptSucceeded(_) => "attempt_succeeded",
@@ -110,7 +113,9 @@ impl Event {
             Event::JobRequest(_) => Topic::Jobs,
             Event::CancelJob(_) | Event::RequeueDeadLetter(_) | Event::ArchiveJob(_) => Topic::Control,
             Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => Topic::Heartbeats,
-            Event::Assign(_) | Event::Revoke(_) | Event::TaskUnschedulable(_) => Topic::Assignments,
+            Event::Assign(_) | Event::Revoke(_) | Event::TaskUnschedulable(_) | Event::JobRefused(_) => {
+                Topic::Assignments
+            }
             Event::AttemptStarted(_)
             | Event::AttemptProgress(_)
             | Event::AttemptSucceeded(_)
@@ -145,6 +150,7 @@ impl Envelope {
             Event::Assign(e) => &e.worker_id,
             Event::Revoke(e) => &e.worker_id,
             Event::TaskUnschedulable(e) => &e.attempt.job_id,
+            Event::JobRefused(e) => &e.job_id,
             Event::AttemptStarted(e) => &e.attempt.job_id,
             Event::AttemptProgress(e) => &e.attempt.job_id,
             Event::AttemptSucceeded(e) => &e.attempt.job_id,

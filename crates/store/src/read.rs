@@ -88,6 +88,8 @@ pub struct NewJob {
     pub trace_id: String,
     pub tasks_total: i64,
     pub now_ms: i64,
+    /// The tenant's limit of jobs queued or running (0: none), checked atomically with the insert.
+    pub max_active_jobs: u32,
 }
 
 /// What recording a submission found.
@@ -100,6 +102,8 @@ pub enum Submitted {
     KeyConflict(Box<JobView>),
     /// The job id is taken.
     IdTaken,
+    /// The tenant already has this many jobs queued or running, its limit.
+    OverQuota(i64),
 }
 
 /// Filters of a job list; `after` is the cursor (the last job of the previous page).
@@ -202,10 +206,21 @@ impl Store {
                 Submitted::KeyConflict(Box::new(view))
             });
         }
+        // Count and insert in one statement, under a per-tenant lock on PostgreSQL (SQLite runs
+        // writes one at a time): concurrent submits cannot both take the last place.
+        let mut tx = self.pool().begin().await.map_err(q("begin submission"))?;
+        if self.backend() == crate::Backend::Postgres && job.max_active_jobs > 0 {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('splai-active-jobs:' || $1))::text")
+                .bind(&job.tenant)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("lock the tenant's submissions"))?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification, model,
                idempotency_key, request_sha256, trace_id, tasks_total, submitted_at_ms, updated_at_ms)
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $11)
+             SELECT $1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $11
+             WHERE $12 = 0 OR (SELECT COUNT(*) FROM jobs WHERE tenant = $2 AND state IN ('queued', 'running')) < $12
              ON CONFLICT DO NOTHING",
         )
         .bind(&job.job_id)
@@ -219,13 +234,15 @@ impl Store {
         .bind(&job.trace_id)
         .bind(job.tasks_total)
         .bind(job.now_ms)
-        .execute(self.pool())
+        .bind(i64::from(job.max_active_jobs))
+        .execute(&mut *tx)
         .await
         .map_err(q("record submission"))?;
+        tx.commit().await.map_err(q("commit submission"))?;
         if inserted.rows_affected() == 1 {
             return Ok(Submitted::New);
         }
-        // Lost a race on the key, or the id is taken.
+        // Lost a race on the key, the id is taken, or the tenant is at its limit.
         if let Some(v) = self.job_by_key(&job.tenant, job.idempotency_key.as_deref()).await? {
             return Ok(if v.request_sha256 == job.request_sha256 {
                 Submitted::Replay(Box::new(v))
@@ -233,7 +250,15 @@ impl Store {
                 Submitted::KeyConflict(Box::new(v))
             });
         }
-        Ok(Submitted::IdTaken)
+        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE job_id = $1")
+            .bind(&job.job_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("find job id"))?;
+        if taken.is_some() {
+            return Ok(Submitted::IdTaken);
+        }
+        Ok(Submitted::OverQuota(self.active_jobs(&job.tenant).await?))
     }
 
     async fn job_by_key(&self, tenant: &str, key: Option<&str>) -> Result<Option<JobView>, StoreError> {

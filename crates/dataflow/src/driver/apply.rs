@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 
 use splai_events::{
-    DeadLetter, Envelope, Event, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode,
+    DeadLetter, Envelope, Event, JobRefused, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode,
 };
 use splai_ingest::intake::Denied;
 use splai_ingest::plan::plan;
@@ -217,6 +217,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 end_attempt(s, tk, st, outcome, a.error.clone(), true);
             }
         }
+        Event::JobRefused(r) => refused(s, e, r, out),
         Event::TaskUnschedulable(u) => {
             let Some(tk) = tk else { return };
             s.waiting.given_up.remove(&tk);
@@ -392,6 +393,47 @@ fn repeated_key(job_id: String, key: &str, original: String, same: bool) -> JobR
     }
 }
 
+/// Refuse a produced job over its tenant's limits: `job_rejected` for users, and `job_refused`
+/// on `assignments` so that replay, which makes no such decision, takes it from the log.
+fn refuse_admission(
+    s: &mut Scheduler,
+    tenant: &str,
+    job_id: String,
+    code: &str,
+    reason: String,
+    out: &mut Vec<Envelope>,
+) {
+    let refused = JobRefused { job_id: job_id.clone(), code: code.into(), reason: reason.clone() };
+    out.push(Envelope::new(format!("refused:{job_id}"), s.now, tenant, Event::JobRefused(refused)));
+    let rejection = JobRejected { job_id, code: code.into(), reason, field: None, duplicate_of: None };
+    reject(s, tenant, rejection, out);
+}
+
+/// A `job_refused` read from the log. Live, it is our own and already applied. In replay the
+/// request may have been admitted first (replay checks no limits): the job is withdrawn — it
+/// never ran, so nothing was assigned — and its rejection is what the go-live snapshot says.
+fn refused(s: &mut Scheduler, e: &Envelope, r: &JobRefused, out: &mut Vec<Envelope>) {
+    if s.reg.rejected.contains_key(&r.job_id) {
+        return;
+    }
+    if let Some(job) = s.reg.own_job(&e.tenant, &r.job_id) {
+        if !s.refused.insert(job) {
+            return;
+        }
+        s.cancelled.entry(job).or_insert_with(|| r.reason.clone());
+        s.engine.feed(Fact::Cancelled(job), s.now, 1);
+        s.admission.set_open(job, s.reg.jobs[job as usize].tenant, false);
+    }
+    let rejection = JobRejected {
+        job_id: r.job_id.clone(),
+        code: r.code.clone(),
+        reason: r.reason.clone(),
+        field: None,
+        duplicate_of: None,
+    };
+    reject(s, &e.tenant, rejection, out);
+}
+
 fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope>) {
     let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
     if s.reg.job(&job_id).is_some() || s.reg.rejected.contains_key(&job_id) {
@@ -432,6 +474,13 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
             JobRejected { job_id, code: "policy_denied".into(), reason, field: None, duplicate_of: None };
         return reject(s, &e.tenant, rejection, out);
     }
+    // Jobs a Kafka producer sent are held to the tenant's limits here (REST's were at the gateway).
+    if s.live_mode && s.produced {
+        let limits = s.opts.admission.of(&e.tenant);
+        if let Err((code, reason)) = s.admission.admit(tenant, &e.tenant, limits, s.now) {
+            return refuse_admission(s, &e.tenant, job_id, code, reason, out);
+        }
+    }
     let info = JobInfo {
         id: job_id.clone(),
         tenant,
@@ -459,6 +508,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     };
     let timeout_s = info.timeout_s;
     let job = s.reg.add_job(info);
+    s.admission.set_open(job, tenant, true);
     let now = s.now;
     if let Some(t) = timeout_s {
         s.job_deadlines.entry(now + u64::from(t) * 1000).or_default().push(job);

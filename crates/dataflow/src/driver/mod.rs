@@ -3,6 +3,7 @@
 //! `Revoke`s, and runs the assignment step. No I/O here: [`crate::runner`] connects it to the log,
 //! `splai replay` to a file.
 
+mod admission;
 mod apply;
 mod attempts;
 mod emit;
@@ -20,6 +21,7 @@ use splai_config::SchedulerSettings;
 use splai_events::Envelope;
 use splai_ingest::plan::Limits;
 
+pub use admission::{AdmissionLimits, TenantAdmission};
 use attempts::Attempts;
 pub use attempts::backoff_ms;
 pub use placement::Explanation;
@@ -50,6 +52,8 @@ pub struct SchedulerOptions {
     pub limits: Limits,
     /// Placement rules of the policy gate (worker labels some tasks need).
     pub policy: std::sync::Arc<splai_ingest::policy::PolicySet>,
+    /// Tenants' limits on jobs produced straight to Kafka (`[gateway]`'s, as REST has them).
+    pub admission: AdmissionLimits,
 }
 
 impl From<&SchedulerSettings> for SchedulerOptions {
@@ -72,6 +76,7 @@ impl From<&SchedulerSettings> for SchedulerOptions {
                 .collect(),
             limits: Limits::default(),
             policy: Default::default(),
+            admission: AdmissionLimits::default(),
         }
     }
 }
@@ -110,6 +115,12 @@ pub struct Scheduler {
     unconfirmed: Unconfirmed,
     /// What was said of tasks that wait, and those given up as unschedulable.
     waiting: waiting::Waiting,
+    /// Open jobs and submit rates per tenant, for jobs produced straight to Kafka.
+    admission: admission::Admission,
+    /// The record being applied came from a Kafka producer's token (admission limits apply).
+    produced: bool,
+    /// Jobs replay admitted before reading their `job_refused`: refused after all.
+    refused: BTreeSet<Job>,
     /// Cancelled jobs and the reason their cancel gave (shown as the job's reason).
     cancelled: BTreeMap<Job, String>,
     /// Jobs with a `timeout_s`, by deadline, not yet fed as expired (fed when due, like attempt
@@ -177,6 +188,9 @@ impl Scheduler {
             pending: HashMap::default(),
             unconfirmed: Unconfirmed::default(),
             waiting: waiting::Waiting::default(),
+            admission: admission::Admission::default(),
+            produced: false,
+            refused: BTreeSet::new(),
             cancelled: BTreeMap::new(),
             job_deadlines: BTreeMap::new(),
             expired: BTreeSet::new(),
@@ -225,6 +239,14 @@ impl Scheduler {
     pub fn apply(&mut self, envelope: &Envelope, out: &mut Vec<Envelope>) {
         self.stats.events += 1;
         apply::apply(self, envelope, out);
+    }
+
+    /// [`Scheduler::apply`] for a record a Kafka producer sent with an API token: a job request
+    /// is held to its tenant's admission limits (the gateway held REST jobs to them).
+    pub fn apply_produced(&mut self, envelope: &Envelope, out: &mut Vec<Envelope>) {
+        self.produced = true;
+        self.apply(envelope, out);
+        self.produced = false;
     }
 
     /// Answer a record the intake gate refused (auth on): a job request becomes `JobRejected`
@@ -349,6 +371,8 @@ impl Scheduler {
         }
         for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d > 0) {
             self.job_states.insert(*job, *status);
+            let open = matches!(status, JobStatus::Queued | JobStatus::Running);
+            self.admission.set_open(*job, self.reg.jobs[*job as usize].tenant, open);
             if self.live_mode {
                 emit::job_state(self, *job, *status, out);
             }
@@ -441,6 +465,9 @@ impl Scheduler {
 
     fn snapshot(&mut self, out: &mut Vec<Envelope>) {
         for j in 0..self.reg.jobs.len() as Job {
+            if self.refused.contains(&j) {
+                continue; // its rejection is among `rejected`
+            }
             emit::admitted(self, j, out);
             if let Some(status) = self.job_states.get(&j).copied() {
                 emit::job_state(self, j, status, out);

@@ -21,6 +21,7 @@ pub fn options() -> SchedulerOptions {
         tenants: Default::default(),
         limits: Limits::default(),
         policy: Default::default(),
+        admission: Default::default(),
     }
 }
 

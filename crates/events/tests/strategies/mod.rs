@@ -265,6 +265,11 @@ pub fn event() -> impl Strategy<Value = Event> {
             .prop_map(|(attempt, worker_id, reason)| Event::Revoke(Revoke { attempt, worker_id, reason })),
         (attempt_id(), text())
             .prop_map(|(attempt, reason)| Event::TaskUnschedulable(TaskUnschedulable { attempt, reason })),
+        (ident(), ident(), text()).prop_map(|(job_id, code, reason)| Event::JobRefused(JobRefused {
+            job_id,
+            code,
+            reason
+        })),
         (attempt_id(), ident())
             .prop_map(|(attempt, worker_id)| Event::AttemptStarted(AttemptStarted { attempt, worker_id })),
         (attempt_id(), ident(), any::<u32>(), option::of(text())).prop_map(

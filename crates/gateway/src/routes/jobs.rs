@@ -161,13 +161,6 @@ async fn admit(
         )
     })?;
     let max_active = st.tenant_max_active_jobs.get(&caller.tenant).copied().unwrap_or(st.max_active_jobs);
-    if max_active > 0 && st.store.active_jobs(&caller.tenant).await? >= i64::from(max_active) {
-        return Err(ApiError::too_many(
-            "quota_exceeded",
-            format!("tenant `{}` has {max_active} jobs queued or running, its limit", caller.tenant),
-            1,
-        ));
-    }
     let request_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&request).unwrap_or_default()));
     let job_id = request.job_id.clone().unwrap_or_else(|| format!("job-{}", uuid::Uuid::now_v7().simple()));
     request.job_id = Some(job_id.clone());
@@ -188,6 +181,7 @@ async fn admit(
         trace_id: trace_id.clone(),
         tasks_total: dag.tasks.len() as i64,
         now_ms: now as i64,
+        max_active_jobs: max_active,
     };
     match st.store.record_submission(&record).await? {
         Submitted::New => {}
@@ -201,6 +195,16 @@ async fn admit(
                 format!("idempotency key was used for a different request (job `{}`)", job.job_id),
             )
             .with_field(Some("idempotency_key".into())));
+        }
+        Submitted::OverQuota(open) => {
+            return Err(ApiError::too_many(
+                "quota_exceeded",
+                format!(
+                    "tenant `{}` has {open} jobs queued or running, its limit ({max_active})",
+                    caller.tenant
+                ),
+                1,
+            ));
         }
         Submitted::IdTaken => {
             return Err(ApiError::new(

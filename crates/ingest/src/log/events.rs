@@ -8,7 +8,7 @@ use std::time::Duration;
 use splai_events::{DeadLetter, Envelope, Event, PayloadEncoding, SourcePosition, Topic, decode, encode};
 
 use super::{EventLog, LogConsumer, LogError, Record, Subscription, now_ms};
-use crate::intake::{Denied, Gate};
+use crate::intake::{Denied, Gate, Principal};
 
 /// Topics whose records must pass the [`Gate`] when auth is on.
 const GATED: [Topic; 2] = [Topic::Jobs, Topic::Control];
@@ -99,6 +99,10 @@ pub struct EventBatch {
     pub positions: Vec<SourcePosition>,
     /// Records of gated topics the [`Gate`] refused; the reader's owner answers them.
     pub denied: Vec<(SourcePosition, Envelope, Denied)>,
+    /// Accepted records a Kafka producer sent with an API token (not the gateway's signature):
+    /// the scheduler applies the tenant's admission limits to these, as the gateway did to the
+    /// rest.
+    pub from_producers: std::collections::HashSet<SourcePosition>,
 }
 
 /// Reads envelopes as a consumer group.
@@ -144,7 +148,12 @@ impl EventReader {
                 Ok(envelope) => match &self.gate {
                     Some((gate, topics)) if topics.contains(&record.position.topic) => {
                         match gate.check(&record.payload, &record.headers, &envelope) {
-                            Ok(_) => batch.events.push((record.position, envelope)),
+                            Ok(principal) => {
+                                if matches!(principal, Principal::Token(_)) {
+                                    batch.from_producers.insert(record.position.clone());
+                                }
+                                batch.events.push((record.position, envelope))
+                            }
                             Err(denied) => batch.denied.push((record.position, envelope, denied)),
                         }
                     }
