@@ -830,3 +830,64 @@ async fn unschedulable_work_says_why_and_then_fails() {
         "SSE: {history}"
     );
 }
+
+/// Issue 16 item 2: a job is (tenant, id). Another tenant's id is no oracle — submitting it is
+/// an ordinary 202, not 409 `job_exists` — and no collision: both tenants' jobs of one id run,
+/// each tenant sees only its own (job, tasks, artifacts, stream), and the id stays the first
+/// tenant's own after the second used it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_id_in_two_tenants_is_two_jobs() {
+    let hash = common::token_hash;
+    let extra = format!(
+        "[gateway.tokens.acme]\nsha256 = \"{}\"\ntenant = \"acme\"\nroles = [\"submitter\", \"reader\"]\n\
+         [gateway.tokens.globex]\nsha256 = \"{}\"\ntenant = \"globex\"\nroles = [\"submitter\", \"reader\"]\n",
+        hash("acme-token"),
+        hash("globex-token")
+    );
+    let up = Up::start_auth(&extra, &[], &["--executors", "1"], "acme-token").await;
+    let url = up.url.as_str();
+    let job = |text: &str| {
+        json!({"type": "explicit", "job_id": "shared-1", "dag": {"tasks": [{"id": "count", "kind": "tool_execution",
+            "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "\\w+"}, "text": {"literal": text}}}]}})
+    };
+    let (status, body) = post(url, "/v1/jobs", &job("acme has three"), Some("acme-token")).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = post(url, "/v1/jobs", &job("globex has these four"), Some("globex-token")).await;
+    assert_eq!(status, 202, "another tenant's id tells nothing and is free to use: {body}");
+    let (status, body) = post(url, "/v1/jobs", &job("again"), Some("acme-token")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("job_exists")),
+        "a tenant's own id is taken: {body}"
+    );
+
+    let acme = wait_job(url, "shared-1", Some("acme-token"), Duration::from_secs(30)).await;
+    let globex = wait_job(url, "shared-1", Some("globex-token"), Duration::from_secs(30)).await;
+    assert_eq!(
+        (acme["state"].as_str(), acme["tenant"].as_str()),
+        (Some("succeeded"), Some("acme")),
+        "{acme}"
+    );
+    assert_eq!(
+        (globex["state"].as_str(), globex["tenant"].as_str()),
+        (Some("succeeded"), Some("globex")),
+        "{globex}"
+    );
+    assert_eq!(acme["result"]["count"], 3, "acme's result is acme's: {acme}");
+    assert_eq!(globex["result"]["count"], 4, "globex's result is globex's: {globex}");
+    for (token, tenant) in [("acme-token", "acme"), ("globex-token", "globex")] {
+        let (_, artifacts) = get(url, "/v1/jobs/shared-1/artifacts", Some(token)).await.unwrap();
+        let paths: Vec<&str> =
+            artifacts["artifacts"].as_array().unwrap().iter().filter_map(|a| a["path"].as_str()).collect();
+        assert!(
+            !paths.is_empty() && paths.iter().all(|p| p.starts_with(&format!("{tenant}/"))),
+            "{artifacts}"
+        );
+        let history = common::task_history(url, "shared-1", Some(token)).await;
+        assert_eq!(
+            history.matches("count attempt 1 succeeded").count(),
+            1,
+            "{tenant}'s stream is its own: {history}"
+        );
+    }
+}

@@ -52,3 +52,23 @@ fn another_tenants_requeue_is_refused_with_a_dead_letter() {
     assert_eq!(letter.1, "requeue_dead_letter: tenant `globex` has no job `a-job`");
     assert_eq!(letter.2, None, "it names no job of another tenant");
 }
+
+#[test]
+fn two_tenants_may_use_one_job_id() {
+    let mut s = live();
+    at_as(&mut s, 1_010, "acme", job("shared", 2));
+    at_as(&mut s, 1_020, "globex", job("shared", 2));
+    assert_eq!(s.job_status_in("acme", "shared"), Some(JobStatus::Running));
+    assert_eq!(
+        s.job_status_in("globex", "shared"),
+        Some(JobStatus::Queued),
+        "its own job, waiting for the slot"
+    );
+    at_as(&mut s, 1_030, "globex", cancel("shared"));
+    assert_eq!(s.job_status_in("globex", "shared"), Some(JobStatus::Cancelled));
+    assert_eq!(
+        s.job_status_in("acme", "shared"),
+        Some(JobStatus::Running),
+        "acme's job of that id is untouched"
+    );
+}

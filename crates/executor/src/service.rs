@@ -20,6 +20,10 @@ use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
 
 use crate::execute::{Context, execute};
+
+/// The tenant of worker-scoped records (registration, heartbeats, leaving) and of the
+/// scheduler's answers to them.
+const SYSTEM: &str = "system";
 use crate::inputs::resolve;
 use crate::models::Models;
 use crate::shell::ShellLimits;
@@ -70,7 +74,8 @@ struct Shared {
     worker_id: String,
     shell: Option<ShellLimits>,
     models: Models,
-    running: Mutex<HashMap<AttemptId, Arc<AtomicBool>>>,
+    /// Running attempts by (tenant, attempt): two tenants may use the same job id.
+    running: Mutex<HashMap<(String, AttemptId), Arc<AtomicBool>>>,
     seq: std::sync::atomic::AtomicU64,
 }
 
@@ -155,11 +160,11 @@ pub async fn run(
         heartbeat_interval_ms: opts.heartbeat_interval_ms,
         version: env!("CARGO_PKG_VERSION").into(),
     };
-    shared.emit("system", None, Event::WorkerRegistered(registration)).await;
+    shared.emit(SYSTEM, None, Event::WorkerRegistered(registration)).await;
     tracing::info!(worker = %opts.worker_id, partition = mine, slots = opts.slots, "executor registered");
 
     let slots = Arc::new(Semaphore::new(opts.slots.max(1) as usize));
-    let mut seen: HashSet<AttemptId> = HashSet::new();
+    let mut seen: HashSet<(String, AttemptId)> = HashSet::new();
     let mut cpu = CpuSampler::default();
     cpu.sample(cores);
     let mut beat_seq = 0u64;
@@ -171,7 +176,7 @@ pub async fn run(
         if Instant::now() >= next_beat {
             beat_seq += 1;
             let running: Vec<AttemptId> =
-                shared.running.lock().expect("running lock").keys().cloned().collect();
+                shared.running.lock().expect("running lock").keys().map(|(_, a)| a.clone()).collect();
             let cpu_pct = cpu.sample(cores);
             let m = splai_telemetry::metrics::global();
             m.describe(SERIES);
@@ -187,7 +192,7 @@ pub async fn run(
                 running,
                 warm_models: shared.models.warm(),
             };
-            shared.emit("system", None, Event::Heartbeat(hb)).await;
+            shared.emit(SYSTEM, None, Event::Heartbeat(hb)).await;
             next_beat = Instant::now() + Duration::from_millis(opts.heartbeat_interval_ms);
         }
         let wait = next_beat.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
@@ -201,11 +206,12 @@ pub async fn run(
             }
             match &e.event {
                 Event::Assign(a) if a.worker_id == opts.worker_id => {
-                    if !seen.insert(a.attempt.clone()) {
+                    let key = (e.tenant.clone(), a.attempt.clone());
+                    if !seen.insert(key.clone()) {
                         continue; // a duplicate delivery
                     }
                     let cancel = Arc::new(AtomicBool::new(false));
-                    shared.running.lock().expect("running lock").insert(a.attempt.clone(), cancel.clone());
+                    shared.running.lock().expect("running lock").insert(key, cancel.clone());
                     tokio::spawn(attempt(
                         shared.clone(),
                         slots.clone(),
@@ -216,8 +222,13 @@ pub async fn run(
                     ));
                 }
                 Event::Revoke(r) if r.worker_id == opts.worker_id => {
-                    if let Some(flag) = shared.running.lock().expect("running lock").get(&r.attempt) {
-                        flag.store(true, Ordering::SeqCst);
+                    // A revoke of a stale attempt answers a heartbeat, which names attempts
+                    // without their tenant ("system"): it stops that attempt of any tenant.
+                    let any_tenant = e.tenant == SYSTEM;
+                    for ((tenant, attempt), flag) in shared.running.lock().expect("running lock").iter() {
+                        if *attempt == r.attempt && (any_tenant || *tenant == e.tenant) {
+                            flag.store(true, Ordering::SeqCst);
+                        }
                     }
                 }
                 _ => {}
@@ -231,9 +242,10 @@ pub async fn run(
     while !shared.running.lock().expect("running lock").is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let handed_back: Vec<AttemptId> = shared.running.lock().expect("running lock").keys().cloned().collect();
+    let handed_back: Vec<AttemptId> =
+        shared.running.lock().expect("running lock").keys().map(|(_, a)| a.clone()).collect();
     let leaving = WorkerLeaving { worker_id: opts.worker_id.clone(), reason: "shutdown".into(), handed_back };
-    shared.emit("system", None, Event::WorkerLeaving(leaving)).await;
+    shared.emit(SYSTEM, None, Event::WorkerLeaving(leaving)).await;
     tracing::info!(worker = %opts.worker_id, "executor left");
     Ok(())
 }
@@ -414,5 +426,5 @@ async fn attempt(
     report.push((now_ms(), event));
     shared.emit_all(&tenant, traceparent, report).await;
     drop(span);
-    shared.running.lock().expect("running lock").remove(&id);
+    shared.running.lock().expect("running lock").remove(&(tenant, id));
 }

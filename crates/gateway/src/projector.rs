@@ -206,14 +206,16 @@ fn now_ms() -> u64 {
 /// metric needs it for every finished attempt, and a read-model query each time would cost more
 /// than projecting the attempt. A job's entry goes when it ends; a miss asks the read model.
 #[derive(Default)]
-struct TaskKinds(HashMap<String, HashMap<String, String>>);
+struct TaskKinds(HashMap<(String, String), HashMap<String, String>>);
 
 impl TaskKinds {
-    async fn get(&self, store: &Store, job: &str, task: &str, attempt: u32) -> Option<String> {
-        if let Some(kind) = self.0.get(job).and_then(|tasks| tasks.get(task)) {
+    async fn get(&self, store: &Store, tenant: &str, job: &str, task: &str, attempt: u32) -> Option<String> {
+        if let Some(kind) =
+            self.0.get(&(tenant.to_string(), job.to_string())).and_then(|tasks| tasks.get(task))
+        {
             return Some(kind.clone());
         }
-        store.attempt_brief(job, task, attempt.into()).await.ok().flatten().map(|(kind, _)| kind)
+        store.attempt_brief(tenant, job, task, attempt.into()).await.ok().flatten().map(|(kind, _)| kind)
     }
 }
 
@@ -235,13 +237,13 @@ async fn observe(
         match &env.event {
             Event::JobAdmitted(a) => {
                 let tasks = a.dag.tasks.iter().map(|t| (t.id.clone(), wire_name(&t.kind))).collect();
-                kinds.0.insert(a.job_id.clone(), tasks);
+                kinds.0.insert((env.tenant.clone(), a.job_id.clone()), tasks);
             }
             Event::JobStateChanged(s)
                 if matches!(s.state, JobState::Succeeded | JobState::Failed | JobState::Cancelled) =>
             {
-                kinds.0.remove(&s.job_id);
-                if let Ok(Some((job_type, submitted))) = store.job_brief(&s.job_id).await {
+                kinds.0.remove(&(env.tenant.clone(), s.job_id.clone()));
+                if let Ok(Some((job_type, submitted))) = store.job_brief(&env.tenant, &s.job_id).await {
                     let seconds = env.ts_ms.saturating_sub(submitted.max(0) as u64) as f64 / 1000.0;
                     let outcome = wire_name(&s.state);
                     metrics.observe(
@@ -274,7 +276,7 @@ async fn observe(
             }
             Event::AttemptSucceeded(a) => {
                 let at = &a.attempt;
-                if let Some(kind) = kinds.get(store, &at.job_id, &at.task_id, at.attempt).await {
+                if let Some(kind) = kinds.get(store, &env.tenant, &at.job_id, &at.task_id, at.attempt).await {
                     let seconds = a.duration_ms as f64 / 1000.0;
                     metrics.observe(
                         "splai_task_attempt_duration_seconds",
@@ -284,8 +286,14 @@ async fn observe(
                 }
             }
             Event::AttemptFailed(a) => {
-                if let Ok(Some((kind, Some(started)))) =
-                    store.attempt_brief(&a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt.into()).await
+                if let Ok(Some((kind, Some(started)))) = store
+                    .attempt_brief(
+                        &env.tenant,
+                        &a.attempt.job_id,
+                        &a.attempt.task_id,
+                        a.attempt.attempt.into(),
+                    )
+                    .await
                 {
                     let seconds = env.ts_ms.saturating_sub(started.max(0) as u64) as f64 / 1000.0;
                     metrics.observe(

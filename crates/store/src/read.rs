@@ -250,7 +250,8 @@ impl Store {
                 Submitted::KeyConflict(Box::new(v))
             });
         }
-        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE job_id = $1")
+        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE tenant = $1 AND job_id = $2")
+            .bind(&job.tenant)
             .bind(&job.job_id)
             .fetch_optional(self.pool())
             .await
@@ -296,8 +297,9 @@ impl Store {
     }
 
     /// Type and submit time of a job, for metrics.
-    pub async fn job_brief(&self, job_id: &str) -> Result<Option<(String, i64)>, StoreError> {
-        let row = sqlx::query("SELECT job_type, submitted_at_ms FROM jobs WHERE job_id = $1")
+    pub async fn job_brief(&self, tenant: &str, job_id: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let row = sqlx::query("SELECT job_type, submitted_at_ms FROM jobs WHERE tenant = $1 AND job_id = $2")
+            .bind(tenant)
             .bind(job_id)
             .fetch_optional(self.pool())
             .await
@@ -308,18 +310,20 @@ impl Store {
     /// Kind of a task and when an attempt of it started, for metrics.
     pub async fn attempt_brief(
         &self,
+        tenant: &str,
         job_id: &str,
         task_id: &str,
         attempt: i64,
     ) -> Result<Option<(String, Option<i64>)>, StoreError> {
         let row = sqlx::query(
             "SELECT t.kind, a.started_at_ms FROM tasks t LEFT JOIN attempts a
-               ON a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = $3
-             WHERE t.job_id = $1 AND t.task_id = $2",
+               ON a.tenant = t.tenant AND a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = $3
+             WHERE t.tenant = $4 AND t.job_id = $1 AND t.task_id = $2",
         )
         .bind(job_id)
         .bind(task_id)
         .bind(attempt)
+        .bind(tenant)
         .fetch_optional(self.pool())
         .await
         .map_err(q("attempt brief"))?;
@@ -329,8 +333,7 @@ impl Store {
     /// Runnable tasks per tenant and jobs per state, for metrics.
     pub async fn queue_depths(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>), StoreError> {
         let runnable = sqlx::query(
-            "SELECT j.tenant, COUNT(*) FROM tasks t JOIN jobs j ON j.job_id = t.job_id
-             WHERE t.state = 'runnable' GROUP BY j.tenant ORDER BY j.tenant",
+            "SELECT tenant, COUNT(*) FROM tasks WHERE state = 'runnable' GROUP BY tenant ORDER BY tenant",
         )
         .fetch_all(self.pool())
         .await
@@ -348,9 +351,10 @@ impl Store {
         Ok((pairs(runnable)?, pairs(jobs)?))
     }
 
-    /// The state of a job (callers have checked its tenant).
-    pub async fn job_state(&self, job_id: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT state FROM jobs WHERE job_id = $1")
+    /// The state of a tenant's job.
+    pub async fn job_state(&self, tenant: &str, job_id: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT state FROM jobs WHERE tenant = $1 AND job_id = $2")
+            .bind(tenant)
             .bind(job_id)
             .fetch_optional(self.pool())
             .await
@@ -391,13 +395,20 @@ impl Store {
 
     /// Why the job's runnable tasks wait, as the scheduler said: (task id, reason), at most
     /// `limit`, in task order.
-    pub async fn waiting_tasks(&self, job_id: &str, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn waiting_tasks(
+        &self,
+        tenant: &str,
+        job_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         sqlx::query_as(
-            "SELECT task_id, reason FROM tasks WHERE job_id = $1 AND state = 'runnable' AND reason IS NOT NULL
+            "SELECT task_id, reason FROM tasks
+             WHERE tenant = $3 AND job_id = $1 AND state = 'runnable' AND reason IS NOT NULL
              ORDER BY task_id LIMIT $2",
         )
         .bind(job_id)
         .bind(limit)
+        .bind(tenant)
         .fetch_all(self.pool())
         .await
         .map_err(q("list waiting tasks"))
@@ -406,6 +417,7 @@ impl Store {
     /// Tasks of a job in id order; `after` is the cursor (a task id).
     pub async fn tasks(
         &self,
+        tenant: &str,
         job_id: &str,
         state: Option<&str>,
         after: Option<&str>,
@@ -414,14 +426,15 @@ impl Store {
         let rows = sqlx::query(
             "SELECT t.task_id, t.kind, t.state, t.attempt, t.worker_id, t.parents, t.reason, a.path, t.updated_at_ms
              FROM tasks t LEFT JOIN artifacts a
-               ON a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = t.attempt
-             WHERE t.job_id = $1 AND ($2 IS NULL OR t.state = $2) AND ($3 IS NULL OR t.task_id > $3)
+               ON a.tenant = t.tenant AND a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = t.attempt
+             WHERE t.tenant = $5 AND t.job_id = $1 AND ($2 IS NULL OR t.state = $2) AND ($3 IS NULL OR t.task_id > $3)
              ORDER BY t.task_id LIMIT $4",
         )
         .bind(job_id)
         .bind(state)
         .bind(after)
         .bind(limit)
+        .bind(tenant)
         .fetch_all(self.pool())
         .await
         .map_err(q("list tasks"))?;
@@ -443,13 +456,14 @@ impl Store {
             .map_err(q("read tasks"))
     }
 
-    pub async fn attempts(&self, job_id: &str) -> Result<Vec<AttemptView>, StoreError> {
+    pub async fn attempts(&self, tenant: &str, job_id: &str) -> Result<Vec<AttemptView>, StoreError> {
         let rows = sqlx::query(
             "SELECT task_id, attempt, worker_id, state, started_at_ms, finished_at_ms, duration_ms, error,
                prompt_tokens, completion_tokens
-             FROM attempts WHERE job_id = $1 ORDER BY task_id, attempt",
+             FROM attempts WHERE tenant = $2 AND job_id = $1 ORDER BY task_id, attempt",
         )
         .bind(job_id)
+        .bind(tenant)
         .fetch_all(self.pool())
         .await
         .map_err(q("list attempts"))?;
@@ -524,16 +538,19 @@ impl Store {
     /// Stream events of a job after `seq`.
     pub async fn stream_after(
         &self,
+        tenant: &str,
         job_id: &str,
         seq: i64,
         limit: i64,
     ) -> Result<Vec<StreamEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, event, data, ts_ms FROM job_stream WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "SELECT seq, event, data, ts_ms FROM job_stream WHERE tenant = $4 AND job_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
         )
         .bind(job_id)
         .bind(seq)
         .bind(limit)
+        .bind(tenant)
         .fetch_all(self.pool())
         .await
         .map_err(q("read job stream"))?;
@@ -551,8 +568,9 @@ impl Store {
     }
 
     /// The last stream seq of a job (0 when none).
-    pub async fn stream_head(&self, job_id: &str) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM job_stream WHERE job_id = $1")
+    pub async fn stream_head(&self, tenant: &str, job_id: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM job_stream WHERE tenant = $1 AND job_id = $2")
+            .bind(tenant)
             .bind(job_id)
             .fetch_one(self.pool())
             .await

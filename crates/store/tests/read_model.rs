@@ -66,8 +66,10 @@ async fn constraints_hold(f: &Fresh) {
     insert_job(s, "j3", "globex", Some("k1")).await.unwrap();
     insert_job(s, "j4", "acme", None).await.unwrap();
     insert_job(s, "j5", "acme", None).await.unwrap();
+    assert!(insert_job(s, "j5", "acme", None).await.is_err(), "a job id is unique within its tenant");
+    insert_job(s, "j5", "globex", None).await.unwrap();
     let orphan = sqlx::query(
-        "INSERT INTO tasks (job_id, task_id, kind, state, parents, updated_at_ms) VALUES ('nope', 't', 'aggregation', 'pending', '[]', 1)",
+        "INSERT INTO tasks (tenant, job_id, task_id, kind, state, parents, updated_at_ms) VALUES ('acme', 'nope', 't', 'aggregation', 'pending', '[]', 1)",
     )
     .execute(s.pool())
     .await;
@@ -85,9 +87,9 @@ async fn constraints_hold(f: &Fresh) {
         "seq is unique"
     );
     // Deleting a job removes its tasks (archive).
-    sqlx::query("INSERT INTO tasks (job_id, task_id, kind, state, parents, updated_at_ms) VALUES ('j1', 't', 'aggregation', 'pending', '[]', 1)")
+    sqlx::query("INSERT INTO tasks (tenant, job_id, task_id, kind, state, parents, updated_at_ms) VALUES ('acme', 'j1', 't', 'aggregation', 'pending', '[]', 1)")
         .execute(s.pool()).await.unwrap();
-    sqlx::query("DELETE FROM jobs WHERE job_id = 'j1'").execute(s.pool()).await.unwrap();
+    sqlx::query("DELETE FROM jobs WHERE tenant = 'acme' AND job_id = 'j1'").execute(s.pool()).await.unwrap();
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks").fetch_one(s.pool()).await.unwrap();
     assert_eq!(left, 0);
 }

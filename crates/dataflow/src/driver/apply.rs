@@ -24,8 +24,10 @@ pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     // Events that arrived before what they depend on (topics are read in parallel) go now.
     let released: Vec<Envelope> = match &e.event {
         _ if s.parked == 0 => return,
-        Event::JobRequest(r) => s.early.remove(r.job_id.as_deref().unwrap_or(&e.id)).unwrap_or_default(),
-        Event::Assign(a) => s.early.remove(&attempt_key(&a.attempt)).unwrap_or_default(),
+        Event::JobRequest(r) => {
+            s.early.remove(&job_key(&e.tenant, r.job_id.as_deref().unwrap_or(&e.id))).unwrap_or_default()
+        }
+        Event::Assign(a) => s.early.remove(&attempt_key(&e.tenant, &a.attempt)).unwrap_or_default(),
         _ => Vec::new(),
     };
     s.parked -= released.len();
@@ -34,8 +36,13 @@ pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     }
 }
 
-fn attempt_key(a: &splai_events::AttemptId) -> String {
-    format!("{}\u{0}{}\u{0}{}", a.job_id, a.task_id, a.attempt)
+/// Keys of parked events: a job is (tenant, id).
+fn job_key(tenant: &str, job_id: &str) -> String {
+    format!("{tenant}\u{0}{job_id}")
+}
+
+fn attempt_key(tenant: &str, a: &splai_events::AttemptId) -> String {
+    format!("{tenant}\u{0}{}\u{0}{}\u{0}{}", a.job_id, a.task_id, a.attempt)
 }
 
 /// The task an attempt's decision or report is about, looked up once for both the parking check
@@ -47,7 +54,7 @@ fn attempt_task(s: &Scheduler, e: &Envelope) -> Option<Tk> {
         | Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
         | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => {
-            s.reg.task(&attempt.job_id, &attempt.task_id)
+            s.reg.task(&e.tenant, &attempt.job_id, &attempt.task_id)
         }
         _ => None,
     }
@@ -60,16 +67,18 @@ fn wait_for_cause(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>) -> bool {
     let key = match &e.event {
         Event::Assign(splai_events::Assign { attempt, .. })
         | Event::TaskUnschedulable(splai_events::TaskUnschedulable { attempt, .. })
-            if tk.is_none() && s.reg.job(&attempt.job_id).is_none() =>
+            if tk.is_none() && s.reg.own_job(&e.tenant, &attempt.job_id).is_none() =>
         {
-            attempt.job_id.clone()
+            job_key(&e.tenant, &attempt.job_id)
         }
         Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
         | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => match tk {
-            None if s.reg.job(&attempt.job_id).is_none() => attempt.job_id.clone(),
+            None if s.reg.own_job(&e.tenant, &attempt.job_id).is_none() => {
+                job_key(&e.tenant, &attempt.job_id)
+            }
             Some(tk) if s.attempts.current.get(&tk).is_none_or(|c| c.attempt < attempt.attempt) => {
-                attempt_key(attempt)
+                attempt_key(&e.tenant, attempt)
             }
             _ => return false,
         },
@@ -145,14 +154,15 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             s.engine.feed(Fact::Beat(w, now, slots), now + ttl, -1);
             if s.live_mode {
                 for a in &h.running {
-                    let current = s
-                        .reg
-                        .task(&a.job_id, &a.task_id)
-                        .and_then(|tk| s.attempts.current.get(&tk).map(|st| (tk, *st)));
-                    let stale = match current {
-                        Some((_, st)) => st.attempt != a.attempt || st.ended || st.worker != w,
-                        None => true,
-                    };
+                    // A heartbeat names attempts without their tenant: the attempt is current if
+                    // it is the open attempt on this worker of any tenant's job of that id.
+                    let stale =
+                        !s.reg.jobs_named(&a.job_id).filter_map(|j| s.reg.task_of(j, &a.task_id)).any(|tk| {
+                            s.attempts
+                                .current
+                                .get(&tk)
+                                .is_some_and(|st| st.attempt == a.attempt && !st.ended && st.worker == w)
+                        });
                     if stale && s.attempts.stale_revoked.insert(a.clone()) {
                         emit::revoke_stale(s, &a.job_id, &a.task_id, a.attempt, &h.worker_id, &e.tenant, out);
                     }
@@ -339,7 +349,8 @@ pub fn deny(s: &mut Scheduler, e: &Envelope, denied: &Denied, out: &mut Vec<Enve
     match &e.event {
         Event::JobRequest(r) => {
             let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
-            if s.reg.job(&job_id).is_none() && !s.reg.rejected.contains_key(&job_id) {
+            let key = (e.tenant.clone(), job_id.clone());
+            if s.reg.own_job(&e.tenant, &job_id).is_none() && !s.reg.rejected.contains_key(&key) {
                 let rejection =
                     JobRejected { job_id, code: denied.code.into(), reason, field: None, duplicate_of: None };
                 reject(s, &e.tenant, rejection, out);
@@ -355,7 +366,7 @@ pub fn deny(s: &mut Scheduler, e: &Envelope, denied: &Denied, out: &mut Vec<Enve
 fn reject(s: &mut Scheduler, tenant: &str, rejection: JobRejected, out: &mut Vec<Envelope>) {
     let job_id = rejection.job_id.clone();
     let env = emit::rejected(s, tenant, rejection);
-    s.reg.rejected.insert(job_id, env.clone());
+    s.reg.rejected.insert((tenant.to_string(), job_id), env.clone());
     if s.live_mode {
         out.push(env);
     }
@@ -413,7 +424,7 @@ fn refuse_admission(
 /// request may have been admitted first (replay checks no limits): the job is withdrawn — it
 /// never ran, so nothing was assigned — and its rejection is what the go-live snapshot says.
 fn refused(s: &mut Scheduler, e: &Envelope, r: &JobRefused, out: &mut Vec<Envelope>) {
-    if s.reg.rejected.contains_key(&r.job_id) {
+    if s.reg.rejected.contains_key(&(e.tenant.clone(), r.job_id.clone())) {
         return;
     }
     if let Some(job) = s.reg.own_job(&e.tenant, &r.job_id) {
@@ -436,7 +447,9 @@ fn refused(s: &mut Scheduler, e: &Envelope, r: &JobRefused, out: &mut Vec<Envelo
 
 fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope>) {
     let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
-    if s.reg.job(&job_id).is_some() || s.reg.rejected.contains_key(&job_id) {
+    if s.reg.own_job(&e.tenant, &job_id).is_some()
+        || s.reg.rejected.contains_key(&(e.tenant.clone(), job_id.clone()))
+    {
         return; // the same submission read again
     }
     let tenant = s.reg.tenant(&e.tenant);

@@ -484,12 +484,18 @@ impl Scheduler {
 
     /// Job status by id (tests, tools).
     pub fn job_status(&self, job_id: &str) -> Option<JobStatus> {
-        self.reg.job(job_id).and_then(|j| self.job_states.get(&j).copied())
+        self.reg.jobs_named(job_id).next().and_then(|j| self.job_states.get(&j).copied())
+    }
+
+    /// `tenant`'s job `job_id` status.
+    pub fn job_status_in(&self, tenant: &str, job_id: &str) -> Option<JobStatus> {
+        self.reg.own_job(tenant, job_id).and_then(|j| self.job_states.get(&j).copied())
     }
 
     /// Task status and attempt by ids (tests, tools).
     pub fn task_status(&self, job_id: &str, task_id: &str) -> Option<(TaskStatus, Attempt)> {
-        self.reg.task(job_id, task_id).and_then(|tk| self.states.get(&tk).copied())
+        let job = self.reg.jobs_named(job_id).next()?;
+        self.reg.task_of(job, task_id).and_then(|tk| self.states.get(&tk).copied())
     }
 
     /// Runnable tasks not yet placed (live).

@@ -199,7 +199,7 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
 impl Scheduler {
     /// Why `task` of `job` would go where it goes now: its score on every live worker.
     pub fn explain(&self, job_id: &str, task_id: &str) -> Option<Explanation> {
-        let tk = self.reg.task(job_id, task_id)?;
+        let tk = self.reg.task_of(self.reg.jobs_named(job_id).next()?, task_id)?;
         let attempt = self.runnable.get(&tk).map_or(1, |(a, _)| *a);
         let c = candidate(self, tk, attempt);
         let verdicts = explain(&c, &worker_views(self));

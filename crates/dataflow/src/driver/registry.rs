@@ -39,8 +39,9 @@ pub struct WorkerInfo {
 #[derive(Debug, Default)]
 pub struct Registry {
     pub jobs: Vec<JobInfo>,
-    /// Ids inline when short, so a probe compares them without chasing a pointer.
-    job_index: HashMap<CompactString, Job>,
+    /// Jobs by (tenant, id): two tenants may use one id. Ids inline when short, so a probe
+    /// compares them without chasing a pointer.
+    job_index: HashMap<(u32, CompactString), Job>,
     /// Per job, its task ids (inline when short) with their index, sorted by id: a report names
     /// its task by two strings, and this lookup is a good part of applying one. Kept beside
     /// `jobs`, in admission order, so the jobs running now are close together in memory.
@@ -54,8 +55,8 @@ pub struct Registry {
     /// Jobs cancelled before their request was seen, by (tenant, job id): a cancel acts only on
     /// its own tenant's job, so another tenant's job that later takes the id is not cancelled.
     pub early_cancels: HashMap<(String, String), String>,
-    /// Rejections by job id (re-emitted in the go-live snapshot).
-    pub rejected: BTreeMap<String, Envelope>,
+    /// Rejections by (tenant, job id) (re-emitted in the go-live snapshot).
+    pub rejected: BTreeMap<(String, String), Envelope>,
     /// Dead letters for refused control records, by their id (re-emitted in the snapshot too).
     pub denied: BTreeMap<String, Envelope>,
 }
@@ -71,19 +72,21 @@ impl Registry {
         t
     }
 
-    pub fn job(&self, id: &str) -> Option<Job> {
-        self.job_index.get(id).copied()
+    /// `tenant`'s job `id`: another tenant's job of that id is, to it, no job at all.
+    pub fn own_job(&self, tenant: &str, id: &str) -> Option<Job> {
+        let t = *self.tenant_index.get(tenant)?;
+        self.job_index.get(&(t, CompactString::from(id))).copied()
     }
 
-    /// Job `id` if it belongs to `tenant`. Control records go through this: another tenant's job
-    /// is, to them, no job at all.
-    pub fn own_job(&self, tenant: &str, id: &str) -> Option<Job> {
-        self.job(id).filter(|j| self.tenants[self.jobs[*j as usize].tenant as usize] == tenant)
+    /// Every tenant's job `id` (a heartbeat names attempts without their tenant).
+    pub fn jobs_named<'a>(&'a self, id: &'a str) -> impl Iterator<Item = Job> + 'a {
+        (0..self.tenants.len() as u32)
+            .filter_map(move |t| self.job_index.get(&(t, CompactString::from(id))).copied())
     }
 
     pub fn add_job(&mut self, info: JobInfo) -> Job {
         let j = self.jobs.len() as Job;
-        self.job_index.insert(info.id.as_str().into(), j);
+        self.job_index.insert((info.tenant, info.id.as_str().into()), j);
         let mut ids: Box<[(CompactString, u32)]> =
             info.dag.tasks.iter().enumerate().map(|(t, task)| (task.id.as_str().into(), t as u32)).collect();
         ids.sort_unstable();
@@ -92,8 +95,8 @@ impl Registry {
         j
     }
 
-    pub fn task(&self, job_id: &str, task_id: &str) -> Option<Tk> {
-        self.task_of(self.job(job_id)?, task_id)
+    pub fn task(&self, tenant: &str, job_id: &str, task_id: &str) -> Option<Tk> {
+        self.task_of(self.own_job(tenant, job_id)?, task_id)
     }
 
     /// Task `task_id` of admitted job `job`.

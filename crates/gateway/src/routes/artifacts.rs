@@ -75,7 +75,7 @@ pub async fn lineage(
 ) -> ApiResult<Json<Value>> {
     caller.require(&READ)?;
     own_job(&st, &caller, &id).await?;
-    let tasks = st.store.tasks(&id, None, None, i64::MAX).await?;
+    let tasks = st.store.tasks(&caller.tenant, &id, None, None, i64::MAX).await?;
     let artifacts = st.store.artifacts(&caller.tenant, &id).await?;
     let nodes: Vec<Value> = tasks
         .iter()

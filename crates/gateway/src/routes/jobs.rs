@@ -249,7 +249,7 @@ pub async fn own_job(st: &AppState, caller: &Caller, id: &str) -> ApiResult<JobV
 /// The result document: the output of the DAG's single sink once the job succeeded.
 pub async fn result_of(st: &AppState, job: &JobView) -> ApiResult<Option<Value>> {
     let Some(task) = job.result_task.as_deref().filter(|_| job.state == "succeeded") else { return Ok(None) };
-    let tasks = st.store.tasks(&job.job_id, None, None, i64::MAX).await?;
+    let tasks = st.store.tasks(&job.tenant, &job.job_id, None, None, i64::MAX).await?;
     let Some(path) = tasks.into_iter().find(|t| t.task_id == task).and_then(|t| t.artifact) else {
         return Ok(None);
     };
@@ -279,7 +279,7 @@ pub async fn get(
         json!({"total": job.tasks_total, "succeeded": job.tasks_succeeded, "failed": job.tasks_failed});
     doc["result"] = result.unwrap_or(Value::Null);
     // Why it has not moved on: the scheduler's reason for each waiting task (a few).
-    let waiting = st.store.waiting_tasks(&job.job_id, 5).await?;
+    let waiting = st.store.waiting_tasks(&job.tenant, &job.job_id, 5).await?;
     doc["waiting"] =
         waiting.into_iter().map(|(task_id, reason)| json!({"task_id": task_id, "reason": reason})).collect();
     Ok(Json(doc))
@@ -394,12 +394,13 @@ pub async fn tasks(
     caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
     own_job(&st, &caller, &id).await?;
     let limit = page_size(q.limit)?;
-    let mut tasks = st.store.tasks(&id, q.state.as_deref(), q.cursor.as_deref(), limit + 1).await?;
+    let mut tasks =
+        st.store.tasks(&caller.tenant, &id, q.state.as_deref(), q.cursor.as_deref(), limit + 1).await?;
     let next = (tasks.len() as i64 > limit).then(|| {
         tasks.truncate(limit as usize);
         tasks.last().map(|t| t.task_id.clone())
     });
-    let attempts = st.store.attempts(&id).await?;
+    let attempts = st.store.attempts(&caller.tenant, &id).await?;
     let docs: Vec<Value> = tasks
         .iter()
         .map(|t| {

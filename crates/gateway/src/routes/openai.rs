@@ -114,12 +114,12 @@ fn generation(body: &Value, input: &mut serde_json::Map<String, Value>) -> Resul
 }
 
 /// Wait for a job to end; its final state.
-async fn wait_for(st: &AppState, job_id: &str) -> Result<String, ApiError> {
+async fn wait_for(st: &AppState, tenant: &str, job_id: &str) -> Result<String, ApiError> {
     let deadline = Instant::now() + WAIT;
     let mut projected = st.projected.clone();
     loop {
         projected.borrow_and_update();
-        if let Some(state) = st.store.job_state(job_id).await?
+        if let Some(state) = st.store.job_state(tenant, job_id).await?
             && ["succeeded", "failed", "cancelled", "rejected"].contains(&state.as_str())
         {
             return Ok(state);
@@ -137,7 +137,7 @@ async fn wait_for(st: &AppState, job_id: &str) -> Result<String, ApiError> {
 
 /// The job's result once it succeeded, or the error the caller should see.
 async fn finished(st: &AppState, caller: &Caller, job_id: &str) -> Result<Value, ApiError> {
-    let state = wait_for(st, job_id).await?;
+    let state = wait_for(st, &caller.tenant, job_id).await?;
     let job =
         st.store.job(&caller.tenant, job_id).await?.ok_or_else(|| ApiError::not_found("job", job_id))?;
     if state != "succeeded" {
@@ -277,8 +277,8 @@ fn stream_chat(
                 return; // the client went away: `watch` cancels the job
             }
             projected.borrow_and_update();
-            let terminal = matches!(st.store.job_state(&job_id).await, Ok(Some(s)) if ["succeeded", "failed", "cancelled", "rejected"].contains(&s.as_str()));
-            let rows = st.store.stream_after(&job_id, after, 500).await.unwrap_or_default();
+            let terminal = matches!(st.store.job_state(&caller.tenant, &job_id).await, Ok(Some(s)) if ["succeeded", "failed", "cancelled", "rejected"].contains(&s.as_str()));
+            let rows = st.store.stream_after(&caller.tenant, &job_id, after, 500).await.unwrap_or_default();
             for r in &rows {
                 after = r.seq;
                 if r.event == "task.tokens" {

@@ -31,6 +31,7 @@ struct Cursor {
     /// This stream's own view of the projector's progress (a fresh clone would see every past
     /// change as new and never wait).
     projected: tokio::sync::watch::Receiver<u64>,
+    tenant: String,
     job_id: String,
     after: i64,
     pending: std::collections::VecDeque<SseEvent>,
@@ -67,8 +68,8 @@ pub async fn stream(
     let after = match resume {
         Some(n) => n,
         None => {
-            let head = st.store.stream_head(&id).await?;
-            let tasks = st.store.tasks(&id, None, None, i64::MAX).await?;
+            let head = st.store.stream_head(&caller.tenant, &id).await?;
+            let tasks = st.store.tasks(&caller.tenant, &id, None, None, i64::MAX).await?;
             let data = json!({"job": job, "tasks": tasks});
             pending.push_back(
                 SseEvent::default().id(head.to_string()).event("job.snapshot").data(data.to_string()),
@@ -78,7 +79,16 @@ pub async fn stream(
     };
     let mut projected = st.projected.clone();
     projected.borrow_and_update();
-    let cursor = Cursor { st, projected, job_id: id, after, pending, done: false, ended: false };
+    let cursor = Cursor {
+        st,
+        projected,
+        tenant: caller.tenant.clone(),
+        job_id: id,
+        after,
+        pending,
+        done: false,
+        ended: false,
+    };
     let events = futures::stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(e) = c.pending.pop_front() {
@@ -95,8 +105,8 @@ pub async fn stream(
             c.projected.borrow_and_update();
             // The state first, then the rows: a terminal state's rows were committed with it, so
             // rows read afterwards include them all.
-            let terminal_before = matches!(c.st.store.job_state(&c.job_id).await, Ok(Some(s)) if TERMINAL.contains(&s.as_str()));
-            match c.st.store.stream_after(&c.job_id, c.after, 200).await {
+            let terminal_before = matches!(c.st.store.job_state(&c.tenant, &c.job_id).await, Ok(Some(s)) if TERMINAL.contains(&s.as_str()));
+            match c.st.store.stream_after(&c.tenant, &c.job_id, c.after, 200).await {
                 Ok(rows) if !rows.is_empty() => {
                     for r in rows {
                         c.after = r.seq;

@@ -75,11 +75,19 @@ fn terminal(state: &str) -> bool {
     matches!(state, "succeeded" | "failed" | "cancelled" | "rejected")
 }
 
-fn stream(out: &mut Vec<Stmt>, job: &str, pos: &SourcePosition, event: &str, data: Value, ts: i64) {
+fn stream(
+    out: &mut Vec<Stmt>,
+    tenant: &str,
+    job: &str,
+    pos: &SourcePosition,
+    event: &str,
+    data: Value,
+    ts: i64,
+) {
     out.push(Stmt::new(
         "append to job stream",
-        "INSERT INTO job_stream (job_id, seq, source, event, data, ts_ms)
-         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM job_stream WHERE job_id = $1
+        "INSERT INTO job_stream (tenant, job_id, seq, source, event, data, ts_ms)
+         SELECT $6, $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM job_stream WHERE tenant = $6 AND job_id = $1
          ON CONFLICT (source) DO NOTHING",
         vec![
             Arg::from(job),
@@ -87,6 +95,7 @@ fn stream(out: &mut Vec<Stmt>, job: &str, pos: &SourcePosition, event: &str, dat
             Arg::from(event),
             Arg::from(data.to_string()),
             Arg::from(ts),
+            Arg::from(tenant),
         ],
     ));
 }
@@ -137,7 +146,7 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                 "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification,
                    request_sha256, dag, tasks_total, result_task, submitted_at_ms, updated_at_ms)
                  VALUES ($1, $2, $3, $4, 'queued', 'internal', '', $5, $6, $7, $8, $8)
-                 ON CONFLICT (job_id) DO UPDATE SET dag = excluded.dag, tasks_total = excluded.tasks_total,
+                 ON CONFLICT (tenant, job_id) DO UPDATE SET dag = excluded.dag, tasks_total = excluded.tasks_total,
                    result_task = excluded.result_task, job_type = excluded.job_type,
                    priority = excluded.priority, updated_at_ms = excluded.updated_at_ms",
                 vec![
@@ -154,19 +163,20 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
             for t in &a.dag.tasks {
                 out.push(Stmt::new(
                     "project tasks",
-                    "INSERT INTO tasks (job_id, task_id, kind, state, attempt, parents, updated_at_ms)
-                     VALUES ($1, $2, $3, 'pending', 0, $4, $5) ON CONFLICT (job_id, task_id) DO NOTHING",
+                    "INSERT INTO tasks (tenant, job_id, task_id, kind, state, attempt, parents, updated_at_ms)
+                     VALUES ($6, $1, $2, $3, 'pending', 0, $4, $5) ON CONFLICT (tenant, job_id, task_id) DO NOTHING",
                     vec![
                         Arg::from(&a.job_id),
                         Arg::from(&t.id),
                         Arg::from(wire_name(&t.kind)),
                         Arg::from(serde_json::to_string(&t.parents).unwrap_or_default()),
                         Arg::from(ts),
+                        Arg::from(tenant),
                     ],
                 ));
             }
             let data = json!({"state": "admitted", "tasks_total": a.dag.tasks.len()});
-            stream(out, &a.job_id, pos, "job.status", data, ts);
+            stream(out, tenant, &a.job_id, pos, "job.status", data, ts);
             Some(a.job_id.clone())
         }
         Event::JobRejected(r) => {
@@ -176,12 +186,12 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                 "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification,
                    request_sha256, reason, submitted_at_ms, finished_at_ms, updated_at_ms)
                  VALUES ($1, $2, 'unknown', 'normal', 'rejected', 'internal', '', $3, $4, $4, $4)
-                 ON CONFLICT (job_id) DO UPDATE SET state = 'rejected', reason = excluded.reason,
+                 ON CONFLICT (tenant, job_id) DO UPDATE SET state = 'rejected', reason = excluded.reason,
                    finished_at_ms = excluded.finished_at_ms, updated_at_ms = excluded.updated_at_ms",
                 vec![Arg::from(&r.job_id), Arg::from(tenant), Arg::from(&reason), Arg::from(ts)],
             ));
             let data = json!({"state": "rejected", "code": r.code, "reason": r.reason, "field": r.field});
-            stream(out, &r.job_id, pos, "job.status", data, ts);
+            stream(out, tenant, &r.job_id, pos, "job.status", data, ts);
             Some(r.job_id.clone())
         }
         Event::JobStateChanged(s) => {
@@ -189,9 +199,9 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
             out.push(Stmt::new("project job state", "UPDATE jobs SET state = $2, reason = $3, failed_task = $4, updated_at_ms = $5,
                    started_at_ms = CASE WHEN $2 = 'running' THEN COALESCE(started_at_ms, $5) ELSE started_at_ms END,
                    finished_at_ms = CASE WHEN $6 THEN $5 ELSE finished_at_ms END
-                 WHERE job_id = $1", vec![Arg::from(&s.job_id), Arg::from(&state), Arg::from(s.reason.clone()), Arg::from(s.failed_task.clone()), Arg::from(ts), Arg::from(terminal(&state))]));
+                 WHERE tenant = $7 AND job_id = $1", vec![Arg::from(&s.job_id), Arg::from(&state), Arg::from(s.reason.clone()), Arg::from(s.failed_task.clone()), Arg::from(ts), Arg::from(terminal(&state)), Arg::from(tenant)]));
             let data = json!({"state": state, "reason": s.reason, "failed_task": s.failed_task});
-            stream(out, &s.job_id, pos, "job.status", data, ts);
+            stream(out, tenant, &s.job_id, pos, "job.status", data, ts);
             Some(s.job_id.clone())
         }
         Event::TaskStateChanged(t) => {
@@ -199,7 +209,7 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
             out.push(Stmt::new(
                 "project task state",
                 "UPDATE tasks SET state = $3, attempt = $4, worker_id = COALESCE($5, worker_id), reason = $6,
-                   updated_at_ms = $7 WHERE job_id = $1 AND task_id = $2",
+                   updated_at_ms = $7 WHERE tenant = $8 AND job_id = $1 AND task_id = $2",
                 vec![
                     Arg::from(&t.job_id),
                     Arg::from(&t.task_id),
@@ -208,35 +218,37 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                     Arg::from(t.worker_id.clone()),
                     Arg::from(t.reason.clone()),
                     Arg::from(ts),
+                    Arg::from(tenant),
                 ],
             ));
             out.push(Stmt::new(
                 "project task counters",
                 "UPDATE jobs SET
-                   tasks_succeeded = (SELECT COUNT(*) FROM tasks WHERE job_id = $1 AND state = 'succeeded'),
-                   tasks_failed = (SELECT COUNT(*) FROM tasks WHERE job_id = $1 AND state = 'dead_lettered'),
+                   tasks_succeeded = (SELECT COUNT(*) FROM tasks WHERE tenant = $3 AND job_id = $1 AND state = 'succeeded'),
+                   tasks_failed = (SELECT COUNT(*) FROM tasks WHERE tenant = $3 AND job_id = $1 AND state = 'dead_lettered'),
                    updated_at_ms = $2
-                 WHERE job_id = $1",
-                vec![Arg::from(&t.job_id), Arg::from(ts)],
+                 WHERE tenant = $3 AND job_id = $1",
+                vec![Arg::from(&t.job_id), Arg::from(ts), Arg::from(tenant)],
             ));
             let data = json!({"task_id": t.task_id, "state": state, "attempt": t.attempt,
                               "worker_id": t.worker_id, "reason": t.reason});
-            stream(out, &t.job_id, pos, "task.update", data, ts);
+            stream(out, tenant, &t.job_id, pos, "task.update", data, ts);
             Some(t.job_id.clone())
         }
         Event::AttemptStarted(s) => {
             let a = &s.attempt;
             out.push(Stmt::new(
                 "project attempt started",
-                "INSERT INTO attempts (job_id, task_id, attempt, worker_id, state, started_at_ms)
-                 VALUES ($1, $2, $3, $4, 'running', $5)
-                 ON CONFLICT (job_id, task_id, attempt) DO UPDATE SET started_at_ms = excluded.started_at_ms",
+                "INSERT INTO attempts (tenant, job_id, task_id, attempt, worker_id, state, started_at_ms)
+                 VALUES ($6, $1, $2, $3, $4, 'running', $5)
+                 ON CONFLICT (tenant, job_id, task_id, attempt) DO UPDATE SET started_at_ms = excluded.started_at_ms",
                 vec![
                     Arg::from(&a.job_id),
                     Arg::from(&a.task_id),
                     Arg::from(i64::from(a.attempt)),
                     Arg::from(&s.worker_id),
                     Arg::from(ts),
+                    Arg::from(tenant),
                 ],
             ));
             None
@@ -245,19 +257,19 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
             let a = &p.attempt;
             let data = json!({"task_id": a.task_id, "attempt": a.attempt, "tokens": p.tokens,
                               "delta": p.delta});
-            stream(out, &a.job_id, pos, "task.tokens", data, ts);
+            stream(out, tenant, &a.job_id, pos, "task.tokens", data, ts);
             Some(a.job_id.clone())
         }
         Event::AttemptSucceeded(s) => {
             let a = &s.attempt;
             let usage = s.usage.unwrap_or_default();
             let tokens = |n: u32| s.usage.map(|_| i64::from(n));
-            out.push(Stmt::new("project attempt succeeded", "INSERT INTO attempts (job_id, task_id, attempt, worker_id, state, finished_at_ms, duration_ms,
+            out.push(Stmt::new("project attempt succeeded", "INSERT INTO attempts (tenant, job_id, task_id, attempt, worker_id, state, finished_at_ms, duration_ms,
                    prompt_tokens, completion_tokens)
-                 VALUES ($1, $2, $3, $4, 'succeeded', $5, $6, $7, $8)
-                 ON CONFLICT (job_id, task_id, attempt) DO UPDATE SET state = 'succeeded',
+                 VALUES ($9, $1, $2, $3, $4, 'succeeded', $5, $6, $7, $8)
+                 ON CONFLICT (tenant, job_id, task_id, attempt) DO UPDATE SET state = 'succeeded',
                    finished_at_ms = excluded.finished_at_ms, duration_ms = excluded.duration_ms,
-                   prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens", vec![Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&s.worker_id), Arg::from(ts), Arg::from(s.duration_ms as i64), Arg::from(tokens(usage.prompt_tokens)), Arg::from(tokens(usage.completion_tokens))]));
+                   prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens", vec![Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&s.worker_id), Arg::from(ts), Arg::from(s.duration_ms as i64), Arg::from(tokens(usage.prompt_tokens)), Arg::from(tokens(usage.completion_tokens)), Arg::from(tenant)]));
             out.push(Stmt::new("project artifact", "INSERT INTO artifacts (path, tenant, job_id, task_id, attempt, sha256, size_bytes, created_at_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (path) DO NOTHING", vec![Arg::from(&s.artifact.path), Arg::from(tenant), Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&s.artifact.sha256), Arg::from(s.artifact.size_bytes as i64), Arg::from(ts)]));
             for input in &s.inputs {
@@ -272,10 +284,10 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
         }
         Event::AttemptFailed(f) => {
             let a = &f.attempt;
-            out.push(Stmt::new("project attempt failed", "INSERT INTO attempts (job_id, task_id, attempt, worker_id, state, finished_at_ms, error, retryable)
-                 VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7)
-                 ON CONFLICT (job_id, task_id, attempt) DO UPDATE SET state = 'failed',
-                   finished_at_ms = excluded.finished_at_ms, error = excluded.error, retryable = excluded.retryable", vec![Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&f.worker_id), Arg::from(ts), Arg::from(&f.error), Arg::from(f.retryable)]));
+            out.push(Stmt::new("project attempt failed", "INSERT INTO attempts (tenant, job_id, task_id, attempt, worker_id, state, finished_at_ms, error, retryable)
+                 VALUES ($8, $1, $2, $3, $4, 'failed', $5, $6, $7)
+                 ON CONFLICT (tenant, job_id, task_id, attempt) DO UPDATE SET state = 'failed',
+                   finished_at_ms = excluded.finished_at_ms, error = excluded.error, retryable = excluded.retryable", vec![Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&f.worker_id), Arg::from(ts), Arg::from(&f.error), Arg::from(f.retryable), Arg::from(tenant)]));
             None
         }
         Event::WorkerRegistered(w) => {
