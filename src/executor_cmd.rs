@@ -27,6 +27,7 @@ pub fn options(settings: &Settings, worker_id: Option<String>, slots: Option<u32
             timeout: std::time::Duration::from_millis(e.shell_timeout_ms),
             memory_bytes: e.shell_memory_mb << 20,
             max_output_bytes: e.shell_max_output_bytes as usize,
+            hidden: private_paths(settings),
         }),
         topic_prefix: settings.log.topic_prefix.clone(),
         partitions: settings.log.partitions,
@@ -34,6 +35,25 @@ pub fn options(settings: &Settings, worker_id: Option<String>, slots: Option<u32
         llm_weights: e.llm_weights.parse().unwrap_or_default(), // one of LLM_WEIGHTS (validated)
         llm_padding: e.llm_padding.parse().unwrap_or_default(), // one of LLM_PADDING (validated)
     }
+}
+
+/// The host paths the `shell` tool's sandbox hides even under a path it shows: the read model's
+/// SQLite file, the embedded log and a local artifact store (the sandbox shows only system paths
+/// and its own files, so these matter only when they sit under `/etc` or `/usr`).
+fn private_paths(settings: &Settings) -> Vec<std::path::PathBuf> {
+    let local = |url: &str| {
+        ["sqlite://", "sqlite:", "file://"]
+            .iter()
+            .find_map(|p| url.strip_prefix(p))
+            .map(|rest| std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+    };
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
+    // The SQLite file's directory is the data directory.
+    paths.extend(local(&settings.store.url).and_then(|f| f.parent().map(|d| d.to_path_buf())));
+    paths.extend(local(&settings.artifacts.url));
+    paths.push(settings.log.embedded.path.clone().into());
+    paths.retain(|p| !p.as_os_str().is_empty());
+    paths.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect()
 }
 
 pub async fn start(settings: &Settings, worker_id: Option<String>) -> anyhow::Result<()> {

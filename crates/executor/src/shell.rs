@@ -1,12 +1,20 @@
-//! The `shell` tool: runs an operator-enabled command under limits. The command gets a fresh
-//! working directory, an empty environment (PATH, HOME, LANG only), its own network namespace with
-//! no interfaces up (no network at all), an address-space and CPU-time rlimit, a wall-clock limit
-//! and a cap on captured output. Every breach fails the attempt, non-retryably, naming the limit.
-//! Isolation is mandatory: where the host cannot create a network namespace the tool refuses to
-//! run rather than run unisolated.
+//! The `shell` tool: runs an operator-enabled command under limits, in a sandbox of its own:
+//! - its own network namespace with no interfaces up (no network at all);
+//! - its own mount and PID namespaces with a private root: read-only `/usr`, `/bin`, `/sbin`,
+//!   `/lib*` and `/etc` (minus `/etc/splai` and any [`ShellLimits::hidden`] path, overmounted
+//!   empty), its working directory at `/work` (writable, also `HOME`), a private `/tmp`, a
+//!   minimal `/dev` and a `/proc` of its own processes only. Nothing else of the host is there:
+//!   not the data directory, the read model, the embedded log, other attempts' or tenants'
+//!   artifacts, nor the configuration;
+//! - an empty environment (PATH, HOME, LANG), an address-space and CPU-time rlimit, a
+//!   wall-clock limit and a cap on captured output.
+//!
+//! Every breach fails the attempt, non-retryably, naming the limit. Isolation is mandatory: where
+//! the host cannot build the sandbox the tool refuses to run rather than run unisolated.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,11 +33,19 @@ pub struct ShellLimits {
     pub memory_bytes: u64,
     /// Cap on stdout + stderr captured, bytes.
     pub max_output_bytes: usize,
+    /// Host paths hidden even where they lie under a path the sandbox shows (the data
+    /// directory, the configuration file).
+    pub hidden: Vec<PathBuf>,
 }
 
 impl Default for ShellLimits {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(30), memory_bytes: 512 << 20, max_output_bytes: 1 << 20 }
+        Self {
+            timeout: Duration::from_secs(30),
+            memory_bytes: 512 << 20,
+            max_output_bytes: 1 << 20,
+            hidden: Vec::new(),
+        }
     }
 }
 
@@ -37,24 +53,60 @@ fn fail(message: impl std::fmt::Display) -> AttemptError {
     AttemptError::fatal(format!("tool `shell`: {message}"))
 }
 
-/// The `unshare` prefix that isolates the network here, probed once: plain `--net` when we may
-/// (root), else a user namespace mapping us to root first.
+/// Builds the private root in the new namespaces, then runs the command in it: `$1` the root's
+/// mount point, `$2` the working directory, `$SPLAI_HIDE` the paths to hide (newline separated),
+/// the rest the command. A failed step stops it (`set -e`): no command runs half-isolated.
+const SANDBOX: &str = r#"set -eu
+root=$1; work=$2; shift 2
+mount -t tmpfs -o size=16m,mode=755 splai-root "$root"
+for d in usr bin sbin lib lib32 lib64 libx32 etc; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
+  elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"; mount -o remount,bind,ro "$root/$d"
+  fi
+done
+mkdir "$root/work" "$root/tmp" "$root/dev" "$root/proc"
+mount --bind "$work" "$root/work"
+mount -t tmpfs -o size=64m,mode=1777 splai-tmp "$root/tmp"
+for f in null zero full random urandom; do touch "$root/dev/$f"; mount --bind "/dev/$f" "$root/dev/$f"; done
+mount -t proc proc "$root/proc"
+printf '%s
+' "/etc/splai" "$SPLAI_HIDE" | while IFS= read -r h; do
+  [ -n "$h" ] || continue
+  if [ -d "$root$h" ]; then mount -t tmpfs -o size=4k,mode=000 splai-hidden "$root$h"
+  elif [ -e "$root$h" ]; then mount --bind /dev/null "$root$h"
+  fi
+done
+unset SPLAI_HIDE
+exec chroot "$root" /bin/sh -c 'cd /work && exec "$@"' sh "$@"
+"#;
+
+/// The `unshare` prefix that gives the command its own network, mount and PID namespaces,
+/// probed once (with the whole sandbox): as is when we may (root), else in a user namespace that
+/// maps us to root first.
 fn isolation() -> Result<&'static [&'static str], AttemptError> {
     static PROBE: OnceLock<Option<&'static [&'static str]>> = OnceLock::new();
-    const ROOT: &[&str] = &["unshare", "--net", "--"];
-    const USER: &[&str] = &["unshare", "--user", "--map-root-user", "--net", "--"];
+    const ROOT: &[&str] = &["unshare", "--net", "--mount", "--pid", "--fork", "--"];
+    const USER: &[&str] =
+        &["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork", "--"];
     let found = PROBE.get_or_init(|| {
         [ROOT, USER].into_iter().find(|prefix| {
+            let (Ok(root), Ok(work)) = (tempfile::tempdir(), tempfile::tempdir()) else { return false };
             Command::new(prefix[0])
                 .args(&prefix[1..])
+                .args(["/bin/sh", "-c", SANDBOX, "sandbox"])
+                .arg(root.path())
+                .arg(work.path())
                 .arg("true")
+                .env("SPLAI_HIDE", "")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
         })
     });
-    found.ok_or_else(|| fail("this host cannot create a network namespace (`unshare --net` failed); refusing to run without network isolation"))
+    found.ok_or_else(|| {
+        fail("this host cannot build the sandbox (`unshare --net --mount --pid` with a private root failed); refusing to run without isolation")
+    })
 }
 
 /// Run the command named by `command` (a string for `/bin/sh -c`) or `argv` (a list), with
@@ -87,9 +139,14 @@ pub fn run(
         }
     };
     let workdir = tempfile::tempdir().map_err(|e| fail(format!("cannot create a working directory: {e}")))?;
+    let root = tempfile::tempdir().map_err(|e| fail(format!("cannot create the sandbox's root: {e}")))?;
+    let hidden: Vec<String> = limits.hidden.iter().map(|p| p.display().to_string()).collect();
     let cpu_s = timeout.as_secs().max(1) + 1;
     let mut cmd = Command::new(isolation()?[0]);
     cmd.args(&isolation()?[1..])
+        .args(["/bin/sh", "-c", SANDBOX, "sandbox"])
+        .arg(root.path())
+        .arg(workdir.path())
         .arg("prlimit")
         .arg(format!("--as={}", limits.memory_bytes))
         .arg(format!("--cpu={cpu_s}"))
@@ -98,8 +155,9 @@ pub fn run(
         .args(&argv)
         .current_dir(workdir.path())
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", workdir.path())
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", "/work")
+        .env("SPLAI_HIDE", hidden.join("\n"))
         .env("LANG", "C.UTF-8")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -210,7 +268,12 @@ mod tests {
     }
 
     fn limits() -> ShellLimits {
-        ShellLimits { timeout: Duration::from_secs(20), memory_bytes: 256 << 20, max_output_bytes: 4096 }
+        ShellLimits {
+            timeout: Duration::from_secs(20),
+            memory_bytes: 256 << 20,
+            max_output_bytes: 4096,
+            hidden: Vec::new(),
+        }
     }
 
     fn go(v: Value) -> Result<Value, AttemptError> {
