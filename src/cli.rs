@@ -190,10 +190,23 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Audit { action: AuditAction::Verify } => {
             let settings = settings(&cli)?;
             tokio::runtime::Runtime::new()?.block_on(async {
-                let store = splai_store::Store::connect(&settings.store).await?;
-                let verdict = store.audit_verify().await?;
+                let key = splai_gateway::audit::key(&settings.gateway);
+                let store = splai_store::Store::connect(&settings.store).await?.with_audit_key(&key);
+                let log = splai_ingest::log::open_log(&settings.log).await?;
+                let gate =
+                    splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(std::sync::Arc::new);
+                let writer = splai_ingest::log::EventWriter::new(log, settings.log.topic_prefix.clone());
+                let verdict = splai_gateway::audit::verify(&store, &writer, gate).await?;
+                if !verdict.keyed {
+                    println!("warning: the audit chain is unkeyed (no gateway.audit_key or signing_key)");
+                }
                 if verdict.ok {
-                    println!("audit chain OK: {} records", verdict.records);
+                    println!(
+                        "audit chain OK: {} records, {} anchor(s) on the log checked (up to record {})",
+                        verdict.records,
+                        verdict.anchors_checked,
+                        verdict.anchored_seq.unwrap_or(0)
+                    );
                     Ok(0)
                 } else {
                     println!(

@@ -612,9 +612,16 @@ roles = ["admin"]
         (json!(false), json!(2)),
         "{verdict}"
     );
+    // The CLI reads the same settings as the gateway (here given on the command line).
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_splai"))
         .arg("--config")
         .arg(&up.config)
+        .args([
+            "--set",
+            "gateway.auth=true",
+            "--set",
+            "gateway.signing_key=up-e2e-signing-key-0123456789abcdef",
+        ])
         .args(["audit", "verify"])
         .output()
         .unwrap();
@@ -890,4 +897,49 @@ async fn one_job_id_in_two_tenants_is_two_jobs() {
             "{tenant}'s stream is its own: {history}"
         );
     }
+}
+
+/// Issue 16 item 6 end to end: the gateway anchors the audit chain's head on the log, and
+/// `splai audit verify` — reading those anchors back from the log — names a tail deleted from the
+/// database after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_a_tail_deleted_after_its_anchor() {
+    let sets = ["gateway.audit_key=e2e-audit-key-0123456789abcdef", "gateway.audit_anchor_interval_ms=100"];
+    let up = Up::start("", &sets, &["--executors", "1"]).await;
+    let url = up.url.clone();
+    for n in 0..3 {
+        let job = json!({"type": "explicit", "job_id": format!("audited-{n}"), "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
+        assert_eq!(post(&url, "/v1/jobs", &job, None).await.0, 202);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let anchored = loop {
+        let (_, v) = get(&url, "/v1/admin/audit/verify", None).await.unwrap();
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["keyed"], true, "{v}");
+        if v["anchored_seq"].as_i64().unwrap_or(0) >= 3 {
+            break v["anchored_seq"].as_i64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no anchor reached the log: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let config = up.config.clone();
+    let dir = up.kill();
+    let db = dir.path().join("splai.sqlite");
+    let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let deleted = std::process::Command::new(python)
+        .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('DELETE FROM audit_events WHERE seq > 1'); c.commit()"])
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(deleted.success());
+    let mut verify = common::splai_command();
+    verify.arg("--config").arg(&config);
+    for s in sets {
+        verify.args(["--set", s]);
+    }
+    let out = verify.args(["audit", "verify"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("BROKEN at record 2") && said.contains("were deleted"), "{said}");
+    assert!(anchored >= 3, "records 2..{anchored} were anchored");
 }

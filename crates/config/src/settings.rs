@@ -103,6 +103,10 @@ pub struct GatewaySettings {
     pub projector_group: String,
     /// HMAC key for the records the gateway produces (secret; required with auth on).
     pub signing_key: String,
+    /// HMAC key of the audit chain (secret; empty: derived from `signing_key`, else unkeyed).
+    pub audit_key: String,
+    /// How often a gateway writes the audit chain's head to the log (ms; 0 = never).
+    pub audit_anchor_interval_ms: u64,
     pub tokens: std::collections::BTreeMap<String, TokenSettings>,
     #[serde(default)]
     pub tenants: std::collections::BTreeMap<String, TenantLimits>,

@@ -21,3 +21,13 @@ pub struct RequeueDeadLetter {
 pub struct ArchiveJob {
     pub job_id: String,
 }
+
+/// The head of the gateway's audit chain, written to `control` now and then by a gateway (signed;
+/// no API token may write one). The log is where an attacker with the database cannot reach:
+/// `splai audit verify` compares the chain with these, naming a deleted tail or a rewritten chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditAnchor {
+    /// The last record's sequence number and keyed hash.
+    pub seq: u64,
+    pub hash: String,
+}

@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, CancelJob,
-    DeadLetter, Heartbeat, JobAdmitted, JobRefused, JobRejected, JobRequest, JobStateChanged, PolicyDecision,
-    RequeueDeadLetter, Revoke, TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
+    ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, AuditAnchor,
+    CancelJob, DeadLetter, Heartbeat, JobAdmitted, JobRefused, JobRejected, JobRequest, JobStateChanged,
+    PolicyDecision, RequeueDeadLetter, Revoke, TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving,
+    WorkerRegistered,
 };
 
 /// The envelope version this build writes and reads.
@@ -35,6 +36,7 @@ pub enum Event {
     CancelJob(CancelJob),
     RequeueDeadLetter(RequeueDeadLetter),
     ArchiveJob(ArchiveJob),
+    AuditAnchor(AuditAnchor),
     WorkerRegistered(WorkerRegistered),
     Heartbeat(Heartbeat),
     WorkerLeaving(WorkerLeaving),
@@ -61,6 +63,7 @@ impl Event {
         "cancel_job",
         "requeue_dead_letter",
         "archive_job",
+        "audit_anchor",
         "worker_registered",
         "heartbeat",
         "worker_leaving",
@@ -87,6 +90,7 @@ impl Event {
             Event::CancelJob(_) => "cancel_job",
             Event::RequeueDeadLetter(_) => "requeue_dead_letter",
             Event::ArchiveJob(_) => "archive_job",
+            Event::AuditAnchor(_) => "audit_anchor",
             Event::WorkerRegistered(_) => "worker_registered",
             Event::Heartbeat(_) => "heartbeat",
             Event::WorkerLeaving(_) => "worker_leaving",
@@ -111,7 +115,10 @@ impl Event {
     pub fn topic(&self) -> Topic {
         match self {
             Event::JobRequest(_) => Topic::Jobs,
-            Event::CancelJob(_) | Event::RequeueDeadLetter(_) | Event::ArchiveJob(_) => Topic::Control,
+            Event::CancelJob(_)
+            | Event::RequeueDeadLetter(_)
+            | Event::ArchiveJob(_)
+            | Event::AuditAnchor(_) => Topic::Control,
             Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => Topic::Heartbeats,
             Event::Assign(_) | Event::Revoke(_) | Event::TaskUnschedulable(_) | Event::JobRefused(_) => {
                 Topic::Assignments
@@ -144,6 +151,7 @@ impl Envelope {
             Event::CancelJob(e) => &e.job_id,
             Event::RequeueDeadLetter(e) => &e.job_id,
             Event::ArchiveJob(e) => &e.job_id,
+            Event::AuditAnchor(_) => "audit",
             Event::WorkerRegistered(e) => &e.worker_id,
             Event::Heartbeat(e) => &e.worker_id,
             Event::WorkerLeaving(e) => &e.worker_id,

@@ -25,7 +25,7 @@ pub use attempt::{
     ArtifactRef, AttemptFailed, AttemptId, AttemptProgress, AttemptStarted, AttemptSucceeded, Usage,
 };
 pub use codec::{DecodeError, decode, decode_str, encode};
-pub use control::{ArchiveJob, CancelJob, RequeueDeadLetter};
+pub use control::{ArchiveJob, AuditAnchor, CancelJob, RequeueDeadLetter};
 pub use dead_letter::{DeadLetter, PayloadEncoding, SourcePosition};
 pub use envelope::{ENVELOPE_VERSION, Envelope, Event};
 pub use job::{

@@ -1,9 +1,19 @@
 //! Writing the audit trail from the API: submissions (accepted and refused), cancellations,
 //! dead-letter requeues and admin reads. The record is written after the action took effect; if
 //! the audit store fails the action stands (it is in the log) and the failure is logged loudly.
+//! Here too: the chain's key, the anchors a gateway writes to the log, and verification against
+//! them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use splai_store::audit::AuditEntry;
+use splai_events::{AuditAnchor, Envelope, Event, Topic};
+use splai_ingest::intake::Gate;
+use splai_ingest::log::{EventReader, EventWriter, LogError};
+use splai_store::Store;
+use splai_store::audit::{Anchor, AuditEntry, AuditVerdict};
+use tokio::sync::watch;
 
 use crate::auth::Caller;
 use crate::routes::jobs::now_ms;
@@ -20,4 +30,106 @@ pub async fn record(st: &AppState, caller: &Caller, action: &str, subject: &str,
     if let Err(error) = st.store.audit(&entry, now_ms() as i64).await {
         tracing::error!(%error, action, subject, "writing the audit record failed");
     }
+}
+
+/// The audit chain's HMAC key: `gateway.audit_key`, else one derived from `gateway.signing_key`
+/// (required with auth on), else none (an unkeyed chain: `keyed: false` in every verdict).
+pub fn key(g: &splai_config::GatewaySettings) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    if !g.audit_key.is_empty() {
+        return g.audit_key.as_bytes().to_vec();
+    }
+    if g.signing_key.is_empty() {
+        return Vec::new();
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(g.signing_key.as_bytes()).expect("any key length");
+    mac.update(b"splai audit chain v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Write the chain's head to the log every `interval` while it grows, until `shutdown`.
+pub async fn anchor_loop(
+    writer: EventWriter,
+    store: Store,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut anchored = 0i64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        match store.audit_head().await {
+            Ok(Some((seq, hash))) if seq > anchored => {
+                let anchor = AuditAnchor { seq: seq as u64, hash };
+                let envelope = Envelope::new(
+                    format!("audit-anchor-{seq}"),
+                    now_ms(),
+                    "system",
+                    Event::AuditAnchor(anchor),
+                );
+                match writer.append(&[envelope]).await {
+                    Ok(_) => anchored = seq,
+                    Err(error) => {
+                        tracing::warn!(%error, "writing the audit anchor to the log failed; retrying")
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "reading the audit head failed"),
+        }
+    }
+}
+
+/// Why verification could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("reading the audit anchors from the log: {0}")]
+    Log(#[from] LogError),
+    #[error("reading the audit anchors from the log took over 30 s")]
+    Timeout,
+    #[error(transparent)]
+    Store(#[from] splai_store::StoreError),
+}
+
+/// Every audit anchor on the log (a gateway's, signed: with auth on the gate refuses others), read
+/// from the start of `control` up to its end now.
+pub async fn anchors(writer: &EventWriter, gate: Option<Arc<Gate>>) -> Result<Vec<Anchor>, AuditError> {
+    let topic = writer.topic(Topic::Control);
+    let ends = writer.log().high_watermarks(&topic).await?;
+    let mut left: Vec<u64> = ends.clone();
+    let group = format!("audit-verify-{}", uuid::Uuid::now_v7().simple());
+    let mut reader =
+        EventReader::subscribe(writer.clone(), &group, &[Topic::Control], None).await?.gated(gate);
+    let mut found = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while left.iter().enumerate().any(|(p, end)| *end > 0 && ends[p] > 0) {
+        if Instant::now() > deadline {
+            return Err(AuditError::Timeout);
+        }
+        let batch = reader.poll(1000, Duration::from_millis(200)).await?;
+        for p in &batch.positions {
+            let part = p.partition as usize;
+            if p.topic == topic && part < left.len() && p.offset + 1 >= ends[part] {
+                left[part] = 0;
+            }
+        }
+        for (_, e) in &batch.events {
+            if let Event::AuditAnchor(a) = &e.event {
+                found.push(Anchor { seq: a.seq as i64, hash: a.hash.clone(), ts_ms: e.ts_ms });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Check the chain against the anchors on the log.
+pub async fn verify(
+    store: &Store,
+    writer: &EventWriter,
+    gate: Option<Arc<Gate>>,
+) -> Result<AuditVerdict, AuditError> {
+    let anchors = anchors(writer, gate).await?;
+    Ok(store.audit_verify(&anchors).await?)
 }

@@ -108,9 +108,16 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), GatewayError> {
     let policy = Arc::new(splai_ingest::policy::PolicySet::load(&settings.policy.file)?);
+    let audit_key = crate::audit::key(&settings.gateway);
+    if audit_key.is_empty() {
+        tracing::warn!(
+            "the audit chain is unkeyed (no gateway.audit_key or signing_key): edits can be recomputed"
+        );
+    }
+    let store = store.with_audit_key(&audit_key);
     store.migrate().await?;
     let signer = splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(Arc::new);
-    let writer = EventWriter::new(log, settings.log.topic_prefix.clone()).signing(signer);
+    let writer = EventWriter::new(log, settings.log.topic_prefix.clone()).signing(signer.clone());
     writer.create_all_topics(settings.log.partitions).await?;
     let (projected_tx, projected) = watch::channel(0u64);
     let (ready_tx, ready) = watch::channel(false);
@@ -126,7 +133,12 @@ pub async fn serve(
         ready_tx,
         shutdown.clone(),
     ));
+    if g.audit_anchor_interval_ms > 0 {
+        let interval = std::time::Duration::from_millis(g.audit_anchor_interval_ms);
+        tokio::spawn(crate::audit::anchor_loop(writer.clone(), store.clone(), interval, shutdown.clone()));
+    }
     let state = AppState {
+        gate: signer,
         writer,
         store,
         artifacts,

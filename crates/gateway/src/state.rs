@@ -13,6 +13,8 @@ use crate::rate::RateLimiter;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// With auth on: the intake gate (verification reads only gateway-signed audit anchors).
+    pub gate: Option<Arc<splai_ingest::intake::Gate>>,
     pub writer: EventWriter,
     pub store: Store,
     pub artifacts: ArtifactStore,

@@ -119,6 +119,12 @@ impl Gate {
                 ),
             ));
         }
+        if matches!(envelope.event, Event::AuditAnchor(_)) {
+            return Err(denied(
+                "forbidden",
+                "only a gateway writes audit anchors (signed), never an API token",
+            ));
+        }
         let needed = roles_for(&envelope.event);
         if !grant.roles.iter().any(|r| r == "admin" || needed.contains(&r.as_str())) {
             return Err(denied(
@@ -172,7 +178,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use splai_config::TokenSettings;
-    use splai_events::{CancelJob, RequeueDeadLetter};
+    use splai_events::{AuditAnchor, CancelJob, RequeueDeadLetter};
 
     use super::*;
 
@@ -249,5 +255,15 @@ mod tests {
         assert_eq!(g.check(b"", &bearer("nope"), &cancel("acme")).unwrap_err().reason, "unknown API token");
         assert!(g.check(b"", &vec![], &cancel("acme")).unwrap_err().reason.contains("no `authorization"));
         assert!(g.check(b"", &vec![("authorization".into(), b"Basic x".to_vec())], &cancel("acme")).is_err());
+    }
+
+    #[test]
+    fn only_a_gateway_writes_audit_anchors() {
+        let g = gate();
+        let anchor =
+            Envelope::new("a", 1, "acme", Event::AuditAnchor(AuditAnchor { seq: 9, hash: "h".into() }));
+        let denied = g.check(b"", &bearer("acme-submitter"), &anchor).unwrap_err();
+        assert_eq!(denied.code, "forbidden", "no API token may anchor the audit chain");
+        assert_eq!(g.check(b"p", &vec![g.signature(b"p")], &anchor), Ok(Principal::Gateway));
     }
 }

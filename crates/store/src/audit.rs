@@ -1,15 +1,19 @@
-//! The audit log: append-only, one hash chain over every record. A record's hash is
-//! sha256(previous hash ‖ canonical content), the content being the JSON array
+//! The audit log: append-only, one keyed hash chain over every record. A record's hash is
+//! HMAC-SHA256(audit key, previous hash ‖ canonical content), the content being the JSON array
 //! `[seq, ts_ms, tenant, actor, action, subject, detail]`; the first record's previous hash is 64
-//! zeros. Editing, deleting or reordering any record breaks the chain from there on, and
-//! [`Store::audit_verify`] names the first record that does not check out.
+//! zeros. Editing, deleting or reordering any record breaks the chain from there on, and without
+//! the key nobody can recompute it to hide that. What the database cannot show — its tail cut
+//! off, or the whole chain rewritten by someone with the key — the anchors on the log do: a
+//! gateway writes the chain's head there now and then, and [`Store::audit_verify`] checks the
+//! chain against every anchor, naming the first record that does not check out.
 //!
 //! Appends from several gateways race for the next `seq`; the primary key and the unique hash
 //! turn a lost race into a retry, so the chain never forks.
 
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sqlx::Row;
 
 use crate::{Store, StoreError};
@@ -46,9 +50,10 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// The hash this record must have after `prev_hash`.
-    pub fn expected_hash(&self) -> String {
+    /// The hash this record must have after `prev_hash`, under `key`.
+    pub fn expected_hash(&self, key: &[u8]) -> String {
         chain_hash(
+            key,
             &self.prev_hash,
             self.seq,
             self.ts_ms,
@@ -63,6 +68,7 @@ impl AuditRecord {
 
 #[allow(clippy::too_many_arguments)]
 fn chain_hash(
+    key: &[u8],
     prev: &str,
     seq: i64,
     ts_ms: i64,
@@ -73,10 +79,10 @@ fn chain_hash(
     detail: &str,
 ) -> String {
     let canonical = serde_json::json!([seq, ts_ms, tenant, actor, action, subject, detail]).to_string();
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(canonical.as_bytes());
-    hex::encode(h.finalize())
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(prev.as_bytes());
+    mac.update(canonical.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The outcome of re-checking the chain.
@@ -87,6 +93,19 @@ pub struct AuditVerdict {
     /// The first record that does not check out, and why.
     pub first_broken_seq: Option<i64>,
     pub reason: Option<String>,
+    /// Whether the chain is keyed with a configured secret (unkeyed, anyone can recompute it).
+    pub keyed: bool,
+    /// Anchors read from the log and checked, and the highest sequence they vouch for.
+    pub anchors_checked: usize,
+    pub anchored_seq: Option<i64>,
+}
+
+/// A chain head as a gateway wrote it to the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+    pub ts_ms: u64,
 }
 
 /// Filters of an audit listing; `after_seq` is the cursor.
@@ -145,7 +164,7 @@ impl Store {
                 hash: String::new(),
                 prev_hash,
             };
-            let rec = AuditRecord { hash: rec.expected_hash(), ..rec };
+            let rec = AuditRecord { hash: rec.expected_hash(&self.audit_key), ..rec };
             let inserted = sqlx::query(
                 "INSERT INTO audit_events (seq, ts_ms, tenant, actor, action, subject, detail, prev_hash, hash)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -196,23 +215,41 @@ impl Store {
         rows.iter().map(record).collect::<Result<_, _>>().map_err(q("read audit records"))
     }
 
-    /// Re-check the whole chain, page by page.
-    pub async fn audit_verify(&self) -> Result<AuditVerdict, StoreError> {
+    /// The chain's last record: (seq, hash).
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let head = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("read the audit head"))?;
+        head.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose().map_err(q("read the audit head"))
+    }
+
+    /// Re-check the whole chain under this store's key, page by page, then against `anchors`
+    /// (chain heads read from the log).
+    pub async fn audit_verify(&self, anchors: &[Anchor]) -> Result<AuditVerdict, StoreError> {
+        let key = self.audit_key.clone();
         let (mut prev_hash, mut expected_seq, mut count) = (GENESIS.to_string(), 1i64, 0i64);
+        let mut hashes: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+        let wanted: std::collections::HashSet<i64> = anchors.iter().map(|a| a.seq).collect();
+        let verdict = |ok, records, first_broken_seq, reason| AuditVerdict {
+            ok,
+            records,
+            first_broken_seq,
+            reason,
+            keyed: !key.is_empty(),
+            anchors_checked: anchors.len(),
+            anchored_seq: anchors.iter().map(|a| a.seq).max(),
+        };
         loop {
             let page = self
                 .audit_list(&AuditFilter { after_seq: expected_seq - 1, limit: 1000, ..Default::default() })
                 .await?;
             if page.is_empty() {
-                return Ok(AuditVerdict { ok: true, records: count, first_broken_seq: None, reason: None });
+                break;
             }
             for rec in page {
-                let broken = |reason: String| AuditVerdict {
-                    ok: false,
-                    records: count,
-                    first_broken_seq: Some(rec.seq.min(expected_seq)),
-                    reason: Some(reason),
-                };
+                let broken =
+                    |reason: String| verdict(false, count, Some(rec.seq.min(expected_seq)), Some(reason));
                 if rec.seq != expected_seq {
                     return Ok(broken(format!("record {expected_seq} is missing (next is {})", rec.seq)));
                 }
@@ -223,14 +260,50 @@ impl Store {
                         rec.seq - 1
                     )));
                 }
-                if rec.hash != rec.expected_hash() {
-                    return Ok(broken(format!("record {}'s content does not match its hash", rec.seq)));
+                if rec.hash != rec.expected_hash(&key) {
+                    return Ok(broken(format!(
+                        "record {}'s keyed hash does not match its content: it was edited, or the chain was \
+                         recomputed without the audit key",
+                        rec.seq
+                    )));
+                }
+                if wanted.contains(&rec.seq) {
+                    hashes.insert(rec.seq, rec.hash.clone());
                 }
                 prev_hash = rec.hash.clone();
                 expected_seq += 1;
                 count += 1;
             }
         }
+        // The database's chain holds together; the log says what it held before.
+        let mut by_seq: Vec<&Anchor> = anchors.iter().collect();
+        by_seq.sort_by_key(|a| a.seq);
+        for a in by_seq {
+            let when = a.ts_ms;
+            match hashes.get(&a.seq) {
+                None if a.seq > count => {
+                    let reason = format!(
+                        "the chain ends at record {count} but the log anchored record {} (hash {}) at {when} ms: \
+                         records {}..{} were deleted",
+                        a.seq,
+                        a.hash,
+                        count + 1,
+                        a.seq
+                    );
+                    return Ok(verdict(false, count, Some(count + 1), Some(reason)));
+                }
+                Some(h) if *h == a.hash => {}
+                _ => {
+                    let reason = format!(
+                        "record {}'s hash differs from the one the log anchored at {when} ms ({}): the chain was \
+                         rewritten",
+                        a.seq, a.hash
+                    );
+                    return Ok(verdict(false, count, Some(a.seq), Some(reason)));
+                }
+            }
+        }
+        Ok(verdict(true, count, None, None))
     }
 }
 

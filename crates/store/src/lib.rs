@@ -94,9 +94,17 @@ pub struct Store {
     backend: Backend,
     /// The SQLite file, for the projection's direct writes (None on PostgreSQL).
     sqlite: Option<Arc<SqliteFile>>,
+    /// The audit chain's HMAC key (empty: unkeyed).
+    audit_key: Arc<[u8]>,
 }
 
 impl Store {
+    /// This store with the audit chain keyed by `key` (HMAC-SHA256; empty: unkeyed).
+    pub fn with_audit_key(mut self, key: &[u8]) -> Self {
+        self.audit_key = Arc::from(key.to_vec());
+        self
+    }
+
     /// Connect (creating the SQLite file and its directory when missing).
     pub async fn connect(settings: &StoreSettings) -> Result<Self, StoreError> {
         install_default_drivers();
@@ -138,7 +146,7 @@ impl Store {
                 .await
                 .map_err(|e| err(e.to_string()))?;
         }
-        Ok(Self { pool, backend, sqlite })
+        Ok(Self { pool, backend, sqlite, audit_key: Arc::from(Vec::new()) })
     }
 
     /// Apply pending migrations (idempotent).

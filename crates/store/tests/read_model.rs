@@ -204,7 +204,7 @@ async fn audit_chain_detects_tampering(store: &Store) {
     for h in handles {
         h.await.unwrap();
     }
-    let verdict = store.audit_verify().await.unwrap();
+    let verdict = store.audit_verify(&[]).await.unwrap();
     assert!(verdict.ok, "{verdict:?}");
     assert_eq!(verdict.records, 8);
     let acme = store
@@ -215,7 +215,7 @@ async fn audit_chain_detects_tampering(store: &Store) {
     assert!(acme.iter().all(|r| r.tenant == "acme"));
     // Delete one: named as missing.
     sqlx::query("DELETE FROM audit_events WHERE seq = 5").execute(store.pool()).await.unwrap();
-    let verdict = store.audit_verify().await.unwrap();
+    let verdict = store.audit_verify(&[]).await.unwrap();
     assert_eq!((verdict.ok, verdict.first_broken_seq), (false, Some(5)), "{verdict:?}");
     assert!(verdict.reason.unwrap().contains("missing"));
     // Edit an earlier record's content: the chain breaks exactly there.
@@ -224,9 +224,101 @@ async fn audit_chain_detects_tampering(store: &Store) {
         .execute(store.pool())
         .await
         .unwrap();
-    let verdict = store.audit_verify().await.unwrap();
+    let verdict = store.audit_verify(&[]).await.unwrap();
     assert_eq!((verdict.ok, verdict.first_broken_seq), (false, Some(3)), "{verdict:?}");
     assert!(verdict.reason.unwrap().contains("content"));
+}
+
+/// Eight records under `key`, and the log's anchor of its head.
+async fn anchored_chain(store: &Store) -> Vec<splai_store::audit::Anchor> {
+    for i in 0..8 {
+        let entry = splai_store::audit::AuditEntry {
+            tenant: "acme".into(),
+            actor: "ci".into(),
+            action: "job.submit".into(),
+            subject: format!("job-{i}"),
+            detail: serde_json::json!({"n": i}),
+        };
+        store.audit(&entry, 1000 + i).await.unwrap();
+    }
+    let (seq, hash) = store.audit_head().await.unwrap().unwrap();
+    vec![splai_store::audit::Anchor { seq, hash, ts_ms: 5_000 }]
+}
+
+/// Issue 16 item 6: a tail deleted after the anchor is named, with the records it lost.
+async fn a_deleted_tail_is_named(store: &Store) {
+    let store = store.clone().with_audit_key(b"audit-key-for-tests");
+    let anchors = anchored_chain(&store).await;
+    assert!(store.audit_verify(&anchors).await.unwrap().ok);
+    sqlx::query("DELETE FROM audit_events WHERE seq > 5").execute(store.pool()).await.unwrap();
+    let verdict = store.audit_verify(&anchors).await.unwrap();
+    assert_eq!((verdict.ok, verdict.first_broken_seq), (false, Some(6)), "{verdict:?}");
+    let reason = verdict.reason.unwrap();
+    assert!(reason.contains("records 6..8 were deleted"), "{reason}");
+}
+
+/// Issue 16 item 6: a chain recomputed after an edit is caught — without the key by the keyed
+/// hashes, and with it by the anchor on the log.
+async fn a_rewritten_chain_is_named(store: &Store) {
+    let keyed = store.clone().with_audit_key(b"audit-key-for-tests");
+    let anchors = anchored_chain(&keyed).await;
+    // Rewrite record 3 and recompute every hash from there, as an attacker would.
+    let rewrite = |key: &'static [u8]| {
+        let store = store.clone().with_audit_key(key);
+        async move {
+            let records = store
+                .audit_list(&splai_store::audit::AuditFilter { limit: 100, ..Default::default() })
+                .await
+                .unwrap();
+            let mut prev = records[1].hash.clone();
+            for mut r in records.into_iter().skip(2) {
+                if r.seq == 3 {
+                    r.detail = "{\"n\":99}".into();
+                }
+                r.prev_hash = prev;
+                r.hash = r.expected_hash(key);
+                sqlx::query("UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+                    .bind(&r.detail)
+                    .bind(&r.prev_hash)
+                    .bind(&r.hash)
+                    .bind(r.seq)
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+                prev = r.hash;
+            }
+        }
+    };
+    rewrite(b"a guessed key").await;
+    let verdict = keyed.audit_verify(&anchors).await.unwrap();
+    assert_eq!((verdict.ok, verdict.first_broken_seq), (false, Some(3)), "{verdict:?}");
+    assert!(verdict.reason.unwrap().contains("recomputed without the audit key"));
+    rewrite(b"audit-key-for-tests").await;
+    let verdict = keyed.audit_verify(&anchors).await.unwrap();
+    assert_eq!((verdict.ok, verdict.first_broken_seq), (false, Some(8)), "{verdict:?}");
+    assert!(verdict.reason.unwrap().contains("the chain was rewritten"), "with the key: the anchor tells");
+}
+
+#[tokio::test]
+async fn sqlite_audit_tail_deletion() {
+    a_deleted_tail_is_named(&sqlite().await.store).await;
+}
+
+#[tokio::test]
+async fn postgres_audit_tail_deletion() {
+    let Some(f) = postgres().await else { return };
+    a_deleted_tail_is_named(&f.store).await;
+}
+
+#[tokio::test]
+async fn sqlite_audit_rewrite() {
+    a_rewritten_chain_is_named(&sqlite().await.store).await;
+}
+
+#[tokio::test]
+async fn postgres_audit_rewrite() {
+    let Some(f) = postgres().await else { return };
+    a_rewritten_chain_is_named(&f.store).await;
 }
 
 #[tokio::test]

@@ -204,6 +204,7 @@ pub fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         job_request().prop_map(Event::JobRequest),
         (ident(), text()).prop_map(|(job_id, reason)| Event::CancelJob(CancelJob { job_id, reason })),
+        (any::<u64>(), ident()).prop_map(|(seq, hash)| Event::AuditAnchor(AuditAnchor { seq, hash })),
         (ident(), option::of(ident()))
             .prop_map(|(job_id, task_id)| Event::RequeueDeadLetter(RequeueDeadLetter { job_id, task_id })),
         ident().prop_map(|job_id| Event::ArchiveJob(ArchiveJob { job_id })),
