@@ -280,19 +280,21 @@ def control(kind, body, tenant, token, n):
               headers=[("authorization", ("Bearer " + token).encode())])
 control("cancel_job", {{"job_id": "{job_id}", "reason": "not yours"}}, "globex", "{other}", 1)
 control("requeue_dead_letter", {{"job_id": "{job_id}"}}, "globex", "{other}", 2)
+control("archive_job", {{"job_id": "{job_id}"}}, "globex", "{other}", 3)
 assert p.flush(10) == 0
 c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-dl", "auto.offset.reset": "earliest",
                "session.timeout.ms": 6000}})
 c.subscribe(["{run}.dead-letter"])
 deadline = time.time() + 60
-while time.time() < deadline:
+refused = 0
+while time.time() < deadline and refused < 2:
     m = c.poll(0.5)
     if m is None or m.error():
         continue
     e = json.loads(m.value())
     if e["kind"] == "dead_letter" and "{job_id}" in e["body"]["reason"]:
         print("refused", e["tenant"], e["body"]["reason"])
-        break
+        refused += 1
 c.close()
 "#,
         other = OTHER
@@ -310,8 +312,12 @@ c.close()
         said.contains(&format!("refused globex requeue_dead_letter: tenant `globex` has no job `{job_id}`")),
         "globex's requeue is refused with the reason: {said}"
     );
+    assert!(
+        said.contains(&format!("refused globex archive_job: tenant `globex` has no job `{job_id}`")),
+        "globex's archive is refused with the reason: {said}"
+    );
     let (_, job) = get(&url, &format!("/v1/jobs/{job_id}"), Some(TOKEN)).await.unwrap();
-    assert_eq!(job["state"], "running", "globex's cancel did not act on acme's job: {job}");
+    assert_eq!(job["state"], "running", "globex's cancel and archive did not act on acme's job: {job}");
 
     // acme's own cancel, produced to Kafka with acme's token, does.
     let script = format!(
@@ -329,6 +335,26 @@ assert p.flush(10) == 0
     assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
     let job = wait_job(&url, &job_id, Some(TOKEN), Duration::from_secs(60)).await;
     assert_eq!(job["state"], "cancelled", "{job}");
+
+    // And acme's own archive archives it.
+    let script = format!(
+        r#"
+import json, time
+from confluent_kafka import Producer
+p = Producer({{"bootstrap.servers": "{brokers}"}})
+envelope = {{"v": 1, "id": "{run}-own-archive", "ts_ms": int(time.time() * 1000), "tenant": "acme",
+             "kind": "archive_job", "body": {{"job_id": "{job_id}"}}}}
+p.produce("{run}.control", key="{job_id}", value=json.dumps(envelope), headers=[("authorization", b"Bearer {TOKEN}")])
+assert p.flush(10) == 0
+"#
+    );
+    let out = Command::new(&python).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&url, &format!("/v1/jobs/{job_id}"), Some(TOKEN)).await.unwrap().1["state"] != "archived" {
+        assert!(Instant::now() < deadline, "acme's archive did not act");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Run a Python script that uses `confluent-kafka`; its stdout, or `None` (skipped) when the

@@ -72,3 +72,35 @@ fn two_tenants_may_use_one_job_id() {
         "acme's job of that id is untouched"
     );
 }
+
+fn archive(id: &str) -> Event {
+    Event::ArchiveJob(splai_events::ArchiveJob { job_id: id.into() })
+}
+
+fn archived_state(out: &[splai_events::Envelope], id: &str) -> Option<String> {
+    out.iter().find_map(|e| match &e.event {
+        Event::JobStateChanged(j) if j.job_id == id && j.state == splai_events::JobState::Archived => {
+            Some(j.reason.clone().unwrap_or_default())
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn another_tenants_archive_is_refused_and_its_own_archives_the_job() {
+    let mut s = live();
+    at_as(&mut s, 1_010, "acme", job("a-job", 2));
+    let out = at_as(&mut s, 1_020, "globex", archive("a-job"));
+    assert!(archived_state(&out, "a-job").is_none(), "globex cannot archive acme's job");
+    let refused = out.iter().any(|e| {
+        matches!(&e.event, Event::DeadLetter(d) if d.reason == "archive_job: tenant `globex` has no job `a-job`")
+    });
+    assert!(refused, "refused with the reason: {out:?}");
+    assert_eq!(s.job_status("a-job"), Some(JobStatus::Running));
+    let out = at_as(&mut s, 1_030, "acme", archive("a-job"));
+    let why = archived_state(&out, "a-job").expect("acme's archive acts");
+    assert!(why.contains("stopped"), "a running job is stopped as it is archived: {why}");
+    assert_eq!(s.job_status("a-job"), Some(JobStatus::Cancelled));
+    let snapshot = s.go_live();
+    assert!(archived_state(&snapshot, "a-job").is_some(), "the snapshot says archived too");
+}

@@ -13,7 +13,7 @@ use splai_ingest::plan::plan;
 use super::attempts::{AttemptState, backoff_ms};
 use super::registry::JobInfo;
 use super::{Scheduler, emit};
-use crate::model::{Budget, Fact, Outcome, Tk};
+use crate::model::{Budget, Fact, JobStatus, Outcome, Tk};
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     let tk = attempt_task(s, e);
@@ -116,7 +116,17 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                     .or_insert_with(|| c.reason.clone());
             }
         },
+        Event::ArchiveJob(a) => match s.reg.own_job(&e.tenant, &a.job_id) {
+            Some(job) => archive(s, job, out),
+            None => {
+                let reason = format!("archive_job: tenant `{}` has no job `{}`", e.tenant, a.job_id);
+                refuse(s, e, reason, out);
+            }
+        },
         Event::RequeueDeadLetter(r) => match s.reg.own_job(&e.tenant, &r.job_id) {
+            Some(job) if s.archived.contains_key(&job) => {
+                refuse(s, e, format!("requeue_dead_letter: job `{}` is archived", r.job_id), out);
+            }
             Some(job) => requeue(s, job, r.task_id.as_deref()),
             None => {
                 let reason = format!("requeue_dead_letter: tenant `{}` has no job `{}`", e.tenant, r.job_id);
@@ -554,6 +564,31 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
 }
 
 /// Give dead-lettered tasks (one, or all of the job's) a fresh retry budget.
+/// Archive a tenant's own job: it is stopped first if it has not finished (as a cancel would),
+/// and its state reads `archived` from then on, in the snapshot too.
+fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
+    if s.archived.contains_key(&job) {
+        return;
+    }
+    let status = s.job_states.get(&job).copied();
+    let finished = matches!(status, Some(JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled));
+    let why = match status {
+        Some(st) if finished => format!("archived ({})", format!("{st:?}").to_lowercase()),
+        _ => "archived before it finished: stopped".to_string(),
+    };
+    s.archived.insert(job, why);
+    if !finished && !s.cancelled.contains_key(&job) {
+        s.cancelled.insert(job, "archived".into());
+        s.engine.feed(Fact::Cancelled(job), s.now, 1);
+        if s.live_mode {
+            s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
+        }
+    }
+    if s.live_mode {
+        emit::job_state(s, job, status.unwrap_or(JobStatus::Queued), out);
+    }
+}
+
 fn requeue(s: &mut Scheduler, job: crate::model::Job, task_id: Option<&str>) {
     let n = s.reg.jobs[job as usize].dag.tasks.len() as u32;
     let now = s.now;

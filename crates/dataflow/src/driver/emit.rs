@@ -106,6 +106,17 @@ fn dead_reason(s: &Scheduler, tk: Tk) -> String {
 
 pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envelope>) {
     let info = &s.reg.jobs[job as usize];
+    if let Some(why) = s.archived.get(&job) {
+        // Archived is the last word, whatever its tasks did after.
+        let event = Event::JobStateChanged(JobStateChanged {
+            job_id: info.id.clone(),
+            state: JobState::Archived,
+            reason: Some(why.clone()),
+            failed_task: None,
+        });
+        out.push(envelope(s, format!("job:{}:Archived", info.id), job, event));
+        return;
+    }
     let (reason, failed_task) = match status {
         JobStatus::Failed => {
             let dead = (0..info.dag.tasks.len() as u32)

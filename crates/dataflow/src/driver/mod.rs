@@ -121,6 +121,8 @@ pub struct Scheduler {
     produced: bool,
     /// Jobs replay admitted before reading their `job_refused`: refused after all.
     refused: BTreeSet<Job>,
+    /// Archived jobs and why: their state reads `archived` from then on.
+    archived: BTreeMap<Job, String>,
     /// Cancelled jobs and the reason their cancel gave (shown as the job's reason).
     cancelled: BTreeMap<Job, String>,
     /// Jobs with a `timeout_s`, by deadline, not yet fed as expired (fed when due, like attempt
@@ -191,6 +193,7 @@ impl Scheduler {
             admission: admission::Admission::default(),
             produced: false,
             refused: BTreeSet::new(),
+            archived: BTreeMap::new(),
             cancelled: BTreeMap::new(),
             job_deadlines: BTreeMap::new(),
             expired: BTreeSet::new(),
