@@ -117,3 +117,33 @@ async fn the_dashboard_renders_jobs_a_dag_and_workers() {
     assert!(dag_page.contains("output.json"), "artifact links");
     assert!(workers.contains("up-") && workers.contains(">live<"), "{workers}");
 }
+
+/// Issue 16 item 8: a job that cannot move says why on its page (the job's `waiting` and the
+/// task's row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_job_shows_why_in_the_dashboard() {
+    let Some(browser) = chromium() else { return };
+    let up = Up::start("", &[], &["--executors", "1"]).await;
+    let url = up.url.clone();
+    let job = json!({"type": "chat", "job_id": "ui-waiting", "model": "gpt-9", "input": {"prompt": "hi"}});
+    assert_eq!(post(&url, "/v1/jobs", &job, None).await.0, 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while common::get(&url, "/v1/jobs/ui-waiting", None).await.unwrap().1["waiting"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(std::time::Instant::now() < deadline, "the job never said why it waits");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let page = tokio::task::spawn_blocking(move || {
+        render(&browser, &format!("{url}/ui/#/job/ui-waiting"), &tmp.path().join("waiting.png"))
+    })
+    .await
+    .unwrap();
+    assert!(page.contains("waits: no live worker offers model `gpt-9`"), "{page}");
+    assert!(
+        page.contains("class=\"waiting\">no live worker offers model `gpt-9`"),
+        "on the task's row: {page}"
+    );
+}
