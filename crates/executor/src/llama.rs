@@ -94,41 +94,66 @@ pub(crate) fn target_for(current: GgmlDType, cols: usize, target: GgmlDType) -> 
 
 /// Widths of the model, real and as held (padded).
 #[derive(Debug, Clone, Copy)]
-struct Dims {
-    hidden: usize,
-    hidden_held: usize,
-    ffn_held: usize,
-    n_head: usize,
-    n_kv_head: usize,
-    head_dim: usize,
+pub(crate) struct Dims {
+    pub(crate) hidden: usize,
+    pub(crate) hidden_held: usize,
+    pub(crate) ffn_held: usize,
+    pub(crate) n_head: usize,
+    pub(crate) n_kv_head: usize,
+    pub(crate) head_dim: usize,
 }
 
 #[derive(Debug)]
-struct Layer {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
-    attn_norm: Tensor,
-    ffn_norm: Tensor,
-    kv_cache: KvCache,
+pub(crate) struct Layer {
+    pub(crate) wq: QMatMul,
+    pub(crate) wk: QMatMul,
+    pub(crate) wv: QMatMul,
+    pub(crate) wo: QMatMul,
+    pub(crate) gate: QMatMul,
+    pub(crate) up: QMatMul,
+    pub(crate) down: QMatMul,
+    pub(crate) attn_norm: Tensor,
+    pub(crate) ffn_norm: Tensor,
+}
+
+/// One sequence's KV cache: keys and values of every layer, grown in place.
+#[derive(Debug, Clone)]
+pub(crate) struct SeqCache {
+    pub(crate) layers: Vec<KvCache>,
+}
+
+impl SeqCache {
+    pub(crate) fn new(layers: usize) -> Self {
+        Self { layers: (0..layers).map(|_| KvCache::new(2, KV_CHUNK)).collect() }
+    }
+
+    /// Positions cached.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.current_seq_len())
+    }
+
+    pub(crate) fn reset(&mut self) {
+        for l in &mut self.layers {
+            l.reset();
+        }
+    }
 }
 
 /// A loaded model with its KV cache.
 #[derive(Debug)]
 pub(crate) struct Llama {
-    embeddings: Tensor,
-    layers: Vec<Layer>,
-    norm: Tensor,
-    output: QMatMul,
-    dims: Dims,
-    eps: f32,
-    cos: Tensor,
-    sin: Tensor,
-    neg_inf: Tensor,
+    pub(crate) embeddings: Tensor,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) norm: Tensor,
+    pub(crate) output: QMatMul,
+    pub(crate) dims: Dims,
+    pub(crate) eps: f32,
+    pub(crate) cos: Tensor,
+    pub(crate) sin: Tensor,
+    pub(crate) neg_inf: Tensor,
+    /// The cache of [`Llama::forward`]'s single sequence.
+    cache: SeqCache,
 }
 
 /// Reads tensors from a GGUF file, converting and padding them.
@@ -225,7 +250,6 @@ impl Llama {
                 down: l.matrix(&format!("{p}.ffn_down.weight"), hid, f)?,
                 attn_norm: l.norm(&format!("{p}.attn_norm.weight"))?,
                 ffn_norm: l.norm(&format!("{p}.ffn_norm.weight"))?,
-                kv_cache: KvCache::new(2, KV_CHUNK),
             });
         }
         let norm = l.norm("output_norm.weight")?;
@@ -238,18 +262,25 @@ impl Llama {
             false => l.convert(embd, vocab, h)?,
         };
         let neg_inf = Tensor::new(f32::NEG_INFINITY, device)?;
-        Ok(Self { embeddings, layers, norm, output, dims, eps, cos, sin, neg_inf })
+        let cache = SeqCache::new(layers.len());
+        Ok(Self { embeddings, layers, norm, output, dims, eps, cos, sin, neg_inf, cache })
     }
 
     pub fn clear_kv_cache(&mut self) {
-        for layer in &mut self.layers {
-            layer.kv_cache.reset();
-        }
+        self.cache.reset();
     }
 
     /// Logits `[batch, vocab]` for the last of `ids` (`[batch, seq]`), which start at position
-    /// `index_pos` after the cached ones.
+    /// `index_pos` after the cached ones (of this model's own single sequence).
     pub fn forward(&mut self, ids: &Tensor, index_pos: usize) -> Result<Tensor> {
+        let mut cache = std::mem::replace(&mut self.cache, SeqCache::new(0));
+        let logits = self.forward_with(ids, index_pos, &mut cache);
+        self.cache = cache;
+        logits
+    }
+
+    /// [`Llama::forward`] for the sequence whose cache is `cache`.
+    pub fn forward_with(&self, ids: &Tensor, index_pos: usize, cache: &mut SeqCache) -> Result<Tensor> {
         let (b, seq) = ids.dims2()?;
         let d = self.dims;
         if index_pos + seq > self.cos.dim(0)? {
@@ -266,9 +297,9 @@ impl Llama {
         let cos = self.cos.narrow(0, index_pos, seq)?;
         let sin = self.sin.narrow(0, index_pos, seq)?;
         let rope = Rope { cos: &cos, sin: &sin };
-        for layer in &mut self.layers {
+        for (layer, kv) in self.layers.iter().zip(&mut cache.layers) {
             let h = pad(candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.eps)?)?;
-            let a = layer.attention(&h, mask.as_ref(), &self.neg_inf, &rope, index_pos, &d)?;
+            let a = layer.attention(&h, mask.as_ref(), &self.neg_inf, &rope, index_pos, &d, kv)?;
             x = (x + a)?;
             let h = pad(candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.eps)?)?;
             let [gate, up] = shared_input([&layer.gate, &layer.up], &h)?;
@@ -279,24 +310,45 @@ impl Llama {
     }
 }
 
-struct Rope<'a> {
-    cos: &'a Tensor,
-    sin: &'a Tensor,
+pub(crate) struct Rope<'a> {
+    pub(crate) cos: &'a Tensor,
+    pub(crate) sin: &'a Tensor,
 }
 
 impl Layer {
+    #[allow(clippy::too_many_arguments)]
     fn attention(
-        &mut self,
+        &self,
         x: &Tensor,
         mask: Option<&Tensor>,
         neg_inf: &Tensor,
         rope: &Rope<'_>,
         index_pos: usize,
         d: &Dims,
+        kv_cache: &mut KvCache,
     ) -> Result<Tensor> {
-        let (b, seq, _) = x.dims3()?;
-        let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, d.head_dim))?.transpose(1, 2)?.contiguous();
         let [q, k, v] = shared_input([&self.wq, &self.wk, &self.wv], x)?;
+        let y = self.attend(q, k, v, mask, neg_inf, rope, index_pos, d, kv_cache)?;
+        self.wo.forward(&y)
+    }
+
+    /// Attention of projected `q`, `k`, `v` (`[b, seq, heads × head_dim]`) against `kv_cache`
+    /// grown by `k` and `v`: its output, padded for `wo`, not yet projected.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn attend(
+        &self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Option<&Tensor>,
+        neg_inf: &Tensor,
+        rope: &Rope<'_>,
+        index_pos: usize,
+        d: &Dims,
+        kv_cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let (b, seq, _) = q.dims3()?;
+        let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, d.head_dim))?.transpose(1, 2)?.contiguous();
         let q = heads(q, d.n_head)?;
         let k = heads(k, d.n_kv_head)?;
         let v = heads(v, d.n_kv_head)?;
@@ -304,9 +356,9 @@ impl Layer {
         let q = candle_nn::rotary_emb::rope_i(&q, rope.cos, rope.sin)?;
         let k = candle_nn::rotary_emb::rope_i(&k, rope.cos, rope.sin)?;
         if index_pos == 0 {
-            self.kv_cache.reset();
+            kv_cache.reset();
         }
-        let (k, v) = self.kv_cache.append(&k, &v)?;
+        let (k, v) = kv_cache.append(&k, &v)?;
         // Grouped-query attention without copying K and V per query head: the `groups` query
         // heads sharing a KV head become `groups × seq` rows against that head.
         let groups = d.n_head / d.n_kv_head;
@@ -329,14 +381,13 @@ impl Layer {
         let y = candle_nn::ops::softmax_last_dim(&att)?.matmul(&v)?;
         let y = y.reshape((b, d.n_head, seq, d.head_dim))?;
         let y = y.transpose(1, 2)?.reshape((b, seq, d.hidden))?;
-        let y = y.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden)?;
-        self.wo.forward(&y)
+        y.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden)
     }
 }
 
 /// `x` times each of `ws`. Where candle can (quantized weights, AVX-512 VNNI), one fused call
 /// quantizes `x` once for all of them instead of once per matrix.
-fn shared_input<const N: usize>(ws: [&QMatMul; N], x: &Tensor) -> Result<[Tensor; N]> {
+pub(crate) fn shared_input<const N: usize>(ws: [&QMatMul; N], x: &Tensor) -> Result<[Tensor; N]> {
     let quantized: Vec<&QTensor> = ws
         .iter()
         .filter_map(|w| match w {

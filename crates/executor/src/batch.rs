@@ -1,0 +1,142 @@
+//! One decoding step for many sequences at once (continuous batching, issue 17): each sequence
+//! brings its next token and its own KV cache; the weight matrices multiply all their rows in one
+//! product, so the weights are read once per step for every sequence instead of once per
+//! sequence. Attention stays per sequence (each has its own length and position).
+
+use candle_core::{D, IndexOp, Module, Result, Tensor};
+
+use crate::llama::{Llama, Rope, SeqCache, shared_input};
+
+impl Llama {
+    /// Logits `[n, vocab]`: row `i` for `tokens[i]` appended to `caches[i]` at its next position.
+    // Its caller, the per-model engine (issue 17), comes next; the exactness test uses it now.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn decode_batch(&self, tokens: &[u32], caches: &mut [&mut SeqCache]) -> Result<Tensor> {
+        let n = tokens.len();
+        if n != caches.len() || n == 0 {
+            candle_core::bail!("decode_batch: {n} tokens for {} caches", caches.len());
+        }
+        let d = self.dims;
+        let positions: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+        if let Some(p) = positions.iter().find(|p| **p + 1 > self.cos.dim(0).unwrap_or(0)) {
+            candle_core::bail!("position {} is beyond the context of {}", p + 1, self.cos.dim(0)?);
+        }
+        let device = self.embeddings.device();
+        let ids = Tensor::new(tokens, device)?;
+        let mut x = self.embeddings.index_select(&ids, 0)?.reshape((n, 1, d.hidden))?;
+        let pad = |t: Tensor| t.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden);
+        let ropes: Vec<(Tensor, Tensor)> = positions
+            .iter()
+            .map(|p| Ok((self.cos.narrow(0, *p, 1)?, self.sin.narrow(0, *p, 1)?)))
+            .collect::<Result<_>>()?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let h = pad(candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.eps)?)?;
+            let [q, k, v] = shared_input([&layer.wq, &layer.wk, &layer.wv], &h)?;
+            let mut ys = Vec::with_capacity(n);
+            for (i, cache) in caches.iter_mut().enumerate() {
+                let rope = Rope { cos: &ropes[i].0, sin: &ropes[i].1 };
+                let (qi, ki, vi) = (q.i(i..i + 1)?, k.i(i..i + 1)?, v.i(i..i + 1)?);
+                ys.push(layer.attend(
+                    qi,
+                    ki,
+                    vi,
+                    None,
+                    &self.neg_inf,
+                    &rope,
+                    positions[i],
+                    &d,
+                    &mut cache.layers[l],
+                )?);
+            }
+            x = (x + layer.wo.forward(&Tensor::cat(&ys, 0)?)?)?;
+            let h = pad(candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.eps)?)?;
+            let [gate, up] = shared_input([&layer.gate, &layer.up], &h)?;
+            x = (x + layer.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?)?;
+        }
+        let x = pad(candle_nn::ops::rms_norm(&x, &self.norm, self.eps)?)?;
+        self.output.forward(&x.i((.., 0, ..))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::{GgmlDType, gguf_file};
+    use candle_core::{Device, Tensor};
+
+    use crate::llama::{Llama, SeqCache};
+    use crate::llm::Weights;
+    use crate::llm::tests::smollm2;
+
+    fn load() -> Option<Llama> {
+        let path = smollm2()?;
+        let mut file = std::fs::File::open(&path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        Some(
+            Llama::load(&content, &mut file, &Device::Cpu, Weights::Convert(GgmlDType::Q8_0), true, 2048)
+                .unwrap(),
+        )
+    }
+
+    fn argmax(logits: &Tensor) -> u32 {
+        let v: Vec<f32> = logits.to_vec1().unwrap();
+        v.iter().enumerate().fold((0, f32::MIN), |b, (i, x)| if *x > b.1 { (i, *x) } else { b }).0 as u32
+    }
+
+    /// Prompt `i`: a deterministic run of token ids, of a length that differs per prompt.
+    fn prompt(i: usize) -> Vec<u32> {
+        (0..2 + i * 5 % 23).map(|j| 200 + ((i * 7919 + j * 104_729) % 40_000) as u32).collect()
+    }
+
+    /// Greedy continuation of `ids` for `steps` tokens, one sequence at a time.
+    fn alone(m: &Llama, ids: &[u32], steps: usize) -> Vec<u32> {
+        let mut cache = SeqCache::new(m.layers.len());
+        let input = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let mut next = argmax(&m.forward_with(&input, 0, &mut cache).unwrap().squeeze(0).unwrap());
+        let mut out = vec![next];
+        while out.len() < steps {
+            let input = Tensor::new(&[next], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            next = argmax(&m.forward_with(&input, cache.len(), &mut cache).unwrap().squeeze(0).unwrap());
+            out.push(next);
+        }
+        out
+    }
+
+    /// Issue 17 item 2: greedy output of every sequence in a batch equals its unbatched output,
+    /// token for token — 16 prompts of different lengths joining at different steps, some
+    /// cancelled midway.
+    #[test]
+    fn batched_greedy_decoding_equals_one_sequence_at_a_time() {
+        let Some(m) = load() else { return };
+        const STEPS: usize = 6;
+        let prompts: Vec<Vec<u32>> = (0..16).map(prompt).collect();
+        let expected: Vec<Vec<u32>> = prompts.iter().map(|p| alone(&m, p, STEPS)).collect();
+        // Sequence i joins at step i / 2; every fifth is cancelled after three tokens.
+        let cancel_after = |i: usize| if i % 5 == 4 { 3 } else { STEPS };
+        let mut caches: Vec<SeqCache> = prompts.iter().map(|_| SeqCache::new(m.layers.len())).collect();
+        let mut got: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
+        for step in 0..STEPS + prompts.len() / 2 {
+            for i in (0..prompts.len()).filter(|i| i / 2 == step) {
+                let input = Tensor::new(prompts[i].as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+                let logits = m.forward_with(&input, 0, &mut caches[i]).unwrap().squeeze(0).unwrap();
+                got[i].push(argmax(&logits));
+            }
+            let active: Vec<usize> = (0..prompts.len())
+                .filter(|i| !got[*i].is_empty() && got[*i].len() < cancel_after(*i) && i / 2 < step)
+                .collect();
+            if active.is_empty() {
+                continue;
+            }
+            let tokens: Vec<u32> = active.iter().map(|i| *got[*i].last().unwrap()).collect();
+            let mut batch: Vec<&mut SeqCache> =
+                caches.iter_mut().enumerate().filter(|(i, _)| active.contains(i)).map(|(_, c)| c).collect();
+            let logits = m.decode_batch(&tokens, &mut batch).unwrap();
+            for (row, i) in active.iter().enumerate() {
+                got[*i].push(argmax(&logits.get(row).unwrap()));
+            }
+        }
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g.as_slice(), &e[..g.len()], "sequence {i} (prompt of {} tokens)", prompts[i].len());
+            assert_eq!(g.len(), cancel_after(i), "sequence {i} ran its steps");
+        }
+    }
+}
