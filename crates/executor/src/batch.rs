@@ -67,6 +67,10 @@ mod tests {
     use crate::llm::Weights;
     use crate::llm::tests::smollm2;
 
+    pub(super) fn load_for_measure() -> Option<Llama> {
+        load()
+    }
+
     fn load() -> Option<Llama> {
         let path = smollm2()?;
         let mut file = std::fs::File::open(&path).unwrap();
@@ -137,6 +141,44 @@ mod tests {
         for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
             assert_eq!(g.as_slice(), &e[..g.len()], "sequence {i} (prompt of {} tokens)", prompts[i].len());
             assert_eq!(g.len(), cancel_after(i), "sequence {i} ran its steps");
+        }
+    }
+}
+
+#[cfg(test)]
+mod measure {
+    use std::time::Instant;
+
+    use candle_core::{Device, Tensor};
+
+    use crate::llama::SeqCache;
+
+    /// Decode throughput at batch sizes 1–32 (not a test: `cargo test --release -p
+    /// splai-executor batch_throughput -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn batch_throughput() {
+        let Some(m) = super::tests::load_for_measure() else { return };
+        let prompt: Vec<u32> = (0..60).map(|j| 200 + j * 37).collect();
+        for n in [1usize, 4, 8, 16, 32] {
+            let mut caches: Vec<SeqCache> = (0..n).map(|_| SeqCache::new(m.layers.len())).collect();
+            for c in &mut caches {
+                let input = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+                m.forward_with(&input, 0, c).unwrap();
+            }
+            let steps = 32;
+            let started = Instant::now();
+            for _ in 0..steps {
+                let tokens = vec![300u32; n];
+                let mut batch: Vec<&mut SeqCache> = caches.iter_mut().collect();
+                m.decode_batch(&tokens, &mut batch).unwrap();
+            }
+            let s = started.elapsed().as_secs_f64();
+            println!(
+                "batch {n:>2}: {:.1} tokens/s ({:.1} ms/step)",
+                (n * steps) as f64 / s,
+                s * 1000.0 / steps as f64
+            );
         }
     }
 }

@@ -54,31 +54,54 @@ fn fail(message: impl std::fmt::Display) -> AttemptError {
 }
 
 /// Builds the private root in the new namespaces, then runs the command in it: `$1` the root's
-/// mount point, `$2` the working directory, `$SPLAI_HIDE` the paths to hide (newline separated),
-/// the rest the command. A failed step stops it (`set -e`): no command runs half-isolated.
+/// mount point, `$2` the working directory, `$3` 1 to drop to uid/gid 65534 (the executor is root:
+/// outside a user namespace the command would be root too), `$SPLAI_HIDE` the paths to hide
+/// (newline separated), the rest the command. A failed step stops it (`set -e`): no command runs
+/// half-isolated.
 const SANDBOX: &str = r#"set -eu
-root=$1; work=$2; shift 2
+root=$1; work=$2; drop=$3; shift 3
 mount -t tmpfs -o size=16m,mode=755 splai-root "$root"
-for d in usr bin sbin lib lib32 lib64 libx32 etc; do
+for d in usr bin sbin lib lib32 lib64 libx32; do
   if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
   elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"; mount -o remount,bind,ro "$root/$d"
   fi
 done
+# Of /etc only what programs need to run: no shadow files, keys, credentials or service configs.
+mkdir "$root/etc"
+for e in passwd group hosts host.conf nsswitch.conf resolv.conf gai.conf localtime timezone \
+         os-release debian_version ld.so.cache ld.so.conf ld.so.conf.d alternatives ssl \
+         ca-certificates mime.types protocols services inputrc profile bash.bashrc magic \
+         python3 python3.11 perl; do
+  if [ -L "/etc/$e" ]; then ln -s "$(readlink "/etc/$e")" "$root/etc/$e"
+  elif [ -d "/etc/$e" ]; then mkdir "$root/etc/$e"; mount --rbind "/etc/$e" "$root/etc/$e"; mount -o remount,bind,ro "$root/etc/$e"
+  elif [ -f "/etc/$e" ]; then touch "$root/etc/$e"; mount --bind "/etc/$e" "$root/etc/$e"; mount -o remount,bind,ro "$root/etc/$e"
+  fi
+done
 mkdir "$root/work" "$root/tmp" "$root/dev" "$root/proc"
+# A root executor's command runs as nobody: it owns only its working directory.
+if [ "$drop" = 1 ]; then chown 65534:65534 "$work"; fi
 mount --bind "$work" "$root/work"
 mount -t tmpfs -o size=64m,mode=1777 splai-tmp "$root/tmp"
 for f in null zero full random urandom; do touch "$root/dev/$f"; mount --bind "/dev/$f" "$root/dev/$f"; done
 mount -t proc proc "$root/proc"
-printf '%s
-' "/etc/splai" "$SPLAI_HIDE" | while IFS= read -r h; do
+printf '%s\n' "/etc/splai" "$SPLAI_HIDE" | while IFS= read -r h; do
   [ -n "$h" ] || continue
   if [ -d "$root$h" ]; then mount -t tmpfs -o size=4k,mode=000 splai-hidden "$root$h"
   elif [ -e "$root$h" ]; then mount --bind /dev/null "$root$h"
   fi
 done
 unset SPLAI_HIDE
+if [ "$drop" = 1 ]; then
+  exec chroot "$root" /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+    /bin/sh -c 'cd /work && exec "$@"' sh "$@"
+fi
 exec chroot "$root" /bin/sh -c 'cd /work && exec "$@"' sh "$@"
 "#;
+
+/// `1` when the command must drop root: the prefix makes no user namespace and we are root.
+fn drop_flag(prefix: &[&str]) -> &'static str {
+    if !prefix.contains(&"--user") && nix::unistd::geteuid().is_root() { "1" } else { "0" }
+}
 
 /// The `unshare` prefix that gives the command its own network, mount and PID namespaces,
 /// probed once (with the whole sandbox): as is when we may (root), else in a user namespace that
@@ -96,6 +119,7 @@ fn isolation() -> Result<&'static [&'static str], AttemptError> {
                 .args(["/bin/sh", "-c", SANDBOX, "sandbox"])
                 .arg(root.path())
                 .arg(work.path())
+                .arg(drop_flag(prefix))
                 .arg("true")
                 .env("SPLAI_HIDE", "")
                 .stdout(Stdio::null())
@@ -147,6 +171,7 @@ pub fn run(
         .args(["/bin/sh", "-c", SANDBOX, "sandbox"])
         .arg(root.path())
         .arg(workdir.path())
+        .arg(drop_flag(isolation()?))
         .arg("prlimit")
         .arg(format!("--as={}", limits.memory_bytes))
         .arg(format!("--cpu={cpu_s}"))

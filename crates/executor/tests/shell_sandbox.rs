@@ -119,3 +119,21 @@ fn it_sees_only_its_own_processes() {
     let n: u32 = out.trim().parse().unwrap();
     assert!(n <= 5, "{n} processes visible: not the host's");
 }
+
+#[test]
+fn etc_holds_only_what_programs_need() {
+    let (code, out, _) = sh("cat /etc/shadow; echo \"shadow=$?\"; ls /etc", vec![]);
+    assert_eq!(code, 0);
+    assert!(out.contains("shadow=1"), "no shadow file: {out}");
+    assert!(!out.contains("gitconfig") && !out.contains("ssh"), "no credentials or keys: {out}");
+    assert!(out.contains("passwd"), "what programs need is there: {out}");
+}
+
+#[test]
+fn a_root_executors_command_is_not_root() {
+    let (code, out, err) = sh("id -u", vec![]);
+    assert_eq!(code, 0, "{err}");
+    let uid: u32 = out.trim().parse().unwrap();
+    let executor_is_root = nix::unistd::geteuid().is_root();
+    assert!(uid != 0 || !executor_is_root, "a root executor's command runs as uid {uid}");
+}
