@@ -67,18 +67,15 @@ mod tests {
     use crate::llm::Weights;
     use crate::llm::tests::smollm2;
 
-    pub(super) fn load_for_measure() -> Option<Llama> {
-        load()
-    }
-
-    fn load() -> Option<Llama> {
+    pub(super) fn load_as(dtype: GgmlDType) -> Option<Llama> {
         let path = smollm2()?;
         let mut file = std::fs::File::open(&path).unwrap();
         let content = gguf_file::Content::read(&mut file).unwrap();
-        Some(
-            Llama::load(&content, &mut file, &Device::Cpu, Weights::Convert(GgmlDType::Q8_0), true, 2048)
-                .unwrap(),
-        )
+        Some(Llama::load(&content, &mut file, &Device::Cpu, Weights::Convert(dtype), true, 2048).unwrap())
+    }
+
+    fn load() -> Option<Llama> {
+        load_as(GgmlDType::Q8_0)
     }
 
     fn argmax(logits: &Tensor) -> u32 {
@@ -158,7 +155,15 @@ mod measure {
     #[test]
     #[ignore]
     fn batch_throughput() {
-        let Some(m) = super::tests::load_for_measure() else { return };
+        use candle_core::quantized::GgmlDType;
+        for dtype in [GgmlDType::Q8_0, GgmlDType::F32] {
+            let Some(m) = super::tests::load_as(dtype) else { return };
+            println!("{dtype:?}");
+            steps_at(&m);
+        }
+    }
+
+    fn steps_at(m: &crate::llama::Llama) {
         let prompt: Vec<u32> = (0..60).map(|j| 200 + j * 37).collect();
         for n in [1usize, 4, 8, 16, 32] {
             let mut caches: Vec<SeqCache> = (0..n).map(|_| SeqCache::new(m.layers.len())).collect();
@@ -179,6 +184,34 @@ mod measure {
                 (n * steps) as f64 / s,
                 s * 1000.0 / steps as f64
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod measure_matmul {
+    use std::time::Instant;
+
+    use candle_core::{Device, Module, Tensor};
+
+    /// Where a batched step's time goes: one weight product at rows 1–32 (`--ignored`).
+    #[test]
+    #[ignore]
+    fn matmul_rows() {
+        for dtype in [candle_core::quantized::GgmlDType::Q8_0, candle_core::quantized::GgmlDType::F32] {
+            let Some(m) = super::tests::load_as(dtype) else { return };
+            let w = &m.layers[0].gate;
+            println!("{dtype:?}");
+            for n in [1usize, 8, 32] {
+                let x = Tensor::randn(0f32, 1.0, (n, 1, 768), &Device::Cpu).unwrap();
+                let reps = 200;
+                let started = Instant::now();
+                for _ in 0..reps {
+                    w.forward(&x).unwrap();
+                }
+                let per = started.elapsed().as_secs_f64() / reps as f64 * 1e6;
+                println!("gate × [{n},768]: {per:.0} µs ({:.1} µs per row)", per / n as f64);
+            }
         }
     }
 }
