@@ -9,9 +9,9 @@ use crate::llama::{Llama, Rope, SeqCache, shared_input};
 
 impl Llama {
     /// Logits `[n, vocab]`: row `i` for `tokens[i]` appended to `caches[i]` at its next position.
-    // Its caller, the per-model engine (issue 17), comes next; the exactness test uses it now.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn decode_batch(&self, tokens: &[u32], caches: &mut [&mut SeqCache]) -> Result<Tensor> {
+    // Its caller, the per-model engine (issue 17), comes next; the exactness test and the
+    // `decode_batch` bench use it now.
+    pub fn decode_batch(&self, tokens: &[u32], caches: &mut [&mut SeqCache]) -> Result<Tensor> {
         let n = tokens.len();
         if n != caches.len() || n == 0 {
             candle_core::bail!("decode_batch: {n} tokens for {} caches", caches.len());
@@ -138,80 +138,6 @@ mod tests {
         for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
             assert_eq!(g.as_slice(), &e[..g.len()], "sequence {i} (prompt of {} tokens)", prompts[i].len());
             assert_eq!(g.len(), cancel_after(i), "sequence {i} ran its steps");
-        }
-    }
-}
-
-#[cfg(test)]
-mod measure {
-    use std::time::Instant;
-
-    use candle_core::{Device, Tensor};
-
-    use crate::llama::SeqCache;
-
-    /// Decode throughput at batch sizes 1–32 (not a test: `cargo test --release -p
-    /// splai-executor batch_throughput -- --ignored --nocapture`).
-    #[test]
-    #[ignore]
-    fn batch_throughput() {
-        use candle_core::quantized::GgmlDType;
-        for dtype in [GgmlDType::Q8_0, GgmlDType::F32] {
-            let Some(m) = super::tests::load_as(dtype) else { return };
-            println!("{dtype:?}");
-            steps_at(&m);
-        }
-    }
-
-    fn steps_at(m: &crate::llama::Llama) {
-        let prompt: Vec<u32> = (0..60).map(|j| 200 + j * 37).collect();
-        for n in [1usize, 4, 8, 16, 32] {
-            let mut caches: Vec<SeqCache> = (0..n).map(|_| SeqCache::new(m.layers.len())).collect();
-            for c in &mut caches {
-                let input = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-                m.forward_with(&input, 0, c).unwrap();
-            }
-            let steps = 32;
-            let started = Instant::now();
-            for _ in 0..steps {
-                let tokens = vec![300u32; n];
-                let mut batch: Vec<&mut SeqCache> = caches.iter_mut().collect();
-                m.decode_batch(&tokens, &mut batch).unwrap();
-            }
-            let s = started.elapsed().as_secs_f64();
-            println!(
-                "batch {n:>2}: {:.1} tokens/s ({:.1} ms/step)",
-                (n * steps) as f64 / s,
-                s * 1000.0 / steps as f64
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod measure_matmul {
-    use std::time::Instant;
-
-    use candle_core::{Device, Module, Tensor};
-
-    /// Where a batched step's time goes: one weight product at rows 1–32 (`--ignored`).
-    #[test]
-    #[ignore]
-    fn matmul_rows() {
-        for dtype in [candle_core::quantized::GgmlDType::Q8_0, candle_core::quantized::GgmlDType::F32] {
-            let Some(m) = super::tests::load_as(dtype) else { return };
-            let w = &m.layers[0].gate;
-            println!("{dtype:?}");
-            for n in [1usize, 8, 32] {
-                let x = Tensor::randn(0f32, 1.0, (n, 1, 768), &Device::Cpu).unwrap();
-                let reps = 200;
-                let started = Instant::now();
-                for _ in 0..reps {
-                    w.forward(&x).unwrap();
-                }
-                let per = started.elapsed().as_secs_f64() / reps as f64 * 1e6;
-                println!("gate × [{n},768]: {per:.0} µs ({:.1} µs per row)", per / n as f64);
-            }
         }
     }
 }

@@ -14,7 +14,7 @@
 //! - [`embed`]: candle BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled and normalised.
 
 pub mod aggregate;
-mod batch;
+pub mod batch;
 pub mod embed;
 pub mod error;
 pub mod execute;

@@ -118,22 +118,25 @@ pub(crate) struct Layer {
 
 /// One sequence's KV cache: keys and values of every layer, grown in place.
 #[derive(Debug, Clone)]
-pub(crate) struct SeqCache {
+pub struct SeqCache {
     pub(crate) layers: Vec<KvCache>,
 }
 
 impl SeqCache {
-    pub(crate) fn new(layers: usize) -> Self {
+    pub fn new(layers: usize) -> Self {
         Self { layers: (0..layers).map(|_| KvCache::new(2, KV_CHUNK)).collect() }
     }
 
     /// Positions cached.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.layers.first().map_or(0, |l| l.current_seq_len())
     }
 
-    pub(crate) fn reset(&mut self) {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn reset(&mut self) {
         for l in &mut self.layers {
             l.reset();
         }
@@ -142,7 +145,7 @@ impl SeqCache {
 
 /// A loaded model with its KV cache.
 #[derive(Debug)]
-pub(crate) struct Llama {
+pub struct Llama {
     pub(crate) embeddings: Tensor,
     pub(crate) layers: Vec<Layer>,
     pub(crate) norm: Tensor,
@@ -264,6 +267,16 @@ impl Llama {
         let neg_inf = Tensor::new(f32::NEG_INFINITY, device)?;
         let cache = SeqCache::new(layers.len());
         Ok(Self { embeddings, layers, norm, output, dims, eps, cos, sin, neg_inf, cache })
+    }
+
+    /// Layer `l`'s gate matrix (benchmarks of one weight product).
+    pub fn gate_of(&self, l: usize) -> &QMatMul {
+        &self.layers[l].gate
+    }
+
+    /// Layers of the model (a [`SeqCache`] holds one cache per layer).
+    pub fn layer_count(&self) -> usize {
+        self.layers.len()
     }
 
     pub fn clear_kv_cache(&mut self) {
