@@ -20,13 +20,27 @@ fn load(dtype: GgmlDType) -> Option<Llama> {
     Llama::load(&content, &mut file, &Device::Cpu, Weights::Convert(dtype), true, 2048).ok()
 }
 
+/// Run as a test (`cargo nextest --all-targets` smoke-tests benches in a debug build), only the
+/// smallest cases: the full sweep is for `cargo bench`.
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn dtypes() -> Vec<GgmlDType> {
+    if measuring() { vec![GgmlDType::Q8_0, GgmlDType::F32] } else { vec![GgmlDType::Q8_0] }
+}
+
+fn sizes(all: &[usize]) -> Vec<usize> {
+    if measuring() { all.to_vec() } else { all[..2].to_vec() }
+}
+
 fn decode_steps(c: &mut Criterion) {
     let prompt: Vec<u32> = (0..60).map(|j| 200 + j * 37).collect();
-    for dtype in [GgmlDType::Q8_0, GgmlDType::F32] {
+    for dtype in dtypes() {
         let Some(m) = load(dtype) else { return };
         let mut group = c.benchmark_group(format!("decode_batch/{dtype:?}"));
         group.sample_size(10);
-        for n in [1usize, 4, 8, 16, 32] {
+        for n in sizes(&[1, 4, 8, 16, 32]) {
             let mut caches: Vec<SeqCache> = (0..n).map(|_| SeqCache::new(m.layer_count())).collect();
             let input = Tensor::new(prompt.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
             for cache in &mut caches {
@@ -53,10 +67,10 @@ fn decode_steps(c: &mut Criterion) {
 }
 
 fn weight_product(c: &mut Criterion) {
-    for dtype in [GgmlDType::Q8_0, GgmlDType::F32] {
+    for dtype in dtypes() {
         let Some(m) = load(dtype) else { return };
         let mut group = c.benchmark_group(format!("gate_product/{dtype:?}"));
-        for n in [1usize, 8, 32] {
+        for n in sizes(&[1, 8, 32]) {
             let x = Tensor::randn(0f32, 1.0, (n, 1, 768), &Device::Cpu).unwrap();
             group.throughput(Throughput::Elements(n as u64));
             group.bench_function(BenchmarkId::from_parameter(n), |b| {
