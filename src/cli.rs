@@ -127,6 +127,8 @@ pub enum BenchTarget {
     Hops(crate::bench::hops::HopsBenchArgs),
     /// CPU inference speed: SmolLM2 prefill/decode tokens/s, MiniLM embeddings/s.
     Infer(crate::bench::infer::InferBenchArgs),
+    /// Concurrent chat requests through a full in-process stack (continuous batching).
+    Chat(crate::bench::chat::ChatBenchArgs),
     /// Control-plane throughput: no-op tasks end to end through a full in-process stack.
     Noop(crate::bench::noop::NoopBenchArgs),
     /// Scale-out on real inference: the same batch_analysis jobs on 1, 2, … executors.
@@ -283,6 +285,10 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Noop(args) } => {
             let settings = settings(cli)?;
             tokio::runtime::Runtime::new()?.block_on(crate::bench::noop::run(&settings, args))
+        }
+        Command::Bench { target: BenchTarget::Chat(args) } => {
+            let settings = settings(cli)?;
+            tokio::runtime::Runtime::new()?.block_on(crate::bench::chat::run(&settings, args))
         }
         Command::Bench { target: BenchTarget::Hops(args) } => {
             let settings = settings(cli)?;

@@ -1,21 +1,34 @@
 //! `splai executor`: one executor process against the configured log and artifact store.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use splai_config::Settings;
+use splai_executor::engine::EngineConfig;
+use splai_executor::models::Models;
 use splai_executor::service::{ExecutorOptions, run};
 use splai_executor::shell::ShellLimits;
 use splai_store::artifacts::ArtifactStore;
 
 /// The executor's options from the settings; `slots` overrides `executor.slots`.
 pub fn options(settings: &Settings, worker_id: Option<String>, slots: Option<u32>) -> ExecutorOptions {
+    options_with(settings, worker_id, slots, models(settings))
+}
+
+/// [`options`] for an executor that uses `models` (shared with others in the process).
+pub fn options_with(
+    settings: &Settings,
+    worker_id: Option<String>,
+    slots: Option<u32>,
+    models: Arc<Models>,
+) -> ExecutorOptions {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());
     let e = &settings.executor;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     ExecutorOptions {
         worker_id: worker_id.unwrap_or_else(|| format!("{host}-{}", std::process::id())),
-        slots: slots.unwrap_or(if e.slots == 0 { cores } else { e.slots }),
+        slots: slots.unwrap_or(if e.slots == 0 { default_slots(&models) } else { e.slots }),
         heartbeat_interval_ms: e.heartbeat_interval_ms,
         labels: e
             .labels
@@ -31,10 +44,36 @@ pub fn options(settings: &Settings, worker_id: Option<String>, slots: Option<u32
         }),
         topic_prefix: settings.log.topic_prefix.clone(),
         partitions: settings.log.partitions,
-        model_dir: e.model_dir.clone().into(),
-        llm_weights: e.llm_weights.parse().unwrap_or_default(), // one of LLM_WEIGHTS (validated)
-        llm_padding: e.llm_padding.parse().unwrap_or_default(), // one of LLM_PADDING (validated)
+        models,
     }
+}
+
+/// The models of `settings.executor.model_dir`, their engines sized by the settings.
+pub fn models(settings: &Settings) -> Arc<Models> {
+    let e = &settings.executor;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let engine = EngineConfig {
+        max_batch: e.max_batch as usize,
+        prefill_chunk: e.prefill_chunk as usize,
+        kv_cache_mb: e.kv_cache_mb as usize,
+        prefix_cache_mb: e.prefix_cache_mb as usize,
+        threads: if e.engine_threads == 0 { cores } else { e.engine_threads as usize },
+    };
+    Arc::new(
+        Models::discover(std::path::Path::new(&e.model_dir))
+            .with_llm_weights(
+                e.llm_weights.parse().unwrap_or_default(), // one of LLM_WEIGHTS (validated)
+                e.llm_padding.parse().unwrap_or_default(), // one of LLM_PADDING (validated)
+            )
+            .with_engine(engine),
+    )
+}
+
+/// Attempts an executor with `models` runs at once by default: one per core for tools,
+/// aggregations and embeddings, plus the LLM engine's sequences when it has a language model.
+pub fn default_slots(models: &Models) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    cores + if models.has_llm() { models.llm_capacity() as u32 } else { 0 }
 }
 
 /// The host paths the `shell` tool's sandbox hides even under a path it shows: the read model's

@@ -38,13 +38,19 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Start everything on the configured services with `executors` one-slot executors.
+    /// Start everything on the configured services with `executors` executors, which share the
+    /// models (one engine per LLM, using every core) and split the slots `executor.slots` gives
+    /// (by default one per core plus the engine's sequences).
     pub async fn start(settings: &Settings, executors: u32) -> anyhow::Result<Stack> {
-        Self::start_with_slots(settings, executors, 1).await
+        Self::start_sized(settings, executors, None).await
     }
 
     /// Start everything with `executors` executors of `slots` slots each.
     pub async fn start_with_slots(settings: &Settings, executors: u32, slots: u32) -> anyhow::Result<Stack> {
+        Self::start_sized(settings, executors, Some(slots.max(1))).await
+    }
+
+    async fn start_sized(settings: &Settings, executors: u32, slots: Option<u32>) -> anyhow::Result<Stack> {
         let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
         let store = Store::connect(&settings.store).await.context("opening the read model")?;
         let artifacts = ArtifactStore::open(&settings.artifacts)?;
@@ -64,12 +70,20 @@ impl Stack {
         let run_opts = crate::scheduler_cmd::run_options(settings)?;
         let scheduler =
             spawn(log.clone(), crate::scheduler_cmd::options(settings)?, run_opts, stop_rx.clone());
+        let models = crate::executor_cmd::models(settings);
+        let slots = slots.unwrap_or_else(|| {
+            let total = match settings.executor.slots {
+                0 => crate::executor_cmd::default_slots(&models),
+                n => n,
+            };
+            total.div_ceil(executors.max(1)).max(1)
+        });
         let mut workers = Vec::new();
         for i in 0..executors {
             // Stable across restarts: a restarted executor re-registers under its old id, which tells
             // the scheduler at once that the attempts it had were lost.
             let id = format!("up-{i}");
-            let opts = crate::executor_cmd::options(settings, Some(id), Some(slots.max(1)));
+            let opts = crate::executor_cmd::options_with(settings, Some(id), Some(slots), models.clone());
             let worker = splai_executor::service::run(log.clone(), artifacts.clone(), opts, stop_rx.clone());
             workers.push(tokio::spawn(worker));
         }

@@ -96,9 +96,7 @@ fn executor(
         shell: None,
         topic_prefix: prefix.into(),
         partitions: 2,
-        model_dir,
-        llm_weights: Default::default(),
-        llm_padding: Default::default(),
+        models: std::sync::Arc::new(splai_executor::models::Models::discover(&model_dir)),
     }
 }
 

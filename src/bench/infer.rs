@@ -56,7 +56,7 @@ pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
         LlmModel::weight_types(&gguf, weights, args.padding).map_err(|e| anyhow::anyhow!(e.message))?;
     let types: Vec<String> = types.iter().map(|(t, n)| format!("{t}x{n}")).collect();
     let loaded = Instant::now();
-    let mut llm = LlmModel::load_padded(&gguf, "smollm2-135m-instruct", weights, args.padding)
+    let llm = LlmModel::load_padded(&gguf, "smollm2-135m-instruct", weights, args.padding)
         .map_err(|e| anyhow::anyhow!(e.message))
         .context("loading SmolLM2")?;
     println!(
@@ -66,7 +66,7 @@ pub fn run(model_dir: &str, args: &InferBenchArgs) -> anyhow::Result<()> {
         loaded.elapsed().as_secs_f64()
     );
     let prompt = LlmModel::chat_prompt(&[("user".into(), QUESTION.into())]);
-    let never = AtomicBool::new(false);
+    let never = std::sync::Arc::new(AtomicBool::new(false));
     for run in 0..args.runs {
         let params = GenParams { max_tokens: args.tokens, repeat_penalty: 1.0, ..GenParams::default() };
         let start = Instant::now();

@@ -1,5 +1,6 @@
 //! `splai bench …`: measurements anyone can reproduce.
 
+pub mod chat;
 pub mod hops;
 pub mod infer;
 pub mod log;

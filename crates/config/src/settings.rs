@@ -201,6 +201,11 @@ pub struct ExecutorSettings {
     pub shell_memory_mb: u64,
     pub shell_max_output_bytes: u64,
     pub inference_threads: u32,
+    pub max_batch: u32,
+    pub prefill_chunk: u32,
+    pub kv_cache_mb: u32,
+    pub prefix_cache_mb: u32,
+    pub engine_threads: u32,
     pub labels: Vec<String>,
 }
 
@@ -327,6 +332,11 @@ impl Settings {
                 format!("expected one of {LLM_PADDING:?}"),
             ));
         }
+        range("executor.max_batch", e.max_batch.into(), 1, 1024)?;
+        range("executor.prefill_chunk", e.prefill_chunk.into(), 1, 65_536)?;
+        range("executor.kv_cache_mb", e.kv_cache_mb.into(), 1, 1 << 20)?;
+        range("executor.prefix_cache_mb", e.prefix_cache_mb.into(), 0, 1 << 20)?;
+        range("executor.engine_threads", e.engine_threads.into(), 0, 1024)?;
         range("executor.shell_timeout_ms", e.shell_timeout_ms, 10, 86_400_000)?;
         range("executor.shell_memory_mb", e.shell_memory_mb, 16, 1 << 20)?;
         range("executor.shell_max_output_bytes", e.shell_max_output_bytes, 1, 1 << 30)?;

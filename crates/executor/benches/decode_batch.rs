@@ -1,11 +1,13 @@
 //! One decoding step for n sequences (`Llama::decode_batch`, issue 17) at n = 1–32, with the
 //! weights as Q8_0 (the default) and as F32: tokens per second = n / step time. Also one weight
-//! product at 1, 8 and 32 rows, which shows where a step's time goes.
+//! product at 1, 8 and 32 rows — through SPLAI's kernel (`Linear`) and through candle's
+//! `QMatMul` on the same Q8_0 matrix — which shows where a step's time goes.
 //! `cargo bench -p splai-executor --bench decode_batch` (needs `scripts/models`).
 
-use candle_core::quantized::{GgmlDType, gguf_file};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{Device, Module, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use splai_executor::linear::Linear;
 use splai_executor::llama::{Llama, SeqCache};
 use splai_executor::llm::Weights;
 
@@ -17,7 +19,7 @@ fn load(dtype: GgmlDType) -> Option<Llama> {
         return None;
     };
     let content = gguf_file::Content::read(&mut file).ok()?;
-    Llama::load(&content, &mut file, &Device::Cpu, Weights::Convert(dtype), true, 2048).ok()
+    Llama::load(&content, &mut file, &Device::Cpu, Weights::Convert(dtype), false, 2048).ok()
 }
 
 /// Run as a test (`cargo nextest --all-targets` smoke-tests benches in a debug build), only the
@@ -67,18 +69,21 @@ fn decode_steps(c: &mut Criterion) {
 }
 
 fn weight_product(c: &mut Criterion) {
-    for dtype in dtypes() {
-        let Some(m) = load(dtype) else { return };
-        let mut group = c.benchmark_group(format!("gate_product/{dtype:?}"));
-        for n in sizes(&[1, 8, 32]) {
-            let x = Tensor::randn(0f32, 1.0, (n, 1, 768), &Device::Cpu).unwrap();
-            group.throughput(Throughput::Elements(n as u64));
-            group.bench_function(BenchmarkId::from_parameter(n), |b| {
-                b.iter(|| m.gate_of(0).forward(&x).unwrap())
-            });
-        }
-        group.finish();
+    let Some(m) = load(GgmlDType::Q8_0) else { return };
+    let gate = m.gate_of(0);
+    let Linear::Q8(q8) = gate else { panic!("Q8_0 weights multiply through the kernels") };
+    // The same matrix as candle holds it.
+    let values: Vec<f32> = (0..q8.rows()).flat_map(|r| q8.row(r)).collect();
+    let t = Tensor::from_vec(values, (q8.rows(), q8.cols()), &Device::Cpu).unwrap();
+    let candle = QMatMul::from_qtensor(QTensor::quantize(&t, GgmlDType::Q8_0).unwrap()).unwrap();
+    let mut group = c.benchmark_group("gate_product");
+    for n in sizes(&[1, 8, 32]) {
+        let x = Tensor::randn(0f32, 1.0, (n, 1, q8.cols()), &Device::Cpu).unwrap();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("splai", n), |b| b.iter(|| gate.forward(&x).unwrap()));
+        group.bench_function(BenchmarkId::new("candle", n), |b| b.iter(|| candle.forward(&x).unwrap()));
     }
+    group.finish();
 }
 
 criterion_group!(benches, decode_steps, weight_product);

@@ -1,60 +1,112 @@
-//! One decoding step for many sequences at once (continuous batching, issue 17): each sequence
-//! brings its next token and its own KV cache; the weight matrices multiply all their rows in one
-//! product, so the weights are read once per step for every sequence instead of once per
-//! sequence. Attention stays per sequence (each has its own length and position).
+//! One forward pass for many sequences at once (continuous batching, issue 17): each sequence
+//! brings its next tokens (one when decoding, a chunk of its prompt when prefilling) and its own
+//! KV cache; the weight matrices multiply the rows of every sequence in one product, so the
+//! weights are read once per step instead of once per sequence. Attention stays per sequence
+//! (each has its own length, position and causal mask).
 
-use candle_core::{D, IndexOp, Module, Result, Tensor};
+use candle_core::{D, Result, Tensor};
 
-use crate::llama::{Llama, Rope, SeqCache, shared_input};
+use crate::linear::shared_input;
+use crate::llama::{Llama, Rope, SeqCache};
+
+/// One sequence's part of a step: tokens appended at the cache's next position.
+#[derive(Debug)]
+pub struct Part<'a> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut SeqCache,
+    /// Whether the step returns logits for this part's last token (a prefill chunk that does not
+    /// end the prompt needs none).
+    pub logits: bool,
+}
 
 impl Llama {
     /// Logits `[n, vocab]`: row `i` for `tokens[i]` appended to `caches[i]` at its next position.
-    // Its caller, the per-model engine (issue 17), comes next; the exactness test and the
-    // `decode_batch` bench use it now.
     pub fn decode_batch(&self, tokens: &[u32], caches: &mut [&mut SeqCache]) -> Result<Tensor> {
-        let n = tokens.len();
-        if n != caches.len() || n == 0 {
-            candle_core::bail!("decode_batch: {n} tokens for {} caches", caches.len());
+        if tokens.len() != caches.len() {
+            candle_core::bail!("decode_batch: {} tokens for {} caches", tokens.len(), caches.len());
         }
+        let mut parts: Vec<Part<'_>> = tokens
+            .chunks(1)
+            .zip(caches.iter_mut())
+            .map(|(t, c)| Part { tokens: t, cache: c, logits: true })
+            .collect();
+        self.forward_batch(&mut parts)
+    }
+
+    /// One forward pass over every part: logits `[k, vocab]` for the last token of each of the
+    /// `k` parts that ask for them, in order.
+    pub fn forward_batch(&self, parts: &mut [Part<'_>]) -> Result<Tensor> {
         let d = self.dims;
-        let positions: Vec<usize> = caches.iter().map(|c| c.len()).collect();
-        if let Some(p) = positions.iter().find(|p| **p + 1 > self.cos.dim(0).unwrap_or(0)) {
-            candle_core::bail!("position {} is beyond the context of {}", p + 1, self.cos.dim(0)?);
+        let context = self.cos.dim(0)?;
+        if parts.is_empty() || parts.iter().any(|p| p.tokens.is_empty()) {
+            candle_core::bail!("forward_batch: every part needs tokens");
+        }
+        if let Some(p) = parts.iter().find(|p| p.cache.len() + p.tokens.len() > context) {
+            candle_core::bail!(
+                "position {} is beyond the context of {context}",
+                p.cache.len() + p.tokens.len()
+            );
         }
         let device = self.embeddings.device();
-        let ids = Tensor::new(tokens, device)?;
-        let mut x = self.embeddings.index_select(&ids, 0)?.reshape((n, 1, d.hidden))?;
+        let ids: Vec<u32> = parts.iter().flat_map(|p| p.tokens.iter().copied()).collect();
+        let mut x = self.embeddings.index_select(&Tensor::new(ids.as_slice(), device)?, 0)?;
         let pad = |t: Tensor| t.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden);
-        let ropes: Vec<(Tensor, Tensor)> = positions
-            .iter()
-            .map(|p| Ok((self.cos.narrow(0, *p, 1)?, self.sin.narrow(0, *p, 1)?)))
-            .collect::<Result<_>>()?;
+        // Per part: offset of its rows, rotary tables and causal mask at its positions.
+        let mut layout = Vec::with_capacity(parts.len());
+        let mut offset = 0;
+        for p in parts.iter() {
+            let (pos, len) = (p.cache.len(), p.tokens.len());
+            let mask = match len {
+                1 => None,
+                _ => Some(candle_transformers::utils::build_causal_mask(len, pos, device)?),
+            };
+            layout.push((
+                offset,
+                len,
+                pos,
+                self.cos.narrow(0, pos, len)?,
+                self.sin.narrow(0, pos, len)?,
+                mask,
+            ));
+            offset += len;
+        }
         for (l, layer) in self.layers.iter().enumerate() {
             let h = pad(candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.eps)?)?;
             let [q, k, v] = shared_input([&layer.wq, &layer.wk, &layer.wv], &h)?;
-            let mut ys = Vec::with_capacity(n);
-            for (i, cache) in caches.iter_mut().enumerate() {
-                let rope = Rope { cos: &ropes[i].0, sin: &ropes[i].1 };
-                let (qi, ki, vi) = (q.i(i..i + 1)?, k.i(i..i + 1)?, v.i(i..i + 1)?);
-                ys.push(layer.attend(
-                    qi,
-                    ki,
-                    vi,
-                    None,
+            let mut ys = Vec::with_capacity(parts.len());
+            for (p, (offset, len, pos, cos, sin, mask)) in parts.iter_mut().zip(&layout) {
+                let rows = |t: &Tensor| t.narrow(0, *offset, *len)?.unsqueeze(0);
+                let rope = Rope { cos, sin };
+                let y = layer.attend(
+                    rows(&q)?,
+                    rows(&k)?,
+                    rows(&v)?,
+                    mask.as_ref(),
                     &self.neg_inf,
                     &rope,
-                    positions[i],
+                    *pos,
                     &d,
-                    &mut cache.layers[l],
-                )?);
+                    &mut p.cache.layers[l],
+                )?;
+                ys.push(y.squeeze(0)?);
             }
             x = (x + layer.wo.forward(&Tensor::cat(&ys, 0)?)?)?;
             let h = pad(candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.eps)?)?;
             let [gate, up] = shared_input([&layer.gate, &layer.up], &h)?;
             x = (x + layer.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?)?;
         }
+        let last: Vec<u32> = parts
+            .iter()
+            .zip(&layout)
+            .filter(|(p, _)| p.logits)
+            .map(|(_, (offset, len, ..))| (offset + len - 1) as u32)
+            .collect();
+        if last.is_empty() {
+            return Tensor::zeros((0, self.embeddings.dim(0)?), candle_core::DType::F32, device);
+        }
+        let x = x.index_select(&Tensor::new(last.as_slice(), device)?, 0)?;
         let x = pad(candle_nn::ops::rms_norm(&x, &self.norm, self.eps)?)?;
-        self.output.forward(&x.i((.., 0, ..))?)
+        self.output.forward(&x)
     }
 }
 

@@ -1,6 +1,7 @@
 //! One attempt: kind + resolved inputs → output JSON.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ pub struct Context<'a> {
     pub shell: Option<&'a ShellLimits>,
     pub models: &'a Models,
     pub model: Option<&'a str>,
-    pub cancel: &'a AtomicBool,
+    pub cancel: &'a Arc<AtomicBool>,
     /// Streaming progress: (tokens so far, new text).
     pub progress: &'a mut dyn FnMut(u32, &str),
 }
@@ -95,8 +96,6 @@ fn infer(inputs: &BTreeMap<String, Value>, ctx: &mut Context<'_>) -> Result<Outp
         ..GenParams::default()
     };
     let model = ctx.models.llm(ctx.model)?;
-    let mut model =
-        model.lock().map_err(|_| AttemptError::transient("the model is poisoned by an earlier panic"))?;
     let generation = model.generate(&LlmModel::chat_prompt(&messages), &params, ctx.cancel, ctx.progress)?;
     let usage =
         Usage { prompt_tokens: generation.prompt_tokens, completion_tokens: generation.completion_tokens };
@@ -123,7 +122,10 @@ fn embed(inputs: &BTreeMap<String, Value>, ctx: &mut Context<'_>) -> Result<Outp
         _ => return Err(AttemptError::fatal("embedding needs `texts` (a list of strings) or `text`")),
     };
     let model = ctx.models.embedder(ctx.model)?;
-    let vectors = model.embed(&texts)?;
+    let vectors = {
+        let _turn = ctx.models.embedding_turn();
+        model.embed(&texts)?
+    };
     let dims = vectors.first().map_or(0, Vec::len);
     Ok((json!({ "model": model.name, "dims": dims, "vectors": vectors }), None))
 }

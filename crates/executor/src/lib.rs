@@ -16,9 +16,11 @@
 pub mod aggregate;
 pub mod batch;
 pub mod embed;
+pub mod engine;
 pub mod error;
 pub mod execute;
 pub mod inputs;
+pub mod linear;
 pub mod llama;
 pub mod llm;
 pub mod models;

@@ -2,19 +2,19 @@
 //! `quantized_llama` (RMSNorm, rotary attention with grouped KV heads and a KV cache, SwiGLU),
 //! loaded with the weight conversion of [`Weights`] and, where it pays, with zero padding.
 //!
-//! Why padding: candle's fast x86 kernels for Q8_0 (VNNI tiles) take only matrices whose rows hold
-//! a whole number of 256-value blocks. SmolLM2's hidden size is 576, so its attention and
-//! gate/up matrices fall back to a per-block AVX2 dot product that is ~3× slower per call
-//! (`docs/benchmarks.md`). Padding every matrix's input side with zero columns to 768, and each
+//! Why padding: candle's tiled x86 kernels for Q4K take only matrices whose rows hold a whole
+//! number of 256-value blocks (SmolLM2's hidden size is 576). Q8_0 matrices, the default, multiply
+//! through `splai-kernels` ([`crate::linear`]) and are never padded. Padding every matrix's input side with zero columns to 768, and each
 //! matrix input with zeros to match, keeps every product exact (zeros add nothing to a dot
 //! product). Only inputs are padded: the residual stream, the norms and every output keep their
 //! real widths, so no zero rows are stored or streamed from memory.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
-use candle_core::{D, Device, IndexOp, Module, Result, Tensor};
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use candle_core::{D, Device, IndexOp, Result, Tensor};
 
 use candle_nn::kv_cache::KvCache;
 
+use crate::linear::{Linear, shared_input};
 use crate::llm::Weights;
 
 /// Positions the KV cache grows by: written in place, not re-concatenated every token.
@@ -27,8 +27,9 @@ const PAD_TO: usize = 256;
 /// `executor.llm_padding`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Padding {
-    /// Pad where candle's tiled kernels then apply: Q8_0 weights on a CPU with VNNI, Q4K weights
-    /// on one with AVX2.
+    /// Pad where candle's tiled kernels then apply: Q4K weights on a CPU with AVX2. (Q8_0
+    /// matrices multiply through `splai-kernels`, which take any whole number of 32-value
+    /// blocks.)
     #[default]
     Auto,
     Off,
@@ -39,7 +40,6 @@ impl Padding {
     pub fn applies(self, weights: Weights) -> bool {
         self == Self::Auto
             && match weights {
-                Weights::Convert(GgmlDType::Q8_0) => cpu_has_vnni(),
                 Weights::Convert(GgmlDType::Q4K) => cpu_has_avx2(),
                 _ => false,
             }
@@ -55,19 +55,6 @@ impl std::str::FromStr for Padding {
             other => Err(format!("unknown padding `{other}` (auto, off)")),
         }
     }
-}
-
-/// The instruction sets under which candle 0.11 takes its VNNI Q8_0 kernels (its `repack_x86`
-/// levels above plain AVX2, including its environment override).
-fn cpu_has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::env::var("MISTRALRS_FORCE_AVX2").as_deref() != Ok("1")
-            && ((is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
-                || (is_x86_feature_detected!("avxvnni") && is_x86_feature_detected!("avx2")))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// Whether candle 0.11's tiled Q4K kernels run here (AVX2 and FMA at least).
@@ -105,13 +92,13 @@ pub(crate) struct Dims {
 
 #[derive(Debug)]
 pub(crate) struct Layer {
-    pub(crate) wq: QMatMul,
-    pub(crate) wk: QMatMul,
-    pub(crate) wv: QMatMul,
-    pub(crate) wo: QMatMul,
-    pub(crate) gate: QMatMul,
-    pub(crate) up: QMatMul,
-    pub(crate) down: QMatMul,
+    pub(crate) wq: Linear,
+    pub(crate) wk: Linear,
+    pub(crate) wv: Linear,
+    pub(crate) wo: Linear,
+    pub(crate) gate: Linear,
+    pub(crate) up: Linear,
+    pub(crate) down: Linear,
     pub(crate) attn_norm: Tensor,
     pub(crate) ffn_norm: Tensor,
 }
@@ -141,6 +128,27 @@ impl SeqCache {
             l.reset();
         }
     }
+
+    /// A copy of the first `len` positions (its own memory: writing either never shows in the
+    /// other).
+    pub fn prefix(&self, len: usize) -> Result<Self> {
+        let mut copy = Self::new(self.layers.len());
+        if len == 0 {
+            return Ok(copy);
+        }
+        for (mine, theirs) in self.layers.iter().zip(&mut copy.layers) {
+            let (Some(k), Some(v)) = (mine.k()?, mine.v()?) else {
+                candle_core::bail!("prefix of {len} positions from an empty cache");
+            };
+            theirs.append(&k.narrow(2, 0, len)?.contiguous()?, &v.narrow(2, 0, len)?.contiguous()?)?;
+        }
+        Ok(copy)
+    }
+
+    /// Bytes one position takes in every layer's keys and values (f32).
+    pub fn bytes_per_position(layers: usize, kv_heads: usize, head_dim: usize) -> usize {
+        layers * 2 * kv_heads * head_dim * 4
+    }
 }
 
 /// A loaded model with its KV cache.
@@ -149,7 +157,7 @@ pub struct Llama {
     pub(crate) embeddings: Tensor,
     pub(crate) layers: Vec<Layer>,
     pub(crate) norm: Tensor,
-    pub(crate) output: QMatMul,
+    pub(crate) output: Linear,
     pub(crate) dims: Dims,
     pub(crate) eps: f32,
     pub(crate) cos: Tensor,
@@ -173,22 +181,22 @@ impl<R: std::io::Read + std::io::Seek> Loader<'_, R> {
     }
 
     /// Matrix `name`, held as `rows × cols` (zero-padded from its real shape).
-    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<QMatMul> {
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<Linear> {
         let t = self.read(name)?;
         self.convert(t, rows, cols)
     }
 
-    fn convert(&self, t: QTensor, rows: usize, cols: usize) -> Result<QMatMul> {
+    fn convert(&self, t: QTensor, rows: usize, cols: usize) -> Result<Linear> {
         let (n, k) = t.shape().dims2()?;
         let dtype = match self.weights {
             Weights::AsIs => t.dtype(),
             Weights::Convert(target) => target_for(t.dtype(), cols, target),
         };
         if (n, k) == (rows, cols) && dtype == t.dtype() {
-            return QMatMul::from_qtensor(t);
+            return Linear::new(t);
         }
         let w = t.dequantize(self.device)?.pad_with_zeros(1, 0, cols - k)?.pad_with_zeros(0, 0, rows - n)?;
-        QMatMul::from_qtensor(QTensor::quantize(&w, dtype)?)
+        Linear::new(QTensor::quantize(&w, dtype)?)
     }
 
     /// Norm weights `name`, as F32.
@@ -270,7 +278,7 @@ impl Llama {
     }
 
     /// Layer `l`'s gate matrix (benchmarks of one weight product).
-    pub fn gate_of(&self, l: usize) -> &QMatMul {
+    pub fn gate_of(&self, l: usize) -> &Linear {
         &self.layers[l].gate
     }
 
@@ -396,26 +404,6 @@ impl Layer {
         let y = y.transpose(1, 2)?.reshape((b, seq, d.hidden))?;
         y.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden)
     }
-}
-
-/// `x` times each of `ws`. Where candle can (quantized weights, AVX-512 VNNI), one fused call
-/// quantizes `x` once for all of them instead of once per matrix.
-pub(crate) fn shared_input<const N: usize>(ws: [&QMatMul; N], x: &Tensor) -> Result<[Tensor; N]> {
-    let quantized: Vec<&QTensor> = ws
-        .iter()
-        .filter_map(|w| match w {
-            QMatMul::QTensor(t) => Some(t.as_ref()),
-            _ => None,
-        })
-        .collect();
-    if quantized.len() == N
-        && let Some(outs) = QTensor::gemv_fused_shared_lhs(&quantized, x)?
-        && let Ok(outs) = <[Tensor; N]>::try_from(outs)
-    {
-        return Ok(outs);
-    }
-    let outs: Vec<Tensor> = ws.iter().map(|w| w.forward(x)).collect::<Result<_>>()?;
-    Ok(outs.try_into().unwrap_or_else(|_| unreachable!("one output per matrix")))
 }
 
 /// Cosine and sine tables `[positions, rope_dim / 2]` of the rotary embedding.

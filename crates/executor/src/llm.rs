@@ -11,35 +11,35 @@
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
+use candle_core::Device;
 use candle_core::quantized::{GgmlDType, gguf_file};
-use candle_core::{Device, Tensor};
-use candle_transformers::generation::LogitsProcessor;
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::AttemptError;
+use crate::engine::{Engine, EngineConfig, Event, Request};
 use crate::llama::{Llama, Padding, target_for};
 
-/// A loaded model, kept warm between attempts.
+/// A loaded model, kept warm between attempts: its tokenizer, and the engine that owns its
+/// weights and runs every generation for it ([`crate::engine`]).
 pub struct LlmModel {
     pub name: String,
-    weights: Llama,
-    /// candle runs its element-wise ops (softmax, norms) on rayon; calling them from inside a
-    /// pool of our own keeps them on this thread instead of handing each op to the global pool's
-    /// threads and waiting (a futex round trip per op, ~10% of decode on one thread).
-    pool: std::sync::Arc<rayon::ThreadPool>,
-    tokenizer: Tokenizer,
-    eos: Vec<u32>,
+    engine: Engine,
+    pub(crate) tokenizer: Arc<Tokenizer>,
     context: usize,
-    device: Device,
 }
 
 impl std::fmt::Debug for LlmModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmModel").field("name", &self.name).field("context", &self.context).finish()
+        f.debug_struct("LlmModel")
+            .field("name", &self.name)
+            .field("context", &self.context)
+            .field("capacity", &self.engine.capacity())
+            .finish()
     }
 }
 
@@ -55,6 +55,8 @@ pub struct GenParams {
     /// decoding greedily fall into loops without it; 1.1 over 64 tokens is llama.cpp's default.
     pub repeat_penalty: f32,
     pub repeat_last_n: usize,
+    /// The generation fails once this passes (checked between steps).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for GenParams {
@@ -66,6 +68,7 @@ impl Default for GenParams {
             stop: vec![],
             repeat_penalty: 1.1,
             repeat_last_n: 64,
+            deadline: None,
         }
     }
 }
@@ -168,6 +171,17 @@ impl LlmModel {
         weights: Weights,
         padding: Padding,
     ) -> Result<Self, AttemptError> {
+        Self::load_engine(path, name, weights, padding, EngineConfig::default())
+    }
+
+    /// Load a GGUF file as [`LlmModel::load_padded`] does, its engine sized by `engine`.
+    pub fn load_engine(
+        path: &Path,
+        name: &str,
+        weights: Weights,
+        padding: Padding,
+        engine: EngineConfig,
+    ) -> Result<Self, AttemptError> {
         let mut file = std::fs::File::open(path).map_err(|e| load_err(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| load_err(path, e))?;
         let md = |k: &str| {
@@ -215,20 +229,14 @@ impl LlmModel {
         let device = Device::Cpu;
         let weights = Llama::load(&content, &mut file, &device, weights, padding.applies(weights), context)
             .map_err(|e| load_err(path, e))?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(rayon::current_num_threads())
-            .thread_name(|i| format!("llm-{i}"))
-            .build()
-            .map_err(|e| load_err(path, e))?;
-        Ok(Self {
-            name: name.to_string(),
-            weights,
-            pool: std::sync::Arc::new(pool),
-            tokenizer,
-            eos,
-            context,
-            device,
-        })
+        let tokenizer = Arc::new(tokenizer);
+        let engine = Engine::start(name, weights, tokenizer.clone(), eos, engine)?;
+        Ok(Self { name: name.to_string(), engine, tokenizer, context })
+    }
+
+    /// The engine (its capacity and counters).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// How many weight tensors of each type a GGUF file holds after conversion by `weights`, for
@@ -265,16 +273,15 @@ impl LlmModel {
         p
     }
 
-    /// Generate a reply. `on_token(tokens_so_far, delta)` streams progress; `cancel` stops between
-    /// tokens.
+    /// Generate a reply as one sequence of the model's engine, alongside whatever else it runs.
+    /// `on_token(tokens_so_far, delta)` streams progress; `cancel` stops it between steps.
     pub fn generate(
-        &mut self,
+        &self,
         prompt: &str,
         params: &GenParams,
-        cancel: &AtomicBool,
+        cancel: &Arc<AtomicBool>,
         on_token: &mut dyn FnMut(u32, &str),
     ) -> Result<Generation, AttemptError> {
-        let infer = |e: candle_core::Error| AttemptError::transient(format!("inference failed: {e}"));
         let encoding = self
             .tokenizer
             .encode(prompt, false)
@@ -292,85 +299,20 @@ impl LlmModel {
                 self.name
             )));
         }
-        self.weights.clear_kv_cache();
-        let temperature = params.temperature.filter(|t| *t > 0.0);
-        let mut sampler = LogitsProcessor::new(params.seed, temperature, None);
-        let mut out_ids: Vec<u32> = Vec::new();
-        let mut text = String::new();
-        // Tokens before `shown` have been turned into `text`; decoding only the tokens since
-        // (rather than the whole output at every step) keeps each step O(1) in the output length.
-        let mut shown = 0;
-        let mut finish = "length";
-        let input =
-            Tensor::new(prompt_ids.as_slice(), &self.device).and_then(|t| t.unsqueeze(0)).map_err(infer)?;
-        let mut logits = self.forward(&input, 0).and_then(|l| l.squeeze(0)).map_err(infer)?;
-        for step in 0..params.max_tokens {
-            if cancel.load(Ordering::SeqCst) {
-                return Err(AttemptError::transient(format!("cancelled after {step} tokens")));
+        let (events, heard) = std::sync::mpsc::channel();
+        self.engine.submit(Request {
+            prompt: prompt_ids,
+            params: params.clone(),
+            cancel: cancel.clone(),
+            events,
+        })?;
+        for event in heard {
+            match event {
+                Event::Token { count, delta } => on_token(count, &delta),
+                Event::Done(result) => return result,
             }
-            if params.repeat_penalty != 1.0 && !out_ids.is_empty() {
-                let recent = &out_ids[out_ids.len().saturating_sub(params.repeat_last_n)..];
-                logits =
-                    candle_transformers::utils::apply_repeat_penalty(&logits, params.repeat_penalty, recent)
-                        .map_err(infer)?;
-            }
-            let next = sampler.sample(&logits).map_err(infer)?;
-            if self.eos.contains(&next) {
-                finish = "stop";
-                break;
-            }
-            out_ids.push(next);
-            let delta = self.decode_pending(&out_ids, &mut shown, false)?;
-            text.push_str(&delta);
-            on_token(out_ids.len() as u32, &delta);
-            if let Some(cut) = params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-                text.truncate(cut);
-                finish = "stop";
-                shown = out_ids.len(); // nothing after a stop sequence is shown
-                break;
-            }
-            if step + 1 == params.max_tokens {
-                break; // no forward pass for a token that will not be sampled
-            }
-            let input = Tensor::new(&[next], &self.device).and_then(|t| t.unsqueeze(0)).map_err(infer)?;
-            logits =
-                self.forward(&input, prompt_ids.len() + step).and_then(|l| l.squeeze(0)).map_err(infer)?;
         }
-        // Bytes held back as an incomplete character at the end: emit them as they are.
-        let delta = self.decode_pending(&out_ids, &mut shown, true)?;
-        if !delta.is_empty() {
-            text.push_str(&delta);
-            on_token(out_ids.len() as u32, &delta);
-        }
-        Ok(Generation {
-            text: text.trim().to_string(),
-            prompt_tokens: prompt_ids.len() as u32,
-            completion_tokens: out_ids.len() as u32,
-            finish_reason: finish,
-        })
-    }
-
-    /// One forward pass, run inside the model's own rayon pool (see `pool`).
-    fn forward(&mut self, input: &Tensor, index_pos: usize) -> candle_core::Result<Tensor> {
-        let (pool, weights) = (&self.pool, &mut self.weights);
-        pool.install(|| weights.forward(input, index_pos))
-    }
-
-    /// The text of `ids[*shown..]`, advancing `shown`, unless it ends inside a UTF-8 character
-    /// split across tokens (byte-level BPE), which waits for the next token unless `flush`.
-    fn decode_pending(&self, ids: &[u32], shown: &mut usize, flush: bool) -> Result<String, AttemptError> {
-        if *shown == ids.len() {
-            return Ok(String::new());
-        }
-        let text = self
-            .tokenizer
-            .decode(&ids[*shown..], true)
-            .map_err(|e| AttemptError::transient(format!("decode failed: {e}")))?;
-        if text.ends_with('\u{FFFD}') && !flush {
-            return Ok(String::new());
-        }
-        *shown = ids.len();
-        Ok(text)
+        Err(AttemptError::transient("the inference engine stopped mid-generation"))
     }
 }
 
@@ -426,11 +368,10 @@ pub(crate) mod tests {
         let params = GenParams { max_tokens: 16, ..GenParams::default() };
         for name in ["as-is", "q8_0", "q4_0", "q4k", "q6k", "f16"] {
             let weights: Weights = name.parse().unwrap();
-            let mut model = LlmModel::load_with(&path, "smollm2", weights).unwrap();
+            let model = LlmModel::load_with(&path, "smollm2", weights).unwrap();
             let mut streamed = String::new();
-            let g = model
-                .generate(&prompt, &params, &AtomicBool::new(false), &mut |_, d| streamed.push_str(d))
-                .unwrap();
+            let g =
+                model.generate(&prompt, &params, &Arc::default(), &mut |_, d| streamed.push_str(d)).unwrap();
             assert!(g.text.contains("Paris"), "{name}: {g:?}");
             assert_eq!(streamed.trim(), g.text, "{name}: streamed deltas add up to the text");
         }

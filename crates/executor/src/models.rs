@@ -18,6 +18,7 @@ use once_cell::sync::OnceCell;
 
 use crate::AttemptError;
 use crate::embed::Embedder;
+use crate::engine::EngineConfig;
 use crate::llama::Padding;
 use crate::llm::{LlmModel, Weights};
 
@@ -27,8 +28,51 @@ pub struct Models {
     embed_dirs: BTreeMap<String, PathBuf>,
     llm_weights: Weights,
     llm_padding: Padding,
-    loaded: Cells<Arc<Mutex<LlmModel>>>,
+    engine: EngineConfig,
+    loaded: Cells<Arc<LlmModel>>,
     embedders: Cells<Arc<Embedder>>,
+    embedding_turns: Turns,
+}
+
+/// At most one embedding batch per core at once: the executor's slots are sized for the LLM
+/// engine's sequences, and dozens of embedding attempts let in by them would spin against each
+/// other on the same cores.
+#[derive(Debug)]
+struct Turns {
+    free: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Default for Turns {
+    fn default() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+impl Turns {
+    fn new(turns: usize) -> Self {
+        Self { free: Mutex::new(turns), freed: std::sync::Condvar::new() }
+    }
+
+    fn take(&self) -> Turn<'_> {
+        let mut free = self.free.lock().expect("turns lock");
+        while *free == 0 {
+            free = self.freed.wait(free).expect("turns lock");
+        }
+        *free -= 1;
+        Turn(self)
+    }
+}
+
+/// One embedding batch's turn; the next waiting one goes when it drops.
+#[derive(Debug)]
+pub struct Turn<'a>(&'a Turns);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().expect("turns lock") += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// A model per name, each loaded at most once, outside the map's lock.
@@ -94,6 +138,22 @@ impl Models {
         self
     }
 
+    /// Size the engine of each LLM as `engine` says (default [`EngineConfig::default`]).
+    pub fn with_engine(mut self, engine: EngineConfig) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Sequences one LLM engine runs at once.
+    pub fn llm_capacity(&self) -> usize {
+        self.engine.max_batch
+    }
+
+    /// Whether any LLM is available here.
+    pub fn has_llm(&self) -> bool {
+        !self.llm_files.is_empty()
+    }
+
     /// Model names to advertise.
     pub fn names(&self) -> Vec<String> {
         self.llm_files.keys().chain(self.embed_dirs.keys()).cloned().collect()
@@ -104,6 +164,11 @@ impl Models {
         let mut warm = self.loaded.loaded();
         warm.extend(self.embedders.loaded());
         warm
+    }
+
+    /// Wait for a turn to run an embedding batch (one per core at once).
+    pub fn embedding_turn(&self) -> Turn<'_> {
+        self.embedding_turns.take()
     }
 
     /// The embedding model `name` (or the first one when `None`), loading it on first use.
@@ -124,7 +189,7 @@ impl Models {
     }
 
     /// The model `name` (or the first LLM when `None`), loading it on first use.
-    pub fn llm(&self, name: Option<&str>) -> Result<Arc<Mutex<LlmModel>>, AttemptError> {
+    pub fn llm(&self, name: Option<&str>) -> Result<Arc<LlmModel>, AttemptError> {
         let name = match name {
             Some(n) => n.to_string(),
             None => self.llm_files.keys().next().cloned().ok_or_else(|| {
@@ -138,15 +203,32 @@ impl Models {
             ))
         })?;
         self.loaded.get_or_load(&name, || {
-            Ok(Arc::new(Mutex::new(LlmModel::load_padded(path, &name, self.llm_weights, self.llm_padding)?)))
+            Ok(Arc::new(LlmModel::load_engine(path, &name, self.llm_weights, self.llm_padding, self.engine)?))
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Cells;
+    use super::{Cells, Turns};
     use std::sync::{Arc, mpsc};
+
+    /// A batch waits for a turn while every turn is taken, and gets one when a turn ends.
+    #[test]
+    fn embedding_turns_bound_batches_at_once() {
+        let turns = Turns::new(1);
+        let first = turns.take();
+        let (got, got_rx) = mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _second = turns.take();
+                got.send(()).unwrap();
+            });
+            assert!(got_rx.recv_timeout(std::time::Duration::from_millis(100)).is_err(), "waits while taken");
+            drop(first);
+            got_rx.recv_timeout(std::time::Duration::from_secs(10)).expect("a turn once the first ends");
+        });
+    }
 
     /// The heartbeat's view of warm models answers while a load is under way (a load once held
     /// the lock it needs, and stalled every heartbeat for the seconds a model takes to load).

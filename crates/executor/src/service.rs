@@ -49,11 +49,9 @@ pub struct ExecutorOptions {
     pub shell: Option<ShellLimits>,
     pub topic_prefix: String,
     pub partitions: u32,
-    /// Where models are found (absent: no models).
-    pub model_dir: std::path::PathBuf,
-    /// How LLM weights are held in memory.
-    pub llm_weights: crate::llm::Weights,
-    pub llm_padding: crate::llama::Padding,
+    /// The models it offers, loaded on first use. Executors of one process may share them, and
+    /// with them each LLM's engine (`splai up`).
+    pub models: Arc<Models>,
 }
 
 fn now_ms() -> u64 {
@@ -73,7 +71,7 @@ struct Shared {
     artifacts: ArtifactStore,
     worker_id: String,
     shell: Option<ShellLimits>,
-    models: Models,
+    models: Arc<Models>,
     /// Running attempts by (tenant, attempt): two tenants may use the same job id.
     running: Mutex<HashMap<(String, AttemptId), Arc<AtomicBool>>>,
     seq: std::sync::atomic::AtomicU64,
@@ -145,7 +143,7 @@ pub async fn run(
         artifacts,
         worker_id: opts.worker_id.clone(),
         shell: opts.shell.clone(),
-        models: Models::discover(&opts.model_dir).with_llm_weights(opts.llm_weights, opts.llm_padding),
+        models: opts.models.clone(),
         running: Mutex::new(HashMap::new()),
         seq: Default::default(),
     });

@@ -3,6 +3,7 @@
 //! and SPLAI_TEST_REQUIRE_MODELS is not set.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use splai_executor::llm::{GenParams, LlmModel};
@@ -23,10 +24,10 @@ fn model_path() -> Option<PathBuf> {
 #[test]
 fn smollm2_answers_and_is_deterministic_and_bounded() {
     let Some(path) = model_path() else { return };
-    let mut model = LlmModel::load(&path, "smollm2-135m-instruct").unwrap();
+    let model = LlmModel::load(&path, "smollm2-135m-instruct").unwrap();
     let prompt = LlmModel::chat_prompt(&[("user".into(), "What is the capital of France?".into())]);
     let params = GenParams { max_tokens: 24, seed: 7, ..GenParams::default() };
-    let never = AtomicBool::new(false);
+    let never = Arc::new(AtomicBool::new(false));
     let mut streamed = String::new();
     let first = model.generate(&prompt, &params, &never, &mut |_, delta| streamed.push_str(delta)).unwrap();
     assert!(first.text.contains("Paris"), "{first:?}");
@@ -35,8 +36,9 @@ fn smollm2_answers_and_is_deterministic_and_bounded() {
     let second = model.generate(&prompt, &params, &never, &mut |_, _| {}).unwrap();
     assert_eq!(first, second, "greedy decoding is reproducible");
 
-    // Cancellation stops between tokens.
-    let cancel = AtomicBool::new(false);
+    // Cancellation stops between steps (the engine may have run a step or two more by the time
+    // the flag is seen: the callback runs on this thread, the steps on the engine's).
+    let cancel = Arc::new(AtomicBool::new(false));
     let long = GenParams { max_tokens: 200, ..params.clone() };
     let err = model
         .generate(&prompt, &long, &cancel, &mut |n, _| {
@@ -45,7 +47,12 @@ fn smollm2_answers_and_is_deterministic_and_bounded() {
             }
         })
         .unwrap_err();
-    assert!(err.message.contains("cancelled after 3 tokens"), "{err:?}");
+    let after: usize = err
+        .message
+        .strip_prefix("cancelled after ")
+        .and_then(|m| m.split(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!((3..20).contains(&after), "{err:?}");
 
     // A prompt over the context is a specific, non-retryable error.
     let huge = GenParams { max_tokens: 100_000, ..params };

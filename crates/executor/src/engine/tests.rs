@@ -1,0 +1,149 @@
+//! The engine against the real model (SmolLM2 from `./models`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::llama::Padding;
+use crate::llm::tests::smollm2;
+use crate::llm::{LlmModel, Weights};
+
+fn load(config: EngineConfig) -> Option<LlmModel> {
+    let path = smollm2()?;
+    Some(LlmModel::load_engine(&path, "smollm2", Weights::default(), Padding::Auto, config).unwrap())
+}
+
+fn chat(text: &str) -> String {
+    LlmModel::chat_prompt(&[("user".into(), text.into())])
+}
+
+const QUESTIONS: [&str; 6] = [
+    "What is the capital of France?",
+    "Name three colours of the rainbow.",
+    "Write one sentence about the sea.",
+    "What is two plus two?",
+    "Say hello in Spanish.",
+    "Which planet is the largest?",
+];
+
+fn params(max_tokens: usize) -> GenParams {
+    GenParams { max_tokens, ..GenParams::default() }
+}
+
+/// Requests sent at once run in shared steps, and each gets the text it gets alone.
+#[test]
+fn concurrent_requests_share_steps_and_get_their_solo_answers() {
+    let Some(model) = load(EngineConfig { prefix_cache_mb: 0, ..EngineConfig::default() }) else { return };
+    let model = Arc::new(model);
+    let p = params(12);
+    let alone: Vec<Generation> = QUESTIONS
+        .iter()
+        .map(|q| model.generate(&chat(q), &p, &Arc::default(), &mut |_, _| {}).unwrap())
+        .collect();
+    assert_eq!(model.engine().stats().widest_step.load(Ordering::Relaxed), 1, "alone, one sequence a step");
+    let together: Vec<Generation> = std::thread::scope(|s| {
+        let handles: Vec<_> = QUESTIONS
+            .iter()
+            .map(|q| {
+                let (model, p) = (model.clone(), p.clone());
+                s.spawn(move || model.generate(&chat(q), &p, &Arc::default(), &mut |_, _| {}).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(model.engine().stats().widest_step.load(Ordering::Relaxed) > 1, "requests shared a step");
+    assert_eq!(together, alone);
+    assert!(alone[0].text.contains("Paris"), "{:?}", alone[0]);
+}
+
+/// A cancelled sequence ends with the reason between steps; the others run to their end.
+#[test]
+fn a_cancelled_sequence_ends_and_the_others_finish() {
+    let Some(model) = load(EngineConfig::default()) else { return };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let long = GenParams { max_tokens: 200, repeat_penalty: 1.0, ..GenParams::default() };
+    let ids = |q: &str| model.tokenizer.encode(chat(q), false).unwrap().get_ids().to_vec();
+    model
+        .engine()
+        .submit(Request { prompt: ids(QUESTIONS[2]), params: long, cancel: cancel.clone(), events: tx })
+        .unwrap();
+    // Cancel once it has produced tokens.
+    let first = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert!(matches!(first, Event::Token { .. }), "{first:?}");
+    let other = std::thread::scope(|s| {
+        let h = s.spawn(|| model.generate(&chat(QUESTIONS[0]), &params(8), &Arc::default(), &mut |_, _| {}));
+        cancel.store(true, Ordering::SeqCst);
+        h.join().unwrap()
+    });
+    let end = rx.iter().find_map(|e| match e {
+        Event::Done(r) => Some(r),
+        Event::Token { .. } => None,
+    });
+    let err = end.unwrap().unwrap_err();
+    assert!(err.to_string().contains("cancelled after"), "{err}");
+    assert!(other.unwrap().text.contains("Paris"));
+}
+
+/// A generation past its deadline fails with that reason.
+#[test]
+fn a_deadline_ends_a_generation() {
+    let Some(model) = load(EngineConfig::default()) else { return };
+    let p = GenParams { deadline: Some(Instant::now()), ..params(50) };
+    let err = model.generate(&chat(QUESTIONS[0]), &p, &Arc::default(), &mut |_, _| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("cancelled before it started") || err.to_string().contains("deadline"),
+        "{err}"
+    );
+}
+
+/// A request that could never fit the KV budget is refused with the setting's name; one that
+/// does not fit yet waits for memory instead of failing.
+#[test]
+fn the_kv_budget_refuses_what_never_fits_and_queues_what_fits_later() {
+    // 1 MiB holds ~22 positions of SmolLM2 (46 KiB each).
+    let Some(model) = load(EngineConfig { kv_cache_mb: 1, prefix_cache_mb: 0, ..EngineConfig::default() })
+    else {
+        return;
+    };
+    let err = model.generate(&chat(QUESTIONS[0]), &params(64), &Arc::default(), &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("executor.kv_cache_mb"), "{err}");
+    let Some(model) = load(EngineConfig { kv_cache_mb: 2, prefix_cache_mb: 0, ..EngineConfig::default() })
+    else {
+        return;
+    };
+    let model = Arc::new(model);
+    // Each needs ~20 + 8 positions; 2 MiB holds ~45: they run one after the other, never together.
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = QUESTIONS[..3]
+            .iter()
+            .map(|q| {
+                let model = model.clone();
+                s.spawn(move || model.generate(&chat(q), &params(8), &Arc::default(), &mut |_, _| {}))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(outs.iter().all(Result::is_ok), "{outs:?}");
+    assert_eq!(model.engine().stats().widest_step.load(Ordering::Relaxed), 1, "never two at once");
+}
+
+/// A prompt that shares a prefix with an earlier one reuses its cached keys and values, and
+/// answers as it does without the cache.
+#[test]
+fn shared_prompt_prefixes_are_reused() {
+    let system = "You are a careful assistant. Answer in one short sentence, plainly, without lists.";
+    let prompt =
+        |q: &str| LlmModel::chat_prompt(&[("system".into(), system.into()), ("user".into(), q.into())]);
+    let Some(plain) = load(EngineConfig { prefix_cache_mb: 0, ..EngineConfig::default() }) else { return };
+    let Some(cached) = load(EngineConfig::default()) else { return };
+    for q in &QUESTIONS[..3] {
+        let a = plain.generate(&prompt(q), &params(10), &Arc::default(), &mut |_, _| {}).unwrap();
+        let b = cached.generate(&prompt(q), &params(10), &Arc::default(), &mut |_, _| {}).unwrap();
+        assert_eq!(a.text, b.text, "{q}");
+    }
+    let reused = cached.engine().stats().prefix_tokens_reused.load(Ordering::Relaxed);
+    assert!(reused >= 2 * 16, "the system prompt's blocks were reused by the later prompts: {reused}");
+    assert_eq!(plain.engine().stats().prefix_tokens_reused.load(Ordering::Relaxed), 0);
+}

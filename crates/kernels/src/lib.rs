@@ -1,0 +1,73 @@
+//! Matrix products of Q8_0 weights (blocks of 32 signed bytes sharing one scale, GGML's layout)
+//! with activations quantized the same way, for one row or many: continuous batching (issue 17)
+//! multiplies the current row of every running sequence by each weight matrix in one call, so
+//! the weights stream from memory once per step instead of once per sequence.
+//!
+//! Every output element is computed by the same sequence of operations whatever the number of
+//! rows and however they are tiled, so a sequence decoded in a batch gets bit-for-bit the logits
+//! it gets alone (the exactness that `splai-executor`'s batching test checks).
+
+mod error;
+mod quantize;
+mod scalar;
+mod x86;
+
+pub use error::KernelError;
+pub use quantize::{Q8Matrix, Q8Rows};
+
+/// Values per block (one scale each).
+pub const BLOCK: usize = 32;
+
+/// Weight rows one task of the parallel product takes: small enough that a chunk of weights stays
+/// in L1 while every activation row passes over it, large enough to amortise the task.
+const ROWS_PER_TASK: usize = 32;
+
+impl Q8Matrix {
+    /// `out[m][n]` = row `m` of `x` · row `n` of this matrix, for `out` of `x.rows() × self.rows()`
+    /// values, computed on the current rayon pool.
+    pub fn matmul(&self, x: &Q8Rows, out: &mut [f32]) -> Result<(), KernelError> {
+        if x.cols() != self.cols() {
+            return Err(KernelError::Shape(format!(
+                "activations of {} columns times weights of {} columns",
+                x.cols(),
+                self.cols()
+            )));
+        }
+        let (m, n) = (x.rows(), self.rows());
+        if out.len() != m * n {
+            return Err(KernelError::Shape(format!("output of {} values for {m} × {n}", out.len())));
+        }
+        use rayon::prelude::*;
+        let kernel = x86::Kernel::detect();
+        if m == 1 {
+            // One row: the output is already in weight-row order.
+            out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(c, chunk)| {
+                let n0 = c * ROWS_PER_TASK;
+                run(kernel, self, n0..n0 + chunk.len(), x, chunk);
+            });
+            return Ok(());
+        }
+        // Tasks own contiguous ranges of weight rows, so they write `[n][m]`; transposed after.
+        let mut by_row = vec![0f32; m * n];
+        by_row.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, chunk)| {
+            let n0 = c * ROWS_PER_TASK;
+            run(kernel, self, n0..n0 + chunk.len() / m, x, chunk);
+        });
+        for (j, row) in by_row.chunks_exact(m).enumerate() {
+            for (i, v) in row.iter().enumerate() {
+                out[i * n + j] = *v;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Weight rows `rows` against every row of `x` into `out[(n - rows.start) * m + i]`.
+fn run(kernel: x86::Kernel, w: &Q8Matrix, rows: std::ops::Range<usize>, x: &Q8Rows, out: &mut [f32]) {
+    if !kernel.run(w, rows.clone(), x, out) {
+        scalar::run(w, rows, x, out);
+    }
+}
+
+#[cfg(test)]
+mod tests;

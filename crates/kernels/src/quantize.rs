@@ -1,0 +1,125 @@
+//! Q8_0 matrices and rows held as separate arrays of quants and scales, the layout the kernels
+//! read (GGML interleaves a 2-byte scale before every 32 quants).
+
+use half::f16;
+
+use crate::{BLOCK, KernelError};
+
+/// GGML's Q8_0 block: an f16 scale, then 32 signed quants.
+const GGML_BLOCK_BYTES: usize = 2 + BLOCK;
+
+/// A weight matrix of `rows × cols` Q8_0 values (`cols` a whole number of blocks).
+#[derive(Debug, Clone)]
+pub struct Q8Matrix {
+    rows: usize,
+    cols: usize,
+    pub(crate) quants: Vec<i8>,
+    /// One per block, row-major: `scales[n * cols / BLOCK + b]`.
+    pub(crate) scales: Vec<f32>,
+}
+
+/// Activation rows quantized like [`Q8Matrix`]: the left side of a product.
+#[derive(Debug, Clone, Default)]
+pub struct Q8Rows {
+    rows: usize,
+    cols: usize,
+    pub(crate) quants: Vec<i8>,
+    pub(crate) scales: Vec<f32>,
+}
+
+fn whole_blocks(cols: usize) -> Result<usize, KernelError> {
+    if cols == 0 || !cols.is_multiple_of(BLOCK) {
+        return Err(KernelError::Shape(format!("{cols} columns are not whole blocks of {BLOCK}")));
+    }
+    Ok(cols / BLOCK)
+}
+
+/// Quantize `values` (whole rows of `cols`) as GGML's reference does: per block, scale =
+/// max |v| / 127 rounded to f16, quants = round(v / scale).
+fn quantize_into(values: &[f32], quants: &mut Vec<i8>, scales: &mut Vec<f32>) {
+    quants.clear();
+    scales.clear();
+    for block in values.chunks_exact(BLOCK) {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+        quants.extend(block.iter().map(|v| (v * id).round() as i8));
+        scales.push(f16::from_f32(d).to_f32());
+    }
+}
+
+impl Q8Matrix {
+    /// From GGML Q8_0 bytes (34 per block) of a `rows × cols` matrix.
+    pub fn from_ggml(bytes: &[u8], rows: usize, cols: usize) -> Result<Self, KernelError> {
+        let blocks = whole_blocks(cols)? * rows;
+        if bytes.len() != blocks * GGML_BLOCK_BYTES {
+            return Err(KernelError::Shape(format!(
+                "{} bytes for {rows} × {cols} Q8_0 values ({} expected)",
+                bytes.len(),
+                blocks * GGML_BLOCK_BYTES
+            )));
+        }
+        let mut quants = Vec::with_capacity(rows * cols);
+        let mut scales = Vec::with_capacity(blocks);
+        for block in bytes.chunks_exact(GGML_BLOCK_BYTES) {
+            scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
+            quants.extend(block[2..].iter().map(|b| *b as i8));
+        }
+        Ok(Self { rows, cols, quants, scales })
+    }
+
+    /// Quantize `values`, a row-major `rows × cols` matrix.
+    pub fn quantize(values: &[f32], rows: usize, cols: usize) -> Result<Self, KernelError> {
+        whole_blocks(cols)?;
+        if values.len() != rows * cols {
+            return Err(KernelError::Shape(format!("{} values for {rows} × {cols}", values.len())));
+        }
+        let (mut quants, mut scales) = (Vec::new(), Vec::new());
+        quantize_into(values, &mut quants, &mut scales);
+        Ok(Self { rows, cols, quants, scales })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row `n`, dequantized (tests and embeddings lookups).
+    pub fn row(&self, n: usize) -> Vec<f32> {
+        let q = &self.quants[n * self.cols..(n + 1) * self.cols];
+        let s = &self.scales[n * self.cols / BLOCK..(n + 1) * self.cols / BLOCK];
+        q.iter().enumerate().map(|(i, q)| f32::from(*q) * s[i / BLOCK]).collect()
+    }
+}
+
+impl Q8Rows {
+    /// Quantize `values`, whole rows of `cols` values.
+    pub fn quantize(values: &[f32], cols: usize) -> Result<Self, KernelError> {
+        let mut rows = Self::default();
+        rows.requantize(values, cols)?;
+        Ok(rows)
+    }
+
+    /// Quantize `values` into this buffer, reusing its memory.
+    pub fn requantize(&mut self, values: &[f32], cols: usize) -> Result<(), KernelError> {
+        whole_blocks(cols)?;
+        if !values.len().is_multiple_of(cols) {
+            return Err(KernelError::Shape(format!("{} values are not rows of {cols}", values.len())));
+        }
+        quantize_into(values, &mut self.quants, &mut self.scales);
+        self.rows = values.len() / cols;
+        self.cols = cols;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}

@@ -1,0 +1,86 @@
+use super::*;
+
+/// A deterministic pseudo-random matrix (no RNG dependency in a kernel crate).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn reference(w: &Q8Matrix, x: &Q8Rows) -> Vec<f32> {
+    let mut out = vec![0f32; x.rows() * w.rows()];
+    let mut by_row = vec![0f32; x.rows() * w.rows()];
+    scalar::run(w, 0..w.rows(), x, &mut by_row);
+    for (j, row) in by_row.chunks_exact(x.rows()).enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            out[i * w.rows() + j] = *v;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_product_equals_the_portable_one_for_every_tile_shape() {
+    // Rows chosen to leave remainders in both tile directions.
+    let (n, k) = (67, 96);
+    let w = Q8Matrix::quantize(&values(n * k, 1), n, k).unwrap();
+    for m in [1, 2, 3, 4, 5, 7, 9] {
+        let x = Q8Rows::quantize(&values(m * k, m as u64 + 7), k).unwrap();
+        let mut out = vec![0f32; m * n];
+        w.matmul(&x, &mut out).unwrap();
+        for (a, b) in out.iter().zip(reference(&w, &x)) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "m={m}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn a_row_gets_the_same_bits_alone_and_in_any_batch() {
+    let (n, k) = (70, 128);
+    let w = Q8Matrix::quantize(&values(n * k, 3), n, k).unwrap();
+    let all = values(9 * k, 11);
+    let mut alone = Vec::new();
+    for row in all.chunks_exact(k) {
+        let mut out = vec![0f32; n];
+        w.matmul(&Q8Rows::quantize(row, k).unwrap(), &mut out).unwrap();
+        alone.push(out);
+    }
+    for m in 2..=9 {
+        let mut out = vec![0f32; m * n];
+        w.matmul(&Q8Rows::quantize(&all[..m * k], k).unwrap(), &mut out).unwrap();
+        for (i, row) in out.chunks_exact(n).enumerate() {
+            assert_eq!(row, alone[i].as_slice(), "row {i} in a batch of {m}");
+        }
+    }
+}
+
+#[test]
+fn ggml_bytes_and_quantization_agree() {
+    let (n, k) = (3, 64);
+    let v = values(n * k, 5);
+    let q = Q8Matrix::quantize(&v, n, k).unwrap();
+    let mut bytes = Vec::new();
+    for (b, s) in q.scales.iter().enumerate() {
+        bytes.extend(half::f16::from_f32(*s).to_le_bytes());
+        bytes.extend(q.quants[b * BLOCK..(b + 1) * BLOCK].iter().map(|x| *x as u8));
+    }
+    let back = Q8Matrix::from_ggml(&bytes, n, k).unwrap();
+    assert_eq!(back.quants, q.quants);
+    assert_eq!(back.scales, q.scales);
+    for (a, b) in q.row(1).iter().zip(&v[k..2 * k]) {
+        assert!((a - b).abs() < 0.01, "dequantized {a} vs {b}");
+    }
+}
+
+#[test]
+fn shapes_that_do_not_fit_are_errors() {
+    assert!(Q8Matrix::quantize(&[0.0; 30], 1, 30).unwrap_err().to_string().contains("whole blocks"));
+    let w = Q8Matrix::quantize(&[0.0; 64], 2, 32).unwrap();
+    let x = Q8Rows::quantize(&[0.0; 64], 64).unwrap();
+    assert!(w.matmul(&x, &mut [0.0; 2]).unwrap_err().to_string().contains("64 columns"));
+    assert!(Q8Matrix::from_ggml(&[0; 33], 1, 32).unwrap_err().to_string().contains("33 bytes"));
+}

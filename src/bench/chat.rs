@@ -1,0 +1,160 @@
+//! `splai bench chat`: concurrency on real inference. N distinct chat requests (a shared system
+//! prompt and a ~45-token ticket each: ~65 prompt tokens), `max_tokens` 64, greedy, all sent at
+//! once to `/v1/chat/completions` (or as `chat` jobs to `/v1/jobs`) of an in-process stack with
+//! the default layout of `splai up` (one executor per core sharing one engine per model). Reports
+//! requests/s, generated tokens/s, latency p50/p95 and the process's CPU utilization, per N.
+//! `--write-prompts FILE` writes the prompts for the llama.cpp reference
+//! (`scripts/bench-llamacpp --chat`), so both sides run identical work.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use splai_config::Settings;
+
+use crate::client::Client;
+use crate::up::{Stack, wait_ready};
+
+#[derive(Debug, clap::Args)]
+pub struct ChatBenchArgs {
+    /// Requests sent at once, one round per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8,16,32")]
+    pub concurrency: Vec<usize>,
+    /// Tokens each request may generate.
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: u32,
+    /// `openai` (POST /v1/chat/completions) or `jobs` (chat jobs on /v1/jobs, polled).
+    #[arg(long, default_value = "openai")]
+    pub via: String,
+    /// Write the prompts as JSON ({system, users}) to this file and exit.
+    #[arg(long)]
+    pub write_prompts: Option<std::path::PathBuf>,
+}
+
+/// The system prompt every request shares (the prefix llama.cpp's reference may reuse too).
+pub const SYSTEM: &str = "You are a support engineer. Read the customer's ticket and answer with the \
+    most likely cause and one next step, in two sentences.";
+
+const PEOPLE: [&str; 8] =
+    ["A customer", "An admin", "A new user", "A reseller", "A nurse", "A teacher", "A driver", "A chef"];
+const PROBLEMS: [&str; 8] = [
+    "cannot log in after resetting the password",
+    "sees a blank invoice PDF",
+    "finds search very slow every afternoon",
+    "is logged out of the mobile app every few minutes",
+    "gets a timeout when exporting a large account",
+    "receives every notification email twice",
+    "cannot upload a photo larger than two megabytes",
+    "sees prices in the wrong currency at checkout",
+];
+
+/// Request `i`'s ticket: distinct for every i below 64.
+pub fn ticket(i: usize) -> String {
+    format!(
+        "Ticket {}: {} {} since the update on day {} of the month. They tried another browser and \
+         cleared the cache, but nothing changed, and their team is now blocked.",
+        1000 + i,
+        PEOPLE[i % 8],
+        PROBLEMS[(i / 8 + i) % 8],
+        1 + i % 28
+    )
+}
+
+fn median_and_p95(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
+    (at(0.5), at(0.95))
+}
+
+/// CPU seconds this process has used (user + system; /proc reports USER_HZ = 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
+}
+
+/// One request; (latency s, completion tokens).
+async fn one(client: &Client, via: &str, i: usize, max_tokens: u32) -> anyhow::Result<(f64, u64)> {
+    let messages = json!([{"role": "system", "content": SYSTEM}, {"role": "user", "content": ticket(i)}]);
+    let start = Instant::now();
+    if via == "openai" {
+        let body = json!({"messages": messages, "max_tokens": max_tokens});
+        let (status, reply) = client.post("/v1/chat/completions", &body, None).await?;
+        if !(200..300).contains(&status) {
+            bail!("request {i}: {status} {reply}");
+        }
+        let tokens = reply["usage"]["completion_tokens"].as_u64().context("no usage")?;
+        return Ok((start.elapsed().as_secs_f64(), tokens));
+    }
+    let body = json!({"type": "chat", "input": {"messages": messages, "max_tokens": max_tokens}});
+    let (status, accepted) = client.post("/v1/jobs", &body, None).await?;
+    if !(200..300).contains(&status) {
+        bail!("job {i}: {status} {accepted}");
+    }
+    let job = accepted["job_id"].as_str().context("no job id")?.to_string();
+    loop {
+        let doc = client.get(&format!("/v1/jobs/{job}")).await?;
+        match doc["state"].as_str().unwrap_or("") {
+            "succeeded" => {
+                let tokens =
+                    doc["result"]["usage"]["completion_tokens"].as_u64().context("no usage in the result")?;
+                return Ok((start.elapsed().as_secs_f64(), tokens));
+            }
+            "failed" | "cancelled" | "rejected" => {
+                bail!("job {job} ended {}: {}", doc["state"], doc["reason"])
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.write_prompts {
+        let users: Vec<String> = (0..64).map(ticket).collect();
+        std::fs::write(path, serde_json::to_vec_pretty(&json!({"system": SYSTEM, "users": users}))?)?;
+        return Ok(());
+    }
+    if !["openai", "jobs"].contains(&args.via.as_str()) {
+        bail!("--via must be openai or jobs");
+    }
+    let (_dir, settings) = super::scratch_settings(settings, "chat")?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let stack = Stack::start(&settings, cores).await?;
+    let client = Client::with_base(&stack.url)?;
+    wait_ready(&client).await?;
+    // Warm up: load the model once outside the measurement.
+    one(&client, &args.via, 63, 4).await?;
+    println!(
+        "chat via={} cores={cores} max_batch={} max_tokens={}",
+        args.via, settings.executor.max_batch, args.max_tokens
+    );
+    for &n in &args.concurrency {
+        let (cpu0, start) = (cpu_seconds(), Instant::now());
+        let runs: Vec<_> = (0..n)
+            .map(|i| {
+                let (client, via) = (client.clone(), args.via.clone());
+                let max_tokens = args.max_tokens;
+                tokio::spawn(async move { one(&client, &via, i, max_tokens).await })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        let mut tokens = 0;
+        for r in runs {
+            let (latency, t) = r.await??;
+            latencies.push(latency);
+            tokens += t;
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let cpu = (cpu_seconds() - cpu0) / (wall * f64::from(cores)) * 100.0;
+        let (p50, p95) = median_and_p95(latencies);
+        println!(
+            "splai n={n} req_per_s={:.2} tok_per_s={:.1} completion_tokens={tokens} p50_s={p50:.2} p95_s={p95:.2} cpu_pct={cpu:.0}",
+            n as f64 / wall,
+            tokens as f64 / wall,
+        );
+    }
+    stack.shutdown().await
+}
