@@ -4,10 +4,13 @@
 //! weights are read once per step instead of once per sequence. Attention stays per sequence
 //! (each has its own length, position and causal mask).
 
-use candle_core::{D, Result, Tensor};
+use candle_core::{Result, Tensor};
+use rayon::prelude::*;
 
-use crate::linear::shared_input;
-use crate::llama::{Llama, Rope, SeqCache};
+use crate::attention::attend;
+use crate::linear::shared_rows;
+use crate::llama::{Llama, SeqCache};
+use crate::ops::{add, rms_norm, swiglu};
 
 /// One sequence's part of a step: tokens appended at the cache's next position.
 #[derive(Debug)]
@@ -37,76 +40,85 @@ impl Llama {
     /// `k` parts that ask for them, in order.
     pub fn forward_batch(&self, parts: &mut [Part<'_>]) -> Result<Tensor> {
         let d = self.dims;
-        let context = self.cos.dim(0)?;
+        let h = d.hidden;
         if parts.is_empty() || parts.iter().any(|p| p.tokens.is_empty()) {
             candle_core::bail!("forward_batch: every part needs tokens");
         }
+        let context = self.rope.positions();
         if let Some(p) = parts.iter().find(|p| p.cache.len() + p.tokens.len() > context) {
-            candle_core::bail!(
-                "position {} is beyond the context of {context}",
-                p.cache.len() + p.tokens.len()
-            );
+            candle_core::bail!("position {} is beyond the context of {context}", p.cache.len() + p.tokens.len());
         }
-        let device = self.embeddings.device();
-        let ids: Vec<u32> = parts.iter().flat_map(|p| p.tokens.iter().copied()).collect();
-        let mut x = self.embeddings.index_select(&Tensor::new(ids.as_slice(), device)?, 0)?;
-        let pad = |t: Tensor| t.pad_with_zeros(D::Minus1, 0, d.hidden_held - d.hidden);
-        // Per part: offset of its rows, rotary tables and causal mask at its positions.
-        let mut layout = Vec::with_capacity(parts.len());
-        let mut offset = 0;
-        for p in parts.iter() {
-            let (pos, len) = (p.cache.len(), p.tokens.len());
-            let mask = match len {
-                1 => None,
-                _ => Some(candle_transformers::utils::build_causal_mask(len, pos, device)?),
+        let rows: usize = parts.iter().map(|p| p.tokens.len()).sum();
+        let mut x = Vec::with_capacity(rows * h);
+        for &id in parts.iter().flat_map(|p| p.tokens) {
+            let at = id as usize * h;
+            let Some(row) = self.embeddings.get(at..at + h) else {
+                candle_core::bail!("token {id} is outside the vocabulary of {}", self.vocab);
             };
-            layout.push((
-                offset,
-                len,
-                pos,
-                self.cos.narrow(0, pos, len)?,
-                self.sin.narrow(0, pos, len)?,
-                mask,
-            ));
-            offset += len;
+            x.extend_from_slice(row);
         }
+        let starts: Vec<usize> = parts.iter().map(|p| p.cache.len()).collect();
+        for p in parts.iter_mut() {
+            p.cache.width = d.n_kv_head * d.head_dim;
+        }
+        let mut normed = vec![0f32; rows * h];
         for (l, layer) in self.layers.iter().enumerate() {
-            let h = pad(candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.eps)?)?;
-            let [q, k, v] = shared_input([&layer.wq, &layer.wk, &layer.wv], &h)?;
-            let mut ys = Vec::with_capacity(parts.len());
-            for (p, (offset, len, pos, cos, sin, mask)) in parts.iter_mut().zip(&layout) {
-                let rows = |t: &Tensor| t.narrow(0, *offset, *len)?.unsqueeze(0);
-                let rope = Rope { cos, sin };
-                let y = layer.attend(
-                    rows(&q)?,
-                    rows(&k)?,
-                    rows(&v)?,
-                    mask.as_ref(),
-                    &self.neg_inf,
-                    &rope,
-                    *pos,
-                    &d,
-                    &mut p.cache.layers[l],
-                )?;
-                ys.push(y.squeeze(0)?);
+            rms_norm(&x, &layer.attn_norm, self.eps, &mut normed);
+            let [q, k, v] = shared_rows([&layer.wq, &layer.wk, &layer.wv], &normed, rows)?;
+            let mut att = vec![0f32; rows * h];
+            self.attend_parts(parts, &starts, l, (&q, &k, &v), &mut att);
+            add(&mut x, &layer.wo.forward_rows(&att, rows)?);
+            rms_norm(&x, &layer.ffn_norm, self.eps, &mut normed);
+            let [mut gate, up] = shared_rows([&layer.gate, &layer.up], &normed, rows)?;
+            swiglu(&mut gate, &up);
+            add(&mut x, &layer.down.forward_rows(&gate, rows)?);
+        }
+        let mut last = Vec::new();
+        let mut end = 0;
+        for p in parts.iter() {
+            end += p.tokens.len();
+            if p.logits {
+                last.extend_from_slice(&x[(end - 1) * h..end * h]);
             }
-            x = (x + layer.wo.forward(&Tensor::cat(&ys, 0)?)?)?;
-            let h = pad(candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.eps)?)?;
-            let [gate, up] = shared_input([&layer.gate, &layer.up], &h)?;
-            x = (x + layer.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?)?;
         }
-        let last: Vec<u32> = parts
-            .iter()
-            .zip(&layout)
-            .filter(|(p, _)| p.logits)
-            .map(|(_, (offset, len, ..))| (offset + len - 1) as u32)
-            .collect();
-        if last.is_empty() {
-            return Tensor::zeros((0, self.embeddings.dim(0)?), candle_core::DType::F32, device);
+        let wanted = last.len() / h;
+        let device = candle_core::Device::Cpu;
+        if wanted == 0 {
+            return Tensor::zeros((0, self.vocab), candle_core::DType::F32, &device);
         }
-        let x = x.index_select(&Tensor::new(last.as_slice(), device)?, 0)?;
-        let x = pad(candle_nn::ops::rms_norm(&x, &self.norm, self.eps)?)?;
-        self.output.forward(&x)
+        let mut normed = vec![0f32; last.len()];
+        rms_norm(&last, &self.norm, self.eps, &mut normed);
+        let logits = self.output.forward_rows(&normed, wanted)?;
+        Tensor::from_vec(logits, (wanted, self.vocab), &device)
+    }
+
+    /// Attention of layer `l` for every part, in parallel: rows of `q`, `k`, `v` in part order,
+    /// outputs into the same rows of `out`.
+    fn attend_parts(
+        &self,
+        parts: &mut [Part<'_>],
+        starts: &[usize],
+        l: usize,
+        (q, k, v): (&[f32], &[f32], &[f32]),
+        out: &mut [f32],
+    ) {
+        let d = self.dims;
+        let (qw, kw) = (d.n_head * d.head_dim, d.n_kv_head * d.head_dim);
+        let mut jobs = Vec::with_capacity(parts.len());
+        let mut rest = out;
+        let mut row = 0;
+        for (p, start) in parts.iter_mut().zip(starts) {
+            let len = p.tokens.len();
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len * qw);
+            rest = tail;
+            jobs.push((row, len, *start, &mut p.cache.layers[l], mine));
+            row += len;
+        }
+        jobs.into_par_iter().for_each(|(row, len, start, kv, out)| {
+            let q = q[row * qw..(row + len) * qw].to_vec();
+            let k = k[row * kw..(row + len) * kw].to_vec();
+            attend(q, k, &v[row * kw..(row + len) * kw], kv, start, &d, &self.rope, out);
+        });
     }
 }
 

@@ -14,16 +14,19 @@
 //! - [`embed`]: candle BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled and normalised.
 
 pub mod aggregate;
+mod attention;
 pub mod batch;
 pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod execute;
 pub mod inputs;
+pub mod kv;
 pub mod linear;
 pub mod llama;
 pub mod llm;
 pub mod models;
+mod ops;
 pub mod service;
 pub mod shell;
 pub mod tools;

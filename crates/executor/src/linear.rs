@@ -8,7 +8,9 @@
 //! however many rows it is given, so batched and single decoding agree bit for bit.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Module, Result, Tensor};
+use std::borrow::Cow;
+
+use candle_core::{Device, Module, Result, Tensor};
 use splai_kernels::{Q8Matrix, Q8Rows};
 
 #[derive(Debug)]
@@ -31,37 +33,52 @@ impl Linear {
         Ok(Self::Candle(QMatMul::from_qtensor(t)?))
     }
 
-    /// `x` (`[.., cols]`) times this matrix transposed: `[.., rows]`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// Input width (columns).
+    pub fn cols(&self) -> Result<usize> {
         match self {
-            Self::Candle(m) => m.forward(x),
-            Self::Q8(w) => {
-                let rows = Q8Rows::quantize(&flat(x)?, w.cols()).map_err(kernel_err)?;
-                product(w, &rows, x)
+            Self::Q8(w) => Ok(w.cols()),
+            Self::Candle(QMatMul::QTensor(t)) => Ok(t.shape().dims2()?.1),
+            Self::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => t.dim(1),
+        }
+    }
+
+    /// `x` (`rows` rows, each as wide as this matrix's input or narrower, then zero-padded)
+    /// times this matrix transposed: `rows` rows of its output width.
+    pub fn forward_rows(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
+        let x = padded(x, rows, self.cols()?);
+        match self {
+            Self::Q8(w) => product(w, &Q8Rows::quantize(&x, w.cols()).map_err(kernel_err)?),
+            Self::Candle(m) => {
+                let cols = x.len() / rows.max(1);
+                let t = Tensor::from_vec(x.into_owned(), (rows, cols), &Device::Cpu)?;
+                m.forward(&t)?.flatten_all()?.to_vec1::<f32>()
             }
         }
     }
 }
 
-/// `x` as one row-major vector of f32.
-fn flat(x: &Tensor) -> Result<Vec<f32>> {
-    x.flatten_all()?.to_vec1::<f32>()
+/// `x`'s rows widened with zeros to `cols` (borrowed when already that wide).
+fn padded(x: &[f32], rows: usize, cols: usize) -> Cow<'_, [f32]> {
+    let width = x.len() / rows.max(1);
+    if width >= cols {
+        return Cow::Borrowed(x);
+    }
+    let mut out = vec![0f32; rows * cols];
+    for (src, dst) in x.chunks_exact(width).zip(out.chunks_exact_mut(cols)) {
+        dst[..width].copy_from_slice(src);
+    }
+    Cow::Owned(out)
 }
 
-/// `rows` (quantized from `x`) times `w`, shaped like `x` with its last dimension `w.rows()`.
-fn product(w: &Q8Matrix, rows: &Q8Rows, x: &Tensor) -> Result<Tensor> {
+fn product(w: &Q8Matrix, rows: &Q8Rows) -> Result<Vec<f32>> {
     let mut out = vec![0f32; rows.rows() * w.rows()];
     w.matmul(rows, &mut out).map_err(kernel_err)?;
-    let mut dims = x.dims().to_vec();
-    if let Some(last) = dims.last_mut() {
-        *last = w.rows();
-    }
-    Tensor::from_vec(out, dims, x.device())
+    Ok(out)
 }
 
-/// `x` times each of `ws`, quantizing `x` once for all of them when they are all Q8_0 (the q/k/v
-/// and gate/up matrices share their input).
-pub fn shared_input<const N: usize>(ws: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+/// `x` times each of `ws`, quantizing `x` once for all of them when they are all Q8_0 of one
+/// width (the q/k/v and gate/up matrices share their input).
+pub fn shared_rows<const N: usize>(ws: [&Linear; N], x: &[f32], rows: usize) -> Result<[Vec<f32>; N]> {
     let q8: Vec<&Q8Matrix> = ws
         .iter()
         .filter_map(|w| match w {
@@ -69,22 +86,42 @@ pub fn shared_input<const N: usize>(ws: [&Linear; N], x: &Tensor) -> Result<[Ten
             Linear::Candle(_) => None,
         })
         .collect();
-    let outs: Vec<Tensor> = if q8.len() == N && q8.windows(2).all(|p| p[0].cols() == p[1].cols()) {
-        let rows = Q8Rows::quantize(&flat(x)?, q8[0].cols()).map_err(kernel_err)?;
-        q8.iter().map(|w| product(w, &rows, x)).collect::<Result<_>>()?
+    let outs: Vec<Vec<f32>> = if q8.len() == N && q8.windows(2).all(|p| p[0].cols() == p[1].cols()) {
+        let x = padded(x, rows, q8[0].cols());
+        let quantized = Q8Rows::quantize(&x, q8[0].cols()).map_err(kernel_err)?;
+        q8.iter().map(|w| product(w, &quantized)).collect::<Result<_>>()?
     } else {
-        let candle: Vec<&QTensor> = ws
-            .iter()
-            .filter_map(|w| match w {
-                Linear::Candle(QMatMul::QTensor(t)) => Some(t.as_ref()),
-                _ => None,
-            })
-            .collect();
-        // candle fuses the products of a shared input where it can (AVX-512 VNNI).
-        match (candle.len() == N).then(|| QTensor::gemv_fused_shared_lhs(&candle, x)).transpose()? {
-            Some(Some(outs)) => outs,
-            _ => ws.iter().map(|w| w.forward(x)).collect::<Result<_>>()?,
-        }
+        ws.iter().map(|w| w.forward_rows(x, rows)).collect::<Result<_>>()?
     };
     Ok(outs.try_into().unwrap_or_else(|_| unreachable!("one output per matrix")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::gguf_file;
+
+    /// A product through the kernels or through candle equals candle's own on the same matrix.
+    #[test]
+    fn products_equal_candles() {
+        let Some(path) = crate::llm::tests::smollm2() else { return };
+        let mut file = std::fs::File::open(&path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let t = content.tensor(&mut file, "blk.0.attn_k.weight", &Device::Cpu).unwrap();
+        let (n, k) = t.shape().dims2().unwrap();
+        let x: Vec<f32> = (0..3 * k).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let xt = Tensor::from_slice(&x, (1, 3, k), &Device::Cpu).unwrap();
+        let dense = t.dequantize(&Device::Cpu).unwrap();
+        let exact: Vec<f32> = xt.broadcast_matmul(&dense.t().unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let q8 = Linear::new(QTensor::quantize(&dense, GgmlDType::Q8_0).unwrap()).unwrap();
+        let asis = Linear::new(t).unwrap();
+        for (name, l) in [("q8", &q8), ("as-is", &asis)] {
+            let got = l.forward_rows(&x, 3).unwrap();
+            assert_eq!(got.len(), 3 * n);
+            let err = got.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let scale = exact.iter().map(|v| v.abs()).fold(0f32, f32::max);
+            eprintln!("{name}: err {err} scale {scale}");
+            assert!(err < 0.01 * scale, "{name}: differs from the exact product by {err} (largest {scale})");
+        }
+    }
 }
