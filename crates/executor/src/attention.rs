@@ -112,14 +112,23 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2000) as f32 / 1000.0 - 1.0).collect()
+        (0..n)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2000) as f32 / 1000.0 - 1.0
+            })
+            .collect()
     }
 
     /// The same attention with candle's operators (rope_i, matmul, causal mask, softmax).
     fn reference(q: &[f32], k: &[f32], v: &[f32], len: usize, d: &Dims, rope: &Rope) -> Vec<f32> {
         let dev = Device::Cpu;
         let heads = |x: &[f32], n: usize| {
-            Tensor::from_slice(x, (1, len, n, d.head_dim), &dev).unwrap().transpose(1, 2).unwrap().contiguous().unwrap()
+            Tensor::from_slice(x, (1, len, n, d.head_dim), &dev)
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .contiguous()
+                .unwrap()
         };
         let cos = Tensor::from_slice(&rope.cos[..len * rope.half], (len, rope.half), &dev).unwrap();
         let sin = Tensor::from_slice(&rope.sin[..len * rope.half], (len, rope.half), &dev).unwrap();
@@ -128,12 +137,17 @@ mod tests {
         let v = heads(v, d.n_kv_head);
         let groups = d.n_head / d.n_kv_head;
         let rep = |t: Tensor| {
-            t.unsqueeze(2).unwrap().expand((1, d.n_kv_head, groups, len, d.head_dim)).unwrap()
-                .reshape((1, d.n_head, len, d.head_dim)).unwrap()
+            t.unsqueeze(2)
+                .unwrap()
+                .expand((1, d.n_kv_head, groups, len, d.head_dim))
+                .unwrap()
+                .reshape((1, d.n_head, len, d.head_dim))
+                .unwrap()
         };
         let (k, v) = (rep(k), rep(v));
         let att = (q.matmul(&k.t().unwrap()).unwrap() / (d.head_dim as f64).sqrt()).unwrap();
-        let mask: Vec<f32> = (0..len * len).map(|i| if i % len > i / len { f32::NEG_INFINITY } else { 0.0 }).collect();
+        let mask: Vec<f32> =
+            (0..len * len).map(|i| if i % len > i / len { f32::NEG_INFINITY } else { 0.0 }).collect();
         let mask = Tensor::from_vec(mask, (len, len), &dev).unwrap();
         let att = att.broadcast_add(&mask).unwrap();
         let y = candle_nn::ops::softmax_last_dim(&att).unwrap().matmul(&v).unwrap();
@@ -157,7 +171,16 @@ mod tests {
         let mut kv = LayerKv::default();
         for t in 0..len {
             let mut row = vec![0f32; 48];
-            attend(q[t * 48..][..48].to_vec(), k[t * 16..][..16].to_vec(), &v[t * 16..][..16], &mut kv, t, &d, &rope, &mut row);
+            attend(
+                q[t * 48..][..48].to_vec(),
+                k[t * 16..][..16].to_vec(),
+                &v[t * 16..][..16],
+                &mut kv,
+                t,
+                &d,
+                &rope,
+                &mut row,
+            );
             for (a, b) in row.iter().zip(&expected[t * 48..]) {
                 assert!((a - b).abs() < 1e-5, "row {t}: {a} vs {b}");
             }

@@ -46,7 +46,10 @@ impl Llama {
         }
         let context = self.rope.positions();
         if let Some(p) = parts.iter().find(|p| p.cache.len() + p.tokens.len() > context) {
-            candle_core::bail!("position {} is beyond the context of {context}", p.cache.len() + p.tokens.len());
+            candle_core::bail!(
+                "position {} is beyond the context of {context}",
+                p.cache.len() + p.tokens.len()
+            );
         }
         let rows: usize = parts.iter().map(|p| p.tokens.len()).sum();
         let mut x = Vec::with_capacity(rows * h);

@@ -49,7 +49,8 @@ impl SeqCache {
             candle_core::bail!("prefix of {len} positions from a cache of {}", self.len());
         }
         let n = len * self.width;
-        let layers = self.layers.iter().map(|l| LayerKv { k: l.k[..n].to_vec(), v: l.v[..n].to_vec() }).collect();
+        let layers =
+            self.layers.iter().map(|l| LayerKv { k: l.k[..n].to_vec(), v: l.v[..n].to_vec() }).collect();
         Ok(Self { layers, width: self.width })
     }
 

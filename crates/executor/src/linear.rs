@@ -112,7 +112,8 @@ mod tests {
         let x: Vec<f32> = (0..3 * k).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
         let xt = Tensor::from_slice(&x, (1, 3, k), &Device::Cpu).unwrap();
         let dense = t.dequantize(&Device::Cpu).unwrap();
-        let exact: Vec<f32> = xt.broadcast_matmul(&dense.t().unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let exact: Vec<f32> =
+            xt.broadcast_matmul(&dense.t().unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         let q8 = Linear::new(QTensor::quantize(&dense, GgmlDType::Q8_0).unwrap()).unwrap();
         let asis = Linear::new(t).unwrap();
         for (name, l) in [("q8", &q8), ("as-is", &asis)] {

@@ -303,13 +303,38 @@ mod tests {
         dot(a, b) / (dot(a, a).sqrt() * dot(b, b).sqrt())
     }
 
-    /// Unpadded, this forward pass is candle-transformers' `quantized_llama` on the same weights.
-    /// Not to the bit: norms and attention sum in another order (plain buffers, eight lanes), which
-    /// flips the odd rounding when candle quantizes activations for the Q4_1 products, and thirty
-    /// layers amplify that to logits that differ by up to ~1 (of ~15) while pointing the same way.
+    /// SmolLM2 rewritten with every tensor as F32 (no quantized product anywhere, so both sides
+    /// compute the same arithmetic and differ only in summation order).
+    fn f32_copy(path: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+        let mut file = std::fs::File::open(path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let tensors: Vec<(String, QTensor)> = content
+            .tensor_infos
+            .keys()
+            .map(|name| {
+                let t =
+                    content.tensor(&mut file, name, &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
+                (name.clone(), QTensor::quantize(&t, GgmlDType::F32).unwrap())
+            })
+            .collect();
+        let metadata: Vec<(&str, &gguf_file::Value)> =
+            content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let out = dir.join("smollm2-f32.gguf");
+        gguf_file::write(&mut std::fs::File::create(&out).unwrap(), &metadata, &refs).unwrap();
+        out
+    }
+
+    /// This forward pass computes what candle-transformers' `quantized_llama` computes: on F32
+    /// weights (nothing quantized at run time on either side) the logits agree to float rounding.
+    /// (On quantized weights they cannot agree to the bit: the two sum norms and attention in
+    /// different orders, which flips the odd rounding of activations quantized for the products,
+    /// and thirty layers amplify it.)
     #[test]
     fn matches_candle_transformers_quantized_llama() {
         let Some(path) = smollm2() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let path = f32_copy(&path, dir.path());
         let device = Device::Cpu;
         let mut file = std::fs::File::open(&path).unwrap();
         let content = gguf_file::Content::read(&mut file).unwrap();
@@ -319,11 +344,7 @@ mod tests {
         let mut theirs = ModelWeights::from_gguf(content, &mut file, &device).unwrap();
         let a = two_steps(&mut |x, p| ours.forward(x, p), &IDS, 28);
         let b = two_steps(&mut |x, p| theirs.forward(x, p), &IDS, 28);
-        for (step, (a, b)) in a.iter().zip(&b).enumerate() {
-            assert_eq!(argmax(a), argmax(b), "step {step}: the same greedy token");
-            let cos = cosine(a, b);
-            assert!(cos > 0.999, "step {step}: logits' cosine similarity {cos}");
-        }
+        assert!(max_diff(&a, &b) < 1e-3, "logits differ by {}", max_diff(&a, &b));
     }
 
     fn load_and_run(path: &std::path::Path, weights: Weights, pad: bool) -> Vec<Vec<f32>> {
