@@ -79,8 +79,11 @@ fn weight_product(c: &mut Criterion) {
     let mut group = c.benchmark_group("gate_product");
     for n in sizes(&[1, 8, 32]) {
         let x = Tensor::randn(0f32, 1.0, (n, 1, q8.cols()), &Device::Cpu).unwrap();
+        let rows: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(BenchmarkId::new("splai", n), |b| b.iter(|| gate.forward(&x).unwrap()));
+        group.bench_function(BenchmarkId::new("splai", n), |b| {
+            b.iter(|| gate.forward_rows(&rows, n).unwrap())
+        });
         group.bench_function(BenchmarkId::new("candle", n), |b| b.iter(|| candle.forward(&x).unwrap()));
     }
     group.finish();

@@ -298,11 +298,6 @@ mod tests {
 
     const IDS: [u32; 8] = [1, 9690, 198, 1780, 314, 260, 3575, 282];
 
-    fn cosine(a: &[f32], b: &[f32]) -> f32 {
-        let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
-        dot(a, b) / (dot(a, a).sqrt() * dot(b, b).sqrt())
-    }
-
     /// SmolLM2 rewritten with every tensor as F32 (no quantized product anywhere, so both sides
     /// compute the same arithmetic and differ only in summation order).
     fn f32_copy(path: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
