@@ -127,22 +127,19 @@ impl Llama {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::{GgmlDType, gguf_file};
+    use candle_core::quantized::gguf_file;
     use candle_core::{Device, Tensor};
 
     use crate::llama::{Llama, SeqCache};
     use crate::llm::Weights;
     use crate::llm::tests::smollm2;
 
-    pub(super) fn load_as(dtype: GgmlDType) -> Option<Llama> {
+    /// SmolLM2 as the executor holds it by default (its Q4_1 file as is, through the kernels).
+    fn load() -> Option<Llama> {
         let path = smollm2()?;
         let mut file = std::fs::File::open(&path).unwrap();
         let content = gguf_file::Content::read(&mut file).unwrap();
-        Some(Llama::load(&content, &mut file, &Device::Cpu, Weights::Convert(dtype), true, 2048).unwrap())
-    }
-
-    fn load() -> Option<Llama> {
-        load_as(GgmlDType::Q8_0)
+        Some(Llama::load(&content, &mut file, &Device::Cpu, Weights::default(), false, 2048).unwrap())
     }
 
     fn argmax(logits: &Tensor) -> u32 {

@@ -11,11 +11,12 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use std::borrow::Cow;
 
 use candle_core::{Device, Module, Result, Tensor};
-use splai_kernels::{Q8Matrix, Q8Rows};
+use splai_kernels::{Q4Matrix, Q8Matrix, Q8Rows};
 
 #[derive(Debug)]
 pub enum Linear {
     Q8(Q8Matrix),
+    Q4(Q4Matrix),
     Candle(QMatMul),
 }
 
@@ -26,17 +27,19 @@ fn kernel_err(e: splai_kernels::KernelError) -> candle_core::Error {
 impl Linear {
     /// Hold `t` (`[rows, cols]`): Q8_0 through the kernels, anything else through candle.
     pub fn new(t: QTensor) -> Result<Self> {
-        if t.dtype() == GgmlDType::Q8_0 {
-            let (rows, cols) = t.shape().dims2()?;
-            return Ok(Self::Q8(Q8Matrix::from_ggml(&t.data()?, rows, cols).map_err(kernel_err)?));
+        let (rows, cols) = t.shape().dims2()?;
+        match t.dtype() {
+            GgmlDType::Q8_0 => Ok(Self::Q8(Q8Matrix::from_ggml(&t.data()?, rows, cols).map_err(kernel_err)?)),
+            GgmlDType::Q4_1 => Ok(Self::Q4(Q4Matrix::from_ggml(&t.data()?, rows, cols).map_err(kernel_err)?)),
+            _ => Ok(Self::Candle(QMatMul::from_qtensor(t)?)),
         }
-        Ok(Self::Candle(QMatMul::from_qtensor(t)?))
     }
 
     /// Input width (columns).
     pub fn cols(&self) -> Result<usize> {
         match self {
             Self::Q8(w) => Ok(w.cols()),
+            Self::Q4(w) => Ok(w.cols()),
             Self::Candle(QMatMul::QTensor(t)) => Ok(t.shape().dims2()?.1),
             Self::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => t.dim(1),
         }
@@ -46,14 +49,13 @@ impl Linear {
     /// times this matrix transposed: `rows` rows of its output width.
     pub fn forward_rows(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
         let x = padded(x, rows, self.cols()?);
-        match self {
-            Self::Q8(w) => product(w, &Q8Rows::quantize(&x, w.cols()).map_err(kernel_err)?),
-            Self::Candle(m) => {
-                let cols = x.len() / rows.max(1);
-                let t = Tensor::from_vec(x.into_owned(), (rows, cols), &Device::Cpu)?;
-                m.forward(&t)?.flatten_all()?.to_vec1::<f32>()
-            }
+        if let Some((cols, n, matmul)) = self.kernel() {
+            return product(&Q8Rows::quantize(&x, cols).map_err(kernel_err)?, n, matmul.as_ref());
         }
+        let Self::Candle(m) = self else { unreachable!("kernel matrices returned above") };
+        let cols = x.len() / rows.max(1);
+        let t = Tensor::from_vec(x.into_owned(), (rows, cols), &Device::Cpu)?;
+        m.forward(&t)?.flatten_all()?.to_vec1::<f32>()
     }
 }
 
@@ -70,26 +72,39 @@ fn padded(x: &[f32], rows: usize, cols: usize) -> Cow<'_, [f32]> {
     Cow::Owned(out)
 }
 
-fn product(w: &Q8Matrix, rows: &Q8Rows) -> Result<Vec<f32>> {
-    let mut out = vec![0f32; rows.rows() * w.rows()];
-    w.matmul(rows, &mut out).map_err(kernel_err)?;
+/// A kernel matrix's `matmul`.
+type KernelProduct<'a> =
+    dyn Fn(&Q8Rows, &mut [f32]) -> std::result::Result<(), splai_kernels::KernelError> + 'a;
+
+/// `rows` times a kernel matrix of `n` rows (its `matmul`).
+fn product(rows: &Q8Rows, n: usize, matmul: &KernelProduct<'_>) -> Result<Vec<f32>> {
+    let mut out = vec![0f32; rows.rows() * n];
+    matmul(rows, &mut out).map_err(kernel_err)?;
     Ok(out)
 }
 
-/// `x` times each of `ws`, quantizing `x` once for all of them when they are all Q8_0 of one
-/// width (the q/k/v and gate/up matrices share their input).
+impl Linear {
+    /// The kernel product of this matrix (Q8_0 or Q4_1): its input width and the product.
+    fn kernel(&self) -> Option<(usize, usize, Box<KernelProduct<'_>>)> {
+        match self {
+            Self::Q8(w) => Some((w.cols(), w.rows(), Box::new(|x, o| w.matmul(x, o)))),
+            Self::Q4(w) => Some((w.cols(), w.rows(), Box::new(|x, o| w.matmul(x, o)))),
+            Self::Candle(_) => None,
+        }
+    }
+}
+
+/// `x` times each of `ws`, quantizing `x` once for all of them when they all multiply through
+/// the kernels at one width (the q/k/v and gate/up matrices share their input).
 pub fn shared_rows<const N: usize>(ws: [&Linear; N], x: &[f32], rows: usize) -> Result<[Vec<f32>; N]> {
-    let q8: Vec<&Q8Matrix> = ws
-        .iter()
-        .filter_map(|w| match w {
-            Linear::Q8(m) => Some(m),
-            Linear::Candle(_) => None,
-        })
-        .collect();
-    let outs: Vec<Vec<f32>> = if q8.len() == N && q8.windows(2).all(|p| p[0].cols() == p[1].cols()) {
-        let x = padded(x, rows, q8[0].cols());
-        let quantized = Q8Rows::quantize(&x, q8[0].cols()).map_err(kernel_err)?;
-        q8.iter().map(|w| product(w, &quantized)).collect::<Result<_>>()?
+    let kernels: Vec<_> = ws.iter().filter_map(|w| w.kernel()).collect();
+    let outs: Vec<Vec<f32>> = if kernels.len() == N && kernels.windows(2).all(|p| p[0].0 == p[1].0) {
+        let x = padded(x, rows, kernels[0].0);
+        let quantized = Q8Rows::quantize(&x, kernels[0].0).map_err(kernel_err)?;
+        kernels
+            .iter()
+            .map(|(_, n, matmul)| product(&quantized, *n, matmul.as_ref()))
+            .collect::<Result<_>>()?
     } else {
         ws.iter().map(|w| w.forward_rows(x, rows)).collect::<Result<_>>()?
     };

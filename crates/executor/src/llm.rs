@@ -92,14 +92,14 @@ pub enum Weights {
     Convert(GgmlDType),
 }
 
-/// Q8_0 (`docs/benchmarks.md`, SmolLM2-135M on x86-64): 3.7× the file's Q4_1 at decode and 5.7×
-/// at prefill on one thread, and a near-exact copy of Q4_1 values: on the bench prompt its greedy
-/// output follows the exact (F32) weights for ~30 tokens where q6k's and q4_0's part after ~5.
-/// q6k decodes ~6 % faster (its `ffn_down` is Q6K; the other matrices, rows of 576, stay Q8_0);
-/// F32 prefills 2.7× faster but decodes 30 % slower in 4× the memory.
+/// As the file holds them (`docs/benchmarks.md`, SmolLM2-135M on x86-64): Q4_1 and Q8_0 matrices
+/// multiply through SPLAI's own kernels (`splai-kernels`), and a Q4_1 file's weights are the
+/// exact values streamed at half Q8_0's bytes: single-stream decode 1.4× Q8_0's at 1 and 2
+/// threads, on par with llama.cpp on the same file. Other types multiply through candle's kernels
+/// (convert them to q8_0 to use SPLAI's).
 impl Default for Weights {
     fn default() -> Self {
-        Self::Convert(GgmlDType::Q8_0)
+        Self::AsIs
     }
 }
 

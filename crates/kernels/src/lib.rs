@@ -1,5 +1,6 @@
-//! Matrix products of Q8_0 weights (blocks of 32 signed bytes sharing one scale, GGML's layout)
-//! with activations quantized the same way, for one row or many: continuous batching (issue 17)
+//! Matrix products of Q8_0 weights (blocks of 32 signed bytes sharing one scale) and Q4_1 weights
+//! (blocks of 32 four-bit values sharing a scale and a minimum: half the bytes to stream), GGML's
+//! formats, with activations quantized to 8 bits per 32-value block, for one row or many: continuous batching (issue 17)
 //! multiplies the current row of every running sequence by each weight matrix in one call, so
 //! the weights stream from memory once per step instead of once per sequence.
 //!
@@ -8,11 +9,13 @@
 //! it gets alone (the exactness that `splai-executor`'s batching test checks).
 
 mod error;
+mod q4;
 mod quantize;
 mod scalar;
 mod x86;
 
 pub use error::KernelError;
+pub use q4::Q4Matrix;
 pub use quantize::{Q8Matrix, Q8Rows};
 
 /// Values per block (one scale each).
@@ -22,51 +25,86 @@ pub const BLOCK: usize = 32;
 /// in L1 while every activation row passes over it, large enough to amortise the task.
 const ROWS_PER_TASK: usize = 32;
 
+/// A weight matrix the kernels multiply: its shape and its per-CPU products of a range of rows.
+pub(crate) trait Weights: Sync {
+    fn shape(&self) -> (usize, usize);
+    /// Weight rows `rows` against every row of `x` into `out[(n - rows.start) * m + i]`.
+    fn product(&self, kernel: x86::Kernel, rows: std::ops::Range<usize>, x: &Q8Rows, out: &mut [f32]);
+}
+
+impl Weights for Q8Matrix {
+    fn shape(&self) -> (usize, usize) {
+        (self.rows(), self.cols())
+    }
+
+    fn product(&self, kernel: x86::Kernel, rows: std::ops::Range<usize>, x: &Q8Rows, out: &mut [f32]) {
+        if !kernel.run_q8(self, rows.clone(), x, out) {
+            scalar::run_q8(self, rows, x, out);
+        }
+    }
+}
+
+impl Weights for Q4Matrix {
+    fn shape(&self) -> (usize, usize) {
+        (self.rows(), self.cols())
+    }
+
+    fn product(&self, kernel: x86::Kernel, rows: std::ops::Range<usize>, x: &Q8Rows, out: &mut [f32]) {
+        if !kernel.run_q4(self, rows.clone(), x, out) {
+            scalar::run_q4(self, rows, x, out);
+        }
+    }
+}
+
 impl Q8Matrix {
     /// `out[m][n]` = row `m` of `x` · row `n` of this matrix, for `out` of `x.rows() × self.rows()`
     /// values, computed on the current rayon pool.
     pub fn matmul(&self, x: &Q8Rows, out: &mut [f32]) -> Result<(), KernelError> {
-        if x.cols() != self.cols() {
-            return Err(KernelError::Shape(format!(
-                "activations of {} columns times weights of {} columns",
-                x.cols(),
-                self.cols()
-            )));
-        }
-        let (m, n) = (x.rows(), self.rows());
-        if out.len() != m * n {
-            return Err(KernelError::Shape(format!("output of {} values for {m} × {n}", out.len())));
-        }
-        use rayon::prelude::*;
-        let kernel = x86::Kernel::detect();
-        if m == 1 {
-            // One row: the output is already in weight-row order.
-            out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(c, chunk)| {
-                let n0 = c * ROWS_PER_TASK;
-                run(kernel, self, n0..n0 + chunk.len(), x, chunk);
-            });
-            return Ok(());
-        }
-        // Tasks own contiguous ranges of weight rows, so they write `[n][m]`; transposed after.
-        let mut by_row = vec![0f32; m * n];
-        by_row.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, chunk)| {
-            let n0 = c * ROWS_PER_TASK;
-            run(kernel, self, n0..n0 + chunk.len() / m, x, chunk);
-        });
-        for (j, row) in by_row.chunks_exact(m).enumerate() {
-            for (i, v) in row.iter().enumerate() {
-                out[i * n + j] = *v;
-            }
-        }
-        Ok(())
+        matmul(self, x, out)
     }
 }
 
-/// Weight rows `rows` against every row of `x` into `out[(n - rows.start) * m + i]`.
-fn run(kernel: x86::Kernel, w: &Q8Matrix, rows: std::ops::Range<usize>, x: &Q8Rows, out: &mut [f32]) {
-    if !kernel.run(w, rows.clone(), x, out) {
-        scalar::run(w, rows, x, out);
+impl Q4Matrix {
+    /// As [`Q8Matrix::matmul`].
+    pub fn matmul(&self, x: &Q8Rows, out: &mut [f32]) -> Result<(), KernelError> {
+        matmul(self, x, out)
     }
+}
+
+fn matmul(w: &impl Weights, x: &Q8Rows, out: &mut [f32]) -> Result<(), KernelError> {
+    let (n, cols) = w.shape();
+    if x.cols() != cols {
+        return Err(KernelError::Shape(format!(
+            "activations of {} columns times weights of {cols} columns",
+            x.cols()
+        )));
+    }
+    let m = x.rows();
+    if out.len() != m * n {
+        return Err(KernelError::Shape(format!("output of {} values for {m} × {n}", out.len())));
+    }
+    use rayon::prelude::*;
+    let kernel = x86::Kernel::detect();
+    if m == 1 {
+        // One row: the output is already in weight-row order.
+        out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(c, chunk)| {
+            let n0 = c * ROWS_PER_TASK;
+            w.product(kernel, n0..n0 + chunk.len(), x, chunk);
+        });
+        return Ok(());
+    }
+    // Tasks own contiguous ranges of weight rows, so they write `[n][m]`; transposed after.
+    let mut by_row = vec![0f32; m * n];
+    by_row.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, chunk)| {
+        let n0 = c * ROWS_PER_TASK;
+        w.product(kernel, n0..n0 + chunk.len() / m, x, chunk);
+    });
+    for (j, row) in by_row.chunks_exact(m).enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            out[i * n + j] = *v;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

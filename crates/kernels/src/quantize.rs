@@ -25,9 +25,11 @@ pub struct Q8Rows {
     cols: usize,
     pub(crate) quants: Vec<i8>,
     pub(crate) scales: Vec<f32>,
+    /// Per block: scale × the sum of its quants (what a Q4_1 block's minimum multiplies).
+    pub(crate) sums: Vec<f32>,
 }
 
-fn whole_blocks(cols: usize) -> Result<usize, KernelError> {
+pub(crate) fn whole_blocks(cols: usize) -> Result<usize, KernelError> {
     if cols == 0 || !cols.is_multiple_of(BLOCK) {
         return Err(KernelError::Shape(format!("{cols} columns are not whole blocks of {BLOCK}")));
     }
@@ -46,6 +48,17 @@ fn quantize_into(values: &[f32], quants: &mut Vec<i8>, scales: &mut Vec<f32>) {
         quants.extend(block.iter().map(|v| (v * id).round() as i8));
         scales.push(f16::from_f32(d).to_f32());
     }
+}
+
+/// Per block: scale × sum of quants.
+fn block_sums(quants: &[i8], scales: &[f32], sums: &mut Vec<f32>) {
+    sums.clear();
+    sums.extend(
+        quants
+            .chunks_exact(BLOCK)
+            .zip(scales)
+            .map(|(q, d)| d * q.iter().map(|v| i32::from(*v)).sum::<i32>() as f32),
+    );
 }
 
 impl Q8Matrix {
@@ -110,6 +123,7 @@ impl Q8Rows {
             return Err(KernelError::Shape(format!("{} values are not rows of {cols}", values.len())));
         }
         quantize_into(values, &mut self.quants, &mut self.scales);
+        block_sums(&self.quants, &self.scales, &mut self.sums);
         self.rows = values.len() / cols;
         self.cols = cols;
         Ok(())

@@ -11,16 +11,65 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn reference(w: &Q8Matrix, x: &Q8Rows) -> Vec<f32> {
-    let mut out = vec![0f32; x.rows() * w.rows()];
-    let mut by_row = vec![0f32; x.rows() * w.rows()];
-    scalar::run(w, 0..w.rows(), x, &mut by_row);
+fn reference(w: &impl Weights, x: &Q8Rows) -> Vec<f32> {
+    let n = w.shape().0;
+    let mut out = vec![0f32; x.rows() * n];
+    let mut by_row = vec![0f32; x.rows() * n];
+    w.product(x86::Kernel::Portable, 0..n, x, &mut by_row);
     for (j, row) in by_row.chunks_exact(x.rows()).enumerate() {
         for (i, v) in row.iter().enumerate() {
-            out[i * w.rows() + j] = *v;
+            out[i * n + j] = *v;
         }
     }
     out
+}
+
+#[test]
+fn q4_products_equal_the_portable_one_and_the_dequantized_weights() {
+    let (n, k) = (67, 96);
+    let v = values(n * k, 21);
+    let w = Q4Matrix::quantize(&v, n, k).unwrap();
+    for (a, b) in w.row(3).iter().zip(&v[3 * k..4 * k]) {
+        assert!((a - b).abs() <= 2.0 / 15.0 / 2.0 + 1e-3, "dequantized {a} vs {b}");
+    }
+    for m in [1, 2, 3, 4, 5, 7, 9] {
+        let x = Q8Rows::quantize(&values(m * k, m as u64 + 70), k).unwrap();
+        let mut out = vec![0f32; m * n];
+        w.matmul(&x, &mut out).unwrap();
+        for (a, b) in out.iter().zip(reference(&w, &x)) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "m={m}: {a} vs {b}");
+        }
+        // Against the float product of the dequantized weights (activation rounding only).
+        let xf = values(m * k, m as u64 + 70);
+        for i in 0..m {
+            for j in 0..n {
+                let exact: f32 = w.row(j).iter().zip(&xf[i * k..(i + 1) * k]).map(|(a, b)| a * b).sum();
+                assert!((out[i * n + j] - exact).abs() < 0.05 * exact.abs().max(1.0), "{i},{j}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_q4_row_gets_the_same_bits_alone_and_in_any_batch() {
+    let (n, k) = (70, 128);
+    let w = Q4Matrix::quantize(&values(n * k, 33), n, k).unwrap();
+    let all = values(9 * k, 41);
+    let alone: Vec<Vec<f32>> = all
+        .chunks_exact(k)
+        .map(|row| {
+            let mut out = vec![0f32; n];
+            w.matmul(&Q8Rows::quantize(row, k).unwrap(), &mut out).unwrap();
+            out
+        })
+        .collect();
+    for m in 2..=9 {
+        let mut out = vec![0f32; m * n];
+        w.matmul(&Q8Rows::quantize(&all[..m * k], k).unwrap(), &mut out).unwrap();
+        for (i, row) in out.chunks_exact(n).enumerate() {
+            assert_eq!(row, alone[i].as_slice(), "row {i} in a batch of {m}");
+        }
+    }
 }
 
 #[test]
@@ -83,4 +132,5 @@ fn shapes_that_do_not_fit_are_errors() {
     let x = Q8Rows::quantize(&[0.0; 64], 64).unwrap();
     assert!(w.matmul(&x, &mut [0.0; 2]).unwrap_err().to_string().contains("64 columns"));
     assert!(Q8Matrix::from_ggml(&[0; 33], 1, 32).unwrap_err().to_string().contains("33 bytes"));
+    assert!(Q4Matrix::from_ggml(&[0; 21], 1, 32).unwrap_err().to_string().contains("21 bytes"));
 }

@@ -9,7 +9,7 @@
 //! both features on this CPU at run time; loads are unaligned loads from slices whose bounds are
 //! checked before the pointer is formed (`slice[a..a + 32]`).
 
-use crate::{Q8Matrix, Q8Rows};
+use crate::{Q4Matrix, Q8Matrix, Q8Rows};
 
 /// The instruction set the product runs with on this CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +33,35 @@ impl Kernel {
 
     /// Run the product of weight rows `rows` if this kernel has an implementation here; `false`
     /// leaves it to the portable one.
-    pub(crate) fn run(self, w: &Q8Matrix, rows: std::ops::Range<usize>, x: &Q8Rows, out: &mut [f32]) -> bool {
+    pub(crate) fn run_q8(
+        self,
+        w: &Q8Matrix,
+        rows: std::ops::Range<usize>,
+        x: &Q8Rows,
+        out: &mut [f32],
+    ) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
             Self::Avx2 => {
-                avx2::run(w, rows, x, out);
+                avx2::run(w, rows, x, out, avx2::Q8);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// As [`Kernel::run_q8`] for Q4_1 weights.
+    pub(crate) fn run_q4(
+        self,
+        w: &Q4Matrix,
+        rows: std::ops::Range<usize>,
+        x: &Q8Rows,
+        out: &mut [f32],
+    ) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => {
+                avx2::run(w, rows, x, out, avx2::Q4);
                 true
             }
             _ => false,
@@ -50,13 +74,78 @@ impl Kernel {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use crate::{BLOCK, Q8Matrix, Q8Rows};
+    use crate::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows};
 
     /// Activation rows and weight rows of a tile.
     const MR: usize = 4;
     const NR: usize = 2;
 
-    pub(super) fn run(w: &Q8Matrix, rows: std::ops::Range<usize>, x: &Q8Rows, out: &mut [f32]) {
+    /// The tiles of one weight format, by shape.
+    pub(super) trait Tiles<W> {
+        /// Activation rows × weight rows `shape` from rows `i` and `n` into `out`.
+        ///
+        /// # Safety
+        /// Callable only where AVX2 and FMA were detected.
+        unsafe fn tile(&self, shape: (usize, usize), w: &W, n: usize, x: &Q8Rows, i: usize, out: &mut Tile);
+    }
+
+    pub(super) type Tile = [[f32; MR]; NR];
+
+    pub(super) struct Q8;
+    pub(super) struct Q4;
+
+    macro_rules! dispatch {
+        ($f:ident, $r:expr, $c:expr, $($arg:expr),*) => {
+            match ($r, $c) {
+                (4, 2) => $f::<4, 2>($($arg),*),
+                (3, 2) => $f::<3, 2>($($arg),*),
+                (2, 2) => $f::<2, 2>($($arg),*),
+                (1, 2) => $f::<1, 2>($($arg),*),
+                (4, _) => $f::<4, 1>($($arg),*),
+                (3, _) => $f::<3, 1>($($arg),*),
+                (2, _) => $f::<2, 1>($($arg),*),
+                _ => $f::<1, 1>($($arg),*),
+            }
+        };
+    }
+
+    impl Tiles<Q8Matrix> for Q8 {
+        unsafe fn tile(
+            &self,
+            (r, c): (usize, usize),
+            w: &Q8Matrix,
+            n: usize,
+            x: &Q8Rows,
+            i: usize,
+            out: &mut Tile,
+        ) {
+            // SAFETY: the caller's promise (AVX2 and FMA present) is what these functions need.
+            unsafe { dispatch!(block_tile, r, c, w, n, x, i, out) }
+        }
+    }
+
+    impl Tiles<Q4Matrix> for Q4 {
+        unsafe fn tile(
+            &self,
+            (r, c): (usize, usize),
+            w: &Q4Matrix,
+            n: usize,
+            x: &Q8Rows,
+            i: usize,
+            out: &mut Tile,
+        ) {
+            // SAFETY: as above.
+            unsafe { dispatch!(q4_tile, r, c, w, n, x, i, out) }
+        }
+    }
+
+    pub(super) fn run<W>(
+        w: &W,
+        rows: std::ops::Range<usize>,
+        x: &Q8Rows,
+        out: &mut [f32],
+        tiles: impl Tiles<W>,
+    ) {
         let m = x.rows();
         let mut n = rows.start;
         while n < rows.end {
@@ -66,18 +155,7 @@ mod avx2 {
                 let mr = MR.min(m - i);
                 let mut tile = [[0f32; MR]; NR];
                 // SAFETY: `Kernel::Avx2` exists only where AVX2 and FMA were detected.
-                unsafe {
-                    match (mr, nr) {
-                        (4, 2) => block_tile::<4, 2>(w, n, x, i, &mut tile),
-                        (3, 2) => block_tile::<3, 2>(w, n, x, i, &mut tile),
-                        (2, 2) => block_tile::<2, 2>(w, n, x, i, &mut tile),
-                        (1, 2) => block_tile::<1, 2>(w, n, x, i, &mut tile),
-                        (4, _) => block_tile::<4, 1>(w, n, x, i, &mut tile),
-                        (3, _) => block_tile::<3, 1>(w, n, x, i, &mut tile),
-                        (2, _) => block_tile::<2, 1>(w, n, x, i, &mut tile),
-                        _ => block_tile::<1, 1>(w, n, x, i, &mut tile),
-                    }
-                }
+                unsafe { tiles.tile((mr, nr), w, n, x, i, &mut tile) };
                 for (r, row) in tile.iter().enumerate().take(nr) {
                     let base = (n + r - rows.start) * m + i;
                     out[base..base + mr].copy_from_slice(&row[..mr]);
@@ -116,7 +194,7 @@ mod avx2 {
         n: usize,
         x: &Q8Rows,
         i: usize,
-        tile: &mut [[f32; MR]; NR],
+        tile: &mut Tile,
     ) {
         let k = w.cols();
         let blocks = k / BLOCK;
@@ -143,6 +221,70 @@ mod avx2 {
         for (out, acc) in tile.iter_mut().zip(&acc) {
             for (o, a) in out.iter_mut().zip(acc) {
                 *o = hsum(*a);
+            }
+        }
+    }
+
+    /// 16 bytes at `q[at..]` as one vector.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn load16(q: &[u8], at: usize) -> __m128i {
+        let bytes: &[u8] = &q[at..at + BLOCK / 2];
+        // SAFETY: `bytes` holds 16 bytes; the load is unaligned.
+        unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
+    }
+
+    /// `a · b` in eight lanes, then summed: always the same order for the same lengths.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+        for (x, y) in ca.zip(cb) {
+            // SAFETY: both chunks hold 8 floats; the loads are unaligned.
+            let (x, y) = unsafe { (_mm256_loadu_ps(x.as_ptr()), _mm256_loadu_ps(y.as_ptr())) };
+            acc = _mm256_fmadd_ps(x, y, acc);
+        }
+        hsum(acc) + tail
+    }
+
+    /// Q4_1 weights: the 4-bit quants are unsigned, so `vpmaddubsw` takes them as they are (no
+    /// sign trick); each block's minimum adds `m_w · d_x·Σq_x`, summed over blocks at the end.
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx2,fma")]
+    fn q4_tile<const R: usize, const C: usize>(
+        w: &Q4Matrix,
+        n: usize,
+        x: &Q8Rows,
+        i: usize,
+        tile: &mut Tile,
+    ) {
+        let k = w.cols();
+        let blocks = k / BLOCK;
+        let ones = _mm256_set1_epi16(1);
+        let nibble = _mm256_set1_epi8(0x0F);
+        let mut acc = [[_mm256_setzero_ps(); R]; C];
+        for b in 0..blocks {
+            let mut wv = [_mm256_setzero_si256(); C];
+            for c in 0..C {
+                let raw = load16(&w.packed, ((n + c) * blocks + b) * (BLOCK / 2));
+                wv[c] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), nibble);
+            }
+            for r in 0..R {
+                let xv = load(&x.quants, (i + r) * k + b * BLOCK);
+                let xs = x.scales[(i + r) * blocks + b];
+                for c in 0..C {
+                    let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wv[c], xv), ones);
+                    let scale = _mm256_set1_ps(w.scales[(n + c) * blocks + b] * xs);
+                    acc[c][r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[c][r]);
+                }
+            }
+        }
+        for c in 0..C {
+            let mins = &w.mins[(n + c) * blocks..][..blocks];
+            for r in 0..R {
+                tile[c][r] = hsum(acc[c][r]) + dot(mins, &x.sums[(i + r) * blocks..][..blocks]);
             }
         }
     }
