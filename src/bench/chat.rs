@@ -23,7 +23,8 @@ pub struct ChatBenchArgs {
     /// Tokens each request may generate.
     #[arg(long, default_value_t = 64)]
     pub max_tokens: u32,
-    /// `openai` (POST /v1/chat/completions) or `jobs` (chat jobs on /v1/jobs, polled).
+    /// `openai` (POST /v1/chat/completions), `jobs` (chat jobs on /v1/jobs, polled) or `engine`
+    /// (the model's engine called in this process, without the control plane: its own share).
     #[arg(long, default_value = "openai")]
     pub via: String,
     /// Write the prompts as JSON ({system, users}) to this file and exit.
@@ -117,8 +118,11 @@ pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()
         std::fs::write(path, serde_json::to_vec_pretty(&json!({"system": SYSTEM, "users": users}))?)?;
         return Ok(());
     }
-    if !["openai", "jobs"].contains(&args.via.as_str()) {
-        bail!("--via must be openai or jobs");
+    if !["openai", "jobs", "engine"].contains(&args.via.as_str()) {
+        bail!("--via must be openai, jobs or engine");
+    }
+    if args.via == "engine" {
+        return engine_only(settings, args);
     }
     let (_dir, settings) = super::scratch_settings(settings, "chat")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
@@ -147,14 +151,56 @@ pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()
             latencies.push(latency);
             tokens += t;
         }
-        let wall = start.elapsed().as_secs_f64();
-        let cpu = (cpu_seconds() - cpu0) / (wall * f64::from(cores)) * 100.0;
-        let (p50, p95) = median_and_p95(latencies);
-        println!(
-            "splai n={n} req_per_s={:.2} tok_per_s={:.1} completion_tokens={tokens} p50_s={p50:.2} p95_s={p95:.2} cpu_pct={cpu:.0}",
-            n as f64 / wall,
-            tokens as f64 / wall,
-        );
+        report(n, start.elapsed().as_secs_f64(), cpu0, cores, tokens, latencies);
     }
     stack.shutdown().await
+}
+
+/// The same requests straight into the model's engine, from one thread each.
+fn engine_only(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()> {
+    use splai_executor::llm::{GenParams, LlmModel};
+    let models = crate::executor_cmd::models(settings);
+    let model = models.llm(None).map_err(|e| anyhow::anyhow!(e.message))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let prompt = |i: usize| LlmModel::chat_prompt(&[("system".into(), SYSTEM.into()), ("user".into(), ticket(i))]);
+    let params = GenParams { max_tokens: args.max_tokens as usize, ..GenParams::default() };
+    let never = std::sync::Arc::default();
+    model.generate(&prompt(63), &GenParams { max_tokens: 4, ..params.clone() }, &never, &mut |_, _| {})
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("chat via=engine cores={cores} max_batch={} max_tokens={}", settings.executor.max_batch, args.max_tokens);
+    for &n in &args.concurrency {
+        let (cpu0, start) = (cpu_seconds(), Instant::now());
+        let results: Vec<anyhow::Result<(f64, u64)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let (model, params, never, prompt) = (&model, &params, &never, &prompt);
+                    s.spawn(move || {
+                        let begun = Instant::now();
+                        let g = model.generate(&prompt(i), params, never, &mut |_, _| {}).map_err(|e| anyhow::anyhow!(e.message))?;
+                        Ok((begun.elapsed().as_secs_f64(), u64::from(g.completion_tokens)))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a request thread panicked")))).collect()
+        });
+        let mut latencies = Vec::new();
+        let mut tokens = 0;
+        for r in results {
+            let (latency, t) = r?;
+            latencies.push(latency);
+            tokens += t;
+        }
+        report(n, start.elapsed().as_secs_f64(), cpu0, cores, tokens, latencies);
+    }
+    Ok(())
+}
+
+fn report(n: usize, wall: f64, cpu0: f64, cores: u32, tokens: u64, latencies: Vec<f64>) {
+    let cpu = (cpu_seconds() - cpu0) / (wall * f64::from(cores)) * 100.0;
+    let (p50, p95) = median_and_p95(latencies);
+    println!(
+        "splai n={n} req_per_s={:.2} tok_per_s={:.1} completion_tokens={tokens} p50_s={p50:.2} p95_s={p95:.2} cpu_pct={cpu:.0}",
+        n as f64 / wall,
+        tokens as f64 / wall,
+    );
 }

@@ -7,7 +7,8 @@
 //! Why `unsafe` is sound here: every intrinsic call sits in a function compiled with
 //! `#[target_feature(enable = "avx2,fma")]`, which is only called after `Kernel::detect` found
 //! both features on this CPU at run time; loads are unaligned loads from slices whose bounds are
-//! checked before the pointer is formed (`slice[a..a + 32]`).
+//! checked before the pointers are formed (a tile asserts that each of its rows holds every block
+//! the loop reads).
 
 use crate::{Q4Matrix, Q8Matrix, Q8Rows};
 
@@ -166,15 +167,6 @@ mod avx2 {
         }
     }
 
-    /// 32 quants at `q[at..]` as one vector.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn load(q: &[i8], at: usize) -> __m256i {
-        let block: &[i8] = &q[at..at + BLOCK];
-        // SAFETY: `block` holds 32 bytes; the load is unaligned.
-        unsafe { _mm256_loadu_si256(block.as_ptr().cast()) }
-    }
-
     /// The 8 lanes of `v` summed, always in the same order.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -183,55 +175,6 @@ mod avx2 {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
         _mm_cvtss_f32(s)
-    }
-
-    /// Activation rows `i..i + R` times weight rows `n..n + C` into `tile[c][r]`.
-    // Indices over three small arrays (weights, activations, accumulators) read plainer than zips.
-    #[allow(clippy::needless_range_loop)]
-    #[target_feature(enable = "avx2,fma")]
-    fn block_tile<const R: usize, const C: usize>(
-        w: &Q8Matrix,
-        n: usize,
-        x: &Q8Rows,
-        i: usize,
-        tile: &mut Tile,
-    ) {
-        let k = w.cols();
-        let blocks = k / BLOCK;
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = [[_mm256_setzero_ps(); R]; C];
-        for b in 0..blocks {
-            let mut wv = [_mm256_setzero_si256(); C];
-            let mut abs = [_mm256_setzero_si256(); C];
-            for c in 0..C {
-                wv[c] = load(&w.quants, (n + c) * k + b * BLOCK);
-                abs[c] = _mm256_sign_epi8(wv[c], wv[c]);
-            }
-            for r in 0..R {
-                let xv = load(&x.quants, (i + r) * k + b * BLOCK);
-                let xs = x.scales[(i + r) * blocks + b];
-                for c in 0..C {
-                    let signed = _mm256_sign_epi8(xv, wv[c]);
-                    let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(abs[c], signed), ones);
-                    let scale = _mm256_set1_ps(w.scales[(n + c) * blocks + b] * xs);
-                    acc[c][r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[c][r]);
-                }
-            }
-        }
-        for (out, acc) in tile.iter_mut().zip(&acc) {
-            for (o, a) in out.iter_mut().zip(acc) {
-                *o = hsum(*a);
-            }
-        }
-    }
-
-    /// 16 bytes at `q[at..]` as one vector.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn load16(q: &[u8], at: usize) -> __m128i {
-        let bytes: &[u8] = &q[at..at + BLOCK / 2];
-        // SAFETY: `bytes` holds 16 bytes; the load is unaligned.
-        unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
     }
 
     /// `a · b` in eight lanes, then summed: always the same order for the same lengths.
@@ -249,6 +192,76 @@ mod avx2 {
         hsum(acc) + tail
     }
 
+    /// Row starts of a tile: `C` weight rows from `n`, `R` activation rows from `i`, each
+    /// checked to hold `blocks` blocks, so the block loop reads through raw pointers.
+    struct Rows<const R: usize, const C: usize> {
+        xq: [*const i8; R],
+        xs: [*const f32; R],
+        ws: [*const f32; C],
+    }
+
+    impl<const R: usize, const C: usize> Rows<R, C> {
+        fn new(x: &Q8Rows, i: usize, w_scales: &[f32], n: usize, blocks: usize) -> Self {
+            let k = blocks * BLOCK;
+            assert!((i + R) * k <= x.quants.len() && (i + R) * blocks <= x.scales.len(), "activation rows");
+            assert!((n + C) * blocks <= w_scales.len(), "weight rows");
+            Self {
+                xq: std::array::from_fn(|r| x.quants[(i + r) * k..].as_ptr()),
+                xs: std::array::from_fn(|r| x.scales[(i + r) * blocks..].as_ptr()),
+                ws: std::array::from_fn(|c| w_scales[(n + c) * blocks..].as_ptr()),
+            }
+        }
+    }
+
+    /// Activation rows `i..i + R` times Q8_0 weight rows `n..n + C` into `tile[c][r]`.
+    // Indices over three small arrays (weights, activations, accumulators) read plainer than zips.
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx2,fma")]
+    fn block_tile<const R: usize, const C: usize>(
+        w: &Q8Matrix,
+        n: usize,
+        x: &Q8Rows,
+        i: usize,
+        tile: &mut Tile,
+    ) {
+        let k = w.cols();
+        let blocks = k / BLOCK;
+        let rows = Rows::<R, C>::new(x, i, &w.scales, n, blocks);
+        assert!((n + C) * k <= w.quants.len(), "weight rows");
+        let wq: [*const i8; C] = std::array::from_fn(|c| w.quants[(n + c) * k..].as_ptr());
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [[_mm256_setzero_ps(); R]; C];
+        for b in 0..blocks {
+            // SAFETY: every row holds `blocks` blocks (asserted above), so the 32 bytes at
+            // `b * 32` and the scale at `b` are inside it; the loads are unaligned.
+            unsafe {
+                let mut wv = [_mm256_setzero_si256(); C];
+                let mut abs = [_mm256_setzero_si256(); C];
+                let mut ws = [_mm256_setzero_ps(); C];
+                for c in 0..C {
+                    wv[c] = _mm256_loadu_si256(wq[c].add(b * BLOCK).cast());
+                    abs[c] = _mm256_sign_epi8(wv[c], wv[c]);
+                    ws[c] = _mm256_broadcast_ss(&*rows.ws[c].add(b));
+                }
+                for r in 0..R {
+                    let xv = _mm256_loadu_si256(rows.xq[r].add(b * BLOCK).cast());
+                    let xs = _mm256_broadcast_ss(&*rows.xs[r].add(b));
+                    for c in 0..C {
+                        let signed = _mm256_sign_epi8(xv, wv[c]);
+                        let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(abs[c], signed), ones);
+                        let scale = _mm256_mul_ps(ws[c], xs);
+                        acc[c][r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[c][r]);
+                    }
+                }
+            }
+        }
+        for (out, acc) in tile.iter_mut().zip(&acc) {
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o = hsum(*a);
+            }
+        }
+    }
+
     /// Q4_1 weights: the 4-bit quants are unsigned, so `vpmaddubsw` takes them as they are (no
     /// sign trick); each block's minimum adds `m_w · d_x·Σq_x`, summed over blocks at the end.
     #[allow(clippy::needless_range_loop)]
@@ -262,22 +275,31 @@ mod avx2 {
     ) {
         let k = w.cols();
         let blocks = k / BLOCK;
+        let rows = Rows::<R, C>::new(x, i, &w.scales, n, blocks);
+        let half = BLOCK / 2;
+        assert!((n + C) * blocks * half <= w.packed.len(), "weight rows");
+        let wq: [*const u8; C] = std::array::from_fn(|c| w.packed[(n + c) * blocks * half..].as_ptr());
         let ones = _mm256_set1_epi16(1);
         let nibble = _mm256_set1_epi8(0x0F);
         let mut acc = [[_mm256_setzero_ps(); R]; C];
         for b in 0..blocks {
-            let mut wv = [_mm256_setzero_si256(); C];
-            for c in 0..C {
-                let raw = load16(&w.packed, ((n + c) * blocks + b) * (BLOCK / 2));
-                wv[c] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), nibble);
-            }
-            for r in 0..R {
-                let xv = load(&x.quants, (i + r) * k + b * BLOCK);
-                let xs = x.scales[(i + r) * blocks + b];
+            // SAFETY: as in `block_tile`: offsets inside rows of `blocks` blocks (asserted).
+            unsafe {
+                let mut wv = [_mm256_setzero_si256(); C];
+                let mut ws = [_mm256_setzero_ps(); C];
                 for c in 0..C {
-                    let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wv[c], xv), ones);
-                    let scale = _mm256_set1_ps(w.scales[(n + c) * blocks + b] * xs);
-                    acc[c][r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[c][r]);
+                    let raw = _mm_loadu_si128(wq[c].add(b * half).cast());
+                    wv[c] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), nibble);
+                    ws[c] = _mm256_broadcast_ss(&*rows.ws[c].add(b));
+                }
+                for r in 0..R {
+                    let xv = _mm256_loadu_si256(rows.xq[r].add(b * BLOCK).cast());
+                    let xs = _mm256_broadcast_ss(&*rows.xs[r].add(b));
+                    for c in 0..C {
+                        let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wv[c], xv), ones);
+                        let scale = _mm256_mul_ps(ws[c], xs);
+                        acc[c][r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[c][r]);
+                    }
                 }
             }
         }

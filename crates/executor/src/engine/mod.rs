@@ -285,7 +285,10 @@ impl Loop {
             slots.push(Slot { seq: i, fed: if prefill { tokens.len() } else { 0 }, logits });
             parts.push(Part { tokens, cache, logits });
         }
+        let t0 = Instant::now();
+        let rows: usize = parts.iter().map(|p| p.tokens.len()).sum();
         let result = self.model.forward_batch(&mut parts);
+        if std::env::var("XENGINE_DEBUG").is_ok() { eprintln!("STEP parts={} rows={rows} ms={:.1}", parts.len(), t0.elapsed().as_secs_f64()*1000.0); }
         drop(parts);
         self.count(slots.len());
         let logits = match result {
