@@ -162,12 +162,17 @@ fn engine_only(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()> 
     let models = crate::executor_cmd::models(settings);
     let model = models.llm(None).map_err(|e| anyhow::anyhow!(e.message))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let prompt = |i: usize| LlmModel::chat_prompt(&[("system".into(), SYSTEM.into()), ("user".into(), ticket(i))]);
+    let prompt =
+        |i: usize| LlmModel::chat_prompt(&[("system".into(), SYSTEM.into()), ("user".into(), ticket(i))]);
     let params = GenParams { max_tokens: args.max_tokens as usize, ..GenParams::default() };
     let never = std::sync::Arc::default();
-    model.generate(&prompt(63), &GenParams { max_tokens: 4, ..params.clone() }, &never, &mut |_, _| {})
+    model
+        .generate(&prompt(63), &GenParams { max_tokens: 4, ..params.clone() }, &never, &mut |_, _| {})
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    println!("chat via=engine cores={cores} max_batch={} max_tokens={}", settings.executor.max_batch, args.max_tokens);
+    println!(
+        "chat via=engine cores={cores} max_batch={} max_tokens={}",
+        settings.executor.max_batch, args.max_tokens
+    );
     for &n in &args.concurrency {
         let (cpu0, start) = (cpu_seconds(), Instant::now());
         let results: Vec<anyhow::Result<(f64, u64)>> = std::thread::scope(|s| {
@@ -176,12 +181,17 @@ fn engine_only(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()> 
                     let (model, params, never, prompt) = (&model, &params, &never, &prompt);
                     s.spawn(move || {
                         let begun = Instant::now();
-                        let g = model.generate(&prompt(i), params, never, &mut |_, _| {}).map_err(|e| anyhow::anyhow!(e.message))?;
+                        let g = model
+                            .generate(&prompt(i), params, never, &mut |_, _| {})
+                            .map_err(|e| anyhow::anyhow!(e.message))?;
                         Ok((begun.elapsed().as_secs_f64(), u64::from(g.completion_tokens)))
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a request thread panicked")))).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a request thread panicked"))))
+                .collect()
         });
         let mut latencies = Vec::new();
         let mut tokens = 0;

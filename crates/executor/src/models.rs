@@ -159,6 +159,12 @@ impl Models {
         self.llm_files.keys().chain(self.embed_dirs.keys()).cloned().collect()
     }
 
+    /// The language models loaded so far (their engines' counters).
+    pub fn loaded_llms(&self) -> Vec<Arc<LlmModel>> {
+        let map = self.loaded.0.lock().expect("models lock");
+        map.values().filter_map(|cell| cell.get().cloned()).collect()
+    }
+
     /// Models loaded in memory.
     pub fn warm(&self) -> Vec<String> {
         let mut warm = self.loaded.loaded();

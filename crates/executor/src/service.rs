@@ -37,6 +37,20 @@ pub const SERIES: &[(&str, &str, &str)] = &[
     ("splai_executor_running", "gauge", "Attempts running now, by worker."),
     ("splai_executor_slots", "gauge", "Slots, by worker."),
     ("splai_executor_cpu_percent", "gauge", "CPU utilization of the process (0-100 x cores), by worker."),
+    ("splai_engine_capacity", "gauge", "Sequences an LLM engine steps together at most, by model."),
+    ("splai_engine_active", "gauge", "Sequences an LLM engine runs now, by model."),
+    ("splai_engine_waiting", "gauge", "Requests waiting for room in an LLM engine, by model."),
+    ("splai_engine_steps_total", "counter", "Forward passes of an LLM engine, by model."),
+    (
+        "splai_engine_sequence_steps_total",
+        "counter",
+        "Sequences summed over steps (/ steps = mean batch), by model.",
+    ),
+    (
+        "splai_engine_prefix_tokens_reused_total",
+        "counter",
+        "Prompt tokens taken from the prefix cache, by model.",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -182,6 +196,18 @@ pub async fn run(
             m.set("splai_executor_cpu_percent", &[("worker", w)], cpu_pct);
             m.set("splai_executor_running", &[("worker", w)], running.len() as f64);
             m.set("splai_executor_slots", &[("worker", w)], f64::from(opts.slots));
+            for llm in shared.models.loaded_llms() {
+                let (engine, labels) = (llm.engine(), [("model", llm.name.as_str())]);
+                let stats = engine.stats();
+                let get =
+                    |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
+                m.set("splai_engine_capacity", &labels, engine.capacity() as f64);
+                m.set("splai_engine_active", &labels, get(&stats.active));
+                m.set("splai_engine_waiting", &labels, get(&stats.waiting));
+                m.set("splai_engine_steps_total", &labels, get(&stats.steps));
+                m.set("splai_engine_sequence_steps_total", &labels, get(&stats.sequences_stepped));
+                m.set("splai_engine_prefix_tokens_reused_total", &labels, get(&stats.prefix_tokens_reused));
+            }
             let hb = Heartbeat {
                 worker_id: opts.worker_id.clone(),
                 seq: beat_seq,

@@ -82,6 +82,9 @@ pub struct EngineStats {
     pub widest_step: AtomicU64,
     /// Prompt tokens taken from the prefix cache instead of computed.
     pub prefix_tokens_reused: AtomicU64,
+    /// Sequences running, and requests waiting for room, as of the last step.
+    pub active: AtomicU64,
+    pub waiting: AtomicU64,
 }
 
 /// The handle: submit requests; dropping it ends the engine once its sequences are done.
@@ -196,6 +199,8 @@ impl Loop {
                     i += 1;
                 }
             }
+            self.stats.active.store(active.len() as u64, Ordering::Relaxed);
+            self.stats.waiting.store(waiting.len() as u64, Ordering::Relaxed);
             if active.is_empty() {
                 continue;
             }
@@ -241,6 +246,20 @@ impl Loop {
             if *reserved + need > budget {
                 break; // waits for running sequences to end
             }
+            // A prompt with nothing cached that shares whole blocks with one still being read
+            // waits for that read to end (a step or two), then takes the shared part from the
+            // prefix cache instead of computing it again: requests that arrive together share
+            // their system prompt too.
+            let usable = front.prompt.len().saturating_sub(1);
+            if prefixes.enabled()
+                && prefixes.cached(&front.prompt) < prefix::BLOCK
+                && active.iter().any(|s| {
+                    s.prefilling()
+                        && prefix::common(&s.req.prompt, &front.prompt).min(usable) >= prefix::BLOCK
+                })
+            {
+                break;
+            }
             let r = waiting.pop_front().expect("front exists");
             if r.params.max_tokens == 0 {
                 let _ = r.events.send(Event::Done(Ok(Generation {
@@ -285,10 +304,15 @@ impl Loop {
             slots.push(Slot { seq: i, fed: if prefill { tokens.len() } else { 0 }, logits });
             parts.push(Part { tokens, cache, logits });
         }
-        let t0 = Instant::now();
+        let begun = Instant::now();
         let rows: usize = parts.iter().map(|p| p.tokens.len()).sum();
         let result = self.model.forward_batch(&mut parts);
-        if std::env::var("XENGINE_DEBUG").is_ok() { eprintln!("STEP parts={} rows={rows} ms={:.1}", parts.len(), t0.elapsed().as_secs_f64()*1000.0); }
+        tracing::trace!(
+            sequences = parts.len(),
+            rows,
+            ms = begun.elapsed().as_secs_f64() * 1e3,
+            "engine step"
+        );
         drop(parts);
         self.count(slots.len());
         let logits = match result {

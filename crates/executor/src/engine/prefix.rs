@@ -29,7 +29,7 @@ pub(super) struct PrefixCache {
     pub(super) hits: u64,
 }
 
-fn common(a: &[u32], b: &[u32]) -> usize {
+pub(super) fn common(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
@@ -90,6 +90,18 @@ impl PrefixCache {
             last_used: self.clock,
         });
         Ok(())
+    }
+
+    /// Prompt tokens of `prompt` a lookup would take from the cache now.
+    pub(super) fn cached(&self, prompt: &[u32]) -> usize {
+        let usable = (prompt.len().saturating_sub(1) / BLOCK) * BLOCK;
+        let n = self.entries.iter().map(|e| common(&e.tokens, prompt).min(usable)).max().unwrap_or(0);
+        (n / BLOCK) * BLOCK
+    }
+
+    /// Whether prefixes are kept at all.
+    pub(super) fn enabled(&self) -> bool {
+        self.budget >= BLOCK
     }
 
     fn used(&self) -> usize {

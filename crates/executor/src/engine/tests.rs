@@ -147,3 +147,26 @@ fn shared_prompt_prefixes_are_reused() {
     assert!(reused >= 2 * 16, "the system prompt's blocks were reused by the later prompts: {reused}");
     assert_eq!(plain.engine().stats().prefix_tokens_reused.load(Ordering::Relaxed), 0);
 }
+
+/// Requests that arrive together with a shared system prompt compute it once: the later ones
+/// wait a step for the first to read it, then copy it from the prefix cache.
+#[test]
+fn requests_arriving_together_share_their_prompt_prefix() {
+    let system = "You are a careful assistant. Answer in one short sentence, plainly, without lists.";
+    let prompt =
+        |q: &str| LlmModel::chat_prompt(&[("system".into(), system.into()), ("user".into(), q.into())]);
+    let Some(model) = load(EngineConfig::default()) else { return };
+    let (tx, rx) = mpsc::channel();
+    for q in &QUESTIONS[..4] {
+        let ids = model.tokenizer.encode(prompt(q), false).unwrap().get_ids().to_vec();
+        model
+            .engine()
+            .submit(Request { prompt: ids, params: params(4), cancel: Arc::default(), events: tx.clone() })
+            .unwrap();
+    }
+    drop(tx);
+    let done = rx.iter().filter(|e| matches!(e, Event::Done(Ok(_)))).count();
+    assert_eq!(done, 4);
+    let reused = model.engine().stats().prefix_tokens_reused.load(Ordering::Relaxed);
+    assert!(reused >= 3 * 16, "the three later requests reused the system prompt: {reused}");
+}
