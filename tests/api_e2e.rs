@@ -422,7 +422,8 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
 async fn cancel_stops_the_running_attempt_and_a_failing_task_dead_letters() {
     let up = Up::start(
         "",
-        &["executor.shell_tool=true", "scheduler.default_max_retries=1"],
+        // Two slots in all: `splai up` splits them over its two executors.
+        &["executor.shell_tool=true", "scheduler.default_max_retries=1", "executor.slots=2"],
         &["--executors", "2"],
     )
     .await;

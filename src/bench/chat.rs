@@ -3,8 +3,9 @@
 //! once to `/v1/chat/completions` (or as `chat` jobs to `/v1/jobs`) of an in-process stack with
 //! the default layout of `splai up` (one executor per core sharing one engine per model). Reports
 //! requests/s, generated tokens/s, latency p50/p95 and the process's CPU utilization, per N.
-//! `--write-prompts FILE` writes the prompts for the llama.cpp reference
-//! (`scripts/bench-llamacpp --chat`), so both sides run identical work.
+//! `--reference` then runs llama.cpp on the same model and prompts (scripts/bench_llamacpp_chat.py:
+//! sequential, batched, batched with the shared prefix computed once) and prints the ratios;
+//! `--write-prompts FILE` writes the prompts alone.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,20 @@ pub struct ChatBenchArgs {
     /// Write the prompts as JSON ({system, users}) to this file and exit.
     #[arg(long)]
     pub write_prompts: Option<std::path::PathBuf>,
+    /// Also run llama.cpp on the same model and prompts (scripts/bench_llamacpp_chat.py in the
+    /// venv scripts/bench-llamacpp installs: sequential, batched, batched with shared prefix) and
+    /// print SPLAI's ratios to each.
+    #[arg(long)]
+    pub reference: bool,
+}
+
+/// One round's figures.
+#[derive(Debug, Clone, Copy, Default)]
+struct Round {
+    n: usize,
+    req_per_s: f64,
+    tok_per_s: f64,
+    p95: f64,
 }
 
 /// The system prompt every request shares (the prefix llama.cpp's reference may reuse too).
@@ -135,6 +150,7 @@ pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()
         "chat via={} cores={cores} max_batch={} max_tokens={}",
         args.via, settings.executor.max_batch, args.max_tokens
     );
+    let mut rounds = Vec::new();
     for &n in &args.concurrency {
         let (cpu0, start) = (cpu_seconds(), Instant::now());
         let runs: Vec<_> = (0..n)
@@ -151,9 +167,13 @@ pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()
             latencies.push(latency);
             tokens += t;
         }
-        report(n, start.elapsed().as_secs_f64(), cpu0, cores, tokens, latencies);
+        rounds.push(report(n, start.elapsed().as_secs_f64(), cpu0, cores, tokens, latencies));
     }
-    stack.shutdown().await
+    stack.shutdown().await?;
+    if args.reference {
+        reference(&settings, args, &rounds)?;
+    }
+    Ok(())
 }
 
 /// The same requests straight into the model's engine, from one thread each.
@@ -200,17 +220,79 @@ fn engine_only(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()> 
             latencies.push(latency);
             tokens += t;
         }
-        report(n, start.elapsed().as_secs_f64(), cpu0, cores, tokens, latencies);
+        rounds.push(report(n, start.elapsed().as_secs_f64(), cpu0, cores, tokens, latencies));
+    }
+    if args.reference {
+        reference(settings, args, &rounds)?;
     }
     Ok(())
 }
 
-fn report(n: usize, wall: f64, cpu0: f64, cores: u32, tokens: u64, latencies: Vec<f64>) {
+fn report(n: usize, wall: f64, cpu0: f64, cores: u32, tokens: u64, latencies: Vec<f64>) -> Round {
     let cpu = (cpu_seconds() - cpu0) / (wall * f64::from(cores)) * 100.0;
     let (p50, p95) = median_and_p95(latencies);
+    let round = Round { n, req_per_s: n as f64 / wall, tok_per_s: tokens as f64 / wall, p95 };
     println!(
         "splai n={n} req_per_s={:.2} tok_per_s={:.1} completion_tokens={tokens} p50_s={p50:.2} p95_s={p95:.2} cpu_pct={cpu:.0}",
-        n as f64 / wall,
-        tokens as f64 / wall,
+        round.req_per_s, round.tok_per_s,
     );
+    round
+}
+
+/// A `key=value` field of a reference line.
+fn field(line: &str, key: &str) -> Option<String> {
+    line.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
+}
+
+/// llama.cpp on the same model and prompts; SPLAI's ratios to each of its modes.
+fn reference(settings: &Settings, args: &ChatBenchArgs, ours: &[Round]) -> anyhow::Result<()> {
+    let gguf = std::path::Path::new(&settings.executor.model_dir)
+        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !gguf.is_file() {
+        bail!("{} missing (run scripts/models)", gguf.display());
+    }
+    let install = std::process::Command::new("scripts/bench-llamacpp").arg("--install-only").status()?;
+    if !install.success() {
+        bail!("scripts/bench-llamacpp --install-only failed");
+    }
+    let dir = tempfile::tempdir()?;
+    let prompts = dir.path().join("prompts.json");
+    let users: Vec<String> = (0..64).map(ticket).collect();
+    std::fs::write(&prompts, serde_json::to_vec(&json!({"system": SYSTEM, "users": users}))?)?;
+    let sizes: Vec<String> = args.concurrency.iter().map(usize::to_string).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let out = std::process::Command::new(".venv-bench/bin/python")
+        .arg("scripts/bench_llamacpp_chat.py")
+        .arg("--model")
+        .arg(&gguf)
+        .arg("--prompts")
+        .arg(&prompts)
+        .args(["--concurrency", &sizes.join(","), "--max-tokens", &args.max_tokens.to_string()])
+        .args(["--threads", &cores.to_string()])
+        .output()?;
+    if !out.status.success() {
+        bail!("the llama.cpp reference failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("llamacpp ")).collect();
+    for l in &lines {
+        println!("{l}");
+    }
+    let num = |l: &str, k: &str| field(l, k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    for r in ours {
+        let of = |mode: &str| {
+            lines.iter().find(|l| field(l, "mode").as_deref() == Some(mode) && field(l, "n") == Some(r.n.to_string()))
+        };
+        let mut parts = Vec::new();
+        for mode in ["sequential", "batched", "batched-prefix"] {
+            if let Some(l) = of(mode) {
+                parts.push(format!("req/s {:.2}x {mode}", r.req_per_s / num(l, "req_per_s")));
+            }
+        }
+        if let Some(l) = of("sequential") {
+            parts.push(format!("p95 {:.2}x sequential", r.p95 / num(l, "p95_s")));
+        }
+        println!("ratio n={}: {}", r.n, parts.join(", "));
+    }
+    Ok(())
 }

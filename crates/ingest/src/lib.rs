@@ -13,3 +13,4 @@ pub mod intake;
 pub mod log;
 pub mod plan;
 pub mod policy;
+pub mod structured;
