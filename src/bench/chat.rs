@@ -193,6 +193,7 @@ fn engine_only(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()> 
         "chat via=engine cores={cores} max_batch={} max_tokens={}",
         settings.executor.max_batch, args.max_tokens
     );
+    let mut rounds = Vec::new();
     for &n in &args.concurrency {
         let (cpu0, start) = (cpu_seconds(), Instant::now());
         let results: Vec<anyhow::Result<(f64, u64)>> = std::thread::scope(|s| {
@@ -281,7 +282,9 @@ fn reference(settings: &Settings, args: &ChatBenchArgs, ours: &[Round]) -> anyho
     let num = |l: &str, k: &str| field(l, k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
     for r in ours {
         let of = |mode: &str| {
-            lines.iter().find(|l| field(l, "mode").as_deref() == Some(mode) && field(l, "n") == Some(r.n.to_string()))
+            lines
+                .iter()
+                .find(|l| field(l, "mode").as_deref() == Some(mode) && field(l, "n") == Some(r.n.to_string()))
         };
         let mut parts = Vec::new();
         for mode in ["sequential", "batched", "batched-prefix"] {

@@ -65,4 +65,44 @@ except openai.NotFoundError as e:
     out["unknown_model"] = e.body
     assert e.body.get("code") == "model_not_found" and e.body.get("param") == "model", e.body
 
+# Structured outputs: the SDK's parse() with a pydantic model (json_schema, strict), and json_object.
+from typing import Literal
+
+import pydantic
+
+
+class Ticket(pydantic.BaseModel):
+    id: int
+    component: Literal["login", "billing", "search", "mobile"]
+    problem: str
+    affected_users: int
+
+
+ticket = [{"role": "user", "content": "Extract the ticket as JSON: #4471 [billing] The invoice PDF is blank. "
+           "Seen by 12 users since Monday."}]
+parsed = client.chat.completions.parse(
+    model="smollm2-135m-instruct", messages=ticket, response_format=Ticket, max_tokens=96, temperature=0
+)
+got = parsed.choices[0].message.parsed
+out["structured"] = got.model_dump()
+assert isinstance(got, Ticket) and got.component == "billing" and got.id == 4471, got
+
+loose = client.chat.completions.create(
+    model="smollm2-135m-instruct", messages=ticket, response_format={"type": "json_object"}, max_tokens=48,
+    temperature=0,
+)
+obj = json.loads(loose.choices[0].message.content)
+out["json_object"] = obj
+assert isinstance(obj, dict), obj
+
+try:
+    client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=ticket,
+        response_format={"type": "json_schema", "json_schema": {"name": "t", "schema": {"anyOf": []}}},
+    )
+    raise AssertionError("an unsupported schema was accepted")
+except openai.BadRequestError as e:
+    out["schema_error"] = e.body
+    assert e.status_code == 400 and "anyOf" in json.dumps(e.body), e.body
+
 print(json.dumps(out))

@@ -93,6 +93,12 @@ fn infer(inputs: &BTreeMap<String, Value>, ctx: &mut Context<'_>) -> Result<Outp
                 .ok_or_else(|| AttemptError::fatal("input `repeat_penalty` must be a number in 1..=2"))?
                 as f32,
         },
+        response: match inputs.get("response_format") {
+            None | Some(Value::Null) => None,
+            Some(format) => splai_ingest::structured::response_format(format)
+                .map_err(|e| AttemptError::fatal(format!("input `response_format`: {e}")))?
+                .map(std::sync::Arc::new),
+        },
         ..GenParams::default()
     };
     let model = ctx.models.llm(ctx.model)?;

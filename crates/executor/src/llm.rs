@@ -57,6 +57,9 @@ pub struct GenParams {
     pub repeat_last_n: usize,
     /// The generation fails once this passes (checked between steps).
     pub deadline: Option<std::time::Instant>,
+    /// A structured output: the text is a JSON value of this shape (stop sequences do not
+    /// apply; out of tokens, the value is closed).
+    pub response: Option<Arc<splai_ingest::structured::Shape>>,
 }
 
 impl Default for GenParams {
@@ -69,6 +72,7 @@ impl Default for GenParams {
             repeat_penalty: 1.1,
             repeat_last_n: 64,
             deadline: None,
+            response: None,
         }
     }
 }
@@ -230,7 +234,8 @@ impl LlmModel {
         let weights = Llama::load(&content, &mut file, &device, weights, padding.applies(weights), context)
             .map_err(|e| load_err(path, e))?;
         let tokenizer = Arc::new(tokenizer);
-        let engine = Engine::start(name, weights, tokenizer.clone(), eos, engine)?;
+        let bytes = Arc::new(crate::engine::token_bytes(&tokens, &types));
+        let engine = Engine::start(name, weights, tokenizer.clone(), eos, bytes, engine)?;
         Ok(Self { name: name.to_string(), engine, tokenizer, context })
     }
 

@@ -67,7 +67,21 @@ fn walk(shape: Shape, choices: &[u16]) -> Vec<u8> {
         let mut candidates: Vec<Vec<u8>> = ALPHABET.iter().map(|b| vec![*b]).collect();
         candidates.extend(UTF8.iter().map(|u| u.to_vec()));
         // Whole keys and literals too, as a tokenizer offers them.
-        candidates.extend(["\"p0_id\"", "\"p1_name\"", "\"p2_count\"", "\"p3_é\"", "true", "false", "null", "\"red\"", "12"].iter().map(|s| s.as_bytes().to_vec()));
+        candidates.extend(
+            [
+                "\"p0_id\"",
+                "\"p1_name\"",
+                "\"p2_count\"",
+                "\"p3_é\"",
+                "true",
+                "false",
+                "null",
+                "\"red\"",
+                "12",
+            ]
+            .iter()
+            .map(|s| s.as_bytes().to_vec()),
+        );
         let ok: Vec<&Vec<u8>> = candidates.iter().filter(|c| m.accepts(c)).collect();
         if ok.is_empty() || (m.is_complete() && c % 7 == 0) {
             break;
@@ -120,13 +134,17 @@ fn a_schema_object_takes_its_properties_once_and_requires_what_it_requires() {
     let s = json!({"type": "object", "properties": {"id": {"type": "integer"},
         "severity": {"enum": ["low", "high"]}, "note": {"type": "string", "maxLength": 3}},
         "required": ["id", "severity"]});
-    let shape = response_format(&json!({"type": "json_schema", "json_schema": {"name": "t", "schema": s, "strict": true}}))
-        .unwrap()
-        .unwrap();
+    let shape = response_format(
+        &json!({"type": "json_schema", "json_schema": {"name": "t", "schema": s, "strict": true}}),
+    )
+    .unwrap()
+    .unwrap();
     let m = Machine::new(Arc::new(shape));
     assert!(m.accepts(br#"{"id": 7, "severity": "high"}"#));
     assert!(m.accepts(br#"{"id":-3,"severity":"low","note":"abc"}"#));
-    assert!(!m.accepts(br#"{"id": 7}"#.split_last().unwrap().1.iter().chain(b"}").copied().collect::<Vec<_>>().as_slice()));
+    assert!(!m.accepts(
+        br#"{"id": 7}"#.split_last().unwrap().1.iter().chain(b"}").copied().collect::<Vec<_>>().as_slice()
+    ));
     assert!(m.accepts(br#"{"severity": "low", "id": 1}"#), "properties come in any order");
     assert!(!m.accepts(br#"{"id": 1, "id""#), "each once");
     assert!(!m.accepts(br#"{"id": 7.5"#), "an integer has no fraction");
@@ -139,12 +157,13 @@ fn a_schema_object_takes_its_properties_once_and_requires_what_it_requires() {
 
 #[test]
 fn unsupported_schemas_are_refused_by_name() {
-    let e = response_format(&json!({"type": "json_schema", "json_schema": {"schema": {"anyOf": []}}})).unwrap_err();
+    let e = response_format(&json!({"type": "json_schema", "json_schema": {"schema": {"anyOf": []}}}))
+        .unwrap_err();
     assert!(e.to_string().contains("anyOf") && e.to_string().contains("not supported"), "{e}");
     let e = response_format(&json!({"type": "xml"})).unwrap_err();
     assert!(e.to_string().contains("response_format.type"), "{e}");
     let e = response_format(&json!({"type": "json_schema", "json_schema": {"schema": {"type": "object",
-        "properties": {"a": {"type": "string"}}, "required": ["b"]}}})).unwrap_err();
+        "properties": {"a": {"type": "string"}}, "required": ["b"]}}}))
+    .unwrap_err();
     assert!(e.to_string().contains("`b` is not a property"), "{e}");
 }
-

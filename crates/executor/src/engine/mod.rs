@@ -12,8 +12,11 @@
 //! The engine owns the model and its inference threads: one thread runs the loop inside a rayon
 //! pool of `threads` threads, which the products of every step use.
 
+mod constrain;
 mod prefix;
 mod sequence;
+
+pub use constrain::token_bytes;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,6 +85,8 @@ pub struct EngineStats {
     pub widest_step: AtomicU64,
     /// Prompt tokens taken from the prefix cache instead of computed.
     pub prefix_tokens_reused: AtomicU64,
+    /// Time spent choosing tokens under structured-output automata (ns).
+    pub constrained_nanos: AtomicU64,
     /// Sequences running, and requests waiting for room, as of the last step.
     pub active: AtomicU64,
     pub waiting: AtomicU64,
@@ -102,6 +107,7 @@ impl Engine {
         model: Llama,
         tokenizer: Arc<Tokenizer>,
         eos: Vec<u32>,
+        bytes: Arc<Vec<Option<Vec<u8>>>>,
         config: EngineConfig,
     ) -> Result<Self, AttemptError> {
         let threads = match config.threads {
@@ -127,6 +133,7 @@ impl Engine {
             model,
             tokenizer,
             eos,
+            bytes,
             config,
             stats: stats.clone(),
         };
@@ -156,6 +163,8 @@ struct Loop {
     model: Llama,
     tokenizer: Arc<Tokenizer>,
     eos: Vec<u32>,
+    /// Each token's bytes, for structured outputs.
+    bytes: Arc<Vec<Option<Vec<u8>>>>,
     config: EngineConfig,
     stats: Arc<EngineStats>,
     bytes_per_position: usize,
@@ -340,10 +349,12 @@ impl Loop {
                 // The prompt is in: its prefix may serve later sequences.
                 let _ = prefixes.insert(&seq.req.prompt, &seq.cache);
             }
+            let before = seq.constrained_nanos;
             let how = match logits.get(row) {
-                Ok(l) => seq.take(&l, &self.tokenizer, &self.eos),
+                Ok(l) => seq.take(&l, &self.tokenizer, &self.eos, &self.bytes),
                 Err(e) => Some(Finish::Failed(AttemptError::transient(format!("inference failed: {e}")))),
             };
+            self.stats.constrained_nanos.fetch_add(seq.constrained_nanos - before, Ordering::Relaxed);
             row += 1;
             if let Some(how) = how {
                 ended.push((slot.seq, how));

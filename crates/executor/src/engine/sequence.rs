@@ -7,6 +7,9 @@ use candle_core::Tensor;
 use candle_transformers::generation::LogitsProcessor;
 use tokenizers::Tokenizer;
 
+use splai_ingest::structured::Machine;
+
+use super::constrain::{self, TokenBytes};
 use super::{Event, Request};
 use crate::AttemptError;
 use crate::llama::SeqCache;
@@ -22,6 +25,10 @@ pub(super) struct Sequence {
     /// KV positions reserved for this sequence (prompt + max_tokens).
     pub(super) reserved: usize,
     sampler: LogitsProcessor,
+    /// The structured-output automaton, when the request asked for a response format.
+    machine: Option<Machine>,
+    /// Time spent choosing tokens under the automaton (ns).
+    pub(super) constrained_nanos: u64,
     out: Vec<u32>,
     text: String,
     /// Tokens before `shown` have been turned into `text`.
@@ -39,6 +46,7 @@ impl Sequence {
         let temperature = req.params.temperature.filter(|t| *t > 0.0);
         let sampler = LogitsProcessor::new(req.params.seed, temperature, None);
         let reserved = req.prompt.len() + req.params.max_tokens;
+        let machine = req.params.response.clone().map(Machine::new);
         Self {
             req,
             cache,
@@ -46,6 +54,8 @@ impl Sequence {
             next: None,
             reserved,
             sampler,
+            machine,
+            constrained_nanos: 0,
             out: Vec::new(),
             text: String::new(),
             shown: 0,
@@ -71,14 +81,23 @@ impl Sequence {
 
     /// Sample the next token from `logits` (`[vocab]`) and take it: stream its text, and say
     /// whether the sequence ends.
-    pub(super) fn take(&mut self, logits: &Tensor, tokenizer: &Tokenizer, eos: &[u32]) -> Option<Finish> {
-        match self.sample(logits) {
-            Ok(token) => self.accept(token, tokenizer, eos),
+    pub(super) fn take(
+        &mut self,
+        logits: &Tensor,
+        tokenizer: &Tokenizer,
+        eos: &[u32],
+        bytes: &TokenBytes,
+    ) -> Option<Finish> {
+        match self.sample(logits, bytes) {
+            Ok(Some(token)) => self.accept(token, tokenizer, eos, bytes),
+            // No token fits the response format (a vocabulary without the bytes it needs): the
+            // machine's completion closes the value.
+            Ok(None) => Some(Finish::Done("length")),
             Err(e) => Some(Finish::Failed(AttemptError::transient(format!("inference failed: {e}")))),
         }
     }
 
-    fn sample(&mut self, logits: &Tensor) -> candle_core::Result<u32> {
+    fn sample(&mut self, logits: &Tensor, bytes: &TokenBytes) -> candle_core::Result<Option<u32>> {
         let p = &self.req.params;
         let logits = if p.repeat_penalty != 1.0 && !self.out.is_empty() {
             let recent = &self.out[self.out.len().saturating_sub(p.repeat_last_n)..];
@@ -86,11 +105,33 @@ impl Sequence {
         } else {
             logits.clone()
         };
-        self.sampler.sample(&logits)
+        match &self.machine {
+            None => self.sampler.sample(&logits).map(Some),
+            Some(machine) => {
+                let greedy = p.temperature.is_none_or(|t| t <= 0.0);
+                let begun = Instant::now();
+                let picked = constrain::pick(&logits, machine, bytes, (!greedy).then_some(&mut self.sampler));
+                self.constrained_nanos += begun.elapsed().as_nanos() as u64;
+                picked
+            }
+        }
     }
 
-    fn accept(&mut self, token: u32, tokenizer: &Tokenizer, eos: &[u32]) -> Option<Finish> {
-        if eos.contains(&token) {
+    fn accept(
+        &mut self,
+        token: u32,
+        tokenizer: &Tokenizer,
+        eos: &[u32],
+        bytes: &TokenBytes,
+    ) -> Option<Finish> {
+        if let Some(machine) = &mut self.machine {
+            let fed = bytes.get(token as usize).and_then(Option::as_ref).is_some_and(|b| machine.feed_all(b));
+            if !fed {
+                return Some(Finish::Failed(AttemptError::transient(
+                    "a token outside the response format was picked",
+                )));
+            }
+        } else if eos.contains(&token) {
             return Some(Finish::Done("stop"));
         }
         self.out.push(token);
@@ -100,7 +141,12 @@ impl Sequence {
         };
         self.text.push_str(&delta);
         self.emit(delta);
-        if let Some(cut) = self.req.params.stop.iter().filter_map(|s| self.text.find(s.as_str())).min() {
+        if let Some(machine) = &self.machine {
+            if machine.is_complete() {
+                return Some(Finish::Done("stop")); // the value is whole: nothing may follow
+            }
+        } else if let Some(cut) = self.req.params.stop.iter().filter_map(|s| self.text.find(s.as_str())).min()
+        {
             self.text.truncate(cut);
             self.shown = self.out.len(); // nothing after a stop sequence is shown
             return Some(Finish::Done("stop"));
@@ -143,6 +189,12 @@ impl Sequence {
                 Ok(delta) => {
                     self.text.push_str(&delta);
                     self.emit(delta);
+                    // Out of tokens inside a structured value: close it, so it still parses.
+                    if let Some(machine) = &self.machine {
+                        let tail = String::from_utf8_lossy(&machine.completion()).into_owned();
+                        self.text.push_str(&tail);
+                        self.emit(tail);
+                    }
                     Ok(Generation {
                         text: self.text.trim().to_string(),
                         prompt_tokens: self.req.prompt.len() as u32,

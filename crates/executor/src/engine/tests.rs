@@ -170,3 +170,50 @@ fn requests_arriving_together_share_their_prompt_prefix() {
     let reused = model.engine().stats().prefix_tokens_reused.load(Ordering::Relaxed);
     assert!(reused >= 3 * 16, "the three later requests reused the system prompt: {reused}");
 }
+
+fn ticket_shape() -> Arc<splai_ingest::structured::Shape> {
+    let format = serde_json::json!({"type": "json_schema", "json_schema": {"name": "ticket", "strict": true, "schema": {
+        "type": "object", "additionalProperties": false,
+        "required": ["id", "component", "problem", "affected_users"],
+        "properties": {
+            "id": {"type": "integer"},
+            "component": {"enum": ["login", "billing", "search", "mobile"]},
+            "problem": {"type": "string", "maxLength": 80},
+            "affected_users": {"type": "integer"}}}}});
+    Arc::new(splai_ingest::structured::response_format(&format).unwrap().unwrap())
+}
+
+fn check_ticket(text: &str) {
+    let v: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert!(v["id"].is_i64() && v["affected_users"].is_i64(), "{v}");
+    assert!(["login", "billing", "search", "mobile"].contains(&v["component"].as_str().unwrap_or("")), "{v}");
+    assert!(v["problem"].as_str().is_some_and(|p| p.chars().count() <= 80), "{v}");
+}
+
+/// A structured output parses and has the schema's fields — greedy, sampled, and cut short by
+/// max_tokens (closed by the automaton's completion).
+#[test]
+fn structured_outputs_always_parse_and_fit_the_schema() {
+    let Some(model) = load(EngineConfig::default()) else { return };
+    let prompt = chat(
+        "Extract the ticket as JSON: #4471 [billing] The invoice PDF is blank. Seen by 12 users since Monday.",
+    );
+    let shape = ticket_shape();
+    for (temperature, max_tokens) in [(None, 96), (Some(0.8), 96), (None, 6)] {
+        let p = GenParams {
+            max_tokens,
+            temperature,
+            seed: 3,
+            response: Some(shape.clone()),
+            ..GenParams::default()
+        };
+        let g = model.generate(&prompt, &p, &Arc::default(), &mut |_, _| {}).unwrap();
+        check_ticket(&g.text);
+        if max_tokens == 96 && temperature.is_none() {
+            assert_eq!(g.finish_reason, "stop", "{g:?}");
+            let v: serde_json::Value = serde_json::from_str(&g.text).unwrap();
+            assert_eq!(v["component"], "billing", "the model read the ticket: {v}");
+        }
+    }
+}

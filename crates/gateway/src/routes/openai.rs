@@ -101,7 +101,7 @@ fn generation(body: &Value, input: &mut serde_json::Map<String, Value>) -> Resul
     {
         return Err(bad("n", "only n = 1 is supported"));
     }
-    for key in ["temperature", "seed", "stop"] {
+    for key in ["temperature", "seed", "stop", "response_format"] {
         if let Some(v) = body.get(key).filter(|v| !v.is_null()) {
             input.insert(key.into(), v.clone());
         }
@@ -174,7 +174,7 @@ fn usage_of(result: &Value) -> Value {
 }
 
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
-    request_body(content = Object, description = "OpenAI chat completion request: model, messages, max_tokens, temperature, seed, stop, stream"),
+    request_body(content = Object, description = "OpenAI chat completion request: model, messages, max_tokens, temperature, seed, stop, response_format (text, json_object, json_schema), stream"),
     responses((status = 200, description = "chat.completion, or text/event-stream of chat.completion.chunk ending in [DONE]")))]
 pub async fn chat_completions(
     State(st): State<AppState>,

@@ -132,6 +132,11 @@ fn generation(input: &Value) -> Result<Vec<(&'static str, TaskInput)>, PlanError
         }
         params.push(("stop", lit(stop.clone())));
     }
+    if let Some(format) = field(input, "response_format") {
+        // Refused here, at submission, rather than by the attempt that would run it.
+        crate::structured::response_format(format).map_err(|e| invalid(&e.path, &e.reason))?;
+        params.push(("response_format", lit(format.clone())));
+    }
     Ok(params)
 }
 

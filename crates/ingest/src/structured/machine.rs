@@ -88,16 +88,45 @@ enum Frame {
     /// A value of this shape is expected next.
     Value(Arc<Shape>, usize),
     /// A schema object (its shape, the properties given so far as bits, where it stands).
-    Object { shape: Arc<Shape>, seen: u64, at: Obj, depth: usize },
+    Object {
+        shape: Arc<Shape>,
+        seen: u64,
+        at: Obj,
+        depth: usize,
+    },
     /// Any object (keys are free strings, values any JSON).
-    AnyObject { at: Obj, depth: usize },
-    Array { items: Arc<Shape>, min: usize, max: Option<usize>, count: usize, at: Arr, depth: usize },
-    Str { len: usize, min: usize, max: Option<usize>, esc: Esc, utf8: Utf8 },
+    AnyObject {
+        at: Obj,
+        depth: usize,
+    },
+    Array {
+        items: Arc<Shape>,
+        min: usize,
+        max: Option<usize>,
+        count: usize,
+        at: Arr,
+        depth: usize,
+    },
+    Str {
+        len: usize,
+        min: usize,
+        max: Option<usize>,
+        esc: Esc,
+        utf8: Utf8,
+    },
     /// A number; `digits` in its current part (integer, fraction or exponent), bounded so every
     /// number fits a double: 15, 15 and 2.
-    Number { integer: bool, at: Num, digits: u8 },
+    Number {
+        integer: bool,
+        at: Num,
+        digits: u8,
+    },
     /// One of these texts, matched so far up to `matched` bytes by the options in `alive`.
-    Choice { options: Arc<Vec<String>>, alive: Vec<u16>, matched: usize },
+    Choice {
+        options: Arc<Vec<String>>,
+        alive: Vec<u16>,
+        matched: usize,
+    },
 }
 
 /// Where a JSON text of a shape stands; [`Machine::feed`] takes one byte or refuses it.
@@ -173,7 +202,10 @@ impl Machine {
             return false;
         }
         let Some(top) = self.stack.last_mut() else { return false };
-        let structural = matches!(top, Frame::Value(..) | Frame::Object { .. } | Frame::AnyObject { .. } | Frame::Array { .. });
+        let structural = matches!(
+            top,
+            Frame::Value(..) | Frame::Object { .. } | Frame::AnyObject { .. } | Frame::Array { .. }
+        );
         if structural && is_ws(b) {
             self.whitespace += 1;
             return self.whitespace <= MAX_WHITESPACE_RUN;
@@ -255,7 +287,11 @@ impl Machine {
                 };
                 match next {
                     Some(n) => {
-                        *digits = if b.is_ascii_digit() && n == *at { *digits + 1 } else { u8::from(b.is_ascii_digit()) };
+                        *digits = if b.is_ascii_digit() && n == *at {
+                            *digits + 1
+                        } else {
+                            u8::from(b.is_ascii_digit())
+                        };
                         *at = n;
                         true
                     }
@@ -269,8 +305,11 @@ impl Machine {
             }
             Frame::Choice { options, alive, matched } => {
                 let m = *matched;
-                let extended: Vec<u16> =
-                    alive.iter().copied().filter(|o| options[*o as usize].as_bytes().get(m) == Some(&b)).collect();
+                let extended: Vec<u16> = alive
+                    .iter()
+                    .copied()
+                    .filter(|o| options[*o as usize].as_bytes().get(m) == Some(&b))
+                    .collect();
                 if extended.is_empty() {
                     // A complete option that another could have extended ends here.
                     let Some(exact) = alive.iter().copied().find(|o| options[*o as usize].len() == m) else {
@@ -330,7 +369,13 @@ impl Machine {
                     }
                     (Obj::Open | Obj::Comma, b'"') => {
                         *at = Obj::InKey;
-                        self.stack.push(Frame::Str { len: 0, min: 0, max: None, esc: Esc::None, utf8: Utf8::NONE });
+                        self.stack.push(Frame::Str {
+                            len: 0,
+                            min: 0,
+                            max: None,
+                            esc: Esc::None,
+                            utf8: Utf8::NONE,
+                        });
                         true
                     }
                     (Obj::Colon(_), b':') => {

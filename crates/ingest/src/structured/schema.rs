@@ -17,8 +17,15 @@ pub enum Shape {
     /// Properties (at most 64, given in any order, each at most once), each with whether it is
     /// required.
     Object(Vec<(String, Arc<Shape>, bool)>),
-    Array { items: Arc<Shape>, min: usize, max: Option<usize> },
-    String { min: usize, max: Option<usize> },
+    Array {
+        items: Arc<Shape>,
+        min: usize,
+        max: Option<usize>,
+    },
+    String {
+        min: usize,
+        max: Option<usize>,
+    },
     Integer,
     Number,
     Boolean,
@@ -107,7 +114,8 @@ impl Shape {
             "enum",
             "const",
         ];
-        if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str()) && !HARMLESS.contains(&k.as_str())) {
+        if let Some(k) = obj.keys().find(|k| !known.contains(&k.as_str()) && !HARMLESS.contains(&k.as_str()))
+        {
             return Err(err(&format!("{path}.{k}"), "this keyword is not supported by structured outputs"));
         }
         if obj.get("additionalProperties").is_some_and(|a| a != &Value::Bool(false)) {
@@ -120,9 +128,10 @@ impl Shape {
             return Ok(Shape::OneOf(vec![c.to_string()]));
         }
         if let Some(e) = obj.get("enum") {
-            let values = e.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
-                err(&format!("{path}.enum"), "expected a non-empty array of values")
-            })?;
+            let values = e
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| err(&format!("{path}.enum"), "expected a non-empty array of values"))?;
             return Ok(Shape::OneOf(values.iter().map(Value::to_string).collect()));
         }
         let types: Vec<&str> = match obj.get("type") {
@@ -151,7 +160,8 @@ impl Shape {
         let schema = Value::Object(obj.clone());
         match t {
             "string" => {
-                let (min, max) = (count(&schema, "minLength", path)?.unwrap_or(0), count(&schema, "maxLength", path)?);
+                let (min, max) =
+                    (count(&schema, "minLength", path)?.unwrap_or(0), count(&schema, "maxLength", path)?);
                 if max.is_some_and(|m| m < min) {
                     return Err(err(&format!("{path}.maxLength"), "is below minLength"));
                 }
@@ -166,7 +176,8 @@ impl Shape {
                     None => Shape::Any,
                     Some(i) => Shape::compile(i, &format!("{path}.items"), depth + 1)?,
                 };
-                let (min, max) = (count(&schema, "minItems", path)?.unwrap_or(0), count(&schema, "maxItems", path)?);
+                let (min, max) =
+                    (count(&schema, "minItems", path)?.unwrap_or(0), count(&schema, "maxItems", path)?);
                 if max.is_some_and(|m| m < min) {
                     return Err(err(&format!("{path}.maxItems"), "is below minItems"));
                 }
