@@ -1,15 +1,26 @@
-//! Row-wise operations of the forward pass on plain `[rows][width]` buffers.
+//! Row-wise operations of the forward pass on plain `[rows][width]` buffers, spread over the
+//! rayon pool in chunks (a wide step has tens of thousands of values per operation; done on one
+//! thread they left the others idle). Every value is computed the same way however the rows are
+//! split, so results do not depend on the batch.
+
+use rayon::prelude::*;
+
+/// Values one task takes at least.
+const CHUNK: usize = 16 * 1024;
 
 /// `out[r] = x[r] / rms(x[r]) * weight` for every row of `weight.len()` values.
 pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let w = weight.len();
-    for (row, out) in x.chunks_exact(w).zip(out.chunks_exact_mut(w)) {
-        let mean = sum_squares(row) / w as f32;
-        let scale = 1.0 / (mean + eps).sqrt();
-        for ((o, v), g) in out.iter_mut().zip(row).zip(weight) {
-            *o = v * scale * g;
+    let rows = CHUNK.div_ceil(w).max(1) * w;
+    x.par_chunks(rows).zip(out.par_chunks_mut(rows)).for_each(|(x, out)| {
+        for (row, out) in x.chunks_exact(w).zip(out.chunks_exact_mut(w)) {
+            let mean = sum_squares(row) / w as f32;
+            let scale = 1.0 / (mean + eps).sqrt();
+            for ((o, v), g) in out.iter_mut().zip(row).zip(weight) {
+                *o = v * scale * g;
+            }
         }
-    }
+    });
 }
 
 fn sum_squares(v: &[f32]) -> f32 {
@@ -38,16 +49,20 @@ pub(crate) fn axpy(w: f32, v: &[f32], out: &mut [f32]) {
 
 /// `gate = silu(gate) × up`, in place.
 pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
-    }
+    gate.par_chunks_mut(CHUNK).zip(up.par_chunks(CHUNK)).for_each(|(gate, up)| {
+        for (g, u) in gate.iter_mut().zip(up) {
+            *g = *g / (1.0 + (-*g).exp()) * u;
+        }
+    });
 }
 
 /// `x += y`.
 pub(crate) fn add(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
-    }
+    x.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK)).for_each(|(x, y)| {
+        for (a, b) in x.iter_mut().zip(y) {
+            *a += b;
+        }
+    });
 }
 
 #[cfg(test)]

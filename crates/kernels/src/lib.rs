@@ -85,18 +85,21 @@ fn matmul(w: &impl Weights, x: &Q8Rows, out: &mut [f32]) -> Result<(), KernelErr
     }
     use rayon::prelude::*;
     let kernel = x86::Kernel::detect();
+    // Enough tasks per thread that none waits long for the last one, never so small that the
+    // tasks cost more than they do (every task reloads its activation rows).
+    let per_task = (n / (rayon::current_num_threads() * 8)).clamp(4, ROWS_PER_TASK) & !1;
     if m == 1 {
         // One row: the output is already in weight-row order.
-        out.par_chunks_mut(ROWS_PER_TASK).enumerate().for_each(|(c, chunk)| {
-            let n0 = c * ROWS_PER_TASK;
+        out.par_chunks_mut(per_task).enumerate().for_each(|(c, chunk)| {
+            let n0 = c * per_task;
             w.product(kernel, n0..n0 + chunk.len(), x, chunk);
         });
         return Ok(());
     }
     // Tasks own contiguous ranges of weight rows, so they write `[n][m]`; transposed after.
     let mut by_row = vec![0f32; m * n];
-    by_row.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(c, chunk)| {
-        let n0 = c * ROWS_PER_TASK;
+    by_row.par_chunks_mut(per_task * m).enumerate().for_each(|(c, chunk)| {
+        let n0 = c * per_task;
         w.product(kernel, n0..n0 + chunk.len() / m, x, chunk);
     });
     for (j, row) in by_row.chunks_exact(m).enumerate() {

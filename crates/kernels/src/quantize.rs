@@ -38,16 +38,33 @@ pub(crate) fn whole_blocks(cols: usize) -> Result<usize, KernelError> {
 
 /// Quantize `values` (whole rows of `cols`) as GGML's reference does: per block, scale =
 /// max |v| / 127 rounded to f16, quants = round(v / scale).
+/// Blocks one task of a parallel quantization takes (a prompt chunk's rows are many blocks; a
+/// decode row is a few dozen, done inline).
+const BLOCKS_PER_TASK: usize = 256;
+
 fn quantize_into(values: &[f32], quants: &mut Vec<i8>, scales: &mut Vec<f32>) {
-    quants.clear();
-    scales.clear();
-    for block in values.chunks_exact(BLOCK) {
-        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
-        let id = if d == 0.0 { 0.0 } else { 1.0 / d };
-        quants.extend(block.iter().map(|v| (v * id).round() as i8));
-        scales.push(f16::from_f32(d).to_f32());
-    }
+    use rayon::prelude::*;
+    let blocks = values.len() / BLOCK;
+    quants.resize(blocks * BLOCK, 0);
+    scales.resize(blocks, 0.0);
+    // Each block on its own: the same values give the same quants however the work is split.
+    values
+        .par_chunks(BLOCK * BLOCKS_PER_TASK)
+        .zip(quants.par_chunks_mut(BLOCK * BLOCKS_PER_TASK))
+        .zip(scales.par_chunks_mut(BLOCKS_PER_TASK))
+        .for_each(|((values, quants), scales)| {
+            for ((block, q), scale) in
+                values.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)).zip(scales)
+            {
+                let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let d = amax / 127.0;
+                let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+                for (q, v) in q.iter_mut().zip(block) {
+                    *q = (v * id).round() as i8;
+                }
+                *scale = f16::from_f32(d).to_f32();
+            }
+        });
 }
 
 /// Per block: scale × sum of quants.

@@ -50,7 +50,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
-    let job = own_job(&st, &caller, &id).await?;
+    own_job(&st, &caller, &id).await?; // 404 before anything else
     let resume = match headers
         .get("last-event-id")
         .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()))
@@ -68,7 +68,12 @@ pub async fn stream(
     let after = match resume {
         Some(n) => n,
         None => {
+            // The head first, then the state: the snapshot is then at least as new as the head,
+            // and every event after the head follows it. (Read the other way round, a job that
+            // ended in between showed as running in the snapshot while its terminal
+            // `job.status` sat before the head and was never sent.)
             let head = st.store.stream_head(&caller.tenant, &id).await?;
+            let job = own_job(&st, &caller, &id).await?;
             let tasks = st.store.tasks(&caller.tenant, &id, None, None, i64::MAX).await?;
             let data = json!({"job": job, "tasks": tasks});
             pending.push_back(
