@@ -129,6 +129,8 @@ pub enum BenchTarget {
     Infer(crate::bench::infer::InferBenchArgs),
     /// Concurrent chat requests through a full in-process stack (continuous batching).
     Chat(crate::bench::chat::ChatBenchArgs),
+    /// MiniLM sentence embeddings, optionally beside sentence-transformers on torch.
+    Embed(crate::bench::embed::EmbedBenchArgs),
     /// Control-plane throughput: no-op tasks end to end through a full in-process stack.
     Noop(crate::bench::noop::NoopBenchArgs),
     /// Scale-out on real inference: the same batch_analysis jobs on 1, 2, … executors.
@@ -285,6 +287,10 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Noop(args) } => {
             let settings = settings(cli)?;
             tokio::runtime::Runtime::new()?.block_on(crate::bench::noop::run(&settings, args))
+        }
+        Command::Bench { target: BenchTarget::Embed(args) } => {
+            let settings = settings(cli)?;
+            crate::bench::embed::run(&settings.executor.model_dir, args)
         }
         Command::Bench { target: BenchTarget::Chat(args) } => {
             let settings = settings(cli)?;

@@ -1,6 +1,7 @@
 //! `splai bench …`: measurements anyone can reproduce.
 
 pub mod chat;
+pub mod embed;
 pub mod hops;
 pub mod infer;
 pub mod log;
