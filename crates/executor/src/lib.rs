@@ -11,7 +11,7 @@
 //!
 //! - [`llm`], [`models`]: candle inference on quantized GGUF models found in the model directory.
 //!
-//! - [`embed`]: candle BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled and normalised.
+//! - [`embed`]: BERT sentence embeddings through its own packed forward pass (all-MiniLM-L6-v2), mean-pooled and normalised.
 
 pub mod aggregate;
 mod attention;

@@ -8,12 +8,15 @@
 //! rows and however they are tiled, so a sequence decoded in a batch gets bit-for-bit the logits
 //! it gets alone (the exactness that `splai-executor`'s batching test checks).
 
+mod dense;
 mod error;
 mod q4;
 mod quantize;
+pub mod rows;
 mod scalar;
 mod x86;
 
+pub use dense::F32Matrix;
 pub use error::KernelError;
 pub use q4::Q4Matrix;
 pub use quantize::{Q8Matrix, Q8Rows};

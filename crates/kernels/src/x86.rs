@@ -22,6 +22,11 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     pub(crate) fn detect() -> Self {
+        static DETECTED: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *DETECTED.get_or_init(Self::probe)
+    }
+
+    fn probe() -> Self {
         #[cfg(target_arch = "x86_64")]
         if std::env::var_os("SPLAI_KERNELS_PORTABLE").is_none()
             && is_x86_feature_detected!("avx2")
@@ -311,3 +316,33 @@ mod avx2 {
         }
     }
 }
+
+/// Define `fn $name(args)` whose body is compiled twice: once for AVX2 and FMA, taken when this
+/// CPU has them, and once for the baseline. Loops in the body vectorise eight lanes wide in the
+/// first copy, four in the second. The body must not hand work to other functions that are not
+/// inlined into it (rayon tasks, closures passed elsewhere): those keep the baseline.
+macro_rules! twin {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) {
+                body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::x86::Kernel::detect() == $crate::x86::Kernel::Avx2 {
+                // SAFETY: `detect` found AVX2 and FMA on this CPU, the features `avx2` is built
+                // for; the body itself is safe code.
+                #[allow(unsafe_code)]
+                unsafe {
+                    return avx2($($arg),*);
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use twin;

@@ -1,0 +1,229 @@
+//! A BERT encoder forward pass on plain f32 buffers (as `llama.rs` is for Llama): the texts of a
+//! batch packed back to back with no padding, so a matrix product covers every real token of every
+//! text at once and nothing is computed for padding; each layer's query, key and value
+//! projections are one product over a stacked matrix; bias, GELU, residual and layer norm are
+//! fused into single passes over the rows.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use serde::Deserialize;
+use splai_kernels::F32Matrix;
+
+use super::layers::{Activation, Norm, add_bias, attention, bias_activation};
+
+/// The fields of a Hugging Face BERT `config.json` the forward pass uses.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Config {
+    pub hidden_size: usize,
+    pub num_attention_heads: usize,
+    pub num_hidden_layers: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default)]
+    pub position_embedding_type: Option<String>,
+}
+
+fn default_eps() -> f64 {
+    1e-12
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+
+#[derive(Debug)]
+struct Layer {
+    qkv: F32Matrix,
+    qkv_bias: Vec<f32>,
+    attn_out: F32Matrix,
+    attn_out_bias: Vec<f32>,
+    attn_norm: Norm,
+    up: F32Matrix,
+    up_bias: Vec<f32>,
+    down: F32Matrix,
+    down_bias: Vec<f32>,
+    out_norm: Norm,
+}
+
+#[derive(Debug)]
+pub(crate) struct Bert {
+    width: usize,
+    heads: usize,
+    max_positions: usize,
+    act: Activation,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    /// Token type 0's embedding (every text is one segment).
+    segment: Vec<f32>,
+    embed_norm: Norm,
+    layers: Vec<Layer>,
+}
+
+/// The named tensors of a safetensors file, looked up with or without a `bert.` prefix.
+struct Tensors(HashMap<String, Tensor>);
+
+impl Tensors {
+    fn get(&self, name: &str) -> Result<&Tensor, String> {
+        self.0
+            .get(name)
+            .or_else(|| self.0.get(&format!("bert.{name}")))
+            .ok_or_else(|| format!("the weights have no tensor `{name}`"))
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, String> {
+        let values = self.values(name)?;
+        if values.len() != len {
+            return Err(format!("`{name}` has {} values, the config implies {len}", values.len()));
+        }
+        Ok(values)
+    }
+
+    fn values(&self, name: &str) -> Result<Vec<f32>, String> {
+        let t = self.get(name)?;
+        t.to_dtype(candle_core::DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| format!("`{name}`: {e}"))
+    }
+
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<F32Matrix, String> {
+        F32Matrix::new(self.values(name)?, rows, cols).map_err(|e| format!("`{name}`: {e}"))
+    }
+
+    fn norm(&self, prefix: &str, width: usize, eps: f32) -> Result<Norm, String> {
+        Ok(Norm {
+            weight: self.vector(&format!("{prefix}.weight"), width)?,
+            bias: self.vector(&format!("{prefix}.bias"), width)?,
+            eps,
+        })
+    }
+}
+
+impl Bert {
+    /// Load `config.json` and `model.safetensors` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, String> {
+        let config: Config =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).map_err(|e| e.to_string())?)
+                .map_err(|e| format!("config.json: {e}"))?;
+        if let Some(kind) = config.position_embedding_type.as_deref().filter(|k| *k != "absolute") {
+            return Err(format!("position_embedding_type `{kind}` is not supported (only `absolute`)"));
+        }
+        let act = Activation::parse(&config.hidden_act).ok_or_else(|| {
+            format!("hidden_act `{}` is not supported (gelu, gelu_new, relu)", config.hidden_act)
+        })?;
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        if config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
+            return Err(format!("{h} hidden values do not split into {} heads", config.num_attention_heads));
+        }
+        let bytes = std::fs::read(dir.join("model.safetensors")).map_err(|e| e.to_string())?;
+        let t =
+            Tensors(candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?);
+        let eps = config.layer_norm_eps as f32;
+        let word = t.values("embeddings.word_embeddings.weight")?;
+        if word.len() % h != 0 {
+            return Err(format!("the word embeddings are not rows of {h} values"));
+        }
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for l in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            let (q, k, v) = (
+                t.matrix(&format!("{p}.attention.self.query.weight"), h, h)?,
+                t.matrix(&format!("{p}.attention.self.key.weight"), h, h)?,
+                t.matrix(&format!("{p}.attention.self.value.weight"), h, h)?,
+            );
+            let mut qkv_bias = t.vector(&format!("{p}.attention.self.query.bias"), h)?;
+            qkv_bias.extend(t.vector(&format!("{p}.attention.self.key.bias"), h)?);
+            qkv_bias.extend(t.vector(&format!("{p}.attention.self.value.bias"), h)?);
+            layers.push(Layer {
+                qkv: F32Matrix::stack(&[&q, &k, &v]).map_err(|e| e.to_string())?,
+                qkv_bias,
+                attn_out: t.matrix(&format!("{p}.attention.output.dense.weight"), h, h)?,
+                attn_out_bias: t.vector(&format!("{p}.attention.output.dense.bias"), h)?,
+                attn_norm: t.norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                up: t.matrix(&format!("{p}.intermediate.dense.weight"), i, h)?,
+                up_bias: t.vector(&format!("{p}.intermediate.dense.bias"), i)?,
+                down: t.matrix(&format!("{p}.output.dense.weight"), h, i)?,
+                down_bias: t.vector(&format!("{p}.output.dense.bias"), h)?,
+                out_norm: t.norm(&format!("{p}.output.LayerNorm"), h, eps)?,
+            });
+        }
+        let position =
+            t.vector("embeddings.position_embeddings.weight", config.max_position_embeddings * h)?;
+        let segment = t.values("embeddings.token_type_embeddings.weight")?.get(..h).map(<[f32]>::to_vec);
+        Ok(Self {
+            width: h,
+            heads: config.num_attention_heads,
+            max_positions: config.max_position_embeddings,
+            act,
+            word,
+            position,
+            segment: segment.ok_or("the token type embeddings are empty")?,
+            embed_norm: t.norm("embeddings.LayerNorm", h, eps)?,
+            layers,
+        })
+    }
+
+    /// Values per token of the output.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Longest sequence the position embeddings cover.
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    /// The last hidden state of every token of every sequence, packed in order (`width()`
+    /// values per token), computed on up to `threads` threads of the current rayon pool.
+    pub fn forward(&self, sequences: &[&[u32]], threads: usize) -> Result<Vec<f32>, String> {
+        let h = self.width;
+        let lens: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
+        let rows: usize = lens.iter().sum();
+        let vocab = self.word.len() / h;
+        let mut x = Vec::with_capacity(rows * h);
+        for seq in sequences {
+            if seq.len() > self.max_positions {
+                return Err(format!(
+                    "{} tokens, over the model's {} positions",
+                    seq.len(),
+                    self.max_positions
+                ));
+            }
+            for (pos, &id) in seq.iter().enumerate() {
+                let id = id as usize;
+                if id >= vocab {
+                    return Err(format!("token id {id} is outside the vocabulary of {vocab}"));
+                }
+                let (word, position) = (&self.word[id * h..][..h], &self.position[pos * h..][..h]);
+                x.extend(word.iter().zip(position).zip(&self.segment).map(|((w, p), s)| w + p + s));
+            }
+        }
+        self.embed_norm.rows(&mut x);
+        // Buffers reused by every layer (fresh ones per layer cost page faults on each pass).
+        let inner_width = self.layers.first().map_or(0, |l| l.up.rows());
+        let (mut qkv, mut context) = (vec![0f32; rows * 3 * h], vec![0f32; rows * h]);
+        let (mut sublayer, mut inner) = (vec![0f32; rows * h], vec![0f32; rows * inner_width]);
+        let product = |w: &F32Matrix, input: &[f32], out: &mut Vec<f32>| -> Result<(), String> {
+            out.resize(rows * w.rows(), 0.0);
+            w.matmul(input, out, threads).map_err(|e| e.to_string())
+        };
+        for layer in &self.layers {
+            product(&layer.qkv, &x, &mut qkv)?;
+            add_bias(&mut qkv, &layer.qkv_bias);
+            attention(&qkv, &lens, self.heads, &mut context);
+            product(&layer.attn_out, &context, &mut sublayer)?;
+            layer.attn_norm.residual(&mut x, &sublayer, &layer.attn_out_bias);
+            product(&layer.up, &x, &mut inner)?;
+            bias_activation(&mut inner, &layer.up_bias, self.act);
+            product(&layer.down, &inner, &mut sublayer)?;
+            layer.out_norm.residual(&mut x, &sublayer, &layer.down_bias);
+        }
+        Ok(x)
+    }
+}
