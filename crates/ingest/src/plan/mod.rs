@@ -3,12 +3,14 @@
 //! Pure and deterministic (same request ⇒ same DAG, byte for byte): the gateway runs it to answer
 //! at once, the scheduler runs it again when it reads the request from the log, and both must agree.
 //! Templates: `chat` (one `llm_inference`), `batch_analysis` (split → one `llm_inference` per chunk →
-//! `aggregation` → final `llm_inference` summary), `embed` (split → `embedding` per batch of chunks →
+//! `aggregation` → final `llm_inference` summary; with `"mode": "records"`, extract → embed →
+//! cluster → table, see `records`), `embed` (split → `embedding` per batch of chunks →
 //! `aggregation`), `explicit` (the user's DAG, validated).
 
 mod chunks;
 mod error;
 mod parse;
+mod records;
 mod templates;
 mod validate;
 

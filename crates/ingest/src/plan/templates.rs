@@ -173,6 +173,11 @@ fn chat(request: &JobRequest) -> Result<Dag, PlanError> {
 
 fn batch_analysis(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
     let input = &request.input;
+    match opt_string(input, "mode")? {
+        Some("records") => return super::records::plan(request, limits),
+        None | Some("chunks") => {}
+        Some(other) => return Err(invalid("mode", format!("`{other}` is not a mode (records, chunks)"))),
+    }
     let question = opt_string(input, "question")?.unwrap_or(MAP_PROMPT).to_string();
     let per_chunk = opt_u64(input, "chunk_lines", 10_000)?.map_or(limits.default_chunk_lines, |n| n as usize);
     let generation = generation(input)?;

@@ -5,13 +5,16 @@
 //!   listed in `conflicts` → `{"merged", "conflicts"}`;
 //! - `vote`: the most common part value (ties: the smallest) → `{"winner", "votes"}`;
 //! - `top_k`: items `{score, ...}` from every part's `items`, best `k` → `{"items"}`;
-//! - `concat_vectors`: the parts' `vectors` in order → `{"vectors", "count"}`.
+//! - `concat_vectors`: the parts' `vectors` in order → `{"vectors", "count"}`;
+//! - `cluster`: records grouped by embedding similarity, counted and summed → a table ([`cluster`]).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use crate::AttemptError;
+
+mod cluster;
 
 fn parts(inputs: &BTreeMap<String, Value>) -> Vec<&Value> {
     inputs.iter().filter(|(k, _)| k.starts_with("part")).map(|(_, v)| v).collect()
@@ -95,8 +98,9 @@ pub fn run(inputs: &BTreeMap<String, Value>) -> Result<Value, AttemptError> {
             }
             Ok(json!({ "count": vectors.len(), "vectors": vectors }))
         }
+        "cluster" => cluster::run(inputs),
         other => Err(AttemptError::fatal(format!(
-            "unknown aggregation mode `{other}` (concat, json_merge, vote, top_k, concat_vectors)"
+            "unknown aggregation mode `{other}` (concat, json_merge, vote, top_k, concat_vectors, cluster)"
         ))),
     }
 }
