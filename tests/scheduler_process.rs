@@ -93,6 +93,7 @@ async fn run_job_through(sets: Vec<String>, env: Vec<(String, String)>) {
                         inputs: vec![],
                         duration_ms: 1,
                         usage: None,
+                        provenance: None,
                     };
                     writer
                         .append(&[Envelope::new(

@@ -30,7 +30,9 @@ pub struct NoopBenchArgs {
 fn job(tasks: u32) -> Value {
     let tasks: Vec<Value> =
         (0..tasks).map(|i| json!({"id": format!("n{i:04}"), "kind": "aggregation"})).collect();
-    json!({"type": "explicit", "dag": {"tasks": tasks}})
+    // Caching off: identical no-op tasks would otherwise be reuses, not the control-plane work
+    // this measures.
+    json!({"type": "explicit", "dag": {"tasks": tasks}, "cache": false})
 }
 
 pub async fn run(settings: &Settings, args: &NoopBenchArgs) -> anyhow::Result<()> {

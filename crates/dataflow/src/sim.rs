@@ -248,6 +248,7 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
                             inputs: vec![],
                             duration_ms: cfg.duration_ms,
                             usage: None,
+                            provenance: None,
                         })
                     } else {
                         Event::AttemptFailed(AttemptFailed {

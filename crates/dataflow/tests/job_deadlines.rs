@@ -61,6 +61,7 @@ fn a_job_that_finished_in_time_is_untouched_by_its_deadline() {
                     inputs: vec![],
                     duration_ms: 1,
                     usage: None,
+                    provenance: None,
                 })
             })
             .expect("assigned")

@@ -221,6 +221,7 @@ impl Harness {
                                     inputs: vec![],
                                     duration_ms: ms,
                                     usage: None,
+                                    provenance: None,
                                 };
                                 writer.append(&[ev(Event::AttemptSucceeded(done))]).await.unwrap();
                             }

@@ -18,6 +18,9 @@ attempt_event! {
         pub inputs: BTreeMap<String, ResolvedInput>,
         pub requirements: Requirements,
         pub deadline_ms: u64,
+        /// Whether the attempt may reuse, and offer, a cached output (the task's `cache`).
+        #[serde(default = "crate::attempt::yes", skip_serializing_if = "crate::attempt::is_true")]
+        pub cache: bool,
     }
 }
 

@@ -79,6 +79,9 @@ attempt_event! {
         pub duration_ms: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub usage: Option<Usage>,
+        /// What the output was computed from besides `inputs`, for outputs that can be reused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub provenance: Option<Provenance>,
     }
 }
 
@@ -90,6 +93,30 @@ attempt_event! {
         /// False when running it again cannot help (bad input, unknown tool).
         pub retryable: bool,
     }
+}
+
+/// Lineage of an output determined by its inputs: the cache key it is filed under and what went
+/// into it besides the input artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// sha256 of the task's kind, resolved inputs (generation parameters included), model
+    /// weights and executor version.
+    pub cache_key: String,
+    /// sha256 of the model's weights file, for inference and embeddings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
+    pub executor_version: String,
+    /// The earlier artifact this output was copied from instead of running (a cache hit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<String>,
+}
+
+pub(crate) fn yes() -> bool {
+    true
+}
+
+pub(crate) fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// An object in the artifact store: `{tenant}/{job}/{task}/{attempt}/output.json`.

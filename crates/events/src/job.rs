@@ -42,6 +42,10 @@ pub struct JobRequest {
     /// Explicit DAG; required when `type` is `explicit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag: Option<Dag>,
+    /// `false`: no task of this job reuses an earlier output or offers its own for reuse (see
+    /// [`TaskSpec::cache`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -99,6 +103,11 @@ pub struct TaskSpec {
     pub timeout_s: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+    /// Result caching (default on): a task whose output is determined by its inputs (greedy
+    /// inference, embeddings, aggregation, pure tools) reuses the tenant's earlier output for the
+    /// same inputs, model weights and executor version; `false` always runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

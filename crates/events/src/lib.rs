@@ -22,7 +22,8 @@ mod worker;
 
 pub use assignment::{Assign, JobRefused, ResolvedInput, Revoke, RevokeReason, TaskUnschedulable};
 pub use attempt::{
-    ArtifactRef, AttemptFailed, AttemptId, AttemptProgress, AttemptStarted, AttemptSucceeded, Usage,
+    ArtifactRef, AttemptFailed, AttemptId, AttemptProgress, AttemptStarted, AttemptSucceeded, Provenance,
+    Usage,
 };
 pub use codec::{DecodeError, decode, decode_str, encode};
 pub use control::{ArchiveJob, AuditAnchor, CancelJob, RequeueDeadLetter};

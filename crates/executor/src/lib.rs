@@ -16,6 +16,7 @@
 pub mod aggregate;
 mod attention;
 pub mod batch;
+pub mod cache;
 pub mod embed;
 pub mod engine;
 pub mod error;

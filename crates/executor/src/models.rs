@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex};
 use once_cell::sync::OnceCell;
 
 use crate::AttemptError;
+use sha2::Digest;
+use splai_events::TaskKind;
+
 use crate::embed::Embedder;
 use crate::engine::EngineConfig;
 use crate::llama::Padding;
@@ -32,6 +35,8 @@ pub struct Models {
     loaded: Cells<Arc<LlmModel>>,
     embedders: Cells<Arc<Embedder>>,
     embedding_turns: Turns,
+    /// Weights file → its sha256 (hashed once, on first need).
+    weight_hashes: Mutex<BTreeMap<PathBuf, String>>,
 }
 
 /// At most one embedding batch per core at once: the executor's slots are sized for the LLM
@@ -195,6 +200,43 @@ impl Models {
     }
 
     /// The model `name` (or the first LLM when `None`), loading it on first use.
+    /// What an output of `kind` on model `name` (the default when `None`) depends on besides
+    /// its inputs: `name:sha256-of-weights` (plus how LLM weights are held), for the cache key.
+    /// `None` for kinds without a model. Hashing a file reads it once per process.
+    pub fn identity(
+        &self,
+        kind: TaskKind,
+        name: Option<&str>,
+    ) -> Result<Option<(String, String)>, AttemptError> {
+        let (files, held) = match kind {
+            TaskKind::LlmInference => {
+                (&self.llm_files, format!("{:?}/{:?}", self.llm_weights, self.llm_padding))
+            }
+            TaskKind::Embedding => (&self.embed_dirs, String::new()),
+            _ => return Ok(None),
+        };
+        let Some(name) = name.map(str::to_string).or_else(|| files.keys().next().cloned()) else {
+            return Ok(None);
+        };
+        let Some(path) = files.get(&name) else { return Ok(None) };
+        let file = if kind == TaskKind::Embedding { path.join("model.safetensors") } else { path.clone() };
+        let mut hashes = self.weight_hashes.lock().expect("hashes lock");
+        let sha = match hashes.get(&file) {
+            Some(sha) => sha.clone(),
+            None => {
+                let mut hasher = sha2::Sha256::new();
+                let mut f = std::fs::File::open(&file)
+                    .map_err(|e| AttemptError::transient(format!("cannot read {}: {e}", file.display())))?;
+                std::io::copy(&mut f, &mut hasher)
+                    .map_err(|e| AttemptError::transient(format!("cannot read {}: {e}", file.display())))?;
+                let sha = hex::encode(sha2::Digest::finalize(hasher));
+                hashes.insert(file, sha.clone());
+                sha
+            }
+        };
+        Ok(Some((format!("{name}:{sha}:{held}"), sha)))
+    }
+
     pub fn llm(&self, name: Option<&str>) -> Result<Arc<LlmModel>, AttemptError> {
         let name = match name {
             Some(n) => n.to_string(),

@@ -274,6 +274,25 @@ pub async fn run(
     Ok(())
 }
 
+/// The tenant's cached output for `key` and the artifact it came from, if one is filed and still
+/// reads back intact (anything else is a miss: the attempt runs).
+async fn cached_output(shared: &Shared, tenant: &str, key: &str) -> Option<(serde_json::Value, String)> {
+    let source = match shared.artifacts.cache_entry(tenant, key).await {
+        Ok(found) => found?,
+        Err(e) => {
+            tracing::warn!(error = %e, "cache lookup failed; running the attempt");
+            return None;
+        }
+    };
+    match shared.artifacts.get(&source).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).ok().map(|v| (v, source.path)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cached output unreadable; running the attempt");
+            None
+        }
+    }
+}
+
 async fn attempt(
     shared: Arc<Shared>,
     slots: Arc<Semaphore>,
@@ -340,6 +359,23 @@ async fn attempt(
         let inputs = resolve(&shared.artifacts, &a.inputs).await?;
         let kind = a.kind;
         let values = inputs.values.clone();
+        let cached = if a.cache && crate::cache::cacheable(kind, &values) {
+            let (models, model) = (shared.clone(), a.requirements.model.clone());
+            // Hashing a model's weights the first time reads the file: off the async threads.
+            let identity =
+                tokio::task::spawn_blocking(move || models.models.identity(kind, model.as_deref()))
+                    .await
+                    .map_err(|e| crate::AttemptError::transient(format!("hashing the model failed: {e}")))??;
+            let key = crate::cache::key(kind, &values, identity.as_ref().map(|(id, _)| id.as_str()));
+            let hit = cached_output(&shared, &tenant, &key).await;
+            Some((key, identity.map(|(_, sha)| sha), hit))
+        } else {
+            None
+        };
+        if let Some((key, sha, Some((output, from)))) = cached {
+            return Ok(((output, None), inputs.lineage, Some((key, sha, Some(from)))));
+        }
+        let cached = cached.map(|(key, sha, _)| (key, sha, None));
         let (work_shared, work_cancel, model) =
             (shared.clone(), cancel.clone(), a.requirements.model.clone());
         let work = move || {
@@ -365,7 +401,7 @@ async fn attempt(
                 .await
                 .map_err(|e| crate::AttemptError::transient(format!("attempt thread failed: {e}")))??
         };
-        Ok::<_, crate::AttemptError>((output, inputs.lineage))
+        Ok::<_, crate::AttemptError>((output, inputs.lineage, cached))
     })
     .await;
     // Revoked means a `Revoke` set the flag; a timeout sets it too, but reports as a timeout.
@@ -387,19 +423,39 @@ async fn attempt(
         })
     } else {
         match result {
-            Ok(((output, usage), lineage)) => {
+            Ok(((output, usage), lineage, cached)) => {
                 let bytes = serde_json::to_vec(&output).expect("JSON values serialise");
                 let write = tracing::info_span!(parent: &span, "splai.artifact.write", otel.name = "artifact.write",
                                                 size_bytes = bytes.len());
                 match shared.artifacts.put_output(&tenant, &id, bytes).instrument(write).await {
-                    Ok(artifact) => Event::AttemptSucceeded(AttemptSucceeded {
-                        attempt: id.clone(),
-                        worker_id,
-                        artifact,
-                        inputs: lineage,
-                        duration_ms: started.elapsed().as_millis() as u64,
-                        usage,
-                    }),
+                    Ok(artifact) => {
+                        let provenance = match cached {
+                            Some((key, model_sha256, cached_from)) => {
+                                if cached_from.is_none()
+                                    && let Err(e) =
+                                        shared.artifacts.put_cache_entry(&tenant, &key, &artifact).await
+                                {
+                                    tracing::warn!(error = %e, "could not file the output in the cache");
+                                }
+                                Some(Provenance {
+                                    cache_key: key,
+                                    model_sha256,
+                                    executor_version: crate::cache::EXECUTOR_VERSION.to_string(),
+                                    cached_from,
+                                })
+                            }
+                            None => None,
+                        };
+                        Event::AttemptSucceeded(AttemptSucceeded {
+                            attempt: id.clone(),
+                            worker_id,
+                            artifact,
+                            inputs: lineage,
+                            duration_ms: started.elapsed().as_millis() as u64,
+                            usage,
+                            provenance,
+                        })
+                    }
                     Err(e) => Event::AttemptFailed(AttemptFailed {
                         attempt: id.clone(),
                         worker_id,

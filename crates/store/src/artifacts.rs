@@ -151,4 +151,51 @@ impl ArtifactStore {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The key of a tenant's cache entry `key` (`~` never appears in a job id, so no job's
+    /// outputs can share it).
+    fn cache_path(tenant: &str, key: &str) -> Result<String, ArtifactError> {
+        for segment in [tenant, key] {
+            if segment.is_empty() || segment.contains('/') || segment == "." || segment == ".." {
+                return Err(ArtifactError::BadSegment { segment: segment.to_string() });
+            }
+        }
+        Ok(format!("{tenant}/~cache/{key}.json"))
+    }
+
+    /// File `artifact` as the tenant's output for cache key `key`.
+    pub async fn put_cache_entry(
+        &self,
+        tenant: &str,
+        key: &str,
+        artifact: &ArtifactRef,
+    ) -> Result<(), ArtifactError> {
+        let path = Self::cache_path(tenant, key)?;
+        let bytes = serde_json::to_vec(artifact).expect("an artifact reference serialises");
+        let write_err = |message: String| ArtifactError::Write { path: path.clone(), message };
+        match &self.small {
+            Some(small) => small.put(&path, &bytes).map_err(|e| write_err(e.to_string())),
+            None => self
+                .store
+                .put(&Path::from(path.as_str()), PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| write_err(e.to_string())),
+        }
+    }
+
+    /// The tenant's output filed under cache key `key`, if any.
+    pub async fn cache_entry(&self, tenant: &str, key: &str) -> Result<Option<ArtifactRef>, ArtifactError> {
+        let path = Self::cache_path(tenant, key)?;
+        let read_err = |message: String| ArtifactError::Read { path: path.clone(), message };
+        let bytes = match &self.small {
+            Some(small) => small.get(&path).map_err(|e| read_err(e.to_string()))?.map(Bytes::from),
+            None => match self.store.get(&Path::from(path.as_str())).await {
+                Ok(found) => Some(found.bytes().await.map_err(|e| read_err(e.to_string()))?),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(read_err(e.to_string())),
+            },
+        };
+        bytes.map(|b| serde_json::from_slice(&b).map_err(|e| read_err(e.to_string()))).transpose()
+    }
 }

@@ -153,6 +153,9 @@ pub struct ArtifactView {
     pub created_at_ms: i64,
     /// Lineage: the artifacts this one was computed from.
     pub inputs: Vec<String>,
+    /// Cache key, model weights sha256, executor version and `cached_from` (a reuse), for
+    /// outputs determined by their inputs.
+    pub provenance: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -489,7 +492,7 @@ impl Store {
     /// Every artifact of a job with its lineage.
     pub async fn artifacts(&self, tenant: &str, job_id: &str) -> Result<Vec<ArtifactView>, StoreError> {
         let rows = sqlx::query(
-            "SELECT a.path, a.task_id, a.attempt, a.sha256, a.size_bytes, a.created_at_ms, i.input_path
+            "SELECT a.path, a.task_id, a.attempt, a.sha256, a.size_bytes, a.created_at_ms, i.input_path, a.provenance
              FROM artifacts a LEFT JOIN artifact_inputs i ON i.artifact_path = a.path
              WHERE a.tenant = $1 AND a.job_id = $2 ORDER BY a.task_id, a.attempt, a.path, i.input_path",
         )
@@ -503,6 +506,7 @@ impl Store {
             let path: String = r.try_get(0).map_err(q("read artifacts"))?;
             let input: Option<String> = r.try_get(6).map_err(q("read artifacts"))?;
             if out.last().is_none_or(|a| a.path != path) {
+                let provenance: Option<String> = r.try_get(7).map_err(q("read artifacts"))?;
                 out.push(ArtifactView {
                     path,
                     task_id: r.try_get(1).map_err(q("read artifacts"))?,
@@ -511,6 +515,7 @@ impl Store {
                     size_bytes: r.try_get(4).map_err(q("read artifacts"))?,
                     created_at_ms: r.try_get(5).map_err(q("read artifacts"))?,
                     inputs: vec![],
+                    provenance: provenance.and_then(|p| serde_json::from_str(&p).ok()),
                 });
             }
             if let (Some(i), Some(a)) = (input, out.last_mut()) {

@@ -1,5 +1,6 @@
 //! Artifacts on a local directory and on S3 (SeaweedFS, when SPLAI_TEST_S3_ENDPOINT is set by
-//! `scripts/test`): write, read back verified, same bytes ⇒ same reference, tampering detected.
+//! `scripts/test`): write, read back verified, same bytes ⇒ same reference, tampering detected,
+//! result-cache entries filed per tenant.
 
 use splai_config::ArtifactSettings;
 use splai_events::AttemptId;
@@ -36,6 +37,13 @@ async fn roundtrip(store: &ArtifactStore) {
     let large = vec![b'x'; 300 * 1024];
     let l = store.put_output("acme", &attempt("big"), large.clone()).await.unwrap();
     assert_eq!(store.get(&l).await.unwrap().len(), large.len(), "the rewrite is read, not the older copy");
+    // Cache entries are per tenant: filed for one, absent for another; a bad key is refused.
+    let key = "ab".repeat(32);
+    assert_eq!(store.cache_entry("acme", &key).await.unwrap(), None);
+    store.put_cache_entry("acme", &key, &a).await.unwrap();
+    assert_eq!(store.cache_entry("acme", &key).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.cache_entry("globex", &key).await.unwrap(), None, "another tenant's entry");
+    assert!(matches!(store.cache_entry("acme", "../x").await, Err(ArtifactError::BadSegment { .. })));
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

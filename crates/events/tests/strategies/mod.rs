@@ -84,8 +84,9 @@ pub fn task_spec() -> impl Strategy<Value = TaskSpec> {
         requirements(),
         option::of(any::<u32>()),
         option::of(0u32..10),
+        option::of(any::<bool>()),
     )
-        .prop_map(|(id, kind, inputs, parents, requirements, timeout_s, max_retries)| TaskSpec {
+        .prop_map(|(id, kind, inputs, parents, requirements, timeout_s, max_retries, cache)| TaskSpec {
             id,
             kind,
             inputs,
@@ -93,6 +94,7 @@ pub fn task_spec() -> impl Strategy<Value = TaskSpec> {
             requirements,
             timeout_s,
             max_retries,
+            cache,
         })
 }
 
@@ -132,12 +134,13 @@ pub fn job_request() -> impl Strategy<Value = JobRequest> {
             option::of(0u32..10),
             option::of(text()),
             option::of(dag()),
+            option::of(any::<bool>()),
         ),
     )
         .prop_map(
             |(
                 (job_id, job_type, input, priority, model),
-                (data_classification, policy, timeout_s, max_retries, idempotency_key, dag),
+                (data_classification, policy, timeout_s, max_retries, idempotency_key, dag, cache),
             )| JobRequest {
                 job_id,
                 job_type,
@@ -150,6 +153,7 @@ pub fn job_request() -> impl Strategy<Value = JobRequest> {
                 max_retries,
                 idempotency_key,
                 dag,
+                cache,
             },
         )
 }
@@ -257,10 +261,11 @@ pub fn event() -> impl Strategy<Value = Event> {
             task_kind(),
             btree_map(ident(), resolved_input(), 0..3),
             requirements(),
-            any::<u64>()
+            any::<u64>(),
+            any::<bool>()
         )
-            .prop_map(|(attempt, worker_id, kind, inputs, requirements, deadline_ms)| {
-                Event::Assign(Assign { attempt, worker_id, kind, inputs, requirements, deadline_ms })
+            .prop_map(|(attempt, worker_id, kind, inputs, requirements, deadline_ms, cache)| {
+                Event::Assign(Assign { attempt, worker_id, kind, inputs, requirements, deadline_ms, cache })
             }),
         (attempt_id(), ident(), revoke_reason())
             .prop_map(|(attempt, worker_id, reason)| Event::Revoke(Revoke { attempt, worker_id, reason })),
@@ -284,9 +289,10 @@ pub fn event() -> impl Strategy<Value = Event> {
             artifact(),
             vec(artifact(), 0..3),
             any::<u64>(),
-            option::of((any::<u32>(), any::<u32>()))
+            option::of((any::<u32>(), any::<u32>())),
+            option::of((ident(), option::of(ident()), ident(), option::of(text())))
         )
-            .prop_map(|(attempt, worker_id, artifact, inputs, duration_ms, usage)| {
+            .prop_map(|(attempt, worker_id, artifact, inputs, duration_ms, usage, provenance)| {
                 Event::AttemptSucceeded(AttemptSucceeded {
                     attempt,
                     worker_id,
@@ -295,6 +301,9 @@ pub fn event() -> impl Strategy<Value = Event> {
                     duration_ms,
                     usage: usage
                         .map(|(prompt_tokens, completion_tokens)| Usage { prompt_tokens, completion_tokens }),
+                    provenance: provenance.map(|(cache_key, model_sha256, executor_version, cached_from)| {
+                        Provenance { cache_key, model_sha256, executor_version, cached_from }
+                    }),
                 })
             }),
         (attempt_id(), ident(), text(), any::<bool>()).prop_map(|(attempt, worker_id, error, retryable)| {

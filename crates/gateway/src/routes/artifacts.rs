@@ -66,7 +66,7 @@ pub async fn content(
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/lineage", tag = "artifacts", params(("id" = String, Path)),
-    responses((status = 200, description = "The DAG: each task with its parents, state, artifact and the artifacts it read"),
+    responses((status = 200, description = "The DAG: each task with its parents, state, artifact, the artifacts it read and its provenance (cache key, model sha256, executor version, cached_from)"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn lineage(
     State(st): State<AppState>,
@@ -80,14 +80,11 @@ pub async fn lineage(
     let nodes: Vec<Value> = tasks
         .iter()
         .map(|t| {
-            let inputs = t
-                .artifact
-                .as_ref()
-                .and_then(|p| artifacts.iter().find(|a| &a.path == p))
-                .map(|a| a.inputs.clone())
-                .unwrap_or_default();
+            let artifact = t.artifact.as_ref().and_then(|p| artifacts.iter().find(|a| &a.path == p));
+            let inputs = artifact.map(|a| a.inputs.clone()).unwrap_or_default();
+            let provenance = artifact.and_then(|a| a.provenance.clone());
             json!({"task_id": t.task_id, "kind": t.kind, "state": t.state, "attempt": t.attempt,
-                   "parents": t.parents, "artifact": t.artifact, "inputs": inputs})
+                   "parents": t.parents, "artifact": t.artifact, "inputs": inputs, "provenance": provenance})
         })
         .collect();
     Ok(Json(json!({"job_id": id, "tasks": nodes})))

@@ -202,11 +202,17 @@ async fn chat(
     if let Some(m) = &model {
         request["model"] = json!(m);
     }
+    let streamed = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    if streamed {
+        // A streaming client asked to watch the answer being generated; a reused answer would
+        // arrive whole, as one chunk.
+        request["cache"] = json!(false);
+    }
     let job_id = submit(&st, &caller, &headers, request).await?;
     let id = format!("chatcmpl-{job_id}");
     let created = now_ms() / 1000;
     let model_name = model.unwrap_or_else(|| "default".into());
-    if body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
+    if streamed {
         let stops: Vec<String> = match body.get("stop") {
             Some(Value::String(s)) => vec![s.clone()],
             Some(Value::Array(a)) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),

@@ -59,7 +59,7 @@ fn spec(
     parents: Vec<String>,
     req: Requirements,
 ) -> TaskSpec {
-    TaskSpec { id, kind, inputs, parents, requirements: req, timeout_s: None, max_retries: None }
+    TaskSpec { id, kind, inputs, parents, requirements: req, timeout_s: None, max_retries: None, cache: None }
 }
 
 /// Plan the records pipeline for `input`.

@@ -28,6 +28,10 @@ pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
         JobType::Embed => embed(request, limits)?,
         JobType::Explicit => request.dag.clone().ok_or(PlanError::MissingDag)?,
     };
+    let mut dag = dag;
+    if request.cache == Some(false) {
+        dag.tasks.iter_mut().for_each(|t| t.cache = Some(false));
+    }
     validate(&dag, limits)?;
     super::validate::check_numbers(request, &dag)?;
     Ok(dag)
@@ -73,6 +77,7 @@ fn task(
         requirements: req,
         timeout_s: None,
         max_retries: None,
+        cache: None,
     }
 }
 
@@ -218,6 +223,7 @@ fn batch_analysis(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanErro
         requirements: Requirements::default(),
         timeout_s: None,
         max_retries: None,
+        cache: None,
     });
     let mut summary = vec![("prompt", lit(SUMMARY_PROMPT)), ("text", out("reduce", Some("/text".into())))];
     summary.extend(generation);
@@ -272,6 +278,7 @@ fn embed(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
         requirements: Requirements::default(),
         timeout_s: None,
         max_retries: None,
+        cache: None,
     });
     Ok(Dag { tasks })
 }

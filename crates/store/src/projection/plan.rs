@@ -270,8 +270,10 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                  ON CONFLICT (tenant, job_id, task_id, attempt) DO UPDATE SET state = 'succeeded',
                    finished_at_ms = excluded.finished_at_ms, duration_ms = excluded.duration_ms,
                    prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens", vec![Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&s.worker_id), Arg::from(ts), Arg::from(s.duration_ms as i64), Arg::from(tokens(usage.prompt_tokens)), Arg::from(tokens(usage.completion_tokens)), Arg::from(tenant)]));
-            out.push(Stmt::new("project artifact", "INSERT INTO artifacts (path, tenant, job_id, task_id, attempt, sha256, size_bytes, created_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (path) DO NOTHING", vec![Arg::from(&s.artifact.path), Arg::from(tenant), Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&s.artifact.sha256), Arg::from(s.artifact.size_bytes as i64), Arg::from(ts)]));
+            let provenance =
+                s.provenance.as_ref().map(|p| serde_json::to_string(p).expect("provenance serialises"));
+            out.push(Stmt::new("project artifact", "INSERT INTO artifacts (path, tenant, job_id, task_id, attempt, sha256, size_bytes, created_at_ms, provenance)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (path) DO NOTHING", vec![Arg::from(&s.artifact.path), Arg::from(tenant), Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&s.artifact.sha256), Arg::from(s.artifact.size_bytes as i64), Arg::from(ts), Arg::from(provenance)]));
             for input in &s.inputs {
                 out.push(Stmt::new(
                     "project lineage",
