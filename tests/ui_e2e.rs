@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: headless Chromium loads `/ui` from a running `splai up` and
-//! renders the jobs list, a job's DAG with each task's state, and the workers page. The DOM after
-//! the page's own JS ran is checked, and screenshots are taken (into `$SPLAI_TEST_UI_SCREENSHOTS`
-//! when set — that is how `docs/ui/*.png` are made — else a temporary directory).
+//! renders the jobs list, a job's DAG with each task's state, a records result as a table, and the
+//! workers page. The DOM after the page's own JS ran is checked, and screenshots are taken (into
+//! `$SPLAI_TEST_UI_SCREENSHOTS` when set — that is how `docs/ui/*.png` are made — else a
+//! temporary directory).
 
 mod common;
 
@@ -83,6 +84,19 @@ async fn the_dashboard_renders_jobs_a_dag_and_workers() {
     let broken = json!({"type": "explicit", "job_id": "ui-broken", "max_retries": 0, "dag": {"tasks": [
         {"id": "nope", "kind": "tool_execution", "inputs": {"tool": {"literal": "shell"}}}]}});
     assert_eq!(post(url, "/v1/jobs", &broken, None).await.0, 202);
+    // A records table (the `cluster` aggregation on literal records and vectors: no model needed).
+    let table = json!({"tasks": [{"id": "table", "kind": "aggregation", "inputs": {
+        "mode": {"literal": "cluster"},
+        "record-00000": {"literal": {"id": 7, "affected_users": 3}},
+        "record-00001": {"literal": {"id": 8, "affected_users": 5}},
+        "record-00002": {"literal": {"id": 9, "affected_users": 1}},
+        "vectors-00000": {"literal": {"vectors": [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]}},
+        "texts": {"literal": ["login fails", "slow search", "login fails again"]}}}]});
+    assert_eq!(
+        post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": "ui-table", "dag": table}), None).await.0,
+        202
+    );
+    assert_eq!(wait_job(url, "ui-table", None, Duration::from_secs(30)).await["state"], "succeeded");
     let job = wait_job(url, "ui-tickets", None, Duration::from_secs(30)).await;
     assert_eq!(job["state"], "succeeded");
     wait_job(url, "ui-broken", None, Duration::from_secs(30)).await;
@@ -92,7 +106,7 @@ async fn the_dashboard_renders_jobs_a_dag_and_workers() {
     let dir = out.as_deref().unwrap_or(tmp.path());
     std::fs::create_dir_all(dir).unwrap();
     let b = browser.clone();
-    let (jobs, dag_page, workers) = tokio::task::spawn_blocking({
+    let (jobs, dag_page, workers, table_page) = tokio::task::spawn_blocking({
         let url = url.to_string();
         let dir = dir.to_path_buf();
         move || {
@@ -100,6 +114,7 @@ async fn the_dashboard_renders_jobs_a_dag_and_workers() {
                 render(&b, &format!("{url}/ui/#/jobs"), &dir.join("jobs.png")),
                 render(&b, &format!("{url}/ui/#/job/ui-tickets"), &dir.join("job.png")),
                 render(&b, &format!("{url}/ui/#/workers"), &dir.join("workers.png")),
+                render(&b, &format!("{url}/ui/#/job/ui-table"), &dir.join("table.png")),
             )
         }
     })
@@ -116,6 +131,9 @@ async fn the_dashboard_renders_jobs_a_dag_and_workers() {
     assert!(dag_page.contains(job["trace_id"].as_str().unwrap()), "the trace id is shown");
     assert!(dag_page.contains("output.json"), "artifact links");
     assert!(workers.contains("up-") && workers.contains(">live<"), "{workers}");
+    assert!(table_page.contains("id=\"result-table\""), "the records table is drawn: {table_page}");
+    assert!(table_page.contains("data-rank=\"1\" data-count=\"2\""), "{table_page}");
+    assert!(table_page.contains("<td>7, 9</td>") && table_page.contains("<td>4</td>"), "{table_page}");
 }
 
 /// Issue 16 item 8: a job that cannot move says why on its page (the job's `waiting` and the

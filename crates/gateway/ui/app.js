@@ -91,6 +91,7 @@ async function jobPage(id) {
     const why = t.reason && t.state === "runnable" ? `<div class="waiting">${esc(t.reason)}</div>` : "";
     return `<tr><td>${esc(t.task_id)}</td><td>${esc(t.kind)}</td><td>${badge(t.state)}${why}</td><td>${attempts || "—"}</td><td>${art}</td></tr>`;
   }).join("");
+  const table = Array.isArray(job.result?.table) ? resultTable(job.result.table) : "";
   const result = job.result ? `<h2>Result</h2><pre>${esc(job.result.text ?? JSON.stringify(job.result, null, 2))}</pre>` : "";
   show(`<h1>Job ${esc(job.job_id)} ${badge(job.state)}</h1>
     <div class="grid">
@@ -102,8 +103,17 @@ async function jobPage(id) {
     ${job.reason ? `<p class="error">${esc(job.reason)}</p>` : ""}
     ${(job.waiting || []).map((w) => `<p class="waiting">Task ${esc(w.task_id)} waits: ${esc(w.reason)}</p>`).join("")}
     <h2>DAG</h2><div class="dag">${dagSvg(tasks)}</div>
+    ${table}
     <h2>Tasks</h2><table id="tasks"><thead><tr><th>Task</th><th>Kind</th><th>State</th><th>Attempts</th><th>Artifact</th></tr></thead><tbody>${rows}</tbody></table>
     ${result}`);
+}
+
+// A `batch_analysis` records result: the ranked groups with their counts and sums.
+function resultTable(rows) {
+  const sums = rows.length ? Object.keys(rows[0].sums || {}) : [];
+  const head = `<tr><th>#</th><th>Records</th>${sums.map((s) => `<th>${esc(s)}</th>`).join("")}<th>Group (its most central record)</th><th>Ids</th></tr>`;
+  const body = rows.map((r) => `<tr data-rank="${esc(String(r.rank))}" data-count="${esc(String(r.count))}"><td>${esc(String(r.rank))}</td><td>${esc(String(r.count))}</td>${sums.map((s) => `<td>${esc(String(r.sums[s]))}</td>`).join("")}<td>${esc(r.label)}</td><td>${esc((r.ids || []).join(", "))}</td></tr>`).join("");
+  return `<h2>Table</h2><table id="result-table"><thead>${head}</thead><tbody>${body}</tbody></table>`;
 }
 
 function lineChart(series, yMax, unit) {
