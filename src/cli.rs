@@ -133,6 +133,8 @@ pub enum BenchTarget {
     Embed(crate::bench::embed::EmbedBenchArgs),
     /// Control-plane throughput: no-op tasks end to end through a full in-process stack.
     Noop(crate::bench::noop::NoopBenchArgs),
+    /// batch_analysis over records on a generated ticket file, scored against its truth.
+    Analysis(crate::bench::analysis::AnalysisBenchArgs),
     /// Scale-out on real inference: the same batch_analysis jobs on 1, 2, … executors.
     Scale(crate::bench::scale::ScaleBenchArgs),
     /// Resumability: a long job with everything SIGKILLed mid-way and restarted.
@@ -287,6 +289,10 @@ fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Noop(args) } => {
             let settings = settings(cli)?;
             tokio::runtime::Runtime::new()?.block_on(crate::bench::noop::run(&settings, args))
+        }
+        Command::Bench { target: BenchTarget::Analysis(args) } => {
+            let settings = settings(cli)?;
+            tokio::runtime::Runtime::new()?.block_on(crate::bench::analysis::run(&settings, args))
         }
         Command::Bench { target: BenchTarget::Embed(args) } => {
             let settings = settings(cli)?;

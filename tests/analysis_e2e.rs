@@ -1,5 +1,5 @@
 //! `batch_analysis` over records on data it was not tuned on (issue 18): a ticket file from the
-//! seeded generator (`tests/common/tickets.rs`: causes, paraphrased wordings, counts and distractor
+//! seeded generator (`src/bench/tickets.rs`: causes, paraphrased wordings, counts and distractor
 //! sentences chosen at random) through `splai up` on the real models. The ranked causes and
 //! their counts are checked against the generator's truth: the top cause exact, the counts of the
 //! top groups within ±1, pairwise precision and recall of group membership. The default run is
@@ -8,7 +8,7 @@
 
 mod common;
 
-#[path = "common/tickets.rs"]
+#[path = "../src/bench/tickets.rs"]
 #[allow(dead_code)]
 mod tickets;
 

@@ -1,5 +1,6 @@
 //! `splai bench …`: measurements anyone can reproduce.
 
+pub mod analysis;
 pub mod chat;
 pub mod embed;
 pub mod hops;
@@ -9,6 +10,7 @@ pub mod noop;
 pub mod report;
 pub mod resume;
 pub mod scale;
+pub mod tickets;
 pub mod up_proc;
 
 /// `settings` pointed at a fresh temporary directory for a benchmark's in-process stack:

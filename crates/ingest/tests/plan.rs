@@ -215,3 +215,51 @@ fn numbers_outside_their_range_name_their_field() {
     let ok = chat(json!({"max_retries": 100, "timeout_s": 604_800}));
     assert!(plan(&request(ok), &Limits::default()).is_ok());
 }
+
+/// Every request in `examples/` (what the README tells users to submit) plans.
+#[test]
+fn the_example_requests_plan() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut planned = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        plan(&request(value), &Limits::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        planned += 1;
+    }
+    assert!(planned >= 2, "examples found: {planned}");
+}
+
+#[test]
+fn records_mode_extracts_embeds_and_tabulates() {
+    let text = "#1 [a] one. Seen by 2 users\n\n#3 [b] two. Seen by 4 users\n#5 [a] three";
+    let dag = plan(
+        &request(json!({"type": "batch_analysis", "input": {"mode": "records", "text": text}})),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(ids(&dag), ["extract-00000", "extract-00001", "extract-00002", "embed-00000", "table"]);
+    let table = &dag.tasks[4];
+    assert_eq!(table.kind, TaskKind::Aggregation);
+    assert_eq!(table.inputs["mode"], TaskInput::Literal(json!("cluster")));
+    assert_eq!(table.parents.len(), 4);
+    let bad = plan(
+        &request(json!({"type": "batch_analysis", "input": {"mode": "rows", "text": text}})),
+        &Limits::default(),
+    );
+    assert!(
+        matches!(bad, Err(PlanError::InvalidInput { ref field, .. }) if field == "input.mode"),
+        "{bad:?}"
+    );
+    let cached = plan(
+        &request(
+            json!({"type": "batch_analysis", "cache": false, "input": {"mode": "records", "text": text}}),
+        ),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(cached.tasks.iter().all(|t| t.cache == Some(false)), "cache: false reaches every task");
+}

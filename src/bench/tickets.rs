@@ -3,7 +3,8 @@
 //! each repeated a random number of times, every ticket one line
 //! `#ID [component] problem. Seen by N users since DAY. distractor`, shuffled. The generator keeps
 //! which cause each ticket came from, so a run's clusters can be scored against the truth.
-//! Included with `#[path]` by the tests that use it (not part of `common`, so others do not build it).
+//! Used by `splai bench analysis` and, with `#[path]`, by `tests/analysis_e2e.rs`; it uses nothing
+//! of the crate.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

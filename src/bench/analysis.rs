@@ -1,0 +1,99 @@
+//! `splai bench analysis`: `batch_analysis` in records mode on a generated ticket file
+//! ([`super::tickets`], seeded: causes, paraphrased wordings, counts, users and distractors
+//! drawn at random) through a full in-process stack on the real models; prints the time, the
+//! ranked groups beside the generator's truth, and pairwise precision/recall of group
+//! membership. The default size is the issue's: 24 causes × 10–20 tickets.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use splai_config::Settings;
+
+use super::tickets::{TicketFile, pair_scores};
+use crate::client::Client;
+use crate::up::{Stack, wait_ready};
+
+#[derive(Debug, clap::Args)]
+pub struct AnalysisBenchArgs {
+    /// Generator seed (11–14 chose the default threshold; others are unseen data).
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Distinct causes (at most 24).
+    #[arg(long, default_value_t = 24)]
+    pub causes: usize,
+    /// Fewest tickets per cause.
+    #[arg(long, default_value_t = 10)]
+    pub min: usize,
+    /// Most tickets per cause.
+    #[arg(long, default_value_t = 20)]
+    pub max: usize,
+    /// Cosine threshold of the grouping (the template's default when absent).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+}
+
+pub async fn run(settings: &Settings, args: &AnalysisBenchArgs) -> anyhow::Result<()> {
+    if args.causes == 0 || args.min == 0 || args.max < args.min {
+        bail!("--causes and --min must be at least 1, and --max at least --min");
+    }
+    let file = TicketFile::generate(args.seed, args.causes, args.min, args.max);
+    let (_dir, settings) = super::scratch_settings(settings, "analysis")?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let stack = Stack::start(&settings, cores).await?;
+    let client = Client::with_base(&stack.url)?;
+    wait_ready(&client).await?;
+    let mut input = json!({"mode": "records", "text": file.text()});
+    if let Some(t) = args.threshold {
+        input["threshold"] = json!(t);
+    }
+    let request = json!({"type": "batch_analysis", "job_id": "tickets", "input": input, "cache": false});
+    let started = Instant::now();
+    client.post("/v1/jobs", &request, None).await?;
+    let job = loop {
+        let job = client.get("/v1/jobs/tickets").await?;
+        match job["state"].as_str().unwrap_or("") {
+            "succeeded" => break job,
+            "failed" | "cancelled" | "rejected" => bail!("the job ended {}: {}", job["state"], job["reason"]),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let table = job["result"]["table"].as_array().context("the result has no table")?;
+    let groups: Vec<Vec<u32>> = table
+        .iter()
+        .map(|row| {
+            row["ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+                .map(|id| id as u32)
+                .collect()
+        })
+        .collect();
+    let truth = file.truth();
+    println!(
+        "analysis seed={} tickets={} causes={} groups={} seconds={secs:.1} tickets_per_s={:.1}",
+        args.seed,
+        file.tickets.len(),
+        truth.len(),
+        groups.len(),
+        file.tickets.len() as f64 / secs
+    );
+    for (rank, (cause, count, users)) in truth.iter().enumerate().take(5) {
+        let row = table.get(rank);
+        let got_cause = groups.get(rank).and_then(|g| g.iter().find_map(|id| file.cause_of(*id)));
+        println!(
+            "rank={} truth: {:?} count={count} users={users} | splai: count={} users={} same_cause={}",
+            rank + 1,
+            TicketFile::cause_name(*cause),
+            row.map_or(Value::Null, |r| r["count"].clone()),
+            row.map_or(Value::Null, |r| r["sums"]["affected_users"].clone()),
+            got_cause == Some(*cause)
+        );
+    }
+    let (precision, recall) = pair_scores(&file, &groups);
+    println!("pairwise precision={precision:.3} recall={recall:.3}");
+    stack.shutdown().await
+}
