@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use splai_config::Settings;
 
-use super::tickets::{TicketFile, pair_scores};
+use super::tickets::{TicketFile, pair_scores, table_groups};
 use crate::client::Client;
 use crate::up::{Stack, wait_ready};
 
@@ -60,18 +60,7 @@ pub async fn run(settings: &Settings, args: &AnalysisBenchArgs) -> anyhow::Resul
     };
     let secs = started.elapsed().as_secs_f64();
     let table = job["result"]["table"].as_array().context("the result has no table")?;
-    let groups: Vec<Vec<u32>> = table
-        .iter()
-        .map(|row| {
-            row["ids"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_u64)
-                .map(|id| id as u32)
-                .collect()
-        })
-        .collect();
+    let groups = table_groups(table);
     let truth = file.truth();
     println!(
         "analysis seed={} tickets={} causes={} groups={} seconds={secs:.1} tickets_per_s={:.1}",
@@ -83,7 +72,7 @@ pub async fn run(settings: &Settings, args: &AnalysisBenchArgs) -> anyhow::Resul
     );
     for (rank, (cause, count, users)) in truth.iter().enumerate().take(5) {
         let row = table.get(rank);
-        let got_cause = groups.get(rank).and_then(|g| g.iter().find_map(|id| file.cause_of(*id)));
+        let got_cause = groups.get(rank).and_then(|g| g.first()).map(|&i| file.tickets[i].cause);
         println!(
             "rank={} truth: {:?} count={count} users={users} | splai: count={} users={} same_cause={}",
             rank + 1,
@@ -94,6 +83,27 @@ pub async fn run(settings: &Settings, args: &AnalysisBenchArgs) -> anyhow::Resul
         );
     }
     let (precision, recall) = pair_scores(&file, &groups);
-    println!("pairwise precision={precision:.3} recall={recall:.3}");
+    // Extraction: each member's extracted id and (via the group sums) users, against the truth.
+    let (mut ids_right, mut members) = (0usize, 0usize);
+    for (row, group) in table.iter().zip(&groups) {
+        let ids = row["ids"].as_array().cloned().unwrap_or_default();
+        for (id, &i) in ids.iter().zip(group) {
+            members += 1;
+            ids_right += usize::from(id.as_u64() == Some(u64::from(file.tickets[i].id)));
+        }
+    }
+    let users_right = table
+        .iter()
+        .zip(&groups)
+        .filter(|(row, group)| {
+            let truth: u64 = group.iter().map(|&i| u64::from(file.tickets[i].users)).sum();
+            row["sums"]["affected_users"].as_f64() == Some(truth as f64)
+        })
+        .count();
+    println!(
+        "pairwise precision={precision:.3} recall={recall:.3} ids_extracted_right={:.3} groups_with_exact_user_sums={users_right}/{}",
+        ids_right as f64 / members.max(1) as f64,
+        groups.len()
+    );
     stack.shutdown().await
 }

@@ -290,25 +290,26 @@ impl TicketFile {
         truth.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
         truth
     }
-
-    /// The cause of ticket `id`.
-    pub fn cause_of(&self, id: u32) -> Option<usize> {
-        self.tickets.iter().find(|t| t.id == id).map(|t| t.cause)
-    }
 }
 
-/// How a clustering of ticket ids matches the generator's causes: pairwise precision (pairs put
-/// in one cluster that share a cause) and recall (pairs sharing a cause put in one cluster).
-pub fn pair_scores(file: &TicketFile, clusters: &[Vec<u32>]) -> (f64, f64) {
-    let cluster_of: std::collections::HashMap<u32, usize> =
-        clusters.iter().enumerate().flat_map(|(c, ids)| ids.iter().map(move |id| (*id, c))).collect();
+/// How a grouping of tickets (each group: 0-based positions in the file) matches the
+/// generator's causes: pairwise precision (pairs put in one group that share a cause) and recall
+/// (pairs sharing a cause put in one group).
+pub fn pair_scores(file: &TicketFile, groups: &[Vec<usize>]) -> (f64, f64) {
+    let mut group_of = vec![None; file.tickets.len()];
+    for (g, members) in groups.iter().enumerate() {
+        for &i in members {
+            if let Some(slot) = group_of.get_mut(i) {
+                *slot = Some(g);
+            }
+        }
+    }
     let (mut together, mut together_right, mut same_cause, mut same_cause_found) = (0u64, 0u64, 0u64, 0u64);
     let t = &file.tickets;
     for i in 0..t.len() {
         for j in i + 1..t.len() {
             let same = t[i].cause == t[j].cause;
-            let joined =
-                matches!((cluster_of.get(&t[i].id), cluster_of.get(&t[j].id)), (Some(a), Some(b)) if a == b);
+            let joined = group_of[i].is_some() && group_of[i] == group_of[j];
             together += u64::from(joined);
             together_right += u64::from(joined && same);
             same_cause += u64::from(same);
@@ -317,4 +318,20 @@ pub fn pair_scores(file: &TicketFile, clusters: &[Vec<u32>]) -> (f64, f64) {
     }
     let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
     (ratio(together_right, together), ratio(same_cause_found, same_cause))
+}
+
+/// The groups of a records-mode result table as 0-based positions (its rows' 1-based `records`).
+pub fn table_groups(table: &[serde_json::Value]) -> Vec<Vec<usize>> {
+    table
+        .iter()
+        .map(|row| {
+            row["records"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_u64)
+                .filter_map(|p| (p as usize).checked_sub(1))
+                .collect()
+        })
+        .collect()
 }

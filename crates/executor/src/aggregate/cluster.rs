@@ -11,7 +11,8 @@
 //! Grouping is average-linkage agglomeration: the two groups with the highest mean pairwise
 //! cosine merge while that mean is at least `threshold`; ties go to the lowest group indices, so
 //! the same inputs always give the same groups. Each group is labelled by its medoid (the record
-//! most similar on average to the others; ties: the first).
+//! most similar on average to the others; ties: the first). Table rows: `{rank, count, label,
+//! sums, ids, records}` (`records`: the members' 1-based positions in the input).
 
 use std::collections::BTreeMap;
 
@@ -153,19 +154,23 @@ pub fn run(inputs: &BTreeMap<String, Value>) -> Result<Value, AttemptError> {
             let total: f64 = g.iter().filter_map(|&i| records[i].get(f).and_then(Value::as_f64)).sum();
             sums.insert(f.clone(), json!(total));
         }
-        rows.push((g.len(), sums, ids, texts[medoid(&g, &vectors)].clone(), g[0]));
+        let label = texts[medoid(&g, &vectors)].clone();
+        rows.push((g.len(), sums, ids, label, g));
     }
     // Most records first, then the first numeric field's sum, then the earliest first record.
     let key = |s: &serde_json::Map<String, Value>| {
         sum_fields.first().and_then(|f| s.get(f)).and_then(Value::as_f64).unwrap_or(0.0)
     };
-    rows.sort_by(|a, b| b.0.cmp(&a.0).then(key(&b.1).total_cmp(&key(&a.1))).then(a.4.cmp(&b.4)));
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(key(&b.1).total_cmp(&key(&a.1))).then(a.4[0].cmp(&b.4[0])));
 
     let table: Vec<Value> = rows
         .iter()
         .enumerate()
-        .map(|(rank, (count, sums, ids, label, _))| {
-            json!({"rank": rank + 1, "count": count, "label": label, "sums": sums, "ids": ids})
+        .map(|(rank, (count, sums, ids, label, members))| {
+            // `records`: the members' positions in the input (1-based), which no extraction
+            // error can change; `ids`: their extracted ids.
+            let records: Vec<usize> = members.iter().map(|i| i + 1).collect();
+            json!({"rank": rank + 1, "count": count, "label": label, "sums": sums, "ids": ids, "records": records})
         })
         .collect();
     let id_text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
@@ -256,6 +261,7 @@ mod tests {
         assert_eq!(out["table"][0]["sums"]["affected_users"], 9.0);
         assert_eq!(out["table"][0]["ids"], json!([10, 12, 13]));
         assert_eq!(out["table"][1]["ids"], json!([11]));
+        assert_eq!(out["table"][0]["records"], json!([1, 3, 4]), "positions, 1-based");
         let text = out["text"].as_str().unwrap();
         assert!(text.contains("1. login fails — 3 records, affected_users 9; e.g. 10, 12, 13"), "{text}");
         assert!(
