@@ -110,7 +110,7 @@ async function jobPage(id) {
 
 // A `batch_analysis` records result: the ranked groups with their counts and sums.
 function resultTable(rows) {
-  const sums = rows.length ? Object.keys(rows[0].sums || {}) : [];
+  const sums = rows.length ? Object.keys(rows[0].sums || {}).filter((k) => typeof rows[0].sums[k] === "number") : [];
   const head = `<tr><th>#</th><th>Records</th>${sums.map((s) => `<th>${esc(s)}</th>`).join("")}<th>Group (its most central record)</th><th>Ids</th></tr>`;
   const body = rows.map((r) => `<tr data-rank="${esc(String(r.rank))}" data-count="${esc(String(r.count))}"><td>${esc(String(r.rank))}</td><td>${esc(String(r.count))}</td>${sums.map((s) => `<td>${esc(String(r.sums[s]))}</td>`).join("")}<td>${esc(r.label)}</td><td>${esc((r.ids || []).join(", "))}</td></tr>`).join("");
   return `<h2>Table</h2><table id="result-table"><thead>${head}</thead><tbody>${body}</tbody></table>`;

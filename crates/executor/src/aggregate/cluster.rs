@@ -7,6 +7,8 @@
 //! `vectors`, concatenated in name order, give one unit vector per record), `texts` (the records'
 //! own text, for labels), and optional `threshold` (cosine, default 0.68), `id_field` (default
 //! `id`), `sum_fields` (default `["affected_users"]`), `top` (rows in the summary, default 10).
+//! A summed value missing, not a number, or equal to the record's id (copied from the id, not
+//! counted) is left out of the sum and counted in `sums.unknown`.
 //!
 //! Grouping is average-linkage agglomeration: the two groups with the highest mean pairwise
 //! cosine merge while that mean is at least `threshold`; ties go to the lowest group indices, so
@@ -150,10 +152,21 @@ pub fn run(inputs: &BTreeMap<String, Value>) -> Result<Value, AttemptError> {
             .map(|&i| records[i].get(id_field).cloned().unwrap_or_else(|| json!(format!("record {i}"))))
             .collect();
         let mut sums = serde_json::Map::new();
+        let mut unknown = serde_json::Map::new();
         for f in &sum_fields {
-            let total: f64 = g.iter().filter_map(|&i| records[i].get(f).and_then(Value::as_f64)).sum();
+            // A value equal to the record's id was copied from the id, not counted: unknown.
+            let known = |i: usize| -> Option<f64> {
+                let v = records[i].get(f)?;
+                (records[i].get(id_field) != Some(v)).then(|| v.as_f64()).flatten()
+            };
+            let total: f64 = g.iter().filter_map(|&i| known(i)).sum();
+            let missing = g.iter().filter(|&&i| known(i).is_none()).count();
             sums.insert(f.clone(), json!(total));
+            if missing > 0 {
+                unknown.insert(f.clone(), json!(missing));
+            }
         }
+        sums.insert("unknown".into(), Value::Object(unknown));
         let label = texts[medoid(&g, &vectors)].clone();
         rows.push((g.len(), sums, ids, label, g));
     }
@@ -191,10 +204,17 @@ pub fn run(inputs: &BTreeMap<String, Value>) -> Result<Value, AttemptError> {
         rows.len()
     );
     for (rank, (count, sums, ids, label, _)) in rows.iter().take(top).enumerate() {
-        let numbers: Vec<String> = sum_fields.iter().map(|f| format!("{f} {}", number(&sums[f]))).collect();
+        let numbers: Vec<String> = sum_fields
+            .iter()
+            .map(|f| match sums["unknown"].get(f).and_then(Value::as_u64) {
+                Some(n) => format!("{f} {} ({n} without a value)", number(&sums[f])),
+                None => format!("{f} {}", number(&sums[f])),
+            })
+            .collect();
         let examples: Vec<String> = ids.iter().take(3).map(id_text).collect();
+        let noun = if *count == 1 { "record" } else { "records" };
         summary.push_str(&format!(
-            "{}. {label} — {count} records, {}; e.g. {}\n",
+            "{}. {label} — {count} {noun}, {}; e.g. {}\n",
             rank + 1,
             numbers.join(", "),
             examples.join(", ")
@@ -262,6 +282,7 @@ mod tests {
         assert_eq!(out["table"][0]["ids"], json!([10, 12, 13]));
         assert_eq!(out["table"][1]["ids"], json!([11]));
         assert_eq!(out["table"][0]["records"], json!([1, 3, 4]), "positions, 1-based");
+        assert_eq!(out["table"][0]["sums"]["unknown"], json!({}));
         let text = out["text"].as_str().unwrap();
         assert!(text.contains("1. login fails — 3 records, affected_users 9; e.g. 10, 12, 13"), "{text}");
         assert!(
@@ -269,6 +290,23 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("rank,count,affected_users,label,ids\n1,3,9,\"login fails\",\"10 12 13\"\n")
+        );
+    }
+
+    #[test]
+    fn a_count_copied_from_the_id_is_unknown_not_summed() {
+        let mut inputs: BTreeMap<String, Value> = BTreeMap::new();
+        inputs.insert("record-00000".into(), json!({"id": 1035, "affected_users": 1035}));
+        inputs.insert("record-00001".into(), json!({"id": 1057, "affected_users": 4}));
+        inputs.insert("vectors-00000".into(), json!({"vectors": [[1.0], [1.0]]}));
+        inputs.insert("texts".into(), json!(["slow search", "search is slow"]));
+        let out = run(&inputs).unwrap();
+        assert_eq!(out["table"][0]["sums"]["affected_users"], 4.0);
+        assert_eq!(out["table"][0]["sums"]["unknown"]["affected_users"], 1);
+        assert!(
+            out["text"].as_str().unwrap().contains("affected_users 4 (1 without a value)"),
+            "{}",
+            out["text"]
         );
     }
 

@@ -1,7 +1,7 @@
 //! `batch_analysis` with `"mode": "records"`: map-reduce over records (issue 18). Each non-empty
 //! line of `text` (or each of `items`) is a record; per record one `llm_inference` extracts its
 //! fields as JSON under a schema (the request's `schema`, or the template's, in which every number
-//! must be one that appears in the record: the model chooses, it does not write digits); batches
+//! must be one that appears in the record, or null: the model chooses, it does not write digits); batches
 //! of records are embedded; one `aggregation` in `cluster` mode groups similar records, counts
 //! them, sums numeric fields per group and states the table (JSON, CSV and a summary whose
 //! numbers are copied from it).
@@ -37,11 +37,13 @@ fn numbers(record: &str) -> Vec<u64> {
     out
 }
 
-/// The template's schema for `record`: id and affected users chosen among its numbers (null when
-/// it has none), component a short string.
+/// The template's schema for `record`: id and affected users chosen among its numbers or null (a
+/// record without a user count must be able to say so, not lend its id), component a short
+/// string.
 fn template_schema(record: &str) -> Value {
-    let nums = numbers(record);
-    let number = if nums.is_empty() { json!({"type": "null"}) } else { json!({"enum": nums}) };
+    let mut choices: Vec<Value> = numbers(record).into_iter().map(Value::from).collect();
+    choices.push(Value::Null);
+    let number = json!({"enum": choices});
     json!({"type": "json_schema", "json_schema": {"name": "record", "strict": true, "schema": {
         "type": "object", "additionalProperties": false,
         "required": ["id", "component", "affected_users"],
@@ -163,7 +165,7 @@ mod tests {
     #[test]
     fn the_template_schema_offers_only_the_records_numbers() {
         let s = template_schema("#7 seen by 3 users");
-        assert_eq!(s["json_schema"]["schema"]["properties"]["id"], json!({"enum": [7, 3]}));
+        assert_eq!(s["json_schema"]["schema"]["properties"]["id"], json!({"enum": [7, 3, null]}));
         assert!(crate::structured::response_format(&s).is_ok());
         assert!(crate::structured::response_format(&template_schema("none")).is_ok());
     }
