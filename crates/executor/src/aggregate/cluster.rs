@@ -56,7 +56,6 @@ fn fields(v: &Value) -> serde_json::Map<String, Value> {
 /// each in record order.
 pub(crate) fn group(vectors: &[Vec<f32>], threshold: f32) -> Vec<Vec<usize>> {
     let n = vectors.len();
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     // sums[a][b]: the sum of similarities between the members of groups a and b.
     let mut sums: Vec<Vec<f32>> =
         (0..n).map(|i| (0..n).map(|j| dot(&vectors[i], &vectors[j])).collect()).collect();
@@ -87,9 +86,13 @@ pub(crate) fn group(vectors: &[Vec<f32>], threshold: f32) -> Vec<Vec<usize>> {
     groups
 }
 
+/// Cosine similarity of two unit vectors.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// The member most similar on average to the others (ties: the first).
 fn medoid(group: &[usize], vectors: &[Vec<f32>]) -> usize {
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     let mut best = (f32::NEG_INFINITY, group[0]);
     for &i in group {
         let total: f32 = group.iter().map(|&j| dot(&vectors[i], &vectors[j])).sum();

@@ -13,16 +13,13 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use splai_events::{Dag, JobRequest, OutputRef, Requirements, TaskInput, TaskKind, TaskSpec};
+use splai_events::{Dag, JobRequest, Requirements, TaskInput, TaskKind};
 
+use super::templates::{invalid, out, task};
 use super::{Limits, PlanError, chunk_lines};
 
 const EXTRACT_PROMPT: &str =
     "Extract this record as JSON: its id, its component, and the number of affected users.";
-
-fn invalid(field: &str, reason: impl Into<String>) -> PlanError {
-    PlanError::InvalidInput { field: format!("input.{field}"), reason: reason.into() }
-}
 
 /// The numbers written in `record` (digits, optionally after `#`), in order, without repeats.
 fn numbers(record: &str) -> Vec<u64> {
@@ -48,20 +45,6 @@ fn template_schema(record: &str) -> Value {
         "type": "object", "additionalProperties": false,
         "required": ["id", "component", "affected_users"],
         "properties": {"id": number, "component": {"type": "string", "maxLength": 24}, "affected_users": number}}}})
-}
-
-fn out(task: &str, pointer: Option<String>) -> TaskInput {
-    TaskInput::Output(OutputRef { task: task.to_string(), pointer })
-}
-
-fn spec(
-    id: String,
-    kind: TaskKind,
-    inputs: BTreeMap<String, TaskInput>,
-    parents: Vec<String>,
-    req: Requirements,
-) -> TaskSpec {
-    TaskSpec { id, kind, inputs, parents, requirements: req, timeout_s: None, max_retries: None, cache: None }
 }
 
 /// Plan the records pipeline for `input`.
@@ -124,19 +107,19 @@ pub(super) fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanErr
     for (i, record) in records.iter().enumerate() {
         let id = format!("extract-{i:05}");
         let format = schema.clone().unwrap_or_else(|| template_schema(record));
-        let inputs = BTreeMap::from([
-            ("prompt".to_string(), lit(json!(EXTRACT_PROMPT))),
-            ("text".to_string(), lit(json!(record))),
-            ("max_tokens".to_string(), lit(json!(96))),
-            ("response_format".to_string(), lit(format)),
-        ]);
-        tasks.push(spec(id.clone(), TaskKind::LlmInference, inputs, vec![], model.clone()));
+        let inputs = vec![
+            ("prompt", lit(json!(EXTRACT_PROMPT))),
+            ("text", lit(json!(record))),
+            ("max_tokens", lit(json!(96))),
+            ("response_format", lit(format)),
+        ];
+        tasks.push(task(&id, TaskKind::LlmInference, inputs, vec![], model.clone()));
         cluster.insert(format!("record-{i:05}"), out(&id, None));
     }
     for (j, group) in records.chunks(batch).enumerate() {
         let id = format!("embed-{j:05}");
-        let inputs = BTreeMap::from([("texts".to_string(), lit(json!(group)))]);
-        tasks.push(spec(id.clone(), TaskKind::Embedding, inputs, vec![], Requirements::default()));
+        let inputs = vec![("texts", lit(json!(group)))];
+        tasks.push(task(&id, TaskKind::Embedding, inputs, vec![], Requirements::default()));
         cluster.insert(format!("vectors-{j:05}"), out(&id, None));
     }
     let parents: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
@@ -148,7 +131,9 @@ pub(super) fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanErr
     if let Some(f) = sum_fields {
         cluster.insert("sum_fields".into(), lit(f));
     }
-    tasks.push(spec("table".into(), TaskKind::Aggregation, cluster, parents, Requirements::default()));
+    let mut table = task("table", TaskKind::Aggregation, vec![], parents, Requirements::default());
+    table.inputs = cluster;
+    tasks.push(table);
     Ok(Dag { tasks })
 }
 

@@ -58,11 +58,11 @@ fn lit(v: impl Into<Value>) -> TaskInput {
     TaskInput::Literal(v.into())
 }
 
-fn out(task: &str, pointer: Option<String>) -> TaskInput {
+pub(super) fn out(task: &str, pointer: Option<String>) -> TaskInput {
     TaskInput::Output(OutputRef { task: task.to_string(), pointer })
 }
 
-fn task(
+pub(super) fn task(
     id: &str,
     kind: TaskKind,
     inputs: Vec<(&str, TaskInput)>,
@@ -89,7 +89,7 @@ fn field<'a>(input: &'a Value, name: &str) -> Option<&'a Value> {
     input.get(name).filter(|v| !v.is_null())
 }
 
-fn invalid(field: &str, reason: impl Into<String>) -> PlanError {
+pub(super) fn invalid(field: &str, reason: impl Into<String>) -> PlanError {
     PlanError::InvalidInput { field: format!("input.{field}"), reason: reason.into() }
 }
 
