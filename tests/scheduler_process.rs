@@ -94,6 +94,7 @@ async fn run_job_through(sets: Vec<String>, env: Vec<(String, String)>) {
                         duration_ms: 1,
                         usage: None,
                         provenance: None,
+                        subdag: None,
                     };
                     writer
                         .append(&[Envelope::new(

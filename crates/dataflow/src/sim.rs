@@ -249,6 +249,7 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
                             duration_ms: cfg.duration_ms,
                             usage: None,
                             provenance: None,
+                            subdag: None,
                         })
                     } else {
                         Event::AttemptFailed(AttemptFailed {

@@ -62,6 +62,7 @@ fn a_job_that_finished_in_time_is_untouched_by_its_deadline() {
                     duration_ms: 1,
                     usage: None,
                     provenance: None,
+                    subdag: None,
                 })
             })
             .expect("assigned")

@@ -222,6 +222,7 @@ impl Harness {
                                     duration_ms: ms,
                                     usage: None,
                                     provenance: None,
+                                    subdag: None,
                                 };
                                 writer.append(&[ev(Event::AttemptSucceeded(done))]).await.unwrap();
                             }

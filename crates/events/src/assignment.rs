@@ -21,6 +21,9 @@ attempt_event! {
         /// Whether the attempt may reuse, and offer, a cached output (the task's `cache`).
         #[serde(default = "crate::attempt::yes", skip_serializing_if = "crate::attempt::is_true")]
         pub cache: bool,
+        /// The task's output is a sub-DAG: report it in `attempt_succeeded.subdag`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub expand: bool,
     }
 }
 

@@ -82,6 +82,10 @@ attempt_event! {
         /// What the output was computed from besides `inputs`, for outputs that can be reused.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub provenance: Option<Provenance>,
+        /// An expanding task's proposed sub-DAG, as its output gave it (the scheduler validates
+        /// it; see [`crate::SubDag`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub subdag: Option<serde_json::Value>,
     }
 }
 

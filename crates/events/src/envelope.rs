@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, AuditAnchor,
-    CancelJob, DeadLetter, Heartbeat, JobAdmitted, JobRefused, JobRejected, JobRequest, JobStateChanged,
-    PolicyDecision, RequeueDeadLetter, Revoke, TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving,
-    WorkerRegistered,
+    CancelJob, DeadLetter, Heartbeat, JobAdmitted, JobExpanded, JobRefused, JobRejected, JobRequest,
+    JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke, TaskStateChanged, TaskUnschedulable, Topic,
+    WorkerLeaving, WorkerRegistered,
 };
 
 /// The envelope version this build writes and reads.
@@ -49,6 +49,7 @@ pub enum Event {
     AttemptSucceeded(AttemptSucceeded),
     AttemptFailed(AttemptFailed),
     JobAdmitted(JobAdmitted),
+    JobExpanded(JobExpanded),
     JobRejected(JobRejected),
     TaskStateChanged(TaskStateChanged),
     JobStateChanged(JobStateChanged),
@@ -76,6 +77,7 @@ impl Event {
         "attempt_succeeded",
         "attempt_failed",
         "job_admitted",
+        "job_expanded",
         "job_rejected",
         "task_state_changed",
         "job_state_changed",
@@ -103,6 +105,7 @@ impl Event {
             Event::AttemptSucceeded(_) => "attempt_succeeded",
             Event::AttemptFailed(_) => "attempt_failed",
             Event::JobAdmitted(_) => "job_admitted",
+            Event::JobExpanded(_) => "job_expanded",
             Event::JobRejected(_) => "job_rejected",
             Event::TaskStateChanged(_) => "task_state_changed",
             Event::JobStateChanged(_) => "job_state_changed",
@@ -128,6 +131,7 @@ impl Event {
             | Event::AttemptSucceeded(_)
             | Event::AttemptFailed(_) => Topic::TaskEvents,
             Event::JobAdmitted(_)
+            | Event::JobExpanded(_)
             | Event::JobRejected(_)
             | Event::TaskStateChanged(_)
             | Event::JobStateChanged(_)
@@ -164,6 +168,7 @@ impl Envelope {
             Event::AttemptSucceeded(e) => &e.attempt.job_id,
             Event::AttemptFailed(e) => &e.attempt.job_id,
             Event::JobAdmitted(e) => &e.job_id,
+            Event::JobExpanded(e) => &e.job_id,
             Event::JobRejected(e) => &e.job_id,
             Event::TaskStateChanged(e) => &e.job_id,
             Event::JobStateChanged(e) => &e.job_id,

@@ -108,6 +108,7 @@ fn body<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Event, A::Err
         "attempt_succeeded" => Event::AttemptSucceeded(next(map)?),
         "attempt_failed" => Event::AttemptFailed(next(map)?),
         "job_admitted" => Event::JobAdmitted(next(map)?),
+        "job_expanded" => Event::JobExpanded(next(map)?),
         "job_rejected" => Event::JobRejected(next(map)?),
         "task_state_changed" => Event::TaskStateChanged(next(map)?),
         "job_state_changed" => Event::JobStateChanged(next(map)?),

@@ -108,6 +108,34 @@ pub struct TaskSpec {
     /// same inputs, model weights and executor version; `false` always runs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<bool>,
+    /// The task's output is a [`SubDag`] that the scheduler validates and appends to the job
+    /// when the task succeeds (a map over a list known only at run time, a model's plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<Expand>,
+}
+
+/// How an expanding task's output joins its job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expand {
+    /// Appended instead when the output is not a valid sub-DAG (the reason is recorded on the
+    /// job's `job_expanded`); without it such an output fails the task for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<SubDag>,
+}
+
+/// Tasks appended to a running job by the task that output them. Their ids are local: the job
+/// sees `{expanding task}.{id}`. A task here may name as parent another task here or a task of
+/// the job the expanding task depends on; tasks without a parent here run after the expanding
+/// task. The expanding task's children wait for the whole sub-DAG, and read `output`'s result
+/// where they read the expanding task's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubDag {
+    pub tasks: Vec<TaskSpec>,
+    /// The task (local id) whose output stands for the expanding task's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -17,6 +17,21 @@ pub struct JobAdmitted {
     pub deadline_ms: Option<u64>,
 }
 
+/// A task's sub-DAG was appended to its job (see [`crate::SubDag`]): `dag` is the job's whole
+/// DAG from now on, `added` the new tasks' ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobExpanded {
+    pub job_id: String,
+    /// The expanding task and the attempt whose output this is.
+    pub task_id: String,
+    pub attempt: u32,
+    pub added: Vec<String>,
+    pub dag: Dag,
+    /// Why the task's own proposal was refused, when its `expand.fallback` was appended instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+}
+
 /// Admission refused the job; nothing else happens to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRejected {

@@ -30,11 +30,11 @@ pub use control::{ArchiveJob, AuditAnchor, CancelJob, RequeueDeadLetter};
 pub use dead_letter::{DeadLetter, PayloadEncoding, SourcePosition};
 pub use envelope::{ENVELOPE_VERSION, Envelope, Event};
 pub use job::{
-    Dag, DataClassification, JobRequest, JobType, OutputRef, Priority, Requirements, TaskInput, TaskKind,
-    TaskSpec,
+    Dag, DataClassification, Expand, JobRequest, JobType, OutputRef, Priority, Requirements, SubDag,
+    TaskInput, TaskKind, TaskSpec,
 };
 pub use job_events::{
-    JobAdmitted, JobRejected, JobState, JobStateChanged, PolicyDecision, PolicyStage, TaskState,
+    JobAdmitted, JobExpanded, JobRejected, JobState, JobStateChanged, PolicyDecision, PolicyStage, TaskState,
     TaskStateChanged,
 };
 pub use topic::Topic;

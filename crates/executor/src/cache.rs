@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use splai_events::TaskKind;
 
 /// Tools whose output is a function of their inputs.
-const PURE_TOOLS: [&str; 4] = ["split_lines", "json_extract", "regex", "template"];
+const PURE_TOOLS: [&str; 5] = ["split_lines", "json_extract", "regex", "template", "map"];
 
 /// The executor's version, part of every key (a new executor may compute differently).
 pub const EXECUTOR_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -3,7 +3,8 @@
 //! (ARCHITECTURE §6).
 //!
 //! - [`inputs`]: literal inputs and parents' artifacts (verified, narrowed by JSON pointers);
-//! - [`tools`]: built-in tools (`split_lines`, `json_extract`, `regex`, `template`);
+//! - [`tools`]: built-in tools (`split_lines`, `json_extract`, `regex`, `template`, `sleep`, `map`);
+//! - [`subdag`]: the `map` tool and the sub-DAG an expanding task reports;
 //! - [`shell`]: the `shell` tool, off unless an operator enables it; isolated and limited;
 //! - [`aggregate`]: merging parents' outputs (`concat`, `json_merge`, `vote`, `top_k`,
 //!   `concat_vectors`);
@@ -30,6 +31,7 @@ pub mod models;
 mod ops;
 pub mod service;
 pub mod shell;
+pub mod subdag;
 pub mod tools;
 pub mod utilization;
 

@@ -424,6 +424,7 @@ async fn attempt(
     } else {
         match result {
             Ok(((output, usage), lineage, cached)) => {
+                let subdag = a.expand.then(|| crate::subdag::proposal(&output));
                 let bytes = serde_json::to_vec(&output).expect("JSON values serialise");
                 let write = tracing::info_span!(parent: &span, "splai.artifact.write", otel.name = "artifact.write",
                                                 size_bytes = bytes.len());
@@ -454,6 +455,7 @@ async fn attempt(
                             duration_ms: started.elapsed().as_millis() as u64,
                             usage,
                             provenance,
+                            subdag,
                         })
                     }
                     Err(e) => Event::AttemptFailed(AttemptFailed {

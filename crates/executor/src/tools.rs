@@ -12,7 +12,7 @@ use crate::AttemptError;
 use crate::shell::ShellLimits;
 
 /// Tools every executor offers.
-pub const BUILT_IN: [&str; 5] = ["split_lines", "json_extract", "regex", "template", "sleep"];
+pub const BUILT_IN: [&str; 6] = ["split_lines", "json_extract", "regex", "template", "sleep", "map"];
 
 fn text<'a>(inputs: &'a BTreeMap<String, Value>, tool: &str, name: &str) -> Result<&'a str, AttemptError> {
     inputs
@@ -118,6 +118,7 @@ pub fn run(
             }
             Ok(json!({ "slept_ms": ms }))
         }
+        "map" => crate::subdag::map(inputs),
         "shell" if let Some(limits) = shell => crate::shell::run(inputs, limits, cancel),
         other => Err(AttemptError::fatal(format!("tool `{other}` is not enabled on this executor"))),
     }

@@ -235,9 +235,10 @@ async fn observe(
         let topic = pos.topic.strip_prefix(prefix).unwrap_or(&pos.topic);
         metrics.inc("splai_events_consumed_total", &[("topic", topic)], 1.0);
         match &env.event {
-            Event::JobAdmitted(a) => {
-                let tasks = a.dag.tasks.iter().map(|t| (t.id.clone(), wire_name(&t.kind))).collect();
-                kinds.0.insert((env.tenant.clone(), a.job_id.clone()), tasks);
+            Event::JobAdmitted(splai_events::JobAdmitted { job_id, dag, .. })
+            | Event::JobExpanded(splai_events::JobExpanded { job_id, dag, .. }) => {
+                let tasks = dag.tasks.iter().map(|t| (t.id.clone(), wire_name(&t.kind))).collect();
+                kinds.0.insert((env.tenant.clone(), job_id.clone()), tasks);
             }
             Event::JobStateChanged(s)
                 if matches!(s.state, JobState::Succeeded | JobState::Failed | JobState::Cancelled) =>

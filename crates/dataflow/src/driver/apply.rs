@@ -30,6 +30,7 @@ pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
         Event::Assign(a) => s.early.remove(&attempt_key(&e.tenant, &a.attempt)).unwrap_or_default(),
         _ => Vec::new(),
     };
+    let released: Vec<Envelope> = released.into_iter().chain(std::mem::take(&mut s.unparked)).collect();
     s.parked -= released.len();
     for r in released {
         apply(s, &r, out);
@@ -39,6 +40,11 @@ pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
 /// Keys of parked events: a job is (tenant, id).
 fn job_key(tenant: &str, job_id: &str) -> String {
     format!("{tenant}\u{0}{job_id}")
+}
+
+/// A task a sub-DAG has not appended yet: (tenant, job id, task id).
+pub(super) fn task_key(tenant: &str, job_id: &str, task_id: &str) -> String {
+    format!("{tenant}\u{0}{job_id}\u{0}{task_id}")
 }
 
 fn attempt_key(tenant: &str, a: &splai_events::AttemptId) -> String {
@@ -67,16 +73,14 @@ fn wait_for_cause(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>) -> bool {
     let key = match &e.event {
         Event::Assign(splai_events::Assign { attempt, .. })
         | Event::TaskUnschedulable(splai_events::TaskUnschedulable { attempt, .. })
-            if tk.is_none() && s.reg.own_job(&e.tenant, &attempt.job_id).is_none() =>
+            if tk.is_none() =>
         {
-            job_key(&e.tenant, &attempt.job_id)
+            unknown_task_key(s, &e.tenant, attempt)
         }
         Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
         | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => match tk {
-            None if s.reg.own_job(&e.tenant, &attempt.job_id).is_none() => {
-                job_key(&e.tenant, &attempt.job_id)
-            }
+            None => unknown_task_key(s, &e.tenant, attempt),
             Some(tk) if s.attempts.current.get(&tk).is_none_or(|c| c.attempt < attempt.attempt) => {
                 attempt_key(&e.tenant, attempt)
             }
@@ -91,6 +95,16 @@ fn wait_for_cause(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>) -> bool {
     s.parked += 1;
     s.early.entry(key).or_default().push(e.clone());
     true
+}
+
+/// What an event about a task the scheduler does not know waits for: its job's admission, or
+/// (the job is admitted) the sub-DAG that appends the task; the log's topics are read in
+/// parallel, so a replay may read an appended task's assignment before the expanding success.
+fn unknown_task_key(s: &Scheduler, tenant: &str, attempt: &splai_events::AttemptId) -> String {
+    match s.reg.own_job(tenant, &attempt.job_id) {
+        None => job_key(tenant, &attempt.job_id),
+        Some(_) => task_key(tenant, &attempt.job_id, &attempt.task_id),
+    }
 }
 
 fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Envelope>) {
@@ -227,6 +241,11 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         }
         Event::AttemptSucceeded(a) => {
             if let Some((tk, st)) = current_open(s, tk, a.attempt.attempt) {
+                // An expanding task's sub-DAG joins the job in the same step as its success.
+                if let Err(why) = super::expand::expand(s, tk, &e.tenant, a, out) {
+                    end_attempt(s, tk, st, Outcome::Fatal, why, true);
+                    return;
+                }
                 s.attempts.artifacts.insert(tk, a.artifact.clone());
                 end_attempt(s, tk, st, Outcome::Succeeded, String::new(), false);
             }
@@ -504,7 +523,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
             return refuse_admission(s, &e.tenant, job_id, code, reason, out);
         }
     }
-    let info = JobInfo {
+    let mut info = JobInfo {
         id: job_id.clone(),
         tenant,
         job_type: r.job_type,
@@ -513,32 +532,56 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         traceparent: e.traceparent.clone(),
         max_retries: r.max_retries,
         timeout_s: r.timeout_s,
-        placement: dag
-            .tasks
-            .iter()
-            .map(|t| {
-                s.opts.policy.placement(&splai_ingest::policy::Subject {
-                    tenant: &e.tenant,
-                    job_type: r.job_type,
-                    priority: r.priority,
-                    data_classification: r.data_classification,
-                    task_kind: Some(t.kind),
-                    model: t.requirements.model.as_deref().or(r.model.as_deref()),
-                })
-            })
-            .collect(),
+        placement: Vec::new(),
+        data_classification: r.data_classification,
+        model: r.model.clone(),
+        cache: r.cache,
         dag,
     };
+    info.placement = info.dag.tasks.iter().map(|t| placement_of(s, &e.tenant, &info, t)).collect();
     let timeout_s = info.timeout_s;
+    let task_count = info.dag.tasks.len();
     let job = s.reg.add_job(info);
     s.admission.set_open(job, tenant, true);
     let now = s.now;
     if let Some(t) = timeout_s {
         s.job_deadlines.entry(now + u64::from(t) * 1000).or_default().push(job);
     }
+    add_tasks(s, job, 0..task_count);
+    if let Some(reason) = s.reg.early_cancels.remove(&(e.tenant.clone(), job_id.clone())) {
+        s.cancelled.insert(job, reason);
+        s.engine.feed(Fact::Cancelled(job), now, 1);
+    }
+    if s.live_mode {
+        emit::admitted(s, job, out);
+    }
+}
+
+/// The worker labels the policy gate requires of `task` of the job `info`.
+pub(super) fn placement_of(
+    s: &Scheduler,
+    tenant: &str,
+    info: &JobInfo,
+    task: &splai_events::TaskSpec,
+) -> splai_ingest::policy::Placement {
+    s.opts.policy.placement(&splai_ingest::policy::Subject {
+        tenant,
+        job_type: info.job_type,
+        priority: info.priority,
+        data_classification: info.data_classification,
+        task_kind: Some(task.kind),
+        model: task.requirements.model.as_deref().or(info.model.as_deref()),
+    })
+}
+
+/// Feed the dataflow `job`'s tasks numbered `range` (new ones: admitted, or appended by a
+/// sub-DAG) with their retry budgets and the edges from their parents.
+pub(super) fn add_tasks(s: &mut Scheduler, job: crate::model::Job, range: std::ops::Range<usize>) {
+    let now = s.now;
     let info = &s.reg.jobs[job as usize];
     let mut facts = Vec::new();
-    for (i, t) in info.dag.tasks.iter().enumerate() {
+    for i in range {
+        let t = &info.dag.tasks[i];
         let retries = t.max_retries.or(info.max_retries).unwrap_or(s.opts.default_max_retries);
         let budget = Budget { retries, losses: s.opts.max_lost_attempts };
         facts.push(Fact::Task((job, i as u32), budget));
@@ -554,16 +597,8 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         }
         s.engine.feed(f, now, 1);
     }
-    if let Some(reason) = s.reg.early_cancels.remove(&(e.tenant.clone(), job_id.clone())) {
-        s.cancelled.insert(job, reason);
-        s.engine.feed(Fact::Cancelled(job), now, 1);
-    }
-    if s.live_mode {
-        emit::admitted(s, job, out);
-    }
 }
 
-/// Give dead-lettered tasks (one, or all of the job's) a fresh retry budget.
 /// Archive a tenant's own job: it is stopped first if it has not finished (as a cancel would),
 /// and its state reads `archived` from then on, in the snapshot too.
 fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
@@ -589,6 +624,7 @@ fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
     }
 }
 
+/// Give dead-lettered tasks (one, or all of the job's) a fresh retry budget.
 fn requeue(s: &mut Scheduler, job: crate::model::Job, task_id: Option<&str>) {
     let n = s.reg.jobs[job as usize].dag.tasks.len() as u32;
     let now = s.now;

@@ -2,7 +2,7 @@
 //! scheduler that replays and re-emits produces the same ids and consumers de-duplicate.
 
 use splai_events::{
-    AttemptId, DeadLetter, Envelope, Event, JobAdmitted, JobRejected, JobState, JobStateChanged,
+    AttemptId, DeadLetter, Envelope, Event, JobAdmitted, JobExpanded, JobRejected, JobState, JobStateChanged,
     PayloadEncoding, Revoke, RevokeReason, TaskState, TaskStateChanged,
 };
 
@@ -49,6 +49,12 @@ pub fn admitted(s: &Scheduler, job: Job, out: &mut Vec<Envelope>) {
         deadline_ms,
     });
     out.push(envelope(s, format!("admitted:{}", info.id), job, event));
+}
+
+/// A sub-DAG joined `job` (live only: the read model has it from the first time).
+pub fn expanded(s: &Scheduler, job: Job, expanded: JobExpanded) -> Envelope {
+    let id = format!("expanded:{}:{}:{}", expanded.job_id, expanded.task_id, expanded.attempt);
+    envelope(s, id, job, Event::JobExpanded(expanded))
 }
 
 pub fn rejected(s: &Scheduler, tenant: &str, rejection: JobRejected) -> Envelope {

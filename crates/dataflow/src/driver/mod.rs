@@ -7,6 +7,7 @@ mod admission;
 mod apply;
 mod attempts;
 mod emit;
+mod expand;
 mod placement;
 mod ready;
 mod registry;
@@ -134,6 +135,8 @@ pub struct Scheduler {
     /// attempt key.
     early: HashMap<String, Vec<Envelope>>,
     parked: usize,
+    /// Parked events a sub-DAG just gave a task to: applied after the event that appended it.
+    unparked: Vec<Envelope>,
     /// Replay only: recorded decisions of this step, and when each (task, attempt) became runnable.
     replayed: Vec<(Tk, Attempt, Time)>,
     runnable_since: HashMap<(Tk, Attempt), Time>,
@@ -200,6 +203,7 @@ impl Scheduler {
             expired_now: Vec::new(),
             early: HashMap::default(),
             parked: 0,
+            unparked: Vec::new(),
             replayed: Vec::new(),
             runnable_since: HashMap::default(),
             now: 0,

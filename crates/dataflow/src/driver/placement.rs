@@ -187,6 +187,7 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         requirements: task.requirements.clone(),
         deadline_ms: s.now + timeout_ms,
         cache: task.cache.unwrap_or(true),
+        expand: task.expand.is_some(),
     });
     Envelope::new(
         format!("assign:{}:{}:{attempt}", job.id, task.id),

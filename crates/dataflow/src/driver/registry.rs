@@ -4,7 +4,7 @@ use compact_str::CompactString;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 
-use splai_events::{Dag, Envelope, JobType, Priority, WorkerRegistered};
+use splai_events::{Dag, DataClassification, Envelope, JobType, Priority, WorkerRegistered};
 
 use crate::model::{Job, Time, Tk, Worker};
 
@@ -21,6 +21,11 @@ pub struct JobInfo {
     pub timeout_s: Option<u32>,
     /// Per task: worker labels the policy gate requires, and the rule that requires them.
     pub placement: Vec<splai_ingest::policy::Placement>,
+    /// What the policy gate asks of tasks appended at run time, and whether they may use the
+    /// result cache (the request's `cache`).
+    pub data_classification: DataClassification,
+    pub model: Option<String>,
+    pub cache: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -61,6 +66,13 @@ pub struct Registry {
     pub denied: BTreeMap<String, Envelope>,
 }
 
+fn task_index(dag: &Dag) -> Box<[(CompactString, u32)]> {
+    let mut ids: Box<[(CompactString, u32)]> =
+        dag.tasks.iter().enumerate().map(|(t, task)| (task.id.as_str().into(), t as u32)).collect();
+    ids.sort_unstable();
+    ids
+}
+
 impl Registry {
     pub fn tenant(&mut self, name: &str) -> u32 {
         if let Some(t) = self.tenant_index.get(name) {
@@ -87,12 +99,15 @@ impl Registry {
     pub fn add_job(&mut self, info: JobInfo) -> Job {
         let j = self.jobs.len() as Job;
         self.job_index.insert((info.tenant, info.id.as_str().into()), j);
-        let mut ids: Box<[(CompactString, u32)]> =
-            info.dag.tasks.iter().enumerate().map(|(t, task)| (task.id.as_str().into(), t as u32)).collect();
-        ids.sort_unstable();
-        self.tasks_by_id.push(ids);
+        self.tasks_by_id.push(task_index(&info.dag));
         self.jobs.push(info);
         j
+    }
+
+    /// `job`'s DAG grew at run time: `dag` keeps its tasks' order and appends new ones.
+    pub fn replace_dag(&mut self, job: Job, dag: Dag) {
+        self.tasks_by_id[job as usize] = task_index(&dag);
+        self.jobs[job as usize].dag = dag;
     }
 
     pub fn task(&self, tenant: &str, job_id: &str, task_id: &str) -> Option<Tk> {

@@ -85,16 +85,24 @@ pub fn task_spec() -> impl Strategy<Value = TaskSpec> {
         option::of(any::<u32>()),
         option::of(0u32..10),
         option::of(any::<bool>()),
+        option::of(option::of(option::of(ident()))),
     )
-        .prop_map(|(id, kind, inputs, parents, requirements, timeout_s, max_retries, cache)| TaskSpec {
-            id,
-            kind,
-            inputs,
-            parents,
-            requirements,
-            timeout_s,
-            max_retries,
-            cache,
+        .prop_map(|(id, kind, inputs, parents, requirements, timeout_s, max_retries, cache, expand)| {
+            TaskSpec {
+                id,
+                kind,
+                inputs,
+                parents,
+                requirements,
+                timeout_s,
+                max_retries,
+                cache,
+                // A fallback's own tasks would make the strategy recursive; an empty one still
+                // round-trips every field.
+                expand: expand.map(|fallback| Expand {
+                    fallback: fallback.map(|output| SubDag { tasks: Vec::new(), output }),
+                }),
+            }
         })
 }
 
@@ -262,11 +270,23 @@ pub fn event() -> impl Strategy<Value = Event> {
             btree_map(ident(), resolved_input(), 0..3),
             requirements(),
             any::<u64>(),
+            any::<bool>(),
             any::<bool>()
         )
-            .prop_map(|(attempt, worker_id, kind, inputs, requirements, deadline_ms, cache)| {
-                Event::Assign(Assign { attempt, worker_id, kind, inputs, requirements, deadline_ms, cache })
-            }),
+            .prop_map(
+                |(attempt, worker_id, kind, inputs, requirements, deadline_ms, cache, expand)| {
+                    Event::Assign(Assign {
+                        attempt,
+                        worker_id,
+                        kind,
+                        inputs,
+                        requirements,
+                        deadline_ms,
+                        cache,
+                        expand,
+                    })
+                }
+            ),
         (attempt_id(), ident(), revoke_reason())
             .prop_map(|(attempt, worker_id, reason)| Event::Revoke(Revoke { attempt, worker_id, reason })),
         (attempt_id(), text())
@@ -290,28 +310,44 @@ pub fn event() -> impl Strategy<Value = Event> {
             vec(artifact(), 0..3),
             any::<u64>(),
             option::of((any::<u32>(), any::<u32>())),
-            option::of((ident(), option::of(ident()), ident(), option::of(text())))
+            option::of((ident(), option::of(ident()), ident(), option::of(text()))),
+            option::of(text())
         )
-            .prop_map(|(attempt, worker_id, artifact, inputs, duration_ms, usage, provenance)| {
-                Event::AttemptSucceeded(AttemptSucceeded {
-                    attempt,
-                    worker_id,
-                    artifact,
-                    inputs,
-                    duration_ms,
-                    usage: usage
-                        .map(|(prompt_tokens, completion_tokens)| Usage { prompt_tokens, completion_tokens }),
-                    provenance: provenance.map(|(cache_key, model_sha256, executor_version, cached_from)| {
-                        Provenance { cache_key, model_sha256, executor_version, cached_from }
-                    }),
-                })
-            }),
+            .prop_map(
+                |(attempt, worker_id, artifact, inputs, duration_ms, usage, provenance, subdag)| {
+                    Event::AttemptSucceeded(AttemptSucceeded {
+                        attempt,
+                        worker_id,
+                        artifact,
+                        inputs,
+                        duration_ms,
+                        usage: usage.map(|(prompt_tokens, completion_tokens)| Usage {
+                            prompt_tokens,
+                            completion_tokens,
+                        }),
+                        provenance: provenance.map(
+                            |(cache_key, model_sha256, executor_version, cached_from)| Provenance {
+                                cache_key,
+                                model_sha256,
+                                executor_version,
+                                cached_from,
+                            },
+                        ),
+                        subdag: subdag.map(serde_json::Value::String),
+                    })
+                }
+            ),
         (attempt_id(), ident(), text(), any::<bool>()).prop_map(|(attempt, worker_id, error, retryable)| {
             Event::AttemptFailed(AttemptFailed { attempt, worker_id, error, retryable })
         }),
         (ident(), job_type(), priority(), dag(), option::of(any::<u64>())).prop_map(
             |(job_id, job_type, priority, dag, deadline_ms)| {
                 Event::JobAdmitted(JobAdmitted { job_id, job_type, priority, dag, deadline_ms })
+            }
+        ),
+        (ident(), ident(), any::<u32>(), vec(ident(), 0..3), dag(), option::of(text())).prop_map(
+            |(job_id, task_id, attempt, added, dag, fallback_reason)| {
+                Event::JobExpanded(JobExpanded { job_id, task_id, attempt, added, dag, fallback_reason })
             }
         ),
         (ident(), ident(), text(), option::of(ident()), option::of(ident())).prop_map(

@@ -40,7 +40,7 @@ struct Cursor {
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path), StreamQuery),
-    responses((status = 200, description = "text/event-stream: job.snapshot, job.status, task.update, task.tokens, end"),
+    responses((status = 200, description = "text/event-stream: job.snapshot, job.status, job.expanded, task.update, task.tokens, end"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn stream(
     State(st): State<AppState>,

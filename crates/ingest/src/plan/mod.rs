@@ -9,6 +9,7 @@
 
 mod chunks;
 mod error;
+mod expand;
 mod parse;
 mod records;
 mod templates;
@@ -16,6 +17,7 @@ mod validate;
 
 pub use chunks::{chunk_lines, chunk_texts};
 pub use error::PlanError;
+pub use expand::{expand, parse_subdag};
 pub use parse::parse_request;
 pub use templates::plan;
 pub use validate::validate;

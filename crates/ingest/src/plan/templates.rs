@@ -34,6 +34,15 @@ pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
     }
     validate(&dag, limits)?;
     super::validate::check_numbers(request, &dag)?;
+    // A fallback sub-DAG is appended without a model in the loop: it must be valid now.
+    for t in &dag.tasks {
+        if let Some(fallback) = t.expand.as_ref().and_then(|e| e.fallback.as_ref()) {
+            super::expand(&dag, &t.id, fallback, limits).map_err(|e| PlanError::InvalidInput {
+                field: format!("dag.tasks[{}].expand.fallback", t.id),
+                reason: e.to_string(),
+            })?;
+        }
+    }
     Ok(dag)
 }
 
@@ -78,6 +87,7 @@ pub(super) fn task(
         timeout_s: None,
         max_retries: None,
         cache: None,
+        expand: None,
     }
 }
 
@@ -224,6 +234,7 @@ fn batch_analysis(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanErro
         timeout_s: None,
         max_retries: None,
         cache: None,
+        expand: None,
     });
     let mut summary = vec![("prompt", lit(SUMMARY_PROMPT)), ("text", out("reduce", Some("/text".into())))];
     summary.extend(generation);
@@ -279,6 +290,7 @@ fn embed(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
         timeout_s: None,
         max_retries: None,
         cache: None,
+        expand: None,
     });
     Ok(Dag { tasks })
 }

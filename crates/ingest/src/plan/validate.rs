@@ -46,7 +46,7 @@ pub fn validate(dag: &Dag, limits: &Limits) -> Result<(), PlanError> {
     Ok(())
 }
 
-fn check_id(id: &str) -> Result<(), PlanError> {
+pub(super) fn check_id(id: &str) -> Result<(), PlanError> {
     let reason = if id.is_empty() {
         "must not be empty"
     } else if id.len() > 64 {
@@ -71,31 +71,37 @@ pub const MAX_JOB_TIMEOUT_S: u32 = 7 * 86_400;
 pub const MAX_CPU_SLOTS: u32 = 1_024;
 pub const MAX_MEMORY_MB: u32 = 1 << 20;
 
+fn in_range(field: String, value: u32, min: u32, max: u32) -> Result<(), PlanError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(PlanError::InvalidInput { field, reason: format!("{value} is outside {min}..={max}") })
+    }
+}
+
 /// Every number of `request` and of `dag`'s tasks within its documented range.
 pub fn check_numbers(request: &splai_events::JobRequest, dag: &Dag) -> Result<(), PlanError> {
-    let out_of = |field: String, value: u32, min: u32, max: u32| {
-        if (min..=max).contains(&value) {
-            Ok(())
-        } else {
-            Err(PlanError::InvalidInput { field, reason: format!("{value} is outside {min}..={max}") })
-        }
-    };
     if let Some(n) = request.max_retries {
-        out_of("max_retries".into(), n, 0, MAX_RETRIES)?;
+        in_range("max_retries".into(), n, 0, MAX_RETRIES)?;
     }
     if let Some(n) = request.timeout_s {
-        out_of("timeout_s".into(), n, 1, MAX_JOB_TIMEOUT_S)?;
+        in_range("timeout_s".into(), n, 1, MAX_JOB_TIMEOUT_S)?;
     }
-    for (i, t) in dag.tasks.iter().enumerate() {
+    check_task_numbers(&dag.tasks)
+}
+
+/// Every number of `tasks` within its documented range.
+pub fn check_task_numbers(tasks: &[splai_events::TaskSpec]) -> Result<(), PlanError> {
+    for (i, t) in tasks.iter().enumerate() {
         let field = |name: &str| format!("dag.tasks[{i}].{name}");
         if let Some(n) = t.max_retries {
-            out_of(field("max_retries"), n, 0, MAX_RETRIES)?;
+            in_range(field("max_retries"), n, 0, MAX_RETRIES)?;
         }
         if let Some(n) = t.timeout_s {
-            out_of(field("timeout_s"), n, 1, MAX_TASK_TIMEOUT_S)?;
+            in_range(field("timeout_s"), n, 1, MAX_TASK_TIMEOUT_S)?;
         }
-        out_of(field("requirements.cpu_slots"), t.requirements.cpu_slots, 1, MAX_CPU_SLOTS)?;
-        out_of(field("requirements.memory_mb"), t.requirements.memory_mb, 0, MAX_MEMORY_MB)?;
+        in_range(field("requirements.cpu_slots"), t.requirements.cpu_slots, 1, MAX_CPU_SLOTS)?;
+        in_range(field("requirements.memory_mb"), t.requirements.memory_mb, 0, MAX_MEMORY_MB)?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! SQLite in one blocking call per batch) and the plan can be tested without a database.
 
 use serde_json::{Value, json};
-use splai_events::{Envelope, Event, SourcePosition, wire_name};
+use splai_events::{Dag, Envelope, Event, SourcePosition, wire_name};
 
 use super::request_job_id;
 
@@ -100,6 +100,65 @@ fn stream(
     ));
 }
 
+/// A job's planned DAG: the job row's copy (and its one sink, the result task) and a row per task.
+fn project_dag(
+    out: &mut Vec<Stmt>,
+    tenant: &str,
+    job_id: &str,
+    job_type: String,
+    priority: String,
+    dag: &Dag,
+    ts: i64,
+) {
+    let sinks: Vec<&str> = dag
+        .tasks
+        .iter()
+        .filter(|t| !dag.tasks.iter().any(|c| c.parents.contains(&t.id)))
+        .map(|t| t.id.as_str())
+        .collect();
+    let result_task = (sinks.len() == 1).then(|| sinks[0].to_string());
+    out.push(Stmt::new(
+        "project job admitted",
+        "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification,
+           request_sha256, dag, tasks_total, result_task, submitted_at_ms, updated_at_ms)
+         VALUES ($1, $2, $3, $4, 'queued', 'internal', '', $5, $6, $7, $8, $8)
+         ON CONFLICT (tenant, job_id) DO UPDATE SET dag = excluded.dag, tasks_total = excluded.tasks_total,
+           result_task = excluded.result_task, job_type = excluded.job_type,
+           priority = excluded.priority, updated_at_ms = excluded.updated_at_ms",
+        vec![
+            Arg::from(job_id),
+            Arg::from(tenant),
+            Arg::from(job_type),
+            Arg::from(priority),
+            Arg::from(serde_json::to_string(dag).unwrap_or_default()),
+            Arg::from(dag.tasks.len() as i64),
+            Arg::from(result_task),
+            Arg::from(ts),
+        ],
+    ));
+    project_tasks(out, tenant, job_id, dag, ts);
+}
+
+/// A row per task of `dag`; a task a sub-DAG gave new parents gets them.
+fn project_tasks(out: &mut Vec<Stmt>, tenant: &str, job_id: &str, dag: &Dag, ts: i64) {
+    for t in &dag.tasks {
+        out.push(Stmt::new(
+            "project tasks",
+            "INSERT INTO tasks (tenant, job_id, task_id, kind, state, attempt, parents, updated_at_ms)
+             VALUES ($6, $1, $2, $3, 'pending', 0, $4, $5)
+             ON CONFLICT (tenant, job_id, task_id) DO UPDATE SET parents = excluded.parents",
+            vec![
+                Arg::from(job_id),
+                Arg::from(&t.id),
+                Arg::from(wire_name(&t.kind)),
+                Arg::from(serde_json::to_string(&t.parents).unwrap_or_default()),
+                Arg::from(ts),
+                Arg::from(tenant),
+            ],
+        ));
+    }
+}
+
 /// The statements that apply the record at `pos`, appended to `out`; returns the job whose
 /// stream grows, if any.
 pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) -> Option<String> {
@@ -133,51 +192,28 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
             None
         }
         Event::JobAdmitted(a) => {
-            let sinks: Vec<&str> = a
-                .dag
-                .tasks
-                .iter()
-                .filter(|t| !a.dag.tasks.iter().any(|c| c.parents.contains(&t.id)))
-                .map(|t| t.id.as_str())
-                .collect();
-            let result_task = (sinks.len() == 1).then(|| sinks[0].to_string());
-            out.push(Stmt::new(
-                "project job admitted",
-                "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification,
-                   request_sha256, dag, tasks_total, result_task, submitted_at_ms, updated_at_ms)
-                 VALUES ($1, $2, $3, $4, 'queued', 'internal', '', $5, $6, $7, $8, $8)
-                 ON CONFLICT (tenant, job_id) DO UPDATE SET dag = excluded.dag, tasks_total = excluded.tasks_total,
-                   result_task = excluded.result_task, job_type = excluded.job_type,
-                   priority = excluded.priority, updated_at_ms = excluded.updated_at_ms",
-                vec![
-                    Arg::from(&a.job_id),
-                    Arg::from(tenant),
-                    Arg::from(wire_name(&a.job_type)),
-                    Arg::from(wire_name(&a.priority)),
-                    Arg::from(serde_json::to_string(&a.dag).unwrap_or_default()),
-                    Arg::from(a.dag.tasks.len() as i64),
-                    Arg::from(result_task),
-                    Arg::from(ts),
-                ],
-            ));
-            for t in &a.dag.tasks {
-                out.push(Stmt::new(
-                    "project tasks",
-                    "INSERT INTO tasks (tenant, job_id, task_id, kind, state, attempt, parents, updated_at_ms)
-                     VALUES ($6, $1, $2, $3, 'pending', 0, $4, $5) ON CONFLICT (tenant, job_id, task_id) DO NOTHING",
-                    vec![
-                        Arg::from(&a.job_id),
-                        Arg::from(&t.id),
-                        Arg::from(wire_name(&t.kind)),
-                        Arg::from(serde_json::to_string(&t.parents).unwrap_or_default()),
-                        Arg::from(ts),
-                        Arg::from(tenant),
-                    ],
-                ));
-            }
+            project_dag(out, tenant, &a.job_id, wire_name(&a.job_type), wire_name(&a.priority), &a.dag, ts);
             let data = json!({"state": "admitted", "tasks_total": a.dag.tasks.len()});
             stream(out, tenant, &a.job_id, pos, "job.status", data, ts);
             Some(a.job_id.clone())
+        }
+        Event::JobExpanded(x) => {
+            out.push(Stmt::new(
+                "project job expanded",
+                "UPDATE jobs SET dag = $3, tasks_total = $4, updated_at_ms = $5 WHERE tenant = $1 AND job_id = $2",
+                vec![
+                    Arg::from(tenant),
+                    Arg::from(&x.job_id),
+                    Arg::from(serde_json::to_string(&x.dag).unwrap_or_default()),
+                    Arg::from(x.dag.tasks.len() as i64),
+                    Arg::from(ts),
+                ],
+            ));
+            project_tasks(out, tenant, &x.job_id, &x.dag, ts);
+            let data = json!({"task_id": x.task_id, "attempt": x.attempt, "added": x.added,
+                              "tasks_total": x.dag.tasks.len(), "fallback_reason": x.fallback_reason});
+            stream(out, tenant, &x.job_id, pos, "job.expanded", data, ts);
+            Some(x.job_id.clone())
         }
         Event::JobRejected(r) => {
             let reason = format!("{}: {}", r.code, r.reason);

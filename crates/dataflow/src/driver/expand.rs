@@ -1,0 +1,85 @@
+//! Sub-DAGs at run time: when an expanding task succeeds, the sub-DAG its output proposes is
+//! validated (`splai_ingest::plan::expand`, the rules every DAG obeys) and its tasks join the
+//! job in the same dataflow step, so the job cannot finish in between, and cancellation,
+//! deadlines, retries and placement treat them as any other task. Decided from the log alone:
+//! a replay appends the same tasks.
+
+use splai_events::{AttemptSucceeded, Envelope, JobExpanded};
+use splai_ingest::plan::{PlanError, expand as plan_expand, parse_subdag};
+
+use super::Scheduler;
+use super::apply::{add_tasks, placement_of, task_key};
+use crate::model::{Fact, Tk};
+
+/// Append the sub-DAG of `tk`'s successful attempt `a`, when `tk` expands; `Err`: why the task
+/// fails instead (an invalid proposal with no fallback).
+pub(super) fn expand(
+    s: &mut Scheduler,
+    tk: Tk,
+    tenant: &str,
+    a: &AttemptSucceeded,
+    out: &mut Vec<Envelope>,
+) -> Result<(), String> {
+    let (job, info) = (tk.0, &s.reg.jobs[tk.0 as usize]);
+    let by = &info.dag.tasks[tk.1 as usize];
+    let Some(spec) = &by.expand else { return Ok(()) };
+    let proposed = a
+        .subdag
+        .as_ref()
+        .ok_or_else(|| PlanError::InvalidInput {
+            field: "subdag".into(),
+            reason: "the attempt reported no sub-DAG".into(),
+        })
+        .and_then(parse_subdag)
+        .and_then(|sub| plan_expand(&info.dag, &by.id, &sub, &s.opts.limits));
+    let (mut dag, added, fallback_reason) = match (proposed, &spec.fallback) {
+        (Ok((dag, added)), _) => (dag, added, None),
+        (Err(why), Some(fallback)) => {
+            let why = refusal(&why);
+            let (dag, added) = plan_expand(&info.dag, &by.id, fallback, &s.opts.limits)
+                .map_err(|e| format!("{why}; its fallback too: {}", refusal(&e)))?;
+            (dag, added, Some(why))
+        }
+        (Err(why), None) => return Err(refusal(&why)),
+    };
+    let old = info.dag.tasks.len();
+    if info.cache == Some(false) {
+        dag.tasks[old..].iter_mut().for_each(|t| t.cache = Some(false));
+    }
+    // Edges the old tasks gained: `by`'s children now wait for the sub-DAG too.
+    let gained: Vec<(String, u32)> = dag.tasks[..old]
+        .iter()
+        .zip(&info.dag.tasks)
+        .enumerate()
+        .flat_map(|(i, (new, was))| {
+            new.parents.iter().filter(|p| !was.parents.contains(p)).map(move |p| (p.clone(), i as u32))
+        })
+        .collect();
+    let placements: Vec<_> = dag.tasks[old..].iter().map(|t| placement_of(s, tenant, info, t)).collect();
+    let (job_id, by_id) = (info.id.clone(), by.id.clone());
+    let total = dag.tasks.len();
+    s.reg.replace_dag(job, dag);
+    s.reg.jobs[job as usize].placement.extend(placements);
+    add_tasks(s, job, old..total);
+    for (parent, child) in gained {
+        if let Some(parent) = s.reg.task_of(job, &parent) {
+            s.engine.feed(Fact::Edge(parent, (job, child)), s.now, 1);
+        }
+    }
+    for id in &added {
+        if let Some(parked) = s.early.remove(&task_key(tenant, &job_id, id)) {
+            s.unparked.extend(parked);
+        }
+    }
+    if s.live_mode {
+        let dag = s.reg.jobs[job as usize].dag.clone();
+        let expanded =
+            JobExpanded { job_id, task_id: by_id, attempt: a.attempt.attempt, added, dag, fallback_reason };
+        out.push(super::emit::expanded(s, job, expanded));
+    }
+    Ok(())
+}
+
+fn refusal(e: &PlanError) -> String {
+    format!("sub-DAG refused ({}): {e}", e.code())
+}
