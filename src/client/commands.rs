@@ -15,13 +15,13 @@ pub struct SubmitArgs {
     /// A job request as a JSON or YAML file (`-` reads stdin).
     #[arg(long, short = 'f')]
     pub file: Option<PathBuf>,
-    /// Job type when building the request from flags: chat, batch_analysis, embed, explicit.
+    /// Job type when building the request from flags: chat, batch_analysis, embed, explicit, auto.
     #[arg(long = "type", value_name = "TYPE")]
     pub job_type: Option<String>,
     /// The `input` document, as JSON.
     #[arg(long)]
     pub input: Option<String>,
-    /// Put this file's text in `input.text` (batch_analysis, embed).
+    /// Put this file's text in `input.text` (batch_analysis, embed, auto).
     #[arg(long)]
     pub text_file: Option<PathBuf>,
     /// A chat prompt (`input.messages` with one user message).

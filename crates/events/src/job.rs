@@ -56,6 +56,8 @@ pub enum JobType {
     BatchAnalysis,
     Embed,
     Explicit,
+    /// A goal in words: the hybrid planner asks the model for the DAG (see `input.goal`).
+    Auto,
 }
 
 /// Scheduling class; `Interactive` goes before `Standard` before `Batch`.

@@ -89,7 +89,9 @@ async function jobPage(id) {
     const attempts = (t.attempts || []).map((a) => `#${a.attempt} ${esc(a.worker_id)} ${esc(a.state)}${a.duration_ms != null ? " " + a.duration_ms + " ms" : ""}${a.error ? " — " + esc(a.error) : ""}`).join("<br>");
     const art = t.artifact ? `<a href="/v1/jobs/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(t.task_id)}/${t.attempt}">output.json</a>` : "—";
     const why = t.reason && t.state === "runnable" ? `<div class="waiting">${esc(t.reason)}</div>` : "";
-    return `<tr><td>${esc(t.task_id)}</td><td>${esc(t.kind)}</td><td>${badge(t.state)}${why}</td><td>${attempts || "—"}</td><td>${art}</td></tr>`;
+    const x = t.expansion;
+    const grew = x ? `<div class="expansion">appended ${x.added.length} task(s)${x.fallback_reason ? ` from its fallback — ${esc(x.fallback_reason)}` : ""}</div>` : "";
+    return `<tr><td>${esc(t.task_id)}</td><td>${esc(t.kind)}</td><td>${badge(t.state)}${why}${grew}</td><td>${attempts || "—"}</td><td>${art}</td></tr>`;
   }).join("");
   const table = Array.isArray(job.result?.table) ? resultTable(job.result.table) : "";
   const result = job.result ? `<h2>Result</h2><pre>${esc(job.result.text ?? JSON.stringify(job.result, null, 2))}</pre>` : "";

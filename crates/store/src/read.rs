@@ -127,6 +127,8 @@ pub struct TaskView {
     /// The output of the task's current attempt, once written.
     pub artifact: Option<String>,
     pub updated_at_ms: i64,
+    /// What the task appended to its job at run time: `{attempt, added, fallback_reason}`.
+    pub expansion: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -427,7 +429,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<TaskView>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.task_id, t.kind, t.state, t.attempt, t.worker_id, t.parents, t.reason, a.path, t.updated_at_ms
+            "SELECT t.task_id, t.kind, t.state, t.attempt, t.worker_id, t.parents, t.reason, a.path, t.updated_at_ms,
+               t.expansion
              FROM tasks t LEFT JOIN artifacts a
                ON a.tenant = t.tenant AND a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = t.attempt
              WHERE t.tenant = $5 AND t.job_id = $1 AND ($2 IS NULL OR t.state = $2) AND ($3 IS NULL OR t.task_id > $3)
@@ -453,6 +456,7 @@ impl Store {
                     reason: r.try_get(6)?,
                     artifact: r.try_get(7)?,
                     updated_at_ms: r.try_get(8)?,
+                    expansion: Some(json_text(r.try_get(9)?)).filter(|v| !v.is_null()),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

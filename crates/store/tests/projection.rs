@@ -9,10 +9,11 @@ use splai_config::StoreSettings;
 use splai_events::{Envelope, SourcePosition};
 use splai_store::{Projection, Store};
 
-const LIFECYCLE: [&str; 15] = [
+const LIFECYCLE: [&str; 16] = [
     "job_request.chat",
     "job_request.explicit",
     "job_admitted",
+    "job_expanded",
     "worker_registered",
     "heartbeat",
     "task_state_changed",

@@ -115,7 +115,8 @@ pub fn job_type() -> impl Strategy<Value = JobType> {
         Just(JobType::Chat),
         Just(JobType::BatchAnalysis),
         Just(JobType::Embed),
-        Just(JobType::Explicit)
+        Just(JobType::Explicit),
+        Just(JobType::Auto)
     ]
 }
 

@@ -66,7 +66,7 @@ pub async fn content(
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/lineage", tag = "artifacts", params(("id" = String, Path)),
-    responses((status = 200, description = "The DAG: each task with its parents, state, artifact, the artifacts it read and its provenance (cache key, model sha256, executor version, cached_from)"),
+    responses((status = 200, description = "The DAG: each task with its parents, state, artifact, the artifacts it read, its provenance (cache key, model sha256, executor version, cached_from) and, for a task that appended a sub-DAG, its expansion (added tasks, fallback_reason)"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn lineage(
     State(st): State<AppState>,
@@ -84,7 +84,8 @@ pub async fn lineage(
             let inputs = artifact.map(|a| a.inputs.clone()).unwrap_or_default();
             let provenance = artifact.and_then(|a| a.provenance.clone());
             json!({"task_id": t.task_id, "kind": t.kind, "state": t.state, "attempt": t.attempt,
-                   "parents": t.parents, "artifact": t.artifact, "inputs": inputs, "provenance": provenance})
+                   "parents": t.parents, "artifact": t.artifact, "inputs": inputs, "provenance": provenance,
+                   "expansion": t.expansion})
         })
         .collect();
     Ok(Json(json!({"job_id": id, "tasks": nodes})))

@@ -72,7 +72,7 @@ pub async fn json_body(st: &AppState, headers: &HeaderMap, body: Body) -> ApiRes
 }
 
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
-    request_body(content = Object, description = "A JobRequest: `type` (chat, batch_analysis, embed, explicit), `input`, optional `dag`, `priority`, `model`, `idempotency_key`…"),
+    request_body(content = Object, description = "A JobRequest: `type` (chat, batch_analysis, embed, explicit, auto), `input`, optional `dag`, `priority`, `model`, `idempotency_key`…"),
     responses(
         (status = 202, description = "Accepted: `{job_id, trace_id, state}`"),
         (status = 200, description = "The same request was already submitted with this idempotency key"),

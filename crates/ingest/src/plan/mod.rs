@@ -5,12 +5,15 @@
 //! Templates: `chat` (one `llm_inference`), `batch_analysis` (split → one `llm_inference` per chunk →
 //! `aggregation` → final `llm_inference` summary; with `"mode": "records"`, extract → embed →
 //! cluster → table, see `records`), `embed` (split → `embedding` per batch of chunks →
-//! `aggregation`), `explicit` (the user's DAG, validated).
+//! `aggregation`), `explicit` (the user's DAG, validated), and `auto` (the hybrid planner: a
+//! planning task whose model-written DAG joins the job at run time, see `hybrid`).
 
 mod chunks;
 mod error;
 mod expand;
+mod hybrid;
 mod parse;
+mod planner;
 mod records;
 mod templates;
 mod validate;
@@ -18,8 +21,9 @@ mod validate;
 pub use chunks::{chunk_lines, chunk_texts};
 pub use error::PlanError;
 pub use expand::{expand, parse_subdag};
+pub use hybrid::{CATALOGUE, Catalogue, MAX_STEPS};
 pub use parse::parse_request;
-pub use templates::plan;
+pub use planner::{HybridPlanner, Planner, TemplatePlanner, plan};
 pub use validate::validate;
 
 /// Admission limits (sizes in bytes).

@@ -10,8 +10,8 @@ use super::{Limits, PlanError, chunk_lines, chunk_texts, validate};
 const MAP_PROMPT: &str = "Say briefly what the lines above are about.";
 const SUMMARY_PROMPT: &str = "The notes above were written about parts of one document. Combine them into one short summary of the main points, without repeating any point.";
 
-/// Plan `request` into a validated DAG.
-pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
+/// Plan `request` with the templates (`auto` with the hybrid planner's) into a validated DAG.
+pub(super) fn plan_template(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
     if let Some(id) = &request.job_id {
         super::validate::check_job_id(id)?;
     }
@@ -27,6 +27,7 @@ pub fn plan(request: &JobRequest, limits: &Limits) -> Result<Dag, PlanError> {
         JobType::BatchAnalysis => batch_analysis(request, limits)?,
         JobType::Embed => embed(request, limits)?,
         JobType::Explicit => request.dag.clone().ok_or(PlanError::MissingDag)?,
+        JobType::Auto => super::hybrid::plan_auto(request, limits)?,
     };
     let mut dag = dag;
     if request.cache == Some(false) {
@@ -63,7 +64,7 @@ fn json_len(value: &impl serde::Serialize) -> usize {
     serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
 }
 
-fn lit(v: impl Into<Value>) -> TaskInput {
+pub(super) fn lit(v: impl Into<Value>) -> TaskInput {
     TaskInput::Literal(v.into())
 }
 

@@ -110,13 +110,7 @@ fn project_dag(
     dag: &Dag,
     ts: i64,
 ) {
-    let sinks: Vec<&str> = dag
-        .tasks
-        .iter()
-        .filter(|t| !dag.tasks.iter().any(|c| c.parents.contains(&t.id)))
-        .map(|t| t.id.as_str())
-        .collect();
-    let result_task = (sinks.len() == 1).then(|| sinks[0].to_string());
+    let result_task = result_task(dag);
     out.push(Stmt::new(
         "project job admitted",
         "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification,
@@ -137,6 +131,15 @@ fn project_dag(
         ],
     ));
     project_tasks(out, tenant, job_id, dag, ts);
+}
+
+/// The task whose output is the job's result: the DAG's only sink, if it has one.
+fn result_task(dag: &Dag) -> Option<String> {
+    let mut sinks = dag.tasks.iter().filter(|t| !dag.tasks.iter().any(|c| c.parents.contains(&t.id)));
+    match (sinks.next(), sinks.next()) {
+        (Some(only), None) => Some(only.id.clone()),
+        _ => None,
+    }
 }
 
 /// A row per task of `dag`; a task a sub-DAG gave new parents gets them.
@@ -200,16 +203,30 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
         Event::JobExpanded(x) => {
             out.push(Stmt::new(
                 "project job expanded",
-                "UPDATE jobs SET dag = $3, tasks_total = $4, updated_at_ms = $5 WHERE tenant = $1 AND job_id = $2",
+                "UPDATE jobs SET dag = $3, tasks_total = $4, result_task = $5, updated_at_ms = $6
+                 WHERE tenant = $1 AND job_id = $2",
                 vec![
                     Arg::from(tenant),
                     Arg::from(&x.job_id),
                     Arg::from(serde_json::to_string(&x.dag).unwrap_or_default()),
                     Arg::from(x.dag.tasks.len() as i64),
+                    Arg::from(result_task(&x.dag)),
                     Arg::from(ts),
                 ],
             ));
             project_tasks(out, tenant, &x.job_id, &x.dag, ts);
+            let expansion =
+                json!({"attempt": x.attempt, "added": x.added, "fallback_reason": x.fallback_reason});
+            out.push(Stmt::new(
+                "project task expansion",
+                "UPDATE tasks SET expansion = $4 WHERE tenant = $1 AND job_id = $2 AND task_id = $3",
+                vec![
+                    Arg::from(tenant),
+                    Arg::from(&x.job_id),
+                    Arg::from(&x.task_id),
+                    Arg::from(expansion.to_string()),
+                ],
+            ));
             let data = json!({"task_id": x.task_id, "attempt": x.attempt, "added": x.added,
                               "tasks_total": x.dag.tasks.len(), "fallback_reason": x.fallback_reason});
             stream(out, tenant, &x.job_id, pos, "job.expanded", data, ts);
