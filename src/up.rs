@@ -19,8 +19,9 @@ pub struct UpArgs {
     /// Executors in this process, one slot each (default: one per core).
     #[arg(long)]
     pub executors: Option<u32>,
-    /// Run the demo once everything is up: summarise `examples/support-tickets.json` (a real
-    /// `batch_analysis` job on the local models), print the result, then stop.
+    /// Run the demo once everything is up: which problems recur in
+    /// `examples/support-tickets-table.json` (a real `batch_analysis` records job on the local
+    /// models: a ranked table of causes with counts and ticket ids), print it, then stop.
     #[arg(long)]
     pub demo: bool,
     /// Like `--demo` with your own request file (JSON or YAML).
@@ -125,7 +126,7 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> anyhow::Result<u8> {
     }
     let request = match (&args.run, args.demo) {
         (Some(file), _) => Some(file.clone()),
-        (None, true) => Some(PathBuf::from("examples/support-tickets.json")),
+        (None, true) => Some(PathBuf::from("examples/support-tickets-table.json")),
         _ => None,
     };
     let outcome = match request {

@@ -85,15 +85,10 @@ async fn the_dashboard_renders_jobs_a_dag_and_workers() {
         {"id": "nope", "kind": "tool_execution", "inputs": {"tool": {"literal": "shell"}}}]}});
     assert_eq!(post(url, "/v1/jobs", &broken, None).await.0, 202);
     // A records table (the `cluster` aggregation on literal records and vectors: no model needed).
-    let table = json!({"tasks": [{"id": "table", "kind": "aggregation", "inputs": {
-        "mode": {"literal": "cluster"},
-        "record-00000": {"literal": {"id": 7, "affected_users": 3}},
-        "record-00001": {"literal": {"id": 8, "affected_users": 5}},
-        "record-00002": {"literal": {"id": 9, "affected_users": 1}},
-        "vectors-00000": {"literal": {"vectors": [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]}},
-        "texts": {"literal": ["login fails", "slow search", "login fails again"]}}}]});
     assert_eq!(
-        post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": "ui-table", "dag": table}), None).await.0,
+        post(url, "/v1/jobs", &json!({"type": "explicit", "job_id": "ui-table", "dag": table_dag()}), None)
+            .await
+            .0,
         202
     );
     assert_eq!(wait_job(url, "ui-table", None, Duration::from_secs(30)).await["state"], "succeeded");
@@ -164,4 +159,37 @@ async fn a_waiting_job_shows_why_in_the_dashboard() {
         page.contains("class=\"waiting\">no live worker offers model `gpt-9`"),
         "on the task's row: {page}"
     );
+}
+
+/// A records table: the `cluster` aggregation on literal records and vectors (no model needed).
+fn table_dag() -> serde_json::Value {
+    json!({"tasks": [{"id": "table", "kind": "aggregation", "inputs": {
+        "mode": {"literal": "cluster"},
+        "record-00000": {"literal": {"id": 7, "affected_users": 3}},
+        "record-00001": {"literal": {"id": 8, "affected_users": 5}},
+        "record-00002": {"literal": {"id": 9, "affected_users": 1}},
+        "vectors-00000": {"literal": {"vectors": [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]}},
+        "texts": {"literal": ["login fails", "slow search", "login fails again"]}}}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_records_table_downloads_as_csv() {
+    let up = Up::start("", &[], &["--executors", "1"]).await;
+    let url = &up.url;
+    let submit = |id: &str, dag: serde_json::Value| json!({"type": "explicit", "job_id": id, "dag": dag});
+    assert_eq!(post(url, "/v1/jobs", &submit("t", table_dag()), None).await.0, 202);
+    let plain =
+        json!({"tasks": [{"id": "c", "kind": "aggregation", "inputs": {"part-0": {"literal": "x"}}}]});
+    assert_eq!(post(url, "/v1/jobs", &submit("plain", plain), None).await.0, 202);
+    let job = wait_job(url, "t", None, Duration::from_secs(30)).await;
+    assert_eq!(job["state"], "succeeded");
+    let resp = reqwest::get(format!("{url}/v1/jobs/t/result.csv")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = resp.text().await.unwrap();
+    assert_eq!(csv, job["result"]["csv"].as_str().unwrap(), "the table the result carries");
+    assert!(csv.lines().nth(1).is_some_and(|row| row.starts_with("1,2,")), "rank 1 has 2 records: {csv}");
+    wait_job(url, "plain", None, Duration::from_secs(30)).await;
+    let (status, body) = common::get(url, "/v1/jobs/plain/result.csv", None).await.unwrap();
+    assert_eq!((status, body["code"].as_str()), (404, Some("no_table")), "{body}");
 }

@@ -11,7 +11,7 @@ use crate::routes::{admin, artifacts, audit, health, jobs, metrics, openai, stre
     info(title = "SPLAI API", description = "Submit AI task graphs, follow them, read their artifacts and lineage."),
     paths(
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::tasks, stream::stream,
-        artifacts::list, artifacts::content, artifacts::lineage, workers::list,
+        artifacts::list, artifacts::content, artifacts::result_csv, artifacts::lineage, workers::list,
         admin::list, admin::requeue, audit::list, audit::verify, health::healthz, health::readyz, metrics::metrics,
         openai::chat_completions, openai::completions, openai::embeddings, openai::models,
     ),

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/artifacts", get(artifacts::list))
         .route("/v1/jobs/{id}/artifacts/{task}/{attempt}", get(artifacts::content))
         .route("/v1/jobs/{id}/lineage", get(artifacts::lineage))
+        .route("/v1/jobs/{id}/result.csv", get(artifacts::result_csv))
         .route("/v1/workers", get(workers::list))
         .route("/v1/admin/dead-letter", get(admin::list))
         .route("/v1/admin/dead-letter/requeue", post(admin::requeue))

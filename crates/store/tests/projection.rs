@@ -76,7 +76,11 @@ async fn project(store: &Store) -> Vec<Vec<String>> {
     let first = projection.apply(&events[..9]).await.unwrap();
     assert_eq!(first.applied, (0..9).collect::<Vec<_>>());
     let second = projection.apply(&events[5..]).await.unwrap();
-    assert_eq!(second.applied, (4..10).collect::<Vec<_>>(), "only the new records are applied");
+    assert_eq!(
+        second.applied,
+        (4..LIFECYCLE.len() - 5).collect::<Vec<_>>(),
+        "only the new records are applied"
+    );
     assert!(second.touched.contains(&"job-7f3a".to_string()), "{second:?}");
     let before = dump(store).await;
     let again = projection.apply(&events).await.unwrap();

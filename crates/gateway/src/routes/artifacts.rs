@@ -65,6 +65,40 @@ pub async fn content(
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/v1/jobs/{id}/result.csv", tag = "artifacts", params(("id" = String, Path)),
+    responses((status = 200, description = "The table of a job whose result has one (batch_analysis records mode), as text/csv"),
+              (status = 404, body = crate::error::ErrorBody, description = "no such job, or its result has no table"),
+              (status = 409, body = crate::error::ErrorBody, description = "the job has no result yet")))]
+pub async fn result_csv(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(&READ)?;
+    let job = own_job(&st, &caller, &id).await?;
+    let result = crate::routes::jobs::result_of(&st, &job).await?;
+    let Some(result) = result else {
+        let message = format!("job `{id}` has no result yet (state {})", job.state);
+        return Err(ApiError::new(axum::http::StatusCode::CONFLICT, "no_result", message));
+    };
+    let csv = result.get("csv").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "no_table",
+            format!("the result of job `{id}` has no table"),
+        )
+    })?;
+    let disposition = format!("attachment; filename=\"{id}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv.to_string(),
+    )
+        .into_response())
+}
+
 #[utoipa::path(get, path = "/v1/jobs/{id}/lineage", tag = "artifacts", params(("id" = String, Path)),
     responses((status = 200, description = "The DAG: each task with its parents, state, artifact, the artifacts it read, its provenance (cache key, model sha256, executor version, cached_from) and, for a task that appended a sub-DAG, its expansion (added tasks, fallback_reason)"),
               (status = 404, body = crate::error::ErrorBody)))]
