@@ -210,6 +210,8 @@ pub fn run(inputs: &BTreeMap<String, Value>) -> Result<Value, AttemptError> {
         let numbers: Vec<String> = sum_fields
             .iter()
             .map(|f| match sums["unknown"].get(f).and_then(Value::as_u64) {
+                // No member gave a value: a sum of 0 would read as "nobody affected".
+                Some(n) if n == *count as u64 => format!("{f} not given"),
                 Some(n) => format!("{f} {} ({n} without a value)", number(&sums[f])),
                 None => format!("{f} {}", number(&sums[f])),
             })
@@ -308,6 +310,13 @@ mod tests {
         assert_eq!(out["table"][0]["sums"]["unknown"]["affected_users"], 1);
         assert!(
             out["text"].as_str().unwrap().contains("affected_users 4 (1 without a value)"),
+            "{}",
+            out["text"]
+        );
+        inputs.insert("record-00001".into(), json!({"id": 1057, "affected_users": null}));
+        let out = run(&inputs).unwrap();
+        assert!(
+            out["text"].as_str().unwrap().contains("2 records, affected_users not given"),
             "{}",
             out["text"]
         );

@@ -1,7 +1,8 @@
 //! `batch_analysis` with `"mode": "records"`: map-reduce over records (issue 18). Each non-empty
 //! line of `text` (or each of `items`) is a record; per record one `llm_inference` extracts its
 //! fields as JSON under a schema (the request's `schema`, or the template's, in which every number
-//! must be one that appears in the record, or null: the model chooses, it does not write digits); batches
+//! must be one that appears in the record where a rule allows it, or null: the model chooses, it
+//! does not write digits); batches
 //! of records are embedded; one `aggregation` in `cluster` mode groups similar records, counts
 //! them, sums numeric fields per group and states the table (JSON, CSV and a summary whose
 //! numbers are copied from it).
@@ -21,30 +22,54 @@ use super::{Limits, PlanError, chunk_lines};
 const EXTRACT_PROMPT: &str =
     "Extract this record as JSON: its id, its component, and the number of affected users.";
 
-/// The numbers written in `record` (digits, optionally after `#`), in order, without repeats.
-fn numbers(record: &str) -> Vec<u64> {
-    let mut out = Vec::new();
-    for word in record.split(|c: char| !c.is_ascii_digit()) {
-        if let Ok(n) = word.parse::<u64>()
-            && !out.contains(&n)
-        {
-            out.push(n);
+/// The numbers written in `record`, in order, without repeats, each with the words that follow it.
+fn numbers(record: &str) -> Vec<(u64, Vec<String>)> {
+    let mut out: Vec<(u64, Vec<String>)> = Vec::new();
+    let words: Vec<&str> = record.split_whitespace().collect();
+    for (i, word) in words.iter().enumerate() {
+        for digits in word.split(|c: char| !c.is_ascii_digit()) {
+            if let Ok(n) = digits.parse::<u64>()
+                && !out.iter().any(|(m, _)| *m == n)
+            {
+                let after = words[i + 1..].iter().take(3).map(|w| w.to_lowercase()).collect();
+                out.push((n, after));
+            }
         }
     }
     out
 }
 
-/// The template's schema for `record`: id and affected users chosen among its numbers or null (a
-/// record without a user count must be able to say so, not lend its id), component a short
-/// string.
+/// Words that make a number a count of people affected ("12 users", "3 customers reported").
+const PEOPLE: [&str; 6] = ["user", "customer", "people", "person", "client", "account"];
+
+/// The template's schema for `record`. The model only chooses; what a rule can decide is decided
+/// here. `id`: the numbers written after `#` when there are any (the record's marker), else every
+/// number. `affected_users`: the numbers followed within three words by a word for people, or
+/// only null when there is none — a record without a user count cannot lend it its id or a
+/// duration. `component`: a short string. Both numbers may be null.
 fn template_schema(record: &str) -> Value {
-    let mut choices: Vec<Value> = numbers(record).into_iter().map(Value::from).collect();
-    choices.push(Value::Null);
-    let number = json!({"enum": choices});
+    let found = numbers(record);
+    let marked: Vec<u64> = record
+        .split('#')
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect();
+    let ids: Vec<u64> = if marked.is_empty() { found.iter().map(|(n, _)| *n).collect() } else { marked };
+    let people: Vec<u64> = found
+        .iter()
+        .filter(|(_, after)| after.iter().any(|w| PEOPLE.iter().any(|p| w.starts_with(p))))
+        .map(|(n, _)| *n)
+        .collect();
+    let choices = |ns: Vec<u64>| {
+        let mut c: Vec<Value> = ns.into_iter().map(Value::from).collect();
+        c.push(Value::Null);
+        json!({"enum": c})
+    };
     json!({"type": "json_schema", "json_schema": {"name": "record", "strict": true, "schema": {
         "type": "object", "additionalProperties": false,
         "required": ["id", "component", "affected_users"],
-        "properties": {"id": number, "component": {"type": "string", "maxLength": 24}, "affected_users": number}}}})
+        "properties": {"id": choices(ids), "component": {"type": "string", "maxLength": 24},
+                       "affected_users": choices(people)}}}})
 }
 
 /// Plan the records pipeline for `input`.
@@ -142,16 +167,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_are_read_in_order_once() {
-        assert_eq!(numbers("#4471 [billing] Seen by 12 users since 4471 Monday; 0012"), vec![4471, 12]);
+    fn numbers_are_read_in_order_once_with_the_words_after_them() {
+        let found = numbers("#4471 [billing] Seen by 12 users since 4471 Monday; 0012");
+        let values: Vec<u64> = found.iter().map(|(n, _)| *n).collect();
+        assert_eq!(values, vec![4471, 12]);
+        assert_eq!(found[1].1, ["users", "since", "4471"]);
         assert!(numbers("no digits").is_empty());
     }
 
     #[test]
-    fn the_template_schema_offers_only_the_records_numbers() {
-        let s = template_schema("#7 seen by 3 users");
-        assert_eq!(s["json_schema"]["schema"]["properties"]["id"], json!({"enum": [7, 3, null]}));
+    fn the_template_schema_offers_ids_after_hash_and_user_counts_near_people() {
+        let s = template_schema("#7 took 40 minutes; seen by 3 users");
+        let props = &s["json_schema"]["schema"]["properties"];
+        assert_eq!(props["id"], json!({"enum": [7, null]}));
+        assert_eq!(props["affected_users"], json!({"enum": [3, null]}));
         assert!(crate::structured::response_format(&s).is_ok());
+        let none = template_schema("CSV export times out after 60 seconds");
+        assert_eq!(none["json_schema"]["schema"]["properties"]["affected_users"], json!({"enum": [null]}));
+        assert_eq!(none["json_schema"]["schema"]["properties"]["id"], json!({"enum": [60, null]}));
+        assert!(crate::structured::response_format(&none).is_ok());
         assert!(crate::structured::response_format(&template_schema("none")).is_ok());
     }
 }
