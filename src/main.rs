@@ -1,5 +1,5 @@
-//! `splai`: the one binary of SPLAI. Service commands arrive with their issues; today it has the
-//! configuration and log-benchmark commands.
+//! `splai`: the one binary of SPLAI — every service (`up`, `gateway`, `scheduler`, `executor`,
+//! `operator`), the CLI client (`submit`, `job`, …), `replay`/`gen` and the benchmarks (`bench`).
 
 mod bench;
 mod cli;

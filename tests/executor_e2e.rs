@@ -9,15 +9,12 @@ use serde_json::json;
 use splai_config::ArtifactSettings;
 use splai_dataflow::SchedulerOptions;
 use splai_dataflow::runner::{RunOptions, spawn};
+use splai_events::now_ms;
 use splai_events::*;
 use splai_executor::service::{ExecutorOptions, run as run_executor};
 use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
 use splai_ingest::plan::Limits;
 use splai_store::artifacts::ArtifactStore;
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 /// A scheduler and one executor on a fresh embedded log, with artifacts in a local directory.
 struct Stack {

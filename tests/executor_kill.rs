@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::Proc;
 use splai_config::Loader;
+use splai_events::now_ms;
 use splai_events::*;
 use splai_ingest::log::{EventLog, EventReader, EventWriter, open_log};
 
@@ -21,10 +22,6 @@ fn splai(sets: &[String], args: &[&str]) -> Proc {
     }
     cmd.args(args).stdout(Stdio::null()).stderr(Stdio::inherit());
     Proc(cmd.spawn().unwrap())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use splai_config::Loader;
+use splai_events::now_ms;
 use splai_events::*;
 use splai_ingest::log::{EventLog, EventReader, EventWriter, open_log};
 
@@ -17,10 +18,6 @@ impl Drop for Scheduler {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 async fn run_job_through(sets: Vec<String>, env: Vec<(String, String)>) {

@@ -9,6 +9,7 @@ use serde_json::json;
 use splai_dataflow::SchedulerOptions;
 use splai_dataflow::assign::TenantPolicy;
 use splai_dataflow::runner::{RunOptions, spawn};
+use splai_events::now_ms;
 use splai_events::*;
 use splai_ingest::intake::Gate;
 use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
@@ -16,10 +17,6 @@ use splai_ingest::plan::Limits;
 use tokio::sync::watch;
 
 const PREFIX: &str = "s.";
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
     SchedulerOptions {

@@ -39,6 +39,12 @@ pub use job_events::{
 };
 pub use topic::Topic;
 
+/// Wall-clock time, epoch ms: the clock every envelope's `ts_ms` and every deadline is read from
+/// (0 before 1970, which no machine here reports).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The name a unit enum variant has on the wire (`TaskKind::LlmInference` → `llm_inference`);
 /// empty for values that do not serialise to a string.
 pub fn wire_name<T: serde::Serialize>(value: &T) -> String {

@@ -29,6 +29,7 @@ use crate::models::Models;
 use crate::shell::ShellLimits;
 use crate::tools::BUILT_IN;
 use crate::utilization::{CpuSampler, rss_mb, total_memory_mb};
+use splai_events::now_ms;
 
 /// What `splai executor` exports on `telemetry.metrics_listen`.
 pub const SERIES: &[(&str, &str, &str)] = &[
@@ -66,13 +67,6 @@ pub struct ExecutorOptions {
     /// The models it offers, loaded on first use. Executors of one process may share them, and
     /// with them each LLM's engine (`splai up`).
     pub models: Arc<Models>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// How long an attempt may run before its `AttemptStarted` is written on its own.

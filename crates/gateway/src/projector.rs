@@ -15,6 +15,7 @@ use splai_store::{Applied, Projection, ProjectorOffsets, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use splai_events::now_ms;
 
 pub const TOPICS: [Topic; 5] =
     [Topic::Jobs, Topic::JobEvents, Topic::TaskEvents, Topic::Heartbeats, Topic::DeadLetter];
@@ -196,10 +197,6 @@ async fn refuse(
     let envelope =
         Envelope::new(format!("projection:{at}"), now_ms(), clean(&env.tenant), Event::DeadLetter(letter));
     writer.append(&[envelope]).await.map(|_| ())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The kind of each task of the jobs under way, from their admission: the attempt-duration

@@ -89,7 +89,8 @@ fn wait_for_cause(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>) -> bool {
         _ => return false,
     };
     if s.parked >= MAX_PARKED {
-        tracing::warn!(id = %e.id, "too many events waiting for their job or attempt; dropping the oldest wait");
+        // Applied now instead: an attempt's report for a task not known yet changes nothing.
+        tracing::warn!(id = %e.id, "too many events waiting for their job, task or attempt; applying this one now");
         return false;
     }
     s.parked += 1;

@@ -17,12 +17,7 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use splai_events::now_ms;
 
 fn plan_error(e: PlanError) -> ApiError {
     let status = if matches!(e, PlanError::InputTooLarge { .. }) {

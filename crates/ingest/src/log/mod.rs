@@ -147,12 +147,7 @@ pub(crate) fn commit_points(processed: &[SourcePosition]) -> Vec<SourcePosition>
     best.into_iter().map(|((topic, partition), offset)| SourcePosition { topic, partition, offset }).collect()
 }
 
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub(crate) use splai_events::now_ms;
 
 #[cfg(test)]
 mod tests {
