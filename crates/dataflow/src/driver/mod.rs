@@ -218,10 +218,6 @@ impl Scheduler {
         self.now
     }
 
-    pub fn is_live(&self) -> bool {
-        self.live_mode
-    }
-
     /// Move time forward (never back).
     pub fn advance(&mut self, to: Time) {
         self.now = self.now.max(to).max(self.engine.now());

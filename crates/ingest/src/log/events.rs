@@ -9,6 +9,8 @@ use splai_events::{DeadLetter, Envelope, Event, PayloadEncoding, SourcePosition,
 
 use super::{EventLog, LogConsumer, LogError, Record, Subscription, now_ms};
 use crate::intake::{Denied, Gate, Principal};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// Topics whose records must pass the [`Gate`] when auth is on.
 const GATED: [Topic; 2] = [Topic::Jobs, Topic::Control];
@@ -166,7 +168,7 @@ impl EventReader {
                     );
                     let (payload, payload_encoding) = match String::from_utf8(record.payload) {
                         Ok(text) => (text, PayloadEncoding::Utf8),
-                        Err(e) => (base64(e.as_bytes()), PayloadEncoding::Base64),
+                        Err(e) => (BASE64.encode(e.as_bytes()), PayloadEncoding::Base64),
                     };
                     let p = &record.position;
                     dead.push(Envelope::new(
@@ -196,39 +198,5 @@ impl EventReader {
     /// Commit everything `batch` consumed.
     pub async fn commit(&mut self, batch: &EventBatch) -> Result<(), LogError> {
         self.consumer.commit(&batch.positions).await
-    }
-
-    /// Commit explicit positions.
-    pub async fn commit_positions(&mut self, positions: &[SourcePosition]) -> Result<(), LogError> {
-        self.consumer.commit(positions).await
-    }
-}
-
-/// Standard base64 (RFC 4648) with padding; small enough not to need a crate.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (raw, enc) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
-            assert_eq!(super::base64(raw.as_bytes()), enc);
-        }
     }
 }
