@@ -25,7 +25,11 @@ struct Run {
 
 impl Run {
     fn new() -> Self {
-        let mut s = Scheduler::new(options());
+        Self::with(options())
+    }
+
+    fn with(opts: splai_dataflow::SchedulerOptions) -> Self {
+        let mut s = Scheduler::new(opts);
         s.advance(1_000);
         s.go_live();
         let mut run = Run { s, log: Vec::new(), emitted: Vec::new(), t: 1_000, answered: 0 };
@@ -265,4 +269,35 @@ fn cancelling_the_job_cancels_its_appended_tasks() {
         |e| matches!(&e.event, Event::Revoke(r) if r.attempt.task_id == "map.item-000" && r.reason == RevokeReason::Cancelled),
     );
     assert!(revoked, "the running appended task is told to stop");
+}
+
+#[test]
+fn an_appended_task_the_policy_gate_denies_is_refused_like_at_admission() {
+    let policy = r#"
+[[rules]]
+name = "model-x-retired"
+task_kinds = ["llm_inference"]
+models = ["model-x"]
+action = "deny"
+reason = "model-x is retired"
+"#;
+    let policy = splai_ingest::policy::PolicySet::parse(policy).unwrap();
+    let mut run =
+        Run::with(splai_dataflow::SchedulerOptions { policy: std::sync::Arc::new(policy), ..options() });
+    submit(&mut run, "p1", map_task());
+    let proposal = json!({"tasks": [{"id": "x", "kind": "llm_inference", "requirements": {"model": "model-x"},
+                                     "inputs": {"prompt": {"literal": "hi"}}}]});
+    run.run(&|_| Some(proposal.clone()));
+    assert_eq!(run.s.job_status("p1"), Some(JobStatus::Failed));
+    let reason = run.emitted.iter().rev().find_map(|e| match &e.event {
+        Event::JobStateChanged(c) => c.reason.clone(),
+        _ => None,
+    });
+    let reason = reason.unwrap();
+    assert!(
+        reason.contains(
+            "sub-DAG refused (policy_denied): denied by policy rule `model-x-retired`: model-x is retired"
+        ),
+        "{reason}"
+    );
 }

@@ -4,7 +4,7 @@
 //! deadlines, retries and placement treat them as any other task. Decided from the log alone:
 //! a replay appends the same tasks.
 
-use splai_events::{AttemptSucceeded, Envelope, JobExpanded};
+use splai_events::{AttemptSucceeded, Dag, Envelope, JobExpanded, JobRequest, SubDag};
 use splai_ingest::plan::{PlanError, expand as plan_expand, parse_subdag};
 
 use super::Scheduler;
@@ -23,6 +23,20 @@ pub(super) fn expand(
     let (job, info) = (tk.0, &s.reg.jobs[tk.0 as usize]);
     let by = &info.dag.tasks[tk.1 as usize];
     let Some(spec) = &by.expand else { return Ok(()) };
+    // The rules every DAG obeys, then the policy gate, which judged the job's tasks at admission.
+    let judge = |sub: &SubDag| -> Result<(Dag, Vec<String>), String> {
+        let (dag, added) = plan_expand(&info.dag, &by.id, sub, &s.opts.limits).map_err(|e| refusal(&e))?;
+        let appended = Dag { tasks: dag.tasks[info.dag.tasks.len()..].to_vec() };
+        let verdict = s.opts.policy.admit(tenant, &request_of(info), &appended);
+        if !verdict.allowed {
+            let rule = verdict.rule.as_deref().unwrap_or("default");
+            return Err(format!(
+                "sub-DAG refused (policy_denied): denied by policy rule `{rule}`: {}",
+                verdict.reason
+            ));
+        }
+        Ok((dag, added))
+    };
     let proposed = a
         .subdag
         .as_ref()
@@ -31,16 +45,15 @@ pub(super) fn expand(
             reason: "the attempt reported no sub-DAG".into(),
         })
         .and_then(parse_subdag)
-        .and_then(|sub| plan_expand(&info.dag, &by.id, &sub, &s.opts.limits));
+        .map_err(|e| refusal(&e))
+        .and_then(|sub| judge(&sub));
     let (mut dag, added, fallback_reason) = match (proposed, &spec.fallback) {
         (Ok((dag, added)), _) => (dag, added, None),
         (Err(why), Some(fallback)) => {
-            let why = refusal(&why);
-            let (dag, added) = plan_expand(&info.dag, &by.id, fallback, &s.opts.limits)
-                .map_err(|e| format!("{why}; its fallback too: {}", refusal(&e)))?;
+            let (dag, added) = judge(fallback).map_err(|e| format!("{why}; its fallback too: {e}"))?;
             (dag, added, Some(why))
         }
-        (Err(why), None) => return Err(refusal(&why)),
+        (Err(why), None) => return Err(why),
     };
     let old = info.dag.tasks.len();
     if info.cache == Some(false) {
@@ -78,6 +91,24 @@ pub(super) fn expand(
         out.push(super::emit::expanded(s, job, expanded));
     }
     Ok(())
+}
+
+/// What the policy gate needs of the job's request (the rest of it was planned at admission).
+fn request_of(info: &super::registry::JobInfo) -> JobRequest {
+    JobRequest {
+        job_id: Some(info.id.clone()),
+        job_type: info.job_type,
+        input: serde_json::Value::Null,
+        priority: info.priority,
+        model: info.model.clone(),
+        data_classification: info.data_classification,
+        policy: None,
+        timeout_s: None,
+        max_retries: None,
+        idempotency_key: None,
+        dag: None,
+        cache: None,
+    }
 }
 
 fn refusal(e: &PlanError) -> String {
