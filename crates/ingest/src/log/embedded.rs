@@ -46,22 +46,14 @@ pub(crate) fn encode_headers(headers: &Headers) -> Option<String> {
     if headers.is_empty() {
         return None;
     }
-    let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), hex(v))).collect();
+    let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), hex::encode(v))).collect();
     serde_json::to_string(&pairs).ok()
 }
 
 fn decode_headers(column: Option<String>) -> Headers {
     let Some(text) = column else { return Headers::new() };
     let pairs: Vec<(String, String)> = serde_json::from_str(&text).unwrap_or_default();
-    pairs.into_iter().filter_map(|(k, v)| Some((k, unhex(&v)?))).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    pairs.into_iter().filter_map(|(k, v)| Some((k, hex::decode(&v).ok()?))).collect()
 }
 
 impl Inner {
