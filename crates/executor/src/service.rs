@@ -470,7 +470,7 @@ async fn attempt(
     };
     let outcome = match &event {
         Event::AttemptSucceeded(_) => "succeeded",
-        Event::AttemptFailed(f) if f.error == "revoked" => "revoked",
+        Event::AttemptFailed(_) if revoked => "revoked",
         _ => "failed",
     };
     let kind = splai_events::wire_name(&a.kind);
@@ -489,8 +489,8 @@ async fn attempt(
                     .record("completion_tokens", u.completion_tokens);
             }
         }
-        Event::AttemptFailed(f) => {
-            span.record("outcome", if f.error == "revoked" { "revoked" } else { "failed" });
+        Event::AttemptFailed(_) => {
+            span.record("outcome", outcome);
         }
         _ => {}
     }
