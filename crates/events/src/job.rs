@@ -89,6 +89,22 @@ pub struct Dag {
     pub tasks: Vec<TaskSpec>,
 }
 
+impl Dag {
+    /// Tasks of `tasks` no task among them names as a parent, in order.
+    pub fn sinks_of(tasks: &[TaskSpec]) -> impl Iterator<Item = &TaskSpec> {
+        tasks.iter().filter(|t| !tasks.iter().any(|c| c.parents.contains(&t.id)))
+    }
+
+    /// The DAG's only sink, when it has exactly one: the task whose output is its result.
+    pub fn only_sink(&self) -> Option<&TaskSpec> {
+        let mut sinks = Self::sinks_of(&self.tasks);
+        match (sinks.next(), sinks.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {

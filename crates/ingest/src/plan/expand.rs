@@ -82,11 +82,7 @@ pub fn expand(dag: &Dag, by: &str, sub: &SubDag, limits: &Limits) -> Result<(Dag
         }
         None => None,
     };
-    let sinks: Vec<String> = added
-        .iter()
-        .filter(|t| !added.iter().any(|c| c.parents.contains(&t.id)))
-        .map(|t| t.id.clone())
-        .collect();
+    let sinks: Vec<String> = Dag::sinks_of(&added).map(|t| t.id.clone()).collect();
     let mut tasks = dag.tasks.clone();
     for child in tasks.iter_mut().filter(|t| t.parents.iter().any(|p| p == by)) {
         child.parents.extend(sinks.iter().cloned());

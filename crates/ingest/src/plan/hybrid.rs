@@ -111,13 +111,7 @@ fn fallback(
     };
     let templated = JobRequest { job_type: kind, input, dag: None, job_id: None, ..request.clone() };
     let dag = plan_template(&templated, limits)?;
-    let sinks: Vec<&str> = dag
-        .tasks
-        .iter()
-        .filter(|t| !dag.tasks.iter().any(|c| c.parents.contains(&t.id)))
-        .map(|t| t.id.as_str())
-        .collect();
-    let output = (sinks.len() == 1).then(|| sinks[0].to_string());
+    let output = dag.only_sink().map(|t| t.id.clone());
     Ok(SubDag { tasks: dag.tasks, output })
 }
 

@@ -135,11 +135,7 @@ fn project_dag(
 
 /// The task whose output is the job's result: the DAG's only sink, if it has one.
 fn result_task(dag: &Dag) -> Option<String> {
-    let mut sinks = dag.tasks.iter().filter(|t| !dag.tasks.iter().any(|c| c.parents.contains(&t.id)));
-    match (sinks.next(), sinks.next()) {
-        (Some(only), None) => Some(only.id.clone()),
-        _ => None,
-    }
+    dag.only_sink().map(|t| t.id.clone())
 }
 
 /// A row per task of `dag`; a task a sub-DAG gave new parents gets them.
