@@ -16,5 +16,5 @@ pub mod oracle;
 pub mod runner;
 pub mod sim;
 
-pub use driver::{AdmissionLimits, Scheduler, SchedulerOptions, Stats, TenantAdmission};
+pub use driver::{AdmissionLimits, Scheduler, SchedulerOptions, States, Stats, TenantAdmission};
 pub use engine::{Changes, Engine};

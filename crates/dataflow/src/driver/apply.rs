@@ -11,44 +11,33 @@ use splai_ingest::intake::Denied;
 use splai_ingest::plan::plan;
 
 use super::attempts::{AttemptState, backoff_ms};
+use super::parking::{self, Cause};
 use super::registry::JobInfo;
 use super::{Scheduler, emit};
 use crate::model::{Budget, Fact, JobStatus, Outcome, Tk};
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     let tk = attempt_task(s, e);
-    if wait_for_cause(s, e, tk) {
-        return;
+    if let Some(cause) = waits_for(s, e, tk) {
+        if s.parking.park(cause, e) {
+            return;
+        }
+        // Applied now instead: a report about a job, task or attempt not known changes nothing.
+        tracing::warn!(id = %e.id, limit = parking::MAX_PARKED,
+                       "too many events waiting for their job, task or attempt; applying this one now");
     }
     apply_now(s, e, tk, out);
     // Events that arrived before what they depend on (topics are read in parallel) go now.
-    let released: Vec<Envelope> = match &e.event {
-        _ if s.parked == 0 => return,
+    match &e.event {
         Event::JobRequest(r) => {
-            s.early.remove(&job_key(&e.tenant, r.job_id.as_deref().unwrap_or(&e.id))).unwrap_or_default()
+            s.parking.release(&Cause::job(&e.tenant, r.job_id.as_deref().unwrap_or(&e.id)));
         }
-        Event::Assign(a) => s.early.remove(&attempt_key(&e.tenant, &a.attempt)).unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    let released: Vec<Envelope> = released.into_iter().chain(std::mem::take(&mut s.unparked)).collect();
-    s.parked -= released.len();
-    for r in released {
+        Event::Assign(a) => s.parking.release(&Cause::attempt(&e.tenant, &a.attempt)),
+        _ => {}
+    }
+    for r in s.parking.take_released() {
         apply(s, &r, out);
     }
-}
-
-/// Keys of parked events: a job is (tenant, id).
-fn job_key(tenant: &str, job_id: &str) -> String {
-    format!("{tenant}\u{0}{job_id}")
-}
-
-/// A task a sub-DAG has not appended yet: (tenant, job id, task id).
-pub(super) fn task_key(tenant: &str, job_id: &str, task_id: &str) -> String {
-    format!("{tenant}\u{0}{job_id}\u{0}{task_id}")
-}
-
-fn attempt_key(tenant: &str, a: &splai_events::AttemptId) -> String {
-    format!("{tenant}\u{0}{}\u{0}{}\u{0}{}", a.job_id, a.task_id, a.attempt)
 }
 
 /// The task an attempt's decision or report is about, looked up once for both the parking check
@@ -66,45 +55,36 @@ fn attempt_task(s: &Scheduler, e: &Envelope) -> Option<Tk> {
     }
 }
 
-/// Park an event whose job is not admitted yet, or whose attempt has not been assigned yet.
-/// `tk`: the task of an attempt's decision or report ([`attempt_task`]).
-fn wait_for_cause(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>) -> bool {
-    const MAX_PARKED: usize = 100_000;
-    let key = match &e.event {
+/// What `e` must wait for, if it arrived before it: its job's admission, or its attempt's
+/// assignment. `tk`: the task of an attempt's decision or report ([`attempt_task`]).
+fn waits_for(s: &Scheduler, e: &Envelope, tk: Option<Tk>) -> Option<Cause> {
+    match &e.event {
         Event::Assign(splai_events::Assign { attempt, .. })
         | Event::TaskUnschedulable(splai_events::TaskUnschedulable { attempt, .. })
             if tk.is_none() =>
         {
-            unknown_task_key(s, &e.tenant, attempt)
+            Some(unknown_task_cause(s, &e.tenant, attempt))
         }
         Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
         | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => match tk {
-            None => unknown_task_key(s, &e.tenant, attempt),
+            None => Some(unknown_task_cause(s, &e.tenant, attempt)),
             Some(tk) if s.attempts.current.get(&tk).is_none_or(|c| c.attempt < attempt.attempt) => {
-                attempt_key(&e.tenant, attempt)
+                Some(Cause::attempt(&e.tenant, attempt))
             }
-            _ => return false,
+            _ => None,
         },
-        _ => return false,
-    };
-    if s.parked >= MAX_PARKED {
-        // Applied now instead: an attempt's report for a task not known yet changes nothing.
-        tracing::warn!(id = %e.id, "too many events waiting for their job, task or attempt; applying this one now");
-        return false;
+        _ => None,
     }
-    s.parked += 1;
-    s.early.entry(key).or_default().push(e.clone());
-    true
 }
 
 /// What an event about a task the scheduler does not know waits for: its job's admission, or
 /// (the job is admitted) the sub-DAG that appends the task; the log's topics are read in
 /// parallel, so a replay may read an appended task's assignment before the expanding success.
-fn unknown_task_key(s: &Scheduler, tenant: &str, attempt: &splai_events::AttemptId) -> String {
+fn unknown_task_cause(s: &Scheduler, tenant: &str, attempt: &splai_events::AttemptId) -> Cause {
     match s.reg.own_job(tenant, &attempt.job_id) {
-        None => job_key(tenant, &attempt.job_id),
-        Some(_) => task_key(tenant, &attempt.job_id, &attempt.task_id),
+        None => Cause::job(tenant, &attempt.job_id),
+        Some(_) => Cause::task(tenant, &attempt.job_id, &attempt.task_id),
     }
 }
 
@@ -114,10 +94,10 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
     match &e.event {
         Event::JobRequest(r) => admit(s, e, r, out),
         Event::CancelJob(c) => match s.reg.own_job(&e.tenant, &c.job_id) {
-            Some(job) if !s.cancelled.contains_key(&job) => {
-                s.cancelled.insert(job, c.reason.clone());
+            Some(job) if !s.controls.is_cancelled(job) => {
+                s.controls.cancel(job, &c.reason);
                 s.engine.feed(Fact::Cancelled(job), now, 1);
-                if s.live_mode {
+                if s.mode.live {
                     s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
                 }
             }
@@ -139,7 +119,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             }
         },
         Event::RequeueDeadLetter(r) => match s.reg.own_job(&e.tenant, &r.job_id) {
-            Some(job) if s.archived.contains_key(&job) => {
+            Some(job) if s.controls.archived(job).is_some() => {
                 refuse(s, e, format!("requeue_dead_letter: job `{}` is archived", r.job_id), out);
             }
             Some(job) => requeue(s, job, r.task_id.as_deref()),
@@ -177,7 +157,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let slots = info.slots;
             s.engine.feed(Fact::Beat(w, now, slots), now, 1);
             s.engine.feed(Fact::Beat(w, now, slots), now + ttl, -1);
-            if s.live_mode {
+            if s.mode.live {
                 for a in &h.running {
                     // A heartbeat names attempts without their tenant: the attempt is current if
                     // it is the open attempt on this worker of any tenant's job of that id.
@@ -203,11 +183,10 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         Event::Assign(a) => {
             let Some(tk) = tk else { return };
             let w = s.reg.worker_or_new(&a.worker_id);
-            s.pending.remove(&tk);
-            s.unconfirmed.confirmed(tk, a.attempt.attempt);
+            s.pending.read_back(tk, a.attempt.attempt);
             s.requeue(tk);
-            if !s.live_mode {
-                s.replayed.push((tk, a.attempt.attempt, now));
+            if !s.mode.live {
+                s.replay_latency.decided(tk, a.attempt.attempt, now);
             }
             let previous = s.attempts.current.get(&tk).copied();
             if previous.is_some_and(|p| p.attempt >= a.attempt.attempt) {
@@ -234,6 +213,17 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             s.attempts.current.insert(tk, st);
             s.engine.feed(Fact::Assigned(tk, st.attempt, w), now, 1);
             s.attempts.timeouts.entry(deadline).or_default().push((tk, st.attempt));
+            // A decision the log delivered after its job stopped (it was withdrawn): stop it too.
+            if s.mode.live {
+                let stopped = if s.controls.is_cancelled(tk.0) {
+                    Some(RevokeReason::Cancelled)
+                } else {
+                    s.controls.is_expired(tk.0).then_some(RevokeReason::TimedOut)
+                };
+                if let Some(reason) = stopped {
+                    emit::revoke(s, tk, st.attempt, reason, out);
+                }
+            }
         }
         Event::AttemptStarted(a) => {
             if let Some((tk, _)) = current_open(s, tk, a.attempt.attempt) {
@@ -263,8 +253,8 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             s.waiting.given_up.remove(&tk);
             // Only while the task still waits for that attempt: an assignment read since wins.
             if s.attempts.current.get(&tk).is_some_and(|c| c.attempt >= u.attempt.attempt)
-                || s.cancelled.contains_key(&tk.0)
-                || s.expired.contains(&tk.0)
+                || s.controls.is_cancelled(tk.0)
+                || s.controls.is_expired(tk.0)
             {
                 return;
             }
@@ -369,7 +359,7 @@ fn dead_letter(s: &mut Scheduler, e: &Envelope, id: String, reason: String, out:
             payload_encoding: PayloadEncoding::Utf8,
         }),
     );
-    if s.reg.denied.insert(id, letter.clone()).is_none() && s.live_mode {
+    if s.reg.denied.insert(id, letter.clone()).is_none() && s.mode.live {
         out.push(letter);
     }
 }
@@ -397,7 +387,7 @@ fn reject(s: &mut Scheduler, tenant: &str, rejection: JobRejected, out: &mut Vec
     let job_id = rejection.job_id.clone();
     let env = emit::rejected(s, tenant, rejection);
     s.reg.rejected.insert((tenant.to_string(), job_id), env.clone());
-    if s.live_mode {
+    if s.mode.live {
         out.push(env);
     }
 }
@@ -458,10 +448,10 @@ fn refused(s: &mut Scheduler, e: &Envelope, r: &JobRefused, out: &mut Vec<Envelo
         return;
     }
     if let Some(job) = s.reg.own_job(&e.tenant, &r.job_id) {
-        if !s.refused.insert(job) {
+        if !s.controls.refuse(job) {
             return;
         }
-        s.cancelled.entry(job).or_insert_with(|| r.reason.clone());
+        s.controls.cancel(job, &r.reason);
         s.engine.feed(Fact::Cancelled(job), s.now, 1);
         s.admission.set_open(job, s.reg.jobs[job as usize].tenant, false);
     }
@@ -518,7 +508,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         return reject(s, &e.tenant, rejection, out);
     }
     // Jobs a Kafka producer sent are held to the tenant's limits here (REST's were at the gateway).
-    if s.live_mode && s.produced {
+    if s.mode.live && s.mode.produced {
         let limits = s.opts.admission.of(&e.tenant);
         if let Err((code, reason)) = s.admission.admit(tenant, &e.tenant, limits, s.now) {
             return refuse_admission(s, &e.tenant, job_id, code, reason, out);
@@ -546,14 +536,14 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     s.admission.set_open(job, tenant, true);
     let now = s.now;
     if let Some(t) = timeout_s {
-        s.job_deadlines.entry(now + u64::from(t) * 1000).or_default().push(job);
+        s.controls.set_deadline(job, now + u64::from(t) * 1000);
     }
     add_tasks(s, job, 0..task_count);
     if let Some(reason) = s.reg.early_cancels.remove(&(e.tenant.clone(), job_id.clone())) {
-        s.cancelled.insert(job, reason);
+        s.controls.cancel(job, &reason);
         s.engine.feed(Fact::Cancelled(job), now, 1);
     }
-    if s.live_mode {
+    if s.mode.live {
         emit::admitted(s, job, out);
     }
 }
@@ -603,24 +593,23 @@ pub(super) fn add_tasks(s: &mut Scheduler, job: crate::model::Job, range: std::o
 /// Archive a tenant's own job: it is stopped first if it has not finished (as a cancel would),
 /// and its state reads `archived` from then on, in the snapshot too.
 fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
-    if s.archived.contains_key(&job) {
+    if s.controls.archived(job).is_some() {
         return;
     }
-    let status = s.job_states.get(&job).copied();
+    let status = s.view.job(job);
     let finished = matches!(status, Some(JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled));
     let why = match status {
         Some(st) if finished => format!("archived ({})", format!("{st:?}").to_lowercase()),
         _ => "archived before it finished: stopped".to_string(),
     };
-    s.archived.insert(job, why);
-    if !finished && !s.cancelled.contains_key(&job) {
-        s.cancelled.insert(job, "archived".into());
+    s.controls.archive(job, why);
+    if !finished && s.controls.cancel(job, "archived") {
         s.engine.feed(Fact::Cancelled(job), s.now, 1);
-        if s.live_mode {
+        if s.mode.live {
             s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
         }
     }
-    if s.live_mode {
+    if s.mode.live {
         emit::job_state(s, job, status.unwrap_or(JobStatus::Queued), out);
     }
 }
@@ -631,7 +620,7 @@ fn requeue(s: &mut Scheduler, job: crate::model::Job, task_id: Option<&str>) {
     let now = s.now;
     for t in 0..n {
         let tk = (job, t);
-        let dead = s.states.get(&tk).is_some_and(|(st, _)| *st == crate::model::TaskStatus::DeadLettered);
+        let dead = s.view.task(tk).is_some_and(|(st, _)| st == crate::model::TaskStatus::DeadLettered);
         let named = task_id.is_none_or(|id| s.reg.task_ids(tk).1 == id);
         if dead && named {
             let old = s.attempts.budget.get(&tk).copied().unwrap_or(Budget { retries: 0, losses: 0 });

@@ -64,7 +64,7 @@ pub fn rejected(s: &Scheduler, tenant: &str, rejection: JobRejected) -> Envelope
 pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, out: &mut Vec<Envelope>) {
     let (job_id, task_id) = s.reg.task_ids(tk);
     let worker_id = matches!(status, TaskStatus::Assigned | TaskStatus::Running)
-        .then(|| s.active.get(&tk).map(|(_, w)| s.reg.workers[*w as usize].id.clone()))
+        .then(|| s.view.active(tk).map(|(_, w)| s.reg.workers[w as usize].id.clone()))
         .flatten();
     let reason = match status {
         TaskStatus::DeadLettered => Some(dead_reason(s, tk)),
@@ -112,12 +112,12 @@ fn dead_reason(s: &Scheduler, tk: Tk) -> String {
 
 pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envelope>) {
     let info = &s.reg.jobs[job as usize];
-    if let Some(why) = s.archived.get(&job) {
+    if let Some(why) = s.controls.archived(job) {
         // Archived is the last word, whatever its tasks did after.
         let event = Event::JobStateChanged(JobStateChanged {
             job_id: info.id.clone(),
             state: JobState::Archived,
-            reason: Some(why.clone()),
+            reason: Some(why.to_string()),
             failed_task: None,
         });
         out.push(envelope(s, format!("job:{}:Archived", info.id), job, event));
@@ -126,14 +126,14 @@ pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envel
     let (reason, failed_task) = match status {
         JobStatus::Failed => {
             let dead = (0..info.dag.tasks.len() as u32)
-                .find(|t| s.states.get(&(job, *t)).is_some_and(|(st, _)| *st == TaskStatus::DeadLettered));
+                .find(|t| s.view.task((job, *t)).is_some_and(|(st, _)| st == TaskStatus::DeadLettered));
             match dead {
                 Some(t) => {
                     let task = info.dag.tasks[t as usize].id.clone();
                     let why = dead_reason(s, (job, t));
                     (Some(format!("task {task} was dead-lettered: {why}")), Some(task))
                 }
-                None if s.expired.contains(&job) => (
+                None if s.controls.is_expired(job) => (
                     Some(format!(
                         "deadline_exceeded: the job's timeout_s of {} s passed before it finished",
                         info.timeout_s.unwrap_or(0)
@@ -143,7 +143,7 @@ pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envel
                 None => (Some("a task was dead-lettered".into()), None),
             }
         }
-        JobStatus::Cancelled => match s.cancelled.get(&job).filter(|r| !r.is_empty()) {
+        JobStatus::Cancelled => match s.controls.cancel_reason(job).filter(|r| !r.is_empty()) {
             Some(why) => (Some(format!("cancelled: {why}")), None),
             None => (Some("cancelled".into()), None),
         },

@@ -8,7 +8,8 @@ use splai_events::{AttemptSucceeded, Dag, Envelope, JobExpanded, JobRequest, Sub
 use splai_ingest::plan::{PlanError, expand as plan_expand, parse_subdag};
 
 use super::Scheduler;
-use super::apply::{add_tasks, placement_of, task_key};
+use super::apply::{add_tasks, placement_of};
+use super::parking::Cause;
 use crate::model::{Fact, Tk};
 
 /// Append the sub-DAG of `tk`'s successful attempt `a`, when `tk` expands; `Err`: why the task
@@ -80,11 +81,9 @@ pub(super) fn expand(
         }
     }
     for id in &added {
-        if let Some(parked) = s.early.remove(&task_key(tenant, &job_id, id)) {
-            s.unparked.extend(parked);
-        }
+        s.parking.release(&Cause::task(tenant, &job_id, id));
     }
-    if s.live_mode {
+    if s.mode.live {
         let dag = s.reg.jobs[job as usize].dag.clone();
         let expanded =
             JobExpanded { job_id, task_id: by_id, attempt: a.attempt.attempt, added, dag, fallback_reason };

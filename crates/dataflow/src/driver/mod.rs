@@ -6,17 +6,21 @@
 mod admission;
 mod apply;
 mod attempts;
+mod controls;
 mod emit;
 mod expand;
+mod parking;
+mod pending;
 mod placement;
 mod ready;
 mod registry;
+mod replay_latency;
 mod task_map;
 mod unconfirmed;
+mod view;
 mod waiting;
 
-use rustc_hash::FxHashMap as HashMap;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use splai_config::SchedulerSettings;
 use splai_events::Envelope;
@@ -25,15 +29,18 @@ use splai_ingest::plan::Limits;
 pub use admission::{AdmissionLimits, TenantAdmission};
 use attempts::Attempts;
 pub use attempts::backoff_ms;
+use controls::JobControls;
+use parking::Parking;
+use pending::Pending;
 pub use placement::Explanation;
 use ready::Ready;
 use registry::Registry;
-use task_map::TaskMap;
-use unconfirmed::Unconfirmed;
+use replay_latency::ReplayLatency;
+use view::View;
 
 use crate::assign::{Assigner, TenantPolicy};
 use crate::engine::{Changes, Engine};
-use crate::model::{Attempt, Job, JobStatus, TaskStatus, Time, Tk, Worker};
+use crate::model::{Attempt, Job, JobStatus, TaskStatus, Time, Tk};
 
 /// What the scheduler needs to know (from `[scheduler]` settings).
 #[derive(Debug, Clone)]
@@ -93,59 +100,55 @@ pub struct Stats {
     pub decision_wall_us: Vec<u64>,
 }
 
-/// The scheduler's state machine.
+/// How the scheduler runs now.
+#[derive(Debug, Default, Clone, Copy)]
+struct Mode {
+    /// False while replaying the log at start: state is rebuilt, nothing is emitted or decided.
+    live: bool,
+    /// Replay only: each tick collects the previous step's changes and starts its own, so the
+    /// dataflow works while the next events are applied (`splai replay`).
+    pipelined: bool,
+    /// The record being applied came from a Kafka producer's token (admission limits apply).
+    produced: bool,
+}
+
+/// Every job's and task's state, by tenant and ids: what a replay of the same log must reach.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct States {
+    /// (tenant, job id) → state.
+    pub jobs: BTreeMap<(String, String), JobStatus>,
+    /// (tenant, job id, task id) → state and attempt.
+    pub tasks: BTreeMap<(String, String, String), (TaskStatus, Attempt)>,
+}
+
+/// The scheduler's state machine: the coordinator of parts that each own their state.
 #[derive(Debug)]
 pub struct Scheduler {
     opts: SchedulerOptions,
     engine: Engine,
+    /// Jobs, tasks, workers and tenants by number.
     reg: Registry,
+    /// Fencing and the attempt clock.
     attempts: Attempts,
     assigner: Assigner,
     /// The current view of the dataflow's outputs.
-    runnable: BTreeMap<Tk, (Attempt, Time)>,
+    view: View,
     /// Runnable and not pending, in placement order.
     ready: Ready,
-    free: HashMap<Worker, i64>,
-    live: BTreeMap<Worker, u32>,
-    active: HashMap<Tk, (Attempt, Worker)>,
-    states: TaskMap<(TaskStatus, Attempt)>,
-    job_states: HashMap<Job, JobStatus>,
-    /// Decisions written but not yet read back: task → (attempt, worker).
-    pending: HashMap<Tk, (Attempt, Worker)>,
-    /// The envelopes of those decisions, resent if they do not come back.
-    unconfirmed: Unconfirmed,
+    /// Decisions written but not yet read back.
+    pending: Pending,
     /// What was said of tasks that wait, and those given up as unschedulable.
     waiting: waiting::Waiting,
     /// Open jobs and submit rates per tenant, for jobs produced straight to Kafka.
     admission: admission::Admission,
-    /// The record being applied came from a Kafka producer's token (admission limits apply).
-    produced: bool,
-    /// Jobs replay admitted before reading their `job_refused`: refused after all.
-    refused: BTreeSet<Job>,
-    /// Archived jobs and why: their state reads `archived` from then on.
-    archived: BTreeMap<Job, String>,
-    /// Cancelled jobs and the reason their cancel gave (shown as the job's reason).
-    cancelled: BTreeMap<Job, String>,
-    /// Jobs with a `timeout_s`, by deadline, not yet fed as expired (fed when due, like attempt
-    /// timeouts); the jobs fed so far; and those fed since the last live step, to revoke.
-    job_deadlines: BTreeMap<Time, Vec<Job>>,
-    expired: BTreeSet<Job>,
-    expired_now: Vec<Job>,
-    /// Events waiting for their job's admission or their attempt's assignment, by job id or
-    /// attempt key.
-    early: HashMap<String, Vec<Envelope>>,
-    parked: usize,
-    /// Parked events a sub-DAG just gave a task to: applied after the event that appended it.
-    unparked: Vec<Envelope>,
-    /// Replay only: recorded decisions of this step, and when each (task, attempt) became runnable.
-    replayed: Vec<(Tk, Attempt, Time)>,
-    runnable_since: HashMap<(Tk, Attempt), Time>,
+    /// Cancels, archives, refusals and deadlines of jobs.
+    controls: JobControls,
+    /// Events waiting for their job's admission, their task's appending or their attempt's
+    /// assignment.
+    parking: Parking,
+    replay_latency: ReplayLatency,
     now: Time,
-    /// False while replaying the log at start: state is rebuilt, nothing is emitted or decided.
-    live_mode: bool,
-    /// Replay only: each tick collects the previous step's changes and starts its own, so the
-    /// dataflow works while the next events are applied (`splai replay`).
-    pipelined: bool,
+    mode: Mode,
     pub stats: Stats,
 }
 
@@ -172,7 +175,7 @@ impl Scheduler {
     /// [`Scheduler::go_live`] or [`Scheduler::settle`], is the same).
     pub fn windowed_on(opts: SchedulerOptions, workers: usize, pipelined: bool) -> Self {
         let mut s = Self::with_engine(opts, Engine::windowed_on(workers));
-        s.pipelined = pipelined;
+        s.mode.pipelined = pipelined;
         s
     }
 
@@ -183,32 +186,16 @@ impl Scheduler {
             reg: Registry::default(),
             attempts: Attempts::default(),
             assigner: Assigner::default(),
-            runnable: BTreeMap::new(),
+            view: View::default(),
             ready: Ready::default(),
-            free: HashMap::default(),
-            live: BTreeMap::new(),
-            active: HashMap::default(),
-            states: TaskMap::default(),
-            job_states: HashMap::default(),
-            pending: HashMap::default(),
-            unconfirmed: Unconfirmed::default(),
+            pending: Pending::default(),
             waiting: waiting::Waiting::default(),
             admission: admission::Admission::default(),
-            produced: false,
-            refused: BTreeSet::new(),
-            archived: BTreeMap::new(),
-            cancelled: BTreeMap::new(),
-            job_deadlines: BTreeMap::new(),
-            expired: BTreeSet::new(),
-            expired_now: Vec::new(),
-            early: HashMap::default(),
-            parked: 0,
-            unparked: Vec::new(),
-            replayed: Vec::new(),
-            runnable_since: HashMap::default(),
+            controls: JobControls::default(),
+            parking: Parking::default(),
+            replay_latency: ReplayLatency::default(),
             now: 0,
-            live_mode: false,
-            pipelined: false,
+            mode: Mode::default(),
             stats: Stats::default(),
         }
     }
@@ -229,8 +216,8 @@ impl Scheduler {
     pub fn go_live(&mut self) -> Vec<Envelope> {
         let mut out = Vec::new();
         self.settle(&mut out);
-        self.live_mode = true;
-        let runnable: Vec<Tk> = self.runnable.keys().copied().collect();
+        self.mode.live = true;
+        let runnable: Vec<Tk> = self.view.runnable_tasks().map(|(tk, _, _)| tk).collect();
         for tk in runnable {
             self.requeue(tk);
         }
@@ -247,9 +234,9 @@ impl Scheduler {
     /// [`Scheduler::apply`] for a record a Kafka producer sent with an API token: a job request
     /// is held to its tenant's admission limits (the gateway held REST jobs to them).
     pub fn apply_produced(&mut self, envelope: &Envelope, out: &mut Vec<Envelope>) {
-        self.produced = true;
+        self.mode.produced = true;
         self.apply(envelope, out);
-        self.produced = false;
+        self.mode.produced = false;
     }
 
     /// Answer a record the intake gate refused (auth on): a job request becomes `JobRejected`
@@ -267,7 +254,7 @@ impl Scheduler {
     /// Close the current time: step the dataflow, emit what changed, decide assignments.
     pub fn tick(&mut self, out: &mut Vec<Envelope>) {
         self.feed_due_timeouts();
-        let changes = if self.pipelined && !self.live_mode {
+        let changes = if self.mode.pipelined && !self.mode.live {
             let previous = self.engine.finish_step();
             self.engine.start_step(self.now + 1);
             previous
@@ -287,60 +274,25 @@ impl Scheduler {
 
     fn absorb_step(&mut self, changes: Changes, out: &mut Vec<Envelope>) {
         self.absorb(&changes, out);
-        if !self.live_mode {
-            // Replayed decisions: runnable → assigned latency from the times the dataflow saw.
-            for ((tk, attempt), t, diff) in &changes.runnable_timed {
-                if *diff > 0 {
-                    let e = self.runnable_since.entry((*tk, *attempt)).or_insert(*t);
-                    *e = (*e).max(*t);
-                }
-            }
-            for (tk, attempt, at) in std::mem::take(&mut self.replayed) {
-                self.stats.assignments += 1;
-                if let Some(since) = self.runnable_since.remove(&(tk, attempt)) {
-                    self.stats.decision_latency_ms.push(at.saturating_sub(since));
-                }
-            }
-        }
-        if self.live_mode {
+        if self.mode.live {
             self.revoke_timed_out(out);
             self.revoke_expired(out);
             self.resend_unconfirmed(out);
             placement::place(self, out);
             self.review_waiting(out);
+        } else {
+            self.replay_latency.close_step(&changes.runnable_timed, &mut self.stats);
         }
     }
 
     fn absorb(&mut self, changes: &Changes, out: &mut Vec<Envelope>) {
-        let now = self.now;
-        for ((tk, attempt), diff) in &changes.runnable {
-            if *diff > 0 {
-                self.runnable.insert(*tk, (*attempt, now));
-            } else if self.runnable.get(tk).is_some_and(|(a, _)| a == attempt) {
-                self.runnable.remove(tk);
+        let moved = self.view.absorb(changes, self.now);
+        for tk in moved.runnable {
+            if self.view.runnable(tk).is_none() && self.pending.contains(tk) {
+                // Stopped (cancelled, out of time) before its decision came back from the log.
+                self.pending.withdraw(tk);
             }
-            self.requeue(*tk);
-        }
-        for ((w, free), diff) in &changes.free_slots {
-            if *diff > 0 {
-                self.free.insert(*w, *free);
-            } else if self.free.get(w) == Some(free) {
-                self.free.remove(w);
-            }
-        }
-        for ((w, cap), diff) in &changes.live_workers {
-            if *diff > 0 {
-                self.live.insert(*w, *cap);
-            } else if self.live.get(w) == Some(cap) {
-                self.live.remove(w);
-            }
-        }
-        for ((tk, aw), diff) in &changes.active {
-            if *diff > 0 {
-                self.active.insert(*tk, *aw);
-            } else if self.active.get(tk) == Some(aw) {
-                self.active.remove(tk);
-            }
+            self.requeue(tk);
         }
         for ((tk, (attempt, w)), diff) in &changes.orphaned {
             if *diff > 0 {
@@ -355,52 +307,30 @@ impl Scheduler {
                 self.attempts.orphaned.remove(&(*tk, *attempt));
             }
         }
-        // Retractions first, so a state that moved within the step is replaced, not lost.
-        for ((tk, sa), _) in changes.task_states.iter().filter(|(_, d)| *d < 0) {
-            if self.states.get(tk) == Some(sa) {
-                self.states.remove(tk);
+        for (tk, status, attempt) in moved.tasks {
+            if self.mode.live {
+                emit::task_state(self, tk, status, attempt, out);
             }
         }
-        for ((tk, (status, attempt)), _) in changes.task_states.iter().filter(|(_, d)| *d > 0) {
-            self.states.insert(*tk, (*status, *attempt));
-            if self.live_mode {
-                emit::task_state(self, *tk, *status, *attempt, out);
-            }
-        }
-        for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d < 0) {
-            if self.job_states.get(job) == Some(status) {
-                self.job_states.remove(job);
-            }
-        }
-        for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d > 0) {
-            self.job_states.insert(*job, *status);
+        for (job, status) in moved.jobs {
             let open = matches!(status, JobStatus::Queued | JobStatus::Running);
-            self.admission.set_open(*job, self.reg.jobs[*job as usize].tenant, open);
-            if self.live_mode {
-                emit::job_state(self, *job, *status, out);
+            self.admission.set_open(job, self.reg.jobs[job as usize].tenant, open);
+            if self.mode.live {
+                emit::job_state(self, job, status, out);
             }
         }
     }
 
     /// Feed the deadlines of jobs due up to now, at their deadline.
     fn feed_due_deadlines(&mut self) {
-        let later = self.job_deadlines.split_off(&(self.now + 1));
-        let due = std::mem::replace(&mut self.job_deadlines, later);
-        for (deadline, jobs) in due {
-            for job in jobs {
-                if self.expired.insert(job) {
-                    self.engine.feed(crate::model::Fact::Expired(job), deadline, 1);
-                    if self.live_mode {
-                        self.expired_now.push(job);
-                    }
-                }
-            }
+        for (deadline, job) in self.controls.due(self.now, self.mode.live) {
+            self.engine.feed(crate::model::Fact::Expired(job), deadline, 1);
         }
     }
 
     /// Stop the open attempts of jobs whose deadline passed.
     fn revoke_expired(&mut self, out: &mut Vec<Envelope>) {
-        for job in std::mem::take(&mut self.expired_now) {
+        for job in self.controls.take_to_revoke() {
             self.revoke_open_attempts(job, splai_events::RevokeReason::TimedOut, out);
         }
     }
@@ -442,7 +372,7 @@ impl Scheduler {
     /// Write again the decisions that have not come back from the log in time (see
     /// [`Unconfirmed`]).
     fn resend_unconfirmed(&mut self, out: &mut Vec<Envelope>) {
-        let again = self.unconfirmed.due(self.now, self.opts.decision_resend_ms);
+        let again = self.pending.due(self.now, self.opts.decision_resend_ms);
         if !again.is_empty() {
             tracing::warn!(
                 decisions = again.len(),
@@ -468,15 +398,15 @@ impl Scheduler {
 
     fn snapshot(&mut self, out: &mut Vec<Envelope>) {
         for j in 0..self.reg.jobs.len() as Job {
-            if self.refused.contains(&j) {
+            if self.controls.is_refused(j) {
                 continue; // its rejection is among `rejected`
             }
             emit::admitted(self, j, out);
-            if let Some(status) = self.job_states.get(&j).copied() {
+            if let Some(status) = self.view.job(j) {
                 emit::job_state(self, j, status, out);
             }
             for t in 0..self.reg.jobs[j as usize].dag.tasks.len() as u32 {
-                if let Some((status, attempt)) = self.states.get(&(j, t)).copied() {
+                if let Some((status, attempt)) = self.view.task((j, t)) {
                     emit::task_state(self, (j, t), status, attempt, out);
                 }
             }
@@ -485,20 +415,41 @@ impl Scheduler {
         out.extend(self.reg.denied.values().cloned());
     }
 
+    /// Every admitted job's and task's state now (jobs a `job_refused` withdrew are not admitted).
+    pub fn states(&self) -> States {
+        let mut states = States::default();
+        for (j, info) in self.reg.jobs.iter().enumerate() {
+            let j = j as Job;
+            if self.controls.is_refused(j) {
+                continue;
+            }
+            let tenant = &self.reg.tenants[info.tenant as usize];
+            if let Some(status) = self.view.job(j) {
+                states.jobs.insert((tenant.clone(), info.id.clone()), status);
+            }
+            for (t, task) in info.dag.tasks.iter().enumerate() {
+                if let Some(st) = self.view.task((j, t as u32)) {
+                    states.tasks.insert((tenant.clone(), info.id.clone(), task.id.clone()), st);
+                }
+            }
+        }
+        states
+    }
+
     /// Job status by id (tests, tools).
     pub fn job_status(&self, job_id: &str) -> Option<JobStatus> {
-        self.reg.jobs_named(job_id).next().and_then(|j| self.job_states.get(&j).copied())
+        self.reg.jobs_named(job_id).next().and_then(|j| self.view.job(j))
     }
 
     /// `tenant`'s job `job_id` status.
     pub fn job_status_in(&self, tenant: &str, job_id: &str) -> Option<JobStatus> {
-        self.reg.own_job(tenant, job_id).and_then(|j| self.job_states.get(&j).copied())
+        self.reg.own_job(tenant, job_id).and_then(|j| self.view.job(j))
     }
 
     /// Task status and attempt by ids (tests, tools).
     pub fn task_status(&self, job_id: &str, task_id: &str) -> Option<(TaskStatus, Attempt)> {
         let job = self.reg.jobs_named(job_id).next()?;
-        self.reg.task_of(job, task_id).and_then(|tk| self.states.get(&tk).copied())
+        self.reg.task_of(job, task_id).and_then(|tk| self.view.task(tk))
     }
 
     /// Runnable tasks not yet placed (live).
@@ -509,15 +460,24 @@ impl Scheduler {
     /// Keep `tk`'s place in the placement queue in step with `runnable` and `pending` (live
     /// only: a replay places nothing, and [`Scheduler::go_live`] fills the queue).
     fn requeue(&mut self, tk: Tk) {
-        if !self.live_mode {
+        if !self.mode.live {
             return;
         }
-        if self.runnable.contains_key(&tk) && !self.pending.contains_key(&tk) {
+        if self.view.runnable(tk).is_some() && !self.pending.contains(tk) {
             let job = &self.reg.jobs[tk.0 as usize];
             self.ready.insert(tk, job.priority, job.tenant, job.admitted_at);
         } else {
             self.ready.remove(tk);
         }
+    }
+
+    /// Open and pending attempts per tenant (for tenants' `max_running` quotas).
+    fn running_per_tenant(&self) -> std::collections::HashMap<u32, u32> {
+        let mut running = std::collections::HashMap::new();
+        for tk in self.view.active_tasks().chain(self.pending.iter().map(|(tk, _)| tk)) {
+            *running.entry(self.reg.jobs[tk.0 as usize].tenant).or_insert(0) += 1;
+        }
+        running
     }
 
     fn tenant_policy(&self, tenant: u32) -> TenantPolicy {

@@ -44,20 +44,20 @@ pub(super) fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
 
 pub fn worker_views(s: &Scheduler) -> Vec<WorkerView> {
     let mut reserved: HashMap<Worker, i64> = HashMap::default();
-    for (tk, (_, w)) in &s.pending {
+    for (tk, w) in s.pending.iter() {
         let slots = s.reg.jobs[tk.0 as usize].dag.tasks[tk.1 as usize].requirements.cpu_slots.max(1);
-        *reserved.entry(*w).or_insert(0) += i64::from(slots);
+        *reserved.entry(w).or_insert(0) += i64::from(slots);
     }
-    s.live
-        .iter()
+    s.view
+        .live_workers()
         .filter_map(|(w, cap)| {
-            let free = s.free.get(w).copied()? - reserved.get(w).copied().unwrap_or(0);
-            let info = &s.reg.workers[*w as usize];
+            let free = s.view.free(w)? - reserved.get(&w).copied().unwrap_or(0);
+            let info = &s.reg.workers[w as usize];
             Some(WorkerView {
-                worker: *w,
+                worker: w,
                 id: info.id.clone(),
                 free,
-                capacity: *cap,
+                capacity: cap,
                 models: info.models.clone(),
                 tools: info.tools.clone(),
                 labels: info.labels.clone(),
@@ -76,10 +76,7 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
     if workers.iter().all(|w| w.free <= 0) {
         return;
     }
-    let mut running: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-    for tk in s.active.keys().chain(s.pending.keys()) {
-        *running.entry(s.reg.jobs[tk.0 as usize].tenant).or_insert(0) += 1;
-    }
+    let mut running = s.running_per_tenant();
     let started = Instant::now();
     let policies: BTreeMap<u32, _> =
         (0..s.reg.tenants.len() as u32).map(|t| (t, s.tenant_policy(t))).collect();
@@ -87,9 +84,9 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
     let decisions = {
         let state: &Scheduler = s;
         let mut source = state.ready.reader(|tk| {
-            let (attempt, _) = state.runnable.get(&tk)?;
+            let (attempt, _) = state.view.runnable(tk)?;
             (inputs_ready(state, tk) && !state.waiting.given_up.contains(&tk))
-                .then(|| candidate(state, tk, *attempt))
+                .then(|| candidate(state, tk, attempt))
         });
         assigner.decide_from(&mut source, &mut workers, &mut running, &|t| {
             policies.get(&t).copied().unwrap_or_default()
@@ -100,13 +97,12 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
         s.stats.decision_wall_us.push(started.elapsed().as_micros() as u64);
     }
     for d in decisions {
-        let became_runnable = s.runnable.get(&d.tk).map_or(s.now, |(_, t)| *t);
+        let became_runnable = s.view.runnable(d.tk).map_or(s.now, |(_, t)| t);
         s.stats.decision_latency_ms.push(s.now.saturating_sub(became_runnable));
         s.stats.assignments += 1;
-        s.pending.insert(d.tk, (d.attempt, d.worker));
         s.ready.remove(d.tk);
         let decision = assign_envelope(s, d.tk, d.attempt, d.worker);
-        s.unconfirmed.sent(d.tk, d.attempt, decision.clone(), s.now, s.opts.decision_resend_ms);
+        s.pending.decided(d.tk, d.attempt, d.worker, decision.clone(), s.now, s.opts.decision_resend_ms);
         out.push(decision);
         if let Some(decision) = policy_decision(s, d.tk, d.worker) {
             out.push(decision);
@@ -202,7 +198,7 @@ impl Scheduler {
     /// Why `task` of `job` would go where it goes now: its score on every live worker.
     pub fn explain(&self, job_id: &str, task_id: &str) -> Option<Explanation> {
         let tk = self.reg.task_of(self.reg.jobs_named(job_id).next()?, task_id)?;
-        let attempt = self.runnable.get(&tk).map_or(1, |(a, _)| *a);
+        let attempt = self.view.runnable(tk).map_or(1, |(a, _)| a);
         let c = candidate(self, tk, attempt);
         let verdicts = explain(&c, &worker_views(self));
         let chosen = verdicts

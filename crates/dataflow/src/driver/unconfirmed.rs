@@ -36,6 +36,11 @@ impl Unconfirmed {
         }
     }
 
+    /// Forget the decision for `tk` (it is withdrawn: its task stopped being runnable).
+    pub fn forget(&mut self, tk: Tk) {
+        self.sent.remove(&tk);
+    }
+
     /// Decisions still not read back whose resend time has come, each rescheduled `after` later.
     pub fn due(&mut self, now: Time, after: u64) -> Vec<Envelope> {
         let later = self.due.split_off(&(now + 1));
@@ -91,5 +96,13 @@ mod tests {
         u.sent((0, 0), 2, decision("a2"), 0, 10);
         u.confirmed((0, 0), 1);
         assert_eq!(u.due(10, 10).len(), 1);
+    }
+
+    #[test]
+    fn a_forgotten_decision_is_not_resent() {
+        let mut u = Unconfirmed::default();
+        u.sent((0, 0), 1, decision("a"), 0, 10);
+        u.forget((0, 0));
+        assert!(u.due(100, 10).is_empty());
     }
 }

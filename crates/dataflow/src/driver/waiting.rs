@@ -54,12 +54,12 @@ impl Scheduler {
     /// Look at the waiting tasks (at most once per [`REVIEW_MS`]); say why they wait, and give up
     /// on those unplaceable past the timeout.
     pub(super) fn review_waiting(&mut self, out: &mut Vec<Envelope>) {
-        if !self.live_mode || self.now < self.waiting.next_review {
+        if !self.mode.live || self.now < self.waiting.next_review {
             return;
         }
         self.waiting.next_review = self.now + REVIEW_MS;
-        let runnable = &self.runnable;
-        self.waiting.shown.retain(|tk, shown| runnable.get(tk).is_some_and(|(a, _)| *a == shown.attempt));
+        let view = &self.view;
+        self.waiting.shown.retain(|tk, shown| view.runnable(*tk).is_some_and(|(a, _)| a == shown.attempt));
         let whys = self.why_waiting();
         let (now, timeout) = (self.now, self.opts.unschedulable_timeout_ms);
         for why in whys {
@@ -100,24 +100,21 @@ impl Scheduler {
     /// Every task that has waited long enough to be worth a reason, with that reason.
     fn why_waiting(&self) -> Vec<Why> {
         let workers = worker_views(self);
-        let mut running: StdHashMap<u32, u32> = StdHashMap::new();
-        for tk in self.active.keys().chain(self.pending.keys()) {
-            *running.entry(self.reg.jobs[tk.0 as usize].tenant).or_insert(0) += 1;
-        }
+        let running = self.running_per_tenant();
         // Tasks of one shape share a verdict: worked out once per review.
         let mut verdicts: StdHashMap<(Option<String>, Vec<String>, Vec<String>, u32), Option<String>> =
             StdHashMap::new();
         let mut whys = Vec::new();
-        for (tk, (attempt, since)) in &self.runnable {
-            let waited = self.now.saturating_sub(*since);
+        for (tk, attempt, since) in self.view.runnable_tasks() {
+            let waited = self.now.saturating_sub(since);
             if waited < UNPLACEABLE_AFTER_MS
-                || self.pending.contains_key(tk)
-                || self.waiting.given_up.contains(tk)
-                || !inputs_ready(self, *tk)
+                || self.pending.contains(tk)
+                || self.waiting.given_up.contains(&tk)
+                || !inputs_ready(self, tk)
             {
                 continue;
             }
-            let c = candidate(self, *tk, *attempt);
+            let c = candidate(self, tk, attempt);
             let shape = (c.model.clone(), c.tools.clone(), c.required_labels.clone(), c.slots);
             let unplaceable = verdicts.entry(shape).or_insert_with(|| unplaceable(&c, &workers)).clone();
             let (reason, unplaceable) = match unplaceable {
@@ -125,7 +122,7 @@ impl Scheduler {
                 None if waited < BUSY_AFTER_MS => continue,
                 None => (self.busy_reason(&c, &workers, &running), false),
             };
-            whys.push(Why { tk: *tk, attempt: *attempt, reason, unplaceable });
+            whys.push(Why { tk, attempt, reason, unplaceable });
         }
         whys
     }

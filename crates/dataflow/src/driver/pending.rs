@@ -1,0 +1,102 @@
+//! Decisions written to the log and not yet read back: the task stays out of placement until its
+//! `Assign` comes back (so it is never assigned twice), its slots stay reserved on the worker,
+//! and the decision is written again if it does not come back in time ([`Unconfirmed`]).
+
+use rustc_hash::FxHashMap as HashMap;
+use splai_events::Envelope;
+
+use super::unconfirmed::Unconfirmed;
+use crate::model::{Attempt, Time, Tk, Worker};
+
+#[derive(Debug, Default)]
+pub struct Pending {
+    decided: HashMap<Tk, (Attempt, Worker)>,
+    unconfirmed: Unconfirmed,
+}
+
+impl Pending {
+    /// `decision` (attempt `attempt` of `tk` on `worker`) was written at `now`; written again
+    /// every `resend_after` ms until it comes back.
+    pub fn decided(
+        &mut self,
+        tk: Tk,
+        attempt: Attempt,
+        worker: Worker,
+        decision: Envelope,
+        now: Time,
+        resend_after: u64,
+    ) {
+        self.decided.insert(tk, (attempt, worker));
+        self.unconfirmed.sent(tk, attempt, decision, now, resend_after);
+    }
+
+    /// An assignment of `tk` for `attempt` was read from the log: the task is no longer pending
+    /// (whichever decision it was), and a decision for that attempt or an earlier one is confirmed.
+    pub fn read_back(&mut self, tk: Tk, attempt: Attempt) {
+        self.decided.remove(&tk);
+        self.unconfirmed.confirmed(tk, attempt);
+    }
+
+    /// The decision for `tk` will not come back and must not be written again: the task stopped
+    /// being runnable (its job was cancelled or ran out of time) before it was read back. A copy
+    /// the log still delivers is an assignment of a stopped job, revoked when read.
+    pub fn withdraw(&mut self, tk: Tk) {
+        self.decided.remove(&tk);
+        self.unconfirmed.forget(tk);
+    }
+
+    pub fn contains(&self, tk: Tk) -> bool {
+        self.decided.contains_key(&tk)
+    }
+
+    /// Pending decisions: (task, worker).
+    pub fn iter(&self) -> impl Iterator<Item = (Tk, Worker)> + '_ {
+        self.decided.iter().map(|(tk, (_, w))| (*tk, *w))
+    }
+
+    /// Decisions not read back whose resend time has come.
+    pub fn due(&mut self, now: Time, resend_after: u64) -> Vec<Envelope> {
+        self.unconfirmed.due(now, resend_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pending;
+    use splai_events::{Envelope, Event, WorkerLeaving};
+
+    fn decision(id: &str) -> Envelope {
+        let leaving = WorkerLeaving { worker_id: "w".into(), reason: String::new(), handed_back: vec![] };
+        Envelope::new(id, 0, "t", Event::WorkerLeaving(leaving))
+    }
+
+    #[test]
+    fn a_decision_is_pending_until_read_back_and_resent_meanwhile() {
+        let mut p = Pending::default();
+        p.decided((0, 0), 1, 7, decision("a"), 0, 100);
+        assert!(p.contains((0, 0)));
+        assert_eq!(p.iter().collect::<Vec<_>>(), vec![((0, 0), 7)]);
+        assert_eq!(p.due(100, 100).len(), 1);
+        p.read_back((0, 0), 1);
+        assert!(!p.contains((0, 0)));
+        assert!(p.due(1_000, 100).is_empty());
+    }
+
+    #[test]
+    fn reading_back_an_older_attempt_frees_the_task_but_keeps_resending_the_newer() {
+        let mut p = Pending::default();
+        p.decided((0, 0), 2, 7, decision("a2"), 0, 100);
+        p.read_back((0, 0), 1);
+        assert!(!p.contains((0, 0)));
+        assert_eq!(p.due(100, 100).len(), 1, "attempt 2's decision has not come back");
+    }
+
+    #[test]
+    fn a_withdrawn_decision_frees_its_slot_and_is_not_resent() {
+        let mut p = Pending::default();
+        p.decided((0, 0), 1, 7, decision("a"), 0, 100);
+        p.withdraw((0, 0));
+        assert_eq!(p.iter().count(), 0, "its worker's slot is no longer reserved");
+        assert!(p.due(1_000, 100).is_empty());
+    }
+}

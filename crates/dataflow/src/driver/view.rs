@@ -1,0 +1,205 @@
+//! The scheduler's current view of the dataflow's outputs: runnable tasks (and since when),
+//! workers' free slots and capacity, open attempts, task and job states. Updated from each step's
+//! consolidated changes; what moved is returned so the driver can act on it.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
+
+use super::task_map::TaskMap;
+use crate::engine::Changes;
+use crate::model::{Attempt, Job, JobStatus, TaskStatus, Time, Tk, Worker};
+
+#[derive(Debug, Default)]
+pub struct View {
+    runnable: BTreeMap<Tk, (Attempt, Time)>,
+    free: HashMap<Worker, i64>,
+    live: BTreeMap<Worker, u32>,
+    active: HashMap<Tk, (Attempt, Worker)>,
+    tasks: TaskMap<(TaskStatus, Attempt)>,
+    jobs: HashMap<Job, JobStatus>,
+}
+
+/// What one step changed, in the order the driver acts on it.
+#[derive(Debug, Default)]
+pub struct Moved {
+    /// Tasks that became runnable or stopped being.
+    pub runnable: Vec<Tk>,
+    /// New task states.
+    pub tasks: Vec<(Tk, TaskStatus, Attempt)>,
+    /// New job states.
+    pub jobs: Vec<(Job, JobStatus)>,
+}
+
+/// A map the view keeps (hash or ordered).
+trait Keyed<K, V> {
+    fn value(&self, k: &K) -> Option<V>;
+    fn put(&mut self, k: K, v: V);
+    fn drop_key(&mut self, k: &K);
+}
+
+impl<K: std::hash::Hash + Eq, V: Copy> Keyed<K, V> for HashMap<K, V> {
+    fn value(&self, k: &K) -> Option<V> {
+        self.get(k).copied()
+    }
+    fn put(&mut self, k: K, v: V) {
+        self.insert(k, v);
+    }
+    fn drop_key(&mut self, k: &K) {
+        self.remove(k);
+    }
+}
+
+impl<K: Ord, V: Copy> Keyed<K, V> for BTreeMap<K, V> {
+    fn value(&self, k: &K) -> Option<V> {
+        self.get(k).copied()
+    }
+    fn put(&mut self, k: K, v: V) {
+        self.insert(k, v);
+    }
+    fn drop_key(&mut self, k: &K) {
+        self.remove(k);
+    }
+}
+
+/// Apply `changes` to `map`: an addition sets the value, a retraction removes it only if it is
+/// still the value retracted (retractions and additions of one key may come in either order).
+fn update<K: Copy, V: Copy + PartialEq>(map: &mut impl Keyed<K, V>, changes: &[((K, V), isize)]) {
+    for ((k, v), diff) in changes {
+        if *diff > 0 {
+            map.put(*k, *v);
+        } else if map.value(k) == Some(*v) {
+            map.drop_key(k);
+        }
+    }
+}
+
+impl View {
+    /// Take in one step's changes at `now`.
+    pub fn absorb(&mut self, changes: &Changes, now: Time) -> Moved {
+        let mut moved = Moved::default();
+        for ((tk, attempt), diff) in &changes.runnable {
+            if *diff > 0 {
+                self.runnable.insert(*tk, (*attempt, now));
+            } else if self.runnable.get(tk).is_some_and(|(a, _)| a == attempt) {
+                self.runnable.remove(tk);
+            }
+            moved.runnable.push(*tk);
+        }
+        update(&mut self.free, &changes.free_slots);
+        update(&mut self.live, &changes.live_workers);
+        update(&mut self.active, &changes.active);
+        // Retractions first, so a state that moved within the step is replaced, not lost.
+        for ((tk, sa), _) in changes.task_states.iter().filter(|(_, d)| *d < 0) {
+            if self.tasks.get(tk) == Some(sa) {
+                self.tasks.remove(tk);
+            }
+        }
+        for ((tk, (status, attempt)), _) in changes.task_states.iter().filter(|(_, d)| *d > 0) {
+            self.tasks.insert(*tk, (*status, *attempt));
+            moved.tasks.push((*tk, *status, *attempt));
+        }
+        for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d < 0) {
+            if self.jobs.get(job) == Some(status) {
+                self.jobs.remove(job);
+            }
+        }
+        for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d > 0) {
+            self.jobs.insert(*job, *status);
+            moved.jobs.push((*job, *status));
+        }
+        moved
+    }
+
+    /// `tk`'s runnable attempt and since when it is runnable.
+    pub fn runnable(&self, tk: Tk) -> Option<(Attempt, Time)> {
+        self.runnable.get(&tk).copied()
+    }
+
+    /// Every runnable task, in task order.
+    pub fn runnable_tasks(&self) -> impl Iterator<Item = (Tk, Attempt, Time)> + '_ {
+        self.runnable.iter().map(|(tk, (a, t))| (*tk, *a, *t))
+    }
+
+    /// Live workers and their capacity, in worker order.
+    pub fn live_workers(&self) -> impl Iterator<Item = (Worker, u32)> + '_ {
+        self.live.iter().map(|(w, c)| (*w, *c))
+    }
+
+    /// `w`'s free slots (None: not known to be live).
+    pub fn free(&self, w: Worker) -> Option<i64> {
+        self.free.get(&w).copied()
+    }
+
+    /// The open attempt of `tk` and its worker.
+    pub fn active(&self, tk: Tk) -> Option<(Attempt, Worker)> {
+        self.active.get(&tk).copied()
+    }
+
+    /// Tasks with an open attempt.
+    pub fn active_tasks(&self) -> impl Iterator<Item = Tk> + '_ {
+        self.active.keys().copied()
+    }
+
+    pub fn task(&self, tk: Tk) -> Option<(TaskStatus, Attempt)> {
+        self.tasks.get(&tk).copied()
+    }
+
+    pub fn job(&self, job: Job) -> Option<JobStatus> {
+        self.jobs.get(&job).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::View;
+    use crate::engine::Changes;
+    use crate::model::{JobStatus, TaskStatus};
+
+    #[test]
+    fn a_retraction_of_an_old_value_does_not_remove_the_new_one() {
+        let mut v = View::default();
+        v.absorb(&Changes { free_slots: vec![((1, 4), 1)], ..Changes::default() }, 0);
+        // Within one step the new value may come before the old one's retraction.
+        v.absorb(&Changes { free_slots: vec![((1, 3), 1), ((1, 4), -1)], ..Changes::default() }, 1);
+        assert_eq!(v.free(1), Some(3));
+        v.absorb(&Changes { free_slots: vec![((1, 3), -1)], ..Changes::default() }, 2);
+        assert_eq!(v.free(1), None);
+    }
+
+    #[test]
+    fn runnable_remembers_since_when_and_reports_what_moved() {
+        let mut v = View::default();
+        let moved = v.absorb(&Changes { runnable: vec![(((0, 1), 1), 1)], ..Changes::default() }, 7);
+        assert_eq!(moved.runnable, vec![(0, 1)]);
+        assert_eq!(v.runnable((0, 1)), Some((1, 7)));
+        // A retraction of another attempt leaves the current one.
+        v.absorb(&Changes { runnable: vec![(((0, 1), 0), -1)], ..Changes::default() }, 8);
+        assert_eq!(v.runnable((0, 1)), Some((1, 7)));
+        v.absorb(&Changes { runnable: vec![(((0, 1), 1), -1)], ..Changes::default() }, 9);
+        assert_eq!(v.runnable((0, 1)), None);
+    }
+
+    #[test]
+    fn a_state_that_moved_within_a_step_is_replaced_and_reported() {
+        let mut v = View::default();
+        let start = Changes {
+            task_states: vec![(((0, 0), (TaskStatus::Runnable, 1)), 1)],
+            job_states: vec![((0, JobStatus::Queued), 1)],
+            ..Changes::default()
+        };
+        v.absorb(&start, 0);
+        let step = Changes {
+            task_states: vec![
+                (((0, 0), (TaskStatus::Succeeded, 1)), 1),
+                (((0, 0), (TaskStatus::Runnable, 1)), -1),
+            ],
+            job_states: vec![((0, JobStatus::Succeeded), 1), ((0, JobStatus::Queued), -1)],
+            ..Changes::default()
+        };
+        let moved = v.absorb(&step, 1);
+        assert_eq!(v.task((0, 0)), Some((TaskStatus::Succeeded, 1)));
+        assert_eq!(v.job(0), Some(JobStatus::Succeeded));
+        assert_eq!(moved.tasks, vec![((0, 0), TaskStatus::Succeeded, 1)]);
+        assert_eq!(moved.jobs, vec![(0, JobStatus::Succeeded)]);
+    }
+}
