@@ -84,6 +84,17 @@ pub enum JobState {
     Failed,
     Cancelled,
     Archived,
+    /// Refused at admission (the read model's state for a `job_rejected`; no
+    /// `job_state_changed` carries it).
+    Rejected,
+}
+
+impl JobState {
+    /// Nothing more will happen to the job (archived is not: it is a label on a job that may
+    /// have been stopped while it ran).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::Rejected)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

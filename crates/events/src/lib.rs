@@ -50,4 +50,35 @@ pub fn now_ms() -> u64 {
 pub fn wire_name<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
+
+/// Unit enums print as their wire name (`JobState::Succeeded` → `succeeded`).
+macro_rules! display_as_wire_name {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&wire_name(self))
+            }
+        }
+    )*};
+}
+display_as_wire_name!(JobState, TaskState, JobType, Priority, TaskKind, DataClassification);
+
+/// A name no variant of the enum has on the wire.
+#[derive(Debug, thiserror::Error)]
+#[error("`{name}` is not a {what}")]
+pub struct UnknownName {
+    pub name: String,
+    pub what: &'static str,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// The unit enum variant named `name` on the wire ([`wire_name`]'s inverse).
+pub fn from_wire<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, UnknownName> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|source| UnknownName {
+        name: name.to_string(),
+        what: std::any::type_name::<T>().rsplit("::").next().unwrap_or("value"),
+        source,
+    })
+}
 pub use worker::{Heartbeat, WorkerLeaving, WorkerRegistered};

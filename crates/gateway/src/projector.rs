@@ -212,7 +212,13 @@ impl TaskKinds {
         {
             return Some(kind.clone());
         }
-        store.attempt_brief(tenant, job, task, attempt.into()).await.ok().flatten().map(|(kind, _)| kind)
+        store
+            .tenant(tenant)
+            .attempt_brief(job, task, attempt.into())
+            .await
+            .ok()
+            .flatten()
+            .map(|(kind, _)| kind.to_string())
     }
 }
 
@@ -241,12 +247,13 @@ async fn observe(
                 if matches!(s.state, JobState::Succeeded | JobState::Failed | JobState::Cancelled) =>
             {
                 kinds.0.remove(&(env.tenant.clone(), s.job_id.clone()));
-                if let Ok(Some((job_type, submitted))) = store.job_brief(&env.tenant, &s.job_id).await {
+                if let Ok(Some((job_type, submitted))) = store.tenant(&env.tenant).job_brief(&s.job_id).await
+                {
                     let seconds = env.ts_ms.saturating_sub(submitted.max(0) as u64) as f64 / 1000.0;
                     let outcome = wire_name(&s.state);
                     metrics.observe(
                         "splai_job_latency_seconds",
-                        &[("type", &job_type), ("outcome", &outcome)],
+                        &[("type", &job_type.to_string()), ("outcome", &outcome)],
                         seconds,
                     );
                 }
@@ -285,18 +292,14 @@ async fn observe(
             }
             Event::AttemptFailed(a) => {
                 if let Ok(Some((kind, Some(started)))) = store
-                    .attempt_brief(
-                        &env.tenant,
-                        &a.attempt.job_id,
-                        &a.attempt.task_id,
-                        a.attempt.attempt.into(),
-                    )
+                    .tenant(&env.tenant)
+                    .attempt_brief(&a.attempt.job_id, &a.attempt.task_id, a.attempt.attempt.into())
                     .await
                 {
                     let seconds = env.ts_ms.saturating_sub(started.max(0) as u64) as f64 / 1000.0;
                     metrics.observe(
                         "splai_task_attempt_duration_seconds",
-                        &[("kind", &kind), ("outcome", "failed")],
+                        &[("kind", &kind.to_string()), ("outcome", "failed")],
                         seconds,
                     );
                 }

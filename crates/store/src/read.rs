@@ -1,8 +1,13 @@
-//! Queries of the read model, always scoped to one tenant: another tenant's rows are simply not
-//! found, so ids do not leak.
+//! Queries of the read model. A tenant's jobs, tasks, attempts, artifacts, streams and dead
+//! letters are only reachable through [`Store::tenant`], whose every query is scoped to that
+//! tenant: another tenant's rows are simply not found, so ids do not leak. What is not a tenant's
+//! (the cluster's workers, metrics over all tenants) is on [`Store`] itself. Rows decode by column
+//! name into the contract's types.
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use splai_events::{DataClassification, JobState, JobType, Priority, TaskKind, TaskState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -10,6 +15,13 @@ use crate::{Store, StoreError};
 
 fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     StoreError::query(what)
+}
+
+/// A column holding an enum's wire name, as that enum.
+fn wire<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error> {
+    let name: String = row.try_get(column)?;
+    splai_events::from_wire(&name)
+        .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
 }
 
 fn json_text(s: Option<String>) -> Value {
@@ -22,10 +34,10 @@ pub struct JobView {
     pub job_id: String,
     pub tenant: String,
     #[serde(rename = "type")]
-    pub job_type: String,
-    pub priority: String,
-    pub state: String,
-    pub data_classification: String,
+    pub job_type: JobType,
+    pub priority: Priority,
+    pub state: JobState,
+    pub data_classification: DataClassification,
     pub model: Option<String>,
     pub idempotency_key: Option<String>,
     pub trace_id: Option<String>,
@@ -51,26 +63,26 @@ const JOB_COLUMNS: &str =
 
 fn job(row: &AnyRow) -> Result<JobView, sqlx::Error> {
     Ok(JobView {
-        job_id: row.try_get(0)?,
-        tenant: row.try_get(1)?,
-        job_type: row.try_get(2)?,
-        priority: row.try_get(3)?,
-        state: row.try_get(4)?,
-        data_classification: row.try_get(5)?,
-        model: row.try_get(6)?,
-        idempotency_key: row.try_get(7)?,
-        trace_id: row.try_get(8)?,
-        reason: row.try_get(9)?,
-        failed_task: row.try_get(10)?,
-        tasks_total: row.try_get(11)?,
-        tasks_succeeded: row.try_get(12)?,
-        tasks_failed: row.try_get(13)?,
-        result_task: row.try_get(14)?,
-        submitted_at_ms: row.try_get(15)?,
-        started_at_ms: row.try_get(16)?,
-        finished_at_ms: row.try_get(17)?,
-        updated_at_ms: row.try_get(18)?,
-        request_sha256: row.try_get(19)?,
+        job_id: row.try_get("job_id")?,
+        tenant: row.try_get("tenant")?,
+        job_type: wire(row, "job_type")?,
+        priority: wire(row, "priority")?,
+        state: wire(row, "state")?,
+        data_classification: wire(row, "data_classification")?,
+        model: row.try_get("model")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        trace_id: row.try_get("trace_id")?,
+        reason: row.try_get("reason")?,
+        failed_task: row.try_get("failed_task")?,
+        tasks_total: row.try_get("tasks_total")?,
+        tasks_succeeded: row.try_get("tasks_succeeded")?,
+        tasks_failed: row.try_get("tasks_failed")?,
+        result_task: row.try_get("result_task")?,
+        submitted_at_ms: row.try_get("submitted_at_ms")?,
+        started_at_ms: row.try_get("started_at_ms")?,
+        finished_at_ms: row.try_get("finished_at_ms")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+        request_sha256: row.try_get("request_sha256")?,
     })
 }
 
@@ -79,9 +91,9 @@ fn job(row: &AnyRow) -> Result<JobView, sqlx::Error> {
 pub struct NewJob {
     pub job_id: String,
     pub tenant: String,
-    pub job_type: String,
-    pub priority: String,
-    pub data_classification: String,
+    pub job_type: JobType,
+    pub priority: Priority,
+    pub data_classification: DataClassification,
     pub model: Option<String>,
     pub idempotency_key: Option<String>,
     pub request_sha256: String,
@@ -109,8 +121,8 @@ pub enum Submitted {
 /// Filters of a job list; `after` is the cursor (the last job of the previous page).
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
-    pub state: Option<String>,
-    pub job_type: Option<String>,
+    pub state: Option<JobState>,
+    pub job_type: Option<JobType>,
     pub after: Option<(i64, String)>,
     pub limit: i64,
 }
@@ -118,8 +130,8 @@ pub struct JobFilter {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TaskView {
     pub task_id: String,
-    pub kind: String,
-    pub state: String,
+    pub kind: TaskKind,
+    pub state: TaskState,
     pub attempt: i64,
     pub worker_id: Option<String>,
     pub parents: Value,
@@ -230,9 +242,9 @@ impl Store {
         )
         .bind(&job.job_id)
         .bind(&job.tenant)
-        .bind(&job.job_type)
-        .bind(&job.priority)
-        .bind(&job.data_classification)
+        .bind(splai_events::wire_name(&job.job_type))
+        .bind(splai_events::wire_name(&job.priority))
+        .bind(splai_events::wire_name(&job.data_classification))
         .bind(job.model.clone())
         .bind(job.idempotency_key.clone())
         .bind(&job.request_sha256)
@@ -264,7 +276,7 @@ impl Store {
         if taken.is_some() {
             return Ok(Submitted::IdTaken);
         }
-        Ok(Submitted::OverQuota(self.active_jobs(&job.tenant).await?))
+        Ok(Submitted::OverQuota(self.tenant(&job.tenant).active_jobs().await?))
     }
 
     async fn job_by_key(&self, tenant: &str, key: Option<&str>) -> Result<Option<JobView>, StoreError> {
@@ -277,62 +289,6 @@ impl Store {
             .await
             .map_err(q("find idempotency key"))?;
         row.as_ref().map(job_of).transpose()
-    }
-
-    /// Forget a submission whose request could not be appended to the log.
-    pub async fn forget_submission(&self, tenant: &str, job_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM jobs WHERE tenant = $1 AND job_id = $2 AND dag IS NULL")
-            .bind(tenant)
-            .bind(job_id)
-            .execute(self.pool())
-            .await
-            .map_err(q("forget submission"))?;
-        Ok(())
-    }
-
-    pub async fn job(&self, tenant: &str, job_id: &str) -> Result<Option<JobView>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE tenant = $1 AND job_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant)
-            .bind(job_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(q("get job"))?;
-        row.as_ref().map(job_of).transpose()
-    }
-
-    /// Type and submit time of a job, for metrics.
-    pub async fn job_brief(&self, tenant: &str, job_id: &str) -> Result<Option<(String, i64)>, StoreError> {
-        let row = sqlx::query("SELECT job_type, submitted_at_ms FROM jobs WHERE tenant = $1 AND job_id = $2")
-            .bind(tenant)
-            .bind(job_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(q("job brief"))?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose().map_err(q("job brief"))
-    }
-
-    /// Kind of a task and when an attempt of it started, for metrics.
-    pub async fn attempt_brief(
-        &self,
-        tenant: &str,
-        job_id: &str,
-        task_id: &str,
-        attempt: i64,
-    ) -> Result<Option<(String, Option<i64>)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT t.kind, a.started_at_ms FROM tasks t LEFT JOIN attempts a
-               ON a.tenant = t.tenant AND a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = $3
-             WHERE t.tenant = $4 AND t.job_id = $1 AND t.task_id = $2",
-        )
-        .bind(job_id)
-        .bind(task_id)
-        .bind(attempt)
-        .bind(tenant)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(q("attempt brief"))?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose().map_err(q("attempt brief"))
     }
 
     /// Runnable tasks per tenant and jobs per state, for metrics.
@@ -354,236 +310,6 @@ impl Store {
                 .map_err(q("depths"))
         };
         Ok((pairs(runnable)?, pairs(jobs)?))
-    }
-
-    /// The state of a tenant's job.
-    pub async fn job_state(&self, tenant: &str, job_id: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT state FROM jobs WHERE tenant = $1 AND job_id = $2")
-            .bind(tenant)
-            .bind(job_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(q("job state"))
-    }
-
-    /// Newest first; `after` continues below the given (submitted_at_ms, job_id).
-    pub async fn jobs(&self, tenant: &str, f: &JobFilter) -> Result<Vec<JobView>, StoreError> {
-        let (after_ts, after_id) = f.after.clone().unwrap_or((i64::MAX, String::new()));
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant = $1
-               AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR job_type = $3)
-               AND (submitted_at_ms < $4 OR (submitted_at_ms = $4 AND job_id < $5) OR $6)
-             ORDER BY submitted_at_ms DESC, job_id DESC LIMIT $7"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant)
-            .bind(f.state.clone())
-            .bind(f.job_type.clone())
-            .bind(after_ts)
-            .bind(after_id)
-            .bind(f.after.is_none())
-            .bind(f.limit)
-            .fetch_all(self.pool())
-            .await
-            .map_err(q("list jobs"))?;
-        rows.iter().map(job_of).collect()
-    }
-
-    /// Jobs of the tenant that are queued or running.
-    pub async fn active_jobs(&self, tenant: &str) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE tenant = $1 AND state IN ('queued', 'running')")
-            .bind(tenant)
-            .fetch_one(self.pool())
-            .await
-            .map_err(q("count active jobs"))
-    }
-
-    /// Why the job's runnable tasks wait, as the scheduler said: (task id, reason), at most
-    /// `limit`, in task order.
-    pub async fn waiting_tasks(
-        &self,
-        tenant: &str,
-        job_id: &str,
-        limit: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query_as(
-            "SELECT task_id, reason FROM tasks
-             WHERE tenant = $3 AND job_id = $1 AND state = 'runnable' AND reason IS NOT NULL
-             ORDER BY task_id LIMIT $2",
-        )
-        .bind(job_id)
-        .bind(limit)
-        .bind(tenant)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("list waiting tasks"))
-    }
-
-    /// Tasks of a job in id order; `after` is the cursor (a task id).
-    pub async fn tasks(
-        &self,
-        tenant: &str,
-        job_id: &str,
-        state: Option<&str>,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<TaskView>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT t.task_id, t.kind, t.state, t.attempt, t.worker_id, t.parents, t.reason, a.path, t.updated_at_ms,
-               t.expansion
-             FROM tasks t LEFT JOIN artifacts a
-               ON a.tenant = t.tenant AND a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = t.attempt
-             WHERE t.tenant = $5 AND t.job_id = $1 AND ($2 IS NULL OR t.state = $2) AND ($3 IS NULL OR t.task_id > $3)
-             ORDER BY t.task_id LIMIT $4",
-        )
-        .bind(job_id)
-        .bind(state)
-        .bind(after)
-        .bind(limit)
-        .bind(tenant)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("list tasks"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(TaskView {
-                    task_id: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    state: r.try_get(2)?,
-                    attempt: r.try_get(3)?,
-                    worker_id: r.try_get(4)?,
-                    parents: json_text(r.try_get(5)?),
-                    reason: r.try_get(6)?,
-                    artifact: r.try_get(7)?,
-                    updated_at_ms: r.try_get(8)?,
-                    expansion: Some(json_text(r.try_get(9)?)).filter(|v| !v.is_null()),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(q("read tasks"))
-    }
-
-    pub async fn attempts(&self, tenant: &str, job_id: &str) -> Result<Vec<AttemptView>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT task_id, attempt, worker_id, state, started_at_ms, finished_at_ms, duration_ms, error,
-               prompt_tokens, completion_tokens
-             FROM attempts WHERE tenant = $2 AND job_id = $1 ORDER BY task_id, attempt",
-        )
-        .bind(job_id)
-        .bind(tenant)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("list attempts"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(AttemptView {
-                    task_id: r.try_get(0)?,
-                    attempt: r.try_get(1)?,
-                    worker_id: r.try_get(2)?,
-                    state: r.try_get(3)?,
-                    started_at_ms: r.try_get(4)?,
-                    finished_at_ms: r.try_get(5)?,
-                    duration_ms: r.try_get(6)?,
-                    error: r.try_get(7)?,
-                    prompt_tokens: r.try_get(8)?,
-                    completion_tokens: r.try_get(9)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(q("read attempts"))
-    }
-
-    /// Every artifact of a job with its lineage.
-    pub async fn artifacts(&self, tenant: &str, job_id: &str) -> Result<Vec<ArtifactView>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.path, a.task_id, a.attempt, a.sha256, a.size_bytes, a.created_at_ms, i.input_path, a.provenance
-             FROM artifacts a LEFT JOIN artifact_inputs i ON i.artifact_path = a.path
-             WHERE a.tenant = $1 AND a.job_id = $2 ORDER BY a.task_id, a.attempt, a.path, i.input_path",
-        )
-        .bind(tenant)
-        .bind(job_id)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("list artifacts"))?;
-        let mut out: Vec<ArtifactView> = Vec::new();
-        for r in &rows {
-            let path: String = r.try_get(0).map_err(q("read artifacts"))?;
-            let input: Option<String> = r.try_get(6).map_err(q("read artifacts"))?;
-            if out.last().is_none_or(|a| a.path != path) {
-                let provenance: Option<String> = r.try_get(7).map_err(q("read artifacts"))?;
-                out.push(ArtifactView {
-                    path,
-                    task_id: r.try_get(1).map_err(q("read artifacts"))?,
-                    attempt: r.try_get(2).map_err(q("read artifacts"))?,
-                    sha256: r.try_get(3).map_err(q("read artifacts"))?,
-                    size_bytes: r.try_get(4).map_err(q("read artifacts"))?,
-                    created_at_ms: r.try_get(5).map_err(q("read artifacts"))?,
-                    inputs: vec![],
-                    provenance: provenance.and_then(|p| serde_json::from_str(&p).ok()),
-                });
-            }
-            if let (Some(i), Some(a)) = (input, out.last_mut()) {
-                a.inputs.push(i);
-            }
-        }
-        Ok(out)
-    }
-
-    /// One artifact's metadata, if it belongs to the tenant.
-    pub async fn artifact(&self, tenant: &str, path: &str) -> Result<Option<ArtifactView>, StoreError> {
-        let Some(job_id): Option<String> =
-            sqlx::query_scalar("SELECT job_id FROM artifacts WHERE tenant = $1 AND path = $2")
-                .bind(tenant)
-                .bind(path)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(q("find artifact"))?
-        else {
-            return Ok(None);
-        };
-        Ok(self.artifacts(tenant, &job_id).await?.into_iter().find(|a| a.path == path))
-    }
-
-    /// Stream events of a job after `seq`.
-    pub async fn stream_after(
-        &self,
-        tenant: &str,
-        job_id: &str,
-        seq: i64,
-        limit: i64,
-    ) -> Result<Vec<StreamEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, event, data, ts_ms FROM job_stream WHERE tenant = $4 AND job_id = $1 AND seq > $2
-             ORDER BY seq LIMIT $3",
-        )
-        .bind(job_id)
-        .bind(seq)
-        .bind(limit)
-        .bind(tenant)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("read job stream"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(StreamEvent {
-                    seq: r.try_get(0)?,
-                    event: r.try_get(1)?,
-                    data: json_text(r.try_get(2)?),
-                    ts_ms: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(q("read job stream"))
-    }
-
-    /// The last stream seq of a job (0 when none).
-    pub async fn stream_head(&self, tenant: &str, job_id: &str) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM job_stream WHERE tenant = $1 AND job_id = $2")
-            .bind(tenant)
-            .bind(job_id)
-            .fetch_one(self.pool())
-            .await
-            .map_err(q("stream head"))
     }
 
     /// Workers, live ones first; `live` means a beat within `ttl_ms` of `now_ms` and not left.
@@ -625,19 +351,336 @@ impl Store {
         Ok(out)
     }
 
-    /// Dead letters, newest first; `tenant` `None` lists every tenant's (operators).
-    pub async fn dead_letters(
+    /// Whether the read model answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)")
+            .fetch_one(self.pool())
+            .await
+            .map_err(q("ping"))?;
+        Ok(())
+    }
+
+    /// The read model as `tenant` sees it: every query of a [`TenantStore`] is scoped to it.
+    pub fn tenant<'a>(&'a self, tenant: &'a str) -> TenantStore<'a> {
+        TenantStore { store: self, tenant }
+    }
+}
+
+/// Queries of one tenant's jobs, tasks, attempts, artifacts, streams and dead letters: another
+/// tenant's rows are never found, whatever id is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantStore<'a> {
+    store: &'a Store,
+    tenant: &'a str,
+}
+
+impl TenantStore<'_> {
+    /// Forget a submission whose request could not be appended to the log.
+    pub async fn forget_submission(&self, job_id: &str) -> Result<(), StoreError> {
+        let tenant = self.tenant;
+        sqlx::query("DELETE FROM jobs WHERE tenant = $1 AND job_id = $2 AND dag IS NULL")
+            .bind(tenant)
+            .bind(job_id)
+            .execute(self.store.pool())
+            .await
+            .map_err(q("forget submission"))?;
+        Ok(())
+    }
+
+    pub async fn job(&self, job_id: &str) -> Result<Option<JobView>, StoreError> {
+        let tenant = self.tenant;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE tenant = $1 AND job_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(job_id)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(q("get job"))?;
+        row.as_ref().map(job_of).transpose()
+    }
+
+    /// Type and submit time of a job, for metrics.
+    pub async fn job_brief(&self, job_id: &str) -> Result<Option<(JobType, i64)>, StoreError> {
+        let tenant = self.tenant;
+        let row = sqlx::query("SELECT job_type, submitted_at_ms FROM jobs WHERE tenant = $1 AND job_id = $2")
+            .bind(tenant)
+            .bind(job_id)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(q("job brief"))?;
+        row.map(|r| Ok((wire(&r, "job_type")?, r.try_get("submitted_at_ms")?)))
+            .transpose()
+            .map_err(q("job brief"))
+    }
+
+    /// Kind of a task and when an attempt of it started, for metrics.
+    pub async fn attempt_brief(
         &self,
-        tenant: Option<&str>,
+        job_id: &str,
+        task_id: &str,
+        attempt: i64,
+    ) -> Result<Option<(TaskKind, Option<i64>)>, StoreError> {
+        let tenant = self.tenant;
+        let row = sqlx::query(
+            "SELECT t.kind, a.started_at_ms FROM tasks t LEFT JOIN attempts a
+               ON a.tenant = t.tenant AND a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = $3
+             WHERE t.tenant = $4 AND t.job_id = $1 AND t.task_id = $2",
+        )
+        .bind(job_id)
+        .bind(task_id)
+        .bind(attempt)
+        .bind(tenant)
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(q("attempt brief"))?;
+        row.map(|r| Ok((wire(&r, "kind")?, r.try_get("started_at_ms")?)))
+            .transpose()
+            .map_err(q("attempt brief"))
+    }
+
+    /// The state of a tenant's job.
+    pub async fn job_state(&self, job_id: &str) -> Result<Option<JobState>, StoreError> {
+        let tenant = self.tenant;
+        let row = sqlx::query("SELECT state FROM jobs WHERE tenant = $1 AND job_id = $2")
+            .bind(tenant)
+            .bind(job_id)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(q("job state"))?;
+        row.map(|r| wire(&r, "state")).transpose().map_err(q("job state"))
+    }
+
+    /// Newest first; `after` continues below the given (submitted_at_ms, job_id).
+    pub async fn jobs(&self, f: &JobFilter) -> Result<Vec<JobView>, StoreError> {
+        let tenant = self.tenant;
+        let (after_ts, after_id) = f.after.clone().unwrap_or((i64::MAX, String::new()));
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant = $1
+               AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR job_type = $3)
+               AND (submitted_at_ms < $4 OR (submitted_at_ms = $4 AND job_id < $5) OR $6)
+             ORDER BY submitted_at_ms DESC, job_id DESC LIMIT $7"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(f.state.as_ref().map(splai_events::wire_name))
+            .bind(f.job_type.as_ref().map(splai_events::wire_name))
+            .bind(after_ts)
+            .bind(after_id)
+            .bind(f.after.is_none())
+            .bind(f.limit)
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(q("list jobs"))?;
+        rows.iter().map(job_of).collect()
+    }
+
+    /// Jobs of the tenant that are queued or running.
+    pub async fn active_jobs(&self) -> Result<i64, StoreError> {
+        let tenant = self.tenant;
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE tenant = $1 AND state IN ('queued', 'running')")
+            .bind(tenant)
+            .fetch_one(self.store.pool())
+            .await
+            .map_err(q("count active jobs"))
+    }
+
+    /// Why the job's runnable tasks wait, as the scheduler said: (task id, reason), at most
+    /// `limit`, in task order.
+    pub async fn waiting_tasks(&self, job_id: &str, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let tenant = self.tenant;
+        sqlx::query_as(
+            "SELECT task_id, reason FROM tasks
+             WHERE tenant = $3 AND job_id = $1 AND state = 'runnable' AND reason IS NOT NULL
+             ORDER BY task_id LIMIT $2",
+        )
+        .bind(job_id)
+        .bind(limit)
+        .bind(tenant)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(q("list waiting tasks"))
+    }
+
+    /// Tasks of a job in id order; `after` is the cursor (a task id).
+    pub async fn tasks(
+        &self,
+        job_id: &str,
+        state: Option<TaskState>,
+        after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<DeadLetterView>, StoreError> {
+    ) -> Result<Vec<TaskView>, StoreError> {
+        let tenant = self.tenant;
         let rows = sqlx::query(
-            "SELECT source, tenant, job_id, task_id, reason, payload, origin, ts_ms, requeued_at_ms
-             FROM dead_letters WHERE ($1 IS NULL OR tenant = $1) ORDER BY ts_ms DESC, source LIMIT $2",
+            "SELECT t.task_id, t.kind, t.state, t.attempt, t.worker_id, t.parents, t.reason, a.path, t.updated_at_ms,
+               t.expansion
+             FROM tasks t LEFT JOIN artifacts a
+               ON a.tenant = t.tenant AND a.job_id = t.job_id AND a.task_id = t.task_id AND a.attempt = t.attempt
+             WHERE t.tenant = $5 AND t.job_id = $1 AND ($2 IS NULL OR t.state = $2) AND ($3 IS NULL OR t.task_id > $3)
+             ORDER BY t.task_id LIMIT $4",
+        )
+        .bind(job_id)
+        .bind(state.as_ref().map(splai_events::wire_name))
+        .bind(after)
+        .bind(limit)
+        .bind(tenant)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(q("list tasks"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(TaskView {
+                    task_id: r.try_get("task_id")?,
+                    kind: wire(r, "kind")?,
+                    state: wire(r, "state")?,
+                    attempt: r.try_get("attempt")?,
+                    worker_id: r.try_get("worker_id")?,
+                    parents: json_text(r.try_get("parents")?),
+                    reason: r.try_get("reason")?,
+                    artifact: r.try_get("path")?,
+                    updated_at_ms: r.try_get("updated_at_ms")?,
+                    expansion: Some(json_text(r.try_get("expansion")?)).filter(|v| !v.is_null()),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("read tasks"))
+    }
+
+    pub async fn attempts(&self, job_id: &str) -> Result<Vec<AttemptView>, StoreError> {
+        let tenant = self.tenant;
+        let rows = sqlx::query(
+            "SELECT task_id, attempt, worker_id, state, started_at_ms, finished_at_ms, duration_ms, error,
+               prompt_tokens, completion_tokens
+             FROM attempts WHERE tenant = $2 AND job_id = $1 ORDER BY task_id, attempt",
+        )
+        .bind(job_id)
+        .bind(tenant)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(q("list attempts"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptView {
+                    task_id: r.try_get(0)?,
+                    attempt: r.try_get(1)?,
+                    worker_id: r.try_get(2)?,
+                    state: r.try_get(3)?,
+                    started_at_ms: r.try_get(4)?,
+                    finished_at_ms: r.try_get(5)?,
+                    duration_ms: r.try_get(6)?,
+                    error: r.try_get(7)?,
+                    prompt_tokens: r.try_get(8)?,
+                    completion_tokens: r.try_get(9)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("read attempts"))
+    }
+
+    /// Every artifact of a job with its lineage.
+    pub async fn artifacts(&self, job_id: &str) -> Result<Vec<ArtifactView>, StoreError> {
+        let tenant = self.tenant;
+        let rows = sqlx::query(
+            "SELECT a.path, a.task_id, a.attempt, a.sha256, a.size_bytes, a.created_at_ms, i.input_path, a.provenance
+             FROM artifacts a LEFT JOIN artifact_inputs i ON i.artifact_path = a.path
+             WHERE a.tenant = $1 AND a.job_id = $2 ORDER BY a.task_id, a.attempt, a.path, i.input_path",
         )
         .bind(tenant)
+        .bind(job_id)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(q("list artifacts"))?;
+        let mut out: Vec<ArtifactView> = Vec::new();
+        for r in &rows {
+            let path: String = r.try_get(0).map_err(q("read artifacts"))?;
+            let input: Option<String> = r.try_get(6).map_err(q("read artifacts"))?;
+            if out.last().is_none_or(|a| a.path != path) {
+                let provenance: Option<String> = r.try_get(7).map_err(q("read artifacts"))?;
+                out.push(ArtifactView {
+                    path,
+                    task_id: r.try_get(1).map_err(q("read artifacts"))?,
+                    attempt: r.try_get(2).map_err(q("read artifacts"))?,
+                    sha256: r.try_get(3).map_err(q("read artifacts"))?,
+                    size_bytes: r.try_get(4).map_err(q("read artifacts"))?,
+                    created_at_ms: r.try_get(5).map_err(q("read artifacts"))?,
+                    inputs: vec![],
+                    provenance: provenance.and_then(|p| serde_json::from_str(&p).ok()),
+                });
+            }
+            if let (Some(i), Some(a)) = (input, out.last_mut()) {
+                a.inputs.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One artifact's metadata, if it belongs to the tenant.
+    pub async fn artifact(&self, path: &str) -> Result<Option<ArtifactView>, StoreError> {
+        let tenant = self.tenant;
+        let Some(job_id): Option<String> =
+            sqlx::query_scalar("SELECT job_id FROM artifacts WHERE tenant = $1 AND path = $2")
+                .bind(tenant)
+                .bind(path)
+                .fetch_optional(self.store.pool())
+                .await
+                .map_err(q("find artifact"))?
+        else {
+            return Ok(None);
+        };
+        Ok(self.artifacts(&job_id).await?.into_iter().find(|a| a.path == path))
+    }
+
+    /// Stream events of a job after `seq`.
+    pub async fn stream_after(
+        &self,
+        job_id: &str,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        let tenant = self.tenant;
+        let rows = sqlx::query(
+            "SELECT seq, event, data, ts_ms FROM job_stream WHERE tenant = $4 AND job_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(job_id)
+        .bind(seq)
         .bind(limit)
-        .fetch_all(self.pool())
+        .bind(tenant)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(q("read job stream"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StreamEvent {
+                    seq: r.try_get(0)?,
+                    event: r.try_get(1)?,
+                    data: json_text(r.try_get(2)?),
+                    ts_ms: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("read job stream"))
+    }
+
+    /// The last stream seq of a job (0 when none).
+    pub async fn stream_head(&self, job_id: &str) -> Result<i64, StoreError> {
+        let tenant = self.tenant;
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM job_stream WHERE tenant = $1 AND job_id = $2")
+            .bind(tenant)
+            .bind(job_id)
+            .fetch_one(self.store.pool())
+            .await
+            .map_err(q("stream head"))
+    }
+
+    /// The tenant's dead letters, newest first.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetterView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source, tenant, job_id, task_id, reason, payload, origin, ts_ms, requeued_at_ms
+             FROM dead_letters WHERE tenant = $1 ORDER BY ts_ms DESC, source LIMIT $2",
+        )
+        .bind(self.tenant)
+        .bind(limit)
+        .fetch_all(self.store.pool())
         .await
         .map_err(q("list dead letters"))?;
         rows.iter()
@@ -661,11 +704,11 @@ impl Store {
     /// Mark dead letters of a job (one task, or all) requeued.
     pub async fn mark_requeued(
         &self,
-        tenant: &str,
         job_id: &str,
         task_id: Option<&str>,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
+        let tenant = self.tenant;
         let done = sqlx::query(
             "UPDATE dead_letters SET requeued_at_ms = $4
              WHERE tenant = $1 AND job_id = $2 AND ($3 IS NULL OR task_id = $3) AND requeued_at_ms IS NULL",
@@ -674,19 +717,10 @@ impl Store {
         .bind(job_id)
         .bind(task_id)
         .bind(now_ms)
-        .execute(self.pool())
+        .execute(self.store.pool())
         .await
         .map_err(q("mark requeued"))?;
         Ok(done.rows_affected())
-    }
-
-    /// Whether the read model answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)")
-            .fetch_one(self.pool())
-            .await
-            .map_err(q("ping"))?;
-        Ok(())
     }
 }
 

@@ -35,7 +35,7 @@ pub async fn list(
             ApiError::bad_request("invalid_limit", "`limit` must be 1–1000").with_field(Some("limit".into()))
         );
     }
-    let rows = st.store.dead_letters(Some(&caller.tenant), limit).await?;
+    let rows = st.store.tenant(&caller.tenant).dead_letters(limit).await?;
     crate::audit::record(&st, &caller, "admin.read", "dead-letter", json!({"rows": rows.len()})).await;
     Ok(Json(json!({"dead_letters": rows})))
 }
@@ -73,8 +73,11 @@ pub async fn requeue(
         .append(&[envelope])
         .await
         .map_err(|e| ApiError::unavailable(format!("the event log refused the requeue: {e}")))?;
-    let marked =
-        st.store.mark_requeued(&caller.tenant, &req.job_id, req.task_id.as_deref(), now_ms() as i64).await?;
+    let marked = st
+        .store
+        .tenant(&caller.tenant)
+        .mark_requeued(&req.job_id, req.task_id.as_deref(), now_ms() as i64)
+        .await?;
     let detail = json!({"task_id": req.task_id, "marked": marked});
     crate::audit::record(&st, &caller, "dead_letter.requeue", &req.job_id, detail).await;
     Ok((

@@ -24,7 +24,7 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     caller.require(&READ)?;
     own_job(&st, &caller, &id).await?;
-    let artifacts = st.store.artifacts(&caller.tenant, &id).await?;
+    let artifacts = st.store.tenant(&caller.tenant).artifacts(&id).await?;
     Ok(Json(json!({"job_id": id, "artifacts": artifacts})))
 }
 
@@ -41,7 +41,8 @@ pub async fn content(
     own_job(&st, &caller, &id).await?;
     let artifact = st
         .store
-        .artifacts(&caller.tenant, &id)
+        .tenant(&caller.tenant)
+        .artifacts(&id)
         .await?
         .into_iter()
         .find(|a| a.task_id == task && a.attempt == attempt)
@@ -109,8 +110,8 @@ pub async fn lineage(
 ) -> ApiResult<Json<Value>> {
     caller.require(&READ)?;
     own_job(&st, &caller, &id).await?;
-    let tasks = st.store.tasks(&caller.tenant, &id, None, None, i64::MAX).await?;
-    let artifacts = st.store.artifacts(&caller.tenant, &id).await?;
+    let tasks = st.store.tenant(&caller.tenant).tasks(&id, None, None, i64::MAX).await?;
+    let artifacts = st.store.tenant(&caller.tenant).artifacts(&id).await?;
     let nodes: Vec<Value> = tasks
         .iter()
         .map(|t| {

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use splai_events::{ArtifactRef, CancelJob, Envelope, Event, JobRequest, wire_name};
+use splai_events::{ArtifactRef, CancelJob, Envelope, Event, JobRequest, JobState, wire_name};
 use splai_ingest::plan::{PlanError, parse_request, plan};
 use splai_store::read::{JobFilter, JobView, NewJob, Submitted};
 
@@ -167,9 +167,9 @@ async fn admit(
     let record = NewJob {
         job_id: job_id.clone(),
         tenant: caller.tenant.clone(),
-        job_type: wire_name(&request.job_type),
-        priority: wire_name(&request.priority),
-        data_classification: wire_name(&request.data_classification),
+        job_type: request.job_type,
+        priority: request.priority,
+        data_classification: request.data_classification,
         model: request.model.clone(),
         idempotency_key: request.idempotency_key.clone(),
         request_sha256,
@@ -181,7 +181,7 @@ async fn admit(
     match st.store.record_submission(&record).await? {
         Submitted::New => {}
         Submitted::Replay(job) => {
-            return Ok((StatusCode::OK, accepted(&job.job_id, job.trace_id.as_deref(), &job.state)));
+            return Ok((StatusCode::OK, accepted(&job.job_id, job.trace_id.as_deref(), job.state)));
         }
         Submitted::KeyConflict(job) => {
             return Err(ApiError::new(
@@ -213,17 +213,17 @@ async fn admit(
     let envelope = Envelope::new(job_id.clone(), now, &caller.tenant, Event::JobRequest(request))
         .with_traceparent(Some(tp));
     if let Err(e) = st.writer.append(&[envelope]).await {
-        st.store.forget_submission(&caller.tenant, &job_id).await.ok();
+        st.store.tenant(&caller.tenant).forget_submission(&job_id).await.ok();
         return Err(ApiError::unavailable(format!("the event log refused the job: {e}")));
     }
     tracing::info!(job = %job_id, tenant = %caller.tenant, trace_id = %trace_id, "job accepted");
     let detail = json!({"type": record.job_type, "tasks": record.tasks_total, "trace_id": trace_id,
                         "idempotency_key": record.idempotency_key, "data_classification": record.data_classification});
     crate::audit::record(st, caller, "job.submit", &job_id, detail).await;
-    Ok((StatusCode::ACCEPTED, accepted(&job_id, Some(&trace_id), "queued")))
+    Ok((StatusCode::ACCEPTED, accepted(&job_id, Some(&trace_id), JobState::Queued)))
 }
 
-fn accepted(job_id: &str, trace_id: Option<&str>, state: &str) -> Value {
+fn accepted(job_id: &str, trace_id: Option<&str>, state: JobState) -> Value {
     json!({
         "job_id": job_id,
         "trace_id": trace_id,
@@ -238,17 +238,19 @@ fn accepted(job_id: &str, trace_id: Option<&str>, state: &str) -> Value {
 
 /// The job of the caller's tenant, or 404.
 pub async fn own_job(st: &AppState, caller: &Caller, id: &str) -> ApiResult<JobView> {
-    st.store.job(&caller.tenant, id).await?.ok_or_else(|| ApiError::not_found("job", id))
+    st.store.tenant(&caller.tenant).job(id).await?.ok_or_else(|| ApiError::not_found("job", id))
 }
 
 /// The result document: the output of the DAG's single sink once the job succeeded.
 pub async fn result_of(st: &AppState, job: &JobView) -> ApiResult<Option<Value>> {
-    let Some(task) = job.result_task.as_deref().filter(|_| job.state == "succeeded") else { return Ok(None) };
-    let tasks = st.store.tasks(&job.tenant, &job.job_id, None, None, i64::MAX).await?;
+    let Some(task) = job.result_task.as_deref().filter(|_| job.state == JobState::Succeeded) else {
+        return Ok(None);
+    };
+    let tasks = st.store.tenant(&job.tenant).tasks(&job.job_id, None, None, i64::MAX).await?;
     let Some(path) = tasks.into_iter().find(|t| t.task_id == task).and_then(|t| t.artifact) else {
         return Ok(None);
     };
-    let Some(meta) = st.store.artifact(&job.tenant, &path).await? else { return Ok(None) };
+    let Some(meta) = st.store.tenant(&job.tenant).artifact(&path).await? else { return Ok(None) };
     let reference = ArtifactRef { path, sha256: meta.sha256, size_bytes: meta.size_bytes as u64 };
     let bytes = st
         .artifacts
@@ -274,7 +276,7 @@ pub async fn get(
         json!({"total": job.tasks_total, "succeeded": job.tasks_succeeded, "failed": job.tasks_failed});
     doc["result"] = result.unwrap_or(Value::Null);
     // Why it has not moved on: the scheduler's reason for each waiting task (a few).
-    let waiting = st.store.waiting_tasks(&job.tenant, &job.job_id, 5).await?;
+    let waiting = st.store.tenant(&job.tenant).waiting_tasks(&job.job_id, 5).await?;
     doc["waiting"] =
         waiting.into_iter().map(|(task_id, reason)| json!({"task_id": task_id, "reason": reason})).collect();
     Ok(Json(doc))
@@ -304,6 +306,14 @@ fn parse_cursor(c: &str) -> ApiResult<(i64, String)> {
     })
 }
 
+/// A query parameter naming one of an enum's values (a state, a type): 400 naming it otherwise.
+fn named<T: serde::de::DeserializeOwned>(param: &str, value: &str) -> ApiResult<T> {
+    splai_events::from_wire(value).map_err(|e| {
+        ApiError::bad_request(&format!("invalid_{param}"), format!("`{param}`: {}", e.source))
+            .with_field(Some(param.into()))
+    })
+}
+
 fn page_size(limit: Option<i64>) -> ApiResult<i64> {
     match limit.unwrap_or(50) {
         n @ 1..=500 => Ok(n),
@@ -324,8 +334,10 @@ pub async fn list(
     caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
     let limit = page_size(q.limit)?;
     let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
-    let filter = JobFilter { state: q.state, job_type: q.job_type, after, limit: limit + 1 };
-    let mut jobs = st.store.jobs(&caller.tenant, &filter).await?;
+    let state = q.state.as_deref().map(|s| named("state", s)).transpose()?;
+    let job_type = q.job_type.as_deref().map(|s| named("type", s)).transpose()?;
+    let filter = JobFilter { state, job_type, after, limit: limit + 1 };
+    let mut jobs = st.store.tenant(&caller.tenant).jobs(&filter).await?;
     let next = (jobs.len() as i64 > limit).then(|| {
         jobs.truncate(limit as usize);
         jobs.last().map(cursor_of)
@@ -343,7 +355,7 @@ pub async fn cancel(
 ) -> ApiResult<Response> {
     caller.require(&[Role::Submitter, Role::Operator])?;
     let job = own_job(&st, &caller, &id).await?;
-    if matches!(job.state.as_str(), "succeeded" | "failed" | "cancelled" | "rejected") {
+    if job.state.is_terminal() {
         return Ok((StatusCode::OK, Json(json!({"job_id": id, "state": job.state}))).into_response());
     }
     request_cancel(&st, &caller.tenant, &id, format!("requested by {}", caller.actor)).await?;
@@ -389,13 +401,13 @@ pub async fn tasks(
     caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
     own_job(&st, &caller, &id).await?;
     let limit = page_size(q.limit)?;
-    let mut tasks =
-        st.store.tasks(&caller.tenant, &id, q.state.as_deref(), q.cursor.as_deref(), limit + 1).await?;
+    let state = q.state.as_deref().map(|s| named("state", s)).transpose()?;
+    let mut tasks = st.store.tenant(&caller.tenant).tasks(&id, state, q.cursor.as_deref(), limit + 1).await?;
     let next = (tasks.len() as i64 > limit).then(|| {
         tasks.truncate(limit as usize);
         tasks.last().map(|t| t.task_id.clone())
     });
-    let attempts = st.store.attempts(&caller.tenant, &id).await?;
+    let attempts = st.store.tenant(&caller.tenant).attempts(&id).await?;
     let docs: Vec<Value> = tasks
         .iter()
         .map(|t| {

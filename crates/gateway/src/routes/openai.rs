@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use splai_events::JobState;
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
@@ -114,13 +115,13 @@ fn generation(body: &Value, input: &mut serde_json::Map<String, Value>) -> Resul
 }
 
 /// Wait for a job to end; its final state.
-async fn wait_for(st: &AppState, tenant: &str, job_id: &str) -> Result<String, ApiError> {
+async fn wait_for(st: &AppState, tenant: &str, job_id: &str) -> Result<JobState, ApiError> {
     let deadline = Instant::now() + WAIT;
     let mut projected = st.projected.clone();
     loop {
         projected.borrow_and_update();
-        if let Some(state) = st.store.job_state(tenant, job_id).await?
-            && ["succeeded", "failed", "cancelled", "rejected"].contains(&state.as_str())
+        if let Some(state) = st.store.tenant(tenant).job_state(job_id).await?
+            && state.is_terminal()
         {
             return Ok(state);
         }
@@ -138,12 +139,19 @@ async fn wait_for(st: &AppState, tenant: &str, job_id: &str) -> Result<String, A
 /// The job's result once it succeeded, or the error the caller should see.
 async fn finished(st: &AppState, caller: &Caller, job_id: &str) -> Result<Value, ApiError> {
     let state = wait_for(st, &caller.tenant, job_id).await?;
-    let job =
-        st.store.job(&caller.tenant, job_id).await?.ok_or_else(|| ApiError::not_found("job", job_id))?;
-    if state != "succeeded" {
-        let reason = job.reason.clone().unwrap_or_else(|| state.clone());
-        let status =
-            if state == "rejected" { StatusCode::BAD_REQUEST } else { StatusCode::INTERNAL_SERVER_ERROR };
+    let job = st
+        .store
+        .tenant(&caller.tenant)
+        .job(job_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job", job_id))?;
+    if state != JobState::Succeeded {
+        let reason = job.reason.clone().unwrap_or_else(|| state.to_string());
+        let status = if state == JobState::Rejected {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
         return Err(ApiError::new(status, "job_failed", format!("job {job_id} {state}: {reason}")));
     }
     result_of(st, &job).await?.ok_or_else(|| ApiError::unavailable(format!("job {job_id} has no result yet")))
@@ -283,8 +291,9 @@ fn stream_chat(
                 return; // the client went away: `watch` cancels the job
             }
             projected.borrow_and_update();
-            let terminal = matches!(st.store.job_state(&caller.tenant, &job_id).await, Ok(Some(s)) if ["succeeded", "failed", "cancelled", "rejected"].contains(&s.as_str()));
-            let rows = st.store.stream_after(&caller.tenant, &job_id, after, 500).await.unwrap_or_default();
+            let terminal = matches!(st.store.tenant(&caller.tenant).job_state(&job_id).await, Ok(Some(s)) if s.is_terminal());
+            let rows =
+                st.store.tenant(&caller.tenant).stream_after(&job_id, after, 500).await.unwrap_or_default();
             for r in &rows {
                 after = r.seq;
                 if r.event == "task.tokens" {

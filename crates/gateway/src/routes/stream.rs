@@ -12,13 +12,12 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::json;
+use splai_events::JobState;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::jobs::own_job;
 use crate::state::AppState;
-
-const TERMINAL: [&str; 4] = ["succeeded", "failed", "cancelled", "rejected"];
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct StreamQuery {
@@ -72,9 +71,9 @@ pub async fn stream(
             // and every event after the head follows it. (Read the other way round, a job that
             // ended in between showed as running in the snapshot while its terminal
             // `job.status` sat before the head and was never sent.)
-            let head = st.store.stream_head(&caller.tenant, &id).await?;
+            let head = st.store.tenant(&caller.tenant).stream_head(&id).await?;
             let job = own_job(&st, &caller, &id).await?;
-            let tasks = st.store.tasks(&caller.tenant, &id, None, None, i64::MAX).await?;
+            let tasks = st.store.tenant(&caller.tenant).tasks(&id, None, None, i64::MAX).await?;
             let data = json!({"job": job, "tasks": tasks});
             pending.push_back(
                 SseEvent::default().id(head.to_string()).event("job.snapshot").data(data.to_string()),
@@ -110,8 +109,8 @@ pub async fn stream(
             c.projected.borrow_and_update();
             // The state first, then the rows: a terminal state's rows were committed with it, so
             // rows read afterwards include them all.
-            let terminal_before = matches!(c.st.store.job_state(&c.tenant, &c.job_id).await, Ok(Some(s)) if TERMINAL.contains(&s.as_str()));
-            match c.st.store.stream_after(&c.tenant, &c.job_id, c.after, 200).await {
+            let terminal_before = matches!(c.st.store.tenant(&c.tenant).job_state(&c.job_id).await, Ok(Some(s)) if s.is_terminal());
+            match c.st.store.tenant(&c.tenant).stream_after(&c.job_id, c.after, 200).await {
                 Ok(rows) if !rows.is_empty() => {
                     for r in rows {
                         c.after = r.seq;
@@ -119,7 +118,8 @@ pub async fn stream(
                             && r.data
                                 .get("state")
                                 .and_then(|s| s.as_str())
-                                .is_some_and(|s| TERMINAL.contains(&s));
+                                .and_then(|s| splai_events::from_wire::<JobState>(s).ok())
+                                .is_some_and(JobState::is_terminal);
                         c.pending.push_back(
                             SseEvent::default().id(r.seq.to_string()).event(r.event).data(r.data.to_string()),
                         );

@@ -71,10 +71,6 @@ impl Stmt {
     }
 }
 
-fn terminal(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed" | "cancelled" | "rejected")
-}
-
 fn stream(
     out: &mut Vec<Stmt>,
     tenant: &str,
@@ -239,7 +235,7 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                    finished_at_ms = excluded.finished_at_ms, updated_at_ms = excluded.updated_at_ms",
                 vec![Arg::from(&r.job_id), Arg::from(tenant), Arg::from(&reason), Arg::from(ts)],
             ));
-            let data = json!({"state": "rejected", "code": r.code, "reason": r.reason, "field": r.field});
+            let data = json!({"state": splai_events::JobState::Rejected, "code": r.code, "reason": r.reason, "field": r.field});
             stream(out, tenant, &r.job_id, pos, "job.status", data, ts);
             Some(r.job_id.clone())
         }
@@ -248,7 +244,7 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
             out.push(Stmt::new("project job state", "UPDATE jobs SET state = $2, reason = $3, failed_task = $4, updated_at_ms = $5,
                    started_at_ms = CASE WHEN $2 = 'running' THEN COALESCE(started_at_ms, $5) ELSE started_at_ms END,
                    finished_at_ms = CASE WHEN $6 THEN $5 ELSE finished_at_ms END
-                 WHERE tenant = $7 AND job_id = $1", vec![Arg::from(&s.job_id), Arg::from(&state), Arg::from(s.reason.clone()), Arg::from(s.failed_task.clone()), Arg::from(ts), Arg::from(terminal(&state)), Arg::from(tenant)]));
+                 WHERE tenant = $7 AND job_id = $1", vec![Arg::from(&s.job_id), Arg::from(&state), Arg::from(s.reason.clone()), Arg::from(s.failed_task.clone()), Arg::from(ts), Arg::from(s.state.is_terminal()), Arg::from(tenant)]));
             let data = json!({"state": state, "reason": s.reason, "failed_task": s.failed_task});
             stream(out, tenant, &s.job_id, pos, "job.status", data, ts);
             Some(s.job_id.clone())
