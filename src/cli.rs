@@ -159,9 +159,11 @@ where
     tokio::runtime::Runtime::new()?.block_on(f(client))
 }
 
-/// Run `cli`; the exit code on success (1: a followed job did not succeed).
+/// Run `cli`; the exit code on success (1: a followed job did not succeed, or a broken audit
+/// chain). Every command is dispatched here, once.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     use crate::client::commands as c;
+    let done = |r: anyhow::Result<()>| r.map(|()| 0);
     match &cli.command {
         Command::Up(args) => {
             let settings = settings(&cli)?;
@@ -177,8 +179,31 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Gateway => {
             let settings = settings(&cli)?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "gateway")?;
-            tokio::runtime::Runtime::new()?.block_on(crate::gateway_cmd::run(&settings))?;
-            Ok(0)
+            done(tokio::runtime::Runtime::new()?.block_on(crate::gateway_cmd::run(&settings)))
+        }
+        Command::Scheduler { workers } => {
+            let mut settings = settings(&cli)?;
+            if let Some(w) = workers {
+                anyhow::ensure!((1..=64).contains(w), "-w takes 1 to 64 timely workers, not {w}");
+                settings.scheduler.timely_workers = *w;
+            }
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "scheduler")?;
+            done(tokio::runtime::Runtime::new()?.block_on(crate::scheduler_cmd::run(&settings)))
+        }
+        Command::Executor { id } => {
+            let settings = settings(&cli)?;
+            let slots = crate::executor_cmd::options(&settings, id.clone(), None).slots;
+            crate::threads::pin_inference_threads(crate::threads::per_attempt(
+                settings.executor.inference_threads,
+                slots,
+            ))?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "executor")?;
+            done(tokio::runtime::Runtime::new()?.block_on(crate::executor_cmd::start(&settings, id.clone())))
+        }
+        Command::Operator { action } => {
+            let settings = settings(&cli)?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "operator")?;
+            done(crate::operator_cmd::run(&settings, action))
         }
         Command::Submit(args) => client_cmd(&cli, |cl| async move { c::submit(&cl, args).await }),
         Command::Jobs { state, limit } => {
@@ -193,37 +218,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Artifacts { id, task } => {
             client_cmd(&cli, |cl| async move { c::artifacts(&cl, id, task.as_deref()).await })
         }
-        Command::Audit { action: AuditAction::Verify } => {
-            let settings = settings(&cli)?;
-            tokio::runtime::Runtime::new()?.block_on(async {
-                let key = splai_gateway::audit::key(&settings.gateway);
-                let store = splai_store::Store::connect(&settings.store).await?.with_audit_key(&key);
-                let log = splai_ingest::log::open_log(&settings.log).await?;
-                let gate =
-                    splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(std::sync::Arc::new);
-                let writer = splai_ingest::log::EventWriter::new(log, settings.log.topic_prefix.clone());
-                let verdict = splai_gateway::audit::verify(&store, &writer, gate).await?;
-                if !verdict.keyed {
-                    println!("warning: the audit chain is unkeyed (no gateway.audit_key or signing_key)");
-                }
-                if verdict.ok {
-                    println!(
-                        "audit chain OK: {} records, {} anchor(s) on the log checked (up to record {})",
-                        verdict.records,
-                        verdict.anchors_checked,
-                        verdict.anchored_seq.unwrap_or(0)
-                    );
-                    Ok(0)
-                } else {
-                    println!(
-                        "audit chain BROKEN at record {}: {}",
-                        verdict.first_broken_seq.unwrap_or(0),
-                        verdict.reason.unwrap_or_default()
-                    );
-                    Ok(1)
-                }
-            })
-        }
+        Command::Audit { action: AuditAction::Verify } => audit_verify(&settings(&cli)?),
         Command::Token { action: TokenAction::Hash { token } } => {
             println!("{}", splai_gateway::auth::token_hash(token));
             Ok(0)
@@ -233,85 +228,69 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             println!("token  {token}\nsha256 {}", splai_gateway::auth::token_hash(&token));
             Ok(0)
         }
-        other => run_service(&cli, other).map(|()| 0),
+        Command::Config { action: ConfigAction::Defaults } => {
+            print!("{}", splai_config::DEFAULT_TOML);
+            Ok(0)
+        }
+        Command::Config { action: ConfigAction::Show } => {
+            print!("{}", settings(&cli)?.to_toml());
+            Ok(0)
+        }
+        Command::Gen(args) => done(crate::replay::gen_cmd(&settings(&cli)?, args)),
+        Command::Replay(args) => done(crate::replay::replay_cmd(&settings(&cli)?, args)),
+        Command::Bench { target } => done(bench(&cli, target)),
     }
 }
 
-fn run_service(cli: &Cli, command: &Command) -> anyhow::Result<()> {
-    match command {
-        Command::Config { action: ConfigAction::Defaults } => {
-            print!("{}", splai_config::DEFAULT_TOML);
-            Ok(())
+/// `splai audit verify`: 0 when the audit chain and its anchors on the log check out, else 1.
+fn audit_verify(settings: &Settings) -> anyhow::Result<u8> {
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let key = splai_gateway::audit::key(&settings.gateway);
+        let store = splai_store::Store::connect(&settings.store).await?.with_audit_key(&key);
+        let log = splai_ingest::log::open_log(&settings.log).await?;
+        let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(std::sync::Arc::new);
+        let writer = splai_ingest::log::EventWriter::new(log, settings.log.topic_prefix.clone());
+        let verdict = splai_gateway::audit::verify(&store, &writer, gate).await?;
+        if !verdict.keyed {
+            println!("warning: the audit chain is unkeyed (no gateway.audit_key or signing_key)");
         }
-        Command::Config { action: ConfigAction::Show } => {
-            print!("{}", settings(cli)?.to_toml());
-            Ok(())
+        if verdict.ok {
+            println!(
+                "audit chain OK: {} records, {} anchor(s) on the log checked (up to record {})",
+                verdict.records,
+                verdict.anchors_checked,
+                verdict.anchored_seq.unwrap_or(0)
+            );
+            Ok(0)
+        } else {
+            println!(
+                "audit chain BROKEN at record {}: {}",
+                verdict.first_broken_seq.unwrap_or(0),
+                verdict.reason.unwrap_or_default()
+            );
+            Ok(1)
         }
-        Command::Scheduler { workers } => {
-            let mut settings = settings(cli)?;
-            if let Some(w) = workers {
-                anyhow::ensure!((1..=64).contains(w), "-w takes 1 to 64 timely workers, not {w}");
-                settings.scheduler.timely_workers = *w;
-            }
-            let _telemetry = splai_telemetry::init(&settings.telemetry, "scheduler")?;
-            tokio::runtime::Runtime::new()?.block_on(crate::scheduler_cmd::run(&settings))
+    })
+}
+
+fn bench(cli: &Cli, target: &BenchTarget) -> anyhow::Result<()> {
+    let runtime = || tokio::runtime::Runtime::new();
+    match target {
+        BenchTarget::Infer(args) => crate::bench::infer::run(&settings(cli)?.executor.model_dir, args),
+        BenchTarget::Embed(args) => crate::bench::embed::run(&settings(cli)?.executor.model_dir, args),
+        BenchTarget::Scale(args) => runtime()?.block_on(crate::bench::scale::measure(args)).map(|_| ()),
+        BenchTarget::Resume(args) => runtime()?.block_on(crate::bench::resume::measure(args)).map(|_| ()),
+        BenchTarget::Report(args) => runtime()?.block_on(crate::bench::report::run(args)),
+        BenchTarget::Noop(args) => runtime()?.block_on(crate::bench::noop::run(&settings(cli)?, args)),
+        BenchTarget::Analysis(args) => {
+            runtime()?.block_on(crate::bench::analysis::run(&settings(cli)?, args))
         }
-        Command::Executor { id } => {
-            let settings = settings(cli)?;
-            let slots = crate::executor_cmd::options(&settings, id.clone(), None).slots;
-            crate::threads::pin_inference_threads(crate::threads::per_attempt(
-                settings.executor.inference_threads,
-                slots,
-            ))?;
-            let _telemetry = splai_telemetry::init(&settings.telemetry, "executor")?;
-            tokio::runtime::Runtime::new()?.block_on(crate::executor_cmd::start(&settings, id.clone()))
-        }
-        Command::Operator { action } => {
-            let settings = settings(cli)?;
-            let _telemetry = splai_telemetry::init(&settings.telemetry, "operator")?;
-            crate::operator_cmd::run(&settings, action)
-        }
-        Command::Gen(args) => crate::replay::gen_cmd(&settings(cli)?, args),
-        Command::Replay(args) => crate::replay::replay_cmd(&settings(cli)?, args),
-        Command::Bench { target: BenchTarget::Infer(args) } => {
-            let settings = settings(cli)?;
-            crate::bench::infer::run(&settings.executor.model_dir, args)
-        }
-        Command::Bench { target: BenchTarget::Scale(args) } => {
-            tokio::runtime::Runtime::new()?.block_on(crate::bench::scale::measure(args)).map(|_| ())
-        }
-        Command::Bench { target: BenchTarget::Resume(args) } => {
-            tokio::runtime::Runtime::new()?.block_on(crate::bench::resume::measure(args)).map(|_| ())
-        }
-        Command::Bench { target: BenchTarget::Report(args) } => {
-            tokio::runtime::Runtime::new()?.block_on(crate::bench::report::run(args))
-        }
-        Command::Bench { target: BenchTarget::Noop(args) } => {
-            let settings = settings(cli)?;
-            tokio::runtime::Runtime::new()?.block_on(crate::bench::noop::run(&settings, args))
-        }
-        Command::Bench { target: BenchTarget::Analysis(args) } => {
-            let settings = settings(cli)?;
-            tokio::runtime::Runtime::new()?.block_on(crate::bench::analysis::run(&settings, args))
-        }
-        Command::Bench { target: BenchTarget::Embed(args) } => {
-            let settings = settings(cli)?;
-            crate::bench::embed::run(&settings.executor.model_dir, args)
-        }
-        Command::Bench { target: BenchTarget::Chat(args) } => {
-            let settings = settings(cli)?;
-            tokio::runtime::Runtime::new()?.block_on(crate::bench::chat::run(&settings, args))
-        }
-        Command::Bench { target: BenchTarget::Hops(args) } => {
-            let settings = settings(cli)?;
-            tokio::runtime::Runtime::new()?.block_on(crate::bench::hops::run(&settings, args))
-        }
-        Command::Bench { target: BenchTarget::Log(args) } => {
+        BenchTarget::Chat(args) => runtime()?.block_on(crate::bench::chat::run(&settings(cli)?, args)),
+        BenchTarget::Hops(args) => runtime()?.block_on(crate::bench::hops::run(&settings(cli)?, args)),
+        BenchTarget::Log(args) => {
             let settings = settings(cli)?;
             let _telemetry = splai_telemetry::init(&settings.telemetry, "bench")?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(crate::bench::log::run(&settings, args))
+            runtime()?.block_on(crate::bench::log::run(&settings, args))
         }
-        _ => anyhow::bail!("internal: a client command reached the service dispatcher"),
     }
 }

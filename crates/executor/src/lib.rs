@@ -34,5 +34,6 @@ pub mod shell;
 pub mod subdag;
 pub mod tools;
 pub mod utilization;
+pub mod weights;
 
 pub use error::AttemptError;

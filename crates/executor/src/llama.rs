@@ -15,7 +15,7 @@ use candle_core::{Device, Result, Tensor};
 use crate::attention::Rope;
 pub use crate::kv::SeqCache;
 use crate::linear::Linear;
-use crate::llm::Weights;
+use crate::weights::Weights;
 
 /// Matrices are padded to multiples of this many values (candle's k-quant super-block).
 const PAD_TO: usize = 256;

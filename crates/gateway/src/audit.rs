@@ -16,8 +16,8 @@ use splai_store::audit::{Anchor, AuditEntry, AuditVerdict};
 use tokio::sync::watch;
 
 use crate::auth::Caller;
-use crate::routes::jobs::now_ms;
 use crate::state::AppState;
+use splai_events::now_ms;
 
 pub async fn record(st: &AppState, caller: &Caller, action: &str, subject: &str, detail: Value) {
     let entry = AuditEntry {

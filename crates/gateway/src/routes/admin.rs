@@ -11,8 +11,9 @@ use splai_events::{Envelope, Event, RequeueDeadLetter};
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::jobs::{json_body, now_ms, own_job};
+use crate::routes::jobs::{json_body, own_job};
 use crate::state::AppState;
+use splai_events::now_ms;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct DeadLetterQuery {

@@ -17,7 +17,7 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub use splai_events::now_ms;
+use splai_events::now_ms;
 
 fn plan_error(e: PlanError) -> ApiError {
     let status = if matches!(e, PlanError::InputTooLarge { .. }) {

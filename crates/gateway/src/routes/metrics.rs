@@ -9,8 +9,8 @@ use crate::auth::{Caller, Role};
 use crate::error::ApiResult;
 use crate::metrics::Gauge;
 use crate::projector::TOPICS;
-use crate::routes::jobs::now_ms;
 use crate::state::AppState;
+use splai_events::now_ms;
 
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition format"), (status = 403, body = crate::error::ErrorBody)))]

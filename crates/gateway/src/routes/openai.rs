@@ -19,8 +19,9 @@ use splai_events::JobState;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::routes::abandoned::Abandoned;
-use crate::routes::jobs::{json_body, now_ms, result_of, submit_value};
+use crate::routes::jobs::{json_body, result_of, submit_value};
 use crate::state::AppState;
+use splai_events::now_ms;
 
 /// How long a non-streaming call waits for its job.
 const WAIT: Duration = Duration::from_secs(600);

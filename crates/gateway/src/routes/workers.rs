@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiResult;
-use crate::routes::jobs::now_ms;
 use crate::state::AppState;
+use splai_events::now_ms;
 
 #[utoipa::path(get, path = "/v1/workers", tag = "workers",
     responses((status = 200, description = "`{workers}`, live ones first")))]

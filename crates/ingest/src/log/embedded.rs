@@ -22,9 +22,7 @@ use splai_events::SourcePosition;
 use tokio::sync::{Mutex, Notify, oneshot};
 
 use super::group_commit::{self, Pending};
-use super::{
-    Delivered, EventLog, Headers, LogConsumer, LogError, Record, Subscription, commit_points, now_ms,
-};
+use super::{Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -40,21 +38,6 @@ CREATE TABLE IF NOT EXISTS log_commits (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, partition)) WITHOUT ROWID;
 ";
-
-/// Headers as a JSON array of `[name, hex value]`; NULL when there are none (most records).
-pub(crate) fn encode_headers(headers: &Headers) -> Option<String> {
-    if headers.is_empty() {
-        return None;
-    }
-    let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), hex::encode(v))).collect();
-    serde_json::to_string(&pairs).ok()
-}
-
-fn decode_headers(column: Option<String>) -> Headers {
-    let Some(text) = column else { return Headers::new() };
-    let pairs: Vec<(String, String)> = serde_json::from_str(&text).unwrap_or_default();
-    pairs.into_iter().filter_map(|(k, v)| Some((k, hex::decode(&v).ok()?))).collect()
-}
 
 impl Inner {
     /// Raise the known high watermarks (never lower them).
@@ -450,7 +433,7 @@ impl EmbeddedConsumer {
                         key: r.get(1)?,
                         payload: r.get(2)?,
                         ts_ms: r.get::<_, i64>(3)? as u64,
-                        headers: decode_headers(r.get(4)?),
+                        headers: super::headers::decode(r.get(4)?),
                     })
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

@@ -10,7 +10,7 @@ use splai_events::SourcePosition;
 use tokio::sync::oneshot;
 
 use super::Record;
-use super::embedded::encode_headers;
+use super::headers;
 
 /// One caller's write, waiting for the transaction that carries it.
 #[derive(Debug)]
@@ -103,7 +103,7 @@ fn write(conn: &mut Connection, batch: &[Pending], ts_ms: u64) -> rusqlite::Resu
                             r.key,
                             r.payload,
                             ts_ms as i64,
-                            encode_headers(&r.headers)
+                            headers::encode(&r.headers)
                         ])?;
                         placed.push(SourcePosition { topic: topic.clone(), partition, offset: *slot });
                         *slot += 1;

@@ -9,6 +9,7 @@
 mod embedded;
 mod events;
 mod group_commit;
+mod headers;
 mod kafka;
 mod open;
 
