@@ -89,9 +89,10 @@ async fn sigkilled_executor_loses_nothing() {
                     assigns.push((a.attempt.task_id.clone(), a.attempt.attempt, a.worker_id.clone()))
                 }
                 Event::AttemptStarted(s) if s.worker_id == "doomed" && s.attempt.task_id == "slow" => {
-                    // Mid-task: the shell command sleeps for 2 s. Kill -9, then bring up another.
+                    // Mid-task: the executor writes `AttemptStarted` once the attempt has run
+                    // for a moment, and the shell command sleeps for 2 s. Kill -9, then bring
+                    // up another.
                     if let Some(mut p) = doomed.take() {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
                         p.0.kill().unwrap();
                         p.0.wait().unwrap();
                         survivor = Some(splai(&sets, &["executor", "--id", "survivor"]));

@@ -248,7 +248,9 @@ model_dir = "{dir}/models"
     }
     wait_progress(&url, &run, 3, Duration::from_secs(60)).await;
 
-    // The broker dies with records in flight, stays down, and comes back with its data.
+    // The broker dies with records in flight, stays down, and comes back with its data. The 2 s
+    // are the outage under test, not a wait for a state: `kill` has already reaped the broker,
+    // and a broker that is down produces nothing to wait for.
     broker.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
     broker.start();
@@ -495,7 +497,8 @@ async fn acknowledged_appends_survive_a_broker_kill() {
         }));
     }
     // Kill the broker mid-stream, keep it down for 2 s (the outage under test, as in the chaos
-    // test above), and stop writing once the writers have got well past the restart.
+    // test above: a length of time, not a state to wait for), and stop writing once the writers
+    // have got well past the restart.
     wait_for_appends(&appended, 200, "before the kill").await;
     broker.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;

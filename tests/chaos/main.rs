@@ -15,10 +15,28 @@
 mod common;
 mod infra;
 
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-use common::{get, post, read_stream, splai, start_gateway, wait_job, wait_ready};
+use common::{get, post, read_stream, splai, start_gateway, wait_job, wait_ready, wait_until};
 use serde_json::{Value, json};
+use splai_events::{Event, TaskState, Topic};
+use splai_ingest::log::{EventReader, EventWriter, open_log};
+
+/// Task `task` of job `job` with its attempts, as `/v1/jobs/{job}/tasks` shows it.
+async fn task_of(url: &str, job: &str, task: &str) -> Value {
+    let (_, tasks) = get(url, &format!("/v1/jobs/{job}/tasks"), None).await.unwrap();
+    tasks["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["task_id"] == task))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether `task` has an attempt on `worker` that `pred` holds for.
+fn has_attempt(task: &Value, worker: &str, pred: impl Fn(&Value) -> bool) -> bool {
+    task["attempts"].as_array().is_some_and(|a| a.iter().any(|a| a["worker_id"] == worker && pred(a)))
+}
 
 fn stack() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -38,24 +56,28 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
         {"id": "slow", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 1500}}},
         {"id": "after", "kind": "aggregation", "parents": ["slow"], "inputs": {"mode": {"literal": "concat"}, "part-0": {"output": {"task": "slow"}}}}]}});
     assert_eq!(post(&url, "/v1/jobs", &job, None).await.0, 202);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, t) = get(&url, "/v1/jobs/freeze-1/tasks", None).await.unwrap();
-        if t["tasks"].as_array().unwrap().iter().any(|t| t["task_id"] == "slow" && t["state"] == "running") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never started: {t}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("`slow` to run on the executor to be frozen", Duration::from_secs(30), async || {
+        let slow = task_of(&url, "freeze-1", "slow").await;
+        if slow["state"] == "running" { Ok(()) } else { Err(slow) }
+    })
+    .await;
     frozen.signal("-STOP"); // no beats, no progress: the ttl (1.5 s) runs out
     let _survivor = splai(&config, &["executor", "--id", "survivor"], false);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    wait_until("the retry of `slow` on the survivor", Duration::from_secs(30), async || {
+        let slow = task_of(&url, "freeze-1", "slow").await;
+        if has_attempt(&slow, "survivor", |_| true) { Ok(()) } else { Err(slow) }
+    })
+    .await;
     frozen.signal("-CONT"); // wakes up, finishes its (stale) attempt and reports it
     let done = wait_job(&url, "freeze-1", None, Duration::from_secs(60)).await;
     assert_eq!(done["state"], "succeeded", "{done}");
-    tokio::time::sleep(Duration::from_secs(3)).await; // let the late report arrive
-    let (_, tasks) = get(&url, "/v1/jobs/freeze-1/tasks", None).await.unwrap();
-    let slow = tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "slow").unwrap().clone();
+    // The frozen attempt's late report (its result, or its failure once it reads its revoke)
+    // reaches the read model; what follows holds with it there.
+    let slow = wait_until("the frozen attempt's late report", Duration::from_secs(30), async || {
+        let slow = task_of(&url, "freeze-1", "slow").await;
+        if has_attempt(&slow, "frozen", |a| a["state"] != "running") { Ok(slow) } else { Err(slow) }
+    })
+    .await;
     let attempts = slow["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "retried elsewhere: {slow}");
     assert_eq!(attempts[0]["worker_id"], "frozen");
@@ -76,7 +98,8 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
         "{slow_artifact}"
     );
     assert_eq!(node("after")["inputs"], json!([slow_artifact]), "the dependent read the counted attempt");
-    assert_eq!(done["tasks_succeeded"], 2);
+    let (_, job) = get(&url, "/v1/jobs/freeze-1", None).await.unwrap();
+    assert_eq!(job["tasks_succeeded"], 2, "the late report counts no second success: {job}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,14 +121,39 @@ async fn the_gateway_restarts_mid_job_and_streams_resume_without_gaps() {
         .collect();
     let job = json!({"type": "explicit", "job_id": "restart-1", "dag": {"tasks": steps}});
     assert_eq!(post(&url, "/v1/jobs", &job, None).await.0, 202);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    // What a client saw before the gateway died.
-    let (_, before) = get(&url, "/v1/jobs/restart-1/tasks", None).await.unwrap();
+    // What a client saw before the gateway died: the job under way.
     let seen_before =
-        before["tasks"].as_array().unwrap().iter().filter(|t| t["state"] == "succeeded").count();
-    assert!(seen_before > 0 && seen_before < 12, "mid-job: {seen_before}");
+        wait_until("a first task of restart-1 to succeed", Duration::from_secs(30), async || {
+            let (_, tasks) = get(&url, "/v1/jobs/restart-1/tasks", None).await.unwrap();
+            let n =
+                tasks["tasks"].as_array().into_iter().flatten().filter(|t| t["state"] == "succeeded").count();
+            if n > 0 { Ok(n) } else { Err(tasks) }
+        })
+        .await;
+    assert!(seen_before < 12, "mid-job: {seen_before}");
     drop(g1); // SIGKILL
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The job goes on without a gateway: stay down until the log holds more task successes than
+    // the client saw before the kill, so the new gateway has events to catch up on.
+    let settings = splai_config::Loader::new().file(Some(&config)).load().unwrap();
+    let writer = EventWriter::new(open_log(&settings.log).await.unwrap(), settings.log.topic_prefix.clone());
+    let mut log = EventReader::subscribe(writer, "chaos-observer", &[Topic::JobEvents], None).await.unwrap();
+    let mut in_log = BTreeSet::new();
+    wait_until("the log to pass what the killed gateway saw", Duration::from_secs(30), async || {
+        for (_, e) in log.poll(1000, Duration::from_millis(100)).await.unwrap().events {
+            if let Event::TaskStateChanged(t) = e.event
+                && t.job_id == "restart-1"
+                && t.state == TaskState::Succeeded
+            {
+                in_log.insert(t.task_id);
+            }
+        }
+        if in_log.len() > seen_before {
+            Ok(())
+        } else {
+            Err(format!("{} task(s) succeeded in the log, {seen_before} seen", in_log.len()))
+        }
+    })
+    .await;
     let (_g2, url2) = start_gateway(&config, &["--set", &listen_set]);
     assert_eq!(url2, url);
     wait_ready(&url, None).await;

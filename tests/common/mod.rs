@@ -185,6 +185,23 @@ impl Up {
     }
 }
 
+/// Poll `probe` every 100 ms until it returns `Ok`, and return that value. After `within`, fail
+/// naming what was awaited and what the last probe saw (its `Err`).
+pub async fn wait_until<T, S: std::fmt::Display>(
+    what: &str,
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, S>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "waited {within:?} for {what}; last saw: {seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Wait until the gateway at `url` is ready and some executor is live.
 pub async fn wait_ready(url: &str, token: Option<&str>) {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,5 +1,7 @@
 //! Scheduler scenarios on the embedded log: the real runner, fake executors that follow a script,
-//! and an observer reading `job-events`, `assignments` and `dead-letter`.
+//! and an observer reading `job-events`, `assignments`, `task-events` and `dead-letter`.
+
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use splai_events::*;
 use splai_ingest::intake::Gate;
 use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
 use splai_ingest::plan::Limits;
+use support::wait_until;
 use tokio::sync::watch;
 
 const PREFIX: &str = "s.";
@@ -72,7 +75,7 @@ impl Harness {
         let mut reader = EventReader::subscribe(
             writer.clone(),
             "observer",
-            &[Topic::JobEvents, Topic::Assignments, Topic::DeadLetter],
+            &[Topic::JobEvents, Topic::Assignments, Topic::TaskEvents, Topic::DeadLetter],
             None,
         )
         .await
@@ -253,18 +256,48 @@ impl Harness {
     }
 
     async fn wait_job(&self, job: &str, state: JobState, within: Duration) -> JobStateChanged {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(s) = self.job_state(job).filter(|s| s.state == state) {
-                return s;
+        wait_until(&format!("job {job} to reach {state:?}"), within, async || {
+            let last = self.job_state(job);
+            match last {
+                Some(s) if s.state == state => Ok(s),
+                _ => Err(format!("job state {last:?}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "job {job} never reached {state:?}; last {:?}",
-                self.job_state(job)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
+    }
+
+    /// Wait until `job` has had at least `n` assignments; all of them so far.
+    async fn wait_assigns(&self, job: &str, n: usize) -> Vec<(Envelope, Assign)> {
+        wait_until(&format!("{n} assignment(s) of {job}"), Duration::from_secs(10), async || {
+            let assigns = self.assigns(job);
+            if assigns.len() >= n { Ok(assigns) } else { Err(format!("{} assignment(s)", assigns.len())) }
+        })
+        .await
+    }
+
+    /// Wait until the scheduler has admitted every one of `jobs`.
+    async fn wait_admitted(&self, jobs: &[String]) {
+        wait_until(&format!("the admission of {} job(s)", jobs.len()), Duration::from_secs(20), async || {
+            let admitted: std::collections::HashSet<String> = self
+                .events()
+                .into_iter()
+                .filter_map(|e| match e.event {
+                    Event::JobAdmitted(a) => Some(a.job_id),
+                    _ => None,
+                })
+                .collect();
+            let missing: Vec<&String> = jobs.iter().filter(|j| !admitted.contains(*j)).collect();
+            if missing.is_empty() { Ok(()) } else { Err(format!("not yet admitted: {missing:?}")) }
+        })
+        .await
+    }
+
+    /// Successful attempts of `job` reported on `task-events`.
+    fn successes(&self, job: &str) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| matches!(&e.event, Event::AttemptSucceeded(s) if s.attempt.job_id == job))
+            .count()
     }
 
     fn assigns(&self, job: &str) -> Vec<(Envelope, Assign)> {
@@ -381,18 +414,17 @@ async fn dead_letter_after_max_retries_fails_the_job() {
         .collect();
     assert_eq!(bad_attempts, vec![1, 2], "one try plus max_retries=1");
     // The dead letter is on its own topic: it may be read after the job's end.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let dl = loop {
-        let found = h.events().into_iter().find_map(|e| match e.event {
-            Event::DeadLetter(d) if d.task_id.as_deref() == Some("bad") => Some(d),
-            _ => None,
-        });
-        if found.is_some() || std::time::Instant::now() > deadline {
-            break found;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert!(dl.expect("a dead letter").reason.contains("scripted failure"));
+    let dl = wait_until("a dead letter for task `bad`", Duration::from_secs(10), async || {
+        h.events()
+            .into_iter()
+            .find_map(|e| match e.event {
+                Event::DeadLetter(d) if d.task_id.as_deref() == Some("bad") => Some(d),
+                _ => None,
+            })
+            .ok_or("none")
+    })
+    .await;
+    assert!(dl.reason.contains("scripted failure"), "{}", dl.reason);
     assert!(h.assigns("j1").iter().all(|(_, a)| a.attempt.task_id != "after"), "the dependent never ran");
 }
 
@@ -415,14 +447,10 @@ async fn silent_attempt_times_out_and_is_retried() {
 async fn worker_loss_mid_task_retries_elsewhere() {
     let h = Harness::new(HashMap::new()).await;
     let lost = h.worker("w-lost", 1, always(Act::Silent));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Submitted at once: the job waits (no unschedulable timeout) until `w-lost` is live.
     h.submit("acme", "j1", chain(&["t"])).await;
     // Wait for the first assignment to the (only) worker, then let it die and a new one join.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while h.assigns("j1").is_empty() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.wait_assigns("j1", 1).await;
     lost.send(true).unwrap();
     let _w2 = h.worker("w-new", 1, always(Act::Succeed(10)));
     h.wait_job("j1", JobState::Succeeded, Duration::from_secs(20)).await;
@@ -433,69 +461,93 @@ async fn worker_loss_mid_task_retries_elsewhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_revokes_and_ends_cancelled() {
     let h = Harness::new(HashMap::new()).await;
-    let _w = h.worker("w1", 2, always(Act::Silent));
+    // j1's attempts hang; a later job's succeed.
+    let _w = h.worker(
+        "w1",
+        2,
+        Arc::new(|a: &Assign| if a.attempt.job_id == "j1" { Act::Silent } else { Act::Succeed(100) }),
+    );
     h.submit(
         "acme",
         "j1",
         json!([{"id": "a", "kind": "aggregation"}, {"id": "b", "kind": "aggregation", "parents": ["a"]}]),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while h.assigns("j1").is_empty() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let before: Vec<AttemptId> = h.wait_assigns("j1", 1).await.into_iter().map(|(_, a)| a.attempt).collect();
     h.send("acme", "cancel-1", Event::CancelJob(CancelJob { job_id: "j1".into(), reason: "user".into() }))
         .await;
     h.wait_job("j1", JobState::Cancelled, Duration::from_secs(10)).await;
     assert!(h.events().into_iter().any(|e| matches!(e.event, Event::Revoke(r) if r.reason == RevokeReason::Cancelled && r.attempt.task_id == "a")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        h.assigns("j1").iter().all(|(_, a)| a.attempt.task_id == "a"),
-        "nothing scheduled after the cancel"
-    );
+    // A job submitted after the cancel runs three tasks one after another (longer than a retry's
+    // backoff): by its end the scheduler has long been past the cancel.
+    h.submit("acme", "j2", chain(&["x", "y", "z"])).await;
+    h.wait_job("j2", JobState::Succeeded, Duration::from_secs(20)).await;
+    let after: Vec<AttemptId> = h.assigns("j1").into_iter().map(|(_, a)| a.attempt).collect();
+    assert_eq!(after, before, "nothing of j1 scheduled after the cancel");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fair_share_follows_weights_and_quotas_hold() {
+async fn fair_share_follows_weights() {
     let tenants = HashMap::from([
         ("big".to_string(), TenantPolicy { weight: 3, max_running: None }),
         ("small".to_string(), TenantPolicy { weight: 1, max_running: None }),
-        ("capped".to_string(), TenantPolicy { weight: 10, max_running: Some(1) }),
     ]);
     let h = Harness::new(tenants).await;
     // Submit the backlog before any capacity exists, so both tenants have work throughout.
+    let mut jobs = Vec::new();
     for i in 0..40 {
-        h.submit("big", &format!("b{i}"), chain(&["t"])).await;
-        h.submit("small", &format!("s{i}"), chain(&["t"])).await;
+        for (tenant, job) in [("big", format!("b{i}")), ("small", format!("s{i}"))] {
+            h.submit(tenant, &job, chain(&["t"])).await;
+            jobs.push(job);
+        }
     }
-    for i in 0..5 {
-        h.submit("capped", &format!("c{i}"), chain(&["t"])).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.wait_admitted(&jobs).await;
     let _w = h.worker("w1", 4, always(Act::Succeed(40)));
-    // Look at the first 40 assignments to big/small (both still have a backlog then).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let shares = loop {
-        let all: Vec<String> = h
+    // Look at the first 40 assignments (both tenants still have a backlog then).
+    let shares = wait_until("40 assignments", Duration::from_secs(30), async || {
+        let tenants: Vec<String> = h
             .events()
             .into_iter()
             .filter_map(|e| match e.event {
                 Event::Assign(_) => Some(e.tenant),
                 _ => None,
             })
+            .take(40)
             .collect();
-        let contended: Vec<&String> = all.iter().filter(|t| *t != "capped").take(40).collect();
-        if contended.len() == 40 {
-            break contended.iter().filter(|t| t.as_str() == "big").count();
+        if tenants.len() == 40 {
+            Ok(tenants.iter().filter(|t| *t == "big").count())
+        } else {
+            Err(format!("{} assignment(s)", tenants.len()))
         }
-        assert!(Instant::now() < deadline, "only {} assignments", contended.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     // Weight 3:1 → 75 % for `big`, within 10 percentage points.
     assert!((26..=34).contains(&shares), "big got {shares} of 40");
-    // `capped` never had two tasks running at once: each assignment came after the previous one's success.
-    // In scheduler order: at one time, state changes were applied before that tick's decisions.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_never_runs_more_than_its_quota() {
+    let tenants = HashMap::from([
+        ("capped".to_string(), TenantPolicy { weight: 10, max_running: Some(1) }),
+        ("free".to_string(), TenantPolicy { weight: 1, max_running: None }),
+    ]);
+    let h = Harness::new(tenants).await;
+    // A backlog for the capped tenant (and some for another) before a worker with room for four.
+    let mut jobs = Vec::new();
+    for i in 0..5 {
+        for (tenant, job) in [("capped", format!("c{i}")), ("free", format!("f{i}"))] {
+            h.submit(tenant, &job, chain(&["t"])).await;
+            jobs.push(job);
+        }
+    }
+    h.wait_admitted(&jobs).await;
+    let _w = h.worker("w1", 4, always(Act::Succeed(40)));
+    for job in &jobs {
+        h.wait_job(job, JobState::Succeeded, Duration::from_secs(30)).await;
+    }
+    // `capped` never had two tasks running at once: each assignment came after the previous one's
+    // success. In scheduler order: at one time, state changes were applied before that tick's
+    // decisions.
     let mut events = h.events();
     events.sort_by_key(|e| (e.ts_ms, matches!(e.event, Event::Assign(_))));
     let mut running = 0i32;
@@ -510,7 +562,7 @@ async fn fair_share_follows_weights_and_quotas_hold() {
         }
         max_running = max_running.max(running);
     }
-    assert!(max_running <= 1, "capped tenant ran {max_running} at once");
+    assert_eq!(max_running, 1, "capped tenant ran {max_running} at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -533,13 +585,15 @@ async fn restart_mid_job(timely_workers: usize) {
     }
     let _w = h.worker("w1", 2, always(Act::Succeed(150)));
     h.submit("acme", "j1", chain(&["a", "b", "c", "d"])).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while h.assigns("j1").len() < 2 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    h.wait_assigns("j1", 2).await;
     h.stop_scheduler().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // While it is down the worker finishes what it was given (b, 150 ms): the restarted scheduler
+    // reads that report from the log instead of seeing it live.
+    wait_until("every assigned attempt of j1 to report", Duration::from_secs(10), async || {
+        let (assigned, reported) = (h.assigns("j1").len(), h.successes("j1"));
+        if reported >= assigned { Ok(()) } else { Err(format!("{reported} of {assigned} reported")) }
+    })
+    .await;
     h.start_scheduler();
     h.wait_job("j1", JobState::Succeeded, Duration::from_secs(20)).await;
     let mut per_attempt: BTreeMap<(String, u32), usize> = BTreeMap::new();
@@ -551,26 +605,52 @@ async fn restart_mid_job(timely_workers: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_jobs_are_rejected_and_the_scheduler_keeps_going() {
+async fn a_cyclic_job_is_rejected_naming_the_cycle() {
+    let h = Harness::new(HashMap::new()).await;
+    h.submit("acme", "cyclic", json!([{"id": "a", "kind": "aggregation", "parents": ["b"]}, {"id": "b", "kind": "aggregation", "parents": ["a"]}])).await;
+    let r = wait_until("the rejection of job `cyclic`", Duration::from_secs(20), async || {
+        h.events()
+            .into_iter()
+            .find_map(|e| match e.event {
+                Event::JobRejected(r) if r.job_id == "cyclic" => Some(r),
+                _ => None,
+            })
+            .ok_or("none")
+    })
+    .await;
+    assert_eq!(r.code, "dag_cycle");
+    assert!(r.reason.contains("a -> b -> a"), "{}", r.reason);
+    assert!(h.assigns("cyclic").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_jobs_are_dead_lettered_and_the_scheduler_keeps_going() {
     let h = Harness::new(HashMap::new()).await;
     let _w = h.worker("w1", 2, always(Act::Succeed(10)));
-    h.submit("acme", "cyclic", json!([{"id": "a", "kind": "aggregation", "parents": ["b"]}, {"id": "b", "kind": "aggregation", "parents": ["a"]}])).await;
     h.writer.append_raw(Topic::Jobs, "junk", b"{not json".to_vec()).await.unwrap();
     let unknown_field = br#"{"v":1,"id":"req-x","ts_ms":1,"tenant":"acme","kind":"job_request","body":{"type":"chat","input":{"prompt":"hi"},"tenant_tier":"gold"}}"#;
     h.writer.append_raw(Topic::Jobs, "req-x", unknown_field.to_vec()).await.unwrap();
     h.submit("acme", "fine", chain(&["t"])).await;
     h.wait_job("fine", JobState::Succeeded, Duration::from_secs(20)).await;
-    let rejected = h.events().into_iter().find_map(|e| match e.event {
-        Event::JobRejected(r) if r.job_id == "cyclic" => Some(r),
-        _ => None,
-    });
-    let r = rejected.expect("cyclic job rejected");
-    assert_eq!(r.code, "dag_cycle");
-    assert!(r.reason.contains("a -> b -> a"), "{}", r.reason);
-    let dead = h.events().into_iter().any(
-        |e| matches!(e.event, Event::DeadLetter(d) if d.source.as_ref().is_some_and(|s| s.topic == "s.jobs")),
-    );
-    assert!(dead, "the undecodable record was dead-lettered");
+    // Each undecodable record is dead-lettered with its own reason.
+    let reasons =
+        wait_until("dead letters for both undecodable records", Duration::from_secs(10), async || {
+            let reasons: BTreeMap<String, String> = h
+                .events()
+                .into_iter()
+                .filter_map(|e| match e.event {
+                    Event::DeadLetter(d) => {
+                        d.source.filter(|s| s.topic == "s.jobs").map(|s| (format!("{s:?}"), d.reason))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if reasons.len() >= 2 { Ok(reasons) } else { Err(format!("{reasons:?}")) }
+        })
+        .await;
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.values().any(|r| r.contains("malformed JSON")), "{reasons:?}");
+    assert!(reasons.values().any(|r| r.contains("tenant_tier")), "{reasons:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,9 +69,19 @@ proptest! {
         match parse_request(&doc).and_then(|r| plan(&r, &limits).map(|d| (r, d))) {
             Ok((_, dag)) => prop_assert!(!dag.tasks.is_empty() && dag.tasks.len() <= 6),
             Err(e) => {
-                prop_assert!(!e.code().is_empty());
-                prop_assert!(!e.to_string().is_empty());
-                prop_assert!(e.field().is_some_and(|f| !f.is_empty()));
+                let field = e.field().unwrap_or_default();
+                prop_assert!(!field.is_empty(), "{} names no field", e);
+                // A fault of one task names a task of the request, in its field and its message.
+                if let Some((task, _)) = field.strip_prefix("dag.tasks[").and_then(|f| f.split_once(']')) {
+                    let ids: Vec<&str> = doc["dag"]["tasks"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t["id"].as_str())
+                        .collect();
+                    prop_assert!(ids.contains(&task), "{} names task `{}`, not one of {:?}", e, task, ids);
+                    prop_assert!(e.to_string().contains(&format!("`{task}`")), "{} (field {})", e, field);
+                }
             }
         }
     }

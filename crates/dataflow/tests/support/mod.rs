@@ -1,6 +1,10 @@
 //! Shared by the driver's virtual-time scenario tests: options, a worker, a job, and a step that
-//! feeds the scheduler's own decisions back as the log would.
+//! feeds the scheduler's own decisions back as the log would; and, for the tests on the real
+//! runner and clock, [`wait_until`].
 #![allow(dead_code)]
+
+use std::fmt::Display;
+use std::time::{Duration, Instant};
 
 use splai_dataflow::{Scheduler, SchedulerOptions};
 use splai_events::{Envelope, Event, JobRequest, WorkerRegistered};
@@ -76,4 +80,21 @@ pub fn job(id: &str, max_retries: u32) -> Event {
         "dag": {"tasks": [{"id": "t", "kind": "aggregation"}]}}))
     .unwrap();
     Event::JobRequest(request)
+}
+
+/// Poll `probe` every 20 ms until it returns `Ok`, and return that value. After `within`, fail
+/// naming what was awaited and what the last probe saw (its `Err`).
+pub async fn wait_until<T, S: Display>(
+    what: &str,
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, S>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "waited {within:?} for {what}; last saw: {seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
