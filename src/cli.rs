@@ -155,7 +155,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<u8>>,
 {
     let settings = settings(cli)?;
-    let client = crate::client::Client::new(&settings.client)?;
+    let client = crate::client::from_settings(&settings.client)?;
     tokio::runtime::Runtime::new()?.block_on(f(client))
 }
 

@@ -36,7 +36,7 @@ pub fn run(settings: &Settings, action: &OperatorAction) -> anyhow::Result<()> {
     match action {
         OperatorAction::Run { namespace, interval_s } => {
             let token = Some(settings.client.token.clone()).filter(|t| !t.is_empty());
-            let gateway = HttpGateway::new(&settings.client.url, token);
+            let gateway = HttpGateway::new(&settings.client.url, token)?;
             let opts = OperatorOptions {
                 namespace: namespace.clone(),
                 interval: Duration::from_secs_f64(interval_s.max(0.1)),

@@ -130,9 +130,9 @@ pub async fn run(settings: &Settings, args: &UpArgs) -> anyhow::Result<u8> {
         _ => None,
     };
     let outcome = match request {
-        Some(file) => match Client::with_base(&url) {
+        Some(file) => match crate::client::local(&url) {
             Ok(client) => run_one(&client, &file).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         },
         None => {
             println!("Ctrl-C stops it; jobs in flight resume at the next start.");

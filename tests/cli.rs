@@ -4,13 +4,8 @@ use std::process::{Command, Output};
 
 fn splai(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
-    cmd.args(args);
-    for (k, _) in std::env::vars() {
-        // Start from a clean SPLAI_ environment; tests add what they need.
-        if k.starts_with("SPLAI_") {
-            cmd.env_remove(k);
-        }
-    }
+    // Start from a clean SPLAI_ environment; tests add what they need.
+    splai_config::without_settings_env(cmd.args(args));
     cmd.envs(env.iter().copied());
     cmd.output().unwrap()
 }

@@ -55,6 +55,8 @@ fn crate_layering_holds() {
         |p: &str| deps[p].iter().filter(|d| d.starts_with("splai-")).cloned().collect::<BTreeSet<_>>();
     assert!(internal("splai-events").is_empty(), "events is the bottom: {:?}", internal("splai-events"));
     assert_eq!(internal("splai-config"), BTreeSet::new());
+    // The client of the API speaks only the contract: anyone may embed it.
+    assert_eq!(internal("splai-client"), BTreeSet::from(["splai-events".to_string()]));
     for service in ["splai-dataflow", "splai-executor", "splai-gateway"] {
         for other in ["splai-dataflow", "splai-executor", "splai-gateway"] {
             assert!(!deps[service].contains(other), "{service} must not depend on {other}");
@@ -63,7 +65,7 @@ fn crate_layering_holds() {
     // The graph parse itself is sound: known edges are present.
     assert!(deps["splai-ingest"].contains("rdkafka") && deps["splai-gateway"].contains("splai-ingest"));
     let heavy = ["rdkafka", "rdkafka-sys", "timely", "differential-dataflow", "candle-core"];
-    for light in ["splai-events", "splai-config", "splai-telemetry", "splai-store"] {
+    for light in ["splai-events", "splai-config", "splai-telemetry", "splai-store", "splai-client"] {
         for h in heavy {
             assert!(!deps[light].contains(h), "{light} pulls in {h}");
         }

@@ -71,7 +71,7 @@ heartbeat_interval_ms = 500
 model_dir = "{models}"
 {extra_executor}
 "#,
-                models = std::env::current_dir().unwrap().join("models").display()
+                models = splai_executor::test_models::models_dir().display()
             ),
         )
         .unwrap();

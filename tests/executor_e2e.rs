@@ -178,12 +178,10 @@ async fn tools_and_aggregation_run_end_to_end_with_lineage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_job_runs_real_inference_end_to_end() {
-    let models = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
-    if !models.join("smollm2-135m-instruct").is_dir() {
-        assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "./models is empty");
-        eprintln!("skipped: ./models is empty (run scripts/models)");
+    if splai_executor::test_models::smollm2().is_none() {
         return;
     }
+    let models = splai_executor::test_models::models_dir();
     let stack = Stack::start("c.", executor("llm-1", 1, 1_000, "c.", models), 5_000, 120_000).await;
     let (writer, artifacts) = (stack.writer.clone(), stack.artifacts.clone());
     let request: JobRequest = serde_json::from_value(json!({

@@ -48,9 +48,10 @@ const LONG: &str = "Write a very long story about a lighthouse keeper and the se
 
 /// The job id of an OpenAI response id (`chatcmpl-{job}`).
 fn job_of(chunk: &str) -> Option<String> {
-    let data = chunk.lines().find_map(|l| l.strip_prefix("data: "))?;
-    let v: serde_json::Value = serde_json::from_str(data).ok()?;
-    v["id"].as_str()?.strip_prefix("chatcmpl-").map(str::to_string)
+    chunk
+        .split("\n\n")
+        .filter_map(splai_client::parse_event)
+        .find_map(|e| e.data["id"].as_str().and_then(|id| id.strip_prefix("chatcmpl-")).map(str::to_string))
 }
 
 /// Issue 16 item 9: a `stream: true` chat completion whose client goes away after the first

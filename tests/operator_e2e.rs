@@ -29,7 +29,7 @@ async fn operator_requests_run_on_a_real_gateway() {
         common::token_hash(TOKEN)
     );
     let up = Up::start_auth(&extra, &[], &["--executors", "1"], TOKEN).await;
-    let gateway = HttpGateway::new(&up.url, Some(TOKEN.into()));
+    let gateway = HttpGateway::new(&up.url, Some(TOKEN.into())).unwrap();
     let count = serde_json::json!({"tasks": [{"id": "count", "kind": "tool_execution", "inputs": {
         "tool": {"literal": "regex"}, "pattern": {"literal": "\\w+"}, "text": {"literal": "from a SPLAIJob"}}}]});
     let object = job("count-words", "0d3c2b1a-0000-4000-8000-000000000001", count);
@@ -71,7 +71,7 @@ async fn operator_requests_run_on_a_real_gateway() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s = gateway.get(None, "k8s-0d3c2b1a-0000-4000-8000-000000000003").await.unwrap().unwrap();
-        if s.state == "cancelled" {
+        if s.state == splai_client::JobState::Cancelled {
             break;
         }
         assert!(Instant::now() < deadline, "not cancelled: {s:?}");

@@ -26,11 +26,7 @@ async fn run_job_through(sets: Vec<String>, env: Vec<(String, String)>) {
     for s in &sets {
         cmd.args(["--set", s]);
     }
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SPLAI_") {
-            cmd.env_remove(k);
-        }
-    }
+    splai_config::without_settings_env(&mut cmd);
     cmd.envs(env).arg("scheduler").stdout(Stdio::null()).stderr(Stdio::inherit());
     let mut scheduler = Scheduler(cmd.spawn().unwrap());
 

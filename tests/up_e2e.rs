@@ -14,11 +14,7 @@ use serde_json::json;
 
 fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SPLAI_") {
-            cmd.env_remove(k);
-        }
-    }
+    splai_config::without_settings_env(&mut cmd);
     let out = cmd.args(["--set", &format!("client.url={url}")]).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use splai_config::Settings;
 
 use super::tickets::{TicketFile, pair_scores, table_groups};
-use crate::client::Client;
 use crate::up::{Stack, wait_ready};
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +40,7 @@ pub async fn run(settings: &Settings, args: &AnalysisBenchArgs) -> anyhow::Resul
     let (_dir, settings) = super::scratch_settings(settings, "analysis")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let stack = Stack::start(&settings, cores).await?;
-    let client = Client::with_base(&stack.url)?;
+    let client = crate::client::local(&stack.url)?;
     wait_ready(&client).await?;
     let mut input = json!({"mode": "records", "text": file.text()});
     if let Some(t) = args.threshold {
@@ -50,14 +49,7 @@ pub async fn run(settings: &Settings, args: &AnalysisBenchArgs) -> anyhow::Resul
     let request = json!({"type": "batch_analysis", "job_id": "tickets", "input": input, "cache": false});
     let started = Instant::now();
     client.post("/v1/jobs", &request, None).await?;
-    let job = loop {
-        let job = client.get("/v1/jobs/tickets").await?;
-        match job["state"].as_str().unwrap_or("") {
-            "succeeded" => break job,
-            "failed" | "cancelled" | "rejected" => bail!("the job ended {}: {}", job["state"], job["reason"]),
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    };
+    let job = client.wait_succeeded("tickets", Duration::from_secs(24 * 3600)).await?.document;
     let secs = started.elapsed().as_secs_f64();
     let table = job["result"]["table"].as_array().context("the result has no table")?;
     let groups = table_groups(table);

@@ -111,20 +111,9 @@ async fn one(client: &Client, via: &str, i: usize, max_tokens: u32) -> anyhow::R
         bail!("job {i}: {status} {accepted}");
     }
     let job = accepted["job_id"].as_str().context("no job id")?.to_string();
-    loop {
-        let doc = client.get(&format!("/v1/jobs/{job}")).await?;
-        match doc["state"].as_str().unwrap_or("") {
-            "succeeded" => {
-                let tokens =
-                    doc["result"]["usage"]["completion_tokens"].as_u64().context("no usage in the result")?;
-                return Ok((start.elapsed().as_secs_f64(), tokens));
-            }
-            "failed" | "cancelled" | "rejected" => {
-                bail!("job {job} ended {}: {}", doc["state"], doc["reason"])
-            }
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+    let doc = client.wait_succeeded(&job, Duration::from_secs(3600)).await?.document;
+    let tokens = doc["result"]["usage"]["completion_tokens"].as_u64().context("no usage in the result")?;
+    Ok((start.elapsed().as_secs_f64(), tokens))
 }
 
 pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()> {
@@ -142,7 +131,7 @@ pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()
     let (_dir, settings) = super::scratch_settings(settings, "chat")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let stack = Stack::start(&settings, cores).await?;
-    let client = Client::with_base(&stack.url)?;
+    let client = crate::client::local(&stack.url)?;
     wait_ready(&client).await?;
     // Warm up: load the model once outside the measurement.
     one(&client, &args.via, 63, 4).await?;

@@ -10,7 +10,6 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use splai_config::Settings;
 
-use crate::client::Client;
 use crate::up::{Stack, wait_ready};
 
 #[derive(Debug, clap::Args)]
@@ -48,7 +47,7 @@ pub async fn run(settings: &Settings, args: &HopsBenchArgs) -> anyhow::Result<()
     }
     let (_dir, settings) = super::scratch_settings(settings, "hops")?;
     let stack = Stack::start(&settings, 1).await?;
-    let client = Client::with_base(&stack.url)?;
+    let client = crate::client::local(&stack.url)?;
     wait_ready(&client).await?;
     println!(
         "log={:?} steps={} task_ms={} runs={} tick_ms={} poll_ms={}",
@@ -64,16 +63,7 @@ pub async fn run(settings: &Settings, args: &HopsBenchArgs) -> anyhow::Result<()
         let started = Instant::now();
         let (_, accepted) = client.post("/v1/jobs", &chain(args.steps, args.task_ms), None).await?;
         let job_id = accepted["job_id"].as_str().context("no job id")?.to_string();
-        let job = loop {
-            let job = client.get(&format!("/v1/jobs/{job_id}")).await?;
-            if job["state"] == "succeeded" {
-                break job;
-            }
-            if ["failed", "cancelled", "rejected"].contains(&job["state"].as_str().unwrap_or("")) {
-                bail!("the chain ended {}: {}", job["state"], job["reason"]);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let job = client.wait_succeeded(&job_id, Duration::from_secs(3600)).await?.document;
         let wall = started.elapsed().as_secs_f64() * 1000.0;
         let tasks = client.get(&format!("/v1/jobs/{job_id}/tasks?limit=500")).await?;
         let attempts: Vec<&Value> = tasks["tasks"]

@@ -9,7 +9,6 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use splai_config::Settings;
 
-use crate::client::Client;
 use crate::up::{Stack, wait_ready};
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +40,7 @@ pub async fn run(settings: &Settings, args: &NoopBenchArgs) -> anyhow::Result<()
     }
     let (_dir, settings) = super::scratch_settings(settings, "noop")?;
     let stack = Stack::start_with_slots(&settings, args.executors, args.slots).await?;
-    let client = Client::with_base(&stack.url)?;
+    let client = crate::client::local(&stack.url)?;
     wait_ready(&client).await?;
     let body = job(args.tasks);
     let submits = (0..args.jobs).map(|_| client.post("/v1/jobs", &body, None));
@@ -52,16 +51,7 @@ pub async fn run(settings: &Settings, args: &NoopBenchArgs) -> anyhow::Result<()
     }
     let (mut first_submit, mut last_done) = (f64::MAX, 0.0f64);
     for id in &ids {
-        let job = loop {
-            let job = client.get(&format!("/v1/jobs/{id}")).await?;
-            match job["state"].as_str().unwrap_or("") {
-                "succeeded" => break job,
-                "failed" | "cancelled" | "rejected" => {
-                    bail!("job {id} ended {}: {}", job["state"], job["reason"])
-                }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        };
+        let job = client.wait_succeeded(id, Duration::from_secs(3600)).await?.document;
         first_submit = first_submit.min(job["submitted_at_ms"].as_f64().unwrap_or(f64::MAX));
         last_done = last_done.max(job["finished_at_ms"].as_f64().unwrap_or(0.0));
     }

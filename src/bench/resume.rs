@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::up_proc::{UpProcess, scratch, wait_all};
+use super::up_proc::{UpProcess, scratch};
 use crate::client::Client;
 
 #[derive(Debug, clap::Args)]
@@ -97,7 +97,7 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
     let up = UpProcess::start(base_dir.path(), args.executors, &[]).await?;
     let started = Instant::now();
     let id = submit(&up.client, &body).await?;
-    wait_all(&up.client, std::slice::from_ref(&id), Duration::from_secs(600)).await?;
+    up.client.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(600)).await?;
     let baseline_s = started.elapsed().as_secs_f64();
     up.stop();
 
@@ -125,7 +125,12 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let job = wait_all(&up.client, std::slice::from_ref(&id), Duration::from_secs(600)).await?.remove(0);
+    let job = up
+        .client
+        .wait_terminal(std::slice::from_ref(&id), Duration::from_secs(600))
+        .await?
+        .remove(0)
+        .document;
     let interrupted_s = started.elapsed().as_secs_f64();
     let after = tasks_of(&up.client, &id).await?;
     // A task that had succeeded before the kill and succeeded again, or whose artifact changed.

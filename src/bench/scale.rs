@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::up_proc::{UpProcess, cpu_times, scratch, wait_all};
+use super::up_proc::{UpProcess, cpu_times, scratch};
+use crate::client::JobState;
 
 #[derive(Debug, clap::Args)]
 pub struct ScaleBenchArgs {
@@ -54,12 +55,9 @@ pub async fn measure(args: &ScaleBenchArgs) -> anyhow::Result<Vec<ScaleRow>> {
         // Warm the models once, so every run measures steady state.
         let warm = serde_json::json!({"type": "chat", "input": {"prompt": "hi", "max_tokens": 2}});
         let (_, w) = up.client.post("/v1/jobs", &warm, None).await?;
-        wait_all(
-            &up.client,
-            &[w["job_id"].as_str().unwrap_or_default().to_string()],
-            Duration::from_secs(300),
-        )
-        .await?;
+        up.client
+            .wait_terminal(&[w["job_id"].as_str().unwrap_or_default().to_string()], Duration::from_secs(300))
+            .await?;
         let (total0, idle0) = cpu_times();
         let started = Instant::now();
         let mut ids = Vec::new();
@@ -67,7 +65,7 @@ pub async fn measure(args: &ScaleBenchArgs) -> anyhow::Result<Vec<ScaleRow>> {
             let (_, accepted) = up.client.post("/v1/jobs", &request, None).await?;
             ids.push(accepted["job_id"].as_str().context("no job id")?.to_string());
         }
-        let jobs = wait_all(&up.client, &ids, Duration::from_secs(3600)).await?;
+        let jobs = up.client.wait_terminal(&ids, Duration::from_secs(3600)).await?;
         let wall = started.elapsed().as_secs_f64();
         let (total1, idle1) = cpu_times();
         let busy = 1.0 - (idle1 - idle0) as f64 / (total1 - total0).max(1) as f64;
@@ -76,7 +74,7 @@ pub async fn measure(args: &ScaleBenchArgs) -> anyhow::Result<Vec<ScaleRow>> {
         let row = ScaleRow {
             executors: k,
             jobs: args.jobs,
-            succeeded: jobs.iter().filter(|j| j["state"] == "succeeded").count(),
+            succeeded: jobs.iter().filter(|j| j.state == JobState::Succeeded).count(),
             wall_s: wall,
             jobs_per_min: 60.0 * f64::from(args.jobs) / wall,
             speedup: base / wall,

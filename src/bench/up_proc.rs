@@ -6,7 +6,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::Value;
 
 use crate::client::Client;
 
@@ -34,13 +33,11 @@ impl UpProcess {
         for s in &all {
             cmd.args(["--set", s]);
         }
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SPLAI_")) {
-            cmd.env_remove(k);
-        }
+        splai_config::without_settings_env(&mut cmd);
         cmd.args(["up", "--executors", &executors.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().context("starting splai up")?;
         let url = format!("http://127.0.0.1:{port}");
-        let up = UpProcess { child, client: Client::with_base(&url)? };
+        let up = UpProcess { child, client: crate::client::local(&url)? };
         up.wait_ready(executors).await?;
         Ok(up)
     }
@@ -81,28 +78,6 @@ impl Drop for UpProcess {
             self.child.kill().ok();
             self.child.wait().ok();
         }
-    }
-}
-
-/// Poll until every job is terminal; their final documents.
-pub async fn wait_all(client: &Client, ids: &[String], within: Duration) -> anyhow::Result<Vec<Value>> {
-    let deadline = Instant::now() + within;
-    loop {
-        let mut done = Vec::new();
-        for id in ids {
-            let job = client.get(&format!("/v1/jobs/{id}")).await?;
-            if ["succeeded", "failed", "cancelled", "rejected"].contains(&job["state"].as_str().unwrap_or(""))
-            {
-                done.push(job);
-            }
-        }
-        if done.len() == ids.len() {
-            return Ok(done);
-        }
-        if Instant::now() > deadline {
-            bail!("{} of {} jobs finished within {within:?}", done.len(), ids.len());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::{Client, SseEvent};
+use super::{Client, JobState, SseEvent};
 
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
@@ -154,14 +154,13 @@ pub async fn wait(client: &Client, job_id: &str, show_tokens: bool) -> anyhow::R
         })
         .await?;
     bar.finish_and_clear();
-    let job = client.get(&format!("/v1/jobs/{job_id}")).await?;
-    let state = job["state"].as_str().unwrap_or("unknown");
-    eprintln!("job {job_id} {state}: {}/{} tasks succeeded", job["tasks_succeeded"], job["tasks_total"]);
-    if state != "succeeded" {
-        eprintln!("reason: {}", job["reason"].as_str().unwrap_or("(none given)"));
+    let Some(job) = client.job(job_id).await? else { bail!("the gateway no longer knows job {job_id}") };
+    eprintln!("job {job_id} {}: {}/{} tasks succeeded", job.state, job.tasks_succeeded, job.tasks_total);
+    if job.state != JobState::Succeeded {
+        eprintln!("reason: {}", job.reason.as_deref().unwrap_or("(none given)"));
         return Ok(1);
     }
-    print_result(&job["result"]);
+    print_result(job.result.as_ref().unwrap_or(&Value::Null));
     Ok(0)
 }
 
@@ -289,7 +288,9 @@ pub async fn logs(client: &Client, id: &str, last_event_id: Option<String>) -> a
     let mut out = std::io::stdout();
     client
         .follow(id, last_event_id, |e| {
-            let _ = writeln!(out, "{} {} {}", e.id.as_deref().unwrap_or("-"), e.event, e.data);
+            if e.event != "end" {
+                let _ = writeln!(out, "{} {} {}", e.id.as_deref().unwrap_or("-"), e.event, e.data);
+            }
             true
         })
         .await?;

@@ -26,11 +26,7 @@ impl Drop for Up {
 /// The `splai` binary with none of the test's own `SPLAI_` variables (they are settings to it).
 pub fn splai_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SPLAI_") {
-            cmd.env_remove(k);
-        }
-    }
+    splai_config::without_settings_env(&mut cmd);
     cmd
 }
 
@@ -108,7 +104,7 @@ heartbeat_interval_ms = 300
 model_dir = "{models}"
 "#,
         d = dir.display(),
-        models = std::env::current_dir().unwrap().join("models").display()
+        models = splai_executor::test_models::models_dir().display()
     )
 }
 
@@ -219,33 +215,29 @@ pub async fn wait_ready(url: &str, token: Option<&str>) {
     }
 }
 
+/// The typed client of the gateway at `url`, with `token` as bearer.
+pub fn client(url: &str, token: Option<&str>) -> splai_client::Client {
+    splai_client::Client::new(url, token.map(str::to_string)).unwrap()
+}
+
 /// GET `path`: status and JSON body (None when the gateway is unreachable).
 pub async fn get(url: &str, path: &str, token: Option<&str>) -> Option<(u16, Value)> {
-    let mut r = reqwest::Client::new().get(format!("{url}{path}"));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let resp = r.send().await.ok()?;
-    let status = resp.status().as_u16();
-    Some((status, resp.json().await.unwrap_or(Value::Null)))
+    client(url, token).call(reqwest::Method::GET, path, None, None).await.ok()
 }
 
 /// Every task state change of a finished job with its attempt, worker and reason, one per line,
 /// from its event stream (which ends after the terminal state): the evidence a failure needs.
 pub async fn task_history(url: &str, job_id: &str, token: Option<&str>) -> String {
-    let mut r = reqwest::Client::new()
-        .get(format!("{url}/v1/jobs/{job_id}/stream?last_event_id=0"))
-        .timeout(Duration::from_secs(10));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let body = match r.send().await {
-        Ok(resp) => resp.text().await.unwrap_or_default(),
-        Err(e) => return format!("(no event stream: {e})"),
+    let client = client(url, token);
+    let read = client.read_stream(job_id, Some("0".into()));
+    let events = match tokio::time::timeout(Duration::from_secs(10), read).await {
+        Ok(Ok(events)) => events,
+        Ok(Err(e)) => return format!("(no event stream: {e})"),
+        Err(_) => return "(no event stream within 10 s)".into(),
     };
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+    events
+        .iter()
+        .map(|e| &e.data)
         .filter(|v| v.get("task_id").is_some() && v.get("state").is_some())
         .map(|v| {
             format!(
@@ -263,27 +255,13 @@ pub async fn task_history(url: &str, job_id: &str, token: Option<&str>) -> Strin
 
 /// POST JSON: status and JSON body.
 pub async fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
-    let mut r = reqwest::Client::new().post(format!("{url}{path}")).json(body);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    client(url, token).call(reqwest::Method::POST, path, Some(body), None).await.unwrap()
 }
 
-/// Poll a job until it reaches a terminal state.
+/// Poll a job until it reaches a terminal state; its document.
 pub async fn wait_job(url: &str, job_id: &str, token: Option<&str>, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some((200, job)) = get(url, &format!("/v1/jobs/{job_id}"), token).await
-            && ["succeeded", "failed", "cancelled", "rejected"].contains(&job["state"].as_str().unwrap_or(""))
-        {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {job_id} did not finish within {within:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let jobs = client(url, token).wait_terminal(&[job_id.to_string()], within).await;
+    jobs.unwrap_or_else(|e| panic!("job {job_id}: {e}")).remove(0).document
 }
 
 /// A gateway, a scheduler and executors `{run}-w1`, `{run}-w2`, … as processes on one config.
@@ -326,46 +304,13 @@ pub async fn read_stream_with(
     last_event_id: Option<&str>,
     token: Option<&str>,
 ) -> Vec<(Option<String>, String, Value)> {
-    use futures::StreamExt;
-    let mut r = reqwest::Client::new().get(format!("{url}/v1/jobs/{job_id}/stream"));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(id) = last_event_id {
-        r = r.header("Last-Event-ID", id);
-    }
-    let resp = r.send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let mut body = resp.bytes_stream();
-    let (mut buf, mut out) = (String::new(), Vec::new());
-    let read = async {
-        while let Some(chunk) = body.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-            while let Some(end) = buf.find("\n\n") {
-                let block: String = buf.drain(..end + 2).collect();
-                let (mut id, mut event, mut data) = (None, String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        id = Some(v.trim().to_string());
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                if event.is_empty() {
-                    continue;
-                }
-                let done = event == "end";
-                out.push((id, event, serde_json::from_str(&data).unwrap_or(Value::Null)));
-                if done {
-                    return;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stream ended");
-    out
+    let client = client(url, token);
+    let read = client.read_stream(job_id, last_event_id.map(str::to_string));
+    let events = tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("the stream ended within 120 s")
+        .expect("the stream opened");
+    events.into_iter().map(|e| (e.id, e.event, e.data)).collect()
 }
 
 /// A fresh PostgreSQL database `name` next to the one `pg` names; its URL.
@@ -422,14 +367,5 @@ pub fn token_hash(token: &str) -> String {
 }
 
 pub fn models_present() -> bool {
-    let dir = std::env::current_dir().unwrap().join("models/smollm2-135m-instruct");
-    let present = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
-    if !present {
-        assert!(
-            std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(),
-            "SPLAI_TEST_REQUIRE_MODELS is set but ./models is empty (run scripts/models)"
-        );
-        eprintln!("skipping: ./models is empty (run scripts/models)");
-    }
-    present
+    splai_executor::test_models::smollm2().is_some()
 }

@@ -10,5 +10,5 @@ mod load;
 mod settings;
 
 pub use error::ConfigError;
-pub use load::{DEFAULT_TOML, ENV_PREFIX, Loader};
+pub use load::{DEFAULT_TOML, ENV_PREFIX, Loader, without_settings_env};
 pub use settings::*;

@@ -14,6 +14,17 @@ pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 /// Environment variables with this prefix override settings (`__` separates levels).
 pub const ENV_PREFIX: &str = "SPLAI_";
 
+/// Clear every `SPLAI_` variable from `cmd`'s environment: a child `splai` started by a test or a
+/// benchmark takes its settings from its own flags and file, not from what the parent inherited.
+pub fn without_settings_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with(ENV_PREFIX)) {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 /// Environment keys under the prefix that are not settings: `SPLAI_CONFIG` (the file path) and
 /// `SPLAI_TEST_*` (test-suite service addresses).
 fn reserved_env_key(key: &str) -> bool {

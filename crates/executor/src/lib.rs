@@ -32,6 +32,7 @@ mod ops;
 pub mod service;
 pub mod shell;
 pub mod subdag;
+pub mod test_models;
 pub mod tools;
 pub mod utilization;
 pub mod weights;

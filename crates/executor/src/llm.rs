@@ -3,10 +3,9 @@
 //! registered as special), the ChatML template, greedy decoding by default (seeded sampling when a
 //! temperature is given), `max_tokens` and stop sequences, and cancellation between tokens.
 //!
-//! The weights can be converted at load ([`Weights`]): candle has fast CPU kernels for some
-//! quantizations (Q8_0, Q4_0, k-quants) and none for others (Q4_1, the format SmolLM2 ships in),
-//! so re-quantizing in memory once is worth more than it costs. `docs/benchmarks.md` has the
-//! measurements behind the default.
+//! The weights are held as the file stores them by default (Q4_1 and Q8_0 multiply through
+//! `splai-kernels`); they can be converted at load ([`Weights`]) for types only candle's kernels
+//! multiply. `docs/benchmarks.md` has the measurements behind the default.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -266,21 +265,7 @@ pub(crate) mod tests {
         assert_eq!(target_for(GgmlDType::Q4_1, 576, GgmlDType::F16), GgmlDType::F16);
     }
 
-    /// SmolLM2's GGUF from `./models` (or `SPLAI_TEST_MODELS_DIR`); `None`, with a message, when
-    /// it is absent and SPLAI_TEST_REQUIRE_MODELS is not set. `tests/llm.rs` has its own copy
-    /// (integration tests cannot see this module).
-    pub(crate) fn smollm2() -> Option<std::path::PathBuf> {
-        let dir = std::env::var("SPLAI_TEST_MODELS_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-        let path = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-        if path.is_file() {
-            return Some(path);
-        }
-        assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "model missing at {}", path.display());
-        eprintln!("skipped: {} missing (run scripts/models)", path.display());
-        None
-    }
+    pub(crate) use crate::test_models::smollm2;
 
     /// Every conversion still answers correctly (greedy). Needs `./models` like `tests/llm.rs`.
     #[test]

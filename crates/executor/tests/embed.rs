@@ -1,8 +1,6 @@
 //! Real embeddings with all-MiniLM-L6-v2 from `./models` (skipped with a message only when absent
 //! and SPLAI_TEST_REQUIRE_MODELS is not set).
 
-use std::path::PathBuf;
-
 use splai_executor::embed::Embedder;
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -11,12 +9,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn minilm_ranks_similar_above_unrelated() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-minilm-l6-v2");
-    if !dir.join("model.safetensors").is_file() {
-        assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "model missing at {}", dir.display());
-        eprintln!("skipped: {} missing (run scripts/models)", dir.display());
-        return;
-    }
+    let Some(dir) = splai_executor::test_models::minilm() else { return };
     let model = Embedder::load(&dir, "all-minilm-l6-v2").unwrap();
     let texts: Vec<String> =
         ["A cat sits on the mat.", "A kitten is sitting on a rug.", "The stock market fell sharply today."]

@@ -2,24 +2,12 @@
 //! suite run by `scripts/test` always has it). Skipped with a message only when the model is absent
 //! and SPLAI_TEST_REQUIRE_MODELS is not set.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use splai_executor::llm::{GenParams, LlmModel};
 
-fn model_path() -> Option<PathBuf> {
-    let dir = std::env::var("SPLAI_TEST_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    let path = dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "model missing at {}", path.display());
-    eprintln!("skipped: {} missing (run scripts/models)", path.display());
-    None
-}
+use splai_executor::test_models::smollm2 as model_path;
 
 #[test]
 fn smollm2_answers_and_is_deterministic_and_bounded() {

@@ -1,27 +1,12 @@
 //! The operator's view of the SPLAI gateway: submit, read and cancel jobs over its REST API.
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::OperatorError;
 
-/// A job as `GET /v1/jobs/{id}` shows it (the fields the operator mirrors).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct JobSnapshot {
-    pub job_id: String,
-    pub state: String,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub trace_id: Option<String>,
-    #[serde(default)]
-    pub tasks_total: i64,
-    #[serde(default)]
-    pub tasks_succeeded: i64,
-    #[serde(default)]
-    pub result: Option<Value>,
-}
+/// A job as `GET /v1/jobs/{id}` shows it.
+pub type JobSnapshot = splai_client::Job;
 
 /// The gateway's answer to a submission.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,38 +32,33 @@ pub trait JobApi: Send + Sync {
     async fn cancel(&self, tenant: Option<&str>, job_id: &str) -> Result<(), OperatorError>;
 }
 
-/// The real gateway over HTTP.
+/// The real gateway, through SPLAI's typed client.
 #[derive(Debug, Clone)]
 pub struct HttpGateway {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
+    client: splai_client::Client,
 }
 
 impl HttpGateway {
-    pub fn new(base: &str, token: Option<String>) -> Self {
-        Self { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_string(), token }
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str, tenant: Option<&str>) -> reqwest::RequestBuilder {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(tenant) = tenant {
-            req = req.header("x-splai-tenant", tenant);
-        }
-        req
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, OperatorError> {
+        let client = splai_client::Client::new(base, token)
+            .map_err(|e| OperatorError::Gateway { url: base.to_string(), message: e.to_string() })?;
+        Ok(Self { client })
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> OperatorError {
-        OperatorError::Gateway { url: self.base.clone(), message: e.to_string() }
+        OperatorError::Gateway { url: self.client.base().to_string(), message: e.to_string() }
     }
 
-    async fn body(&self, resp: reqwest::Response) -> Result<(u16, Value), OperatorError> {
-        let status = resp.status().as_u16();
-        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
-        Ok((status, body))
+    /// `method path` for `tenant`: status and JSON body, whatever the status.
+    async fn call(
+        &self,
+        tenant: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Result<(u16, Value), OperatorError> {
+        self.client.for_tenant(tenant).call(method, path, body, key).await.map_err(|e| self.fail(e))
     }
 }
 
@@ -86,14 +66,8 @@ impl HttpGateway {
 impl JobApi for HttpGateway {
     async fn submit(&self, tenant: Option<&str>, request: &Value) -> Result<Submitted, OperatorError> {
         let key = request["job_id"].as_str().unwrap_or_default().to_string();
-        let resp = self
-            .request(reqwest::Method::POST, "/v1/jobs", tenant)
-            .header("idempotency-key", key.as_str())
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| self.fail(e))?;
-        let (status, body) = self.body(resp).await?;
+        let (status, body) =
+            self.call(tenant, reqwest::Method::POST, "/v1/jobs", Some(request), Some(&key)).await?;
         match status {
             200..=299 => Ok(Submitted::Accepted {
                 job_id: body["job_id"].as_str().unwrap_or_default().to_string(),
@@ -111,28 +85,23 @@ impl JobApi for HttpGateway {
     }
 
     async fn get(&self, tenant: Option<&str>, job_id: &str) -> Result<Option<JobSnapshot>, OperatorError> {
-        let resp = self
-            .request(reqwest::Method::GET, &format!("/v1/jobs/{job_id}"), tenant)
-            .send()
-            .await
-            .map_err(|e| self.fail(e))?;
-        let (status, body) = self.body(resp).await?;
-        match status {
-            200 => serde_json::from_value(body).map(Some).map_err(|e| self.fail(e)),
-            404 => Ok(None),
-            _ => Err(self.fail(format!("GET /v1/jobs/{job_id} answered {status}: {body}"))),
+        let path = format!("/v1/jobs/{job_id}");
+        match self.call(tenant, reqwest::Method::GET, &path, None, None).await? {
+            (200, body) => {
+                let mut job: JobSnapshot = serde_json::from_value(body.clone()).map_err(|e| self.fail(e))?;
+                job.document = body;
+                Ok(Some(job))
+            }
+            (404, _) => Ok(None),
+            (status, body) => Err(self.fail(format!("GET {path} answered {status}: {body}"))),
         }
     }
 
     async fn cancel(&self, tenant: Option<&str>, job_id: &str) -> Result<(), OperatorError> {
-        let resp = self
-            .request(reqwest::Method::DELETE, &format!("/v1/jobs/{job_id}"), tenant)
-            .send()
-            .await
-            .map_err(|e| self.fail(e))?;
-        match resp.status().as_u16() {
-            200..=299 | 404 => Ok(()),
-            status => Err(self.fail(format!("DELETE /v1/jobs/{job_id} answered {status}"))),
+        let path = format!("/v1/jobs/{job_id}");
+        match self.call(tenant, reqwest::Method::DELETE, &path, None, None).await? {
+            (200..=299 | 404, _) => Ok(()),
+            (status, _) => Err(self.fail(format!("DELETE {path} answered {status}"))),
         }
     }
 }

@@ -43,7 +43,7 @@ pub fn job_id(job: &SplaiJob) -> String {
 
 /// The status a job snapshot maps to.
 pub fn status_of(snapshot: &JobSnapshot, generation: Option<i64>) -> SplaiJobStatus {
-    let phase = capitalize(&snapshot.state);
+    let phase = capitalize(&snapshot.state.to_string());
     SplaiJobStatus {
         phase: Some(phase.clone()),
         job_id: Some(snapshot.job_id.clone()),

@@ -9,6 +9,7 @@ use http::{Request, Response};
 use kube::api::Api;
 use kube::client::Body;
 use serde_json::{Value, json};
+use splai_client::JobState;
 use splai_operator::OperatorError;
 use splai_operator::crd::SplaiJob;
 use splai_operator::gateway::{JobApi, JobSnapshot, Submitted};
@@ -128,12 +129,14 @@ async fn a_finished_job_writes_phase_progress_and_result_then_stops_polling() {
     let gateway = FakeGateway {
         state: Some(JobSnapshot {
             job_id: JOB_ID.into(),
-            state: "succeeded".into(),
+            state: JobState::Succeeded,
             reason: None,
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
             tasks_total: 1,
             tasks_succeeded: 1,
+            tasks_failed: 0,
             result: Some(json!({"text": "The capital of France is Paris."})),
+            document: json!(null),
         }),
         ..Default::default()
     };
@@ -150,20 +153,22 @@ async fn a_finished_job_writes_phase_progress_and_result_then_stops_polling() {
 async fn an_unchanged_running_job_patches_nothing() {
     let job = object("splaijob-submitted.json");
     let (client, server) = api_server(vec![]);
-    let mut snapshot = JobSnapshot {
+    let snapshot = JobSnapshot {
         job_id: JOB_ID.into(),
-        state: "submitted".into(),
+        state: JobState::Running,
         reason: None,
         trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
         tasks_total: 0,
         tasks_succeeded: 0,
+        tasks_failed: 0,
         result: None,
+        document: json!(null),
     };
-    snapshot.state = "submitted".into();
     let gateway = FakeGateway { state: Some(snapshot), ..Default::default() };
     let api = Api::namespaced(client, "default");
     let mut job_with_progress = job.clone();
     job_with_progress.status.as_mut().unwrap().progress = Some("0/0".into());
+    job_with_progress.status.as_mut().unwrap().phase = Some("Running".into());
     assert_eq!(reconcile(&api, &gateway, &job_with_progress, POLL).await.unwrap(), Some(POLL));
     assert!(server.await.unwrap().is_empty(), "no write when nothing changed");
 }

@@ -24,6 +24,24 @@ fn wire<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, sqlx::Erro
         .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
 }
 
+/// Where the read model keeps `unknown` (a job rejected before it was planned): `None`.
+fn known<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Result<Option<T>, sqlx::Error> {
+    let name: String = row.try_get(column)?;
+    if name == UNKNOWN {
+        return Ok(None);
+    }
+    wire(row, column).map(Some)
+}
+
+const UNKNOWN: &str = "unknown";
+
+fn or_unknown<T: Serialize, S: serde::Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => v.serialize(s),
+        None => s.serialize_str(UNKNOWN),
+    }
+}
+
 fn json_text(s: Option<String>) -> Value {
     s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null)
 }
@@ -33,9 +51,11 @@ fn json_text(s: Option<String>) -> Value {
 pub struct JobView {
     pub job_id: String,
     pub tenant: String,
-    #[serde(rename = "type")]
-    pub job_type: JobType,
-    pub priority: Priority,
+    /// `None` for a job rejected before it was planned (shown as `unknown`).
+    #[serde(rename = "type", serialize_with = "or_unknown")]
+    pub job_type: Option<JobType>,
+    #[serde(serialize_with = "or_unknown")]
+    pub priority: Option<Priority>,
     pub state: JobState,
     pub data_classification: DataClassification,
     pub model: Option<String>,
@@ -65,8 +85,8 @@ fn job(row: &AnyRow) -> Result<JobView, sqlx::Error> {
     Ok(JobView {
         job_id: row.try_get("job_id")?,
         tenant: row.try_get("tenant")?,
-        job_type: wire(row, "job_type")?,
-        priority: wire(row, "priority")?,
+        job_type: known(row, "job_type")?,
+        priority: known(row, "priority")?,
         state: wire(row, "state")?,
         data_classification: wire(row, "data_classification")?,
         model: row.try_get("model")?,

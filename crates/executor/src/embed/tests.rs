@@ -1,8 +1,6 @@
 //! The own forward pass against candle-transformers' BERT (the implementation it replaced) on the
 //! benchmark's sentences: cosine ≥ 0.9999 for every text.
 
-use std::path::PathBuf;
-
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
@@ -10,15 +8,7 @@ use tokenizers::{PaddingParams, Tokenizer};
 
 use super::Embedder;
 
-fn minilm() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-minilm-l6-v2");
-    if dir.join("model.safetensors").is_file() {
-        return Some(dir);
-    }
-    assert!(std::env::var("SPLAI_TEST_REQUIRE_MODELS").is_err(), "model missing at {}", dir.display());
-    eprintln!("skipped: {} missing (run scripts/models)", dir.display());
-    None
-}
+use crate::test_models::minilm;
 
 /// candle's BERT on a padded batch with an attention mask, mean-pooled over the mask.
 fn candle_vectors(dir: &std::path::Path, texts: &[String]) -> Vec<Vec<f32>> {

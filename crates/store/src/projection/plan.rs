@@ -230,7 +230,7 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                 "project job rejected",
                 "INSERT INTO jobs (job_id, tenant, job_type, priority, state, data_classification,
                    request_sha256, reason, submitted_at_ms, finished_at_ms, updated_at_ms)
-                 VALUES ($1, $2, 'unknown', 'normal', 'rejected', 'internal', '', $3, $4, $4, $4)
+                 VALUES ($1, $2, 'unknown', 'unknown', 'rejected', 'internal', '', $3, $4, $4, $4)
                  ON CONFLICT (tenant, job_id) DO UPDATE SET state = 'rejected', reason = excluded.reason,
                    finished_at_ms = excluded.finished_at_ms, updated_at_ms = excluded.updated_at_ms",
                 vec![Arg::from(&r.job_id), Arg::from(tenant), Arg::from(&reason), Arg::from(ts)],
