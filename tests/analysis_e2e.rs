@@ -14,8 +14,9 @@ mod tickets;
 
 use std::time::Duration;
 
-use common::{Up, post, wait_job};
+use common::{Up, job_state, post, wait_job};
 use serde_json::json;
+use splai_events::JobState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_grouped_counted_and_ranked_as_the_generator_made_them() {
@@ -36,7 +37,7 @@ async fn records_are_grouped_counted_and_ranked_as_the_generator_made_them() {
     let started = std::time::Instant::now();
     let job = wait_job(&up.url, "tickets", None, Duration::from_secs(3600)).await;
     eprintln!("{} tickets in {:.1} s", file.tickets.len(), started.elapsed().as_secs_f64());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     let result = &job["result"];
     eprintln!("{}", result["text"].as_str().unwrap_or_default());
     let table = result["table"].as_array().expect("a table");

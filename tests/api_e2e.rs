@@ -7,8 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Up, get, post, read_stream, wait_job, wait_until};
+use common::{Up, get, job_state, post, read_stream, task_state, wait_job, wait_until};
 use serde_json::{Value, json};
+use splai_events::{JobState, TaskState};
 
 fn tool_dag() -> Value {
     let tickets =
@@ -319,7 +320,7 @@ async fn active_job_quota_is_per_tenant_with_retry_after() {
             .send()
             .await
             .unwrap();
-        if r.json::<Value>().await.unwrap()["state"] == "cancelled" {
+        if job_state(&r.json::<Value>().await.unwrap()) == JobState::Cancelled {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "q-1 was not cancelled");
@@ -351,12 +352,12 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
     assert_eq!(ids.first(), Some(&1), "{events:#?}");
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "ids are consecutive: {ids:?}");
     assert!(
-        events
-            .iter()
-            .any(|e| e.1 == "task.update" && e.2["task_id"] == "merge" && e.2["state"] == "succeeded"),
+        events.iter().any(|e| e.1 == "task.update"
+            && e.2["task_id"] == "merge"
+            && task_state(&e.2) == TaskState::Succeeded),
         "{events:#?}"
     );
-    assert!(events.iter().any(|e| e.1 == "job.status" && e.2["state"] == "succeeded"));
+    assert!(events.iter().any(|e| e.1 == "job.status" && job_state(&e.2) == JobState::Succeeded));
 
     // Resume from the middle: exactly the rest, no gaps, no duplicates.
     let middle = events.len() / 2;
@@ -366,7 +367,7 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
     assert_eq!(resumed, expected);
 
     let job = wait_job(url, "life-1", None, Duration::from_secs(30)).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     assert_eq!(job["progress"], json!({"total": 4, "succeeded": 4, "failed": 0}));
     assert!(
         job["result"].to_string().contains("\"1\"") && job["result"].to_string().contains("\"3\""),
@@ -378,7 +379,7 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
     let tasks = tasks["tasks"].as_array().unwrap().clone();
     assert_eq!(tasks.len(), 4);
     for t in &tasks {
-        assert_eq!(t["state"], "succeeded", "{t}");
+        assert_eq!(task_state(t), TaskState::Succeeded, "{t}");
         assert_eq!(t["attempts"].as_array().map(Vec::len), Some(1), "{t}");
         assert!(t["artifact"].as_str().is_some_and(|p| p.starts_with("default/life-1/")), "{t}");
     }
@@ -409,7 +410,7 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
         "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "\\w+"}, "text": {"literal": "שלום ✓ 🦀 \u{0000}end"}}}]}});
     assert_eq!(post(url, "/v1/jobs", &rtl, None).await.0, 202, "unicode content is just content");
     let job = wait_job(url, "unicode-1", None, Duration::from_secs(30)).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
 
     // Pagination: three more jobs, pages of two, newest first, no overlap.
     for i in 0..3 {
@@ -486,7 +487,11 @@ async fn cancel_stops_the_running_attempt() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (_, tasks) = get(url, "/v1/jobs/cancel-1/tasks", None).await.unwrap();
-        if tasks["tasks"].as_array().unwrap().iter().any(|t| t["task_id"] == "nap" && t["state"] == "running")
+        if tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["task_id"] == "nap" && task_state(t) == TaskState::Running)
         {
             break;
         }
@@ -496,7 +501,7 @@ async fn cancel_stops_the_running_attempt() {
     let resp = reqwest::Client::new().delete(format!("{url}/v1/jobs/cancel-1")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 202);
     let job = wait_job(url, "cancel-1", None, Duration::from_secs(20)).await;
-    assert_eq!(job["state"], "cancelled", "{job}");
+    assert_eq!(job_state(&job), JobState::Cancelled, "{job}");
     let resp = reqwest::Client::new().delete(format!("{url}/v1/jobs/cancel-1")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200, "cancelling again is a no-op");
     // The running attempt was revoked and stopped: it reports, well before its 30 s sleep ends.
@@ -507,7 +512,7 @@ async fn cancel_stops_the_running_attempt() {
         let attempt = &nap["attempts"][0];
         if attempt["state"] == "failed" {
             assert_eq!(attempt["error"], "revoked", "{nap}");
-            assert_eq!(nap["state"], "cancelled");
+            assert_eq!(task_state(&nap), TaskState::Cancelled, "{nap}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the revoked attempt kept running: {nap}");
@@ -530,7 +535,7 @@ async fn a_failing_task_dead_letters_and_fails_its_job() {
          "inputs": {"tool": {"literal": "shell"}, "command": {"literal": "sleep 20"}}}]}});
     assert_eq!(post(url, "/v1/jobs", &slow, None).await.0, 202);
     let job = wait_job(url, "dead-1", None, Duration::from_secs(30)).await;
-    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job_state(&job), JobState::Failed, "{job}");
     assert_eq!(job["failed_task"], "slow");
     assert!(job["reason"].as_str().unwrap().contains("timed out"), "{job}");
     let (_, tasks) = get(url, "/v1/jobs/dead-1/tasks", None).await.unwrap();
@@ -786,7 +791,8 @@ async fn policy_placement_waits_for_a_labelled_worker_and_audits_it() {
             let (_, tasks) = get(url, "/v1/jobs/secret-1/tasks", None).await.unwrap();
             let t = &tasks["tasks"][0];
             let waits = t["reason"].as_str().is_some_and(|r| r.contains("site=on-prem"));
-            if t["state"] == "runnable" && waits { Ok(()) } else { Err(tasks) }
+            // `waits` first: until the task is projected there is no state to read.
+            if waits && task_state(t) == TaskState::Runnable { Ok(()) } else { Err(tasks) }
         },
     )
     .await;
@@ -809,7 +815,7 @@ async fn policy_placement_waits_for_a_labelled_worker_and_audits_it() {
     let job = wait_job(url, "secret-1", None, Duration::from_secs(30)).await;
     let _ = onprem.kill();
     let _ = onprem.wait();
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     let (_, tasks) = get(url, "/v1/jobs/secret-1/tasks", None).await.unwrap();
     assert_eq!(tasks["tasks"][0]["attempts"][0]["worker_id"], "onprem-1", "{tasks}");
 
@@ -844,11 +850,11 @@ async fn a_job_deadline_fails_the_job_and_stops_its_attempt() {
     let (status, body) = post(url, "/v1/jobs", &slow, None).await;
     assert_eq!(status, 202, "{body}");
     let job = wait_job(url, "deadline-1", None, Duration::from_secs(30)).await;
-    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job_state(&job), JobState::Failed, "{job}");
     let reason = job["reason"].as_str().unwrap_or("");
     assert!(reason.starts_with("deadline_exceeded"), "{job}");
     let history = common::task_history(url, "deadline-1", None).await;
-    assert!(history.contains("after attempt 0 cancelled"), "{history}");
+    assert!(history.contains(&format!("after attempt 0 {}", TaskState::Cancelled)), "{history}");
     // The executor was told to stop the nap: its attempt ends long before its 60 s.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -878,7 +884,10 @@ async fn unschedulable_work_says_why_and_then_fails() {
         if let Some(w) = job["waiting"].as_array().and_then(|w| w.first()).cloned() {
             break w;
         }
-        assert!(job["state"] == "queued" && Instant::now() < deadline, "no reason to wait was given: {job}");
+        assert!(
+            job_state(&job) == JobState::Queued && Instant::now() < deadline,
+            "no reason to wait was given: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let reason = waiting["reason"].as_str().unwrap();
@@ -891,12 +900,15 @@ async fn unschedulable_work_says_why_and_then_fails() {
     assert!(shown.contains("waiting: task"), "`splai job` shows why: {shown}");
 
     let ended = wait_job(url, "nowhere-1", None, Duration::from_secs(30)).await;
-    assert_eq!(ended["state"], "failed", "{ended}");
+    assert_eq!(job_state(&ended), JobState::Failed, "{ended}");
     let why = ended["reason"].as_str().unwrap_or("");
     assert!(why.contains("unschedulable: no live worker offers model `gpt-9` for 4 s"), "{ended}");
     let history = common::task_history(url, "nowhere-1", None).await;
     assert!(
-        history.contains("runnable worker=- reason=no live worker offers model `gpt-9`"),
+        history.contains(&format!(
+            "{} worker=- reason=no live worker offers model `gpt-9`",
+            TaskState::Runnable
+        )),
         "SSE: {history}"
     );
 }
@@ -933,14 +945,10 @@ async fn one_job_id_in_two_tenants_is_two_jobs() {
 
     let acme = wait_job(url, "shared-1", Some("acme-token"), Duration::from_secs(30)).await;
     let globex = wait_job(url, "shared-1", Some("globex-token"), Duration::from_secs(30)).await;
+    assert_eq!((job_state(&acme), acme["tenant"].as_str()), (JobState::Succeeded, Some("acme")), "{acme}");
     assert_eq!(
-        (acme["state"].as_str(), acme["tenant"].as_str()),
-        (Some("succeeded"), Some("acme")),
-        "{acme}"
-    );
-    assert_eq!(
-        (globex["state"].as_str(), globex["tenant"].as_str()),
-        (Some("succeeded"), Some("globex")),
+        (job_state(&globex), globex["tenant"].as_str()),
+        (JobState::Succeeded, Some("globex")),
         "{globex}"
     );
     assert_eq!(acme["result"]["count"], 3, "acme's result is acme's: {acme}");
@@ -955,7 +963,7 @@ async fn one_job_id_in_two_tenants_is_two_jobs() {
         );
         let history = common::task_history(url, "shared-1", Some(token)).await;
         assert_eq!(
-            history.matches("count attempt 1 succeeded").count(),
+            history.matches(&format!("count attempt 1 {}", TaskState::Succeeded)).count(),
             1,
             "{tenant}'s stream is its own: {history}"
         );

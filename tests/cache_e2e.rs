@@ -7,8 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Up, get, post, wait_job};
+use common::{Up, get, job_state, post, wait_job};
 use serde_json::{Value, json};
+use splai_events::JobState;
 
 const TICKETS: [&str; 6] = [
     "#101 [billing] The invoice PDF is blank when exported. Seen by 4 users since Monday.",
@@ -30,7 +31,7 @@ async fn run(url: &str, id: &str, lines: &[&str], cache: Option<bool>) -> (Value
     assert_eq!(status, 202, "{body}");
     let job = wait_job(url, id, None, Duration::from_secs(600)).await;
     let took = started.elapsed().as_secs_f64();
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     (job, took)
 }
 

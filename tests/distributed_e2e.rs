@@ -10,8 +10,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, get, post, splai, wait_job};
+use common::{Proc, get, job_state, post, splai, task_state, wait_job};
 use serde_json::{Value, json};
+use splai_events::{JobState, TaskState};
 
 fn env(name: &str) -> Option<String> {
     match std::env::var(name) {
@@ -116,8 +117,12 @@ async fn distributed_over_kafka_postgres_and_s3() {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let (_, tasks) = get(&url, &format!("/v1/jobs/{job_id}/tasks"), Some(TOKEN)).await.unwrap();
-        let done =
-            tasks["tasks"].as_array().into_iter().flatten().filter(|t| t["state"] == "succeeded").count();
+        let done = tasks["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| task_state(t) == TaskState::Succeeded)
+            .count();
         if done >= 2 {
             break;
         }
@@ -129,7 +134,7 @@ async fn distributed_over_kafka_postgres_and_s3() {
     let _scheduler2 = splai(&config, &["scheduler"], false);
 
     let job = wait_job(&url, &job_id, Some(TOKEN), Duration::from_secs(300)).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     assert_eq!(job["tasks_total"], 6, "split + 3 map + reduce + summary");
     let text = job["result"]["text"].as_str().unwrap_or_default();
     assert!(text.split_whitespace().count() >= 3, "real model output: {}", job["result"]);
@@ -161,6 +166,9 @@ async fn distributed_over_kafka_postgres_and_s3() {
     // same job without a token, or with the token of another tenant, is rejected with the reason.
     let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let kafka_job = format!("{run}-from-kafka");
+    // The states a `job_state_changed` ends a job in, by their wire names, for the consumer.
+    let ended =
+        [JobState::Succeeded, JobState::Failed, JobState::Cancelled].map(|s| format!("\"{s}\"")).join(", ");
     let script = format!(
         r#"
 import json, time
@@ -191,7 +199,7 @@ while wanted and time.time() < deadline:
     b = e["body"]
     if b.get("job_id") not in wanted:
         continue
-    if e["kind"] == "job_state_changed" and b["state"] in ("succeeded", "failed", "cancelled"):
+    if e["kind"] == "job_state_changed" and b["state"] in ({ended}):
         print("outcome", b["job_id"], b["state"])
         wanted.discard(b["job_id"])
     elif e["kind"] == "job_rejected":
@@ -215,7 +223,7 @@ c.close()
     assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        said.contains(&format!("outcome {kafka_job} succeeded")),
+        said.contains(&format!("outcome {kafka_job} {}", JobState::Succeeded)),
         "a plain consumer read the outcome: {said}"
     );
     assert!(
@@ -229,7 +237,7 @@ c.close()
         "a token of another tenant is refused: {said}"
     );
     let job = wait_job(&url, &kafka_job, Some(TOKEN), Duration::from_secs(60)).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     assert_eq!(job["result"]["count"], 4, "{job}");
 }
 
@@ -255,7 +263,12 @@ async fn control_records_from_another_tenant_do_not_act_on_a_job() {
     let (status, body) = post(&url, "/v1/jobs", &long, Some(TOKEN)).await;
     assert_eq!(status, 202, "{body}");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while get(&url, &format!("/v1/jobs/{job_id}"), Some(TOKEN)).await.unwrap().1["state"] != "running" {
+    loop {
+        // Not found until the read model has projected the job.
+        let (status, job) = get(&url, &format!("/v1/jobs/{job_id}"), Some(TOKEN)).await.unwrap();
+        if status == 200 && job_state(&job) == JobState::Running {
+            break;
+        }
         assert!(Instant::now() < deadline, "the job did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -317,7 +330,11 @@ c.close()
         "globex's archive is refused with the reason: {said}"
     );
     let (_, job) = get(&url, &format!("/v1/jobs/{job_id}"), Some(TOKEN)).await.unwrap();
-    assert_eq!(job["state"], "running", "globex's cancel and archive did not act on acme's job: {job}");
+    assert_eq!(
+        job_state(&job),
+        JobState::Running,
+        "globex's cancel and archive did not act on acme's job: {job}"
+    );
 
     // acme's own cancel, produced to Kafka with acme's token, does.
     let script = format!(
@@ -334,7 +351,7 @@ assert p.flush(10) == 0
     let out = Command::new(&python).args(["-c", &script]).output().unwrap();
     assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
     let job = wait_job(&url, &job_id, Some(TOKEN), Duration::from_secs(60)).await;
-    assert_eq!(job["state"], "cancelled", "{job}");
+    assert_eq!(job_state(&job), JobState::Cancelled, "{job}");
 
     // And acme's own archive archives it.
     let script = format!(
@@ -351,7 +368,9 @@ assert p.flush(10) == 0
     let out = Command::new(&python).args(["-c", &script]).output().unwrap();
     assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
     let deadline = Instant::now() + Duration::from_secs(60);
-    while get(&url, &format!("/v1/jobs/{job_id}"), Some(TOKEN)).await.unwrap().1["state"] != "archived" {
+    while job_state(&get(&url, &format!("/v1/jobs/{job_id}"), Some(TOKEN)).await.unwrap().1)
+        != JobState::Archived
+    {
         assert!(Instant::now() < deadline, "acme's archive did not act");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -418,9 +437,9 @@ c.close()
         "the retry is answered with the original job's id: {said}"
     );
     let first = wait_job(&url, &format!("{run}-first"), Some(TOKEN), Duration::from_secs(60)).await;
-    assert_eq!(first["state"], "succeeded", "{first}");
+    assert_eq!(job_state(&first), JobState::Succeeded, "{first}");
     let (_, retry) = get(&url, &format!("/v1/jobs/{run}-retry"), Some(TOKEN)).await.unwrap();
-    assert_eq!(retry["state"], "rejected", "{retry}");
+    assert_eq!(job_state(&retry), JobState::Rejected, "{retry}");
     assert!(retry["reason"].as_str().unwrap_or("").contains(&format!("`{run}-first`")), "{retry}");
 
     // The read model goes on: the refused record is a dead letter, and a later REST job runs.
@@ -442,7 +461,7 @@ c.close()
     let (status, body) = post(&url, "/v1/jobs", &later, Some(TOKEN)).await;
     assert_eq!(status, 202, "{body}");
     let job = wait_job(&url, &format!("{run}-later"), Some(TOKEN), Duration::from_secs(60)).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
 }
 
 /// Issue 16 item 4 on tansu + PostgreSQL: a tenant's `max_active_jobs` holds for concurrent REST

@@ -8,8 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Up, post, read_stream_with, start_processes, wait_job};
+use common::{Up, job_state, post, read_stream_with, start_processes, wait_job};
 use serde_json::json;
+use splai_events::JobState;
 
 fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -48,11 +49,11 @@ async fn drive(url: &str, token: Option<&'static str>, secs: u64, clients: usize
                 // The last state the stream told: a `job.status` event, or the opening snapshot
                 // when the job had already finished before the stream was opened.
                 let last_status = events.iter().rev().find_map(|e| match e.1.as_str() {
-                    "job.status" => Some(e.2["state"].clone()),
-                    "job.snapshot" => Some(e.2["job"]["state"].clone()),
+                    "job.status" => Some(job_state(&e.2)),
+                    "job.snapshot" => Some(job_state(&e.2["job"])),
                     _ => None,
                 });
-                assert_eq!(last_status, Some(json!("succeeded")), "{id} stream: {events:?}");
+                assert_eq!(last_status, Some(JobState::Succeeded), "{id} stream: {events:?}");
                 done.push(id);
             }
             done
@@ -64,7 +65,7 @@ async fn drive(url: &str, token: Option<&'static str>, secs: u64, clients: usize
     }
     for id in &jobs {
         let job = wait_job(url, id, token, Duration::from_secs(30)).await;
-        assert_eq!(job["state"], "succeeded", "{job}");
+        assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     }
     assert!(jobs.len() >= clients, "every client finished at least one job");
     jobs

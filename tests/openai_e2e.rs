@@ -8,7 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Up, get};
+use common::{Up, get, job_state};
+use splai_events::JobState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_client_works_against_splai() {
@@ -84,7 +85,7 @@ async fn a_streaming_client_that_goes_away_cancels_its_job() {
     let job = job.expect("chunks carry the job id");
     drop(response);
     let ended = common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
-    assert_eq!(ended["state"], "cancelled", "{ended}");
+    assert_eq!(job_state(&ended), JobState::Cancelled, "{ended}");
     assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
 }
 
@@ -110,6 +111,6 @@ async fn a_waiting_client_that_goes_away_cancels_its_job() {
     call.abort(); // drops the connection
     assert!(call.await.unwrap_err().is_cancelled());
     let ended = common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
-    assert_eq!(ended["state"], "cancelled", "{ended}");
+    assert_eq!(job_state(&ended), JobState::Cancelled, "{ended}");
     assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
 }

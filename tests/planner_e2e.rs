@@ -8,8 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Up, get, post, read_stream, wait_job};
+use common::{Up, get, job_state, post, read_stream, wait_job};
 use serde_json::{Value, json};
+use splai_events::JobState;
 
 const TICKETS: &str = "#101 [billing] The invoice PDF is blank when exported.
 #102 [search] Search takes over ten seconds to answer.
@@ -24,7 +25,7 @@ async fn run(url: &str, id: &str, input: Value) -> Value {
     let (status, body) = post(url, "/v1/jobs", &request, None).await;
     assert_eq!(status, 202, "{body}");
     let job = wait_job(url, id, None, Duration::from_secs(600)).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     job
 }
 

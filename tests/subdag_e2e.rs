@@ -9,8 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Up, get, post, wait_job};
+use common::{Up, get, job_state, post, task_state, wait_job};
 use serde_json::{Value, json};
+use splai_events::{JobState, TaskState};
 
 fn request(id: &str, lines: usize) -> Value {
     let text: Vec<String> =
@@ -31,7 +32,7 @@ fn request(id: &str, lines: usize) -> Value {
 }
 
 /// Task id → (state, attempt, artifact path, input paths), from the job's lineage.
-async fn lineage(url: &str, id: &str) -> Vec<(String, String, u64, String, Vec<String>)> {
+async fn lineage(url: &str, id: &str) -> Vec<(String, TaskState, u64, String, Vec<String>)> {
     let (status, body) = get(url, &format!("/v1/jobs/{id}/lineage"), None).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let mut tasks: Vec<_> = body["tasks"]
@@ -44,7 +45,7 @@ async fn lineage(url: &str, id: &str) -> Vec<(String, String, u64, String, Vec<S
             inputs.sort();
             (
                 t["task_id"].as_str().unwrap().to_string(),
-                t["state"].as_str().unwrap().to_string(),
+                task_state(t),
                 t["attempt"].as_u64().unwrap(),
                 t["artifact"].as_str().unwrap_or("-").to_string(),
                 inputs,
@@ -61,7 +62,7 @@ async fn a_map_over_a_runtime_list_of_fifty_runs_and_replays_to_the_same_state()
     let (status, body) = post(&up.url, "/v1/jobs", &request("map50", 50), None).await;
     assert_eq!(status, 202, "{body}");
     let job = wait_job(&up.url, "map50", None, Duration::from_secs(120)).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     assert_eq!(job["tasks_total"], 54, "split, map, 50 items, the reduce and the report: {job}");
     let expected: Vec<String> =
         (0..50).map(|i| format!("[ticket {i}: printer on floor {} jams]", i % 7)).collect();
@@ -70,7 +71,7 @@ async fn a_map_over_a_runtime_list_of_fifty_runs_and_replays_to_the_same_state()
     let before = lineage(&up.url, "map50").await;
     assert_eq!(before.len(), 54);
     assert!(
-        before.iter().all(|(_, state, attempt, _, _)| state == "succeeded" && *attempt == 1),
+        before.iter().all(|(_, state, attempt, _, _)| *state == TaskState::Succeeded && *attempt == 1),
         "{before:?}"
     );
     let item = before.iter().find(|t| t.0 == "map.item-049").expect("an appended task in the lineage");
@@ -86,9 +87,9 @@ async fn a_map_over_a_runtime_list_of_fifty_runs_and_replays_to_the_same_state()
     let (status, body) = post(&up.url, "/v1/jobs", &request("after", 3), None).await;
     assert_eq!(status, 202, "{body}");
     let after = wait_job(&up.url, "after", None, Duration::from_secs(120)).await;
-    assert_eq!(after["state"], "succeeded", "the replayed scheduler runs new work: {after}");
+    assert_eq!(job_state(&after), JobState::Succeeded, "the replayed scheduler runs new work: {after}");
     let job = wait_job(&up.url, "map50", None, Duration::from_secs(10)).await;
-    assert_eq!(job["state"], "succeeded");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     assert_eq!(job["tasks_total"], 54);
     assert_eq!(lineage(&up.url, "map50").await, before, "nothing ran again; the lineage is the same");
 }

@@ -10,8 +10,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{get, splai, wait_job, wait_ready};
+use common::{get, job_state, splai, wait_job, wait_ready};
 use serde_json::{Value, json};
+use splai_events::JobState;
 
 /// (service, name, parent span id) of every span of `trace` in the receiver's file, by span id.
 fn spans_of(file: &str, trace: &str) -> HashMap<String, (String, String, String)> {
@@ -90,7 +91,7 @@ async fn a_job_is_one_trace_across_gateway_scheduler_and_executor() {
     let accepted: Value = resp.json().await.unwrap();
     assert_eq!(accepted["trace_id"], trace.as_str(), "the job continues the caller's trace");
     let done = wait_job(&url, "traced-1", None, Duration::from_secs(30)).await;
-    assert_eq!(done["state"], "succeeded");
+    assert_eq!(job_state(&done), JobState::Succeeded, "{done}");
     assert_eq!(get(&url, "/v1/jobs/traced-1", None).await.unwrap().1["trace_id"], trace.as_str());
 
     // The scheduler and the executor serve their own /metrics.

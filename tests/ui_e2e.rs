@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Up, post, wait_job};
+use common::{Up, job_state, post, wait_job};
 use serde_json::json;
+use splai_events::JobState;
 
 fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
@@ -91,9 +92,10 @@ async fn the_dashboard_renders_jobs_a_dag_and_workers() {
             .0,
         202
     );
-    assert_eq!(wait_job(url, "ui-table", None, Duration::from_secs(30)).await["state"], "succeeded");
+    let table = wait_job(url, "ui-table", None, Duration::from_secs(30)).await;
+    assert_eq!(job_state(&table), JobState::Succeeded, "{table}");
     let job = wait_job(url, "ui-tickets", None, Duration::from_secs(30)).await;
-    assert_eq!(job["state"], "succeeded");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     wait_job(url, "ui-broken", None, Duration::from_secs(30)).await;
 
     let out = std::env::var("SPLAI_TEST_UI_SCREENSHOTS").map(PathBuf::from).ok();
@@ -182,7 +184,7 @@ async fn a_records_table_downloads_as_csv() {
         json!({"tasks": [{"id": "c", "kind": "aggregation", "inputs": {"part-0": {"literal": "x"}}}]});
     assert_eq!(post(url, "/v1/jobs", &submit("plain", plain), None).await.0, 202);
     let job = wait_job(url, "t", None, Duration::from_secs(30)).await;
-    assert_eq!(job["state"], "succeeded");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     let resp = reqwest::get(format!("{url}/v1/jobs/t/result.csv")).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");

@@ -9,8 +9,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Up, get, post, wait_job};
+use common::{Up, get, job_state, post, task_state, wait_job};
 use serde_json::json;
+use splai_events::{JobState, TaskState};
 
 fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
@@ -43,8 +44,12 @@ async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let (_, tasks) = get(&up.url, "/v1/jobs/up-batch/tasks", None).await.unwrap();
-        let done =
-            tasks["tasks"].as_array().into_iter().flatten().filter(|t| t["state"] == "succeeded").count();
+        let done = tasks["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| task_state(t) == TaskState::Succeeded)
+            .count();
         if done >= 2 {
             break;
         }
@@ -56,7 +61,7 @@ async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
     let job = wait_job(&up.url, "up-batch", None, Duration::from_secs(300)).await;
     let history = common::task_history(&up.url, "up-batch", None).await;
     eprintln!("task history across the restart:\n{history}");
-    assert_eq!(job["state"], "succeeded", "{job}\n{history}");
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}\n{history}");
     assert_eq!(job["tasks_total"], 6);
     assert!(
         job["result"]["text"].as_str().unwrap_or("").split_whitespace().count() >= 3,
@@ -73,8 +78,8 @@ async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
     let (code, out, err) = cli(&up.url, &["job", "up-batch"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("split [tool_execution] succeeded")
-            && out.contains("\n  map-0 [llm_inference] succeeded"),
+        out.contains(&format!("split [tool_execution] {}", TaskState::Succeeded))
+            && out.contains(&format!("\n  map-0 [llm_inference] {}", TaskState::Succeeded)),
         "{out}"
     );
     let (code, out, _) = cli(&up.url, &["artifacts", "up-batch"]);
@@ -82,7 +87,7 @@ async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
     assert_eq!(out.lines().count(), 6, "{out}");
     let (code, out, _) = cli(&up.url, &["jobs"]);
     assert_eq!(code, 0);
-    assert!(out.contains("up-batch") && out.contains("succeeded"), "{out}");
+    assert!(out.contains("up-batch") && out.contains(&JobState::Succeeded.to_string()), "{out}");
 
     let dir = up.dir.as_ref().unwrap().path().to_path_buf();
     let good = dir.join("good.json");

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use splai_events::{Event, Topic};
+use splai_events::{Event, JobState, Topic};
 use splai_ingest::log::{EventReader, EventWriter, open_log};
 
-use crate::common::{self, get, post, start_processes};
+use crate::common::{self, get, job_state, post, start_processes};
 
 const TOKEN: &str = "chaos-token";
 const JOBS: usize = 8;
@@ -264,7 +264,7 @@ model_dir = "{dir}/models"
         for i in 0..JOBS {
             let id = format!("{run}-{i}");
             if let Some((200, job)) = get(&url, &format!("/v1/jobs/{id}"), Some(TOKEN)).await
-                && job["state"] == "succeeded"
+                && job_state(&job) == JobState::Succeeded
             {
                 jobs.insert(id, job);
             }

@@ -18,9 +18,11 @@ mod infra;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{get, post, read_stream, splai, start_gateway, wait_job, wait_ready, wait_until};
+use common::{
+    get, job_state, post, read_stream, splai, start_gateway, task_state, wait_job, wait_ready, wait_until,
+};
 use serde_json::{Value, json};
-use splai_events::{Event, TaskState, Topic};
+use splai_events::{Event, JobState, TaskState, Topic};
 use splai_ingest::log::{EventReader, EventWriter, open_log};
 
 /// Task `task` of job `job` with its attempts, as `/v1/jobs/{job}/tasks` shows it.
@@ -58,7 +60,8 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
     assert_eq!(post(&url, "/v1/jobs", &job, None).await.0, 202);
     wait_until("`slow` to run on the executor to be frozen", Duration::from_secs(30), async || {
         let slow = task_of(&url, "freeze-1", "slow").await;
-        if slow["state"] == "running" { Ok(()) } else { Err(slow) }
+        // Null until the task is projected.
+        if !slow.is_null() && task_state(&slow) == TaskState::Running { Ok(()) } else { Err(slow) }
     })
     .await;
     frozen.signal("-STOP"); // no beats, no progress: the ttl (1.5 s) runs out
@@ -70,7 +73,7 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
     .await;
     frozen.signal("-CONT"); // wakes up, finishes its (stale) attempt and reports it
     let done = wait_job(&url, "freeze-1", None, Duration::from_secs(60)).await;
-    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(job_state(&done), JobState::Succeeded, "{done}");
     // The frozen attempt's late report (its result, or its failure once it reads its revoke)
     // reaches the read model; what follows holds with it there.
     let slow = wait_until("the frozen attempt's late report", Duration::from_secs(30), async || {
@@ -125,8 +128,12 @@ async fn the_gateway_restarts_mid_job_and_streams_resume_without_gaps() {
     let seen_before =
         wait_until("a first task of restart-1 to succeed", Duration::from_secs(30), async || {
             let (_, tasks) = get(&url, "/v1/jobs/restart-1/tasks", None).await.unwrap();
-            let n =
-                tasks["tasks"].as_array().into_iter().flatten().filter(|t| t["state"] == "succeeded").count();
+            let n = tasks["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| task_state(t) == TaskState::Succeeded)
+                .count();
             if n > 0 { Ok(n) } else { Err(tasks) }
         })
         .await;
@@ -158,7 +165,7 @@ async fn the_gateway_restarts_mid_job_and_streams_resume_without_gaps() {
     assert_eq!(url2, url);
     wait_ready(&url, None).await;
     let done = wait_job(&url, "restart-1", None, Duration::from_secs(60)).await;
-    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(job_state(&done), JobState::Succeeded, "{done}");
     // The stream across the restart: whole, and resumed from the middle, agree exactly.
     // (Last-Event-ID 0: the whole history, not a snapshot.)
     let all = read_stream(&url, "restart-1", Some("0")).await;
@@ -169,7 +176,7 @@ async fn the_gateway_restarts_mid_job_and_streams_resume_without_gaps() {
     let resumed = read_stream(&url, "restart-1", all[mid].0.as_deref()).await;
     assert_eq!(resumed, all[mid + 1..].to_vec());
     let succeeded_updates =
-        all.iter().filter(|e| e.1 == "task.update" && e.2["state"] == "succeeded").count();
+        all.iter().filter(|e| e.1 == "task.update" && task_state(&e.2) == TaskState::Succeeded).count();
     assert_eq!(succeeded_updates, 12, "each task's success appears once in the stream");
 }
 
@@ -194,13 +201,13 @@ async fn a_retry_storm_is_spaced_by_backoff_and_ends_in_dead_letters() {
     }
     for i in 0..STORMY {
         let job = wait_job(&url, &format!("storm-{i}"), None, Duration::from_secs(90)).await;
-        assert_eq!(job["state"], "failed", "{job}");
+        assert_eq!(job_state(&job), JobState::Failed, "{job}");
         assert_eq!(job["failed_task"], "stuck", "{job}");
         assert!(job["reason"].as_str().unwrap().contains("timed out"), "{job}");
         let (_, tasks) = get(&url, &format!("/v1/jobs/storm-{i}/tasks"), None).await.unwrap();
         let stuck =
             tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "stuck").unwrap().clone();
-        assert_eq!(stuck["state"], "dead_lettered", "{stuck}");
+        assert_eq!(task_state(&stuck), TaskState::DeadLettered, "{stuck}");
         let mut starts: Vec<i64> = stuck["attempts"]
             .as_array()
             .unwrap()
@@ -227,5 +234,6 @@ async fn a_retry_storm_is_spaced_by_backoff_and_ends_in_dead_letters() {
     let calm = json!({"type": "explicit", "job_id": "after-storm", "dag": {"tasks": [
         {"id": "t", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 10}}}]}});
     assert_eq!(post(&url, "/v1/jobs", &calm, None).await.0, 202);
-    assert_eq!(wait_job(&url, "after-storm", None, Duration::from_secs(30)).await["state"], "succeeded");
+    let after = wait_job(&url, "after-storm", None, Duration::from_secs(30)).await;
+    assert_eq!(job_state(&after), JobState::Succeeded, "{after}");
 }

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use splai_events::{JobState, TaskState};
 
 /// A running `splai up`, killed when dropped.
 pub struct Up {
@@ -262,6 +263,21 @@ pub async fn post(url: &str, path: &str, body: &Value, token: Option<&str>) -> (
 pub async fn wait_job(url: &str, job_id: &str, token: Option<&str>, within: Duration) -> Value {
     let jobs = client(url, token).wait_terminal(&[job_id.to_string()], within).await;
     jobs.unwrap_or_else(|e| panic!("job {job_id}: {e}")).remove(0).document
+}
+
+/// The state of a job document (`/v1/jobs/{id}`, a `job.status` event, a snapshot's `job`) as
+/// the contract's enum, so tests compare states, not strings. Panics, showing the document,
+/// when it has no state or one the contract does not name.
+pub fn job_state(doc: &Value) -> JobState {
+    let name = doc["state"].as_str().unwrap_or_else(|| panic!("no job state in {doc}"));
+    splai_events::from_wire(name).unwrap_or_else(|e| panic!("{e}: {doc}"))
+}
+
+/// The state of a task document (a `/v1/jobs/{id}/tasks` row, a `task.update` event, a lineage
+/// node) as the contract's enum; panics like [`job_state`].
+pub fn task_state(doc: &Value) -> TaskState {
+    let name = doc["state"].as_str().unwrap_or_else(|| panic!("no task state in {doc}"));
+    splai_events::from_wire(name).unwrap_or_else(|e| panic!("{e}: {doc}"))
 }
 
 /// A gateway, a scheduler and executors `{run}-w1`, `{run}-w2`, … as processes on one config.

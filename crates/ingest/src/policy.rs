@@ -81,10 +81,27 @@ pub struct PolicySet {
 /// What a policy file says is wrong with it.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("cannot read policy file {path}: {message}")]
-    Read { path: String, message: String },
-    #[error("policy file {path} is invalid: {message}")]
-    Invalid { path: String, message: String },
+    #[error("cannot read policy file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("policy file {path} is invalid")]
+    Invalid {
+        path: String,
+        #[source]
+        source: PolicyParseError,
+    },
+}
+
+/// What is wrong with a policy's text.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyParseError {
+    #[error("not a policy document")]
+    Toml(#[from] toml::de::Error),
+    #[error("rule `{rule}`: {why}")]
+    Rule { rule: String, why: String },
 }
 
 /// The facts a rule matches on, for one task of one job.
@@ -143,23 +160,21 @@ impl PolicySet {
             return Ok(Self::default());
         }
         let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::Read { path: path.to_string(), message: e.to_string() })?;
-        Self::parse(&text).map_err(|message| PolicyError::Invalid { path: path.to_string(), message })
+            .map_err(|source| PolicyError::Read { path: path.to_string(), source })?;
+        Self::parse(&text).map_err(|source| PolicyError::Invalid { path: path.to_string(), source })
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let set: PolicySet = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self, PolicyParseError> {
+        let set: PolicySet = toml::from_str(text)?;
+        let bad_rule = |rule: &str, why: String| Err(PolicyParseError::Rule { rule: rule.to_string(), why });
         for r in &set.rules {
             if let Some(bad) =
                 r.require_worker_labels.iter().find(|l| l.split_once('=').is_none_or(|(k, _)| k.is_empty()))
             {
-                return Err(format!("rule `{}`: worker label `{bad}` is not key=value", r.name));
+                return bad_rule(&r.name, format!("worker label `{bad}` is not key=value"));
             }
             if r.stage == Some(Stage::Admission) && !r.require_worker_labels.is_empty() {
-                return Err(format!(
-                    "rule `{}`: require_worker_labels applies at placement, not admission",
-                    r.name
-                ));
+                return bad_rule(&r.name, "require_worker_labels applies at placement, not admission".into());
             }
         }
         Ok(set)
@@ -308,15 +323,22 @@ reason = "restricted data runs only on on-prem workers"
 
     #[test]
     fn bad_files_are_specific() {
-        assert!(PolicySet::parse("default = \"maybe\"").unwrap_err().contains("maybe"));
+        let text = |e: PolicyParseError| match &e {
+            PolicyParseError::Toml(source) => format!("{e}: {source}"),
+            PolicyParseError::Rule { .. } => e.to_string(),
+        };
+        assert!(text(PolicySet::parse("default = \"maybe\"").unwrap_err()).contains("maybe"));
         assert!(
-            PolicySet::parse("[[rules]]\nname = \"x\"\nreason = \"r\"\nrequire_worker_labels = [\"onprem\"]")
+            text(
+                PolicySet::parse(
+                    "[[rules]]\nname = \"x\"\nreason = \"r\"\nrequire_worker_labels = [\"onprem\"]"
+                )
                 .unwrap_err()
-                .contains("key=value")
+            )
+            .contains("key=value")
         );
         assert!(
-            PolicySet::parse("[[rules]]\nname = \"x\"\nreason = \"r\"\ncolour = \"red\"")
-                .unwrap_err()
+            text(PolicySet::parse("[[rules]]\nname = \"x\"\nreason = \"r\"\ncolour = \"red\"").unwrap_err())
                 .contains("colour")
         );
         assert!(matches!(PolicySet::load("/no/such/policy.toml"), Err(PolicyError::Read { .. })));
