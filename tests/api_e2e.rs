@@ -7,9 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Up, get, job_state, post, read_stream, task_state, wait_job, wait_until};
+use common::{Up, get, job_state, post, read_stream, status_event_state, task_state, wait_job, wait_until};
 use serde_json::{Value, json};
-use splai_events::{JobState, TaskState};
+use splai_events::{JobState, RevokeReason, TaskState};
 
 fn tool_dag() -> Value {
     let tickets =
@@ -357,7 +357,9 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
             && task_state(&e.2) == TaskState::Succeeded),
         "{events:#?}"
     );
-    assert!(events.iter().any(|e| e.1 == "job.status" && job_state(&e.2) == JobState::Succeeded));
+    assert!(
+        events.iter().any(|e| e.1 == "job.status" && status_event_state(&e.2) == Some(JobState::Succeeded))
+    );
 
     // Resume from the middle: exactly the rest, no gaps, no duplicates.
     let middle = events.len() / 2;
@@ -511,7 +513,8 @@ async fn cancel_stops_the_running_attempt() {
         let nap = tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "nap").unwrap().clone();
         let attempt = &nap["attempts"][0];
         if attempt["state"] == "failed" {
-            assert_eq!(attempt["error"], "revoked", "{nap}");
+            let why: Option<RevokeReason> = serde_json::from_value(attempt["revoked"].clone()).unwrap();
+            assert_eq!(why, Some(RevokeReason::Cancelled), "revoked because the job was cancelled: {nap}");
             assert_eq!(task_state(&nap), TaskState::Cancelled, "{nap}");
             break;
         }

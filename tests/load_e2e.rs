@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Up, job_state, post, read_stream_with, start_processes, wait_job};
+use common::{Up, job_state, post, read_stream_with, start_processes, status_event_state, wait_job};
 use serde_json::json;
 use splai_events::JobState;
 
@@ -49,7 +49,7 @@ async fn drive(url: &str, token: Option<&'static str>, secs: u64, clients: usize
                 // The last state the stream told: a `job.status` event, or the opening snapshot
                 // when the job had already finished before the stream was opened.
                 let last_status = events.iter().rev().find_map(|e| match e.1.as_str() {
-                    "job.status" => Some(job_state(&e.2)),
+                    "job.status" => status_event_state(&e.2),
                     "job.snapshot" => Some(job_state(&e.2["job"])),
                     _ => None,
                 });

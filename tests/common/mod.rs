@@ -273,6 +273,16 @@ pub fn job_state(doc: &Value) -> JobState {
     splai_events::from_wire(name).unwrap_or_else(|e| panic!("{e}: {doc}"))
 }
 
+/// The job state a `job.status` stream event carries; `None` for its `admitted` event (the job was
+/// planned; its state is `queued` from then on).
+pub fn status_event_state(data: &Value) -> Option<JobState> {
+    let name = data["state"].as_str()?;
+    if name == "admitted" {
+        return None;
+    }
+    Some(splai_events::from_wire(name).unwrap_or_else(|e| panic!("{e}: {data}")))
+}
+
 /// The state of a task document (a `/v1/jobs/{id}/tasks` row, a `task.update` event, a lineage
 /// node) as the contract's enum; panics like [`job_state`].
 pub fn task_state(doc: &Value) -> TaskState {

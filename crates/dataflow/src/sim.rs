@@ -257,6 +257,7 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
                             worker_id,
                             error: "simulated failure".into(),
                             retryable: true,
+                            revoked: None,
                         })
                     };
                     let n = slots.len();

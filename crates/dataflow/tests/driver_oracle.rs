@@ -318,6 +318,7 @@ impl World {
                 worker_id: h.worker,
                 error: "simulated failure".into(),
                 retryable: outcome == 3,
+                revoked: None,
             })
         };
         self.read(&h.tenant, event);

@@ -233,6 +233,7 @@ impl Harness {
                                     worker_id: wid,
                                     error: "scripted failure".into(),
                                     retryable,
+                                    revoked: None,
                                 };
                                 writer.append(&[ev(Event::AttemptFailed(failed))]).await.unwrap();
                             }

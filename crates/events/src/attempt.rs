@@ -96,6 +96,9 @@ attempt_event! {
         pub error: String,
         /// False when running it again cannot help (bad input, unknown tool).
         pub retryable: bool,
+        /// Set when the attempt stopped because the scheduler revoked it: why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub revoked: Option<crate::RevokeReason>,
     }
 }
 

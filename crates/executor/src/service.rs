@@ -81,7 +81,7 @@ struct Shared {
     shell: Option<ShellLimits>,
     models: Arc<Models>,
     /// Running attempts by (tenant, attempt): two tenants may use the same job id.
-    running: Mutex<HashMap<(String, AttemptId), Arc<AtomicBool>>>,
+    running: Mutex<HashMap<(String, AttemptId), Arc<Stop>>>,
     seq: std::sync::atomic::AtomicU64,
 }
 
@@ -228,7 +228,7 @@ pub async fn run(
                     if !seen.insert(key.clone()) {
                         continue; // a duplicate delivery
                     }
-                    let cancel = Arc::new(AtomicBool::new(false));
+                    let cancel = Arc::new(Stop::default());
                     shared.running.lock().expect("running lock").insert(key, cancel.clone());
                     tokio::spawn(attempt(
                         shared.clone(),
@@ -243,9 +243,9 @@ pub async fn run(
                     // A revoke of a stale attempt answers a heartbeat, which names attempts
                     // without their tenant ("system"): it stops that attempt of any tenant.
                     let any_tenant = e.tenant == SYSTEM;
-                    for ((tenant, attempt), flag) in shared.running.lock().expect("running lock").iter() {
+                    for ((tenant, attempt), stop) in shared.running.lock().expect("running lock").iter() {
                         if *attempt == r.attempt && (any_tenant || *tenant == e.tenant) {
-                            flag.store(true, Ordering::SeqCst);
+                            stop.revoke(r.reason);
                         }
                     }
                 }
@@ -287,14 +287,34 @@ async fn cached_output(shared: &Shared, tenant: &str, key: &str) -> Option<(serd
     }
 }
 
+/// How a running attempt is told to stop: the flag its work checks between steps, and, when the
+/// scheduler revoked it, why.
+#[derive(Debug, Default)]
+struct Stop {
+    flag: Arc<AtomicBool>,
+    reason: std::sync::OnceLock<splai_events::RevokeReason>,
+}
+
+impl Stop {
+    fn revoke(&self, reason: splai_events::RevokeReason) {
+        let _ = self.reason.set(reason);
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    fn revoked(&self) -> Option<splai_events::RevokeReason> {
+        self.reason.get().copied()
+    }
+}
+
 async fn attempt(
     shared: Arc<Shared>,
     slots: Arc<Semaphore>,
     tenant: String,
     traceparent: Option<String>,
     a: Assign,
-    cancel: Arc<AtomicBool>,
+    stop: Arc<Stop>,
 ) {
+    let cancel = &stop.flag;
     let Ok(_permit) = slots.acquire_owned().await else { return };
     let started = Instant::now();
     let started_ms = now_ms();
@@ -398,8 +418,9 @@ async fn attempt(
         Ok::<_, crate::AttemptError>((output, inputs.lineage, cached))
     })
     .await;
-    // Revoked means a `Revoke` set the flag; a timeout sets it too, but reports as a timeout.
-    let revoked = cancel.load(Ordering::SeqCst);
+    // Revoked means a `Revoke` stopped it (and said why); a timeout sets the flag too, but reports
+    // as a timeout.
+    let revoked = stop.revoked();
     let result = match outcome {
         Err(_) => {
             cancel.store(true, Ordering::SeqCst); // stop the generation between tokens
@@ -408,12 +429,13 @@ async fn attempt(
         Ok(r) => r,
     };
     let started_written = forwarder.await.unwrap_or(false);
-    let event = if revoked {
+    let event = if let Some(reason) = revoked {
         Event::AttemptFailed(AttemptFailed {
             attempt: id.clone(),
             worker_id,
-            error: "revoked".into(),
+            error: format!("revoked ({})", splai_events::wire_name(&reason)),
             retryable: true,
+            revoked: Some(reason),
         })
     } else {
         match result {
@@ -457,6 +479,7 @@ async fn attempt(
                         worker_id,
                         error: e.to_string(),
                         retryable: true,
+                        revoked: None,
                     }),
                 }
             }
@@ -465,12 +488,13 @@ async fn attempt(
                 worker_id,
                 error: e.message,
                 retryable: e.retryable,
+                revoked: None,
             }),
         }
     };
     let outcome = match &event {
         Event::AttemptSucceeded(_) => "succeeded",
-        Event::AttemptFailed(_) if revoked => "revoked",
+        Event::AttemptFailed(_) if revoked.is_some() => "revoked",
         _ => "failed",
     };
     let kind = splai_events::wire_name(&a.kind);

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use splai_events::{DataClassification, JobState, JobType, Priority, TaskKind, TaskState};
+use splai_events::{DataClassification, JobState, JobType, Priority, RevokeReason, TaskKind, TaskState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -173,6 +173,8 @@ pub struct AttemptView {
     pub finished_at_ms: Option<i64>,
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
+    /// Why the scheduler revoked it, when it did.
+    pub revoked: Option<RevokeReason>,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
 }
@@ -569,7 +571,7 @@ impl TenantStore<'_> {
         let tenant = self.tenant;
         let rows = sqlx::query(
             "SELECT task_id, attempt, worker_id, state, started_at_ms, finished_at_ms, duration_ms, error,
-               prompt_tokens, completion_tokens
+               revoked, prompt_tokens, completion_tokens
              FROM attempts WHERE tenant = $2 AND job_id = $1 ORDER BY task_id, attempt",
         )
         .bind(job_id)
@@ -579,17 +581,21 @@ impl TenantStore<'_> {
         .map_err(q("list attempts"))?;
         rows.iter()
             .map(|r| {
+                let revoked: Option<String> = r.try_get("revoked")?;
                 Ok(AttemptView {
-                    task_id: r.try_get(0)?,
-                    attempt: r.try_get(1)?,
-                    worker_id: r.try_get(2)?,
-                    state: r.try_get(3)?,
-                    started_at_ms: r.try_get(4)?,
-                    finished_at_ms: r.try_get(5)?,
-                    duration_ms: r.try_get(6)?,
-                    error: r.try_get(7)?,
-                    prompt_tokens: r.try_get(8)?,
-                    completion_tokens: r.try_get(9)?,
+                    task_id: r.try_get("task_id")?,
+                    attempt: r.try_get("attempt")?,
+                    worker_id: r.try_get("worker_id")?,
+                    state: r.try_get("state")?,
+                    started_at_ms: r.try_get("started_at_ms")?,
+                    finished_at_ms: r.try_get("finished_at_ms")?,
+                    duration_ms: r.try_get("duration_ms")?,
+                    error: r.try_get("error")?,
+                    revoked: revoked.map(|name| splai_events::from_wire(&name)).transpose().map_err(|e| {
+                        sqlx::Error::ColumnDecode { index: "revoked".into(), source: Box::new(e) }
+                    })?,
+                    prompt_tokens: r.try_get("prompt_tokens")?,
+                    completion_tokens: r.try_get("completion_tokens")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

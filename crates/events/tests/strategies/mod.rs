@@ -338,9 +338,11 @@ pub fn event() -> impl Strategy<Value = Event> {
                     })
                 }
             ),
-        (attempt_id(), ident(), text(), any::<bool>()).prop_map(|(attempt, worker_id, error, retryable)| {
-            Event::AttemptFailed(AttemptFailed { attempt, worker_id, error, retryable })
-        }),
+        (attempt_id(), ident(), text(), any::<bool>(), proptest::option::of(revoke_reason())).prop_map(
+            |(attempt, worker_id, error, retryable, revoked)| {
+                Event::AttemptFailed(AttemptFailed { attempt, worker_id, error, retryable, revoked })
+            }
+        ),
         (ident(), job_type(), priority(), dag(), option::of(any::<u64>())).prop_map(
             |(job_id, job_type, priority, dag, deadline_ms)| {
                 Event::JobAdmitted(JobAdmitted { job_id, job_type, priority, dag, deadline_ms })

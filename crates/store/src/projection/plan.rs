@@ -331,10 +331,11 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
         }
         Event::AttemptFailed(f) => {
             let a = &f.attempt;
-            out.push(Stmt::new("project attempt failed", "INSERT INTO attempts (tenant, job_id, task_id, attempt, worker_id, state, finished_at_ms, error, retryable)
-                 VALUES ($8, $1, $2, $3, $4, 'failed', $5, $6, $7)
+            out.push(Stmt::new("project attempt failed", "INSERT INTO attempts (tenant, job_id, task_id, attempt, worker_id, state, finished_at_ms, error, retryable, revoked)
+                 VALUES ($8, $1, $2, $3, $4, 'failed', $5, $6, $7, $9)
                  ON CONFLICT (tenant, job_id, task_id, attempt) DO UPDATE SET state = 'failed',
-                   finished_at_ms = excluded.finished_at_ms, error = excluded.error, retryable = excluded.retryable", vec![Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&f.worker_id), Arg::from(ts), Arg::from(&f.error), Arg::from(f.retryable), Arg::from(tenant)]));
+                   finished_at_ms = excluded.finished_at_ms, error = excluded.error, retryable = excluded.retryable,
+                   revoked = excluded.revoked", vec![Arg::from(&a.job_id), Arg::from(&a.task_id), Arg::from(i64::from(a.attempt)), Arg::from(&f.worker_id), Arg::from(ts), Arg::from(&f.error), Arg::from(f.retryable), Arg::from(tenant), Arg::from(f.revoked.as_ref().map(wire_name))]));
             None
         }
         Event::WorkerRegistered(w) => {
