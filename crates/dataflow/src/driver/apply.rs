@@ -69,7 +69,7 @@ fn waits_for(s: &Scheduler, e: &Envelope, tk: Option<Tk>) -> Option<Cause> {
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
         | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => match tk {
             None => Some(unknown_task_cause(s, &e.tenant, attempt)),
-            Some(tk) if s.attempts.current.get(&tk).is_none_or(|c| c.attempt < attempt.attempt) => {
+            Some(tk) if s.attempts.current(tk).is_none_or(|c| c.attempt < attempt.attempt) => {
                 Some(Cause::attempt(&e.tenant, attempt))
             }
             _ => None,
@@ -132,13 +132,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let w = s.reg.register(r);
             // The same worker id registering again is a restarted process: what it was running
             // died with the old one, so those attempts end now rather than at the heartbeat ttl.
-            let lost: Vec<(Tk, AttemptState)> = s
-                .attempts
-                .current
-                .iter()
-                .filter(|(_, st)| st.worker == w && !st.ended)
-                .map(|(tk, st)| (tk, *st))
-                .collect();
+            let lost = s.attempts.open_on(w);
             for (tk, st) in lost {
                 let why = format!("attempt {} lost: worker {} restarted", st.attempt, r.worker_id);
                 end_attempt(s, tk, st, Outcome::Lost, why, false);
@@ -163,12 +157,10 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                     // it is the open attempt on this worker of any tenant's job of that id.
                     let stale =
                         !s.reg.jobs_named(&a.job_id).filter_map(|j| s.reg.task_of(j, &a.task_id)).any(|tk| {
-                            s.attempts
-                                .current
-                                .get(&tk)
-                                .is_some_and(|st| st.attempt == a.attempt && !st.ended && st.worker == w)
+                            s.attempts.is_open(tk, a.attempt)
+                                && s.attempts.current(tk).is_some_and(|st| st.worker == w)
                         });
-                    if stale && s.attempts.stale_revoked.insert(a.clone()) {
+                    if stale && s.attempts.first_stale_revoke(a) {
                         emit::revoke_stale(s, &a.job_id, &a.task_id, a.attempt, &h.worker_id, &e.tenant, out);
                     }
                 }
@@ -188,7 +180,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             if !s.mode.live {
                 s.replay_latency.decided(tk, a.attempt.attempt, now);
             }
-            let previous = s.attempts.current.get(&tk).copied();
+            let previous = s.attempts.current(tk);
             if previous.is_some_and(|p| p.attempt >= a.attempt.attempt) {
                 return; // a duplicate or stale decision
             }
@@ -210,9 +202,8 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 ended: false,
                 timeout_fed: false,
             };
-            s.attempts.current.insert(tk, st);
+            s.attempts.assign(tk, st);
             s.engine.feed(Fact::Assigned(tk, st.attempt, w), now, 1);
-            s.attempts.timeouts.entry(deadline).or_default().push((tk, st.attempt));
             // A decision the log delivered after its job stopped (it was withdrawn): stop it too.
             if s.mode.live {
                 let stopped = if s.controls.is_cancelled(tk.0) {
@@ -237,7 +228,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                     end_attempt(s, tk, st, Outcome::Fatal, why, true);
                     return;
                 }
-                s.attempts.artifacts.insert(tk, a.artifact.clone());
+                s.attempts.set_artifact(tk, a.artifact.clone());
                 end_attempt(s, tk, st, Outcome::Succeeded, String::new(), false);
             }
         }
@@ -252,14 +243,14 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let Some(tk) = tk else { return };
             s.waiting.given_up.remove(&tk);
             // Only while the task still waits for that attempt: an assignment read since wins.
-            if s.attempts.current.get(&tk).is_some_and(|c| c.attempt >= u.attempt.attempt)
+            if s.attempts.current(tk).is_some_and(|c| c.attempt >= u.attempt.attempt)
                 || s.controls.is_cancelled(tk.0)
                 || s.controls.is_expired(tk.0)
             {
                 return;
             }
             s.attempts.record_failure(tk, u.attempt.attempt, true, true);
-            s.attempts.errors.insert(tk, u.reason.clone());
+            s.attempts.set_error(tk, u.reason.clone());
             s.engine.feed(Fact::Ended(tk, u.attempt.attempt, Outcome::Fatal), now, 1);
         }
         _ => {}
@@ -278,7 +269,7 @@ pub(super) fn lost_with_worker(s: &Scheduler, st: AttemptState) -> String {
 /// The current attempt of `tk`, if `attempt` is it and it is still open before its deadline.
 fn current_open(s: &Scheduler, tk: Option<Tk>, attempt: u32) -> Option<(Tk, AttemptState)> {
     let tk = tk?;
-    let st = s.attempts.current.get(&tk).copied()?;
+    let st = s.attempts.current(tk)?;
     (st.attempt == attempt && !st.ended && s.now < st.deadline).then_some((tk, st))
 }
 
@@ -294,11 +285,8 @@ pub(super) fn fire_timeout(s: &mut Scheduler, tk: Tk, st: AttemptState) {
     if st.timeout_fed {
         return;
     }
-    if let Some(cur) = s.attempts.current.get_mut(&tk).filter(|c| c.attempt == st.attempt) {
-        if cur.timeout_fed {
-            return;
-        }
-        cur.timeout_fed = true;
+    if !s.attempts.feed_timeout_once(tk, st.attempt) {
+        return;
     }
     s.attempts.record_failure(tk, st.attempt, true, false);
     let backoff = backoff_of(s, tk, st.attempt);
@@ -321,14 +309,12 @@ fn end_attempt(
     if st.deadline <= now {
         fire_timeout(s, tk, st); // it was still open at its deadline
     }
-    if let Some(cur) = s.attempts.current.get_mut(&tk) {
-        cur.ended = true;
-    }
+    s.attempts.end(tk);
     s.engine.feed(Fact::Ended(tk, st.attempt, outcome), now, 1);
     if outcome != Outcome::Succeeded {
         s.attempts.record_failure(tk, st.attempt, outcome.is_task_failure(), outcome == Outcome::Fatal);
         if !error.is_empty() {
-            s.attempts.errors.insert(tk, error);
+            s.attempts.set_error(tk, error);
         }
         if backoff_now {
             let backoff = backoff_of(s, tk, st.attempt);
@@ -584,7 +570,7 @@ pub(super) fn add_tasks(s: &mut Scheduler, job: crate::model::Job, range: std::o
     }
     for f in facts {
         if let Fact::Task(tk, b) = &f {
-            s.attempts.budget.insert(*tk, *b);
+            s.attempts.set_budget(*tk, *b);
         }
         s.engine.feed(f, now, 1);
     }
@@ -623,7 +609,7 @@ fn requeue(s: &mut Scheduler, job: crate::model::Job, task_id: Option<&str>) {
         let dead = s.view.task(tk).is_some_and(|(st, _)| st == crate::model::TaskStatus::DeadLettered);
         let named = task_id.is_none_or(|id| s.reg.task_ids(tk).1 == id);
         if dead && named {
-            let old = s.attempts.budget.get(&tk).copied().unwrap_or(Budget { retries: 0, losses: 0 });
+            let old = s.attempts.budget(tk).unwrap_or(Budget { retries: 0, losses: 0 });
             let failures = s.attempts.failures(tk);
             let new = Budget {
                 retries: failures.failed + old.retries.max(s.opts.default_max_retries),
@@ -631,7 +617,7 @@ fn requeue(s: &mut Scheduler, job: crate::model::Job, task_id: Option<&str>) {
             };
             s.engine.feed(Fact::Task(tk, old), now, -1);
             s.engine.feed(Fact::Task(tk, new), now, 1);
-            s.attempts.budget.insert(tk, new);
+            s.attempts.set_budget(tk, new);
         }
     }
 }

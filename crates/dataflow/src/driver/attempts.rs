@@ -25,28 +25,132 @@ pub struct AttemptState {
 
 #[derive(Debug, Default)]
 pub struct Attempts {
-    pub current: TaskMap<AttemptState>,
-    pub artifacts: TaskMap<ArtifactRef>,
-    pub errors: HashMap<Tk, String>,
+    current: TaskMap<AttemptState>,
+    artifacts: TaskMap<ArtifactRef>,
+    errors: HashMap<Tk, String>,
     /// Attempts of each task that ended without success: (the task's own failure, else lost to
     /// infrastructure; fatal). Mirrors what the dataflow's `failed_attempts` counts.
     failed: HashMap<Tk, BTreeMap<Attempt, (bool, bool)>>,
     /// Open attempts on workers that are not live (the dataflow's `orphaned`): lost, unless their
     /// worker comes back first.
-    pub orphaned: HashSet<(Tk, Attempt)>,
+    orphaned: HashSet<(Tk, Attempt)>,
     /// Budget fed for each task (changes on requeue).
-    pub budget: TaskMap<Budget>,
+    budget: TaskMap<Budget>,
     /// Attempts already told to stop.
-    pub revoked: HashSet<(Tk, Attempt)>,
+    revoked: HashSet<(Tk, Attempt)>,
     /// Attempts a worker still reported after they stopped being current, already revoked.
-    pub stale_revoked: HashSet<splai_events::AttemptId>,
+    stale_revoked: HashSet<splai_events::AttemptId>,
     /// Attempts by deadline whose timeout is not fed yet (see the module note).
-    pub timeouts: BTreeMap<Time, Vec<(Tk, Attempt)>>,
+    timeouts: BTreeMap<Time, Vec<(Tk, Attempt)>>,
     /// Attempts found open at their deadline, for the next live step to revoke.
-    pub timed_out: Vec<(Tk, Attempt)>,
+    timed_out: Vec<(Tk, Attempt)>,
 }
 
 impl Attempts {
+    /// `tk`'s current attempt (the latest assigned).
+    pub fn current(&self, tk: Tk) -> Option<AttemptState> {
+        self.current.get(&tk).copied()
+    }
+
+    /// `attempt` of `tk` is current and has not ended.
+    pub fn is_open(&self, tk: Tk, attempt: Attempt) -> bool {
+        self.current(tk).is_some_and(|c| c.attempt == attempt && !c.ended)
+    }
+
+    /// `st` is `tk`'s current attempt from now on; its timeout is due at its deadline.
+    pub fn assign(&mut self, tk: Tk, st: AttemptState) {
+        self.current.insert(tk, st);
+        self.timeouts.entry(st.deadline).or_default().push((tk, st.attempt));
+    }
+
+    /// `tk`'s current attempt ended.
+    pub fn end(&mut self, tk: Tk) {
+        if let Some(cur) = self.current.get_mut(&tk) {
+            cur.ended = true;
+        }
+    }
+
+    /// Note that the timeout of `attempt` of `tk` is fed; false when it already was.
+    pub fn feed_timeout_once(&mut self, tk: Tk, attempt: Attempt) -> bool {
+        match self.current.get_mut(&tk).filter(|c| c.attempt == attempt) {
+            Some(cur) if cur.timeout_fed => false,
+            Some(cur) => {
+                cur.timeout_fed = true;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Open attempts of `job`'s tasks.
+    pub fn open_of_job(&self, job: crate::model::Job) -> Vec<(Tk, Attempt)> {
+        self.current.of_job(job).filter(|(_, a)| !a.ended).map(|(tk, a)| (tk, a.attempt)).collect()
+    }
+
+    /// Open attempts on worker `w`.
+    pub fn open_on(&self, w: crate::model::Worker) -> Vec<(Tk, AttemptState)> {
+        self.current.iter().filter(|(_, st)| st.worker == w && !st.ended).map(|(tk, st)| (tk, *st)).collect()
+    }
+
+    /// Attempts whose deadline is at or before `now` and whose timeout is not fed yet.
+    pub fn due_timeouts(&mut self, now: Time) -> Vec<(Tk, Attempt)> {
+        let later = self.timeouts.split_off(&(now + 1));
+        std::mem::replace(&mut self.timeouts, later).into_values().flatten().collect()
+    }
+
+    /// `attempt` of `tk` was found open at its deadline: revoke it at the next live step.
+    pub fn timed_out(&mut self, tk: Tk, attempt: Attempt) {
+        self.timed_out.push((tk, attempt));
+    }
+
+    pub fn take_timed_out(&mut self) -> Vec<(Tk, Attempt)> {
+        std::mem::take(&mut self.timed_out)
+    }
+
+    /// Why `tk`'s last attempt did not succeed.
+    pub fn error(&self, tk: Tk) -> Option<&str> {
+        self.errors.get(&tk).map(String::as_str)
+    }
+
+    pub fn set_error(&mut self, tk: Tk, why: String) {
+        self.errors.insert(tk, why);
+    }
+
+    pub fn artifact(&self, tk: Tk) -> Option<&ArtifactRef> {
+        self.artifacts.get(&tk)
+    }
+
+    pub fn set_artifact(&mut self, tk: Tk, artifact: ArtifactRef) {
+        self.artifacts.insert(tk, artifact);
+    }
+
+    pub fn budget(&self, tk: Tk) -> Option<Budget> {
+        self.budget.get(&tk).copied()
+    }
+
+    pub fn set_budget(&mut self, tk: Tk, budget: Budget) {
+        self.budget.insert(tk, budget);
+    }
+
+    /// The dataflow says `attempt` of `tk` is (`true`) or is no longer orphaned.
+    pub fn set_orphaned(&mut self, tk: Tk, attempt: Attempt, orphaned: bool) {
+        if orphaned {
+            self.orphaned.insert((tk, attempt));
+        } else {
+            self.orphaned.remove(&(tk, attempt));
+        }
+    }
+
+    /// `attempt` of `tk` is told to stop now; false when it already was.
+    pub fn first_revoke(&mut self, tk: Tk, attempt: Attempt) -> bool {
+        self.revoked.insert((tk, attempt))
+    }
+
+    /// A stale attempt a worker reported is told to stop now; false when it already was.
+    pub fn first_stale_revoke(&mut self, attempt: &splai_events::AttemptId) -> bool {
+        self.stale_revoked.insert(attempt.clone())
+    }
+
     /// `attempt` of `tk` ended without success: `own` if by the task's own failure (spends its
     /// retries), else lost to infrastructure (spends its loss budget). Once per attempt; a task
     /// failure outranks a loss.
@@ -91,7 +195,49 @@ pub fn backoff_ms(job: &str, task: &str, attempt: Attempt, base: u64, cap: u64) 
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_ms;
+    use super::{AttemptState, Attempts, backoff_ms};
+
+    fn state(attempt: u32, worker: u32, deadline: u64) -> AttemptState {
+        AttemptState { attempt, worker, deadline, ended: false, timeout_fed: false }
+    }
+
+    #[test]
+    fn an_assigned_attempt_is_open_until_it_ends_and_its_timeout_is_due_at_its_deadline() {
+        let mut a = Attempts::default();
+        a.assign((0, 0), state(1, 7, 100));
+        assert!(a.is_open((0, 0), 1) && !a.is_open((0, 0), 2));
+        assert_eq!(a.open_of_job(0), vec![((0, 0), 1)]);
+        assert_eq!(a.open_on(7).len(), 1);
+        assert!(a.due_timeouts(99).is_empty());
+        assert_eq!(a.due_timeouts(100), vec![((0, 0), 1)]);
+        assert!(a.due_timeouts(1_000).is_empty(), "due once");
+        a.end((0, 0));
+        assert!(!a.is_open((0, 0), 1));
+        assert!(a.open_of_job(0).is_empty() && a.open_on(7).is_empty());
+    }
+
+    #[test]
+    fn a_timeout_is_fed_and_an_attempt_revoked_once() {
+        let mut a = Attempts::default();
+        a.assign((0, 0), state(2, 1, 50));
+        assert!(a.feed_timeout_once((0, 0), 2));
+        assert!(!a.feed_timeout_once((0, 0), 2));
+        assert!(a.first_revoke((0, 0), 2));
+        assert!(!a.first_revoke((0, 0), 2));
+    }
+
+    #[test]
+    fn an_orphaned_open_attempt_counts_as_lost_until_its_worker_returns() {
+        let mut a = Attempts::default();
+        a.assign((0, 0), state(1, 3, 50));
+        a.set_orphaned((0, 0), 1, true);
+        assert_eq!(a.failures((0, 0)).lost, 1);
+        a.set_orphaned((0, 0), 1, false);
+        assert_eq!(a.failures((0, 0)).lost, 0);
+        a.record_failure((0, 0), 1, true, false);
+        let f = a.failures((0, 0));
+        assert_eq!((f.failed, f.lost, f.fatal), (1, 0, false));
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_deterministic() {

@@ -68,7 +68,7 @@ pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, o
         .flatten();
     let reason = match status {
         TaskStatus::DeadLettered => Some(dead_reason(s, tk)),
-        TaskStatus::Failed | TaskStatus::Cancelled => s.attempts.errors.get(&tk).cloned(),
+        TaskStatus::Failed | TaskStatus::Cancelled => s.attempts.error(tk).map(str::to_string),
         _ => None,
     };
     let state = task_state_name(status);
@@ -99,9 +99,9 @@ pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, o
 /// Why `tk` was dead-lettered: its last error, and which budget it exhausted when that was the
 /// budget for attempts lost to infrastructure (a worker that died, restarted or stopped beating).
 fn dead_reason(s: &Scheduler, tk: Tk) -> String {
-    let last = s.attempts.errors.get(&tk).cloned().unwrap_or_else(|| "retries exhausted".into());
+    let last = s.attempts.error(tk).unwrap_or("retries exhausted").to_string();
     let failures = s.attempts.failures(tk);
-    match s.attempts.budget.get(&tk) {
+    match s.attempts.budget(tk) {
         Some(budget) if !failures.fatal && failures.lost > budget.losses => format!(
             "{} attempts lost to infrastructure (scheduler.max_lost_attempts = {}); last: {last}",
             failures.lost, budget.losses
@@ -156,10 +156,10 @@ pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envel
 }
 
 pub fn revoke(s: &mut Scheduler, tk: Tk, attempt: Attempt, reason: RevokeReason, out: &mut Vec<Envelope>) {
-    if !s.attempts.revoked.insert((tk, attempt)) {
+    if !s.attempts.first_revoke(tk, attempt) {
         return;
     }
-    let Some(worker) = s.attempts.current.get(&tk).filter(|a| a.attempt == attempt).map(|a| a.worker) else {
+    let Some(worker) = s.attempts.current(tk).filter(|a| a.attempt == attempt).map(|a| a.worker) else {
         return;
     };
     let (job_id, task_id) = s.reg.task_ids(tk);

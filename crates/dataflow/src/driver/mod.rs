@@ -296,15 +296,15 @@ impl Scheduler {
         }
         for ((tk, (attempt, w)), diff) in &changes.orphaned {
             if *diff > 0 {
-                self.attempts.orphaned.insert((*tk, *attempt));
+                self.attempts.set_orphaned(*tk, *attempt, true);
                 if let Some(st) =
-                    self.attempts.current.get(tk).filter(|st| st.attempt == *attempt && st.worker == *w)
+                    self.attempts.current(*tk).filter(|st| st.attempt == *attempt && st.worker == *w)
                 {
-                    let why = apply::lost_with_worker(self, *st);
-                    self.attempts.errors.insert(*tk, why);
+                    let why = apply::lost_with_worker(self, st);
+                    self.attempts.set_error(*tk, why);
                 }
             } else {
-                self.attempts.orphaned.remove(&(*tk, *attempt));
+                self.attempts.set_orphaned(*tk, *attempt, false);
             }
         }
         for (tk, status, attempt) in moved.tasks {
@@ -342,13 +342,7 @@ impl Scheduler {
         reason: splai_events::RevokeReason,
         out: &mut Vec<Envelope>,
     ) {
-        let open: Vec<(Tk, Attempt)> = self
-            .attempts
-            .current
-            .of_job(job)
-            .filter(|(_, a)| !a.ended)
-            .map(|(tk, a)| (tk, a.attempt))
-            .collect();
+        let open = self.attempts.open_of_job(job);
         for (tk, attempt) in open {
             emit::revoke(self, tk, attempt, reason, out);
         }
@@ -357,14 +351,11 @@ impl Scheduler {
     /// Feed the timeouts of attempts still open at deadlines up to now (see `attempts`).
     fn feed_due_timeouts(&mut self) {
         self.feed_due_deadlines();
-        let later = self.attempts.timeouts.split_off(&(self.now + 1));
-        let due = std::mem::replace(&mut self.attempts.timeouts, later);
-        for (tk, attempt) in due.into_values().flatten() {
-            let open =
-                self.attempts.current.get(&tk).copied().filter(|st| st.attempt == attempt && !st.ended);
+        for (tk, attempt) in self.attempts.due_timeouts(self.now) {
+            let open = self.attempts.current(tk).filter(|st| st.attempt == attempt && !st.ended);
             if let Some(st) = open {
                 apply::fire_timeout(self, tk, st);
-                self.attempts.timed_out.push((tk, attempt));
+                self.attempts.timed_out(tk, attempt);
             }
         }
     }
@@ -386,11 +377,10 @@ impl Scheduler {
 
     /// Tell the workers of attempts that timed out (and are still open) to stop.
     fn revoke_timed_out(&mut self, out: &mut Vec<Envelope>) {
-        for (tk, attempt) in std::mem::take(&mut self.attempts.timed_out) {
-            let open = self.attempts.current.get(&tk).is_some_and(|s| s.attempt == attempt && !s.ended);
-            if open {
+        for (tk, attempt) in self.attempts.take_timed_out() {
+            if self.attempts.is_open(tk, attempt) {
                 let why = format!("attempt {attempt} timed out (no result by its deadline)");
-                self.attempts.errors.insert(tk, why);
+                self.attempts.set_error(tk, why);
                 emit::revoke(self, tk, attempt, splai_events::RevokeReason::TimedOut, out);
             }
         }

@@ -117,7 +117,7 @@ pub(super) fn inputs_ready(s: &Scheduler, tk: Tk) -> bool {
     job.dag.tasks[tk.1 as usize]
         .parents
         .iter()
-        .all(|p| s.reg.task_of(tk.0, p).is_some_and(|parent| s.attempts.artifacts.contains_key(&parent)))
+        .all(|p| s.reg.task_of(tk.0, p).is_some_and(|parent| s.attempts.artifact(parent).is_some()))
 }
 
 /// A placement the policy gate constrained is recorded as a `PolicyDecision` on `job-events`.
@@ -159,7 +159,7 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
                     artifact: s
                         .reg
                         .task_of(tk.0, &r.task)
-                        .and_then(|parent| s.attempts.artifacts.get(&parent))
+                        .and_then(|parent| s.attempts.artifact(parent))
                         .expect("placed only once every parent's artifact is known (`inputs_ready`)")
                         .clone(),
                     pointer: r.pointer.clone(),

@@ -25,10 +25,6 @@ impl<V> TaskMap<V> {
         self.jobs.get_mut(tk.0 as usize)?.get_mut(tk.1 as usize)?.as_mut()
     }
 
-    pub fn contains_key(&self, tk: &Tk) -> bool {
-        self.get(tk).is_some()
-    }
-
     pub fn insert(&mut self, tk: Tk, value: V) -> Option<V> {
         let (job, task) = (tk.0 as usize, tk.1 as usize);
         if self.jobs.len() <= job {
@@ -70,7 +66,7 @@ mod tests {
         assert_eq!(m.get(&(2, 3)), Some(&"c"));
         assert_eq!(m.get(&(2, 2)), None);
         assert_eq!(m.get(&(9, 0)), None);
-        assert!(m.contains_key(&(0, 1)));
+        assert!(m.get(&(0, 1)).is_some());
         m.insert((1, 0), "e");
         assert_eq!(m.iter().collect::<Vec<_>>(), vec![((0, 1), &"b"), ((1, 0), &"e"), ((2, 3), &"c")]);
         assert_eq!(m.of_job(2).collect::<Vec<_>>(), vec![((2, 3), &"c")]);
