@@ -72,8 +72,7 @@ pub fn run(settings: &Settings, action: &OperatorAction) -> anyhow::Result<()> {
             let policy: SplaiPolicy = serde_yaml_ng::from_str(&text)
                 .with_context(|| format!("{} is not a SPLAIPolicy", file.display()))?;
             let toml = splai_operator::generate::policy_file(&policy.spec)?;
-            splai_ingest::policy::PolicySet::parse(&toml)
-                .map_err(|e| anyhow::anyhow!("the rendered policy is invalid: {e}"))?;
+            splai_ingest::policy::PolicySet::parse(&toml).context("the rendered policy is invalid")?;
             print!("{toml}");
             Ok(())
         }

@@ -22,15 +22,24 @@ pub enum Shape {
     FanOut(u32),
 }
 
+/// A job shape that is not `chain:N` or `fanout:N` with N ≥ 1.
+#[derive(Debug, thiserror::Error)]
+pub enum BadShape {
+    #[error("`{0}`: expected chain:N or fanout:N with N ≥ 1")]
+    Form(String),
+    #[error("`{0}`: N is not a number")]
+    Count(String, #[source] std::num::ParseIntError),
+}
+
 impl std::str::FromStr for Shape {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, n) = s.split_once(':').ok_or_else(|| format!("`{s}`: expected chain:N or fanout:N"))?;
-        let n: u32 = n.parse().map_err(|_| format!("`{n}` is not a number"))?;
+    type Err = BadShape;
+    fn from_str(s: &str) -> Result<Self, BadShape> {
+        let (kind, n) = s.split_once(':').ok_or_else(|| BadShape::Form(s.to_string()))?;
+        let n: u32 = n.parse().map_err(|e| BadShape::Count(s.to_string(), e))?;
         match kind {
             "chain" if n >= 1 => Ok(Shape::Chain(n)),
             "fanout" if n >= 1 => Ok(Shape::FanOut(n)),
-            _ => Err(format!("`{s}`: expected chain:N or fanout:N with N ≥ 1")),
+            _ => Err(BadShape::Form(s.to_string())),
         }
     }
 }

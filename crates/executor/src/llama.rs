@@ -43,13 +43,18 @@ impl Padding {
     }
 }
 
+/// A padding setting that is neither `auto` nor `off`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown padding `{0}` (auto, off)")]
+pub struct UnknownPadding(pub String);
+
 impl std::str::FromStr for Padding {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = UnknownPadding;
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownPadding> {
         match s {
             "auto" => Ok(Self::Auto),
             "off" => Ok(Self::Off),
-            other => Err(format!("unknown padding `{other}` (auto, off)")),
+            other => Err(UnknownPadding(other.to_string())),
         }
     }
 }

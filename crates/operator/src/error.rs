@@ -6,6 +6,10 @@ pub enum OperatorError {
     Kube(#[from] kube::Error),
     #[error("gateway {url}: {message}")]
     Gateway { url: String, message: String },
-    #[error("rendering {what}: {message}")]
-    Render { what: String, message: String },
+    #[error("rendering {what}")]
+    Render {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
