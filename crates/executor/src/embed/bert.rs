@@ -13,6 +13,41 @@ use splai_kernels::F32Matrix;
 
 use super::layers::{Activation, Norm, add_bias, attention, bias_activation};
 
+/// Why a BERT model does not load, or a forward pass does not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BertError {
+    #[error("cannot read {file}")]
+    Read {
+        file: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config.json is not a BERT config")]
+    Config(#[source] serde_json::Error),
+    #[error("the weights are not a safetensors file")]
+    Weights(#[source] candle_core::Error),
+    #[error("the weights have no tensor `{0}`")]
+    MissingTensor(String),
+    #[error("`{name}` cannot be read as f32 values")]
+    Tensor {
+        name: String,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("`{name}` has the wrong shape")]
+    Kernel {
+        name: String,
+        #[source]
+        source: splai_kernels::KernelError,
+    },
+    /// The model is outside what this forward pass supports, or inconsistent.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A sequence the model cannot take.
+    #[error("{0}")]
+    Input(String),
+}
+
 /// The fields of a Hugging Face BERT `config.json` the forward pass uses.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Config {
@@ -69,34 +104,38 @@ pub(crate) struct Bert {
 struct Tensors(HashMap<String, Tensor>);
 
 impl Tensors {
-    fn get(&self, name: &str) -> Result<&Tensor, String> {
+    fn get(&self, name: &str) -> Result<&Tensor, BertError> {
         self.0
             .get(name)
             .or_else(|| self.0.get(&format!("bert.{name}")))
-            .ok_or_else(|| format!("the weights have no tensor `{name}`"))
+            .ok_or_else(|| BertError::MissingTensor(name.to_string()))
     }
 
-    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, String> {
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>, BertError> {
         let values = self.values(name)?;
         if values.len() != len {
-            return Err(format!("`{name}` has {} values, the config implies {len}", values.len()));
+            return Err(BertError::Unsupported(format!(
+                "`{name}` has {} values, the config implies {len}",
+                values.len()
+            )));
         }
         Ok(values)
     }
 
-    fn values(&self, name: &str) -> Result<Vec<f32>, String> {
+    fn values(&self, name: &str) -> Result<Vec<f32>, BertError> {
         let t = self.get(name)?;
         t.to_dtype(candle_core::DType::F32)
             .and_then(|t| t.flatten_all())
             .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| format!("`{name}`: {e}"))
+            .map_err(|source| BertError::Tensor { name: name.to_string(), source })
     }
 
-    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<F32Matrix, String> {
-        F32Matrix::new(self.values(name)?, rows, cols).map_err(|e| format!("`{name}`: {e}"))
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<F32Matrix, BertError> {
+        F32Matrix::new(self.values(name)?, rows, cols)
+            .map_err(|source| BertError::Kernel { name: name.to_string(), source })
     }
 
-    fn norm(&self, prefix: &str, width: usize, eps: f32) -> Result<Norm, String> {
+    fn norm(&self, prefix: &str, width: usize, eps: f32) -> Result<Norm, BertError> {
         Ok(Norm {
             weight: self.vector(&format!("{prefix}.weight"), width)?,
             bias: self.vector(&format!("{prefix}.bias"), width)?,
@@ -107,27 +146,36 @@ impl Tensors {
 
 impl Bert {
     /// Load `config.json` and `model.safetensors` from `dir`.
-    pub fn load(dir: &Path) -> Result<Self, String> {
-        let config: Config =
-            serde_json::from_slice(&std::fs::read(dir.join("config.json")).map_err(|e| e.to_string())?)
-                .map_err(|e| format!("config.json: {e}"))?;
+    pub fn load(dir: &Path) -> Result<Self, BertError> {
+        let read = |file: &'static str| {
+            std::fs::read(dir.join(file)).map_err(|source| BertError::Read { file, source })
+        };
+        let config: Config = serde_json::from_slice(&read("config.json")?).map_err(BertError::Config)?;
         if let Some(kind) = config.position_embedding_type.as_deref().filter(|k| *k != "absolute") {
-            return Err(format!("position_embedding_type `{kind}` is not supported (only `absolute`)"));
+            return Err(BertError::Unsupported(format!(
+                "position_embedding_type `{kind}` is not supported (only `absolute`)"
+            )));
         }
         let act = Activation::parse(&config.hidden_act).ok_or_else(|| {
-            format!("hidden_act `{}` is not supported (gelu, gelu_new, relu)", config.hidden_act)
+            BertError::Unsupported(format!(
+                "hidden_act `{}` is not supported (gelu, gelu_new, relu)",
+                config.hidden_act
+            ))
         })?;
         let (h, i) = (config.hidden_size, config.intermediate_size);
         if config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
-            return Err(format!("{h} hidden values do not split into {} heads", config.num_attention_heads));
+            return Err(BertError::Unsupported(format!(
+                "{h} hidden values do not split into {} heads",
+                config.num_attention_heads
+            )));
         }
-        let bytes = std::fs::read(dir.join("model.safetensors")).map_err(|e| e.to_string())?;
+        let bytes = read("model.safetensors")?;
         let t =
-            Tensors(candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?);
+            Tensors(candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(BertError::Weights)?);
         let eps = config.layer_norm_eps as f32;
         let word = t.values("embeddings.word_embeddings.weight")?;
         if word.len() % h != 0 {
-            return Err(format!("the word embeddings are not rows of {h} values"));
+            return Err(BertError::Unsupported(format!("the word embeddings are not rows of {h} values")));
         }
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
@@ -141,7 +189,8 @@ impl Bert {
             qkv_bias.extend(t.vector(&format!("{p}.attention.self.key.bias"), h)?);
             qkv_bias.extend(t.vector(&format!("{p}.attention.self.value.bias"), h)?);
             layers.push(Layer {
-                qkv: F32Matrix::stack(&[&q, &k, &v]).map_err(|e| e.to_string())?,
+                qkv: F32Matrix::stack(&[&q, &k, &v])
+                    .map_err(|source| BertError::Kernel { name: format!("{p}.attention.self"), source })?,
                 qkv_bias,
                 attn_out: t.matrix(&format!("{p}.attention.output.dense.weight"), h, h)?,
                 attn_out_bias: t.vector(&format!("{p}.attention.output.dense.bias"), h)?,
@@ -163,7 +212,8 @@ impl Bert {
             act,
             word,
             position,
-            segment: segment.ok_or("the token type embeddings are empty")?,
+            segment: segment
+                .ok_or_else(|| BertError::Unsupported("the token type embeddings are empty".into()))?,
             embed_norm: t.norm("embeddings.LayerNorm", h, eps)?,
             layers,
         })
@@ -181,7 +231,7 @@ impl Bert {
 
     /// The last hidden state of every token of every sequence, packed in order (`width()`
     /// values per token), computed on up to `threads` threads of the current rayon pool.
-    pub fn forward(&self, sequences: &[&[u32]], threads: usize) -> Result<Vec<f32>, String> {
+    pub fn forward(&self, sequences: &[&[u32]], threads: usize) -> Result<Vec<f32>, BertError> {
         let h = self.width;
         let lens: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
         let rows: usize = lens.iter().sum();
@@ -189,16 +239,18 @@ impl Bert {
         let mut x = Vec::with_capacity(rows * h);
         for seq in sequences {
             if seq.len() > self.max_positions {
-                return Err(format!(
+                return Err(BertError::Input(format!(
                     "{} tokens, over the model's {} positions",
                     seq.len(),
                     self.max_positions
-                ));
+                )));
             }
             for (pos, &id) in seq.iter().enumerate() {
                 let id = id as usize;
                 if id >= vocab {
-                    return Err(format!("token id {id} is outside the vocabulary of {vocab}"));
+                    return Err(BertError::Input(format!(
+                        "token id {id} is outside the vocabulary of {vocab}"
+                    )));
                 }
                 let (word, position) = (&self.word[id * h..][..h], &self.position[pos * h..][..h]);
                 x.extend(word.iter().zip(position).zip(&self.segment).map(|((w, p), s)| w + p + s));
@@ -209,9 +261,10 @@ impl Bert {
         let inner_width = self.layers.first().map_or(0, |l| l.up.rows());
         let (mut qkv, mut context) = (vec![0f32; rows * 3 * h], vec![0f32; rows * h]);
         let (mut sublayer, mut inner) = (vec![0f32; rows * h], vec![0f32; rows * inner_width]);
-        let product = |w: &F32Matrix, input: &[f32], out: &mut Vec<f32>| -> Result<(), String> {
+        let product = |w: &F32Matrix, input: &[f32], out: &mut Vec<f32>| -> Result<(), BertError> {
             out.resize(rows * w.rows(), 0.0);
-            w.matmul(input, out, threads).map_err(|e| e.to_string())
+            w.matmul(input, out, threads)
+                .map_err(|source| BertError::Kernel { name: "a layer's product".into(), source })
         };
         for layer in &self.layers {
             product(&layer.qkv, &x, &mut qkv)?;

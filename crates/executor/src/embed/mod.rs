@@ -37,7 +37,9 @@ fn load_err(dir: &Path, e: impl std::fmt::Display) -> AttemptError {
 impl Embedder {
     /// Load `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
     pub fn load(dir: &Path, name: &str) -> Result<Self, AttemptError> {
-        let model = bert::Bert::load(dir).map_err(|e| load_err(dir, e))?;
+        let model = bert::Bert::load(dir).map_err(|e| {
+            AttemptError::fatal_caused(format_args!("cannot load embedding model {}", dir.display()), &e)
+        })?;
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| load_err(dir, e))?;
         // Packed batches need no padding; a tokenizer.json that asks for it is overridden.
         tokenizer.with_padding(None);
@@ -71,7 +73,7 @@ impl Embedder {
             let hidden = self
                 .model
                 .forward(&ids[start..end], threads)
-                .map_err(|e| AttemptError::fatal(format!("embedding failed: {e}")))?;
+                .map_err(|e| AttemptError::fatal_caused("embedding failed", &e))?;
             vectors.extend(mean_unit_vectors(&hidden, &ids[start..end], self.model.width()));
             start = end;
         }
