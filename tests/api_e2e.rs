@@ -7,9 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Up, get, job_state, post, read_stream, status_event_state, task_state, wait_job, wait_until};
+use common::{
+    Up, attempt_state, get, job_state, post, read_stream, status_event_state, task_state, wait_job,
+    wait_until,
+};
 use serde_json::{Value, json};
-use splai_events::{JobState, RevokeReason, TaskState};
+use splai_events::{AttemptState, JobState, RevokeReason, TaskState};
 
 fn tool_dag() -> Value {
     let tickets =
@@ -512,7 +515,7 @@ async fn cancel_stops_the_running_attempt() {
         let (_, tasks) = get(url, "/v1/jobs/cancel-1/tasks", None).await.unwrap();
         let nap = tasks["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == "nap").unwrap().clone();
         let attempt = &nap["attempts"][0];
-        if attempt["state"] == "failed" {
+        if attempt_state(attempt) == AttemptState::Failed {
             let why: Option<RevokeReason> = serde_json::from_value(attempt["revoked"].clone()).unwrap();
             assert_eq!(why, Some(RevokeReason::Cancelled), "revoked because the job was cancelled: {nap}");
             assert_eq!(task_state(&nap), TaskState::Cancelled, "{nap}");

@@ -22,7 +22,7 @@ use common::{
     get, job_state, post, read_stream, splai, start_gateway, task_state, wait_job, wait_ready, wait_until,
 };
 use serde_json::{Value, json};
-use splai_events::{Event, JobState, TaskState, Topic};
+use splai_events::{AttemptState, Event, JobState, TaskState, Topic};
 use splai_ingest::log::{EventReader, EventWriter, open_log};
 
 /// Task `task` of job `job` with its attempts, as `/v1/jobs/{job}/tasks` shows it.
@@ -78,7 +78,11 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
     // reaches the read model; what follows holds with it there.
     let slow = wait_until("the frozen attempt's late report", Duration::from_secs(30), async || {
         let slow = task_of(&url, "freeze-1", "slow").await;
-        if has_attempt(&slow, "frozen", |a| a["state"] != "running") { Ok(slow) } else { Err(slow) }
+        if has_attempt(&slow, "frozen", |a| common::attempt_state(a) != AttemptState::Running) {
+            Ok(slow)
+        } else {
+            Err(slow)
+        }
     })
     .await;
     let attempts = slow["attempts"].as_array().unwrap();
@@ -87,8 +91,8 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
     let current = slow["attempt"].as_i64().unwrap();
     let winner = attempts.iter().find(|a| a["attempt"].as_i64() == Some(current)).unwrap();
     assert_eq!(
-        (winner["worker_id"].as_str(), winner["state"].as_str()),
-        (Some("survivor"), Some("succeeded")),
+        (winner["worker_id"].as_str(), common::attempt_state(winner)),
+        (Some("survivor"), AttemptState::Succeeded),
         "{slow}"
     );
     // The task's artifact, and what `after` read, is the survivor's attempt.

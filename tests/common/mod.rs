@@ -273,6 +273,13 @@ pub fn job_state(doc: &Value) -> JobState {
     splai_events::from_wire(name).unwrap_or_else(|e| panic!("{e}: {doc}"))
 }
 
+/// The state of an attempt row (`attempts[*]` of a task) as the contract's enum; panics like
+/// [`job_state`].
+pub fn attempt_state(doc: &Value) -> splai_events::AttemptState {
+    let name = doc["state"].as_str().unwrap_or_else(|| panic!("no attempt state in {doc}"));
+    splai_events::from_wire(name).unwrap_or_else(|e| panic!("{e}: {doc}"))
+}
+
 /// The job state a `job.status` stream event carries; `None` for its `admitted` event (the job was
 /// planned; its state is `queued` from then on).
 pub fn status_event_state(data: &Value) -> Option<JobState> {

@@ -63,6 +63,15 @@ pub enum TaskState {
     Cancelled,
 }
 
+/// Where one attempt is, as the read model shows it: started, or ended with its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptState {
+    Running,
+    Succeeded,
+    Failed,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskStateChanged {
     pub job_id: String,

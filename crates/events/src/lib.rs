@@ -34,8 +34,8 @@ pub use job::{
     TaskInput, TaskKind, TaskSpec,
 };
 pub use job_events::{
-    JobAdmitted, JobExpanded, JobRejected, JobState, JobStateChanged, PolicyDecision, PolicyStage, TaskState,
-    TaskStateChanged,
+    AttemptState, JobAdmitted, JobExpanded, JobRejected, JobState, JobStateChanged, PolicyDecision,
+    PolicyStage, TaskState, TaskStateChanged,
 };
 pub use topic::Topic;
 
@@ -61,7 +61,7 @@ macro_rules! display_as_wire_name {
         }
     )*};
 }
-display_as_wire_name!(JobState, TaskState, JobType, Priority, TaskKind, DataClassification);
+display_as_wire_name!(JobState, TaskState, AttemptState, JobType, Priority, TaskKind, DataClassification);
 
 /// A name no variant of the enum has on the wire.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use splai_events::{DataClassification, JobState, JobType, Priority, RevokeReason, TaskKind, TaskState};
+use splai_events::{
+    AttemptState, DataClassification, JobState, JobType, Priority, RevokeReason, TaskKind, TaskState,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -168,7 +170,7 @@ pub struct AttemptView {
     pub task_id: String,
     pub attempt: i64,
     pub worker_id: String,
-    pub state: String,
+    pub state: AttemptState,
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
     pub duration_ms: Option<i64>,
@@ -586,7 +588,7 @@ impl TenantStore<'_> {
                     task_id: r.try_get("task_id")?,
                     attempt: r.try_get("attempt")?,
                     worker_id: r.try_get("worker_id")?,
-                    state: r.try_get("state")?,
+                    state: wire(r, "state")?,
                     started_at_ms: r.try_get("started_at_ms")?,
                     finished_at_ms: r.try_get("finished_at_ms")?,
                     duration_ms: r.try_get("duration_ms")?,
