@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, attempt_state, get, job_state, post, splai, task_state, wait_job};
+use common::{Proc, attempt_state, get, job_state, post, splai, wait_job};
 use serde_json::{Value, json};
 use splai_events::{AttemptState, JobState, TaskState};
 
@@ -114,21 +114,11 @@ async fn distributed_over_kafka_postgres_and_s3() {
     let job_id = accepted["job_id"].as_str().unwrap().to_string();
 
     // Kill -9 the scheduler once the first inference task has succeeded, then start another.
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let (_, tasks) = get(&url, &format!("/v1/jobs/{job_id}/tasks"), Some(TOKEN)).await.unwrap();
-        let done = tasks["tasks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|t| task_state(t) == TaskState::Succeeded)
-            .count();
-        if done >= 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress: {tasks}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until("two tasks to succeed", Duration::from_secs(240), async || {
+        let done = common::tasks_in(&url, &job_id, Some(TOKEN), TaskState::Succeeded).await;
+        if done >= 2 { Ok(()) } else { Err(format!("{done} succeeded")) }
+    })
+    .await;
     cluster.scheduler.0.kill().unwrap();
     cluster.scheduler.0.wait().unwrap();
     let _scheduler2 = splai(&config, &["scheduler"], false);

@@ -7,9 +7,9 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Up, attempt_state, get, job_state, post, task_state, wait_job};
+use common::{Up, attempt_state, get, job_state, post, wait_job};
 use serde_json::json;
 use splai_events::{AttemptState, JobState, TaskState};
 
@@ -41,21 +41,11 @@ async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
                   "question": "Name the main problem in these tickets in one short sentence."}});
     let (status, body) = post(&up.url, "/v1/jobs", &request, None).await;
     assert_eq!(status, 202, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let (_, tasks) = get(&up.url, "/v1/jobs/up-batch/tasks", None).await.unwrap();
-        let done = tasks["tasks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|t| task_state(t) == TaskState::Succeeded)
-            .count();
-        if done >= 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress: {tasks}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until("two tasks to succeed", Duration::from_secs(240), async || {
+        let done = common::tasks_in(&up.url, "up-batch", None, TaskState::Succeeded).await;
+        if done >= 2 { Ok(()) } else { Err(format!("{done} succeeded")) }
+    })
+    .await;
     let dir = up.kill();
     let up = Up::start_in(dir, "", &[], &["--executors", "2"]).await;
     let job = wait_job(&up.url, "up-batch", None, Duration::from_secs(300)).await;

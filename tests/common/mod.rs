@@ -280,6 +280,14 @@ pub fn attempt_state(doc: &Value) -> splai_events::AttemptState {
     splai_events::from_wire(name).unwrap_or_else(|e| panic!("{e}: {doc}"))
 }
 
+/// How many of the job's tasks are in `state` now (0 while the gateway does not know the job).
+pub async fn tasks_in(url: &str, job_id: &str, token: Option<&str>, state: TaskState) -> usize {
+    let Some((_, tasks)) = get(url, &format!("/v1/jobs/{job_id}/tasks?limit=500"), token).await else {
+        return 0;
+    };
+    tasks["tasks"].as_array().into_iter().flatten().filter(|t| task_state(t) == state).count()
+}
+
 /// The job state a `job.status` stream event carries; `None` for its `admitted` event (the job was
 /// planned; its state is `queued` from then on).
 pub fn status_event_state(data: &Value) -> Option<JobState> {

@@ -85,16 +85,7 @@ impl JobApi for HttpGateway {
     }
 
     async fn get(&self, tenant: Option<&str>, job_id: &str) -> Result<Option<JobSnapshot>, OperatorError> {
-        let path = format!("/v1/jobs/{job_id}");
-        match self.call(tenant, reqwest::Method::GET, &path, None, None).await? {
-            (200, body) => {
-                let mut job: JobSnapshot = serde_json::from_value(body.clone()).map_err(|e| self.fail(e))?;
-                job.document = body;
-                Ok(Some(job))
-            }
-            (404, _) => Ok(None),
-            (status, body) => Err(self.fail(format!("GET {path} answered {status}: {body}"))),
-        }
+        self.client.for_tenant(tenant).job(job_id).await.map_err(|e| self.fail(e))
     }
 
     async fn cancel(&self, tenant: Option<&str>, job_id: &str) -> Result<(), OperatorError> {

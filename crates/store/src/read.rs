@@ -19,11 +19,15 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     StoreError::query(what)
 }
 
+/// `name`, read from `column`, as the enum it names on the wire.
+fn named<T: DeserializeOwned>(column: &str, name: &str) -> Result<T, sqlx::Error> {
+    splai_events::from_wire(name)
+        .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
+}
+
 /// A column holding an enum's wire name, as that enum.
 fn wire<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error> {
-    let name: String = row.try_get(column)?;
-    splai_events::from_wire(&name)
-        .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
+    named(column, &row.try_get::<String, _>(column)?)
 }
 
 /// Where the read model keeps `unknown` (a job rejected before it was planned): `None`.
@@ -32,7 +36,7 @@ fn known<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Result<Option<T>, s
     if name == UNKNOWN {
         return Ok(None);
     }
-    wire(row, column).map(Some)
+    named(column, &name).map(Some)
 }
 
 const UNKNOWN: &str = "unknown";
@@ -593,9 +597,7 @@ impl TenantStore<'_> {
                     finished_at_ms: r.try_get("finished_at_ms")?,
                     duration_ms: r.try_get("duration_ms")?,
                     error: r.try_get("error")?,
-                    revoked: revoked.map(|name| splai_events::from_wire(&name)).transpose().map_err(|e| {
-                        sqlx::Error::ColumnDecode { index: "revoked".into(), source: Box::new(e) }
-                    })?,
+                    revoked: revoked.map(|name| named("revoked", &name)).transpose()?,
                     prompt_tokens: r.try_get("prompt_tokens")?,
                     completion_tokens: r.try_get("completion_tokens")?,
                 })
