@@ -192,7 +192,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Executor { id } => {
             let settings = settings(&cli)?;
-            let slots = crate::executor_cmd::options(&settings, id.clone(), None).slots;
+            let slots = crate::executor_cmd::options(&settings, id.clone()).slots;
             crate::threads::pin_inference_threads(crate::threads::per_attempt(
                 settings.executor.inference_threads,
                 slots,

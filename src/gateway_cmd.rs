@@ -3,30 +3,25 @@
 
 use anyhow::Context;
 use splai_config::Settings;
-use splai_store::Store;
 use splai_store::artifacts::ArtifactStore;
 
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
-    let store = Store::connect(&settings.store).await.context("connecting to the read model")?;
     let artifacts = ArtifactStore::open(&settings.artifacts)?;
-    let listener = tokio::net::TcpListener::bind(&settings.gateway.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.gateway.listen))?;
+    let listener = splai_stack::gateway::bind(settings).await?;
     let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn({
-        let settings = settings.clone();
-        async move { splai_gateway::serve(&settings, log, store, artifacts, listener, rx).await }
-    });
+    let (stop, shutdown) = splai_stack::shutdown_channel();
+    let gateway = splai_stack::gateway::start(settings, log, artifacts, listener, shutdown).await?;
     tracing::info!(%addr, auth = settings.gateway.auth, "gateway listening");
     println!("gateway listening on http://{addr}");
+    // Until a signal, or until the gateway ends on its own (an error).
+    let ended = gateway.join();
+    tokio::pin!(ended);
     tokio::select! {
         _ = crate::scheduler_cmd::shutdown_signal() => {
-            tx.send(true).ok();
-            server.await??;
+            stop.send(true).ok();
+            ended.await
         }
-        r = &mut server => r??,
+        r = &mut ended => r,
     }
-    Ok(())
 }

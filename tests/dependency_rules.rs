@@ -62,6 +62,17 @@ fn crate_layering_holds() {
             assert!(!deps[service].contains(other), "{service} must not depend on {other}");
         }
     }
+    // The composition root sits on top: only the binary builds on it.
+    for (krate, its) in &deps {
+        if krate.starts_with("splai-") {
+            assert!(!its.contains("splai-stack"), "{krate} must not depend on the composition root");
+        }
+    }
+    assert!(
+        ["splai-dataflow", "splai-executor", "splai-gateway"]
+            .iter()
+            .all(|s| deps["splai-stack"].contains(*s))
+    );
     // The graph parse itself is sound: known edges are present.
     assert!(deps["splai-ingest"].contains("rdkafka") && deps["splai-gateway"].contains("splai-ingest"));
     let heavy = ["rdkafka", "rdkafka-sys", "timely", "differential-dataflow", "candle-core"];

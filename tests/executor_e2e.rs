@@ -2,105 +2,74 @@
 //! completion, artifacts are written and verified, lineage names every parent's artifact, and the
 //! same inputs give byte-identical artifacts.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use splai_config::ArtifactSettings;
-use splai_dataflow::SchedulerOptions;
-use splai_dataflow::runner::{RunOptions, spawn};
+use splai_config::Loader;
 use splai_events::now_ms;
 use splai_events::*;
-use splai_executor::service::{ExecutorOptions, run as run_executor};
-use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
-use splai_ingest::plan::Limits;
+use splai_ingest::log::{EventReader, EventWriter};
+use splai_stack::StackOptions;
 use splai_store::artifacts::ArtifactStore;
 
-/// A scheduler and one executor on a fresh embedded log, with artifacts in a local directory.
+/// The whole stack in this process on a fresh data directory: an embedded log with `prefix`,
+/// one executor of `slots` slots beating every `beat_ms`, models from `model_dir`.
 struct Stack {
+    stack: splai_stack::Stack,
     writer: EventWriter,
     artifacts: ArtifactStore,
-    stop: tokio::sync::watch::Sender<bool>,
-    scheduler: std::thread::JoinHandle<Result<(), splai_ingest::log::LogError>>,
-    executor: tokio::task::JoinHandle<Result<(), splai_ingest::log::LogError>>,
     _dir: tempfile::TempDir,
 }
 
+struct Sizes {
+    slots: u32,
+    beat_ms: u64,
+    ttl_ms: u64,
+    task_timeout_s: u32,
+}
+
 impl Stack {
-    async fn start(prefix: &str, executor: ExecutorOptions, ttl_ms: u64, task_timeout_ms: u64) -> Self {
+    async fn start(prefix: &str, model_dir: &std::path::Path, sizes: Sizes) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let log: Arc<dyn EventLog> = Arc::new(
-            EmbeddedLog::open(&dir.path().join("log.sqlite"), false, Duration::from_millis(10))
-                .await
-                .unwrap(),
-        );
-        let writer = EventWriter::new(log.clone(), prefix);
+        let d = dir.path().display();
+        let settings = Loader::new()
+            .overrides([
+                format!("log.topic_prefix={prefix}"),
+                "log.partitions=2".into(),
+                format!("log.embedded.path={d}/log.sqlite"),
+                "log.embedded.poll_interval_ms=10".into(),
+                format!("store.url=sqlite://{d}/splai.sqlite"),
+                format!("artifacts.url=file://{d}/artifacts"),
+                "gateway.listen=127.0.0.1:0".into(),
+                "scheduler.tick_ms=20".into(),
+                format!("scheduler.heartbeat_ttl_ms={}", sizes.ttl_ms),
+                "scheduler.retry_base_ms=100".into(),
+                "scheduler.retry_cap_ms=1000".into(),
+                "scheduler.default_max_retries=1".into(),
+                format!("scheduler.default_task_timeout_s={}", sizes.task_timeout_s),
+                format!("executor.heartbeat_interval_ms={}", sizes.beat_ms),
+                format!("executor.model_dir={}", model_dir.display()),
+            ])
+            .unwrap()
+            .load()
+            .unwrap();
+        let opts = StackOptions { executors: 1, slots_per_executor: Some(sizes.slots) };
+        let stack = splai_stack::Stack::start(&settings, &opts).await.unwrap();
+        let writer = EventWriter::new(stack.log.clone(), prefix);
         writer.create_all_topics(2).await.unwrap();
-        let artifacts = ArtifactStore::open(&ArtifactSettings {
-            url: format!("file://{}", dir.path().join("artifacts").display()),
-            s3_endpoint: String::new(),
-            s3_region: "us-east-1".into(),
-        })
-        .unwrap();
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let opts = SchedulerOptions {
-            heartbeat_ttl_ms: ttl_ms,
-            retry_base_ms: 100,
-            retry_cap_ms: 1_000,
-            default_max_retries: 1,
-            max_lost_attempts: 8,
-            decision_resend_ms: 5_000,
-            unschedulable_timeout_ms: 0,
-            default_task_timeout_ms: task_timeout_ms,
-            tenants: Default::default(),
-            limits: Limits::default(),
-            policy: Default::default(),
-            admission: Default::default(),
-        };
-        let run = RunOptions {
-            topic_prefix: prefix.into(),
-            partitions: 2,
-            tick_ms: 20,
-            group: "scheduler".into(),
-            gate: None,
-            timely_workers: 1,
-        };
-        let scheduler = spawn(log.clone(), opts, run, stop_rx.clone());
-        let executor = tokio::spawn(run_executor(log, artifacts.clone(), executor, stop_rx));
-        Stack { writer, artifacts, stop, scheduler, executor, _dir: dir }
+        Stack { artifacts: stack.artifacts.clone(), writer, stack, _dir: dir }
     }
 
     async fn stop(self) {
-        self.stop.send(true).unwrap();
-        self.executor.await.unwrap().unwrap();
-        let scheduler = self.scheduler;
-        tokio::task::spawn_blocking(move || scheduler.join().unwrap().unwrap()).await.unwrap();
-    }
-}
-
-fn executor(
-    worker_id: &str,
-    slots: u32,
-    heartbeat_interval_ms: u64,
-    prefix: &str,
-    model_dir: std::path::PathBuf,
-) -> ExecutorOptions {
-    ExecutorOptions {
-        worker_id: worker_id.into(),
-        slots,
-        heartbeat_interval_ms,
-        labels: Default::default(),
-        shell: None,
-        topic_prefix: prefix.into(),
-        partitions: 2,
-        models: std::sync::Arc::new(splai_executor::models::Models::discover(&model_dir)),
+        self.stack.shutdown().await.unwrap();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_and_aggregation_run_end_to_end_with_lineage() {
     let no_models = std::env::temp_dir().join("splai-no-models");
-    let stack = Stack::start("e.", executor("exec-1", 2, 500, "e.", no_models), 2_000, 30_000).await;
+    let sizes = Sizes { slots: 2, beat_ms: 500, ttl_ms: 2_000, task_timeout_s: 30 };
+    let stack = Stack::start("e.", &no_models, sizes).await;
     let (writer, artifacts) = (stack.writer.clone(), stack.artifacts.clone());
 
     let tickets =
@@ -182,7 +151,8 @@ async fn a_chat_job_runs_real_inference_end_to_end() {
         return;
     }
     let models = splai_executor::test_models::models_dir();
-    let stack = Stack::start("c.", executor("llm-1", 1, 1_000, "c.", models), 5_000, 120_000).await;
+    let sizes = Sizes { slots: 1, beat_ms: 1_000, ttl_ms: 5_000, task_timeout_s: 120 };
+    let stack = Stack::start("c.", &models, sizes).await;
     let (writer, artifacts) = (stack.writer.clone(), stack.artifacts.clone());
     let request: JobRequest = serde_json::from_value(json!({
         "type": "chat", "job_id": "chat-1", "model": "smollm2-135m-instruct",

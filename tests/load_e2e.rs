@@ -77,7 +77,7 @@ async fn concurrent_clients_submit_and_stream_without_errors() {
     let clients = knob("SPLAI_TEST_LOAD_CLIENTS", 8) as usize;
     let up = Up::start("", &[], &["--executors", "2"]).await;
     let jobs = drive(&up.url, None, secs, clients, "load").await;
-    let rss = peak_rss_mb(up.child.id());
+    let rss = peak_rss_mb(up.process.id());
     println!(
         "load (splai up): {clients} clients for {secs} s: {} jobs ({:.1}/s), 0 errors, peak RSS {rss:.0} MiB",
         jobs.len(),

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use splai_config::Settings;
 
 use super::tickets::{TicketFile, pair_scores, table_groups};
-use crate::up::{Stack, wait_ready};
+use crate::up::wait_ready;
+use splai_stack::{Stack, StackOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct AnalysisBenchArgs {
@@ -39,7 +40,7 @@ pub async fn run(settings: &Settings, args: &AnalysisBenchArgs) -> anyhow::Resul
     let file = TicketFile::generate(args.seed, args.causes, args.min, args.max);
     let (_dir, settings) = super::scratch_settings(settings, "analysis")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let stack = Stack::start(&settings, cores).await?;
+    let stack = Stack::start(&settings, &StackOptions { executors: cores, slots_per_executor: None }).await?;
     let client = crate::client::local(&stack.url)?;
     wait_ready(&client).await?;
     let mut input = json!({"mode": "records", "text": file.text()});

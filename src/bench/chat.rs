@@ -14,7 +14,8 @@ use serde_json::json;
 use splai_config::Settings;
 
 use crate::client::Client;
-use crate::up::{Stack, wait_ready};
+use crate::up::wait_ready;
+use splai_stack::{Stack, StackOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct ChatBenchArgs {
@@ -130,7 +131,7 @@ pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()
     }
     let (_dir, settings) = super::scratch_settings(settings, "chat")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let stack = Stack::start(&settings, cores).await?;
+    let stack = Stack::start(&settings, &StackOptions { executors: cores, slots_per_executor: None }).await?;
     let client = crate::client::local(&stack.url)?;
     wait_ready(&client).await?;
     // Warm up: load the model once outside the measurement.
@@ -168,7 +169,7 @@ pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()
 /// The same requests straight into the model's engine, from one thread each.
 fn engine_only(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()> {
     use splai_executor::llm::{GenParams, LlmModel};
-    let models = crate::executor_cmd::models(settings);
+    let models = splai_stack::executor::models(settings);
     let model = models.llm(None).map_err(|e| anyhow::anyhow!(e.message))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let prompt =

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use splai_config::Settings;
 
-use crate::up::{Stack, wait_ready};
+use crate::up::wait_ready;
+use splai_stack::{Stack, StackOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct HopsBenchArgs {
@@ -46,7 +47,7 @@ pub async fn run(settings: &Settings, args: &HopsBenchArgs) -> anyhow::Result<()
         bail!("--steps and --runs must be at least 1");
     }
     let (_dir, settings) = super::scratch_settings(settings, "hops")?;
-    let stack = Stack::start(&settings, 1).await?;
+    let stack = Stack::start(&settings, &StackOptions { executors: 1, slots_per_executor: None }).await?;
     let client = crate::client::local(&stack.url)?;
     wait_ready(&client).await?;
     println!(

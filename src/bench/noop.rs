@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use splai_config::Settings;
 
-use crate::up::{Stack, wait_ready};
+use crate::up::wait_ready;
+use splai_stack::{Stack, StackOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct NoopBenchArgs {
@@ -39,7 +40,11 @@ pub async fn run(settings: &Settings, args: &NoopBenchArgs) -> anyhow::Result<()
         bail!("--jobs, --tasks and --executors must be at least 1");
     }
     let (_dir, settings) = super::scratch_settings(settings, "noop")?;
-    let stack = Stack::start_with_slots(&settings, args.executors, args.slots).await?;
+    let stack = Stack::start(
+        &settings,
+        &StackOptions { executors: args.executors, slots_per_executor: Some(args.slots) },
+    )
+    .await?;
     let client = crate::client::local(&stack.url)?;
     wait_ready(&client).await?;
     let body = job(args.tasks);

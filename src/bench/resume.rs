@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::up_proc::{UpProcess, scratch};
+use super::up_proc::{scratch, start_up};
 use crate::client::Client;
 
 #[derive(Debug, clap::Args)]
@@ -94,20 +94,22 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
     let total = args.levels * 2;
 
     let base_dir = scratch("resume-base")?;
-    let up = UpProcess::start(base_dir.path(), args.executors, &[]).await?;
+    let up = start_up(base_dir.path(), args.executors, &[]).await?;
+    let client = up.client(None)?;
     let started = Instant::now();
-    let id = submit(&up.client, &body).await?;
-    up.client.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(600)).await?;
+    let id = submit(&client, &body).await?;
+    client.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(600)).await?;
     let baseline_s = started.elapsed().as_secs_f64();
-    up.stop();
+    up.stop()?;
 
     let dir = scratch("resume")?;
-    let up = UpProcess::start(dir.path(), args.executors, &[]).await?;
+    let up = start_up(dir.path(), args.executors, &[]).await?;
+    let client = up.client(None)?;
     let started = Instant::now();
-    let id = submit(&up.client, &body).await?;
+    let id = submit(&client, &body).await?;
     let want = ((f64::from(total) * args.kill_at).ceil() as usize).max(1);
     let before = loop {
-        let t = tasks_of(&up.client, &id).await?;
+        let t = tasks_of(&client, &id).await?;
         if t.values().filter(|v| v.0 == "succeeded").count() >= want {
             break t;
         }
@@ -115,31 +117,28 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
     };
     up.kill();
     let killed_at = Instant::now();
-    let up = UpProcess::start(dir.path(), args.executors, &[]).await?;
+    let up = start_up(dir.path(), args.executors, &[]).await?;
+    let client = up.client(None)?;
     let restart_ready_s = killed_at.elapsed().as_secs_f64();
     let done_at_kill = before.values().filter(|v| v.0 == "succeeded").count();
     let next_success = loop {
-        let t = tasks_of(&up.client, &id).await?;
+        let t = tasks_of(&client, &id).await?;
         if t.values().filter(|v| v.0 == "succeeded").count() > done_at_kill {
             break killed_at.elapsed().as_secs_f64();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let job = up
-        .client
-        .wait_terminal(std::slice::from_ref(&id), Duration::from_secs(600))
-        .await?
-        .remove(0)
-        .document;
+    let job =
+        client.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(600)).await?.remove(0).document;
     let interrupted_s = started.elapsed().as_secs_f64();
-    let after = tasks_of(&up.client, &id).await?;
+    let after = tasks_of(&client, &id).await?;
     // A task that had succeeded before the kill and succeeded again, or whose artifact changed.
     let rerun = before
         .iter()
         .filter(|(_, b)| b.0 == "succeeded")
         .filter(|(task, b)| after.get(*task).is_none_or(|a| a.1 > 1 || a.2 != b.2))
         .count();
-    let lineage = up.client.get(&format!("/v1/jobs/{id}/lineage")).await?;
+    let lineage = client.get(&format!("/v1/jobs/{id}/lineage")).await?;
     let node =
         |t: &str| lineage["tasks"].as_array().and_then(|a| a.iter().find(|n| n["task_id"] == t)).cloned();
     let lineage_intact = (0..args.levels).all(|i| {
@@ -157,7 +156,7 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
         got.sort();
         !got.is_empty() && want == got
     });
-    up.stop();
+    up.stop()?;
     let report = ResumeReport {
         tasks: total,
         baseline_s,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use super::up_proc::{UpProcess, cpu_times, scratch};
+use super::up_proc::{cpu_times, scratch, start_up};
 use crate::client::JobState;
 
 #[derive(Debug, clap::Args)]
@@ -51,25 +51,26 @@ pub async fn measure(args: &ScaleBenchArgs) -> anyhow::Result<Vec<ScaleRow>> {
     for &k in &args.executors {
         let data = scratch("scale")?;
         let sets = vec![format!("executor.inference_threads={}", args.threads)];
-        let up = UpProcess::start(data.path(), k, &sets).await?;
+        let up = start_up(data.path(), k, &sets).await?;
+        let client = up.client(None)?;
         // Warm the models once, so every run measures steady state.
         let warm = serde_json::json!({"type": "chat", "input": {"prompt": "hi", "max_tokens": 2}});
-        let (_, w) = up.client.post("/v1/jobs", &warm, None).await?;
-        up.client
+        let (_, w) = client.post("/v1/jobs", &warm, None).await?;
+        client
             .wait_terminal(&[w["job_id"].as_str().unwrap_or_default().to_string()], Duration::from_secs(300))
             .await?;
         let (total0, idle0) = cpu_times();
         let started = Instant::now();
         let mut ids = Vec::new();
         for _ in 0..args.jobs {
-            let (_, accepted) = up.client.post("/v1/jobs", &request, None).await?;
+            let (_, accepted) = client.post("/v1/jobs", &request, None).await?;
             ids.push(accepted["job_id"].as_str().context("no job id")?.to_string());
         }
-        let jobs = up.client.wait_terminal(&ids, Duration::from_secs(3600)).await?;
+        let jobs = client.wait_terminal(&ids, Duration::from_secs(3600)).await?;
         let wall = started.elapsed().as_secs_f64();
         let (total1, idle1) = cpu_times();
         let busy = 1.0 - (idle1 - idle0) as f64 / (total1 - total0).max(1) as f64;
-        up.stop();
+        up.stop()?;
         let base = rows.first().map_or(wall, |r| r.wall_s);
         let row = ScaleRow {
             executors: k,

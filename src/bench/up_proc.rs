@@ -2,85 +2,29 @@
 //! processes (thread layouts fixed at process start, SIGKILL and restart).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use splai_stack::UpProcess;
 
-use crate::client::Client;
-
-#[derive(Debug)]
-pub struct UpProcess {
-    child: Child,
-    pub client: Client,
+/// Start this binary's `splai up --executors N` on `data` (created if missing), listening on a
+/// free port, and wait until all its executors are live.
+pub async fn start_up(data: &Path, executors: u32, sets: &[String]) -> anyhow::Result<UpProcess> {
+    std::fs::create_dir_all(data)?;
+    let d = data.display();
+    let mut all: Vec<String> = vec![
+        format!("log.embedded.path={d}/log.sqlite"),
+        format!("store.url=sqlite://{d}/splai.sqlite"),
+        format!("artifacts.url=file://{d}/artifacts"),
+        "gateway.listen=127.0.0.1:0".into(),
+        "gateway.auth=false".into(),
+    ];
+    all.extend(sets.iter().cloned());
+    let args = ["--executors".to_string(), executors.to_string()];
+    let mut up = UpProcess::spawn(&std::env::current_exe()?, None, &all, &args, Stdio::null())?;
+    up.wait_ready(None, executors as usize, Duration::from_secs(120)).await?;
+    Ok(up)
 }
-
-impl UpProcess {
-    /// Start `splai up --executors N` on `data` (created if missing), listening on a free port.
-    pub async fn start(data: &Path, executors: u32, sets: &[String]) -> anyhow::Result<UpProcess> {
-        std::fs::create_dir_all(data)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let d = data.display();
-        let mut all: Vec<String> = vec![
-            format!("log.embedded.path={d}/log.sqlite"),
-            format!("store.url=sqlite://{d}/splai.sqlite"),
-            format!("artifacts.url=file://{d}/artifacts"),
-            format!("gateway.listen=127.0.0.1:{port}"),
-            "gateway.auth=false".into(),
-        ];
-        all.extend(sets.iter().cloned());
-        let mut cmd = Command::new(std::env::current_exe()?);
-        for s in &all {
-            cmd.args(["--set", s]);
-        }
-        splai_config::without_settings_env(&mut cmd);
-        cmd.args(["up", "--executors", &executors.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
-        let child = cmd.spawn().context("starting splai up")?;
-        let url = format!("http://127.0.0.1:{port}");
-        let up = UpProcess { child, client: crate::client::local(&url)? };
-        up.wait_ready(executors).await?;
-        Ok(up)
-    }
-
-    async fn wait_ready(&self, executors: u32) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let ready = self.client.get("/readyz").await.is_ok_and(|r| r["ready"] == true);
-            let live = self.client.get("/v1/workers").await.map_or(0, |w| {
-                w["workers"].as_array().map_or(0, |ws| ws.iter().filter(|x| x["live"] == true).count())
-            });
-            if ready && live >= executors as usize {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("splai up did not become ready with {executors} live executors in 120 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGKILL: no chance to hand anything back.
-    pub fn kill(mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-
-    /// SIGTERM and wait.
-    pub fn stop(mut self) {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().ok();
-        self.child.wait().ok();
-    }
-}
-
-impl Drop for UpProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.child.kill().ok();
-            self.child.wait().ok();
-        }
-    }
-}
-
 /// Whole-machine CPU time (total, idle) from /proc/stat, in ticks.
 pub fn cpu_times() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();

@@ -9,19 +9,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use splai_events::{JobState, TaskState};
 
-/// A running `splai up`, killed when dropped.
+/// A running `splai up` on a data directory of its own, killed when dropped.
 pub struct Up {
-    pub child: Child,
+    pub process: splai_stack::UpProcess,
     pub url: String,
     pub dir: Option<tempfile::TempDir>,
     pub config: std::path::PathBuf,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The `splai` binary with none of the test's own `SPLAI_` variables (they are settings to it).
@@ -124,61 +117,38 @@ impl Up {
                 .into_iter()
                 .chain(sets.iter().copied())
                 .collect();
-        let up = Self::spawn(tempfile::tempdir().unwrap(), extra, &sets, args);
-        wait_ready(&up.url, Some(token)).await;
+        let mut up = Self::spawn(tempfile::tempdir().unwrap(), extra, &sets, args);
+        up.process.wait_ready(Some(token), 1, Duration::from_secs(60)).await.unwrap();
         up
     }
 
     pub async fn start_in(dir: tempfile::TempDir, extra: &str, sets: &[&str], args: &[&str]) -> Up {
-        let up = Self::spawn(dir, extra, sets, args);
-        wait_ready(&up.url, None).await;
+        let mut up = Self::spawn(dir, extra, sets, args);
+        up.process.wait_ready(None, 1, Duration::from_secs(60)).await.unwrap();
         up
     }
 
     fn spawn(dir: tempfile::TempDir, extra: &str, sets: &[&str], args: &[&str]) -> Up {
         let config = dir.path().join("splai.toml");
         std::fs::write(&config, format!("{}\n{extra}", base_config(dir.path()))).unwrap();
-        let mut cmd = splai_command();
-        cmd.arg("--config").arg(&config);
-        for s in sets {
-            cmd.args(["--set", s]);
-        }
-        cmd.arg("up").args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut url = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.trim().strip_prefix("API") {
-                url = rest.split_whitespace().next().map(|u| u.trim_end_matches("/v1/jobs").to_string());
-                break;
-            }
-        }
-        // Keep draining stdout so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let url = url.expect("`splai up` printed its API address");
-        Up { child, url, dir: Some(dir), config }
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_splai"));
+        let process =
+            splai_stack::UpProcess::spawn(exe, Some(&config), &sets, &args, Stdio::inherit()).unwrap();
+        Up { url: process.url.clone(), process, dir: Some(dir), config }
     }
 
     /// SIGKILL, keeping the data directory for a restart.
     pub fn kill(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.dir.take().unwrap()
+        let dir = self.dir.take().unwrap();
+        self.process.kill();
+        dir
     }
 
     /// SIGTERM, then wait for a clean exit.
-    pub fn stop(mut self) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "splai up did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.process.stop().unwrap()
     }
 }
 
@@ -201,19 +171,7 @@ pub async fn wait_until<T, S: std::fmt::Display>(
 
 /// Wait until the gateway at `url` is ready and some executor is live.
 pub async fn wait_ready(url: &str, token: Option<&str>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = get(url, "/readyz", token).await.is_some_and(|(s, _)| s == 200);
-        let workers = get(url, "/v1/workers", token)
-            .await
-            .and_then(|(_, w)| w["workers"].as_array().map(|a| a.iter().any(|w| w["live"] == true)))
-            .unwrap_or(false);
-        if ready && workers {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the gateway at {url} did not get ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    client(url, token).wait_ready(1, Duration::from_secs(60)).await.unwrap();
 }
 
 /// The typed client of the gateway at `url`, with `token` as bearer.

@@ -216,6 +216,34 @@ impl Client {
         }
     }
 
+    /// Whether the gateway is ready and at least `executors` executors are live (false while it
+    /// cannot be reached).
+    pub async fn is_ready(&self, executors: usize) -> bool {
+        let ready = self.get("/readyz").await.is_ok_and(|r| r["ready"] == true);
+        let live = self.get("/v1/workers").await.map_or(0, |w| {
+            w["workers"].as_array().map_or(0, |ws| ws.iter().filter(|x| x["live"] == true).count())
+        });
+        ready && live >= executors
+    }
+
+    /// Wait until [`Client::is_ready`] with `executors` live executors.
+    pub async fn wait_ready(&self, executors: usize, within: Duration) -> Result<(), ClientError> {
+        let deadline = Instant::now() + within;
+        while !self.is_ready(executors).await {
+            if Instant::now() > deadline {
+                return Err(ClientError::Timeout {
+                    what: format!(
+                        "the gateway at {} to be ready with {executors} live executor(s)",
+                        self.base
+                    ),
+                    within,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+
     /// Follow a job's event stream until its `end` or until `on_event` returns false. After a
     /// dropped connection it reconnects with `Last-Event-ID`, so no event is missed or repeated.
     pub async fn follow(
