@@ -20,7 +20,8 @@ fn main() -> std::process::ExitCode {
     match cli::run(cli) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Like anyhow's `{:#}`, but a cause that a library error already prints is not repeated.
+            eprintln!("error: {}", splai_telemetry::chain(error.as_ref()));
             std::process::ExitCode::from(2)
         }
     }

@@ -6,8 +6,20 @@ pub enum ConfigError {
     UnknownKey { key: String, source_note: String },
     #[error("invalid value for `{key}`{source_note}: {message}")]
     InvalidValue { key: String, message: String, source_note: String },
-    #[error("configuration file {path} cannot be read: {message}")]
-    File { path: String, message: String },
+    #[error("configuration file {path} does not exist")]
+    FileMissing { path: String },
+    #[error("configuration file {path} cannot be read")]
+    FileRead {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("configuration file {path} is not valid TOML")]
+    FileSyntax {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
     #[error("invalid --set argument `{arg}`: expected key=value")]
     BadOverride { arg: String },
     #[error("invalid configuration: {message}")]

@@ -72,20 +72,13 @@ impl Loader {
             Figment::from(Named { name: "embedded defaults".into(), inner: Toml::string(DEFAULT_TOML) });
         if let Some(path) = &self.file {
             if !path.is_file() {
-                return Err(ConfigError::File {
-                    path: path.display().to_string(),
-                    message: "no such file".into(),
-                });
+                return Err(ConfigError::FileMissing { path: path.display().to_string() });
             }
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::FileRead { path: path.display().to_string(), source })?;
             // Parse first so a syntax error names the file and line.
-            toml::from_str::<toml::Value>(&text).map_err(|e| ConfigError::File {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            toml::from_str::<toml::Value>(&text)
+                .map_err(|source| ConfigError::FileSyntax { path: path.display().to_string(), source })?;
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(

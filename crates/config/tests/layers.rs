@@ -120,10 +120,11 @@ fn auth_off_requires_the_embedded_log() {
 #[test]
 fn bad_file_and_bad_override_are_clear() {
     let err = load(Some("[log\n"), &[], &[]).unwrap_err();
-    assert!(matches!(err, ConfigError::File { .. }), "{err:?}");
+    assert!(matches!(err, ConfigError::FileSyntax { .. }), "{err:?}");
     let err = Loader::new().overrides(["novalue"]).unwrap_err();
     assert!(matches!(err, ConfigError::BadOverride { .. }));
     let err = Loader::new().file(Some(std::path::Path::new("/nonexistent/x.toml"))).load().unwrap_err();
+    assert!(matches!(err, ConfigError::FileMissing { .. }), "{err:?}");
     assert!(err.to_string().contains("/nonexistent/x.toml"));
 }
 

@@ -158,7 +158,7 @@ async fn append_until_done(
             Ok(_) => return Ok(()),
             Err(e) if *shutdown.borrow() => return Err(e),
             Err(e) => {
-                tracing::warn!(error = %e, records = out.len(), ?backoff, "appending decisions failed; retrying");
+                tracing::warn!(error = %splai_telemetry::chain(&e), records = out.len(), ?backoff, "appending decisions failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.changed() => {}
@@ -205,7 +205,7 @@ pub fn spawn(
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| LogError::Open { backend: "scheduler runtime", message: e.to_string() })?;
+                .map_err(|e| LogError::Open { backend: "scheduler runtime", source: e.into() })?;
             runtime.block_on(run(log, opts, run_opts, shutdown))
         })
         .expect("spawning the scheduler thread")

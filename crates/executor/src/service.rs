@@ -109,10 +109,10 @@ impl Shared {
         let mut backoff = Duration::from_millis(100);
         while let Err(error) = self.writer.append(&envelopes).await {
             if only_beats {
-                tracing::warn!(%error, "sending a heartbeat failed");
+                tracing::warn!(error = %splai_telemetry::chain(&error), "sending a heartbeat failed");
                 return;
             }
-            tracing::error!(%error, ?backoff, "reporting to the log failed; retrying");
+            tracing::error!(error = %splai_telemetry::chain(&error), ?backoff, "reporting to the log failed; retrying");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }

@@ -13,6 +13,7 @@ use splai_ingest::intake::Gate;
 use splai_ingest::log::{EventReader, EventWriter, LogError};
 use splai_store::Store;
 use splai_store::audit::{Anchor, AuditEntry, AuditVerdict};
+use splai_telemetry::chain;
 use tokio::sync::watch;
 
 use crate::auth::Caller;
@@ -72,7 +73,7 @@ pub async fn anchor_loop(
                 match writer.append(&[envelope]).await {
                     Ok(_) => anchored = seq,
                     Err(error) => {
-                        tracing::warn!(%error, "writing the audit anchor to the log failed; retrying")
+                        tracing::warn!(error = %chain(&error), "writing the audit anchor to the log failed; retrying")
                     }
                 }
             }

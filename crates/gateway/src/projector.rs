@@ -12,6 +12,7 @@ use splai_events::{
 };
 use splai_ingest::log::{EventReader, EventWriter, LogError};
 use splai_store::{Applied, Projection, ProjectorOffsets, Store, StoreError};
+use splai_telemetry::chain;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -127,7 +128,7 @@ async fn project(
         match result {
             Ok(applied) => return Some(applied),
             Err(error) => {
-                tracing::warn!(%error, "projecting a batch failed; retrying");
+                tracing::warn!(error = %chain(&error), "projecting a batch failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.changed() => return None,

@@ -11,6 +11,7 @@ use splai_ingest::log::{EventLog, EventWriter, LogError};
 use splai_ingest::plan::Limits;
 use splai_store::artifacts::ArtifactStore;
 use splai_store::{Store, StoreError};
+use splai_telemetry::chain;
 use tokio::sync::watch;
 
 use crate::auth::Tokens;
@@ -176,7 +177,7 @@ pub async fn serve(
     });
     let served = server.await;
     match projector.await {
-        Ok(Err(e)) => tracing::error!(error = %e, "the projector stopped"),
+        Ok(Err(e)) => tracing::error!(error = %chain(&e), "the projector stopped"),
         Err(e) => tracing::error!(error = %e, "the projector panicked"),
         Ok(Ok(())) => {}
     }

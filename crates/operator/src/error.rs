@@ -4,8 +4,12 @@
 pub enum OperatorError {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    #[error("gateway {url}: {message}")]
-    Gateway { url: String, message: String },
+    #[error("gateway {url}")]
+    Gateway {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("rendering {what}")]
     Render {
         what: String,

@@ -41,12 +41,12 @@ pub struct HttpGateway {
 impl HttpGateway {
     pub fn new(base: &str, token: Option<String>) -> Result<Self, OperatorError> {
         let client = splai_client::Client::new(base, token)
-            .map_err(|e| OperatorError::Gateway { url: base.to_string(), message: e.to_string() })?;
+            .map_err(|e| OperatorError::Gateway { url: base.to_string(), source: e.into() })?;
         Ok(Self { client })
     }
 
-    fn fail(&self, e: impl std::fmt::Display) -> OperatorError {
-        OperatorError::Gateway { url: self.client.base().to_string(), message: e.to_string() }
+    fn fail(&self, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> OperatorError {
+        OperatorError::Gateway { url: self.client.base().to_string(), source: e.into() }
     }
 
     /// `method path` for `tenant`: status and JSON body, whatever the status.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
+use splai_telemetry::chain;
 use tokio::sync::watch;
 
 use crate::crd::SplaiJob;
@@ -38,7 +39,7 @@ pub async fn pass(
         match reconcile(&api, gateway, &job, opts.interval).await {
             Ok(_) => ok += 1,
             Err(e) => {
-                tracing::warn!(name = %job.name_any(), namespace = %ns, error = %e, "reconcile failed; retrying next pass")
+                tracing::warn!(name = %job.name_any(), namespace = %ns, error = %chain(&e), "reconcile failed; retrying next pass")
             }
         }
     }
@@ -54,7 +55,7 @@ pub async fn run(
 ) -> Result<(), OperatorError> {
     loop {
         if let Err(e) = pass(&client, gateway, &opts).await {
-            tracing::warn!(error = %e, "listing SPLAIJobs failed; retrying");
+            tracing::warn!(error = %chain(&e), "listing SPLAIJobs failed; retrying");
         }
         tokio::select! {
             _ = tokio::time::sleep(opts.interval) => {}

@@ -3,6 +3,7 @@
 //! configured, span export over OTLP/HTTP. W3C trace context helpers let a `traceparent` travel in
 //! every envelope so one job is one trace across processes.
 
+mod chain;
 pub mod metrics;
 mod propagation;
 
@@ -15,14 +16,23 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+pub use chain::chain;
 pub use propagation::{current_traceparent, set_parent_from_traceparent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error("invalid log filter `{filter}`: {message}")]
-    Filter { filter: String, message: String },
-    #[error("cannot build the OTLP exporter for {endpoint}: {message}")]
-    Exporter { endpoint: String, message: String },
+    #[error("invalid log filter `{filter}`")]
+    Filter {
+        filter: String,
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("cannot build the OTLP exporter for {endpoint}")]
+    Exporter {
+        endpoint: String,
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled,
 }
@@ -63,7 +73,7 @@ pub fn init(settings: &TelemetrySettings, role: &str) -> Result<TelemetryGuard, 
         _ => settings.log_filter.clone(),
     };
     let env_filter = EnvFilter::try_new(&filter)
-        .map_err(|e| TelemetryError::Filter { filter: filter.clone(), message: e.to_string() })?;
+        .map_err(|source| TelemetryError::Filter { filter: filter.clone(), source })?;
 
     let provider = if settings.otlp_endpoint.is_empty() {
         None
@@ -94,7 +104,7 @@ fn otlp_provider(endpoint: &str, service: &str) -> Result<SdkTracerProvider, Tel
         .with_http()
         .with_endpoint(url)
         .build()
-        .map_err(|e| TelemetryError::Exporter { endpoint: endpoint.into(), message: e.to_string() })?;
+        .map_err(|source| TelemetryError::Exporter { endpoint: endpoint.into(), source })?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(Resource::builder().with_service_name(service.to_string()).build())

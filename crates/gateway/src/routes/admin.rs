@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use splai_events::{Envelope, Event, RequeueDeadLetter};
+use splai_telemetry::chain;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
@@ -73,7 +74,7 @@ pub async fn requeue(
     st.writer
         .append(&[envelope])
         .await
-        .map_err(|e| ApiError::unavailable(format!("the event log refused the requeue: {e}")))?;
+        .map_err(|e| ApiError::unavailable(format!("the event log refused the requeue: {}", chain(&e))))?;
     let marked = st
         .store
         .tenant(&caller.tenant)

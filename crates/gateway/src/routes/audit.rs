@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use splai_store::audit::AuditFilter;
+use splai_telemetry::chain;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -111,7 +112,7 @@ pub async fn verify(State(st): State<AppState>, caller: Caller) -> ApiResult<Jso
     caller.require(&[])?;
     let verdict = crate::audit::verify(&st.store, &st.writer, st.gate.clone())
         .await
-        .map_err(|e| crate::error::ApiError::unavailable(e.to_string()))?;
+        .map_err(|e| crate::error::ApiError::unavailable(chain(&e)))?;
     crate::audit::record(&st, &caller, "admin.read", "audit.verify", json!({"ok": verdict.ok})).await;
     Ok(Json(json!(verdict)))
 }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use splai_events::{ArtifactRef, CancelJob, Envelope, Event, JobRequest, JobState, wire_name};
 use splai_ingest::plan::{PlanError, parse_request, plan};
 use splai_store::read::{JobFilter, JobView, NewJob, Submitted};
+use splai_telemetry::chain;
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
@@ -214,7 +215,7 @@ async fn admit(
         .with_traceparent(Some(tp));
     if let Err(e) = st.writer.append(&[envelope]).await {
         st.store.tenant(&caller.tenant).forget_submission(&job_id).await.ok();
-        return Err(ApiError::unavailable(format!("the event log refused the job: {e}")));
+        return Err(ApiError::unavailable(format!("the event log refused the job: {}", chain(&e))));
     }
     tracing::info!(job = %job_id, tenant = %caller.tenant, trace_id = %trace_id, "job accepted");
     let detail = json!({"type": record.job_type, "tasks": record.tasks_total, "trace_id": trace_id,
@@ -376,7 +377,7 @@ pub async fn request_cancel(st: &AppState, tenant: &str, id: &str, reason: Strin
         .append(&[envelope])
         .await
         .map(|_| ())
-        .map_err(|e| ApiError::unavailable(format!("the event log refused the cancellation: {e}")))
+        .map_err(|e| ApiError::unavailable(format!("the event log refused the cancellation: {}", chain(&e))))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -22,7 +22,7 @@ use splai_events::SourcePosition;
 use tokio::sync::{Mutex, Notify, oneshot};
 
 use super::group_commit::{self, Pending};
-use super::{Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms};
+use super::{Cause, Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -59,11 +59,11 @@ impl Inner {
     async fn on_writer<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut Connection) -> T + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, EmbeddedError> {
         let inner = self.clone();
         let run = move || f(&mut inner.writer.lock().unwrap_or_else(|p| p.into_inner()));
         if self.fsync {
-            tokio::task::spawn_blocking(run).await.map_err(|e| format!("the log writer failed: {e}"))
+            tokio::task::spawn_blocking(run).await.map_err(EmbeddedError::Writer)
         } else {
             Ok(run())
         }
@@ -103,6 +103,21 @@ impl Inner {
             }
         }
     }
+}
+
+/// Causes of the embedded log's own making, under a [`LogError`].
+#[derive(Debug, thiserror::Error)]
+enum EmbeddedError {
+    /// Opening or preparing the log's file (reads as `path: cause`).
+    #[error("{}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: Cause,
+    },
+    /// The blocking-pool thread running a write died (a panic) before answering.
+    #[error("the log writer failed")]
+    Writer(#[source] tokio::task::JoinError),
 }
 
 fn connect(path: &Path, fsync: bool) -> rusqlite::Result<Connection> {
@@ -145,15 +160,15 @@ struct Inner {
 impl EmbeddedLog {
     /// Open (creating when missing) the log at `path`. `fsync`: sync every commit to disk.
     pub async fn open(path: &Path, fsync: bool, poll_interval: Duration) -> Result<Self, LogError> {
-        let open_err = |e: &dyn std::fmt::Display| LogError::Open {
+        let open_err = |source: Cause| LogError::Open {
             backend: "embedded",
-            message: format!("{}: {e}", path.display()),
+            source: EmbeddedError::File { path: path.to_path_buf(), source }.into(),
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+            std::fs::create_dir_all(dir).map_err(|e| open_err(e.into()))?;
         }
-        let conn = connect(path, fsync).map_err(|e| open_err(&e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| open_err(&e))?;
+        let conn = connect(path, fsync).map_err(|e| open_err(e.into()))?;
+        conn.execute_batch(SCHEMA).map_err(|e| open_err(e.into()))?;
         // Logs made before records had headers gain the column (NULL: no headers).
         let has_headers: bool = conn
             .query_row(
@@ -161,10 +176,10 @@ impl EmbeddedLog {
                 [],
                 |r| r.get(0),
             )
-            .map_err(|e| open_err(&e))?;
+            .map_err(|e| open_err(e.into()))?;
         if !has_headers {
             conn.execute_batch("ALTER TABLE log_records ADD COLUMN headers BLOB")
-                .map_err(|e| open_err(&e))?;
+                .map_err(|e| open_err(e.into()))?;
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -189,30 +204,30 @@ impl EmbeddedLog {
         let n = self
             .topic_partitions(topic)
             .await
-            .map_err(|message| LogError::Append { topic: topic.to_string(), message })?
+            .map_err(|source| LogError::Append { topic: topic.to_string(), source })?
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })?;
         self.inner.partitions.lock().expect("partition cache lock").insert(topic.to_string(), n);
         Ok(n)
     }
 
-    async fn topic_partitions(&self, topic: &str) -> Result<Option<u32>, String> {
+    async fn topic_partitions(&self, topic: &str) -> Result<Option<u32>, Cause> {
         let topic = topic.to_string();
-        self.inner
+        let found = self
+            .inner
             .on_writer(move |conn| {
                 conn.query_row("SELECT partitions FROM log_topics WHERE name = ?1", [topic], |r| {
                     r.get::<_, i64>(0)
                 })
                 .optional()
-                .map(|n| n.map(|n| n as u32))
             })
-            .await?
-            .map_err(|e| e.to_string())
+            .await??;
+        Ok(found.map(|n| n as u32))
     }
 
     /// Each partition's next offset, as stored.
-    async fn stored_watermarks(&self, topic: &str) -> Result<Vec<(u32, u64)>, String> {
+    async fn stored_watermarks(&self, topic: &str) -> Result<Vec<(u32, u64)>, Cause> {
         let topic = topic.to_string();
-        self.inner.on_writer(move |conn| read_watermarks(conn, &topic)).await?.map_err(|e| e.to_string())
+        Ok(self.inner.on_writer(move |conn| read_watermarks(conn, &topic)).await??)
     }
 }
 
@@ -248,8 +263,9 @@ impl EventLog for EmbeddedLog {
                     tx.commit()
                 })
                 .await
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map_err(|message| LogError::CreateTopic { topic: topic.clone(), message })?;
+                .map_err(Cause::from)
+                .and_then(|r| r.map_err(Cause::from))
+                .map_err(|source| LogError::CreateTopic { topic: topic.clone(), source })?;
         }
         Ok(())
     }
@@ -258,22 +274,22 @@ impl EventLog for EmbeddedLog {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let err = |message: String| LogError::Append { topic: topic.to_string(), message };
+        let err = |source: Cause| LogError::Append { topic: topic.to_string(), source };
         let partitions = self.cached_partitions(topic).await?;
         let (done, answer) = oneshot::channel();
         // A group commit runs without an await once it has its batch, so a caller that stops
         // waiting cannot abort the others' write.
         self.inner.write(Pending::Append { topic: topic.to_string(), partitions, records, done }).await;
-        answer.await.map_err(|_| err("the log writer stopped".into()))?.map_err(err)
+        answer.await.map_err(|_| err("the log writer stopped".into()))?.map_err(|e| err(e.into()))
     }
 
     async fn subscribe(&self, subscription: Subscription) -> Result<Box<dyn LogConsumer>, LogError> {
-        let err = |message: String| LogError::Consume {
+        let err = |source: Cause| LogError::Consume {
             group: subscription.group.clone(),
             topics: subscription.topics.clone(),
-            message,
+            source,
         };
-        let conn = self.inner.connect().map_err(|e| err(e.to_string()))?;
+        let conn = self.inner.connect().map_err(|e| err(e.into()))?;
         let mut positions = Vec::new();
         for topic in &subscription.topics {
             let partitions = self
@@ -293,7 +309,7 @@ impl EventLog for EmbeddedLog {
                         |r| r.get(0),
                     )
                     .optional()
-                    .map_err(|e| err(e.to_string()))?;
+                    .map_err(|e| err(e.into()))?;
                 positions.push(Cursor {
                     topic: topic.clone(),
                     partition,
@@ -320,10 +336,10 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn high_watermarks(&self, topic: &str) -> Result<Vec<u64>, LogError> {
-        let rows = self.stored_watermarks(topic).await.map_err(|message| LogError::Consume {
+        let rows = self.stored_watermarks(topic).await.map_err(|source| LogError::Consume {
             group: String::new(),
             topics: vec![topic.into()],
-            message,
+            source,
         })?;
         if rows.is_empty() {
             return Err(LogError::UnknownTopic { topic: topic.to_string() });
@@ -334,11 +350,7 @@ impl EventLog for EmbeddedLog {
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
         self.topic_partitions(topic)
             .await
-            .map_err(|message| LogError::Consume {
-                group: String::new(),
-                topics: vec![topic.into()],
-                message,
-            })?
+            .map_err(|source| LogError::Consume { group: String::new(), topics: vec![topic.into()], source })?
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })
     }
 }
@@ -370,7 +382,7 @@ impl EmbeddedConsumer {
         LogError::Consume {
             group: self.subscription.group.clone(),
             topics: self.subscription.topics.clone(),
-            message: e.to_string(),
+            source: e.into(),
         }
     }
 
@@ -477,13 +489,16 @@ impl LogConsumer for EmbeddedConsumer {
         let (done, answer) = oneshot::channel();
         // All partitions move together, or none does, in the next group commit.
         self.log.inner.write(Pending::Commit { group, points, done }).await;
-        let result = answer.await.unwrap_or_else(|_| Err("the log writer stopped".into()));
-        result.map_err(|message| LogError::Commit {
+        let result = match answer.await {
+            Ok(written) => written.map_err(Cause::from),
+            Err(_) => Err("the log writer stopped".into()),
+        };
+        result.map_err(|source| LogError::Commit {
             group: self.subscription.group.clone(),
             topic: first.topic.clone(),
             partition: first.partition,
             offset: first.offset,
-            message,
+            source,
         })
     }
 }

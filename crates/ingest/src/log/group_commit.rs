@@ -4,6 +4,7 @@
 //! transactions into a few larger ones; alone, a write costs what it did (one transaction).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use splai_events::SourcePosition;
@@ -12,6 +13,9 @@ use tokio::sync::oneshot;
 use super::Record;
 use super::headers;
 
+/// Why a group commit failed, shared by every caller in it (a rusqlite error cannot be cloned).
+pub(crate) type Failed = Arc<rusqlite::Error>;
+
 /// One caller's write, waiting for the transaction that carries it.
 #[derive(Debug)]
 pub(crate) enum Pending {
@@ -19,10 +23,10 @@ pub(crate) enum Pending {
         topic: String,
         partitions: u32,
         records: Vec<Record>,
-        done: oneshot::Sender<Result<Vec<SourcePosition>, String>>,
+        done: oneshot::Sender<Result<Vec<SourcePosition>, Failed>>,
     },
     /// A consumer group's new positions (each the next offset to read); only forwards.
-    Commit { group: String, points: Vec<SourcePosition>, done: oneshot::Sender<Result<(), String>> },
+    Commit { group: String, points: Vec<SourcePosition>, done: oneshot::Sender<Result<(), Failed>> },
 }
 
 /// Write every pending write in one transaction and answer each caller (all fail together).
@@ -52,10 +56,11 @@ pub(crate) fn write_batch(
             high.into_iter().collect()
         }
         Err(e) => {
+            let e = Arc::new(e);
             for p in batch {
                 match p {
-                    Pending::Append { done, .. } => done.send(Err(e.to_string())).ok(),
-                    Pending::Commit { done, .. } => done.send(Err(e.to_string())).ok(),
+                    Pending::Append { done, .. } => done.send(Err(e.clone())).ok(),
+                    Pending::Commit { done, .. } => done.send(Err(e.clone())).ok(),
                 };
             }
             Vec::new()

@@ -34,7 +34,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use splai_config::KafkaSettings;
 use splai_events::SourcePosition;
 
-use super::{Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, partition_for};
+use super::{
+    Cause, Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, partition_for,
+};
 
 /// librdkafka backs off reconnecting up to 10 s by default; after a broker restart that left
 /// every client idle for seconds. One second keeps recovery quick at little cost.
@@ -58,7 +60,7 @@ impl std::fmt::Debug for KafkaLog {
 
 impl KafkaLog {
     pub fn connect(settings: &KafkaSettings, replication: u16) -> Result<Self, LogError> {
-        let open_err = |e: KafkaError| LogError::Open { backend: "kafka", message: e.to_string() };
+        let open_err = |e: KafkaError| LogError::Open { backend: "kafka", source: e.into() };
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &settings.brokers)
             .set("enable.idempotence", settings.idempotence.to_string())
@@ -160,11 +162,11 @@ impl EventLog for KafkaLog {
             .admin
             .create_topics(new.iter(), &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
             .await
-            .map_err(|e| LogError::CreateTopic { topic: topics.join(","), message: e.to_string() })?;
+            .map_err(|e| LogError::CreateTopic { topic: topics.join(","), source: e.into() })?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((topic, code)) => return Err(LogError::CreateTopic { topic, message: code.to_string() }),
+                Err((topic, code)) => return Err(LogError::CreateTopic { topic, source: code.into() }),
             }
         }
         // Wait until metadata shows every topic, so a producer right after does not race it.
@@ -180,7 +182,7 @@ impl EventLog for KafkaLog {
                     other => {
                         return Err(LogError::CreateTopic {
                             topic: topic.clone(),
-                            message: format!("not visible in metadata after creation: {other:?}"),
+                            source: format!("not visible in metadata after creation: {other:?}").into(),
                         });
                     }
                 }
@@ -190,11 +192,11 @@ impl EventLog for KafkaLog {
     }
 
     async fn append(&self, topic: &str, records: Vec<Record>) -> Result<Vec<SourcePosition>, LogError> {
-        let err = |message: String| LogError::Append { topic: topic.to_string(), message };
+        let err = |source: Cause| LogError::Append { topic: topic.to_string(), source };
         let partitions = self
             .partitions_of(topic)
             .await
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(e.into()))?
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })?;
         let mut pending = Vec::with_capacity(records.len());
         for record in &records {
@@ -221,7 +223,7 @@ impl EventLog for KafkaLog {
                         self.producer.poll(Duration::from_millis(1));
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    Err((e, _)) => return Err(err(e.to_string())),
+                    Err((e, _)) => return Err(err(e.into())),
                 }
             }
         }
@@ -233,7 +235,7 @@ impl EventLog for KafkaLog {
                     partition: d.partition as u32,
                     offset: d.offset as u64,
                 }),
-                Ok(Err((e, _))) => return Err(err(e.to_string())),
+                Ok(Err((e, _))) => return Err(err(e.into())),
                 Err(_) => return Err(err("producer dropped the delivery".into())),
             }
         }
@@ -241,10 +243,10 @@ impl EventLog for KafkaLog {
     }
 
     async fn subscribe(&self, subscription: Subscription) -> Result<Box<dyn LogConsumer>, LogError> {
-        let err = |message: String| LogError::Consume {
+        let err = |source: Cause| LogError::Consume {
             group: subscription.group.clone(),
             topics: subscription.topics.clone(),
-            message,
+            source,
         };
         let session = self.settings.session_timeout_ms;
         let context = ResumeContext { rescan: self.settings.rescan_on_resume, skip: Arc::default() };
@@ -261,16 +263,16 @@ impl EventLog for KafkaLog {
             .set("fetch.wait.max.ms", self.settings.fetch_wait_ms.to_string())
             .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS)
             .create_with_context(context)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         for topic in &subscription.topics {
-            if self.partitions_of(topic).await.map_err(|e| err(e.to_string()))?.is_none() {
+            if self.partitions_of(topic).await.map_err(|e| err(e.into()))?.is_none() {
                 return Err(LogError::UnknownTopic { topic: topic.clone() });
             }
         }
         match &subscription.partitions {
             None => {
                 let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
-                consumer.subscribe(&topics).map_err(|e| err(e.to_string()))?;
+                consumer.subscribe(&topics).map_err(|e| err(e.into()))?;
             }
             Some(parts) => {
                 let mut tpl = TopicPartitionList::new();
@@ -278,18 +280,18 @@ impl EventLog for KafkaLog {
                     for p in parts {
                         // `Stored`: start from the group's committed offset, else auto.offset.reset.
                         tpl.add_partition_offset(topic, *p as i32, Offset::Stored)
-                            .map_err(|e| err(e.to_string()))?;
+                            .map_err(|e| err(e.into()))?;
                     }
                 }
                 let tpl = if self.settings.rescan_on_resume {
                     let committed = consumer
                         .committed_offsets(tpl, Duration::from_secs(10))
-                        .map_err(|e| err(e.to_string()))?;
+                        .map_err(|e| err(e.into()))?;
                     rescan_plan(&committed, &skip)
                 } else {
                     tpl
                 };
-                consumer.assign(&tpl).map_err(|e| err(e.to_string()))?;
+                consumer.assign(&tpl).map_err(|e| err(e.into()))?;
             }
         }
         Ok(Box::new(KafkaConsumer { consumer: Arc::new(consumer), subscription, skip }))
@@ -300,11 +302,11 @@ impl EventLog for KafkaLog {
         let this = self.clone();
         let name = topic.to_string();
         let err =
-            |message: String| LogError::Consume { group: String::new(), topics: vec![topic.into()], message };
+            |source: Cause| LogError::Consume { group: String::new(), topics: vec![topic.into()], source };
         tokio::task::spawn_blocking(move || this.true_ends(&name, n))
             .await
-            .map_err(|e| err(e.to_string()))?
-            .map_err(|e| err(e.to_string()))
+            .map_err(|e| err(e.into()))?
+            .map_err(|e| err(e.into()))
     }
 
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
@@ -313,7 +315,7 @@ impl EventLog for KafkaLog {
             .map_err(|e| LogError::Consume {
                 group: String::new(),
                 topics: vec![topic.into()],
-                message: e.to_string(),
+                source: e.into(),
             })?
             .ok_or_else(|| LogError::UnknownTopic { topic: topic.to_string() })
     }
@@ -448,7 +450,7 @@ impl LogConsumer for KafkaConsumer {
         let err = |e: KafkaError| LogError::Consume {
             group: self.subscription.group.clone(),
             topics: self.subscription.topics.clone(),
-            message: e.to_string(),
+            source: e.into(),
         };
         let deadline = Instant::now() + wait;
         let mut out = Vec::new();
@@ -487,13 +489,13 @@ impl LogConsumer for KafkaConsumer {
         let mut tpl = TopicPartitionList::new();
         for p in &points {
             tpl.add_partition_offset(&p.topic, p.partition as i32, Offset::Offset(p.offset as i64))
-                .map_err(|e| self.commit_err(&points[0], e.to_string()))?;
+                .map_err(|e| self.commit_err(&points[0], e.into()))?;
         }
         let consumer = self.consumer.clone();
         let result = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
             .await
-            .map_err(|e| self.commit_err(&points[0], e.to_string()))?;
-        result.map_err(|e| self.commit_err(&points[0], e.to_string()))
+            .map_err(|e| self.commit_err(&points[0], e.into()))?;
+        result.map_err(|e| self.commit_err(&points[0], e.into()))
     }
 }
 
@@ -507,13 +509,13 @@ impl KafkaConsumer {
         }
     }
 
-    fn commit_err(&self, at: &SourcePosition, message: String) -> LogError {
+    fn commit_err(&self, at: &SourcePosition, source: Cause) -> LogError {
         LogError::Commit {
             group: self.subscription.group.clone(),
             topic: at.topic.clone(),
             partition: at.partition,
             offset: at.offset,
-            message,
+            source,
         }
     }
 }

@@ -80,20 +80,47 @@ impl Subscription {
     }
 }
 
+/// The error under a [`LogError`]: the backend's own (SQLite, librdkafka) or a plain reason.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("topic `{topic}` does not exist")]
     UnknownTopic { topic: String },
-    #[error("append to `{topic}` failed: {message}")]
-    Append { topic: String, message: String },
-    #[error("reading {topics:?} as group `{group}` failed: {message}")]
-    Consume { group: String, topics: Vec<String>, message: String },
-    #[error("commit of group `{group}` at {topic}/{partition}@{offset} failed: {message}")]
-    Commit { group: String, topic: String, partition: u32, offset: u64, message: String },
-    #[error("creating topic `{topic}` failed: {message}")]
-    CreateTopic { topic: String, message: String },
-    #[error("cannot open the {backend} log: {message}")]
-    Open { backend: &'static str, message: String },
+    #[error("append to `{topic}` failed")]
+    Append {
+        topic: String,
+        #[source]
+        source: Cause,
+    },
+    #[error("reading {topics:?} as group `{group}` failed")]
+    Consume {
+        group: String,
+        topics: Vec<String>,
+        #[source]
+        source: Cause,
+    },
+    #[error("commit of group `{group}` at {topic}/{partition}@{offset} failed")]
+    Commit {
+        group: String,
+        topic: String,
+        partition: u32,
+        offset: u64,
+        #[source]
+        source: Cause,
+    },
+    #[error("creating topic `{topic}` failed")]
+    CreateTopic {
+        topic: String,
+        #[source]
+        source: Cause,
+    },
+    #[error("cannot open the {backend} log")]
+    Open {
+        backend: &'static str,
+        #[source]
+        source: Cause,
+    },
 }
 
 /// A keyed, partitioned, append-only log of topics.
