@@ -123,6 +123,8 @@ pub enum TokenAction {
 pub enum BenchTarget {
     /// Append + consume throughput of the configured event log (embedded or kafka).
     Log(crate::bench::log::LogBenchArgs),
+    /// The fan-out DAG users submit (split → maps → reduce) over REST: one job alone, and many at once.
+    Fanout(crate::bench::fanout::FanoutBenchArgs),
     /// Per-hop overhead of a chain of short tasks through a full in-process stack.
     Hops(crate::bench::hops::HopsBenchArgs),
     /// CPU inference speed: SmolLM2 prefill/decode tokens/s, MiniLM embeddings/s.
@@ -286,6 +288,7 @@ fn bench(cli: &Cli, target: &BenchTarget) -> anyhow::Result<()> {
             runtime()?.block_on(crate::bench::analysis::run(&settings(cli)?, args))
         }
         BenchTarget::Chat(args) => runtime()?.block_on(crate::bench::chat::run(&settings(cli)?, args)),
+        BenchTarget::Fanout(args) => runtime()?.block_on(crate::bench::fanout::run(&settings(cli)?, args)),
         BenchTarget::Hops(args) => runtime()?.block_on(crate::bench::hops::run(&settings(cli)?, args)),
         BenchTarget::Log(args) => {
             let settings = settings(cli)?;

@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod chat;
 pub mod embed;
+pub mod fanout;
 pub mod hops;
 pub mod infer;
 pub mod log;
