@@ -259,7 +259,7 @@ impl Scheduler {
             self.engine.start_step(self.now + 1);
             previous
         } else {
-            self.engine.step_to(self.now + 1)
+            self.engine.step_to(self.step_end())
         };
         self.absorb_step(changes, out);
     }
@@ -268,8 +268,17 @@ impl Scheduler {
     /// view is the dataflow's at the current time, pipelined or not.
     pub fn settle(&mut self, out: &mut Vec<Envelope>) {
         self.feed_due_timeouts();
-        let changes = self.engine.step_to(self.now + 1);
+        let changes = self.engine.step_to(self.step_end());
         self.absorb_step(changes, out);
+    }
+
+    /// Where a live step ends: after `now`, and after the engine's first open time, where facts
+    /// applied since the last step sit when that step already closed `now` (the past is closed).
+    /// A second step within one clock reading (the runner closes its own decisions, read back,
+    /// with a step of their own) must still close them, or what they make runnable waits for the
+    /// next clock tick. The clock itself (`now`, which stamps decisions) does not move.
+    fn step_end(&self) -> Time {
+        self.now.max(self.engine.now()) + 1
     }
 
     fn absorb_step(&mut self, changes: Changes, out: &mut Vec<Envelope>) {
