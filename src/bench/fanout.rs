@@ -6,14 +6,17 @@
 //! last). Each job's text differs, so no result comes from the cache. Ray runs the same work in
 //! `scripts/bench-ray` for the comparison.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use splai_client::{Client, JobState};
 use splai_config::Settings;
+use splai_ingest::log::EventWriter;
 use splai_stack::{Stack, StackOptions};
 
+use super::decision_latency;
 use crate::up::wait_ready;
 
 #[derive(Debug, clap::Args)]
@@ -134,10 +137,12 @@ pub async fn run(settings: &Settings, args: &FanoutBenchArgs) -> anyhow::Result<
     run_one(&client, &fanout_job(serial, args.width)).await?;
 
     let (mut alone, mut last) = (Vec::new(), String::new());
+    let mut single_ids = HashSet::new();
     for _ in 0..args.runs {
         serial += 1;
         let started = Instant::now();
         last = run_one(&client, &fanout_job(serial, args.width)).await?;
+        single_ids.insert(last.clone());
         alone.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     println!("last single job's timeline: {}", timeline(&client, &last).await?);
@@ -187,5 +192,10 @@ pub async fn run(settings: &Settings, args: &FanoutBenchArgs) -> anyhow::Result<
         ids.len() as f64 / wall,
         (ids.len() as f64 * f64::from(args.width + 2)) / wall
     );
+    let writer = EventWriter::new(stack.log.clone(), settings.log.topic_prefix.clone());
+    let alone = decision_latency::measure(&writer, &single_ids).await?;
+    println!("decision latency, jobs alone: {}", alone.line());
+    let loaded = decision_latency::measure(&writer, &ids.iter().cloned().collect()).await?;
+    println!("decision latency, {} jobs at once: {}", ids.len(), loaded.line());
     stack.shutdown().await
 }

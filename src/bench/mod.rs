@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod chat;
+mod decision_latency;
 pub mod embed;
 pub mod fanout;
 pub mod hops;

@@ -137,62 +137,6 @@ fn record(r: &sqlx::any::AnyRow) -> Result<AuditRecord, sqlx::Error> {
 }
 
 impl Store {
-    /// Append one record to the chain.
-    pub async fn audit(&self, entry: &AuditEntry, ts_ms: i64) -> Result<AuditRecord, StoreError> {
-        let detail = entry.detail.to_string();
-        let mut last_error = None;
-        for _ in 0..20 {
-            let head = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(self.pool())
-                .await
-                .map_err(q("read the audit head"))?;
-            let (prev_seq, prev_hash): (i64, String) = match head {
-                Some(r) => (
-                    r.try_get(0).map_err(q("read the audit head"))?,
-                    r.try_get(1).map_err(q("read the audit head"))?,
-                ),
-                None => (0, GENESIS.to_string()),
-            };
-            let rec = AuditRecord {
-                seq: prev_seq + 1,
-                ts_ms,
-                tenant: entry.tenant.clone(),
-                actor: entry.actor.clone(),
-                action: entry.action.clone(),
-                subject: entry.subject.clone(),
-                detail: detail.clone(),
-                hash: String::new(),
-                prev_hash,
-            };
-            let rec = AuditRecord { hash: rec.expected_hash(&self.audit_key), ..rec };
-            let inserted = sqlx::query(
-                "INSERT INTO audit_events (seq, ts_ms, tenant, actor, action, subject, detail, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(rec.seq)
-            .bind(rec.ts_ms)
-            .bind(&rec.tenant)
-            .bind(&rec.actor)
-            .bind(&rec.action)
-            .bind(&rec.subject)
-            .bind(&rec.detail)
-            .bind(&rec.prev_hash)
-            .bind(&rec.hash)
-            .execute(self.pool())
-            .await;
-            match inserted {
-                Ok(_) => return Ok(rec),
-                // Another writer took this seq: read the new head and try again.
-                Err(e) if is_unique_violation(&e) => last_error = Some(e),
-                Err(e) => return Err(StoreError::Query { query: "append audit record", source: e }),
-            }
-        }
-        Err(StoreError::Query {
-            query: "append audit record (20 lost races)",
-            source: last_error.unwrap_or(sqlx::Error::PoolTimedOut),
-        })
-    }
-
     /// Records in chain order after `after_seq`.
     pub async fn audit_list(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         let sql = format!(
@@ -307,7 +251,7 @@ impl Store {
     }
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             d.is_unique_violation()

@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod audit;
+mod audit_commit;
 mod offsets;
 pub mod projection;
 pub mod read;
@@ -96,6 +97,13 @@ pub struct Store {
     sqlite: Option<Arc<SqliteFile>>,
     /// The audit chain's HMAC key (empty: unkeyed).
     audit_key: Arc<[u8]>,
+    /// Audit appends waiting for the next group commit.
+    audit_queue: Arc<audit_commit::AuditQueue>,
+    /// SQLite takes one writer at a time; a writer that finds the file locked sleeps in SQLite's
+    /// busy handler (1, 2, 5 … 100 ms), so a submit behind a projection batch waited up to a
+    /// tenth of a second. Writers in this process queue here instead, and start as soon as the
+    /// one before commits.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -146,7 +154,14 @@ impl Store {
                 .await
                 .map_err(|e| err(e.to_string()))?;
         }
-        Ok(Self { pool, backend, sqlite, audit_key: Arc::from(Vec::new()) })
+        Ok(Self {
+            pool,
+            backend,
+            sqlite,
+            audit_key: Arc::from(Vec::new()),
+            audit_queue: Arc::default(),
+            sqlite_writer: Arc::default(),
+        })
     }
 
     /// Apply pending migrations (idempotent).
@@ -167,6 +182,23 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn audit_key(&self) -> &[u8] {
+        &self.audit_key
+    }
+
+    pub(crate) fn audit_queue(&self) -> &audit_commit::AuditQueue {
+        &self.audit_queue
+    }
+
+    /// On SQLite, wait for this process's turn to write (held until dropped); nothing on
+    /// PostgreSQL, which takes concurrent writers.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        }
     }
 
     pub(crate) fn sqlite(&self) -> Option<&Arc<SqliteFile>> {

@@ -253,6 +253,7 @@ impl Store {
         }
         // Count and insert in one statement, under a per-tenant lock on PostgreSQL (SQLite runs
         // writes one at a time): concurrent submits cannot both take the last place.
+        let turn = self.write_turn().await;
         let mut tx = self.pool().begin().await.map_err(q("begin submission"))?;
         if self.backend() == crate::Backend::Postgres && job.max_active_jobs > 0 {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext('splai-active-jobs:' || $1))::text")
@@ -284,6 +285,7 @@ impl Store {
         .await
         .map_err(q("record submission"))?;
         tx.commit().await.map_err(q("commit submission"))?;
+        drop(turn);
         if inserted.rows_affected() == 1 {
             return Ok(Submitted::New);
         }

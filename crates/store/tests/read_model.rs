@@ -332,3 +332,37 @@ async fn postgres_audit_chain() {
     let Some(f) = postgres().await else { return };
     audit_chain_detects_tampering(&f.store).await;
 }
+
+/// Two gateways on one database (two connections, each with its own group commit) appending at
+/// once: a batch that loses the race for the next `seq` is chained again on the new head.
+#[tokio::test]
+async fn sqlite_two_writers_keep_one_chain() {
+    use splai_store::audit::AuditEntry;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
+    let one = Store::connect(&StoreSettings { url: url.clone(), max_connections: 4 }).await.unwrap();
+    one.migrate().await.unwrap();
+    let other = Store::connect(&StoreSettings { url, max_connections: 4 }).await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..24i64 {
+        let store = if i % 2 == 0 { one.clone() } else { other.clone() };
+        handles.push(tokio::spawn(async move {
+            let entry = AuditEntry {
+                tenant: "acme".into(),
+                actor: "ci".into(),
+                action: "job.submit".into(),
+                subject: format!("job-{i}"),
+                detail: serde_json::json!({"n": i}),
+            };
+            store.audit(&entry, 1000 + i).await.unwrap()
+        }));
+    }
+    let mut seqs: Vec<i64> = Vec::new();
+    for h in handles {
+        seqs.push(h.await.unwrap().seq);
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=24).collect::<Vec<_>>(), "every append got its own place in the chain");
+    let verdict = one.audit_verify(&[]).await.unwrap();
+    assert!(verdict.ok && verdict.records == 24, "{verdict:?}");
+}

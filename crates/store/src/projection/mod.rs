@@ -56,6 +56,7 @@ impl Projection {
     async fn run(&self, planned: Planned, jobs: Vec<Option<String>>) -> Result<Applied, StoreError> {
         let fresh = match self.store.sqlite() {
             Some(db) => {
+                let _turn = self.store.write_turn().await;
                 let (db, projector) = (db.clone(), self.projector.clone());
                 tokio::task::spawn_blocking(move || db.apply(&projector, &planned)).await.map_err(|e| {
                     StoreError::Blocking { what: "apply projection", message: e.to_string() }
