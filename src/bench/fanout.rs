@@ -36,6 +36,10 @@ pub struct FanoutBenchArgs {
     /// Executors in the process (default: one per core, as `splai up`).
     #[arg(long)]
     pub executors: Option<u32>,
+    /// Also run the same work on Ray (`scripts/bench-ray`, installed into `.venv-ray` on first
+    /// use) after SPLAI, and print the ratios.
+    #[arg(long)]
+    pub ray: bool,
 }
 
 /// One fan-out job whose text is unique to `n`: split into `width` lines, a regex per line, and
@@ -147,9 +151,10 @@ pub async fn run(settings: &Settings, args: &FanoutBenchArgs) -> anyhow::Result<
     }
     println!("last single job's timeline: {}", timeline(&client, &last).await?);
     alone.sort_by(f64::total_cmp);
+    let alone_median = percentile(&alone, 0.5);
     println!(
         "one job alone: median_ms={:.1} p90_ms={:.1} min_ms={:.1} (submit → end of its stream, {} runs)",
-        percentile(&alone, 0.5),
+        alone_median,
         percentile(&alone, 0.9),
         alone[0],
         args.runs
@@ -185,11 +190,12 @@ pub async fn run(settings: &Settings, args: &FanoutBenchArgs) -> anyhow::Result<
     if failed > 0 {
         bail!("{failed} of {} fan-out jobs did not succeed", jobs.len());
     }
+    let jobs_per_s = ids.len() as f64 / wall;
     println!(
         "{} jobs at once from {} clients: jobs_per_s={:.1} wall_s={wall:.2} tasks_per_s={:.0}",
         ids.len(),
         args.clients,
-        ids.len() as f64 / wall,
+        jobs_per_s,
         (ids.len() as f64 * f64::from(args.width + 2)) / wall
     );
     let writer = EventWriter::new(stack.log.clone(), settings.log.topic_prefix.clone());
@@ -197,5 +203,39 @@ pub async fn run(settings: &Settings, args: &FanoutBenchArgs) -> anyhow::Result<
     println!("decision latency, jobs alone: {}", alone.line());
     let loaded = decision_latency::measure(&writer, &ids.iter().cloned().collect()).await?;
     println!("decision latency, {} jobs at once: {}", ids.len(), loaded.line());
-    stack.shutdown().await
+    stack.shutdown().await?;
+    if args.ray {
+        ray(args, alone_median, jobs_per_s)?;
+    }
+    Ok(())
+}
+
+/// Ray on the same work (same DAG, texts, runs, jobs and clients); SPLAI's ratios to it.
+fn ray(args: &FanoutBenchArgs, alone_ms: f64, jobs_per_s: f64) -> anyhow::Result<()> {
+    let n = |v: u32| v.to_string();
+    let out = std::process::Command::new("scripts/bench-ray")
+        .args(["--width", &n(args.width), "--runs", &n(args.runs), "--jobs", &n(args.jobs)])
+        .args(["--clients", &n(args.clients)])
+        .output()
+        .context("running scripts/bench-ray (from the repository's root)")?;
+    if !out.status.success() {
+        bail!("scripts/bench-ray failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |line: &str, key: &str| -> Option<f64> {
+        let rest = text.lines().find(|l| l.starts_with(line))?.split(&format!("{key}=")).nth(1)?;
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    let (Some(ray_ms), Some(ray_jobs)) =
+        (value("one job alone", "median_ms"), value(&format!("{} jobs", args.jobs), "jobs_per_s"))
+    else {
+        bail!("unexpected scripts/bench-ray output: {text}");
+    };
+    println!("ray: one job alone median_ms={ray_ms:.1}; {} jobs at once jobs_per_s={ray_jobs:.1}", args.jobs);
+    println!(
+        "vs ray: one job alone speedup={:.2}x; jobs at once ratio={:.2}x",
+        ray_ms / alone_ms,
+        jobs_per_s / ray_jobs
+    );
+    Ok(())
 }

@@ -183,6 +183,41 @@ fn hops(r: &mut Report, quick: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn fanout(r: &mut Report, quick: bool) -> anyhow::Result<()> {
+    let a = if quick {
+        args(&["bench", "fanout", "--runs", "3", "--jobs", "10"])
+    } else {
+        args(&["bench", "fanout", "--ray"])
+    };
+    let text = run_self(&a)?;
+    let alone = text
+        .lines()
+        .find(|l| l.starts_with("one job alone"))
+        .and_then(|l| kv(l, "median_ms"))
+        .unwrap_or(f64::NAN);
+    let speedup = kv(&text, "speedup");
+    let ratio = kv(&text, "ratio");
+    r.headline(
+        "fan-out job alone (split → 20 maps → reduce, REST submit → end of stream)",
+        format!("{alone:.1} ms{}", speedup.map(|s| format!(" ({s:.2}× Ray)")).unwrap_or_default()),
+        "≤ 10 ms, ≥ 2× Ray",
+        Some(alone <= 10.0 && speedup.is_some_and(|s| s >= 2.0)),
+    );
+    let jobs = text
+        .lines()
+        .find(|l| l.contains("jobs at once from"))
+        .and_then(|l| kv(l, "jobs_per_s"))
+        .unwrap_or(f64::NAN);
+    r.headline(
+        "fan-out jobs submitted at once (8 clients)",
+        format!("{jobs:.1} jobs/s{}", ratio.map(|x| format!(" ({x:.2}× Ray)")).unwrap_or_default()),
+        "≥ 5× Ray",
+        ratio.map(|x| x >= 5.0),
+    );
+    r.raw("Fan-out DAG over REST (vs Ray)", &[shown(&a)], &text);
+    Ok(())
+}
+
 fn replay(r: &mut Report, quick: bool, jobs: u32, dir: &Path) -> anyhow::Result<()> {
     let jobs = if quick { 200 } else { jobs };
     let file = dir.join("replay.jsonl").display().to_string();
@@ -451,6 +486,8 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
     control_plane(&mut r, args.quick)?;
     eprintln!("report: per-hop overhead");
     hops(&mut r, args.quick)?;
+    eprintln!("report: fan-out DAG");
+    fanout(&mut r, args.quick)?;
     eprintln!("report: scheduler replay and decision latency");
     replay(&mut r, args.quick, args.replay_jobs, scratch.path())?;
     eprintln!("report: control-plane scale-out");
