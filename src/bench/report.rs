@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use splai_events::JobState;
 
 use super::resume::{ResumeBenchArgs, ResumeReport};
 use super::scale::{ScaleBenchArgs, ScaleRow};
@@ -392,7 +393,7 @@ async fn resumability(r: &mut Report, quick: bool) -> anyhow::Result<()> {
         ResumeBenchArgs { levels: 12, task_ms: 400, kill_at: 0.4, executors: 2 }
     };
     let x: ResumeReport = super::resume::measure(&a).await?;
-    let ok = x.rerun_succeeded_tasks == 0 && x.lineage_intact && x.state == "succeeded";
+    let ok = x.rerun_succeeded_tasks == 0 && x.lineage_intact && x.state == JobState::Succeeded;
     r.headline(
         "resumability: SIGKILL of scheduler + executors mid-job",
         format!(

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
+use splai_events::{AttemptState, JobState, TaskState};
 
 use super::up_proc::{scratch, start_up};
 use crate::client::Client;
@@ -39,7 +40,7 @@ pub struct ResumeReport {
     pub time_lost_s: f64,
     pub rerun_succeeded_tasks: usize,
     pub lineage_intact: bool,
-    pub state: String,
+    pub state: JobState,
 }
 
 fn long_job(levels: u32, task_ms: u64) -> Value {
@@ -62,23 +63,40 @@ fn long_job(levels: u32, task_ms: u64) -> Value {
     json!({"type": "explicit", "dag": {"tasks": tasks}})
 }
 
-/// Per task: (state, succeeded attempts, artifact, inputs).
-async fn tasks_of(client: &Client, job: &str) -> anyhow::Result<BTreeMap<String, (String, usize, Value)>> {
+/// One task of the job as the gateway shows it.
+struct TaskRow {
+    state: TaskState,
+    /// How many of its attempts succeeded.
+    succeeded_attempts: usize,
+    artifact: Value,
+}
+
+/// The contract enum a document's `state` names; a missing or unknown name is an error.
+fn state_of<T: serde::de::DeserializeOwned>(doc: &Value) -> anyhow::Result<T> {
+    let name = doc["state"].as_str().with_context(|| format!("no state in {doc}"))?;
+    splai_events::from_wire(name).with_context(|| format!("the state of {doc}"))
+}
+
+/// The job's tasks by id.
+async fn tasks_of(client: &Client, job: &str) -> anyhow::Result<BTreeMap<String, TaskRow>> {
     let tasks = client.get(&format!("/v1/jobs/{job}/tasks?limit=500")).await?;
-    Ok(tasks["tasks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|t| {
-            let ok = t["attempts"]
-                .as_array()
-                .map_or(0, |a| a.iter().filter(|x| x["state"] == "succeeded").count());
-            (
-                t["task_id"].as_str().unwrap_or("").to_string(),
-                (t["state"].as_str().unwrap_or("").to_string(), ok, t["artifact"].clone()),
-            )
-        })
-        .collect())
+    let mut rows = BTreeMap::new();
+    for t in tasks["tasks"].as_array().into_iter().flatten() {
+        let mut succeeded_attempts = 0;
+        for a in t["attempts"].as_array().into_iter().flatten() {
+            if state_of::<AttemptState>(a)? == AttemptState::Succeeded {
+                succeeded_attempts += 1;
+            }
+        }
+        let row = TaskRow { state: state_of(t)?, succeeded_attempts, artifact: t["artifact"].clone() };
+        rows.insert(t["task_id"].as_str().unwrap_or("").to_string(), row);
+    }
+    Ok(rows)
+}
+
+/// How many of the tasks have succeeded.
+fn succeeded(tasks: &BTreeMap<String, TaskRow>) -> usize {
+    tasks.values().filter(|t| t.state == TaskState::Succeeded).count()
 }
 
 async fn submit(client: &Client, body: &Value) -> anyhow::Result<String> {
@@ -110,7 +128,7 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
     let want = ((f64::from(total) * args.kill_at).ceil() as usize).max(1);
     let before = loop {
         let t = tasks_of(&client, &id).await?;
-        if t.values().filter(|v| v.0 == "succeeded").count() >= want {
+        if succeeded(&t) >= want {
             break t;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -120,23 +138,24 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
     let up = start_up(dir.path(), args.executors, &[]).await?;
     let client = up.client(None)?;
     let restart_ready_s = killed_at.elapsed().as_secs_f64();
-    let done_at_kill = before.values().filter(|v| v.0 == "succeeded").count();
+    let done_at_kill = succeeded(&before);
     let next_success = loop {
         let t = tasks_of(&client, &id).await?;
-        if t.values().filter(|v| v.0 == "succeeded").count() > done_at_kill {
+        if succeeded(&t) > done_at_kill {
             break killed_at.elapsed().as_secs_f64();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let job =
-        client.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(600)).await?.remove(0).document;
+    let job = client.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(600)).await?.remove(0);
     let interrupted_s = started.elapsed().as_secs_f64();
     let after = tasks_of(&client, &id).await?;
     // A task that had succeeded before the kill and succeeded again, or whose artifact changed.
     let rerun = before
         .iter()
-        .filter(|(_, b)| b.0 == "succeeded")
-        .filter(|(task, b)| after.get(*task).is_none_or(|a| a.1 > 1 || a.2 != b.2))
+        .filter(|(_, b)| b.state == TaskState::Succeeded)
+        .filter(|(task, b)| {
+            after.get(*task).is_none_or(|a| a.succeeded_attempts > 1 || a.artifact != b.artifact)
+        })
         .count();
     let lineage = client.get(&format!("/v1/jobs/{id}/lineage")).await?;
     let node =
@@ -167,7 +186,7 @@ pub async fn measure(args: &ResumeBenchArgs) -> anyhow::Result<ResumeReport> {
         time_lost_s: interrupted_s - baseline_s,
         rerun_succeeded_tasks: rerun,
         lineage_intact,
-        state: job["state"].as_str().unwrap_or("").to_string(),
+        state: job.state,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(report)

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
+use splai_events::TaskState;
 
 use super::{Client, JobState, SseEvent};
 
@@ -119,7 +120,7 @@ pub async fn wait(client: &Client, job_id: &str, show_tokens: bool) -> anyhow::R
                 "job.snapshot" => {
                     bar.set_length(e.data["job"]["tasks_total"].as_u64().unwrap_or(0));
                     for t in e.data["tasks"].as_array().into_iter().flatten() {
-                        if t["state"] == "succeeded" {
+                        if task_state(t) == Some(TaskState::Succeeded) {
                             done.insert(t["task_id"].as_str().unwrap_or_default().to_string());
                         }
                     }
@@ -130,11 +131,13 @@ pub async fn wait(client: &Client, job_id: &str, show_tokens: bool) -> anyhow::R
                     }
                     bar.set_message(format!("job {}", e.data["state"].as_str().unwrap_or("?")));
                 }
-                "task.update" if e.data["state"] == "runnable" && e.data["reason"].is_string() => {
+                "task.update"
+                    if task_state(&e.data) == Some(TaskState::Runnable) && e.data["reason"].is_string() =>
+                {
                     let task = e.data["task_id"].as_str().unwrap_or("");
                     bar.set_message(format!("{task} waits: {}", e.data["reason"].as_str().unwrap_or("")));
                 }
-                "task.update" if e.data["state"] == "succeeded" => {
+                "task.update" if task_state(&e.data) == Some(TaskState::Succeeded) => {
                     done.insert(e.data["task_id"].as_str().unwrap_or_default().to_string());
                 }
                 "task.tokens" if show_tokens => {
@@ -162,6 +165,13 @@ pub async fn wait(client: &Client, job_id: &str, show_tokens: bool) -> anyhow::R
     }
     print_result(job.result.as_ref().unwrap_or(&Value::Null));
     Ok(0)
+}
+
+/// The state a task document (a `/v1/jobs/{id}/tasks` row, a `task.update` event) carries, as the
+/// contract's enum; `None` when it carries none this client knows (the display then shows the raw
+/// name and takes it for neither done nor waiting).
+fn task_state(doc: &Value) -> Option<TaskState> {
+    doc["state"].as_str().and_then(|name| splai_events::from_wire(name).ok())
 }
 
 /// The result: the generated text when there is one, else the JSON.
@@ -240,8 +250,13 @@ pub fn tree(tasks: &[Value]) -> String {
         }
         let parents = node["parents"].as_array().map_or(0, Vec::len);
         let also = if parents > 1 { format!("  (+{} more parents)", parents - 1) } else { String::new() };
-        let why = match (node["state"].as_str(), node["reason"].as_str()) {
-            (Some("runnable" | "failed" | "dead_lettered" | "cancelled"), Some(r)) => format!("  — {r}"),
+        let why = match (task_state(node), node["reason"].as_str()) {
+            (
+                Some(
+                    TaskState::Runnable | TaskState::Failed | TaskState::DeadLettered | TaskState::Cancelled,
+                ),
+                Some(r),
+            ) => format!("  — {r}"),
             _ => String::new(),
         };
         out.push_str(&format!(
