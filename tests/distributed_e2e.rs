@@ -10,9 +10,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, attempt_state, get, job_state, post, splai, wait_job};
+use common::{Proc, get, job_state, post, splai, succeeded_attempts, wait_job};
 use serde_json::{Value, json};
-use splai_events::{AttemptState, JobState, TaskState};
+use splai_events::{JobState, TaskState};
 
 fn env(name: &str) -> Option<String> {
     match std::env::var(name) {
@@ -132,12 +132,7 @@ async fn distributed_over_kafka_postgres_and_s3() {
     let (_, tasks) = get(&url, &format!("/v1/jobs/{job_id}/tasks?limit=100"), Some(TOKEN)).await.unwrap();
     let tasks = tasks["tasks"].as_array().unwrap().clone();
     for t in &tasks {
-        let wins = t["attempts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| attempt_state(a) == AttemptState::Succeeded)
-            .count();
+        let wins = succeeded_attempts(t);
         assert_eq!(wins, 1, "a succeeded task ran exactly once: {t}");
     }
     let (_, lineage) = get(&url, &format!("/v1/jobs/{job_id}/lineage"), Some(TOKEN)).await.unwrap();

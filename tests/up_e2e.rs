@@ -9,9 +9,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Up, attempt_state, get, job_state, post, wait_job};
+use common::{Up, get, job_state, post, succeeded_attempts, wait_job};
 use serde_json::json;
-use splai_events::{AttemptState, JobState, TaskState};
+use splai_events::{JobState, TaskState};
 
 fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_splai"));
@@ -60,12 +60,7 @@ async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
     );
     let (_, tasks) = get(&up.url, "/v1/jobs/up-batch/tasks?limit=100", None).await.unwrap();
     for t in tasks["tasks"].as_array().unwrap() {
-        let wins = t["attempts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| attempt_state(a) == AttemptState::Succeeded)
-            .count();
+        let wins = succeeded_attempts(t);
         assert_eq!(wins, 1, "succeeded exactly once across the restart: {t}");
     }
 

@@ -10,6 +10,8 @@ use std::time::Duration;
 use splai_events::{Envelope, Event, Topic};
 use splai_ingest::log::{EventReader, EventWriter};
 
+use super::percentile;
+
 #[derive(Debug, Default)]
 struct Task {
     parents: Vec<String>,
@@ -26,21 +28,14 @@ pub struct Latencies {
 }
 
 impl Latencies {
-    fn pct(v: &[f64], p: f64) -> f64 {
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        v[((v.len() as f64 - 1.0) * p).round() as usize]
-    }
-
     pub fn line(&self) -> String {
         let (a, s) = (&self.to_assigned, &self.to_started);
         format!(
             "runnable→assigned p50_ms={:.2} p99_ms={:.2}; assigned→started p50_ms={:.2} p99_ms={:.2} ({} tasks)",
-            Self::pct(a, 0.5),
-            Self::pct(a, 0.99),
-            Self::pct(s, 0.5),
-            Self::pct(s, 0.99),
+            percentile(a, 0.5),
+            percentile(a, 0.99),
+            percentile(s, 0.5),
+            percentile(s, 0.99),
             a.len()
         )
     }

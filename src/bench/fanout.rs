@@ -16,7 +16,7 @@ use splai_config::Settings;
 use splai_ingest::log::EventWriter;
 use splai_stack::{Stack, StackOptions};
 
-use super::decision_latency;
+use super::{decision_latency, line_kv, percentile};
 use crate::up::wait_ready;
 
 #[derive(Debug, clap::Args)]
@@ -116,10 +116,6 @@ async fn timeline(client: &Client, job_id: &str) -> anyhow::Result<String> {
     let max = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
     line += &format!("maps start {min:.0}…{:.0} ms, last ends {:.0} ms", max(&maps_start), max(&maps_end));
     Ok(line)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 pub async fn run(settings: &Settings, args: &FanoutBenchArgs) -> anyhow::Result<()> {
@@ -222,13 +218,10 @@ fn ray(args: &FanoutBenchArgs, alone_ms: f64, jobs_per_s: f64) -> anyhow::Result
         bail!("scripts/bench-ray failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let value = |line: &str, key: &str| -> Option<f64> {
-        let rest = text.lines().find(|l| l.starts_with(line))?.split(&format!("{key}=")).nth(1)?;
-        rest.split_whitespace().next()?.parse().ok()
-    };
-    let (Some(ray_ms), Some(ray_jobs)) =
-        (value("one job alone", "median_ms"), value(&format!("{} jobs", args.jobs), "jobs_per_s"))
-    else {
+    let (Some(ray_ms), Some(ray_jobs)) = (
+        line_kv(&text, "one job alone", "median_ms"),
+        line_kv(&text, &format!("{} jobs", args.jobs), "jobs_per_s"),
+    ) else {
         bail!("unexpected scripts/bench-ray output: {text}");
     };
     println!("ray: one job alone median_ms={ray_ms:.1}; {} jobs at once jobs_per_s={ray_jobs:.1}", args.jobs);

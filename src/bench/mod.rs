@@ -33,3 +33,25 @@ pub fn scratch_settings(
     s.gateway.auth = false;
     Ok((dir, s))
 }
+
+/// The number after `key=` in `text` (last occurrence), e.g. `tasks_per_s=310`.
+pub fn kv(text: &str, key: &str) -> Option<f64> {
+    let pat = format!("{key}=");
+    let at = text.rfind(&pat)? + pat.len();
+    let num: String =
+        text[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-').collect();
+    num.parse().ok()
+}
+
+/// [`kv`] on the first line of `text` that starts with `line`.
+pub fn line_kv(text: &str, line: &str, key: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(line)).and_then(|l| kv(l, key))
+}
+
+/// The `p` quantile (0–1, nearest rank) of ascending `sorted`; NaN when it is empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}

@@ -14,6 +14,7 @@ use splai_events::JobState;
 
 use super::resume::{ResumeBenchArgs, ResumeReport};
 use super::scale::{ScaleBenchArgs, ScaleRow};
+use super::{kv, line_kv};
 
 const BEGIN: &str = "<!-- splai bench report: begin -->";
 const END: &str = "<!-- splai bench report: end -->";
@@ -82,15 +83,6 @@ fn run_self_env(args: &[String], env: &[(&str, &str)]) -> anyhow::Result<String>
 
 fn shown(args: &[String]) -> String {
     format!("splai {}", args.join(" "))
-}
-
-/// The number after `key=` in `text` (last occurrence), e.g. `tasks_per_s=310`.
-fn kv(text: &str, key: &str) -> Option<f64> {
-    let pat = format!("{key}=");
-    let at = text.rfind(&pat)? + pat.len();
-    let num: String =
-        text[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-').collect();
-    num.parse().ok()
 }
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -191,11 +183,7 @@ fn fanout(r: &mut Report, quick: bool) -> anyhow::Result<()> {
         args(&["bench", "fanout", "--ray"])
     };
     let text = run_self(&a)?;
-    let alone = text
-        .lines()
-        .find(|l| l.starts_with("one job alone"))
-        .and_then(|l| kv(l, "median_ms"))
-        .unwrap_or(f64::NAN);
+    let alone = line_kv(&text, "one job alone", "median_ms").unwrap_or(f64::NAN);
     let speedup = kv(&text, "speedup");
     let ratio = kv(&text, "ratio");
     r.headline(
@@ -204,6 +192,7 @@ fn fanout(r: &mut Report, quick: bool) -> anyhow::Result<()> {
         "≤ 10 ms, ≥ 2× Ray",
         Some(alone <= 10.0 && speedup.is_some_and(|s| s >= 2.0)),
     );
+    // SPLAI's line (`N jobs at once from …`), not Ray's after it.
     let jobs = text
         .lines()
         .find(|l| l.contains("jobs at once from"))

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use splai_events::{AttemptState, Event, JobState, Topic};
+use splai_events::{Event, JobState, Topic};
 use splai_ingest::log::{EventReader, EventWriter, open_log};
 
 use crate::common::{self, get, job_state, post, start_processes};
@@ -412,12 +412,7 @@ async fn read_model_successes(url: &str, jobs: impl Iterator<Item = &String>) ->
     for id in jobs {
         let (_, tasks) = get(url, &format!("/v1/jobs/{id}/tasks"), Some(TOKEN)).await.unwrap();
         for t in tasks["tasks"].as_array().unwrap() {
-            n += t["attempts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|a| common::attempt_state(a) == AttemptState::Succeeded)
-                .count();
+            n += common::succeeded_attempts(t);
         }
     }
     n

@@ -246,6 +246,12 @@ pub async fn tasks_in(url: &str, job_id: &str, token: Option<&str>, state: TaskS
     tasks["tasks"].as_array().into_iter().flatten().filter(|t| task_state(t) == state).count()
 }
 
+/// How many of a task document's attempts (a `/v1/jobs/{id}/tasks` row) succeeded.
+pub fn succeeded_attempts(task: &Value) -> usize {
+    let attempts = task["attempts"].as_array().into_iter().flatten();
+    attempts.filter(|a| attempt_state(a) == splai_events::AttemptState::Succeeded).count()
+}
+
 /// The job state a `job.status` stream event carries; `None` for its `admitted` event (the job was
 /// planned; its state is `queued` from then on).
 pub fn status_event_state(data: &Value) -> Option<JobState> {

@@ -6,8 +6,8 @@
 mod support;
 
 use splai_dataflow::model::{JobStatus, TaskStatus};
-use splai_events::{AttemptSucceeded, Envelope, Event, JobRequest, RevokeReason};
-use support::{at, live};
+use splai_events::{Envelope, Event, JobRequest, RevokeReason};
+use support::{at, live, succeeded};
 
 fn job(id: &str, timeout_s: u32) -> Event {
     let request: JobRequest = serde_json::from_value(serde_json::json!({
@@ -51,20 +51,7 @@ fn a_job_that_finished_in_time_is_untouched_by_its_deadline() {
                 Event::Assign(a) if a.attempt.task_id == task => Some(a.attempt.clone()),
                 _ => None,
             })
-            .map(|attempt| {
-                Event::AttemptSucceeded(AttemptSucceeded {
-                    attempt,
-                    worker_id: "w1".into(),
-                    artifact: serde_json::from_value(serde_json::json!({
-                        "path": format!("acme/quick/{task}/1/output.json"), "sha256": "00", "size_bytes": 2}))
-                    .unwrap(),
-                    inputs: vec![],
-                    duration_ms: 1,
-                    usage: None,
-                    provenance: None,
-                    subdag: None,
-                })
-            })
+            .map(|attempt| succeeded(attempt, "w1"))
             .expect("assigned")
     };
     let out = at(&mut s, 1_100, succeed(&out, "a"));

@@ -6,7 +6,7 @@ mod support;
 
 use splai_dataflow::Scheduler;
 use splai_events::*;
-use support::options;
+use support::{options, succeeded};
 
 /// A live scheduler at 1 000 ms with one worker of `slots` slots.
 fn scheduler(slots: u32) -> Scheduler {
@@ -30,22 +30,6 @@ fn assigned(out: &[Envelope]) -> Vec<Assign> {
             _ => None,
         })
         .collect()
-}
-
-fn succeeded(a: &Assign) -> Event {
-    Event::AttemptSucceeded(AttemptSucceeded {
-        attempt: a.attempt.clone(),
-        worker_id: a.worker_id.clone(),
-        artifact: serde_json::from_value(serde_json::json!({
-            "path": format!("acme/{}/{}/1/output.json", a.attempt.job_id, a.attempt.task_id),
-            "sha256": "00", "size_bytes": 2}))
-        .unwrap(),
-        inputs: vec![],
-        duration_ms: 1,
-        usage: None,
-        provenance: None,
-        subdag: None,
-    })
 }
 
 fn started(a: &Assign) -> Event {
@@ -86,7 +70,10 @@ fn the_children_of_a_success_are_assigned_in_its_own_step() {
     s.apply(&Envelope::new("echo", 1_010, "acme", Event::Assign(first[0].clone())), &mut out);
     s.tick(&mut out);
     s.apply(&Envelope::new("start", 1_015, "acme", started(&first[0])), &mut out);
-    s.apply(&Envelope::new("ok", 1_020, "acme", succeeded(&first[0])), &mut out);
+    s.apply(
+        &Envelope::new("ok", 1_020, "acme", succeeded(first[0].attempt.clone(), &first[0].worker_id)),
+        &mut out,
+    );
     out.clear();
     s.tick(&mut out);
     assert_eq!(names(&assigned(&out)), ["m1", "m2"], "{out:#?}");
@@ -108,13 +95,19 @@ fn a_join_is_assigned_in_the_step_of_its_last_parents_success() {
     }
     s.tick(&mut out);
 
-    s.apply(&Envelope::new("ok-a", 1_020, "acme", succeeded(&first[0])), &mut out);
+    s.apply(
+        &Envelope::new("ok-a", 1_020, "acme", succeeded(first[0].attempt.clone(), &first[0].worker_id)),
+        &mut out,
+    );
     out.clear();
     s.tick(&mut out);
     assert!(assigned(&out).is_empty(), "the join waits for its other parent: {out:#?}");
 
     // The last parent's success, in the same clock reading as the step before.
-    s.apply(&Envelope::new("ok-b", 1_020, "acme", succeeded(&first[1])), &mut out);
+    s.apply(
+        &Envelope::new("ok-b", 1_020, "acme", succeeded(first[1].attempt.clone(), &first[1].worker_id)),
+        &mut out,
+    );
     out.clear();
     s.tick(&mut out);
     assert_eq!(names(&assigned(&out)), ["reduce"], "{out:#?}");

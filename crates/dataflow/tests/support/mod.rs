@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 use splai_dataflow::{Scheduler, SchedulerOptions};
-use splai_events::{Envelope, Event, JobRequest, WorkerRegistered};
+use splai_events::{AttemptId, AttemptSucceeded, Envelope, Event, JobRequest, WorkerRegistered};
 use splai_ingest::plan::Limits;
 
 pub const TTL: u64 = 15_000;
@@ -72,6 +72,22 @@ pub fn at_as(s: &mut Scheduler, at: u64, tenant: &str, event: Event) -> Vec<Enve
     s.tick(&mut echoed);
     out.extend(echoed);
     out
+}
+
+/// `attempt` succeeded on `worker`, with a small artifact of its own.
+pub fn succeeded(attempt: AttemptId, worker: &str) -> Event {
+    let path = format!("acme/{}/{}/{}/output.json", attempt.job_id, attempt.task_id, attempt.attempt);
+    Event::AttemptSucceeded(AttemptSucceeded {
+        attempt,
+        worker_id: worker.into(),
+        artifact: serde_json::from_value(serde_json::json!({"path": path, "sha256": "00", "size_bytes": 2}))
+            .unwrap(),
+        inputs: vec![],
+        duration_ms: 1,
+        usage: None,
+        provenance: None,
+        subdag: None,
+    })
 }
 
 pub fn job(id: &str, max_retries: u32) -> Event {
