@@ -6,7 +6,6 @@ use rayon::prelude::*;
 
 use crate::kv::LayerKv;
 use crate::llama::Dims;
-use crate::ops::{axpy, dot};
 
 /// Cosine and sine of the rotary embedding, `[position][head_dim / 2]`.
 #[derive(Debug)]
@@ -74,28 +73,9 @@ pub(crate) fn attend(
     kv.v.extend_from_slice(v);
     let (keys, values) = (&kv.k, &kv.v);
     let width = n_kv * hd;
-    let groups = n_head / n_kv;
-    let scale = 1.0 / (hd as f32).sqrt();
+    // Causal: row `t` sees positions up to its own.
     let row = |t: usize, q: &[f32], out: &mut [f32]| {
-        let seen = start + t + 1; // causal: positions up to this row's own
-        let mut scores = vec![0f32; seen];
-        for (h, (qh, oh)) in q.chunks_exact(hd).zip(out.chunks_exact_mut(hd)).enumerate() {
-            let g = h / groups;
-            let mut max = f32::NEG_INFINITY;
-            for (j, s) in scores.iter_mut().enumerate() {
-                *s = dot(qh, &keys[j * width + g * hd..][..hd]) * scale;
-                max = max.max(*s);
-            }
-            let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            oh.fill(0.0);
-            for (j, s) in scores.iter().enumerate() {
-                axpy(s / sum, &values[j * width + g * hd..][..hd], oh);
-            }
-        }
+        splai_kernels::attend_cached(q, keys, values, start + t + 1, width, hd, out)
     };
     let qrow = n_head * hd;
     // Prompt chunks have many rows: spread them over the threads; a decode row runs inline.

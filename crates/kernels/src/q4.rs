@@ -1,9 +1,11 @@
 //! Q4_1 matrices: per block of 32 values a scale `d`, a minimum `m` and 32 four-bit quants `q`
 //! (value = d·q + m), as GGML stores them (byte j holds quant j in its low nibble and quant j + 16
-//! in its high one), held as separate arrays of packed quants, scales and minimums.
+//! in its high one), held as separate arrays of packed quants, scales and minimums, rows in the
+//! groups of `group.rs`.
 
 use half::f16;
 
+use crate::group::{self, GROUP};
 use crate::quantize::whole_blocks;
 use crate::{BLOCK, KernelError};
 
@@ -15,8 +17,9 @@ const GGML_BLOCK_BYTES: usize = 4 + BLOCK / 2;
 pub struct Q4Matrix {
     rows: usize,
     cols: usize,
-    /// 16 bytes per block, GGML's nibble order.
+    /// 128 bytes per group of 8 rows and block (`group::q4_offset`), GGML's nibble pairs.
     pub(crate) packed: Vec<u8>,
+    /// One per block, 8 per group and block (`group::per_block`).
     pub(crate) scales: Vec<f32>,
     pub(crate) mins: Vec<f32>,
 }
@@ -32,19 +35,26 @@ impl Q4Matrix {
                 blocks * GGML_BLOCK_BYTES
             )));
         }
-        let mut m = Self {
+        let per_row = cols / BLOCK;
+        let half = BLOCK / 2;
+        let mut packed = vec![0u8; group::groups(rows) * GROUP * per_row * half];
+        let (mut scales, mut mins) = (Vec::with_capacity(blocks), Vec::with_capacity(blocks));
+        for (i, block) in bytes.chunks_exact(GGML_BLOCK_BYTES).enumerate() {
+            let (n, b) = (i / per_row, i % per_row);
+            scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
+            mins.push(f16::from_le_bytes([block[2], block[3]]).to_f32());
+            let base = ((n / GROUP) * per_row + b) * GROUP * half;
+            for (t, byte) in block[4..].iter().enumerate() {
+                packed[base + group::q4_offset(n % GROUP, t)] = *byte;
+            }
+        }
+        Ok(Self {
             rows,
             cols,
-            packed: Vec::with_capacity(blocks * BLOCK / 2),
-            scales: Vec::with_capacity(blocks),
-            mins: Vec::with_capacity(blocks),
-        };
-        for block in bytes.chunks_exact(GGML_BLOCK_BYTES) {
-            m.scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
-            m.mins.push(f16::from_le_bytes([block[2], block[3]]).to_f32());
-            m.packed.extend_from_slice(&block[4..]);
-        }
-        Ok(m)
+            packed,
+            scales: group::regroup_per_block(&scales, rows, per_row),
+            mins: group::regroup_per_block(&mins, rows, per_row),
+        })
     }
 
     /// Quantize `values`, a row-major `rows × cols` matrix, as GGML's reference does.
@@ -75,19 +85,26 @@ impl Q4Matrix {
         self.cols
     }
 
-    /// Quant `j` (0..32) of block `b`.
-    pub(crate) fn quant(&self, b: usize, j: usize) -> u8 {
-        let byte = self.packed[b * BLOCK / 2 + j % (BLOCK / 2)];
-        if j < BLOCK / 2 { byte & 0x0F } else { byte >> 4 }
+    /// Quant `j` (0..cols) of row `n`.
+    pub(crate) fn quant(&self, n: usize, j: usize) -> u8 {
+        let half = BLOCK / 2;
+        let base = ((n / GROUP) * (self.cols / BLOCK) + j / BLOCK) * GROUP * half;
+        let byte = self.packed[base + group::q4_offset(n % GROUP, j % half)];
+        if j % BLOCK < half { byte & 0x0F } else { byte >> 4 }
+    }
+
+    /// Scale and minimum of block `b` of row `n`.
+    pub(crate) fn scale_min(&self, n: usize, b: usize) -> (f32, f32) {
+        let at = group::per_block(n, b, self.cols / BLOCK);
+        (self.scales[at], self.mins[at])
     }
 
     /// Row `n`, dequantized.
     pub fn row(&self, n: usize) -> Vec<f32> {
-        let blocks = self.cols / BLOCK;
         (0..self.cols)
-            .map(|i| {
-                let b = n * blocks + i / BLOCK;
-                self.scales[b] * f32::from(self.quant(b, i % BLOCK)) + self.mins[b]
+            .map(|j| {
+                let (d, m) = self.scale_min(n, j / BLOCK);
+                d * f32::from(self.quant(n, j)) + m
             })
             .collect()
     }

@@ -3,6 +3,7 @@
 
 use half::f16;
 
+use crate::group::{self, GROUP};
 use crate::{BLOCK, KernelError};
 
 /// GGML's Q8_0 block: an f16 scale, then 32 signed quants.
@@ -13,8 +14,9 @@ const GGML_BLOCK_BYTES: usize = 2 + BLOCK;
 pub struct Q8Matrix {
     rows: usize,
     cols: usize,
+    /// In groups of 8 rows, 256 bytes per group and block (`group::q8_offset`).
     pub(crate) quants: Vec<i8>,
-    /// One per block, row-major: `scales[n * cols / BLOCK + b]`.
+    /// One per block, 8 per group and block (`group::per_block`).
     pub(crate) scales: Vec<f32>,
 }
 
@@ -52,19 +54,23 @@ fn quantize_into(values: &[f32], quants: &mut Vec<i8>, scales: &mut Vec<f32>) {
         .par_chunks(BLOCK * BLOCKS_PER_TASK)
         .zip(quants.par_chunks_mut(BLOCK * BLOCKS_PER_TASK))
         .zip(scales.par_chunks_mut(BLOCKS_PER_TASK))
-        .for_each(|((values, quants), scales)| {
-            for ((block, q), scale) in
-                values.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)).zip(scales)
-            {
-                let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-                let d = amax / 127.0;
-                let id = if d == 0.0 { 0.0 } else { 1.0 / d };
-                for (q, v) in q.iter_mut().zip(block) {
-                    *q = (v * id).round() as i8;
-                }
-                *scale = f16::from_f32(d).to_f32();
+        .for_each(|((values, quants), scales)| quantize_blocks(values, quants, scales));
+}
+
+crate::x86::twin! {
+    /// Quantize whole blocks of `values` into `quants` and `scales` (compiled for AVX2 where
+    /// present: the rounding of every value then vectorises instead of calling `roundf`).
+    fn quantize_blocks(values: &[f32], quants: &mut [i8], scales: &mut [f32]) {
+        for ((block, q), scale) in values.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)).zip(scales) {
+            let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+            for (q, v) in q.iter_mut().zip(block) {
+                *q = (v * id).round() as i8;
             }
-        });
+            *scale = f16::from_f32(d).to_f32();
+        }
+    }
 }
 
 /// Per block: scale × sum of quants.
@@ -95,7 +101,22 @@ impl Q8Matrix {
             scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
             quants.extend(block[2..].iter().map(|b| *b as i8));
         }
-        Ok(Self { rows, cols, quants, scales })
+        Ok(Self::grouped(rows, cols, &quants, &scales))
+    }
+
+    /// From row-major quants and scales, into the grouped layout.
+    fn grouped(rows: usize, cols: usize, quants: &[i8], scales: &[f32]) -> Self {
+        let blocks = cols / BLOCK;
+        let mut grouped = vec![0i8; group::groups(rows) * GROUP * cols];
+        for (n, row) in quants.chunks_exact(cols).enumerate() {
+            for (b, block) in row.chunks_exact(BLOCK).enumerate() {
+                let base = ((n / GROUP) * blocks + b) * GROUP * BLOCK;
+                for (j, q) in block.iter().enumerate() {
+                    grouped[base + group::q8_offset(n % GROUP, j)] = *q;
+                }
+            }
+        }
+        Self { rows, cols, quants: grouped, scales: group::regroup_per_block(scales, rows, blocks) }
     }
 
     /// Quantize `values`, a row-major `rows × cols` matrix.
@@ -106,7 +127,7 @@ impl Q8Matrix {
         }
         let (mut quants, mut scales) = (Vec::new(), Vec::new());
         quantize_into(values, &mut quants, &mut scales);
-        Ok(Self { rows, cols, quants, scales })
+        Ok(Self::grouped(rows, cols, &quants, &scales))
     }
 
     pub fn rows(&self) -> usize {
@@ -117,11 +138,20 @@ impl Q8Matrix {
         self.cols
     }
 
+    /// Quant `j` (0..cols) of row `n`.
+    pub(crate) fn quant(&self, n: usize, j: usize) -> i8 {
+        let base = ((n / GROUP) * (self.cols / BLOCK) + j / BLOCK) * GROUP * BLOCK;
+        self.quants[base + group::q8_offset(n % GROUP, j % BLOCK)]
+    }
+
+    /// Scale of block `b` of row `n`.
+    pub(crate) fn scale(&self, n: usize, b: usize) -> f32 {
+        self.scales[group::per_block(n, b, self.cols / BLOCK)]
+    }
+
     /// Row `n`, dequantized (tests and embeddings lookups).
     pub fn row(&self, n: usize) -> Vec<f32> {
-        let q = &self.quants[n * self.cols..(n + 1) * self.cols];
-        let s = &self.scales[n * self.cols / BLOCK..(n + 1) * self.cols / BLOCK];
-        q.iter().enumerate().map(|(i, q)| f32::from(*q) * s[i / BLOCK]).collect()
+        (0..self.cols).map(|j| f32::from(self.quant(n, j)) * self.scale(n, j / BLOCK)).collect()
     }
 }
 

@@ -166,7 +166,7 @@ fn norm_row(row: &mut [f32], gain: &[f32], shift: &[f32], eps: f32) {
 
 /// A sum with eight partial sums (vectorises; the order is fixed, so results repeat).
 #[inline(always)]
-fn sum(v: &[f32]) -> f32 {
+pub(crate) fn sum(v: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let chunks = v.chunks_exact(8);
     let tail: f32 = chunks.remainder().iter().sum();
@@ -209,7 +209,7 @@ fn erf(x: f32) -> f32 {
 /// `e^x` for `x` ≤ 0 (softmax after subtracting the maximum): `2^n · p(r)` with `r = x − n·ln 2`
 /// and Cephes' polynomial for `e^r`. Relative error below 1e-6 (tested).
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     let x = x.max(-87.0);
     let n = (x * std::f32::consts::LOG2_E).round();
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;

@@ -14,13 +14,8 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
 fn reference(w: &impl Weights, x: &Q8Rows) -> Vec<f32> {
     let n = w.shape().0;
     let mut out = vec![0f32; x.rows() * n];
-    let mut by_row = vec![0f32; x.rows() * n];
-    w.product(x86::Kernel::Portable, 0..n, x, &mut by_row);
-    for (j, row) in by_row.chunks_exact(x.rows()).enumerate() {
-        for (i, v) in row.iter().enumerate() {
-            out[i * n + j] = *v;
-        }
-    }
+    let mut rows: Vec<&mut [f32]> = out.chunks_exact_mut(n).collect();
+    w.product(x86::Kernel::Portable, 0..n, x, &mut rows);
     out
 }
 
@@ -113,9 +108,11 @@ fn ggml_bytes_and_quantization_agree() {
     let v = values(n * k, 5);
     let q = Q8Matrix::quantize(&v, n, k).unwrap();
     let mut bytes = Vec::new();
-    for (b, s) in q.scales.iter().enumerate() {
-        bytes.extend(half::f16::from_f32(*s).to_le_bytes());
-        bytes.extend(q.quants[b * BLOCK..(b + 1) * BLOCK].iter().map(|x| *x as u8));
+    for r in 0..n {
+        for b in 0..k / BLOCK {
+            bytes.extend(half::f16::from_f32(q.scale(r, b)).to_le_bytes());
+            bytes.extend((b * BLOCK..(b + 1) * BLOCK).map(|j| q.quant(r, j) as u8));
+        }
     }
     let back = Q8Matrix::from_ggml(&bytes, n, k).unwrap();
     assert_eq!(back.quants, q.quants);

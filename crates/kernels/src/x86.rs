@@ -1,14 +1,15 @@
-//! The AVX2 product: per 32-value block, `vpmaddubsw` multiplies |w| by x carrying w's sign (the
-//! trick of GGML's `mul_sum_i8_pairs`), `vpmaddwd` sums pairs into eight i32 lanes, and an FMA
-//! adds them, scaled by the two blocks' scales, to an f32 accumulator. A tile of 4 activation
-//! rows × 2 weight rows keeps its 8 accumulators in registers and loads each weight block once
-//! for the 4 rows.
+//! The AVX2 product over weights in the groups of `group.rs`: per block and group of 8 weight
+//! rows, each 8 quants of an activation row are broadcast and `vpmaddubsw` multiplies them with
+//! 8 quants of 4 weight rows at once (for Q8_0, |w| by x carrying w's sign: the trick of GGML's
+//! `mul_sum_i8_pairs`); `vpmaddwd` and a horizontal add leave the block's 8 row sums in one
+//! register, converted and added to an f32 accumulator by one FMA with the 8 rows' scales. A tile
+//! is one group × up to 4 activation rows: each weight block is loaded once for the 4 rows.
 //!
 //! Why `unsafe` is sound here: every intrinsic call sits in a function compiled with
 //! `#[target_feature(enable = "avx2,fma")]`, which is only called after `Kernel::detect` found
 //! both features on this CPU at run time; loads are unaligned loads from slices whose bounds are
-//! checked before the pointers are formed (a tile asserts that each of its rows holds every block
-//! the loop reads).
+//! checked before the pointers are formed (a tile asserts that its group and each of its
+//! activation rows hold every block the loop reads).
 
 use crate::{Q4Matrix, Q8Matrix, Q8Rows};
 
@@ -44,7 +45,7 @@ impl Kernel {
         w: &Q8Matrix,
         rows: std::ops::Range<usize>,
         x: &Q8Rows,
-        out: &mut [f32],
+        out: &mut [&mut [f32]],
     ) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
@@ -62,7 +63,7 @@ impl Kernel {
         w: &Q4Matrix,
         rows: std::ops::Range<usize>,
         x: &Q8Rows,
-        out: &mut [f32],
+        out: &mut [&mut [f32]],
     ) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
@@ -80,239 +81,221 @@ impl Kernel {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use crate::group::GROUP;
     use crate::{BLOCK, Q4Matrix, Q8Matrix, Q8Rows};
 
-    /// Activation rows and weight rows of a tile.
+    /// Activation rows of a tile (its weight rows are one group).
     const MR: usize = 4;
-    const NR: usize = 2;
 
-    /// The tiles of one weight format, by shape.
+    /// A tile's results: per activation row, the group's 8 weight rows.
+    pub(super) type Tile = [[f32; GROUP]; MR];
+
+    /// The tiles of one weight format.
     pub(super) trait Tiles<W> {
-        /// Activation rows × weight rows `shape` from rows `i` and `n` into `out`.
+        /// `r` activation rows from row `i` times group `g` into `out`.
         ///
         /// # Safety
         /// Callable only where AVX2 and FMA were detected.
-        unsafe fn tile(&self, shape: (usize, usize), w: &W, n: usize, x: &Q8Rows, i: usize, out: &mut Tile);
+        unsafe fn tile(&self, r: usize, w: &W, g: usize, x: &Q8Rows, i: usize, out: &mut Tile);
     }
-
-    pub(super) type Tile = [[f32; MR]; NR];
 
     pub(super) struct Q8;
     pub(super) struct Q4;
 
     macro_rules! dispatch {
-        ($f:ident, $r:expr, $c:expr, $($arg:expr),*) => {
-            match ($r, $c) {
-                (4, 2) => $f::<4, 2>($($arg),*),
-                (3, 2) => $f::<3, 2>($($arg),*),
-                (2, 2) => $f::<2, 2>($($arg),*),
-                (1, 2) => $f::<1, 2>($($arg),*),
-                (4, _) => $f::<4, 1>($($arg),*),
-                (3, _) => $f::<3, 1>($($arg),*),
-                (2, _) => $f::<2, 1>($($arg),*),
-                _ => $f::<1, 1>($($arg),*),
+        ($f:ident, $r:expr, $($arg:expr),*) => {
+            match $r {
+                4 => $f::<4>($($arg),*),
+                3 => $f::<3>($($arg),*),
+                2 => $f::<2>($($arg),*),
+                _ => $f::<1>($($arg),*),
             }
         };
     }
 
     impl Tiles<Q8Matrix> for Q8 {
-        unsafe fn tile(
-            &self,
-            (r, c): (usize, usize),
-            w: &Q8Matrix,
-            n: usize,
-            x: &Q8Rows,
-            i: usize,
-            out: &mut Tile,
-        ) {
+        unsafe fn tile(&self, r: usize, w: &Q8Matrix, g: usize, x: &Q8Rows, i: usize, out: &mut Tile) {
             // SAFETY: the caller's promise (AVX2 and FMA present) is what these functions need.
-            unsafe { dispatch!(block_tile, r, c, w, n, x, i, out) }
+            unsafe { dispatch!(q8_tile, r, w, g, x, i, out) }
         }
     }
 
     impl Tiles<Q4Matrix> for Q4 {
-        unsafe fn tile(
-            &self,
-            (r, c): (usize, usize),
-            w: &Q4Matrix,
-            n: usize,
-            x: &Q8Rows,
-            i: usize,
-            out: &mut Tile,
-        ) {
+        unsafe fn tile(&self, r: usize, w: &Q4Matrix, g: usize, x: &Q8Rows, i: usize, out: &mut Tile) {
             // SAFETY: as above.
-            unsafe { dispatch!(q4_tile, r, c, w, n, x, i, out) }
+            unsafe { dispatch!(q4_tile, r, w, g, x, i, out) }
         }
     }
 
+    /// Weight rows `rows` (starting on a group) against every row `i` of `x` into
+    /// `out[i][n - rows.start]`.
     pub(super) fn run<W>(
         w: &W,
         rows: std::ops::Range<usize>,
         x: &Q8Rows,
-        out: &mut [f32],
+        out: &mut [&mut [f32]],
         tiles: impl Tiles<W>,
     ) {
+        assert!(rows.start.is_multiple_of(GROUP), "a task starts on a group");
         let m = x.rows();
-        let mut n = rows.start;
-        while n < rows.end {
-            let nr = NR.min(rows.end - n);
+        for g in rows.start / GROUP..rows.end.div_ceil(GROUP) {
+            let n0 = g * GROUP;
+            let nr = GROUP.min(rows.end - n0);
             let mut i = 0;
             while i < m {
                 let mr = MR.min(m - i);
-                let mut tile = [[0f32; MR]; NR];
+                let mut tile = [[0f32; GROUP]; MR];
                 // SAFETY: `Kernel::Avx2` exists only where AVX2 and FMA were detected.
-                unsafe { tiles.tile((mr, nr), w, n, x, i, &mut tile) };
-                for (r, row) in tile.iter().enumerate().take(nr) {
-                    let base = (n + r - rows.start) * m + i;
-                    out[base..base + mr].copy_from_slice(&row[..mr]);
+                unsafe { tiles.tile(mr, w, g, x, i, &mut tile) };
+                for (r, row) in tile.iter().enumerate().take(mr) {
+                    out[i + r][n0 - rows.start..][..nr].copy_from_slice(&row[..nr]);
                 }
                 i += mr;
             }
-            n += nr;
         }
     }
 
-    /// The 8 lanes of `v` summed, always in the same order.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn hsum(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        _mm_cvtss_f32(s)
+    /// Activation rows `i..i + R`, checked to hold `blocks` blocks, so the block loop reads
+    /// through raw pointers.
+    struct Act<const R: usize> {
+        quants: [*const i8; R],
+        scales: [*const f32; R],
+        sums: [*const f32; R],
     }
 
-    /// `a · b` in eight lanes, then summed: always the same order for the same lengths.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let mut acc = _mm256_setzero_ps();
-        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-        for (x, y) in ca.zip(cb) {
-            // SAFETY: both chunks hold 8 floats; the loads are unaligned.
-            let (x, y) = unsafe { (_mm256_loadu_ps(x.as_ptr()), _mm256_loadu_ps(y.as_ptr())) };
-            acc = _mm256_fmadd_ps(x, y, acc);
-        }
-        hsum(acc) + tail
-    }
-
-    /// Row starts of a tile: `C` weight rows from `n`, `R` activation rows from `i`, each
-    /// checked to hold `blocks` blocks, so the block loop reads through raw pointers.
-    struct Rows<const R: usize, const C: usize> {
-        xq: [*const i8; R],
-        xs: [*const f32; R],
-        ws: [*const f32; C],
-    }
-
-    impl<const R: usize, const C: usize> Rows<R, C> {
-        fn new(x: &Q8Rows, i: usize, w_scales: &[f32], n: usize, blocks: usize) -> Self {
+    impl<const R: usize> Act<R> {
+        fn new(x: &Q8Rows, i: usize, blocks: usize) -> Self {
             let k = blocks * BLOCK;
-            assert!((i + R) * k <= x.quants.len() && (i + R) * blocks <= x.scales.len(), "activation rows");
-            assert!((n + C) * blocks <= w_scales.len(), "weight rows");
+            assert!(
+                (i + R) * k <= x.quants.len()
+                    && (i + R) * blocks <= x.scales.len()
+                    && (i + R) * blocks <= x.sums.len(),
+                "activation rows"
+            );
             Self {
-                xq: std::array::from_fn(|r| x.quants[(i + r) * k..].as_ptr()),
-                xs: std::array::from_fn(|r| x.scales[(i + r) * blocks..].as_ptr()),
-                ws: std::array::from_fn(|c| w_scales[(n + c) * blocks..].as_ptr()),
+                quants: std::array::from_fn(|r| x.quants[(i + r) * k..].as_ptr()),
+                scales: std::array::from_fn(|r| x.scales[(i + r) * blocks..].as_ptr()),
+                sums: std::array::from_fn(|r| x.sums[(i + r) * blocks..].as_ptr()),
             }
         }
     }
 
-    /// Activation rows `i..i + R` times Q8_0 weight rows `n..n + C` into `tile[c][r]`.
-    // Indices over three small arrays (weights, activations, accumulators) read plainer than zips.
+    /// The 8 quants of chunk `c` of activation block `b`, in each 64-bit lane.
+    ///
+    /// # Safety
+    /// `q` points at a row holding block `b`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn chunk(q: *const i8, b: usize, c: usize) -> __m256i {
+        // SAFETY: the caller's promise; an unaligned 8-byte read inside the block.
+        unsafe { _mm256_set1_epi64x(q.add(b * BLOCK + c * 8).cast::<i64>().read_unaligned()) }
+    }
+
+    /// Group `g`'s 8 sums (i32 pairs of its two sets) as one f32 vector in row order.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn row_sums(sets: [__m256i; 2]) -> __m256 {
+        _mm256_cvtepi32_ps(_mm256_hadd_epi32(sets[0], sets[1]))
+    }
+
+    /// Activation rows `i..i + R` times the Q8_0 weight rows of group `g` into `tile[r]`.
+    // Indices over small arrays (runs, activations, accumulators) read plainer than zips.
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma")]
-    fn block_tile<const R: usize, const C: usize>(
-        w: &Q8Matrix,
-        n: usize,
-        x: &Q8Rows,
-        i: usize,
-        tile: &mut Tile,
-    ) {
-        let k = w.cols();
-        let blocks = k / BLOCK;
-        let rows = Rows::<R, C>::new(x, i, &w.scales, n, blocks);
-        assert!((n + C) * k <= w.quants.len(), "weight rows");
-        let wq: [*const i8; C] = std::array::from_fn(|c| w.quants[(n + c) * k..].as_ptr());
+    fn q8_tile<const R: usize>(w: &Q8Matrix, g: usize, x: &Q8Rows, i: usize, tile: &mut Tile) {
+        let blocks = w.cols() / BLOCK;
+        let act = Act::<R>::new(x, i, blocks);
+        let span = blocks * GROUP * BLOCK;
+        assert!((g + 1) * span <= w.quants.len() && (g + 1) * blocks * GROUP <= w.scales.len(), "group");
+        let wq = w.quants[g * span..].as_ptr();
+        let ws = w.scales[g * blocks * GROUP..].as_ptr();
         let ones = _mm256_set1_epi16(1);
-        let mut acc = [[_mm256_setzero_ps(); R]; C];
+        let mut acc = [_mm256_setzero_ps(); R];
         for b in 0..blocks {
-            // SAFETY: every row holds `blocks` blocks (asserted above), so the 32 bytes at
-            // `b * 32` and the scale at `b` are inside it; the loads are unaligned.
+            // SAFETY: the group holds `blocks` blocks of 8 runs of 32 bytes and 8 scales, each
+            // activation row `blocks` blocks (asserted above); the loads are unaligned.
             unsafe {
-                let mut wv = [_mm256_setzero_si256(); C];
-                let mut abs = [_mm256_setzero_si256(); C];
-                let mut ws = [_mm256_setzero_ps(); C];
-                for c in 0..C {
-                    wv[c] = _mm256_loadu_si256(wq[c].add(b * BLOCK).cast());
-                    abs[c] = _mm256_sign_epi8(wv[c], wv[c]);
-                    ws[c] = _mm256_broadcast_ss(&*rows.ws[c].add(b));
+                let base = wq.add(b * GROUP * BLOCK);
+                let mut run = [_mm256_setzero_si256(); 8];
+                let mut abs = [_mm256_setzero_si256(); 8];
+                for p in 0..8 {
+                    run[p] = _mm256_loadu_si256(base.add(p * 32).cast());
+                    abs[p] = _mm256_sign_epi8(run[p], run[p]);
                 }
+                let scale = _mm256_loadu_ps(ws.add(b * GROUP));
                 for r in 0..R {
-                    let xv = _mm256_loadu_si256(rows.xq[r].add(b * BLOCK).cast());
-                    let xs = _mm256_broadcast_ss(&*rows.xs[r].add(b));
-                    for c in 0..C {
-                        let signed = _mm256_sign_epi8(xv, wv[c]);
-                        let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(abs[c], signed), ones);
-                        let scale = _mm256_mul_ps(ws[c], xs);
-                        acc[c][r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[c][r]);
+                    let mut sets = [_mm256_setzero_si256(); 2];
+                    for c in 0..4 {
+                        let xc = chunk(act.quants[r], b, c);
+                        for s in 0..2 {
+                            let p = c * 2 + s;
+                            let pairs = _mm256_maddubs_epi16(abs[p], _mm256_sign_epi8(xc, run[p]));
+                            sets[s] = _mm256_add_epi32(sets[s], _mm256_madd_epi16(pairs, ones));
+                        }
                     }
+                    let xs = _mm256_broadcast_ss(&*act.scales[r].add(b));
+                    acc[r] = _mm256_fmadd_ps(row_sums(sets), _mm256_mul_ps(scale, xs), acc[r]);
                 }
             }
         }
-        for (out, acc) in tile.iter_mut().zip(&acc) {
-            for (o, a) in out.iter_mut().zip(acc) {
-                *o = hsum(*a);
-            }
+        for r in 0..R {
+            // SAFETY: a row of the tile holds 8 floats; the store is unaligned.
+            unsafe { _mm256_storeu_ps(tile[r].as_mut_ptr(), acc[r]) };
         }
     }
 
     /// Q4_1 weights: the 4-bit quants are unsigned, so `vpmaddubsw` takes them as they are (no
-    /// sign trick); each block's minimum adds `m_w · d_x·Σq_x`, summed over blocks at the end.
+    /// sign trick), and four of its 16-bit results (≤ 2·15·127 each) add up without overflow
+    /// before one `vpmaddwd` per set; each block's minimums add `m_w · d_x·Σq_x`.
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma")]
-    fn q4_tile<const R: usize, const C: usize>(
-        w: &Q4Matrix,
-        n: usize,
-        x: &Q8Rows,
-        i: usize,
-        tile: &mut Tile,
-    ) {
-        let k = w.cols();
-        let blocks = k / BLOCK;
-        let rows = Rows::<R, C>::new(x, i, &w.scales, n, blocks);
+    fn q4_tile<const R: usize>(w: &Q4Matrix, g: usize, x: &Q8Rows, i: usize, tile: &mut Tile) {
+        let blocks = w.cols() / BLOCK;
+        let act = Act::<R>::new(x, i, blocks);
         let half = BLOCK / 2;
-        assert!((n + C) * blocks * half <= w.packed.len(), "weight rows");
-        let wq: [*const u8; C] = std::array::from_fn(|c| w.packed[(n + c) * blocks * half..].as_ptr());
+        let span = blocks * GROUP * half;
+        let per = blocks * GROUP;
+        assert!((g + 1) * span <= w.packed.len(), "group");
+        assert!((g + 1) * per <= w.scales.len() && (g + 1) * per <= w.mins.len(), "group");
+        let wq = w.packed[g * span..].as_ptr();
+        let (ws, wm) = (w.scales[g * per..].as_ptr(), w.mins[g * per..].as_ptr());
         let ones = _mm256_set1_epi16(1);
         let nibble = _mm256_set1_epi8(0x0F);
-        let mut acc = [[_mm256_setzero_ps(); R]; C];
+        let mut acc = [_mm256_setzero_ps(); R];
         for b in 0..blocks {
-            // SAFETY: as in `block_tile`: offsets inside rows of `blocks` blocks (asserted).
+            // SAFETY: as in `q8_tile`: the group holds `blocks` blocks of 4 runs of 32 bytes, 8
+            // scales and 8 minimums, each activation row `blocks` blocks (asserted above).
             unsafe {
-                let mut wv = [_mm256_setzero_si256(); C];
-                let mut ws = [_mm256_setzero_ps(); C];
-                for c in 0..C {
-                    let raw = _mm_loadu_si128(wq[c].add(b * half).cast());
-                    wv[c] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), nibble);
-                    ws[c] = _mm256_broadcast_ss(&*rows.ws[c].add(b));
+                let base = wq.add(b * GROUP * half);
+                // Chunk c of set s: run (c % 2) * 2 + s, low nibbles for c < 2, high ones after.
+                let mut quants = [_mm256_setzero_si256(); 8];
+                for p in 0..4 {
+                    let raw = _mm256_loadu_si256(base.add(p * 32).cast());
+                    quants[p] = _mm256_and_si256(raw, nibble);
+                    quants[p + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nibble);
                 }
+                let scale = _mm256_loadu_ps(ws.add(b * GROUP));
+                let min = _mm256_loadu_ps(wm.add(b * GROUP));
                 for r in 0..R {
-                    let xv = _mm256_loadu_si256(rows.xq[r].add(b * BLOCK).cast());
-                    let xs = _mm256_broadcast_ss(&*rows.xs[r].add(b));
-                    for c in 0..C {
-                        let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wv[c], xv), ones);
-                        let scale = _mm256_mul_ps(ws[c], xs);
-                        acc[c][r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dot), acc[c][r]);
+                    let mut sets = [_mm256_setzero_si256(); 2];
+                    for c in 0..4 {
+                        let xc = chunk(act.quants[r], b, c);
+                        for s in 0..2 {
+                            let q = quants[(c / 2) * 4 + (c % 2) * 2 + s];
+                            sets[s] = _mm256_add_epi16(sets[s], _mm256_maddubs_epi16(q, xc));
+                        }
                     }
+                    let sets = [_mm256_madd_epi16(sets[0], ones), _mm256_madd_epi16(sets[1], ones)];
+                    let xs = _mm256_broadcast_ss(&*act.scales[r].add(b));
+                    let xsum = _mm256_broadcast_ss(&*act.sums[r].add(b));
+                    acc[r] = _mm256_fmadd_ps(row_sums(sets), _mm256_mul_ps(scale, xs), acc[r]);
+                    acc[r] = _mm256_fmadd_ps(min, xsum, acc[r]);
                 }
             }
         }
-        for c in 0..C {
-            let mins = &w.mins[(n + c) * blocks..][..blocks];
-            for r in 0..R {
-                tile[c][r] = hsum(acc[c][r]) + dot(mins, &x.sums[(i + r) * blocks..][..blocks]);
-            }
+        for r in 0..R {
+            // SAFETY: a row of the tile holds 8 floats; the store is unaligned.
+            unsafe { _mm256_storeu_ps(tile[r].as_mut_ptr(), acc[r]) };
         }
     }
 }
