@@ -28,15 +28,32 @@ pub(super) fn pick(
     let mut values: Vec<f32> = logits.to_vec1()?;
     match sampler {
         None => {
+            // The model's favourites first; then, best first, only the tokens whose first byte
+            // the automaton takes (a constrained position allows few: no full sort of the vocabulary).
+            let better = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]).then(a.cmp(b));
             let mut order: Vec<usize> = (0..values.len()).collect();
             let head = LAZY.min(order.len());
-            order.select_nth_unstable_by(head.saturating_sub(1), |a, b| values[*b].total_cmp(&values[*a]));
-            order[..head].sort_by(|a, b| values[*b].total_cmp(&values[*a]).then(a.cmp(b)));
+            if head > 0 {
+                order.select_nth_unstable_by(head - 1, better);
+            }
+            order[..head].sort_unstable_by(better);
             if let Some(t) = order[..head].iter().find(|t| allowed(machine, bytes, **t)) {
                 return Ok(Some(*t as u32));
             }
-            order[head..].sort_by(|a, b| values[*b].total_cmp(&values[*a]).then(a.cmp(b)));
-            Ok(order[head..].iter().find(|t| allowed(machine, bytes, **t)).map(|t| *t as u32))
+            let first: [bool; 256] = std::array::from_fn(|b| machine.accepts(&[b as u8]));
+            let mut rest: Vec<usize> = order[head..]
+                .iter()
+                .copied()
+                .filter(|t| {
+                    bytes
+                        .get(*t)
+                        .and_then(Option::as_ref)
+                        .and_then(|b| b.first())
+                        .is_some_and(|b| first[*b as usize])
+                })
+                .collect();
+            rest.sort_unstable_by(better);
+            Ok(rest.into_iter().find(|t| allowed(machine, bytes, *t)).map(|t| t as u32))
         }
         Some(sampler) => {
             // Rejection sampling: a refused token is removed and the rest sampled again, which
