@@ -94,3 +94,28 @@ async fn reruns_reuse_outputs_changed_inputs_rerun_and_cache_false_opts_out() {
         assert!(t["provenance"].is_null(), "cache: false neither reuses nor files: {t}");
     }
 }
+
+/// An explicit job of one pure tool task (cacheable), run as `id`.
+async fn split(url: &str, id: &str) {
+    let request = json!({"type": "explicit", "job_id": id, "dag": {"tasks": [
+        {"id": "split", "kind": "tool_execution", "inputs": {"tool": {"literal": "split_lines"},
+         "text": {"literal": "a\nb\nc"}, "lines_per_chunk": {"literal": 1}}}]}});
+    let (status, body) = post(url, "/v1/jobs", &request, None).await;
+    assert_eq!(status, 202, "{body}");
+    let job = wait_job(url, id, None, Duration::from_secs(60)).await;
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_with_the_result_cache_off_neither_reuses_nor_files() {
+    let up = Up::start("", &["executor.result_cache=false"], &[]).await;
+    split(&up.url, "once").await;
+    split(&up.url, "twice").await;
+    for id in ["once", "twice"] {
+        let (status, lineage) = get(&up.url, &format!("/v1/jobs/{id}/lineage"), None).await.unwrap();
+        assert_eq!(status, 200, "{lineage}");
+        let task = &lineage["tasks"][0];
+        assert_eq!(task["task_id"], "split", "{lineage}");
+        assert!(task["provenance"].is_null(), "the cache is off: {task}");
+    }
+}

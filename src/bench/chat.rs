@@ -129,7 +129,10 @@ pub async fn run(settings: &Settings, args: &ChatBenchArgs) -> anyhow::Result<()
     if args.via == "engine" {
         return engine_only(settings, args);
     }
-    let (_dir, settings) = super::scratch_settings(settings, "chat")?;
+    let (_dir, mut settings) = super::scratch_settings(settings, "chat")?;
+    // Every round is inference: later rounds repeat earlier rounds' prompts (as the reference
+    // does), and result-cache hits would answer them without running the model.
+    settings.executor.result_cache = false;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let stack = Stack::start(&settings, &StackOptions { executors: cores, slots_per_executor: None }).await?;
     let client = crate::client::local(&stack.url)?;

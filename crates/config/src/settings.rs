@@ -206,6 +206,7 @@ pub struct ExecutorSettings {
     pub kv_cache_mb: u32,
     pub prefix_cache_mb: u32,
     pub engine_threads: u32,
+    pub result_cache: bool,
     pub labels: Vec<String>,
 }
 

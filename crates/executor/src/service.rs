@@ -64,6 +64,8 @@ pub struct ExecutorOptions {
     pub shell: Option<ShellLimits>,
     pub topic_prefix: String,
     pub partitions: u32,
+    /// Whether finished work is looked up in and added to the tenant's result cache.
+    pub result_cache: bool,
     /// The models it offers, loaded on first use. Executors of one process may share them, and
     /// with them each LLM's engine (`splai up`).
     pub models: Arc<Models>,
@@ -80,6 +82,7 @@ struct Shared {
     worker_id: String,
     shell: Option<ShellLimits>,
     models: Arc<Models>,
+    result_cache: bool,
     /// Running attempts by (tenant, attempt): two tenants may use the same job id.
     running: Mutex<HashMap<(String, AttemptId), Arc<Stop>>>,
     seq: std::sync::atomic::AtomicU64,
@@ -152,6 +155,7 @@ pub async fn run(
         worker_id: opts.worker_id.clone(),
         shell: opts.shell.clone(),
         models: opts.models.clone(),
+        result_cache: opts.result_cache,
         running: Mutex::new(HashMap::new()),
         seq: Default::default(),
     });
@@ -373,7 +377,7 @@ async fn attempt(
         let inputs = resolve(&shared.artifacts, &a.inputs).await?;
         let kind = a.kind;
         let values = inputs.values.clone();
-        let cached = if a.cache && crate::cache::cacheable(kind, &values) {
+        let cached = if a.cache && shared.result_cache && crate::cache::cacheable(kind, &values) {
             let (models, model) = (shared.clone(), a.requirements.model.clone());
             // Hashing a model's weights the first time reads the file: off the async threads.
             let identity =

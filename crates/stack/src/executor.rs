@@ -40,6 +40,7 @@ pub fn options(
         }),
         topic_prefix: settings.log.topic_prefix.clone(),
         partitions: settings.log.partitions,
+        result_cache: e.result_cache,
         models,
     }
 }
