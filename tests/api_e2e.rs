@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Up, attempt_state, get, job_state, post, read_stream, status_event_state, task_state, wait_job,
+    Up, attempt_state, get, job_state, post, read_stream, status_event_state, task_state, tasks_in, wait_job,
     wait_until,
 };
 use serde_json::{Value, json};
@@ -1019,4 +1019,50 @@ async fn audit_verify_names_a_tail_deleted_after_its_anchor() {
     assert_eq!(out.status.code(), Some(1), "{said}{}", String::from_utf8_lossy(&out.stderr));
     assert!(said.contains("BROKEN at record 2") && said.contains("were deleted"), "{said}");
     assert!(anchored >= 3, "records 2..{anchored} were anchored");
+}
+
+/// Light work (tools, aggregations) runs from each executor's pool of its own: with every
+/// ordinary slot held by a long `shell` command, a fan-out of tool and aggregation tasks still
+/// runs to completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn light_tasks_run_while_every_slot_is_busy() {
+    let up = Up::start(
+        "",
+        &["executor.shell_tool=true", "executor.slots=1", "executor.light_slots=4"],
+        &["--executors", "1"],
+    )
+    .await;
+    let url = up.url.as_str();
+    let busy = json!({"type": "explicit", "job_id": "busy", "dag": {"tasks": [
+        {"id": "nap", "kind": "tool_execution", "requirements": {"tools": ["shell"]},
+         "inputs": {"tool": {"literal": "shell"}, "command": {"literal": "sleep 60"}}}]}});
+    assert_eq!(post(url, "/v1/jobs", &busy, None).await.0, 202);
+    wait_until("the shell command to hold the executor's one slot", Duration::from_secs(30), async || {
+        match tasks_in(url, "busy", None, TaskState::Running).await {
+            1 => Ok(()),
+            n => Err(format!("{n} running")),
+        }
+    })
+    .await;
+    let mut tasks = vec![json!({"id": "split", "kind": "tool_execution",
+        "inputs": {"tool": {"literal": "split_lines"}, "text": {"literal": "a\nb\nc\nd\ne\nf"}, "lines_per_chunk": {"literal": 1}}})];
+    for i in 0..6 {
+        tasks.push(json!({"id": format!("m{i}"), "kind": "aggregation", "parents": ["split"],
+            "inputs": {"part": {"output": {"task": "split", "pointer": format!("/chunks/{i}")}}}}));
+    }
+    tasks.push(
+        json!({"id": "reduce", "kind": "aggregation", "parents": ["m0", "m1", "m2", "m3", "m4", "m5"]}),
+    );
+    let fanout = json!({"type": "explicit", "job_id": "plumbing", "dag": {"tasks": tasks}});
+    let (status, body) = post(url, "/v1/jobs", &fanout, None).await;
+    assert_eq!(status, 202, "{body}");
+    let job = wait_job(url, "plumbing", None, Duration::from_secs(30)).await;
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
+    assert_eq!(
+        tasks_in(url, "busy", None, TaskState::Running).await,
+        1,
+        "the shell command still holds its slot"
+    );
+    let resp = reqwest::Client::new().delete(format!("{url}/v1/jobs/busy")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
 }

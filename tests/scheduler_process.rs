@@ -44,6 +44,7 @@ async fn run_job_through(sets: Vec<String>, env: Vec<(String, String)>) {
         cores: 2,
         memory_mb: 1024,
         slots: 2,
+        light_slots: 0,
         models: vec![],
         tools: vec![],
         labels: Default::default(),

@@ -192,6 +192,7 @@ fn one() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct ExecutorSettings {
     pub slots: u32,
+    pub light_slots: u32,
     pub heartbeat_interval_ms: u64,
     pub model_dir: String,
     pub llm_weights: String,
@@ -320,6 +321,7 @@ impl Settings {
         }
         let e = &self.executor;
         range("executor.slots", e.slots.into(), 0, 1024)?;
+        range("executor.light_slots", e.light_slots.into(), 0, 4096)?;
         range("executor.heartbeat_interval_ms", e.heartbeat_interval_ms, 100, 600_000)?;
         if !LLM_WEIGHTS.contains(&e.llm_weights.as_str()) {
             return Err(ConfigError::invalid(

@@ -30,6 +30,8 @@ pub struct Candidate {
     /// Labels the policy gate requires of the worker, with the rule's name and reason.
     pub required_labels: Vec<String>,
     pub policy_rule: Option<(String, String)>,
+    /// Light work (`TaskSpec::runs_light`): it goes to a worker's light pool where it has one.
+    pub light: bool,
 }
 
 /// What the step knows of a live worker.
@@ -46,6 +48,10 @@ pub struct WorkerView {
     pub warm_models: Vec<String>,
     /// CPU load as a fraction of all cores (0–1).
     pub cpu_load: f64,
+    /// This is an executor's pool for light attempts.
+    pub light: bool,
+    /// (For an executor's main slots) it has a light pool, which takes its light attempts.
+    pub has_light_pool: bool,
 }
 
 /// Per-tenant share and limit.
@@ -100,6 +106,12 @@ pub fn score(c: &Candidate, w: &WorkerView) -> Result<f64, String> {
 
 /// Whether `w` could ever take `c` (its model, tools, labels and size), busy or not.
 pub fn fits(c: &Candidate, w: &WorkerView) -> Result<(), String> {
+    if w.light && !c.light {
+        return Err("runs light attempts only (tools, aggregations)".into());
+    }
+    if c.light && w.has_light_pool {
+        return Err("runs light attempts in its light pool".into());
+    }
     if i64::from(w.capacity) < i64::from(c.slots) {
         return Err(format!("has {} slot(s) in all, needs {}", w.capacity, c.slots));
     }
@@ -285,6 +297,8 @@ mod tests {
             labels: vec![],
             warm_models: vec![],
             cpu_load: 0.0,
+            light: false,
+            has_light_pool: false,
         }
     }
 
@@ -301,7 +315,22 @@ mod tests {
             locality: vec![],
             required_labels: vec![],
             policy_rule: None,
+            light: false,
         }
+    }
+
+    #[test]
+    fn light_work_goes_to_the_light_pool_and_nothing_else_does() {
+        let (mut light, heavy) = (cand(0, 0, 0, Priority::Standard), cand(0, 1, 0, Priority::Standard));
+        light.light = true;
+        let (mut main, mut pool, plain) = (worker(0, 4), worker(1, 4), worker(2, 4));
+        main.has_light_pool = true;
+        pool.light = true;
+        assert!(fits(&light, &pool).is_ok() && fits(&heavy, &main).is_ok());
+        assert!(fits(&light, &main).unwrap_err().contains("light pool"));
+        assert!(fits(&heavy, &pool).unwrap_err().contains("light attempts only"));
+        // A worker without a pool runs both in its slots.
+        assert!(fits(&light, &plain).is_ok() && fits(&heavy, &plain).is_ok());
     }
 
     #[test]
@@ -319,6 +348,8 @@ mod tests {
             labels,
             warm_models: vec![],
             cpu_load: 0.0,
+            light: false,
+            has_light_pool: false,
         };
         let err = score(&c, &w(vec!["site=cloud".into()])).unwrap_err();
         assert!(err.contains("`site=on-prem`") && err.contains("restricted-on-prem"), "{err}");

@@ -135,6 +135,7 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
             cores: cfg.slots,
             memory_mb: 8192,
             slots: cfg.slots,
+            light_slots: 0,
             models: vec![],
             tools: vec![],
             labels: Default::default(),

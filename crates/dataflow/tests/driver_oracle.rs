@@ -390,6 +390,7 @@ fn registration(id: &str, slots: u32) -> Event {
         cores: 1,
         memory_mb: 1024,
         slots,
+        light_slots: 0,
         models: vec![],
         tools: vec![],
         labels: Default::default(),

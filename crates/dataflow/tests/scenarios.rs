@@ -146,6 +146,7 @@ impl Harness {
                 cores: 2,
                 memory_mb: 1024,
                 slots,
+                light_slots: 0,
                 models: vec![],
                 tools: vec![],
                 labels: Default::default(),

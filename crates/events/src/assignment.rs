@@ -24,6 +24,10 @@ attempt_event! {
         /// The task's output is a sub-DAG: report it in `attempt_succeeded.subdag`.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         pub expand: bool,
+        /// The attempt runs in the worker's pool for light tasks (tools, aggregations), beside
+        /// the slots inference takes (`worker_registered.light_slots`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub light: bool,
     }
 }
 

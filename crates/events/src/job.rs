@@ -132,6 +132,27 @@ pub struct TaskSpec {
     pub expand: Option<Expand>,
 }
 
+impl TaskSpec {
+    /// Whether its attempts run in a worker's pool for light work (`worker_registered.
+    /// light_slots`): aggregations, and tools named by a literal `tool` input other than `shell`
+    /// (which runs arbitrary commands). Light work moves data or waits; it should not queue
+    /// behind inference for the slots that run models.
+    pub fn runs_light(&self) -> bool {
+        match self.kind {
+            TaskKind::Aggregation => true,
+            TaskKind::ToolExecution => {
+                let named = match self.inputs.get("tool") {
+                    Some(TaskInput::Literal(serde_json::Value::String(tool))) => Some(tool.as_str()),
+                    _ => None,
+                };
+                named.is_some_and(crate::worker::tool_runs_light)
+                    && self.requirements.tools.iter().all(|t| crate::worker::tool_runs_light(t))
+            }
+            TaskKind::LlmInference | TaskKind::Embedding => false,
+        }
+    }
+}
+
 /// How an expanding task's output joins its job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,6 +15,10 @@ pub struct WorkerRegistered {
     pub memory_mb: u64,
     /// Attempts it runs at once.
     pub slots: u32,
+    /// Light attempts (tools other than `shell`, aggregations) it runs at once from a pool of
+    /// their own, beside `slots`; 0: light attempts take ordinary slots.
+    #[serde(default, skip_serializing_if = "crate::worker::is_zero")]
+    pub light_slots: u32,
     pub models: Vec<String>,
     pub tools: Vec<String>,
     /// Locality labels, e.g. `zone=eu-1`, `site=on-prem`.
@@ -48,4 +52,13 @@ pub struct WorkerLeaving {
     /// Attempts it hands back unfinished.
     #[serde(default)]
     pub handed_back: Vec<AttemptId>,
+}
+
+/// Whether a tool's attempts may run in a light pool: every tool but `shell`.
+pub fn tool_runs_light(tool: &str) -> bool {
+    tool != "shell"
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -37,6 +37,11 @@ pub const SERIES: &[(&str, &str, &str)] = &[
     ("splai_executor_attempt_seconds", "histogram", "Attempt wall time, by task kind and outcome."),
     ("splai_executor_running", "gauge", "Attempts running now, by worker."),
     ("splai_executor_slots", "gauge", "Slots, by worker."),
+    (
+        "splai_executor_light_slots",
+        "gauge",
+        "Slots of the pool for light attempts (tools, aggregations), by worker.",
+    ),
     ("splai_executor_cpu_percent", "gauge", "CPU utilization of the process (0-100 x cores), by worker."),
     ("splai_engine_capacity", "gauge", "Sequences an LLM engine steps together at most, by model."),
     ("splai_engine_active", "gauge", "Sequences an LLM engine runs now, by model."),
@@ -58,6 +63,9 @@ pub const SERIES: &[(&str, &str, &str)] = &[
 pub struct ExecutorOptions {
     pub worker_id: String,
     pub slots: u32,
+    /// Light attempts (tools but `shell`, aggregations) it runs at once beside `slots`, so DAG
+    /// plumbing never waits behind inference; 0: they take ordinary slots.
+    pub light_slots: u32,
     pub heartbeat_interval_ms: u64,
     pub labels: BTreeMap<String, String>,
     /// Limits of the `shell` tool when the operator enabled it; `None` keeps it off.
@@ -164,6 +172,7 @@ pub async fn run(
         cores,
         memory_mb: total_memory_mb(),
         slots: opts.slots,
+        light_slots: opts.light_slots,
         models: shared.models.names(),
         tools,
         labels: opts.labels.clone(),
@@ -171,9 +180,11 @@ pub async fn run(
         version: env!("CARGO_PKG_VERSION").into(),
     };
     shared.emit(SYSTEM, None, Event::WorkerRegistered(registration)).await;
-    tracing::info!(worker = %opts.worker_id, partition = mine, slots = opts.slots, "executor registered");
+    tracing::info!(worker = %opts.worker_id, partition = mine, slots = opts.slots, light_slots = opts.light_slots,
+        "executor registered");
 
     let slots = Arc::new(Semaphore::new(opts.slots.max(1) as usize));
+    let light_slots = Arc::new(Semaphore::new(opts.light_slots as usize));
     let mut seen: HashSet<(String, AttemptId)> = HashSet::new();
     let mut cpu = CpuSampler::default();
     cpu.sample(cores);
@@ -194,6 +205,7 @@ pub async fn run(
             m.set("splai_executor_cpu_percent", &[("worker", w)], cpu_pct);
             m.set("splai_executor_running", &[("worker", w)], running.len() as f64);
             m.set("splai_executor_slots", &[("worker", w)], f64::from(opts.slots));
+            m.set("splai_executor_light_slots", &[("worker", w)], f64::from(opts.light_slots));
             for llm in shared.models.loaded_llms() {
                 let (engine, labels) = (llm.engine(), [("model", llm.name.as_str())]);
                 let stats = engine.stats();
@@ -234,9 +246,12 @@ pub async fn run(
                     }
                     let cancel = Arc::new(Stop::default());
                     shared.running.lock().expect("running lock").insert(key, cancel.clone());
+                    // The scheduler placed it in the light pool; without one (a restart with
+                    // none), it takes an ordinary slot.
+                    let pool = if a.light && opts.light_slots > 0 { &light_slots } else { &slots };
                     tokio::spawn(attempt(
                         shared.clone(),
-                        slots.clone(),
+                        pool.clone(),
                         e.tenant.clone(),
                         e.traceparent.clone(),
                         a.clone(),

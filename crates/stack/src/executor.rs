@@ -25,6 +25,7 @@ pub fn options(
     ExecutorOptions {
         worker_id: worker_id.unwrap_or_else(default_worker_id),
         slots: slots.unwrap_or(if e.slots == 0 { default_slots(&models) } else { e.slots }),
+        light_slots: e.light_slots,
         heartbeat_interval_ms: e.heartbeat_interval_ms,
         labels: e
             .labels

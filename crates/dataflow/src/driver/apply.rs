@@ -14,7 +14,7 @@ use super::attempts::{AttemptState, backoff_ms};
 use super::parking::{self, Cause};
 use super::registry::JobInfo;
 use super::{Scheduler, emit};
-use crate::model::{Budget, Fact, JobStatus, Outcome, Tk};
+use crate::model::{Budget, Fact, JobStatus, Outcome, Time, Tk, Worker};
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     let tk = attempt_task(s, e);
@@ -132,13 +132,13 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let w = s.reg.register(r);
             // The same worker id registering again is a restarted process: what it was running
             // died with the old one, so those attempts end now rather than at the heartbeat ttl.
-            let lost = s.attempts.open_on(w);
-            for (tk, st) in lost {
-                let why = format!("attempt {} lost: worker {} restarted", st.attempt, r.worker_id);
-                end_attempt(s, tk, st, Outcome::Lost, why, false);
+            for entry in [Some(w), s.reg.workers[w as usize].twin].into_iter().flatten() {
+                for (tk, st) in s.attempts.open_on(entry) {
+                    let why = format!("attempt {} lost: worker {} restarted", st.attempt, r.worker_id);
+                    end_attempt(s, tk, st, Outcome::Lost, why, false);
+                }
             }
-            s.engine.feed(Fact::Beat(w, now, r.slots), now, 1);
-            s.engine.feed(Fact::Beat(w, now, r.slots), now + ttl, -1);
+            beat(s, w, now, ttl);
         }
         Event::Heartbeat(h) => {
             let Some(w) = s.reg.worker(&h.worker_id).filter(|w| s.reg.workers[*w as usize].registered) else {
@@ -148,9 +148,8 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let info = &mut s.reg.workers[w as usize];
             info.cpu_load = h.cpu_pct / 100.0 / f64::from(info.cores.max(1));
             info.warm_models = h.warm_models.clone();
-            let slots = info.slots;
-            s.engine.feed(Fact::Beat(w, now, slots), now, 1);
-            s.engine.feed(Fact::Beat(w, now, slots), now + ttl, -1);
+            beat(s, w, now, ttl);
+            let pool = s.reg.light_pool(w);
             if s.mode.live {
                 for a in &h.running {
                     // A heartbeat names attempts without their tenant: the attempt is current if
@@ -158,7 +157,9 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                     let stale =
                         !s.reg.jobs_named(&a.job_id).filter_map(|j| s.reg.task_of(j, &a.task_id)).any(|tk| {
                             s.attempts.is_open(tk, a.attempt)
-                                && s.attempts.current(tk).is_some_and(|st| st.worker == w)
+                                && s.attempts
+                                    .current(tk)
+                                    .is_some_and(|st| st.worker == w || Some(st.worker) == pool)
                         });
                     if stale && s.attempts.first_stale_revoke(a) {
                         emit::revoke_stale(s, &a.job_id, &a.task_id, a.attempt, &h.worker_id, &e.tenant, out);
@@ -168,13 +169,16 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         }
         Event::WorkerLeaving(l) => {
             if let Some(w) = s.reg.worker(&l.worker_id) {
-                s.engine.feed(Fact::Leave(w, now), now, 1);
-                s.engine.feed(Fact::Leave(w, now), now + ttl, -1);
+                for entry in [Some(w), s.reg.workers[w as usize].twin].into_iter().flatten() {
+                    s.engine.feed(Fact::Leave(entry, now), now, 1);
+                    s.engine.feed(Fact::Leave(entry, now), now + ttl, -1);
+                }
             }
         }
         Event::Assign(a) => {
             let Some(tk) = tk else { return };
-            let w = s.reg.worker_or_new(&a.worker_id);
+            let executor = s.reg.worker_or_new(&a.worker_id);
+            let w = if a.light { s.reg.light_pool_or_new(executor) } else { executor };
             s.pending.read_back(tk, a.attempt.attempt);
             s.requeue(tk);
             if !s.mode.live {
@@ -257,9 +261,19 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
     }
 }
 
+/// A liveness beat of executor entry `w` and of its light pool, each with its own capacity,
+/// retracted after `ttl`.
+fn beat(s: &mut Scheduler, w: Worker, now: Time, ttl: Time) {
+    for entry in [Some(w), s.reg.light_pool(w)].into_iter().flatten() {
+        let slots = s.reg.workers[entry as usize].slots;
+        s.engine.feed(Fact::Beat(entry, now, slots), now, 1);
+        s.engine.feed(Fact::Beat(entry, now, slots), now + ttl, -1);
+    }
+}
+
 /// Why an open attempt on a worker that is no longer live was lost.
 pub(super) fn lost_with_worker(s: &Scheduler, st: AttemptState) -> String {
-    let worker = &s.reg.workers[st.worker as usize].id;
+    let worker = s.reg.executor_id(st.worker);
     format!(
         "attempt {} lost: worker {worker} stopped heartbeating (ttl {} ms) or left",
         st.attempt, s.opts.heartbeat_ttl_ms

@@ -64,7 +64,7 @@ pub fn rejected(s: &Scheduler, tenant: &str, rejection: JobRejected) -> Envelope
 pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, out: &mut Vec<Envelope>) {
     let (job_id, task_id) = s.reg.task_ids(tk);
     let worker_id = matches!(status, TaskStatus::Assigned | TaskStatus::Running)
-        .then(|| s.view.active(tk).map(|(_, w)| s.reg.workers[w as usize].id.clone()))
+        .then(|| s.view.active(tk).map(|(_, w)| s.reg.executor_id(w).to_string()))
         .flatten();
     let reason = match status {
         TaskStatus::DeadLettered => Some(dead_reason(s, tk)),
@@ -165,7 +165,7 @@ pub fn revoke(s: &mut Scheduler, tk: Tk, attempt: Attempt, reason: RevokeReason,
     let (job_id, task_id) = s.reg.task_ids(tk);
     let event = Event::Revoke(Revoke {
         attempt: AttemptId { job_id: job_id.to_string(), task_id: task_id.to_string(), attempt },
-        worker_id: s.reg.workers[worker as usize].id.clone(),
+        worker_id: s.reg.executor_id(worker).to_string(),
         reason,
     });
     let id = format!("revoke:{job_id}:{task_id}:{attempt}");

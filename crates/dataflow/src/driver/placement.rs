@@ -39,6 +39,7 @@ pub(super) fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
             .placement
             .get(tk.1 as usize)
             .and_then(|p| p.rule.clone().map(|r| (r, p.reason.clone()))),
+        light: task.runs_light(),
     }
 }
 
@@ -63,6 +64,8 @@ pub fn worker_views(s: &Scheduler) -> Vec<WorkerView> {
                 labels: info.labels.clone(),
                 warm_models: info.warm_models.clone(),
                 cpu_load: info.cpu_load,
+                light: info.light,
+                has_light_pool: s.reg.light_pool(w).is_some(),
             })
         })
         .collect()
@@ -126,7 +129,7 @@ fn policy_decision(s: &Scheduler, tk: Tk, worker: Worker) -> Option<Envelope> {
     let placement = job.placement.get(tk.1 as usize)?;
     let rule = placement.rule.clone()?;
     let task = &job.dag.tasks[tk.1 as usize];
-    let w = &s.reg.workers[worker as usize].id;
+    let w = s.reg.executor_id(worker);
     let event = Event::PolicyDecision(splai_events::PolicyDecision {
         job_id: job.id.clone(),
         task_id: Some(task.id.clone()),
@@ -170,20 +173,23 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         .collect();
     let timeout_ms = task.timeout_s.map_or(s.opts.default_task_timeout_ms, |t| u64::from(t) * 1000);
     // One span per decision, in the job's trace; the attempt's span will be its child.
-    let worker_id = &s.reg.workers[worker as usize].id;
+    // A light pool is its executor's: the assignment names the executor and the pool.
+    let light = s.reg.workers[worker as usize].light;
+    let worker_id = s.reg.executor_id(worker);
     let span = tracing::info_span!("splai.decision", otel.name = "schedule", job_id = %job.id, task_id = %task.id,
                                    attempt, worker = %worker_id);
     splai_telemetry::set_parent_from_traceparent(&span, job.traceparent.as_deref());
     let traceparent = span.in_scope(splai_telemetry::current_traceparent).or_else(|| job.traceparent.clone());
     let event = Event::Assign(Assign {
         attempt: AttemptId { job_id: job.id.clone(), task_id: task.id.clone(), attempt },
-        worker_id: s.reg.workers[worker as usize].id.clone(),
+        worker_id: worker_id.to_string(),
         kind: task.kind,
         inputs,
         requirements: task.requirements.clone(),
         deadline_ms: s.now + timeout_ms,
         cache: task.cache.unwrap_or(true),
         expand: task.expand.is_some(),
+        light,
     });
     Envelope::new(
         format!("assign:{}:{}:{attempt}", job.id, task.id),

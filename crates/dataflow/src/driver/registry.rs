@@ -39,7 +39,14 @@ pub struct WorkerInfo {
     pub warm_models: Vec<String>,
     pub cpu_load: f64,
     pub registered: bool,
+    /// This entry is an executor's pool for light attempts (its main entry is `twin`).
+    pub light: bool,
+    /// The other entry of the same executor: its light pool, or (for a pool) its main entry.
+    pub twin: Option<Worker>,
 }
+
+/// The light pool's entry id: an executor's id with this suffix (never sent to the executor).
+const LIGHT_SUFFIX: &str = "#light";
 
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -142,13 +149,58 @@ impl Registry {
 
     pub fn register(&mut self, r: &WorkerRegistered) -> Worker {
         let w = self.worker_or_new(&r.worker_id);
+        let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let info = &mut self.workers[w as usize];
         info.slots = r.slots;
         info.cores = r.cores.max(1);
         info.models = r.models.clone();
         info.tools = r.tools.clone();
-        info.labels = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        info.labels = labels.clone();
         info.registered = true;
+        // Its light pool: the light tools, no model, the same labels; without one (or no
+        // longer), an existing pool entry is no longer registered and lapses with its beats.
+        if r.light_slots > 0 || self.workers[w as usize].twin.is_some() {
+            let pool = self.light_pool_or_new(w);
+            let info = &mut self.workers[pool as usize];
+            info.slots = r.light_slots;
+            info.cores = r.cores.max(1);
+            info.tools = r.tools.iter().filter(|t| splai_events::tool_runs_light(t)).cloned().collect();
+            info.labels = labels;
+            info.registered = r.light_slots > 0;
+        }
         w
+    }
+
+    /// The light pool of executor entry `w`, created on first use (an assignment read back
+    /// before its executor's registration creates it too).
+    pub fn light_pool_or_new(&mut self, w: Worker) -> Worker {
+        if let Some(pool) = self.workers[w as usize].twin {
+            return pool;
+        }
+        let id = format!("{}{LIGHT_SUFFIX}", self.workers[w as usize].id);
+        let pool = self.worker_or_new(&id);
+        let info = &mut self.workers[pool as usize];
+        info.light = true;
+        info.twin = Some(w);
+        self.workers[w as usize].twin = Some(pool);
+        pool
+    }
+
+    /// The light pool of executor entry `w`, if it has a registered one.
+    pub fn light_pool(&self, w: Worker) -> Option<Worker> {
+        self.workers[w as usize]
+            .twin
+            .filter(|p| self.workers[*p as usize].light && self.workers[*p as usize].registered)
+    }
+
+    /// The id of the executor an entry belongs to (what its attempts name).
+    pub fn executor_id(&self, w: Worker) -> &str {
+        &self.workers[self.executor_of(w) as usize].id
+    }
+
+    /// The executor an entry belongs to: itself, or a light pool's main entry.
+    pub fn executor_of(&self, w: Worker) -> Worker {
+        let info = &self.workers[w as usize];
+        if info.light { info.twin.unwrap_or(w) } else { w }
     }
 }

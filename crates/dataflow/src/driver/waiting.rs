@@ -214,6 +214,8 @@ mod tests {
             labels: vec![],
             warm_models: vec![],
             cpu_load: 0.0,
+            light: false,
+            has_light_pool: false,
         }
     }
 
@@ -230,6 +232,7 @@ mod tests {
             locality: vec![],
             required_labels: vec![],
             policy_rule: None,
+            light: false,
         }
     }
 

@@ -44,6 +44,7 @@ pub fn registration() -> Event {
         cores: 1,
         memory_mb: 1024,
         slots: 1,
+        light_slots: 0,
         models: vec![],
         tools: vec![],
         labels: Default::default(),

@@ -225,7 +225,7 @@ pub fn event() -> impl Strategy<Value = Event> {
             ident(),
             any::<u32>(),
             any::<u64>(),
-            1u32..64,
+            (1u32..64, 0u32..64),
             vec(ident(), 0..3),
             vec(ident(), 0..3),
             labels(),
@@ -248,7 +248,8 @@ pub fn event() -> impl Strategy<Value = Event> {
                         worker_id,
                         cores,
                         memory_mb,
-                        slots,
+                        slots: slots.0,
+                        light_slots: slots.1,
                         models,
                         tools,
                         labels,
@@ -271,11 +272,10 @@ pub fn event() -> impl Strategy<Value = Event> {
             btree_map(ident(), resolved_input(), 0..3),
             requirements(),
             any::<u64>(),
-            any::<bool>(),
-            any::<bool>()
+            (any::<bool>(), any::<bool>(), any::<bool>())
         )
             .prop_map(
-                |(attempt, worker_id, kind, inputs, requirements, deadline_ms, cache, expand)| {
+                |(attempt, worker_id, kind, inputs, requirements, deadline_ms, (cache, expand, light))| {
                     Event::Assign(Assign {
                         attempt,
                         worker_id,
@@ -285,6 +285,7 @@ pub fn event() -> impl Strategy<Value = Event> {
                         deadline_ms,
                         cache,
                         expand,
+                        light,
                     })
                 }
             ),
