@@ -43,13 +43,27 @@ fn schema(depth: u32) -> BoxedStrategy<Value> {
                 json!({"type": "object", "properties": properties, "required": required,
                        "additionalProperties": false})
             }),
-            (inner, 0usize..3, proptest::option::of(0usize..4)).prop_map(|(items, min, extra)| {
+            (inner.clone(), 0usize..3, proptest::option::of(0usize..4)).prop_map(|(items, min, extra)| {
                 let mut s = json!({"type": "array", "items": items, "minItems": min});
                 if let Some(e) = extra {
                     s["maxItems"] = json!(min + e);
                 }
                 s
             }),
+            (
+                proptest::collection::vec(inner.clone(), 1..3),
+                inner,
+                0usize..4,
+                proptest::option::of(0usize..3)
+            )
+                .prop_map(|(prefix, items, min, extra)| {
+                    let mut s =
+                        json!({"type": "array", "prefixItems": prefix, "items": items, "minItems": min});
+                    if let Some(e) = extra {
+                        s["maxItems"] = json!(min + e);
+                    }
+                    s
+                }),
         ]
     })
     .boxed()
@@ -153,6 +167,26 @@ fn a_schema_object_takes_its_properties_once_and_requires_what_it_requires() {
     let mut half = m.clone();
     assert!(half.feed_all(br#"{"id": 12"#));
     assert_eq!(String::from_utf8(half.completion()).unwrap(), r#","severity":"low"}"#);
+}
+
+#[test]
+fn prefix_items_give_the_first_items_their_own_shapes() {
+    let s = json!({"type": "array", "minItems": 1, "maxItems": 3,
+        "prefixItems": [{"const": "first"}, {"type": "integer"}], "items": {"type": "boolean"}});
+    let shape = response_format(
+        &json!({"type": "json_schema", "json_schema": {"name": "t", "schema": s, "strict": true}}),
+    )
+    .unwrap()
+    .unwrap();
+    let m = Machine::new(Arc::new(shape));
+    assert!(m.accepts(br#"["first", 2, true]"#));
+    assert!(m.accepts(br#"["first"]"#));
+    assert!(!m.accepts(br#"[2"#), "the first item is the const");
+    assert!(!m.accepts(br#"["first", "#.iter().chain(b"true").copied().collect::<Vec<_>>().as_slice()));
+    assert!(!m.accepts(br#"["first", 2, 3"#), "after the prefix, `items`");
+    let mut half = m.clone();
+    assert!(half.feed_all(br#"["first","#));
+    assert_eq!(String::from_utf8(half.completion()).unwrap(), "0]");
 }
 
 #[test]

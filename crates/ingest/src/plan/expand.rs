@@ -14,12 +14,34 @@ use super::{Limits, PlanError};
 /// string holding one (a model's text).
 pub fn parse_subdag(output: &Value) -> Result<SubDag, PlanError> {
     let invalid = |reason: String| PlanError::InvalidInput { field: "subdag".into(), reason };
-    let parsed = match output {
+    let mut parsed = match output {
         Value::String(text) => serde_json::from_str::<Value>(strip_fence(text))
             .map_err(|e| invalid(format!("the output is not JSON: {e}")))?,
         other => other.clone(),
     };
+    implied_parents(&mut parsed);
     serde_json::from_value(parsed).map_err(|e| invalid(format!("the output is not a sub-DAG: {e}")))
+}
+
+/// A proposed task that leaves out `parents` depends on the tasks whose outputs its inputs read
+/// (a model writes each dependency once, where the data flows, instead of twice and
+/// inconsistently). A task that lists `parents` keeps exactly them.
+fn implied_parents(proposal: &mut Value) {
+    let Some(tasks) = proposal.get_mut("tasks").and_then(Value::as_array_mut) else { return };
+    for task in tasks.iter_mut().filter_map(Value::as_object_mut) {
+        if task.contains_key("parents") {
+            continue;
+        }
+        let mut read: Vec<Value> = Vec::new();
+        for input in task.get("inputs").and_then(Value::as_object).into_iter().flat_map(|i| i.values()) {
+            if let Some(source) = input.get("output").and_then(|o| o.get("task")).filter(|t| t.is_string())
+                && !read.contains(source)
+            {
+                read.push(source.clone());
+            }
+        }
+        task.insert("parents".into(), Value::Array(read));
+    }
 }
 
 /// A model may wrap JSON in a Markdown fence.
@@ -217,6 +239,17 @@ mod tests {
     fn reads_a_model_s_text_and_says_why_not() {
         let fenced = json!("```json\n{\"tasks\": [{\"id\": \"a\", \"kind\": \"aggregation\"}]}\n```");
         assert_eq!(parse_subdag(&fenced).unwrap().tasks[0].id, "a");
+        // Parents left out are the tasks the inputs read; listed ones are kept as they are.
+        let implied = parse_subdag(&json!({"tasks": [
+            {"id": "a", "kind": "aggregation", "inputs": {"x": {"output": {"task": "input"}}, "y": {"output": {"task": "input"}}}},
+            {"id": "b", "kind": "aggregation", "inputs": {"x": {"output": {"task": "a", "pointer": "/text"}}}},
+            {"id": "c", "kind": "aggregation", "parents": ["a", "b"]}]}))
+        .unwrap();
+        let parents: Vec<&Vec<String>> = implied.tasks.iter().map(|t| &t.parents).collect();
+        assert_eq!(
+            parents,
+            [&vec!["input".to_string()], &vec!["a".to_string()], &vec!["a".to_string(), "b".to_string()]]
+        );
         let e = parse_subdag(&json!("I would split the text first")).unwrap_err();
         assert!(e.to_string().contains("not JSON"), "{e}");
         let e = parse_subdag(&json!({"tasks": [{"id": "a", "kind": "dance"}]})).unwrap_err();

@@ -119,20 +119,34 @@ fn step_ids(steps: u64) -> Vec<String> {
     (1..=steps).map(|i| format!("step{i}")).collect()
 }
 
-/// The DAG's schema narrowed to the catalogue: ids and references are enums, so what the model
-/// writes always parses; whether it is a DAG (parents that exist, no cycle, the text it reads
-/// among its parents) is the validator's to say.
+/// The DAG's schema narrowed to the catalogue: step `i` is `step{i}` and reads its text from the
+/// material or an earlier step (`prefixItems`); its parents are what it reads (a proposal's task
+/// without `parents` depends on the outputs its inputs name, `parse_subdag`). So what the model
+/// writes always parses and has no missing parent and no cycle; whether `output` names a step it
+/// wrote is the validator's to say.
 pub fn response_format(steps: u64) -> Value {
     let ids = step_ids(steps);
-    let sources: Vec<String> = std::iter::once("input".to_string()).chain(ids.iter().cloned()).collect();
-    let kinds: Vec<String> = CATALOGUE.kinds.iter().map(splai_events::wire_name).collect();
-    let step = json!({
+    let steps_at: Vec<Value> = (0..ids.len()).map(|i| step_schema(&ids[i], &ids[..i])).collect();
+    json!({"type": "json_schema", "json_schema": {"name": "dag", "strict": true, "schema": {
         "type": "object",
-        "required": ["id", "kind", "parents", "inputs"],
+        "required": ["tasks", "output"],
         "properties": {
-            "id": {"enum": ids},
+            "tasks": {"type": "array", "minItems": 1, "maxItems": steps, "prefixItems": steps_at},
+            "output": {"enum": ids},
+        },
+    }}})
+}
+
+/// The schema of the step `id`, which may read the material or any of `earlier`.
+fn step_schema(id: &str, earlier: &[String]) -> Value {
+    let sources: Vec<&str> = std::iter::once("input").chain(earlier.iter().map(String::as_str)).collect();
+    let kinds: Vec<String> = CATALOGUE.kinds.iter().map(splai_events::wire_name).collect();
+    json!({
+        "type": "object",
+        "required": ["id", "kind", "inputs"],
+        "properties": {
+            "id": {"const": id},
             "kind": {"enum": kinds},
-            "parents": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"enum": sources}},
             "inputs": {
                 "type": "object",
                 "required": ["text", "prompt"],
@@ -145,31 +159,23 @@ pub fn response_format(steps: u64) -> Value {
                 },
             },
         },
-    });
-    json!({"type": "json_schema", "json_schema": {"name": "dag", "strict": true, "schema": {
-        "type": "object",
-        "required": ["tasks", "output"],
-        "properties": {
-            "tasks": {"type": "array", "minItems": 1, "maxItems": steps, "items": step},
-            "output": {"enum": step_ids(steps)},
-        },
-    }}})
+    })
 }
 
 /// A worked example, written out by hand: keys in the order a step is best written in (its text
-/// source, then the parents that must include it), which a small model copies far more reliably
-/// than the sorted keys a serialiser writes.
+/// source first), which a small model copies far more reliably than the sorted keys a
+/// serialiser writes.
 const EXAMPLE: &str = r#"{"tasks": [
- {"id": "step1", "inputs": {"text": {"output": {"task": "input", "pointer": "/text"}}, "prompt": {"literal": "List every problem the text mentions."}}, "parents": ["input"], "kind": "llm_inference"},
- {"id": "step2", "inputs": {"text": {"output": {"task": "step1", "pointer": "/text"}}, "prompt": {"literal": "Which problem comes up most often?"}}, "parents": ["step1"], "kind": "llm_inference"}
+ {"id": "step1", "inputs": {"text": {"output": {"task": "input", "pointer": "/text"}}, "prompt": {"literal": "List every problem the text mentions."}}, "kind": "llm_inference"},
+ {"id": "step2", "inputs": {"text": {"output": {"task": "step1", "pointer": "/text"}}, "prompt": {"literal": "Which problem comes up most often?"}}, "kind": "llm_inference"}
 ], "output": "step2"}"#;
 
 fn prompt(goal: &str, material: &str, steps: u64) -> String {
     let preview: String = material.chars().take(PREVIEW_CHARS).collect();
     format!(
         "Plan a job as JSON: at most {steps} steps. Each step follows its prompt on one text: the \
-         user's material (task \"input\") or the output of an earlier step, and that task must be \
-         among its parents. \"output\" is the step whose answer the user gets.\n\
+         user's material (task \"input\") or the output of an earlier step. \"output\" is the \
+         step whose answer the user gets.\n\
          Example plan:\n{EXAMPLE}\n\n\
          Goal: {goal}\n\
          The material starts: {preview}\n\n\
@@ -239,5 +245,22 @@ mod tests {
         assert!(p.contains(EXAMPLE));
         let sub = crate::plan::parse_subdag(&json!(EXAMPLE)).unwrap();
         crate::plan::expand(&dag, "plan", &sub, &Limits::default()).unwrap();
+        let shape = crate::structured::response_format(&response_format(DEFAULT_STEPS)).unwrap().unwrap();
+        assert!(crate::structured::Machine::new(std::sync::Arc::new(shape)).accepts(EXAMPLE.as_bytes()));
+    }
+
+    #[test]
+    fn a_step_may_read_only_the_material_or_an_earlier_step() {
+        let shape = crate::structured::response_format(&response_format(3)).unwrap().unwrap();
+        let m = crate::structured::Machine::new(std::sync::Arc::new(shape));
+        let step = |id: &str, reads: &str| {
+            format!(
+                r#"{{"id": "{id}", "inputs": {{"text": {{"output": {{"task": "{reads}", "pointer": "/text"}}}}, "prompt": {{"literal": "abc"}}}}, "kind": "llm_inference"}}"#
+            )
+        };
+        let plan = |steps: &[String]| format!(r#"{{"tasks": [{}], "output": "step1"}}"#, steps.join(","));
+        assert!(m.accepts(plan(&[step("step1", "input"), step("step2", "step1")]).as_bytes()));
+        assert!(!m.accepts(plan(&[step("step1", "step2")]).as_bytes()), "a later step");
+        assert!(!m.accepts(plan(&[step("step2", "input")]).as_bytes()), "steps come in order");
     }
 }

@@ -100,7 +100,8 @@ enum Frame {
         depth: usize,
     },
     Array {
-        items: Arc<Shape>,
+        /// The array's shape (its items' shapes by position).
+        shape: Arc<Shape>,
         min: usize,
         max: Option<usize>,
         count: usize,
@@ -390,8 +391,8 @@ impl Machine {
                     _ => false,
                 }
             }
-            Frame::Array { items, min, max, count, at, depth } => {
-                let (items, depth) = (items.clone(), *depth);
+            Frame::Array { shape, min, max, count, at, depth } => {
+                let (items, depth) = (shape.item(*count).clone(), *depth);
                 match (*at, b) {
                     (Arr::Open | Arr::After, b']') if *count >= *min => {
                         self.stack.pop();
@@ -430,8 +431,13 @@ impl Machine {
                 return true;
             }
             (Shape::Any, b'[') if nested_ok => {
-                let items = Arc::new(Shape::Any);
-                self.stack.push(Frame::Array { items, min: 0, max: None, count: 0, at: Arr::Open, depth });
+                let shape = Arc::new(Shape::Array {
+                    prefix: Arc::new([]),
+                    items: Arc::new(Shape::Any),
+                    min: 0,
+                    max: None,
+                });
+                self.stack.push(Frame::Array { shape, min: 0, max: None, count: 0, at: Arr::Open, depth });
                 return true;
             }
             (Shape::Any, b'"') | (Shape::String { .. }, b'"') => {
@@ -460,9 +466,16 @@ impl Machine {
                 self.stack.push(Frame::Object { shape: shape.clone(), seen: 0, at: Obj::Open, depth });
                 return true;
             }
-            (Shape::Array { items, min, max }, b'[') if nested_ok => {
-                let (items, min, max) = (items.clone(), *min, *max);
-                self.stack.push(Frame::Array { items, min, max, count: 0, at: Arr::Open, depth });
+            (Shape::Array { min, max, .. }, b'[') if nested_ok => {
+                let (min, max) = (*min, *max);
+                self.stack.push(Frame::Array {
+                    shape: shape.clone(),
+                    min,
+                    max,
+                    count: 0,
+                    at: Arr::Open,
+                    depth,
+                });
                 return true;
             }
             _ => return false,
@@ -581,10 +594,10 @@ impl Machine {
                 Obj::Colon(_) => b":".to_vec(),
                 Obj::InKey | Obj::InValue(_) => return None,
             },
-            Frame::Array { items, min, count, at, .. } => match at {
+            Frame::Array { shape, min, count, at, .. } => match at {
                 Arr::Open if count >= min => b"]".to_vec(),
                 Arr::After if count >= min => b"]".to_vec(),
-                Arr::Open | Arr::Comma => items.minimal().into_bytes(),
+                Arr::Open | Arr::Comma => shape.item(*count).minimal().into_bytes(),
                 Arr::After => b",".to_vec(),
                 Arr::InValue => return None,
             },

@@ -6,7 +6,8 @@
 //!
 //! Supported schema keywords: `type` (object, array, string, integer, number, boolean, null, or
 //! a list of one of them with "null"), `properties` (each at most once, in any order), `required`,
-//! `additionalProperties: false` (implied: only listed properties are generated), `items`, `minItems`,
+//! `additionalProperties: false` (implied: only listed properties are generated), `items`,
+//! `prefixItems` (the first items' shapes by position), `minItems`,
 //! `maxItems`, `minLength`, `maxLength`, `enum`, `const`, nesting up to [`MAX_DEPTH`]. Anything
 //! else that changes which values are valid (`$ref`, `anyOf`, `pattern`, `minimum`, …) is refused
 //! by name rather than ignored.

@@ -18,6 +18,8 @@ pub enum Shape {
     /// required.
     Object(Vec<(String, Arc<Shape>, bool)>),
     Array {
+        /// Shapes of the first items, by position (`prefixItems`); `items` for the rest.
+        prefix: Arc<[Arc<Shape>]>,
         items: Arc<Shape>,
         min: usize,
         max: Option<usize>,
@@ -93,6 +95,14 @@ fn count(schema: &Value, key: &str, path: &str) -> Result<Option<usize>, ShapeEr
 }
 
 impl Shape {
+    /// An array's shape for its item at `position` (its own shape for anything else).
+    pub(crate) fn item(&self, position: usize) -> &Arc<Shape> {
+        match self {
+            Shape::Array { prefix, items, .. } => prefix.get(position).unwrap_or(items),
+            _ => unreachable!("items exist only in arrays"),
+        }
+    }
+
     /// Compile `schema` found at `path`, `depth` levels down.
     pub fn compile(schema: &Value, path: &str, depth: usize) -> Result<Shape, ShapeError> {
         if depth > MAX_DEPTH {
@@ -107,6 +117,7 @@ impl Shape {
             "properties",
             "required",
             "items",
+            "prefixItems",
             "minItems",
             "maxItems",
             "minLength",
@@ -176,12 +187,25 @@ impl Shape {
                     None => Shape::Any,
                     Some(i) => Shape::compile(i, &format!("{path}.items"), depth + 1)?,
                 };
+                let prefix = match obj.get("prefixItems") {
+                    None => Vec::new(),
+                    Some(Value::Array(shapes)) => shapes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| {
+                            Shape::compile(s, &format!("{path}.prefixItems[{i}]"), depth + 1).map(Arc::new)
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(_) => {
+                        return Err(err(&format!("{path}.prefixItems"), "expected an array of schemas"));
+                    }
+                };
                 let (min, max) =
                     (count(&schema, "minItems", path)?.unwrap_or(0), count(&schema, "maxItems", path)?);
                 if max.is_some_and(|m| m < min) {
                     return Err(err(&format!("{path}.maxItems"), "is below minItems"));
                 }
-                Ok(Shape::Array { items: Arc::new(items), min, max })
+                Ok(Shape::Array { prefix: prefix.into(), items: Arc::new(items), min, max })
             }
             "object" => {
                 let props = match obj.get("properties") {
@@ -226,8 +250,8 @@ impl Shape {
                     .collect();
                 format!("{{{}}}", parts.join(","))
             }
-            Shape::Array { items, min, .. } => {
-                format!("[{}]", vec![items.minimal(); *min].join(","))
+            Shape::Array { min, .. } => {
+                format!("[{}]", (0..*min).map(|i| self.item(i).minimal()).collect::<Vec<_>>().join(","))
             }
             Shape::String { min, .. } => format!("\"{}\"", "x".repeat(*min)),
             Shape::Integer | Shape::Number => "0".into(),
