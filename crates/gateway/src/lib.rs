@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod grown;
 pub mod metrics;
 pub mod openapi;
 pub mod projector;

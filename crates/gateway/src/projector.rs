@@ -21,7 +21,7 @@ use splai_events::now_ms;
 pub const TOPICS: [Topic; 5] =
     [Topic::Jobs, Topic::JobEvents, Topic::TaskEvents, Topic::Heartbeats, Topic::DeadLetter];
 
-/// Run until `shutdown`; `projected` is bumped after every batch that grew a job stream and
+/// Run until `shutdown`; `grown` hears of every batch that grew job streams (which jobs) and
 /// `ready` turns true once the backlog present at start is projected.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -29,7 +29,7 @@ pub async fn run(
     store: Store,
     group: String,
     metrics: &'static Metrics,
-    projected: watch::Sender<u64>,
+    grown: crate::grown::Grown,
     ready: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), LogError> {
@@ -78,7 +78,7 @@ pub async fn run(
                 applied.applied.iter().map(|i| &batch.events[*i]).collect();
             observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
             if !applied.touched.is_empty() {
-                projected.send_modify(|n| *n += 1);
+                grown.announce(applied.touched);
             }
         }
         for p in &batch.positions {

@@ -122,7 +122,7 @@ pub async fn serve(
     let signer = splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(Arc::new);
     let writer = EventWriter::new(log, settings.log.topic_prefix.clone()).signing(signer.clone());
     writer.create_all_topics(settings.log.partitions).await?;
-    let (projected_tx, projected) = watch::channel(0u64);
+    let grown = crate::grown::Grown::default();
     let (ready_tx, ready) = watch::channel(false);
     let g = &settings.gateway;
     let projector_group = format!("{}{}", settings.log.topic_prefix, g.projector_group);
@@ -132,7 +132,7 @@ pub async fn serve(
         store.clone(),
         projector_group.clone(),
         metrics,
-        projected_tx,
+        grown.clone(),
         ready_tx,
         shutdown.clone(),
     ));
@@ -166,7 +166,7 @@ pub async fn serve(
         max_active_jobs: g.max_active_jobs,
         cancel_on_disconnect: g.cancel_on_disconnect,
         heartbeat_ttl_ms: settings.scheduler.heartbeat_ttl_ms as i64,
-        projected,
+        grown,
         ready,
         metrics,
         projector_group,

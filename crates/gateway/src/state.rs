@@ -29,8 +29,8 @@ pub struct AppState {
     pub tenant_max_active_jobs: std::collections::HashMap<String, u32>,
     /// A worker is live when its last beat is this recent.
     pub heartbeat_ttl_ms: i64,
-    /// Bumped whenever the projector grew some job's stream (SSE handlers wake on it).
-    pub projected: watch::Receiver<u64>,
+    /// Which jobs' streams the projector grew (SSE handlers and waiting calls follow one job).
+    pub grown: crate::grown::Grown,
     /// True once the projector has caught up with the log.
     pub ready: watch::Receiver<bool>,
     pub metrics: &'static crate::metrics::Metrics,

@@ -118,9 +118,8 @@ fn generation(body: &Value, input: &mut serde_json::Map<String, Value>) -> Resul
 /// Wait for a job to end; its final state.
 async fn wait_for(st: &AppState, tenant: &str, job_id: &str) -> Result<JobState, ApiError> {
     let deadline = Instant::now() + WAIT;
-    let mut projected = st.projected.clone();
+    let mut follower = st.grown.follow(job_id);
     loop {
-        projected.borrow_and_update();
         if let Some(state) = st.store.tenant(tenant).job_state(job_id).await?
             && state.is_terminal()
         {
@@ -133,7 +132,7 @@ async fn wait_for(st: &AppState, tenant: &str, job_id: &str) -> Result<JobState,
                 format!("job {job_id} is still running"),
             ));
         }
-        let _ = tokio::time::timeout(Duration::from_millis(200), projected.changed()).await;
+        follower.grown(Duration::from_millis(200)).await;
     }
 }
 
@@ -285,13 +284,12 @@ fn stream_chat(
         let send = |e: SseEvent| tx.send(Ok(e));
         let _ = send(chunk(json!({"role": "assistant", "content": ""}), Value::Null, None));
         let (mut after, mut raw, mut sent) = (0i64, String::new(), 0usize);
-        let mut projected = st.projected.clone();
+        let mut follower = st.grown.follow(&job_id);
         let deadline = Instant::now() + WAIT;
         loop {
             if tx.is_closed() {
                 return; // the client went away: `watch` cancels the job
             }
-            projected.borrow_and_update();
             let terminal = matches!(st.store.tenant(&caller.tenant).job_state(&job_id).await, Ok(Some(s)) if s.is_terminal());
             let rows =
                 st.store.tenant(&caller.tenant).stream_after(&job_id, after, 500).await.unwrap_or_default();
@@ -318,7 +316,7 @@ fn stream_chat(
                 return;
             }
             if rows.is_empty() {
-                let _ = tokio::time::timeout(Duration::from_millis(200), projected.changed()).await;
+                follower.grown(Duration::from_millis(200)).await;
             }
         }
         watch.finished();

@@ -29,7 +29,7 @@ struct Cursor {
     st: AppState,
     /// This stream's own view of the projector's progress (a fresh clone would see every past
     /// change as new and never wait).
-    projected: tokio::sync::watch::Receiver<u64>,
+    follower: crate::grown::Follower,
     tenant: String,
     job_id: String,
     after: i64,
@@ -50,6 +50,8 @@ pub async fn stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
     own_job(&st, &caller, &id).await?; // 404 before anything else
+    // Following before the first read: a batch committed after it wakes the stream.
+    let follower = st.grown.follow(&id);
     let resume = match headers
         .get("last-event-id")
         .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()))
@@ -81,11 +83,9 @@ pub async fn stream(
             head
         }
     };
-    let mut projected = st.projected.clone();
-    projected.borrow_and_update();
     let cursor = Cursor {
         st,
-        projected,
+        follower,
         tenant: caller.tenant.clone(),
         job_id: id,
         after,
@@ -105,8 +105,6 @@ pub async fn stream(
                 c.ended = true;
                 return Some((Ok(SseEvent::default().event("end").data("{}")), c));
             }
-            // Seen: what is committed now is what the queries below read.
-            c.projected.borrow_and_update();
             // The state first, then the rows: a terminal state's rows were committed with it, so
             // rows read afterwards include them all.
             let terminal_before = matches!(c.st.store.tenant(&c.tenant).job_state(&c.job_id).await, Ok(Some(s)) if s.is_terminal());
@@ -136,7 +134,7 @@ pub async fn stream(
                         continue;
                     }
                     // Wake on this gateway's projector, or poll (another gateway may project).
-                    let _ = tokio::time::timeout(Duration::from_millis(500), c.projected.changed()).await;
+                    c.follower.grown(Duration::from_millis(500)).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "reading a job stream failed");
