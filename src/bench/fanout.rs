@@ -115,6 +115,9 @@ async fn timeline(client: &Client, job_id: &str) -> anyhow::Result<String> {
     let min = maps_start.iter().copied().fold(f64::MAX, f64::min);
     let max = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
     line += &format!("maps start {min:.0}…{:.0} ms, last ends {:.0} ms", max(&maps_start), max(&maps_end));
+    if let Some(done) = job["finished_at_ms"].as_f64() {
+        line += &format!("; job succeeded (scheduler) {:.0} ms", done - submitted);
+    }
     Ok(line)
 }
 
@@ -145,7 +148,11 @@ pub async fn run(settings: &Settings, args: &FanoutBenchArgs) -> anyhow::Result<
         single_ids.insert(last.clone());
         alone.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    println!("last single job's timeline: {}", timeline(&client, &last).await?);
+    println!(
+        "last single job's timeline: {}; its stream ended {:.0} ms",
+        timeline(&client, &last).await?,
+        alone.last().copied().unwrap_or(f64::NAN)
+    );
     alone.sort_by(f64::total_cmp);
     let alone_median = percentile(&alone, 0.5);
     println!(

@@ -1,7 +1,7 @@
 //! Built-in tools. Each takes its named inputs and returns a JSON output; bad input is a
 //! non-retryable error that names the input.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use std::sync::atomic::AtomicBool;
 
@@ -64,10 +64,7 @@ pub fn run(
         "regex" => {
             let body = text(inputs, tool, "text")?;
             let pattern = text(inputs, tool, "pattern")?;
-            let re = regex::RegexBuilder::new(pattern)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| AttemptError::fatal(format!("tool `regex`: invalid pattern: {e}")))?;
+            let re = compiled(pattern)?;
             let group = inputs.get("group").and_then(Value::as_u64).unwrap_or(0) as usize;
             let matches: Vec<&str> = re
                 .captures_iter(body)
@@ -122,6 +119,28 @@ pub fn run(
         "shell" if let Some(limits) = shell => crate::shell::run(inputs, limits, cancel),
         other => Err(AttemptError::fatal(format!("tool `{other}` is not enabled on this executor"))),
     }
+}
+
+/// Patterns compiled before, by text: a fan-out runs one pattern over many items, and compiling
+/// it (building its automaton) cost more than matching it. Forgotten wholesale when full.
+fn compiled(pattern: &str) -> Result<regex::Regex, AttemptError> {
+    const KEPT: usize = 256;
+    static COMPILED: std::sync::OnceLock<std::sync::Mutex<HashMap<String, regex::Regex>>> =
+        std::sync::OnceLock::new();
+    let cache = COMPILED.get_or_init(Default::default);
+    if let Some(re) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| AttemptError::fatal(format!("tool `regex`: invalid pattern: {e}")))?;
+    let mut kept = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() >= KEPT {
+        kept.clear();
+    }
+    kept.insert(pattern.to_string(), re.clone());
+    Ok(re)
 }
 
 #[cfg(test)]
