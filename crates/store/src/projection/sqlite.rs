@@ -65,6 +65,11 @@ impl SqliteFile {
         let conn = Connection::open(&self.path).map_err(err("open the read model"))?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(err("set busy timeout"))?;
         conn.execute_batch("PRAGMA foreign_keys = ON;").map_err(err("enable foreign keys"))?;
+        // No fsync per projected batch: what this connection writes is derived from the log, and
+        // the projector's offsets commit in the same transaction, so a batch a power loss takes
+        // back is projected again from the log. (WAL keeps the file consistent either way; a
+        // process crash loses nothing. Synced, a commit took 0.4–2.6 ms here, unsynced 0.05–0.3.)
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err("set synchronous"))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
