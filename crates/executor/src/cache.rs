@@ -21,13 +21,16 @@ const PURE_TOOLS: [&str; 5] = ["split_lines", "json_extract", "regex", "template
 pub const EXECUTOR_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Whether an attempt of `kind` with `inputs` may reuse or offer a cached output.
+/// Whether a tool's output depends on its inputs alone (and it neither waits nor runs commands).
+pub fn pure_tool(tool: &str) -> bool {
+    PURE_TOOLS.contains(&tool)
+}
+
 pub fn cacheable(kind: TaskKind, inputs: &BTreeMap<String, Value>) -> bool {
     match kind {
         TaskKind::Embedding | TaskKind::Aggregation => true,
         TaskKind::LlmInference => inputs.get("temperature").and_then(Value::as_f64).is_none_or(|t| t == 0.0),
-        TaskKind::ToolExecution => {
-            inputs.get("tool").and_then(Value::as_str).is_some_and(|t| PURE_TOOLS.contains(&t))
-        }
+        TaskKind::ToolExecution => inputs.get("tool").and_then(Value::as_str).is_some_and(pure_tool),
     }
 }
 

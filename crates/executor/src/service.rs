@@ -81,8 +81,9 @@ pub struct ExecutorOptions {
 
 /// How long an attempt may run before its `AttemptStarted` is written on its own.
 const STARTED_GRACE: Duration = Duration::from_millis(20);
-/// Aggregations reading at most this much run on the attempt's own task, not a blocking thread.
-const INLINE_AGGREGATION_BYTES: u64 = 256 * 1024;
+/// Aggregations and pure tools (`cache::pure_tool`) reading at most this much run on the
+/// attempt's own task, not a blocking thread.
+const INLINE_BYTES: u64 = 256 * 1024;
 
 struct Shared {
     writer: EventWriter,
@@ -287,6 +288,12 @@ pub async fn run(
     Ok(())
 }
 
+/// Bytes of an attempt's string inputs (literals, and parents' outputs once resolved): what a
+/// quick attempt would read.
+fn literal_bytes(values: &std::collections::BTreeMap<String, serde_json::Value>) -> u64 {
+    values.values().map(|v| v.as_str().map_or(0, str::len) as u64).sum()
+}
+
 /// The tenant's cached output for `key` and the artifact it came from, if one is filed and still
 /// reads back intact (anything else is a miss: the attempt runs).
 async fn cached_output(shared: &Shared, tenant: &str, key: &str) -> Option<(serde_json::Value, String)> {
@@ -409,6 +416,13 @@ async fn attempt(
             return Ok(((output, None), inputs.lineage, Some((key, sha, Some(from)))));
         }
         let cached = cached.map(|(key, sha, _)| (key, sha, None));
+        // A small aggregation or pure tool (split, regex, template…) takes microseconds: run it
+        // here rather than pay two thread switches to a blocking thread and back. Anything else
+        // may take long or block.
+        let read: u64 = inputs.lineage.iter().map(|r| r.size_bytes).sum::<u64>() + literal_bytes(&values);
+        let quick = kind == TaskKind::Aggregation
+            || (kind == TaskKind::ToolExecution
+                && values.get("tool").and_then(|t| t.as_str()).is_some_and(crate::cache::pure_tool));
         let (work_shared, work_cancel, model) =
             (shared.clone(), cancel.clone(), a.requirements.model.clone());
         let work = move || {
@@ -424,10 +438,7 @@ async fn attempt(
             };
             execute(kind, &values, &mut ctx)
         };
-        // A small aggregation takes microseconds: run it here rather than pay two thread
-        // switches to a blocking thread and back. Anything else may take long or block.
-        let read: u64 = inputs.lineage.iter().map(|r| r.size_bytes).sum();
-        let output = if kind == TaskKind::Aggregation && read <= INLINE_AGGREGATION_BYTES {
+        let output = if quick && read <= INLINE_BYTES {
             work()?
         } else {
             tokio::task::spawn_blocking(work)
