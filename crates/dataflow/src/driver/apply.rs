@@ -132,7 +132,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let w = s.reg.register(r);
             // The same worker id registering again is a restarted process: what it was running
             // died with the old one, so those attempts end now rather than at the heartbeat ttl.
-            for entry in [Some(w), s.reg.workers[w as usize].twin].into_iter().flatten() {
+            for entry in s.reg.with_pool(w) {
                 for (tk, st) in s.attempts.open_on(entry) {
                     let why = format!("attempt {} lost: worker {} restarted", st.attempt, r.worker_id);
                     end_attempt(s, tk, st, Outcome::Lost, why, false);
@@ -169,7 +169,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         }
         Event::WorkerLeaving(l) => {
             if let Some(w) = s.reg.worker(&l.worker_id) {
-                for entry in [Some(w), s.reg.workers[w as usize].twin].into_iter().flatten() {
+                for entry in s.reg.with_pool(w) {
                     s.engine.feed(Fact::Leave(entry, now), now, 1);
                     s.engine.feed(Fact::Leave(entry, now), now + ttl, -1);
                 }

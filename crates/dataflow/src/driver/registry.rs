@@ -186,6 +186,12 @@ impl Registry {
         pool
     }
 
+    /// Executor entry `w` and its light pool entry, if it ever had one (what leaves or restarts
+    /// with it).
+    pub fn with_pool(&self, w: Worker) -> impl Iterator<Item = Worker> + use<> {
+        [Some(w), self.workers[w as usize].twin].into_iter().flatten()
+    }
+
     /// The light pool of executor entry `w`, if it has a registered one.
     pub fn light_pool(&self, w: Worker) -> Option<Worker> {
         self.workers[w as usize]
