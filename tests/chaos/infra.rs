@@ -310,13 +310,28 @@ model_dir = "{dir}/models"
     let log = open_log(&settings.log).await.unwrap();
     let writer = EventWriter::new(log, settings.log.topic_prefix.clone());
     let topics = [Topic::Jobs, Topic::JobEvents, Topic::TaskEvents];
+    // Read up to each partition's end as the broker states it now (not "until idle": a slow
+    // broker can pause longer than any idle window).
+    let mut remaining = BTreeMap::new();
+    for topic in topics {
+        let name = writer.topic(topic);
+        for (partition, end) in writer.log().high_watermarks(&name).await.unwrap().into_iter().enumerate() {
+            if end > 0 {
+                remaining.insert((name.clone(), partition as u32), end);
+            }
+        }
+    }
     let mut reader = EventReader::subscribe(writer, &format!("{run}-audit"), &topics, None).await.unwrap();
     let (mut requests, mut terminal, mut results) = (BTreeSet::new(), BTreeMap::new(), BTreeMap::new());
-    let mut idle_since = Instant::now();
-    while idle_since.elapsed() < Duration::from_secs(4) {
+    let read_deadline = Instant::now() + Duration::from_secs(60);
+    while !remaining.is_empty() {
+        assert!(Instant::now() < read_deadline, "the log was not read to its end: {remaining:?}");
         let batch = reader.poll(1000, Duration::from_millis(500)).await.unwrap();
-        if !batch.events.is_empty() {
-            idle_since = Instant::now();
+        for p in &batch.positions {
+            let key = (p.topic.clone(), p.partition);
+            if remaining.get(&key).is_some_and(|end| p.offset + 1 >= *end) {
+                remaining.remove(&key);
+            }
         }
         for (_, e) in batch.events {
             match e.event {
@@ -348,18 +363,29 @@ model_dir = "{dir}/models"
         let distinct: BTreeSet<_> = by_attempt.values().collect();
         assert_eq!(distinct.len(), 1, "{job}/{task} succeeded twice with different results: {by_attempt:?}");
     }
-    let log_successes: usize = results.values().map(BTreeMap::len).sum();
+    let log_successes: BTreeSet<(String, String, u32)> = results
+        .iter()
+        .filter(|((job, _), _)| ours(job))
+        .flat_map(|((job, task), by)| by.keys().map(|n| (job.clone(), task.clone(), *n)))
+        .collect();
     // A superseded attempt that also succeeded (its report held up by the broker's restart) can
     // reach the log after its job finished: the read model projects it a little later.
     let deadline = Instant::now() + Duration::from_secs(30);
     let api_successes = loop {
-        let n = read_model_successes(&url, jobs.keys()).await;
-        if n >= log_successes || Instant::now() >= deadline {
-            break n;
+        let seen = read_model_successes(&url, jobs.keys()).await;
+        if seen.is_superset(&log_successes) || Instant::now() >= deadline {
+            break seen;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(log_successes, api_successes, "successes in the log = successes in the read model");
+    assert_eq!(
+        log_successes,
+        api_successes,
+        "successful attempts (job, task, attempt) in the log = in the read model; only in the log: {:?}; only in the read model: {:?}",
+        log_successes.difference(&api_successes).collect::<Vec<_>>(),
+        api_successes.difference(&log_successes).collect::<Vec<_>>(),
+    );
+    let log_successes = log_successes.len();
     println!(
         "chaos infra: {JOBS} jobs, {log_successes} successful attempts for {} tasks, broker and PostgreSQL restarted",
         JOBS * 3
@@ -406,16 +432,24 @@ async fn log_records_of(config: &Path, run: &str, jobs: &BTreeSet<String>) -> St
     lines.join("\n")
 }
 
-/// Successful attempts of `jobs` in the gateway's read model.
-async fn read_model_successes(url: &str, jobs: impl Iterator<Item = &String>) -> usize {
-    let mut n = 0;
+/// Successful attempts (job, task, attempt) of `jobs` in the gateway's read model.
+async fn read_model_successes(
+    url: &str,
+    jobs: impl Iterator<Item = &String>,
+) -> BTreeSet<(String, String, u32)> {
+    let mut seen = BTreeSet::new();
     for id in jobs {
         let (_, tasks) = get(url, &format!("/v1/jobs/{id}/tasks"), Some(TOKEN)).await.unwrap();
         for t in tasks["tasks"].as_array().unwrap() {
-            n += common::succeeded_attempts(t);
+            for a in t["attempts"].as_array().into_iter().flatten() {
+                if common::attempt_state(a) == splai_events::AttemptState::Succeeded {
+                    let task = t["task_id"].as_str().unwrap_or_default().to_string();
+                    seen.insert((id.clone(), task, a["attempt"].as_u64().unwrap_or(0) as u32));
+                }
+            }
         }
     }
-    n
+    seen
 }
 
 /// What issue 15's chaos failure came down to: records a producer had in flight when the broker

@@ -4,7 +4,7 @@
 //! output is a recorded log `splai replay` can read. Used by `splai gen` and the benchmarks.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
 use serde_json::json;
@@ -171,6 +171,8 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
     let mut busy_ms: u64 = 0;
     let mut out = Vec::new();
     let mut outstanding_jobs = u64::from(cfg.jobs);
+    // What each worker holds, with when its result is due: its heartbeats name these.
+    let mut held: HashMap<String, Vec<(u64, AttemptId)>> = HashMap::new();
     sched.advance(start_t);
     let _ = sched.go_live();
     let mut t = start_t;
@@ -178,12 +180,17 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
         t = first.min(t + cfg.max_step_ms).max(t);
         if t >= next_beat {
             for w in 0..cfg.workers {
+                let worker_id = format!("sim-w{w:05}");
+                let running = held.get_mut(&worker_id).map_or_else(Vec::new, |h| {
+                    h.retain(|(end, _)| *end > t);
+                    h.iter().map(|(_, a)| a.clone()).collect()
+                });
                 let hb = Heartbeat {
-                    worker_id: format!("sim-w{w:05}"),
+                    worker_id,
                     seq: next_beat,
                     cpu_pct: 50.0,
                     memory_used_mb: 100,
-                    running: vec![],
+                    running,
                     warm_models: vec![],
                 };
                 push(
@@ -242,6 +249,7 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
                     );
                     let end = delivered + 1 + cfg.duration_ms;
                     busy_ms += cfg.duration_ms;
+                    held.entry(worker_id.clone()).or_default().push((end, attempt.clone()));
                     let ev = if ok {
                         let artifact = ArtifactRef {
                             path: format!(

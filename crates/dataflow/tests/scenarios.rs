@@ -55,8 +55,13 @@ struct Harness {
 #[derive(Clone, Copy, Debug)]
 enum Act {
     Succeed(u64),
-    Fail { retryable: bool },
+    Fail {
+        retryable: bool,
+    },
+    /// Holds it and never reports.
     Silent,
+    /// Never sees it (the assignment is lost on the way): neither holds nor reports it.
+    Drop,
 }
 
 type Script = Arc<dyn Fn(&Assign) -> Act + Send + Sync>;
@@ -161,6 +166,9 @@ impl Harness {
                     .unwrap();
             let mut seq = 0;
             let mut last_beat = Instant::now();
+            // What it holds, as a real executor's heartbeats name it: from reading an
+            // assignment until its result is on the log (a silent attempt, for ever).
+            let held: Arc<Mutex<Vec<AttemptId>>> = Arc::default();
             loop {
                 if *rx.borrow() {
                     return;
@@ -172,7 +180,7 @@ impl Harness {
                         seq,
                         cpu_pct: 10.0,
                         memory_used_mb: 10,
-                        running: vec![],
+                        running: held.lock().unwrap().clone(),
                         warm_models: vec![],
                     };
                     writer.append(&[env(Event::Heartbeat(hb))]).await.unwrap();
@@ -188,6 +196,11 @@ impl Harness {
                         continue;
                     }
                     let act = script(a);
+                    if matches!(act, Act::Drop) {
+                        continue;
+                    }
+                    held.lock().unwrap().push(a.attempt.clone());
+                    let held = held.clone();
                     let writer = writer.clone();
                     let a = a.clone();
                     let wid = id.clone();
@@ -204,7 +217,7 @@ impl Harness {
                             .await
                             .unwrap();
                         match act {
-                            Act::Silent => {}
+                            Act::Silent | Act::Drop => {}
                             Act::Succeed(ms) => {
                                 tokio::time::sleep(Duration::from_millis(ms)).await;
                                 let artifact = ArtifactRef {
@@ -238,6 +251,9 @@ impl Harness {
                                 };
                                 writer.append(&[ev(Event::AttemptFailed(failed))]).await.unwrap();
                             }
+                        }
+                        if !matches!(act, Act::Silent) {
+                            held.lock().unwrap().retain(|h| *h != a.attempt);
                         }
                     });
                 }
@@ -442,6 +458,23 @@ async fn silent_attempt_times_out_and_is_retried() {
     h.wait_job("j1", JobState::Succeeded, Duration::from_secs(20)).await;
     let revoked = h.events().into_iter().any(|e| matches!(e.event, Event::Revoke(r) if r.reason == RevokeReason::TimedOut && r.attempt.attempt == 1));
     assert!(revoked, "the silent attempt was revoked for its timeout");
+    assert_eq!(h.assigns("j1").len(), 2);
+}
+
+/// Issue 21 item 5 on the real runner and clock: an assignment the worker never got is retried
+/// once its heartbeats leave it out, well before the attempt's 30 s timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_assignment_is_retried_at_the_heartbeats_not_the_timeout() {
+    let h = Harness::new(HashMap::new()).await;
+    let _w = h.worker(
+        "w1",
+        1,
+        Arc::new(|a: &Assign| if a.attempt.attempt == 1 { Act::Drop } else { Act::Succeed(10) }),
+    );
+    h.submit("acme", "j1", json!([{"id": "t", "kind": "aggregation", "timeout_s": 30}])).await;
+    h.wait_job("j1", JobState::Succeeded, Duration::from_secs(10)).await;
+    let revoked = h.events().into_iter().any(|e| matches!(e.event, Event::Revoke(r) if r.reason == RevokeReason::NotHeld && r.attempt.attempt == 1));
+    assert!(revoked, "the lost attempt was revoked as not held");
     assert_eq!(h.assigns("j1").len(), 2);
 }
 

@@ -81,4 +81,7 @@ pub enum RevokeReason {
     TimedOut,
     WorkerLost,
     Superseded,
+    /// The worker is live but its heartbeats stopped naming the attempt (its assignment was lost
+    /// on the way, or the worker dropped it): the attempt is over and is retried at once.
+    NotHeld,
 }

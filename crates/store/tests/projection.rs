@@ -106,3 +106,67 @@ async fn sqlite_and_postgres_project_alike() {
         assert_eq!(on_sqlite[i], on_postgres[i], "{sql}");
     }
 }
+
+/// The attempt row of the sample's `map-0` attempt 1: state and error.
+async fn attempt_row(store: &Store) -> (String, Option<String>) {
+    sqlx::query_as(
+        "SELECT state, error FROM attempts WHERE job_id = 'job-7f3a' AND task_id = 'map-0' AND attempt = 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+/// The scheduler's verdict on the attempt (a `dead_lettered` with its reason), the record after
+/// the sample lifecycle's `attempt_started`.
+fn dead_lettered(offset: u64) -> (SourcePosition, Envelope) {
+    let mut env = batch()[6].1.clone();
+    env.id = "je-dead".into();
+    let splai_events::Event::TaskStateChanged(t) = &mut env.event else {
+        panic!("sample 6 is task_state_changed")
+    };
+    t.state = splai_events::TaskState::DeadLettered;
+    t.worker_id = None;
+    t.reason = Some("attempt 1 timed out (no result by its deadline)".into());
+    (SourcePosition { topic: "splai.job-events".into(), partition: 0, offset }, env)
+}
+
+/// A job whose last attempt timed out reads failed with that attempt ended, even when the
+/// worker's own report (on another topic) has not been read yet; the worker's report, read
+/// later, gives the specific error, and one read first is not overwritten.
+#[tokio::test]
+async fn an_attempt_the_scheduler_ended_reads_ended_before_its_worker_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
+    let store = Store::connect(&StoreSettings { url, max_connections: 2 }).await.unwrap();
+    store.migrate().await.unwrap();
+    let events = batch();
+    let (started, failed) = (events[7].clone(), events[9].clone());
+    let projection = Projection::new(store.clone(), "gateway");
+    projection.apply(&events[..8]).await.unwrap();
+    assert_eq!(attempt_row(&store).await.0, "running");
+
+    projection.apply(&[dead_lettered(100)]).await.unwrap();
+    let (state, error) = attempt_row(&store).await;
+    assert_eq!(
+        (state.as_str(), error.as_deref()),
+        ("failed", Some("attempt 1 timed out (no result by its deadline)"))
+    );
+    let worker: String = sqlx::query_scalar("SELECT worker_id FROM attempts WHERE task_id = 'map-0'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(worker, "w-node1-0", "the worker the task was on");
+    projection.apply(std::slice::from_ref(&failed)).await.unwrap();
+    assert_eq!(attempt_row(&store).await.1.as_deref(), Some("attempt timed out after 60 s"));
+
+    // The other order: the worker's report first stays.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
+    let store = Store::connect(&StoreSettings { url, max_connections: 2 }).await.unwrap();
+    store.migrate().await.unwrap();
+    let projection = Projection::new(store.clone(), "gateway");
+    projection.apply(&events[..7]).await.unwrap();
+    projection.apply(&[started, failed, dead_lettered(100)]).await.unwrap();
+    assert_eq!(attempt_row(&store).await.1.as_deref(), Some("attempt timed out after 60 s"));
+}

@@ -48,7 +48,8 @@ fn attempt_task(s: &Scheduler, e: &Envelope) -> Option<Tk> {
         | Event::TaskUnschedulable(splai_events::TaskUnschedulable { attempt, .. })
         | Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
-        | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. }) => {
+        | Event::AttemptFailed(splai_events::AttemptFailed { attempt, .. })
+        | Event::Revoke(splai_events::Revoke { attempt, .. }) => {
             s.reg.task(&e.tenant, &attempt.job_id, &attempt.task_id)
         }
         _ => None,
@@ -165,6 +166,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                         emit::revoke_stale(s, &a.job_id, &a.task_id, a.attempt, &h.worker_id, &e.tenant, out);
                     }
                 }
+                revoke_not_held(s, w, h, e.ts_ms, out);
             }
         }
         Event::WorkerLeaving(l) => {
@@ -205,6 +207,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 deadline,
                 ended: false,
                 timeout_fed: false,
+                assigned_at: now,
             };
             s.attempts.assign(tk, st);
             s.engine.feed(Fact::Assigned(tk, st.attempt, w), now, 1);
@@ -242,6 +245,17 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 end_attempt(s, tk, st, outcome, a.error.clone(), true);
             }
         }
+        // Read back, a `not_held` revoke ends the attempt as lost: on replay too, so the retry
+        // it starts is rebuilt from the log.
+        Event::Revoke(r) if r.reason == RevokeReason::NotHeld => {
+            if let Some((tk, st)) = current_open(s, tk, r.attempt.attempt) {
+                let why = format!(
+                    "attempt {} lost: worker {} no longer held it (left out of its heartbeats)",
+                    st.attempt, r.worker_id
+                );
+                end_attempt(s, tk, st, Outcome::Lost, why, false);
+            }
+        }
         Event::JobRefused(r) => refused(s, e, r, out),
         Event::TaskUnschedulable(u) => {
             let Some(tk) = tk else { return };
@@ -268,6 +282,36 @@ fn beat(s: &mut Scheduler, w: Worker, now: Time, ttl: Time) {
         let slots = s.reg.workers[entry as usize].slots;
         s.engine.feed(Fact::Beat(entry, now, slots), now, 1);
         s.engine.feed(Fact::Beat(entry, now, slots), now + ttl, -1);
+    }
+}
+
+/// Open attempts on executor `w` (either pool) that its heartbeats stopped naming: two beats in a
+/// row that left one out, each sent at least a beat interval after its assignment was read back
+/// (time for the worker to read it too), and it is revoked `not_held` — retried at once instead
+/// of at its timeout. A worker names an attempt from reading its assignment until its result is
+/// on the log, so a finished attempt's result is normally read long before the second beat.
+fn revoke_not_held(
+    s: &mut Scheduler,
+    w: Worker,
+    h: &splai_events::Heartbeat,
+    sent: Time,
+    out: &mut Vec<Envelope>,
+) {
+    let interval = s.reg.workers[w as usize].heartbeat_interval_ms;
+    for entry in s.reg.with_pool(w) {
+        for (tk, st) in s.attempts.open_on(entry) {
+            if sent < st.assigned_at + interval {
+                continue;
+            }
+            let (job_id, task_id) = s.reg.task_ids(tk);
+            let held = h
+                .running
+                .iter()
+                .any(|a| a.attempt == st.attempt && a.task_id == task_id && a.job_id == job_id);
+            if s.attempts.heartbeat_named(tk, st.attempt, held) >= 2 {
+                emit::revoke(s, tk, st.attempt, RevokeReason::NotHeld, out);
+            }
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub struct AttemptState {
     pub ended: bool,
     /// Its timeout is in the dataflow.
     pub timeout_fed: bool,
+    /// When its assignment was read back (the scheduler's clock).
+    pub assigned_at: Time,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +46,8 @@ pub struct Attempts {
     timeouts: BTreeMap<Time, Vec<(Tk, Attempt)>>,
     /// Attempts found open at their deadline, for the next live step to revoke.
     timed_out: Vec<(Tk, Attempt)>,
+    /// Open attempts by how many heartbeats of their worker in a row left them out.
+    missed: HashMap<(Tk, Attempt), u8>,
 }
 
 impl Attempts {
@@ -67,7 +71,20 @@ impl Attempts {
     pub fn end(&mut self, tk: Tk) {
         if let Some(cur) = self.current.get_mut(&tk) {
             cur.ended = true;
+            self.missed.remove(&(tk, cur.attempt));
         }
+    }
+
+    /// A heartbeat of its worker named `attempt` of `tk` (`held`) or left it out; how many in a
+    /// row have left it out.
+    pub fn heartbeat_named(&mut self, tk: Tk, attempt: Attempt, held: bool) -> u8 {
+        if held {
+            self.missed.remove(&(tk, attempt));
+            return 0;
+        }
+        let n = self.missed.entry((tk, attempt)).or_default();
+        *n = n.saturating_add(1);
+        *n
     }
 
     /// Note that the timeout of `attempt` of `tk` is fed; false when it already was.
@@ -198,7 +215,7 @@ mod tests {
     use super::{AttemptState, Attempts, backoff_ms};
 
     fn state(attempt: u32, worker: u32, deadline: u64) -> AttemptState {
-        AttemptState { attempt, worker, deadline, ended: false, timeout_fed: false }
+        AttemptState { attempt, worker, deadline, ended: false, timeout_fed: false, assigned_at: 0 }
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, o
     let reason = match status {
         TaskStatus::DeadLettered => Some(dead_reason(s, tk)),
         TaskStatus::Failed | TaskStatus::Cancelled => s.attempts.error(tk).map(str::to_string),
+        // Runnable again after an attempt lost to infrastructure: why that attempt ended.
+        TaskStatus::Runnable if attempt > 0 && !s.attempts.is_open(tk, attempt) => {
+            s.attempts.error(tk).map(str::to_string)
+        }
         _ => None,
     };
     let state = task_state_name(status);

@@ -39,6 +39,9 @@ pub struct WorkerInfo {
     pub warm_models: Vec<String>,
     pub cpu_load: f64,
     pub registered: bool,
+    /// How often it beats (from its registration): its attempts are judged missing from its
+    /// heartbeats only once it has had that long to read their assignments.
+    pub heartbeat_interval_ms: u64,
     /// This entry is an executor's pool for light attempts (its main entry is `twin`).
     pub light: bool,
     /// The other entry of the same executor: its light pool, or (for a pool) its main entry.
@@ -157,6 +160,7 @@ impl Registry {
         info.tools = r.tools.clone();
         info.labels = labels.clone();
         info.registered = true;
+        info.heartbeat_interval_ms = r.heartbeat_interval_ms;
         // Its light pool: the light tools, no model, the same labels; without one (or no
         // longer), an existing pool entry is no longer registered and lapses with its beats.
         if r.light_slots > 0 || self.workers[w as usize].twin.is_some() {

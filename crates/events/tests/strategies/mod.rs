@@ -209,6 +209,7 @@ pub fn revoke_reason() -> impl Strategy<Value = RevokeReason> {
         Just(RevokeReason::TimedOut),
         Just(RevokeReason::WorkerLost),
         Just(RevokeReason::Superseded),
+        Just(RevokeReason::NotHeld),
     ]
 }
 

@@ -326,7 +326,12 @@ struct EofIsExpected;
 
 impl ClientContext for EofIsExpected {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
+        // librdkafka reports it per partition, or as a global error naming the code.
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
             tracing::error!(%error, reason, "librdkafka (watermark probe)");
         }
     }

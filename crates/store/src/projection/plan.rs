@@ -3,7 +3,7 @@
 //! SQLite in one blocking call per batch) and the plan can be tested without a database.
 
 use serde_json::{Value, json};
-use splai_events::{Dag, Envelope, Event, SourcePosition, wire_name};
+use splai_events::{Dag, Envelope, Event, SourcePosition, TaskState, TaskStateChanged, wire_name};
 
 use super::request_job_id;
 
@@ -156,6 +156,36 @@ fn project_tasks(out: &mut Vec<Stmt>, tenant: &str, job_id: &str, dag: &Dag, ts:
 
 /// The statements that apply the record at `pos`, appended to `out`; returns the job whose
 /// stream grows, if any.
+/// The scheduler ended an attempt (a timeout, a lost worker): the attempt row says so at once, in
+/// the order of the job's own events, so a job that reads failed never shows its last attempt
+/// still running. The worker's own report, on `task-events`, may come later and then carries the
+/// more specific error; a report that came first is not overwritten.
+fn attempt_ended_by_scheduler(
+    out: &mut Vec<Stmt>,
+    tenant: &str,
+    t: &TaskStateChanged,
+    reason: &str,
+    ts: i64,
+) {
+    out.push(Stmt::new(
+        "project attempt ended by the scheduler",
+        "INSERT INTO attempts (tenant, job_id, task_id, attempt, worker_id, state, finished_at_ms, error)
+         VALUES ($5, $1, $2, $3, COALESCE((SELECT worker_id FROM tasks
+             WHERE tenant = $5 AND job_id = $1 AND task_id = $2), ''), 'failed', $4, $6)
+         ON CONFLICT (tenant, job_id, task_id, attempt) DO UPDATE SET state = 'failed',
+           finished_at_ms = excluded.finished_at_ms, error = excluded.error
+         WHERE attempts.state = 'running'",
+        vec![
+            Arg::from(&t.job_id),
+            Arg::from(&t.task_id),
+            Arg::from(i64::from(t.attempt)),
+            Arg::from(ts),
+            Arg::from(tenant),
+            Arg::from(reason),
+        ],
+    ));
+}
+
 pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) -> Option<String> {
     let ts = env.ts_ms as i64;
     let tenant = env.tenant.as_str();
@@ -275,6 +305,11 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                  WHERE tenant = $3 AND job_id = $1",
                 vec![Arg::from(&t.job_id), Arg::from(ts), Arg::from(tenant)],
             ));
+            if let (TaskState::Failed | TaskState::DeadLettered | TaskState::Runnable, Some(reason), 1..) =
+                (t.state, &t.reason, t.attempt)
+            {
+                attempt_ended_by_scheduler(out, tenant, t, reason, ts);
+            }
             let data = json!({"task_id": t.task_id, "state": state, "attempt": t.attempt,
                               "worker_id": t.worker_id, "reason": t.reason});
             stream(out, tenant, &t.job_id, pos, "task.update", data, ts);
