@@ -195,3 +195,60 @@ async fn a_records_table_downloads_as_csv() {
     let (status, body) = common::get(url, "/v1/jobs/plain/result.csv", None).await.unwrap();
     assert_eq!((status, body["code"].as_str()), (404, Some("no_table")), "{body}");
 }
+
+/// The charts page at 1400×900 in Chromium shows every card whole: each latency bucket's bar and
+/// each worker's bar inside its chart's drawing area (they were cut off when the SVG was itself
+/// the padded card). The layout is measured in the browser (`tests/browser/layout.py`), not read
+/// from the DOM's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_charts_page_shows_every_bar_whole_at_1400x900() {
+    let Some(browser) = chromium() else { return };
+    let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_websockets = Command::new(&python)
+        .args(["-c", "import websockets.sync.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_websockets {
+        assert!(
+            std::env::var("SPLAI_TEST_REQUIRE_SERVICES").is_err(),
+            "python `websockets` missing: set SPLAI_TEST_PYTHON (scripts/test does)"
+        );
+        eprintln!("skipped: python `websockets` missing (scripts/pyenv installs it)");
+        return;
+    }
+    let up = Up::start("", &["executor.shell_tool=true"], &["--executors", "2"]).await;
+    let url = up.url.clone();
+    // Jobs that end in three latency buckets (≤ 1 s, ≤ 2.5 s, ≤ 5 s) even on a loaded machine.
+    let shell = |id: &str, secs: &str| {
+        json!({"type": "explicit", "job_id": id, "dag": {"tasks": [{"id": "s", "kind": "tool_execution",
+            "requirements": {"tools": ["shell"]},
+            "inputs": {"tool": {"literal": "shell"}, "command": {"literal": format!("sleep {secs}")}}}]}})
+    };
+    let quick = json!({"type": "explicit", "job_id": "quick", "dag": {"tasks": [
+        {"id": "c", "kind": "aggregation", "inputs": {"part-0": {"literal": "x"}}}]}});
+    for (id, body) in [("quick", quick), ("short", shell("short", "1.1")), ("long", shell("long", "3"))] {
+        assert_eq!(post(&url, "/v1/jobs", &body, None).await.0, 202);
+        let job = wait_job(&url, id, None, Duration::from_secs(30)).await;
+        assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/layout.py");
+    // Ready: three latency bars and both workers' bars drawn.
+    let ready = "document.querySelectorAll('main svg rect').length >= 5";
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(&browser)
+            .arg(format!("{url}/ui/#/charts"))
+            .args(["1400", "900", ready])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "layout check failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["clipped"], json!([]), "hidden by the layout: {report}");
+    let bars = |chart: &str| report["bars"][chart].as_array().map_or(0, Vec::len);
+    assert!(bars("Job latency (submit → done)") >= 3, "{report}");
+    assert_eq!(bars("Worker CPU utilization now"), 2, "{report}");
+}

@@ -128,8 +128,15 @@ function lineChart(series, yMax, unit) {
   const lines = Object.entries(series).map(([name, pts], i) =>
     `<polyline fill="none" stroke="${palette[i % palette.length]}" stroke-width="2" points="${pts.map((p) => `${x(p[0])},${y(p[1])}`).join(" ")}"/>
      <text x="${W - P - 150}" y="${16 + i * 14}" fill="${palette[i % palette.length]}">${esc(name)}</text>`).join("");
-  return `<svg width="${W}" height="${H}" class="card"><line x1="${P}" y1="${H - P}" x2="${W - P}" y2="${H - P}" stroke="#ccc"/>
-    <text x="4" y="${P}">${yMax}${unit}</text><text x="4" y="${H - P}">0</text>${lines}</svg>`;
+  return chart(W, H, `<line x1="${P}" y1="${H - P}" x2="${W - P}" y2="${H - P}" stroke="#ccc"/>
+    <text x="4" y="${P}">${yMax}${unit}</text><text x="4" y="${H - P}">0</text>${lines}`);
+}
+
+// A chart in a card: the card's padding sits around the SVG, never inside its drawing area (an
+// SVG that is itself the padded card loses its bottom and right edge to the padding), and the
+// viewBox scales the drawing down on a narrow window instead of cutting it.
+function chart(W, H, body) {
+  return `<div class="card chart"><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${body}</svg></div>`;
 }
 
 async function workersPage() {
@@ -164,9 +171,12 @@ function parseMetrics(text) {
 function bars(pairs, unit) {
   if (!pairs.length) return `<p class="muted">No data yet.</p>`;
   const max = Math.max(1, ...pairs.map((p) => p[1])), W = 760, BH = 22;
-  return `<svg width="${W}" height="${pairs.length * BH + 10}" class="card">${pairs.map(([label, v], i) =>
-    `<text x="6" y="${i * BH + 18}">${esc(label)}</text><rect x="150" y="${i * BH + 6}" height="14" width="${(v / max) * (W - 260)}" fill="#3451b2"/>
-     <text x="${156 + (v / max) * (W - 260)}" y="${i * BH + 18}">${v}${unit}</text>`).join("")}</svg>`;
+  // Labels longer than the 144 px before the bars are shortened; the whole one is the tooltip.
+  const short = (l) => (l.length > 22 ? `${l.slice(0, 21)}…` : l);
+  return chart(W, pairs.length * BH + 10, pairs.map(([label, v], i) =>
+    `<g data-bar="${esc(label)}"><title>${esc(label)}: ${v}${unit}</title><text x="6" y="${i * BH + 18}">${esc(short(label))}</text>
+     <rect x="150" y="${i * BH + 6}" height="14" width="${(v / max) * (W - 260)}" fill="#3451b2"/>
+     <text x="${156 + (v / max) * (W - 260)}" y="${i * BH + 18}">${v}${unit}</text></g>`).join(""));
 }
 
 async function chartsPage() {

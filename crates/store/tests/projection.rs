@@ -169,4 +169,31 @@ async fn an_attempt_the_scheduler_ended_reads_ended_before_its_worker_reports() 
     projection.apply(&events[..7]).await.unwrap();
     projection.apply(&[started, failed, dead_lettered(100)]).await.unwrap();
     assert_eq!(attempt_row(&store).await.1.as_deref(), Some("attempt timed out after 60 s"));
+
+    // Why a task not yet placed waits (`runnable` with a reason, naming its next attempt) makes
+    // no attempt row.
+    let (pos, mut waiting) = dead_lettered(101);
+    let splai_events::Event::TaskStateChanged(t) = &mut waiting.event else { unreachable!() };
+    (t.state, t.attempt, t.reason) = (splai_events::TaskState::Runnable, 2, Some("no live worker".into()));
+    waiting.id = "je-waiting".into();
+    projection.apply(&[(pos, waiting)]).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE task_id = 'map-0'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "only attempt 1");
+
+    // Runnable again after the scheduler found the attempt lost: the running row ends.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
+    let store = Store::connect(&StoreSettings { url, max_connections: 2 }).await.unwrap();
+    store.migrate().await.unwrap();
+    let projection = Projection::new(store.clone(), "gateway");
+    projection.apply(&events[..8]).await.unwrap();
+    let (pos, mut lost) = dead_lettered(100);
+    let splai_events::Event::TaskStateChanged(t) = &mut lost.event else { unreachable!() };
+    (t.state, t.reason) = (splai_events::TaskState::Runnable, Some("attempt 1 lost: not held".into()));
+    projection.apply(&[(pos, lost)]).await.unwrap();
+    let (state, error) = attempt_row(&store).await;
+    assert_eq!((state.as_str(), error.as_deref()), ("failed", Some("attempt 1 lost: not held")));
 }

@@ -70,7 +70,7 @@ pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, o
         TaskStatus::DeadLettered => Some(dead_reason(s, tk)),
         TaskStatus::Failed | TaskStatus::Cancelled => s.attempts.error(tk).map(str::to_string),
         // Runnable again after an attempt lost to infrastructure: why that attempt ended.
-        TaskStatus::Runnable if attempt > 0 && !s.attempts.is_open(tk, attempt) => {
+        TaskStatus::Runnable if s.attempts.current(tk).is_some_and(|c| c.attempt == attempt && c.ended) => {
             s.attempts.error(tk).map(str::to_string)
         }
         _ => None,

@@ -154,12 +154,12 @@ fn project_tasks(out: &mut Vec<Stmt>, tenant: &str, job_id: &str, dag: &Dag, ts:
     }
 }
 
-/// The statements that apply the record at `pos`, appended to `out`; returns the job whose
-/// stream grows, if any.
 /// The scheduler ended an attempt (a timeout, a lost worker): the attempt row says so at once, in
 /// the order of the job's own events, so a job that reads failed never shows its last attempt
 /// still running. The worker's own report, on `task-events`, may come later and then carries the
-/// more specific error; a report that came first is not overwritten.
+/// more specific error; a report that came first is not overwritten. A `runnable` with a reason
+/// is either the retry after a lost attempt or why a task not yet placed waits (then the attempt
+/// it names has no row): it only ends a row that exists.
 fn attempt_ended_by_scheduler(
     out: &mut Vec<Stmt>,
     tenant: &str,
@@ -167,25 +167,38 @@ fn attempt_ended_by_scheduler(
     reason: &str,
     ts: i64,
 ) {
-    out.push(Stmt::new(
-        "project attempt ended by the scheduler",
-        "INSERT INTO attempts (tenant, job_id, task_id, attempt, worker_id, state, finished_at_ms, error)
-         VALUES ($5, $1, $2, $3, COALESCE((SELECT worker_id FROM tasks
-             WHERE tenant = $5 AND job_id = $1 AND task_id = $2), ''), 'failed', $4, $6)
-         ON CONFLICT (tenant, job_id, task_id, attempt) DO UPDATE SET state = 'failed',
-           finished_at_ms = excluded.finished_at_ms, error = excluded.error
-         WHERE attempts.state = 'running'",
-        vec![
-            Arg::from(&t.job_id),
-            Arg::from(&t.task_id),
-            Arg::from(i64::from(t.attempt)),
-            Arg::from(ts),
-            Arg::from(tenant),
-            Arg::from(reason),
-        ],
-    ));
+    let args = vec![
+        Arg::from(&t.job_id),
+        Arg::from(&t.task_id),
+        Arg::from(i64::from(t.attempt)),
+        Arg::from(ts),
+        Arg::from(tenant),
+        Arg::from(reason),
+    ];
+    let stmt = if t.state == TaskState::Runnable {
+        Stmt::new(
+            "project attempt lost",
+            "UPDATE attempts SET state = 'failed', finished_at_ms = $4, error = $6
+             WHERE tenant = $5 AND job_id = $1 AND task_id = $2 AND attempt = $3 AND state = 'running'",
+            args,
+        )
+    } else {
+        Stmt::new(
+            "project attempt ended by the scheduler",
+            "INSERT INTO attempts (tenant, job_id, task_id, attempt, worker_id, state, finished_at_ms, error)
+             VALUES ($5, $1, $2, $3, COALESCE((SELECT worker_id FROM tasks
+                 WHERE tenant = $5 AND job_id = $1 AND task_id = $2), ''), 'failed', $4, $6)
+             ON CONFLICT (tenant, job_id, task_id, attempt) DO UPDATE SET state = 'failed',
+               finished_at_ms = excluded.finished_at_ms, error = excluded.error
+             WHERE attempts.state = 'running'",
+            args,
+        )
+    };
+    out.push(stmt);
 }
 
+/// The statements that apply the record at `pos`, appended to `out`; returns the job whose
+/// stream grows, if any.
 pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) -> Option<String> {
     let ts = env.ts_ms as i64;
     let tenant = env.tenant.as_str();
