@@ -61,10 +61,14 @@ fn an_attempt_left_out_of_two_beats_is_revoked_and_retried_at_once() {
     let Event::Revoke(r) = &revokes[0].event else { unreachable!() };
     assert_eq!((&r.attempt, r.worker_id.as_str()), (&first, "w1"));
 
+    // A revoke the log lost is written again two beats later (its effect waits for the read-back).
+    assert!(not_held(&at(&mut s, 6_500, beat(vec![]))).is_empty());
+    assert_eq!(not_held(&at(&mut s, 6_600, beat(vec![]))).len(), 1, "written again");
+
     // Read back from the log, the revoke ends the attempt as lost and the retry is placed in
     // the same step, ten minutes before the attempt's timeout.
     let mut retry = Vec::new();
-    s.advance(6_402);
+    s.advance(6_602);
     s.apply(&revokes[0], &mut retry);
     s.tick(&mut retry);
     let again = assigned(&retry);

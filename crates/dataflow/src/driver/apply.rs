@@ -308,8 +308,11 @@ fn revoke_not_held(
                 .running
                 .iter()
                 .any(|a| a.attempt == st.attempt && a.task_id == task_id && a.job_id == job_id);
-            if s.attempts.heartbeat_named(tk, st.attempt, held) >= 2 {
-                emit::revoke(s, tk, st.attempt, RevokeReason::NotHeld, out);
+            // Again every second beat until it is read back: its effect waits for that, and a
+            // write can be lost.
+            let missed = s.attempts.heartbeat_named(tk, st.attempt, held);
+            if missed >= 2 && missed.is_multiple_of(2) {
+                emit::revoke_again(s, tk, st.attempt, RevokeReason::NotHeld, out);
             }
         }
     }

@@ -47,7 +47,7 @@ pub struct Attempts {
     /// Attempts found open at their deadline, for the next live step to revoke.
     timed_out: Vec<(Tk, Attempt)>,
     /// Open attempts by how many heartbeats of their worker in a row left them out.
-    missed: HashMap<(Tk, Attempt), u8>,
+    missed: HashMap<(Tk, Attempt), u32>,
 }
 
 impl Attempts {
@@ -77,7 +77,7 @@ impl Attempts {
 
     /// A heartbeat of its worker named `attempt` of `tk` (`held`) or left it out; how many in a
     /// row have left it out.
-    pub fn heartbeat_named(&mut self, tk: Tk, attempt: Attempt, held: bool) -> u8 {
+    pub fn heartbeat_named(&mut self, tk: Tk, attempt: Attempt, held: bool) -> u32 {
         if held {
             self.missed.remove(&(tk, attempt));
             return 0;

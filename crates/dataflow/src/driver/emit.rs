@@ -160,9 +160,14 @@ pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envel
 }
 
 pub fn revoke(s: &mut Scheduler, tk: Tk, attempt: Attempt, reason: RevokeReason, out: &mut Vec<Envelope>) {
-    if !s.attempts.first_revoke(tk, attempt) {
-        return;
+    if s.attempts.first_revoke(tk, attempt) {
+        revoke_again(s, tk, attempt, reason, out);
     }
+}
+
+/// [`revoke`] even when one was written before: for a revoke whose effect waits for it to be
+/// read back (`not_held`), a write the log lost is written again.
+pub fn revoke_again(s: &Scheduler, tk: Tk, attempt: Attempt, reason: RevokeReason, out: &mut Vec<Envelope>) {
     let Some(worker) = s.attempts.current(tk).filter(|a| a.attempt == attempt).map(|a| a.worker) else {
         return;
     };
