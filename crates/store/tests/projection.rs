@@ -6,7 +6,7 @@
 mod common;
 
 use splai_config::StoreSettings;
-use splai_events::{Envelope, SourcePosition};
+use splai_events::{Envelope, Event, SourcePosition, TaskState};
 use splai_store::{Projection, Store};
 
 const LIFECYCLE: [&str; 16] = [
@@ -117,83 +117,81 @@ async fn attempt_row(store: &Store) -> (String, Option<String>) {
     .unwrap()
 }
 
-/// The scheduler's verdict on the attempt (a `dead_lettered` with its reason), the record after
-/// the sample lifecycle's `attempt_started`.
-fn dead_lettered(offset: u64) -> (SourcePosition, Envelope) {
-    let mut env = batch()[6].1.clone();
-    env.id = "je-dead".into();
-    let splai_events::Event::TaskStateChanged(t) = &mut env.event else {
-        panic!("sample 6 is task_state_changed")
-    };
-    t.state = splai_events::TaskState::DeadLettered;
-    t.worker_id = None;
-    t.reason = Some("attempt 1 timed out (no result by its deadline)".into());
-    (SourcePosition { topic: "splai.job-events".into(), partition: 0, offset }, env)
-}
-
-/// A job whose last attempt timed out reads failed with that attempt ended, even when the
-/// worker's own report (on another topic) has not been read yet; the worker's report, read
-/// later, gives the specific error, and one read first is not overwritten.
-#[tokio::test]
-async fn an_attempt_the_scheduler_ended_reads_ended_before_its_worker_reports() {
+/// A fresh SQLite read model with the sample lifecycle's first `n` records applied.
+async fn projected(n: usize) -> (tempfile::TempDir, Store, Projection) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
     let store = Store::connect(&StoreSettings { url, max_connections: 2 }).await.unwrap();
     store.migrate().await.unwrap();
-    let events = batch();
-    let (started, failed) = (events[7].clone(), events[9].clone());
     let projection = Projection::new(store.clone(), "gateway");
-    projection.apply(&events[..8]).await.unwrap();
+    projection.apply(&batch()[..n]).await.unwrap();
+    (dir, store, projection)
+}
+
+/// What the scheduler says of the sample's `map-0` (its `task_state_changed`, sample 6, in
+/// `state` for `attempt` with `reason`), at `offset` of `job-events`.
+fn scheduler_says(offset: u64, state: TaskState, attempt: u32, reason: &str) -> (SourcePosition, Envelope) {
+    let mut env = batch()[6].1.clone();
+    env.id = format!("je-{offset}");
+    let Event::TaskStateChanged(t) = &mut env.event else { panic!("sample 6 is task_state_changed") };
+    (t.state, t.attempt, t.worker_id, t.reason) = (state, attempt, None, Some(reason.into()));
+    (SourcePosition { topic: "splai.job-events".into(), partition: 0, offset }, env)
+}
+
+const TIMED_OUT: &str = "attempt 1 timed out (no result by its deadline)";
+
+/// A job whose last attempt timed out reads failed with that attempt ended, even when the
+/// worker's own report (on another topic) has not been read yet; the worker's report, read
+/// later, gives the specific error.
+#[tokio::test]
+async fn an_attempt_the_scheduler_ended_reads_ended_before_its_worker_reports() {
+    let (_dir, store, projection) = projected(8).await;
     assert_eq!(attempt_row(&store).await.0, "running");
 
-    projection.apply(&[dead_lettered(100)]).await.unwrap();
+    projection.apply(&[scheduler_says(100, TaskState::DeadLettered, 1, TIMED_OUT)]).await.unwrap();
     let (state, error) = attempt_row(&store).await;
-    assert_eq!(
-        (state.as_str(), error.as_deref()),
-        ("failed", Some("attempt 1 timed out (no result by its deadline)"))
-    );
+    assert_eq!((state.as_str(), error.as_deref()), ("failed", Some(TIMED_OUT)));
     let worker: String = sqlx::query_scalar("SELECT worker_id FROM attempts WHERE task_id = 'map-0'")
         .fetch_one(store.pool())
         .await
         .unwrap();
     assert_eq!(worker, "w-node1-0", "the worker the task was on");
-    projection.apply(std::slice::from_ref(&failed)).await.unwrap();
+    projection.apply(&batch()[9..10]).await.unwrap();
     assert_eq!(attempt_row(&store).await.1.as_deref(), Some("attempt timed out after 60 s"));
+}
 
-    // The other order: the worker's report first stays.
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
-    let store = Store::connect(&StoreSettings { url, max_connections: 2 }).await.unwrap();
-    store.migrate().await.unwrap();
-    let projection = Projection::new(store.clone(), "gateway");
-    projection.apply(&events[..7]).await.unwrap();
-    projection.apply(&[started, failed, dead_lettered(100)]).await.unwrap();
+/// The worker's report read first stays: the scheduler's verdict does not overwrite it.
+#[tokio::test]
+async fn a_worker_report_read_first_is_not_overwritten() {
+    let (_dir, store, projection) = projected(7).await;
+    let events = batch();
+    let (started, failed) = (events[7].clone(), events[9].clone());
+    projection
+        .apply(&[started, failed, scheduler_says(100, TaskState::DeadLettered, 1, TIMED_OUT)])
+        .await
+        .unwrap();
     assert_eq!(attempt_row(&store).await.1.as_deref(), Some("attempt timed out after 60 s"));
+}
 
-    // Why a task not yet placed waits (`runnable` with a reason, naming its next attempt) makes
-    // no attempt row.
-    let (pos, mut waiting) = dead_lettered(101);
-    let splai_events::Event::TaskStateChanged(t) = &mut waiting.event else { unreachable!() };
-    (t.state, t.attempt, t.reason) = (splai_events::TaskState::Runnable, 2, Some("no live worker".into()));
-    waiting.id = "je-waiting".into();
-    projection.apply(&[(pos, waiting)]).await.unwrap();
+/// Why a task not yet placed waits (`runnable` with a reason, naming its next attempt) makes
+/// no attempt row.
+#[tokio::test]
+async fn a_waiting_reason_makes_no_attempt_row() {
+    let (_dir, store, projection) = projected(8).await;
+    projection.apply(&[scheduler_says(100, TaskState::Runnable, 2, "no live worker")]).await.unwrap();
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE task_id = 'map-0'")
         .fetch_one(store.pool())
         .await
         .unwrap();
     assert_eq!(rows, 1, "only attempt 1");
+}
 
-    // Runnable again after the scheduler found the attempt lost: the running row ends.
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
-    let store = Store::connect(&StoreSettings { url, max_connections: 2 }).await.unwrap();
-    store.migrate().await.unwrap();
-    let projection = Projection::new(store.clone(), "gateway");
-    projection.apply(&events[..8]).await.unwrap();
-    let (pos, mut lost) = dead_lettered(100);
-    let splai_events::Event::TaskStateChanged(t) = &mut lost.event else { unreachable!() };
-    (t.state, t.reason) = (splai_events::TaskState::Runnable, Some("attempt 1 lost: not held".into()));
-    projection.apply(&[(pos, lost)]).await.unwrap();
+/// Runnable again after the scheduler found the attempt lost: the running row ends.
+#[tokio::test]
+async fn a_lost_attempt_ends_its_running_row() {
+    let (_dir, store, projection) = projected(8).await;
+    let lost = "attempt 1 lost: not held";
+    projection.apply(&[scheduler_says(100, TaskState::Runnable, 1, lost)]).await.unwrap();
     let (state, error) = attempt_row(&store).await;
-    assert_eq!((state.as_str(), error.as_deref()), ("failed", Some("attempt 1 lost: not held")));
+    assert_eq!((state.as_str(), error.as_deref()), ("failed", Some(lost)));
 }

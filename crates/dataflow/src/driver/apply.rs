@@ -4,6 +4,8 @@
 use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 
+use rustc_hash::FxHashSet as HashSet;
+
 use splai_events::{
     DeadLetter, Envelope, Event, JobRefused, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode,
 };
@@ -14,7 +16,7 @@ use super::attempts::{AttemptState, backoff_ms};
 use super::parking::{self, Cause};
 use super::registry::JobInfo;
 use super::{Scheduler, emit};
-use crate::model::{Budget, Fact, JobStatus, Outcome, Time, Tk, Worker};
+use crate::model::{Attempt, Budget, Fact, JobStatus, Outcome, Time, Tk, Worker};
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     let tk = attempt_task(s, e);
@@ -298,16 +300,15 @@ fn revoke_not_held(
     out: &mut Vec<Envelope>,
 ) {
     let interval = s.reg.workers[w as usize].heartbeat_interval_ms;
+    let named: HashSet<(&str, &str, Attempt)> =
+        h.running.iter().map(|a| (a.job_id.as_str(), a.task_id.as_str(), a.attempt)).collect();
     for entry in s.reg.with_pool(w) {
         for (tk, st) in s.attempts.open_on(entry) {
             if sent < st.assigned_at + interval {
                 continue;
             }
             let (job_id, task_id) = s.reg.task_ids(tk);
-            let held = h
-                .running
-                .iter()
-                .any(|a| a.attempt == st.attempt && a.task_id == task_id && a.job_id == job_id);
+            let held = named.contains(&(job_id, task_id, st.attempt));
             // Again every second beat until it is read back: its effect waits for that, and a
             // write can be lost.
             let missed = s.attempts.heartbeat_named(tk, st.attempt, held);

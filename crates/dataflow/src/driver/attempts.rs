@@ -6,7 +6,7 @@
 //! fed ahead, and the attempts that end in time (nearly all) never feed and withdraw one.
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use splai_events::ArtifactRef;
 
@@ -48,6 +48,9 @@ pub struct Attempts {
     timed_out: Vec<(Tk, Attempt)>,
     /// Open attempts by how many heartbeats of their worker in a row left them out.
     missed: HashMap<(Tk, Attempt), u32>,
+    /// Tasks with an open current attempt, by worker: every heartbeat looks its worker's up, so
+    /// not a scan of every task ever assigned.
+    open_by_worker: HashMap<Worker, BTreeSet<Tk>>,
 }
 
 impl Attempts {
@@ -63,7 +66,10 @@ impl Attempts {
 
     /// `st` is `tk`'s current attempt from now on; its timeout is due at its deadline.
     pub fn assign(&mut self, tk: Tk, st: AttemptState) {
-        self.current.insert(tk, st);
+        if let Some(old) = self.current.insert(tk, st).filter(|old| !old.ended) {
+            self.close(tk, old.worker);
+        }
+        self.open_by_worker.entry(st.worker).or_default().insert(tk);
         self.timeouts.entry(st.deadline).or_default().push((tk, st.attempt));
     }
 
@@ -71,7 +77,19 @@ impl Attempts {
     pub fn end(&mut self, tk: Tk) {
         if let Some(cur) = self.current.get_mut(&tk) {
             cur.ended = true;
-            self.missed.remove(&(tk, cur.attempt));
+            let (worker, attempt) = (cur.worker, cur.attempt);
+            self.missed.remove(&(tk, attempt));
+            self.close(tk, worker);
+        }
+    }
+
+    /// `tk` no longer has an open attempt on `worker`.
+    fn close(&mut self, tk: Tk, worker: Worker) {
+        if let Some(open) = self.open_by_worker.get_mut(&worker) {
+            open.remove(&tk);
+            if open.is_empty() {
+                self.open_by_worker.remove(&worker);
+            }
         }
     }
 
@@ -106,7 +124,8 @@ impl Attempts {
 
     /// Open attempts on worker `w`.
     pub fn open_on(&self, w: crate::model::Worker) -> Vec<(Tk, AttemptState)> {
-        self.current.iter().filter(|(_, st)| st.worker == w && !st.ended).map(|(tk, st)| (tk, *st)).collect()
+        let open = self.open_by_worker.get(&w).into_iter().flatten();
+        open.filter_map(|tk| self.current(*tk).map(|st| (*tk, st))).collect()
     }
 
     /// Attempts whose deadline is at or before `now` and whose timeout is not fed yet.
@@ -231,6 +250,15 @@ mod tests {
         a.end((0, 0));
         assert!(!a.is_open((0, 0), 1));
         assert!(a.open_of_job(0).is_empty() && a.open_on(7).is_empty());
+    }
+
+    #[test]
+    fn an_open_attempt_superseded_on_another_worker_is_open_only_there() {
+        let mut a = Attempts::default();
+        a.assign((0, 0), state(1, 7, 100));
+        a.assign((0, 0), state(2, 8, 200));
+        assert!(a.open_on(7).is_empty());
+        assert_eq!(a.open_on(8).iter().map(|(tk, st)| (*tk, st.attempt)).collect::<Vec<_>>(), [((0, 0), 2)]);
     }
 
     #[test]
