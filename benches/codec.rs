@@ -16,6 +16,7 @@ fn heartbeat() -> Envelope {
             memory_used_mb: 812,
             running: vec![AttemptId { job_id: "job-7f3a".into(), task_id: "map-0".into(), attempt: 1 }],
             warm_models: vec!["smollm2-135m-instruct".into()],
+            engines: Default::default(),
         }),
     )
 }

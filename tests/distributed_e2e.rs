@@ -36,6 +36,7 @@ struct Cluster {
     run: String,
     brokers: String,
     config: std::path::PathBuf,
+    db_url: String,
     scheduler: Proc,
     _rest: Vec<Proc>,
     _dir: tempfile::TempDir,
@@ -84,6 +85,7 @@ model_dir = "{models}"
             run,
             brokers,
             config,
+            db_url,
             scheduler: stack.scheduler,
             _rest: rest,
             _dir: dir,
@@ -236,8 +238,8 @@ fn rand_suffix() -> u128 {
 }
 
 /// Issue 16 item 1 on tansu: a control record acts only on its own tenant's job. Tenant globex's
-/// producer, with its own valid token, cannot cancel or requeue acme's job (the requeue is
-/// refused on `dead-letter` with the reason); acme's own `cancel_job` cancels it.
+/// producer, with its own valid token, cannot cancel, requeue or archive acme's job (each is
+/// answered on `dead-letter` as if there were no such job); acme's own `cancel_job` cancels it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_records_from_another_tenant_do_not_act_on_a_job() {
     const OTHER: &str = "globex-token";
@@ -268,8 +270,8 @@ async fn control_records_from_another_tenant_do_not_act_on_a_job() {
         "globex cannot see it"
     );
 
-    // globex produces a cancel and then a requeue for acme's job (same key: same partition, in
-    // this order), and waits for the requeue's refusal: by then the cancel has been applied too.
+    // globex produces a cancel, a requeue and an archive for acme's job (same key: same
+    // partition, in this order), and waits for the three refusals.
     let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = format!(
         r#"
@@ -290,7 +292,7 @@ c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-dl", "aut
 c.subscribe(["{run}.dead-letter"])
 deadline = time.time() + 60
 refused = 0
-while time.time() < deadline and refused < 2:
+while time.time() < deadline and refused < 3:
     m = c.poll(0.5)
     if m is None or m.error():
         continue
@@ -311,6 +313,10 @@ c.close()
     }
     assert!(out.status.success(), "producer failed: {}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("refused globex cancel_job: tenant `globex` has no job `{job_id}` (yet)")),
+        "globex's cancel is answered as if there were no such job: {said}"
+    );
     assert!(
         said.contains(&format!("refused globex requeue_dead_letter: tenant `globex` has no job `{job_id}`")),
         "globex's requeue is refused with the reason: {said}"
@@ -451,6 +457,71 @@ c.close()
     let (status, body) = post(&url, "/v1/jobs", &later, Some(TOKEN)).await;
     assert_eq!(status, 202, "{body}");
     let job = wait_job(&url, &format!("{run}-later"), Some(TOKEN), Duration::from_secs(60)).await;
+    assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
+}
+
+/// Issue 16 item 10: a record the database does not refuse outright, but that fails every time
+/// while the database answers (here a trigger raising a generic error for one job), is
+/// dead-lettered after a few tries instead of being retried forever, and projection goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_keeps_failing_while_the_database_answers_is_set_aside() {
+    let Some(cluster) = Cluster::start("").await else { return };
+    let (url, run, brokers) = (cluster.url.clone(), cluster.run.clone(), cluster.brokers.clone());
+    let trigger = r#"
+CREATE FUNCTION poison() RETURNS trigger AS $$
+BEGIN
+  IF NEW.job_id LIKE '%-poison' THEN RAISE EXCEPTION 'poisoned by the test' USING ERRCODE = 'P0001'; END IF;
+  RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER poison BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION poison();"#;
+    let status = std::process::Command::new("psql").args([&cluster.db_url, "-qc", trigger]).status().unwrap();
+    assert!(status.success(), "installing the trigger");
+    let script = format!(
+        r#"
+import json, time
+from confluent_kafka import Producer
+p = Producer({{"bootstrap.servers": "{brokers}"}})
+body = {{"type": "explicit", "job_id": "{run}-poison", "dag": {{"tasks": [
+    {{"id": "count", "kind": "tool_execution", "inputs": {{"tool": {{"literal": "regex"}}, "pattern": {{"literal": "\\w+"}}, "text": {{"literal": "one"}}}}}}]}}}}
+envelope = {{"v": 1, "id": "{run}-poison", "ts_ms": int(time.time() * 1000), "tenant": "acme", "kind": "job_request", "body": body}}
+p.produce("{run}.jobs", key="{run}-poison", value=json.dumps(envelope), headers=[("authorization", b"Bearer {TOKEN}")])
+assert p.flush(10) == 0
+print("produced")
+"#
+    );
+    let Some(said) = kafka_client(&script) else { return };
+    assert!(said.contains("produced"), "{said}");
+    let letter = common::wait_until(
+        "a dead letter for the record that keeps failing",
+        Duration::from_secs(60),
+        async || {
+            let (_, letters) =
+                get(&url, "/v1/admin/dead-letter", Some(TOKEN)).await.ok_or("no answer".to_string())?;
+            letters["dead_letters"]
+                .as_array()
+                .and_then(|rows| {
+                    rows.iter()
+                        .find(|d| {
+                            d["reason"].as_str().is_some_and(|r| {
+                                r.contains("poisoned by the test") && r.contains("job_request")
+                            })
+                        })
+                        .cloned()
+                })
+                .ok_or(letters.to_string())
+        },
+    )
+    .await;
+    assert!(
+        letter["reason"].as_str().unwrap().contains("cannot project this `job_request` record"),
+        "{letter}"
+    );
+    // Projection went on: a later job is read back to its end.
+    let later = json!({"type": "explicit", "job_id": format!("{run}-after"), "dag": {"tasks": [
+        {"id": "count", "kind": "tool_execution", "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "\\w+"}, "text": {"literal": "a b"}}}]}});
+    let (status, body) = post(&url, "/v1/jobs", &later, Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let job = wait_job(&url, &format!("{run}-after"), Some(TOKEN), Duration::from_secs(60)).await;
     assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
 }
 

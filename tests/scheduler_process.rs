@@ -45,6 +45,7 @@ async fn run_job_through(sets: Vec<String>, env: Vec<(String, String)>) {
         memory_mb: 1024,
         slots: 2,
         light_slots: 0,
+        engines: Default::default(),
         models: vec![],
         tools: vec![],
         labels: Default::default(),

@@ -32,6 +32,20 @@ pub struct Candidate {
     pub policy_rule: Option<(String, String)>,
     /// Light work (`TaskSpec::runs_light`): it goes to a worker's light pool where it has one.
     pub light: bool,
+    /// Language-model inference: it goes to an engine pool for its model where there is one.
+    pub engine: bool,
+}
+
+/// Which of an executor's capacities a registry entry stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pool {
+    /// Its ordinary slots (`worker_registered.slots`).
+    #[default]
+    Slots,
+    /// Its light pool (`light_slots`): tools other than `shell`, and aggregations.
+    Light,
+    /// One inference engine's sequences (`engines`): that model's inference only.
+    Engine,
 }
 
 /// What the step knows of a live worker.
@@ -48,8 +62,8 @@ pub struct WorkerView {
     pub warm_models: Vec<String>,
     /// CPU load as a fraction of all cores (0–1).
     pub cpu_load: f64,
-    /// This is an executor's pool for light attempts.
-    pub light: bool,
+    /// Which of its executor's capacities this is.
+    pub pool: Pool,
     /// (For an executor's main slots) it has a light pool, which takes its light attempts.
     pub has_light_pool: bool,
 }
@@ -106,8 +120,10 @@ pub fn score(c: &Candidate, w: &WorkerView) -> Result<f64, String> {
 
 /// Whether `w` could ever take `c` (its model, tools, labels and size), busy or not.
 pub fn fits(c: &Candidate, w: &WorkerView) -> Result<(), String> {
-    if w.light && !c.light {
-        return Err("runs light attempts only (tools, aggregations)".into());
+    match w.pool {
+        Pool::Light if !c.light => return Err("runs light attempts only (tools, aggregations)".into()),
+        Pool::Engine if !c.engine => return Err("an inference engine runs its model's inference only".into()),
+        _ => {}
     }
     if c.light && w.has_light_pool {
         return Err("runs light attempts in its light pool".into());
@@ -297,7 +313,7 @@ mod tests {
             labels: vec![],
             warm_models: vec![],
             cpu_load: 0.0,
-            light: false,
+            pool: Pool::Slots,
             has_light_pool: false,
         }
     }
@@ -316,6 +332,7 @@ mod tests {
             required_labels: vec![],
             policy_rule: None,
             light: false,
+            engine: false,
         }
     }
 
@@ -325,12 +342,29 @@ mod tests {
         light.light = true;
         let (mut main, mut pool, plain) = (worker(0, 4), worker(1, 4), worker(2, 4));
         main.has_light_pool = true;
-        pool.light = true;
+        pool.pool = Pool::Light;
         assert!(fits(&light, &pool).is_ok() && fits(&heavy, &main).is_ok());
         assert!(fits(&light, &main).unwrap_err().contains("light pool"));
         assert!(fits(&heavy, &pool).unwrap_err().contains("light attempts only"));
         // A worker without a pool runs both in its slots.
         assert!(fits(&light, &plain).is_ok() && fits(&heavy, &plain).is_ok());
+    }
+
+    #[test]
+    fn an_engine_takes_its_models_inference_and_nothing_else() {
+        let mut inference = cand(0, 0, 0, Priority::Standard);
+        (inference.engine, inference.model) = (true, Some("m".into()));
+        let (mut embedding, tool) = (cand(0, 1, 0, Priority::Standard), cand(0, 2, 0, Priority::Standard));
+        embedding.model = Some("m".into());
+        let mut engine = worker(0, 32);
+        engine.pool = Pool::Engine;
+        assert!(fits(&inference, &engine).is_ok());
+        for other in [&embedding, &tool] {
+            assert!(fits(other, &engine).unwrap_err().contains("inference only"));
+        }
+        let mut other_model = inference.clone();
+        other_model.model = Some("n".into());
+        assert!(fits(&other_model, &engine).unwrap_err().contains("model `n`"));
     }
 
     #[test]
@@ -348,7 +382,7 @@ mod tests {
             labels,
             warm_models: vec![],
             cpu_load: 0.0,
-            light: false,
+            pool: Pool::Slots,
             has_light_pool: false,
         };
         let err = score(&c, &w(vec!["site=cloud".into()])).unwrap_err();

@@ -16,5 +16,7 @@ pub mod oracle;
 pub mod runner;
 pub mod sim;
 
-pub use driver::{AdmissionLimits, Scheduler, SchedulerOptions, States, Stats, TenantAdmission};
+pub use driver::{
+    AdmissionLimits, EARLY_CANCELS, Scheduler, SchedulerOptions, States, Stats, TenantAdmission,
+};
 pub use engine::{Changes, Engine};

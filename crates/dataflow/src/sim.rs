@@ -136,6 +136,7 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
             memory_mb: 8192,
             slots: cfg.slots,
             light_slots: 0,
+            engines: Default::default(),
             models: vec![],
             tools: vec![],
             labels: Default::default(),
@@ -192,6 +193,7 @@ pub fn simulate(cfg: &SimConfig, opts: SchedulerOptions, sink: &mut dyn FnMut(&E
                     memory_used_mb: 100,
                     running,
                     warm_models: vec![],
+                    engines: Default::default(),
                 };
                 push(
                     &mut queue,

@@ -6,7 +6,7 @@
 mod support;
 
 use splai_dataflow::model::JobStatus;
-use splai_events::{CancelJob, Event, RequeueDeadLetter};
+use splai_events::{CancelJob, Envelope, Event, RequeueDeadLetter};
 use support::{at_as, job, live};
 
 fn cancel(id: &str) -> Event {
@@ -33,6 +33,53 @@ fn an_early_cancel_waits_for_its_own_tenants_job_only() {
     at_as(&mut s, 1_030, "acme", cancel("j-late"));
     at_as(&mut s, 1_040, "acme", job("j-late", 2));
     assert_eq!(s.job_status("j-late"), Some(JobStatus::Cancelled), "acme's own early cancel applies");
+}
+
+/// The dead letters among `out`: (tenant, reason, job named).
+fn dead_letters(out: &[splai_events::Envelope]) -> Vec<(String, String, Option<String>)> {
+    out.iter()
+        .filter_map(|e| match &e.event {
+            Event::DeadLetter(d) => Some((e.tenant.clone(), d.reason.clone(), d.job_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn another_tenants_cancel_is_answered_as_if_there_were_no_job() {
+    let mut s = live();
+    at_as(&mut s, 1_010, "acme", job("a-secret-1", 2));
+    let theirs = dead_letters(&at_as(&mut s, 1_020, "globex", cancel("a-secret-1")));
+    let nobodys = dead_letters(&at_as(&mut s, 1_030, "globex", cancel("no-such-job")));
+    assert_eq!(theirs.len(), 1, "the producer is told: {theirs:?}");
+    assert_eq!(theirs[0].0, "globex", "in its own tenant");
+    assert_eq!(theirs[0].2, None, "naming no job of another tenant");
+    assert!(
+        theirs[0].1.starts_with("cancel_job: tenant `globex` has no job `a-secret-1` (yet)"),
+        "{theirs:?}"
+    );
+    // No oracle: the answer for acme's job is the answer for an id nobody has.
+    assert_eq!(theirs[0].1.replace("a-secret-1", "X"), nobodys[0].1.replace("no-such-job", "X"));
+}
+
+#[test]
+fn cancels_waiting_for_jobs_not_admitted_are_bounded_per_tenant() {
+    let mut s = live();
+    let cap = splai_dataflow::EARLY_CANCELS as u64;
+    // Applied one after another in one step (a step each would only make the test slow).
+    s.advance(1_010);
+    let mut out = Vec::new();
+    for i in 0..=cap {
+        let record = Envelope::new(format!("c{i}"), 1_010, "globex", cancel(&format!("never-{i}")));
+        s.apply(&record, &mut out);
+    }
+    let refused: Vec<_> = dead_letters(&out).into_iter().filter(|d| d.1.contains("not kept")).collect();
+    assert_eq!(refused.len(), 1, "only the one over the bound is not kept");
+    assert!(refused[0].1.contains(&format!("never-{cap}")), "{refused:?}");
+    // Another tenant's cancels are not counted against globex's bound.
+    at_as(&mut s, 1_010 + cap + 1, "acme", cancel("early"));
+    at_as(&mut s, 1_010 + cap + 2, "acme", job("early", 2));
+    assert_eq!(s.job_status("early"), Some(JobStatus::Cancelled));
 }
 
 #[test]

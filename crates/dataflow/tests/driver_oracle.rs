@@ -253,6 +253,7 @@ impl World {
                         memory_used_mb: 1,
                         running,
                         warm_models: vec![],
+                        engines: Default::default(),
                     };
                     self.read("ops", Event::Heartbeat(beat));
                 }
@@ -391,6 +392,7 @@ fn registration(id: &str, slots: u32) -> Event {
         memory_mb: 1024,
         slots,
         light_slots: 0,
+        engines: Default::default(),
         models: vec![],
         tools: vec![],
         labels: Default::default(),

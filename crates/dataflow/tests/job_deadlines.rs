@@ -74,5 +74,6 @@ fn registration_beat() -> Event {
         memory_used_mb: 0,
         running: vec![],
         warm_models: vec![],
+        engines: Default::default(),
     })
 }

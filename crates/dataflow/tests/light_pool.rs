@@ -6,7 +6,7 @@ mod support;
 
 use splai_dataflow::Scheduler;
 use splai_events::*;
-use support::{at, succeeded};
+use support::{assigned, at, succeeded};
 
 /// A live scheduler with `w1`: `slots` ordinary slots, `light` light ones, model `m`.
 fn scheduler(slots: u32, light: u32) -> Scheduler {
@@ -32,18 +32,6 @@ fn job() -> Event {
             {"id": "agg3", "kind": "aggregation"}]}}))
     .unwrap();
     Event::JobRequest(request)
-}
-
-fn assigned(out: &[Envelope]) -> Vec<Assign> {
-    let mut v: Vec<Assign> = out
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Assign(a) => Some(a.clone()),
-            _ => None,
-        })
-        .collect();
-    v.sort_by(|a, b| a.attempt.task_id.cmp(&b.attempt.task_id));
-    v
 }
 
 fn placed(assigns: &[Assign]) -> Vec<(String, bool)> {
@@ -92,6 +80,7 @@ fn a_heartbeat_naming_its_light_attempts_keeps_them() {
         memory_used_mb: 0,
         running: first.iter().map(|a| a.attempt.clone()).collect(),
         warm_models: vec![],
+        engines: Default::default(),
     });
     let out = at(&mut s, 2_000, beat);
     let revoked: Vec<&Envelope> = out.iter().filter(|e| matches!(e.event, Event::Revoke(_))).collect();

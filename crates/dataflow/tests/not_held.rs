@@ -17,6 +17,7 @@ fn beat(running: Vec<AttemptId>) -> Event {
         memory_used_mb: 0,
         running,
         warm_models: vec![],
+        engines: Default::default(),
     })
 }
 

@@ -152,6 +152,7 @@ impl Harness {
                 memory_mb: 1024,
                 slots,
                 light_slots: 0,
+                engines: Default::default(),
                 models: vec![],
                 tools: vec![],
                 labels: Default::default(),
@@ -182,6 +183,7 @@ impl Harness {
                         memory_used_mb: 10,
                         running: held.lock().unwrap().clone(),
                         warm_models: vec![],
+                        engines: Default::default(),
                     };
                     writer.append(&[env(Event::Heartbeat(hb))]).await.unwrap();
                     last_beat = Instant::now();

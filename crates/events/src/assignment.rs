@@ -28,6 +28,10 @@ attempt_event! {
         /// the slots inference takes (`worker_registered.light_slots`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         pub light: bool,
+        /// The attempt is a sequence of the worker's inference engine for its model
+        /// (`worker_registered.engines`), not an ordinary slot's.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub engine: bool,
     }
 }
 

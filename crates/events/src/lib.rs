@@ -81,4 +81,4 @@ pub fn from_wire<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, Unknow
         source,
     })
 }
-pub use worker::{Heartbeat, WorkerLeaving, WorkerRegistered, tool_runs_light};
+pub use worker::{EngineLoad, Heartbeat, WorkerLeaving, WorkerRegistered, tool_runs_light};

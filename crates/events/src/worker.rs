@@ -19,6 +19,10 @@ pub struct WorkerRegistered {
     /// their own, beside `slots`; 0: light attempts take ordinary slots.
     #[serde(default, skip_serializing_if = "crate::worker::is_zero")]
     pub light_slots: u32,
+    /// Language models it decodes in an inference engine, with the sequences that engine takes
+    /// at once: their `llm_inference` attempts fill these, beside `slots`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engines: BTreeMap<String, u32>,
     pub models: Vec<String>,
     pub tools: Vec<String>,
     /// Locality labels, e.g. `zone=eu-1`, `site=on-prem`.
@@ -42,6 +46,16 @@ pub struct Heartbeat {
     pub running: Vec<AttemptId>,
     #[serde(default)]
     pub warm_models: Vec<String>,
+    /// Per engine (model): sequences it decodes now, and those waiting for one of its places.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engines: BTreeMap<String, EngineLoad>,
+}
+
+/// What one inference engine of a worker is doing at a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineLoad {
+    pub active: u32,
+    pub waiting: u32,
 }
 
 /// A worker leaves on purpose (shutdown); its capacity goes at once instead of after the ttl.

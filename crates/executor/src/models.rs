@@ -149,14 +149,9 @@ impl Models {
         self
     }
 
-    /// Sequences one LLM engine runs at once.
-    pub fn llm_capacity(&self) -> usize {
-        self.engine.max_batch
-    }
-
-    /// Whether any LLM is available here.
-    pub fn has_llm(&self) -> bool {
-        !self.llm_files.is_empty()
+    /// Per language model here, the sequences its engine decodes at once.
+    pub fn engines(&self) -> std::collections::BTreeMap<String, u32> {
+        self.llm_files.keys().map(|m| (m.clone(), self.engine.max_batch as u32)).collect()
     }
 
     /// Model names to advertise.

@@ -66,6 +66,10 @@ pub struct ExecutorOptions {
     /// Light attempts (tools but `shell`, aggregations) it runs at once beside `slots`, so DAG
     /// plumbing never waits behind inference; 0: they take ordinary slots.
     pub light_slots: u32,
+    /// Per language model, the sequences of its engine this executor offers (all of them, or
+    /// its share when executors of one process share the engine); their `llm_inference`
+    /// attempts take these, not `slots`.
+    pub engines: BTreeMap<String, u32>,
     pub heartbeat_interval_ms: u64,
     pub labels: BTreeMap<String, String>,
     /// Limits of the `shell` tool when the operator enabled it; `None` keeps it off.
@@ -174,6 +178,7 @@ pub async fn run(
         memory_mb: total_memory_mb(),
         slots: opts.slots,
         light_slots: opts.light_slots,
+        engines: opts.engines.clone(),
         models: shared.models.names(),
         tools,
         labels: opts.labels.clone(),
@@ -182,10 +187,12 @@ pub async fn run(
     };
     shared.emit(SYSTEM, None, Event::WorkerRegistered(registration)).await;
     tracing::info!(worker = %opts.worker_id, partition = mine, slots = opts.slots, light_slots = opts.light_slots,
-        "executor registered");
+        engines = ?opts.engines, "executor registered");
 
     let slots = Arc::new(Semaphore::new(opts.slots.max(1) as usize));
     let light_slots = Arc::new(Semaphore::new(opts.light_slots as usize));
+    let engine_slots: HashMap<String, Arc<Semaphore>> =
+        opts.engines.iter().map(|(m, n)| (m.clone(), Arc::new(Semaphore::new(*n as usize)))).collect();
     let mut seen: HashSet<(String, AttemptId)> = HashSet::new();
     let mut cpu = CpuSampler::default();
     cpu.sample(cores);
@@ -207,6 +214,7 @@ pub async fn run(
             m.set("splai_executor_running", &[("worker", w)], running.len() as f64);
             m.set("splai_executor_slots", &[("worker", w)], f64::from(opts.slots));
             m.set("splai_executor_light_slots", &[("worker", w)], f64::from(opts.light_slots));
+            let mut engines = BTreeMap::new();
             for llm in shared.models.loaded_llms() {
                 let (engine, labels) = (llm.engine(), [("model", llm.name.as_str())]);
                 let stats = engine.stats();
@@ -218,6 +226,12 @@ pub async fn run(
                 m.set("splai_engine_steps_total", &labels, get(&stats.steps));
                 m.set("splai_engine_sequence_steps_total", &labels, get(&stats.sequences_stepped));
                 m.set("splai_engine_prefix_tokens_reused_total", &labels, get(&stats.prefix_tokens_reused));
+                let load =
+                    |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as u32;
+                engines.insert(
+                    llm.name.clone(),
+                    EngineLoad { active: load(&stats.active), waiting: load(&stats.waiting) },
+                );
             }
             let hb = Heartbeat {
                 worker_id: opts.worker_id.clone(),
@@ -226,6 +240,7 @@ pub async fn run(
                 memory_used_mb: rss_mb(),
                 running,
                 warm_models: shared.models.warm(),
+                engines,
             };
             shared.emit(SYSTEM, None, Event::Heartbeat(hb)).await;
             next_beat = Instant::now() + Duration::from_millis(opts.heartbeat_interval_ms);
@@ -247,9 +262,14 @@ pub async fn run(
                     }
                     let cancel = Arc::new(Stop::default());
                     shared.running.lock().expect("running lock").insert(key, cancel.clone());
-                    // The scheduler placed it in the light pool; without one (a restart with
-                    // none), it takes an ordinary slot.
-                    let pool = if a.light && opts.light_slots > 0 { &light_slots } else { &slots };
+                    // The scheduler placed it in a pool (light, or its model's engine); without
+                    // that pool (a restart with none), it takes an ordinary slot.
+                    let engine = a.requirements.model.as_ref().and_then(|m| engine_slots.get(m));
+                    let pool = match engine {
+                        Some(engine) if a.engine => engine,
+                        _ if a.light && opts.light_slots > 0 => &light_slots,
+                        _ => &slots,
+                    };
                     tokio::spawn(attempt(
                         shared.clone(),
                         pool.clone(),

@@ -106,9 +106,14 @@ enum ProjectError {
     Log(#[from] LogError),
 }
 
+/// Failed tries at one batch after which its records are tried one by one, and one that still
+/// fails while the database answers is taken for a record that can never be projected.
+const SUSPECT_AFTER: u32 = 5;
+
 /// Apply a batch, retrying while the database is away (`None` on shutdown). A record the
-/// database refuses outright (a constraint, a value it cannot store) is dead-lettered with the
-/// reason and skipped: one bad record must not freeze every tenant's read model.
+/// database refuses outright (a constraint, a value it cannot store), or that keeps failing while
+/// the database answers, is dead-lettered with the reason and skipped: one bad record must not
+/// freeze every tenant's read model.
 async fn project(
     projection: &Projection,
     writer: &EventWriter,
@@ -117,18 +122,21 @@ async fn project(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Applied> {
     let mut backoff = Duration::from_millis(100);
+    let mut failures = 0;
     loop {
+        let suspect = failures >= SUSPECT_AFTER;
         let result = match projection.apply(events).await {
-            Err(error) if error.is_permanent() => {
-                tracing::warn!(%error, "the read model refused a record; projecting the batch record by record");
-                one_by_one(projection, writer, metrics, events).await
+            Err(error) if error.is_permanent() || suspect => {
+                tracing::warn!(error = %chain(&error), "the read model refused a batch; projecting it record by record");
+                one_by_one(projection, writer, metrics, events, suspect).await
             }
             other => other.map_err(ProjectError::from),
         };
         match result {
             Ok(applied) => return Some(applied),
             Err(error) => {
-                tracing::warn!(error = %chain(&error), "projecting a batch failed; retrying");
+                failures += 1;
+                tracing::warn!(error = %chain(&error), failures, "projecting a batch failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.changed() => return None,
@@ -140,12 +148,14 @@ async fn project(
 }
 
 /// Each record in its own transaction (records applied before are skipped by the offsets), so
-/// only the refused ones are set aside.
+/// only the refused ones are set aside: those the database refuses outright, and, once the batch
+/// is `suspect` (it failed again and again), those that fail while the database answers.
 async fn one_by_one(
     projection: &Projection,
     writer: &EventWriter,
     metrics: &Metrics,
     events: &[(SourcePosition, Envelope)],
+    suspect: bool,
 ) -> Result<Applied, ProjectError> {
     let mut all = Applied::default();
     for (i, record) in events.iter().enumerate() {
@@ -160,7 +170,7 @@ async fn one_by_one(
                     }
                 }
             }
-            Err(error) if error.is_permanent() => {
+            Err(error) if error.is_permanent() || suspect && projection.database_answers().await => {
                 refuse(writer, record, &error).await?;
                 projection.skip(&record.0).await?;
                 metrics.inc("splai_projection_refused_total", &[], 1.0);
@@ -190,7 +200,7 @@ async fn refuse(
         source: Some(pos.clone()),
         job_id: Some(clean(env.key())),
         task_id: None,
-        reason: format!("the read model cannot project this `{}` record: {error}", env.event.kind()),
+        reason: format!("the read model cannot project this `{}` record: {}", env.event.kind(), chain(error)),
         // The JSON text escapes any byte the database refused.
         payload: String::from_utf8_lossy(&encode(env)).into_owned(),
         payload_encoding: PayloadEncoding::Utf8,

@@ -24,8 +24,9 @@ pub fn options(
     let e = &settings.executor;
     ExecutorOptions {
         worker_id: worker_id.unwrap_or_else(default_worker_id),
-        slots: slots.unwrap_or(if e.slots == 0 { default_slots(&models) } else { e.slots }),
+        slots: slots.unwrap_or(if e.slots == 0 { default_slots() } else { e.slots }),
         light_slots: e.light_slots,
+        engines: models.engines(),
         heartbeat_interval_ms: e.heartbeat_interval_ms,
         labels: e
             .labels
@@ -72,11 +73,10 @@ pub fn models(settings: &Settings) -> Arc<Models> {
     )
 }
 
-/// Attempts an executor with `models` runs at once by default: one per core for tools,
-/// aggregations and embeddings, plus the LLM engine's sequences when it has a language model.
-pub fn default_slots(models: &Models) -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    cores + if models.has_llm() { models.llm_capacity() as u32 } else { 0 }
+/// Attempts an executor runs at once in its ordinary slots by default: one per core (tools that
+/// are not light, embeddings; an LLM's inference fills its engine's sequences instead).
+pub fn default_slots() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
 /// The host paths the `shell` tool's sandbox hides even under a path it shows: the read model's

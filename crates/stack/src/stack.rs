@@ -48,7 +48,7 @@ impl Stack {
         let count = opts.executors.max(1);
         let slots = opts.slots_per_executor.map(|s| s.max(1)).unwrap_or_else(|| {
             let total = match settings.executor.slots {
-                0 => executor::default_slots(&models),
+                0 => executor::default_slots(),
                 n => n,
             };
             total.div_ceil(count).max(1)
@@ -58,7 +58,9 @@ impl Stack {
                 // Stable across restarts: a restarted executor re-registers under its old id,
                 // which tells the scheduler at once that the attempts it had were lost.
                 let id = format!("up-{i}");
-                let opts = executor::options(settings, Some(id), Some(slots), models.clone());
+                let mut opts = executor::options(settings, Some(id), Some(slots), models.clone());
+                // They share one engine per model: each offers its share of its sequences.
+                opts.engines.values_mut().for_each(|n| *n = n.div_ceil(count).max(1));
                 executor::start(log.clone(), artifacts.clone(), opts, shutdown.clone())
             })
             .collect();

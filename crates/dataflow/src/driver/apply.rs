@@ -14,8 +14,9 @@ use splai_ingest::plan::plan;
 
 use super::attempts::{AttemptState, backoff_ms};
 use super::parking::{self, Cause};
-use super::registry::JobInfo;
+use super::registry::{EARLY_CANCELS, JobInfo};
 use super::{Scheduler, emit};
+use crate::assign::Pool;
 use crate::model::{Attempt, Budget, Fact, JobStatus, Outcome, Time, Tk, Worker};
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
@@ -105,13 +106,27 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 }
             }
             Some(_) => {}
-            // Not (yet) a job of this tenant: topics are read in parallel, so the request may
-            // still come. Another tenant's job with this id is never touched.
+            // Not (yet) a job of this tenant: the producer is told at once, the same whether or
+            // not another tenant has a job of that id (which is never touched). Topics are read
+            // in parallel, so its own request may still come: the cancel is kept for it, up to
+            // `EARLY_CANCELS` per tenant.
             None => {
-                s.reg
-                    .early_cancels
-                    .entry((e.tenant.clone(), c.job_id.clone()))
-                    .or_insert_with(|| c.reason.clone());
+                let key = (e.tenant.clone(), c.job_id.clone());
+                let kept = s.reg.keep_early_cancel(key, &c.reason);
+                let reason = if kept {
+                    format!(
+                        "cancel_job: tenant `{}` has no job `{}` (yet); the cancel applies to a request \
+                         of that id that arrives later",
+                        e.tenant, c.job_id
+                    )
+                } else {
+                    format!(
+                        "cancel_job: tenant `{}` has no job `{}`, and already {EARLY_CANCELS} cancels \
+                         wait for jobs not admitted: not kept",
+                        e.tenant, c.job_id
+                    )
+                };
+                refuse(s, e, reason, out);
             }
         },
         Event::ArchiveJob(a) => match s.reg.own_job(&e.tenant, &a.job_id) {
@@ -135,7 +150,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             let w = s.reg.register(r);
             // The same worker id registering again is a restarted process: what it was running
             // died with the old one, so those attempts end now rather than at the heartbeat ttl.
-            for entry in s.reg.with_pool(w) {
+            for entry in s.reg.with_pools(w) {
                 for (tk, st) in s.attempts.open_on(entry) {
                     let why = format!("attempt {} lost: worker {} restarted", st.attempt, r.worker_id);
                     end_attempt(s, tk, st, Outcome::Lost, why, false);
@@ -148,11 +163,13 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                 tracing::debug!(worker = %h.worker_id, "heartbeat from an unregistered worker ignored");
                 return;
             };
-            let info = &mut s.reg.workers[w as usize];
-            info.cpu_load = h.cpu_pct / 100.0 / f64::from(info.cores.max(1));
-            info.warm_models = h.warm_models.clone();
+            let cpu_load = h.cpu_pct / 100.0 / f64::from(s.reg.workers[w as usize].cores.max(1));
+            for entry in s.reg.with_pools(w) {
+                let info = &mut s.reg.workers[entry as usize];
+                info.cpu_load = cpu_load;
+                info.warm_models.clone_from(&h.warm_models);
+            }
             beat(s, w, now, ttl);
-            let pool = s.reg.light_pool(w);
             if s.mode.live {
                 for a in &h.running {
                     // A heartbeat names attempts without their tenant: the attempt is current if
@@ -160,9 +177,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                     let stale =
                         !s.reg.jobs_named(&a.job_id).filter_map(|j| s.reg.task_of(j, &a.task_id)).any(|tk| {
                             s.attempts.is_open(tk, a.attempt)
-                                && s.attempts
-                                    .current(tk)
-                                    .is_some_and(|st| st.worker == w || Some(st.worker) == pool)
+                                && s.attempts.current(tk).is_some_and(|st| s.reg.executor_of(st.worker) == w)
                         });
                     if stale && s.attempts.first_stale_revoke(a) {
                         emit::revoke_stale(s, &a.job_id, &a.task_id, a.attempt, &h.worker_id, &e.tenant, out);
@@ -173,7 +188,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         }
         Event::WorkerLeaving(l) => {
             if let Some(w) = s.reg.worker(&l.worker_id) {
-                for entry in s.reg.with_pool(w) {
+                for entry in s.reg.with_pools(w) {
                     s.engine.feed(Fact::Leave(entry, now), now, 1);
                     s.engine.feed(Fact::Leave(entry, now), now + ttl, -1);
                 }
@@ -182,7 +197,11 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         Event::Assign(a) => {
             let Some(tk) = tk else { return };
             let executor = s.reg.worker_or_new(&a.worker_id);
-            let w = if a.light { s.reg.light_pool_or_new(executor) } else { executor };
+            let w = match (a.engine, &a.requirements.model, a.light) {
+                (true, Some(model), _) => s.reg.pool_or_new(executor, Pool::Engine, model),
+                (_, _, true) => s.reg.pool_or_new(executor, Pool::Light, ""),
+                _ => executor,
+            };
             s.pending.read_back(tk, a.attempt.attempt);
             s.requeue(tk);
             if !s.mode.live {
@@ -277,10 +296,11 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
     }
 }
 
-/// A liveness beat of executor entry `w` and of its light pool, each with its own capacity,
-/// retracted after `ttl`.
+/// A liveness beat of executor entry `w` and of its registered pools, each with its own
+/// capacity, retracted after `ttl`.
 fn beat(s: &mut Scheduler, w: Worker, now: Time, ttl: Time) {
-    for entry in [Some(w), s.reg.light_pool(w)].into_iter().flatten() {
+    let entries: Vec<Worker> = s.reg.with_registered_pools(w).collect();
+    for entry in entries {
         let slots = s.reg.workers[entry as usize].slots;
         s.engine.feed(Fact::Beat(entry, now, slots), now, 1);
         s.engine.feed(Fact::Beat(entry, now, slots), now + ttl, -1);
@@ -302,7 +322,7 @@ fn revoke_not_held(
     let interval = s.reg.workers[w as usize].heartbeat_interval_ms;
     let named: HashSet<(&str, &str, Attempt)> =
         h.running.iter().map(|a| (a.job_id.as_str(), a.task_id.as_str(), a.attempt)).collect();
-    for entry in s.reg.with_pool(w) {
+    for entry in s.reg.with_pools(w) {
         for (tk, st) in s.attempts.open_on(entry) {
             if sent < st.assigned_at + interval {
                 continue;
@@ -587,7 +607,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
         s.controls.set_deadline(job, now + u64::from(t) * 1000);
     }
     add_tasks(s, job, 0..task_count);
-    if let Some(reason) = s.reg.early_cancels.remove(&(e.tenant.clone(), job_id.clone())) {
+    if let Some(reason) = s.reg.take_early_cancel(&e.tenant, &job_id) {
         s.controls.cancel(job, &reason);
         s.engine.feed(Fact::Cancelled(job), now, 1);
     }

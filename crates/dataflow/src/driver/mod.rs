@@ -34,6 +34,7 @@ use parking::Parking;
 use pending::Pending;
 pub use placement::Explanation;
 use ready::Ready;
+pub use registry::EARLY_CANCELS;
 use registry::Registry;
 use replay_latency::ReplayLatency;
 use view::View;

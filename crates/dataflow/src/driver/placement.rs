@@ -6,10 +6,10 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use splai_events::{Assign, AttemptId, Envelope, Event, ResolvedInput, TaskInput};
+use splai_events::{Assign, AttemptId, Envelope, Event, ResolvedInput, TaskInput, TaskKind};
 
 use super::Scheduler;
-use crate::assign::{Candidate, Verdict, WorkerView, explain};
+use crate::assign::{Candidate, Pool, Verdict, WorkerView, explain};
 use crate::model::{Tk, Worker};
 
 /// `--explain`: a task's score against every live worker at a time.
@@ -40,6 +40,7 @@ pub(super) fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
             .get(tk.1 as usize)
             .and_then(|p| p.rule.clone().map(|r| (r, p.reason.clone()))),
         light: task.runs_light(),
+        engine: task.kind == TaskKind::LlmInference,
     }
 }
 
@@ -64,7 +65,7 @@ pub fn worker_views(s: &Scheduler) -> Vec<WorkerView> {
                 labels: info.labels.clone(),
                 warm_models: info.warm_models.clone(),
                 cpu_load: info.cpu_load,
-                light: info.light,
+                pool: info.pool,
                 has_light_pool: s.reg.light_pool(w).is_some(),
             })
         })
@@ -173,8 +174,8 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         .collect();
     let timeout_ms = task.timeout_s.map_or(s.opts.default_task_timeout_ms, |t| u64::from(t) * 1000);
     // One span per decision, in the job's trace; the attempt's span will be its child.
-    // A light pool is its executor's: the assignment names the executor and the pool.
-    let light = s.reg.workers[worker as usize].light;
+    // A pool is its executor's: the assignment names the executor and the pool.
+    let pool = s.reg.workers[worker as usize].pool;
     let worker_id = s.reg.executor_id(worker);
     let span = tracing::info_span!("splai.decision", otel.name = "schedule", job_id = %job.id, task_id = %task.id,
                                    attempt, worker = %worker_id);
@@ -189,7 +190,8 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         deadline_ms: s.now + timeout_ms,
         cache: task.cache.unwrap_or(true),
         expand: task.expand.is_some(),
-        light,
+        light: pool == Pool::Light,
+        engine: pool == Pool::Engine,
     });
     Envelope::new(
         format!("assign:{}:{}:{attempt}", job.id, task.id),

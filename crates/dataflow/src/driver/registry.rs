@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use splai_events::{Dag, DataClassification, Envelope, JobType, Priority, WorkerRegistered};
 
+use crate::assign::Pool;
 use crate::model::{Job, Time, Tk, Worker};
 
 #[derive(Debug, Clone)]
@@ -42,14 +43,26 @@ pub struct WorkerInfo {
     /// How often it beats (from its registration): its attempts are judged missing from its
     /// heartbeats only once it has had that long to read their assignments.
     pub heartbeat_interval_ms: u64,
-    /// This entry is an executor's pool for light attempts (its main entry is `twin`).
-    pub light: bool,
-    /// The other entry of the same executor: its light pool, or (for a pool) its main entry.
-    pub twin: Option<Worker>,
+    /// Which of its executor's pools this entry is.
+    pub pool: Pool,
+    /// (A pool's entry) the executor it belongs to.
+    pub executor: Option<Worker>,
+    /// (An executor's entry) its pools' entries, registered now or not.
+    pub pools: Vec<Worker>,
 }
 
-/// The light pool's entry id: an executor's id with this suffix (never sent to the executor).
-const LIGHT_SUFFIX: &str = "#light";
+/// Cancels one tenant may have waiting for jobs not admitted: a producer cancelling ids that
+/// never come cannot grow the scheduler without bound.
+pub const EARLY_CANCELS: usize = 10_000;
+
+/// A pool's entry id: its executor's id with a suffix no executor id has (never sent to one).
+fn pool_id(executor: &str, pool: Pool, model: &str) -> String {
+    match pool {
+        Pool::Slots => executor.to_string(),
+        Pool::Light => format!("{executor}#light"),
+        Pool::Engine => format!("{executor}#engine:{model}"),
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -69,7 +82,9 @@ pub struct Registry {
     pub idempotency: HashMap<(u32, String), (String, u64)>,
     /// Jobs cancelled before their request was seen, by (tenant, job id): a cancel acts only on
     /// its own tenant's job, so another tenant's job that later takes the id is not cancelled.
-    pub early_cancels: HashMap<(String, String), String>,
+    early_cancels: HashMap<(String, String), String>,
+    /// How many of `early_cancels` each tenant has (bounded by [`EARLY_CANCELS`]).
+    early_cancels_per_tenant: HashMap<String, usize>,
     /// Rejections by (tenant, job id) (re-emitted in the go-live snapshot).
     pub rejected: BTreeMap<(String, String), Envelope>,
     /// Dead letters for refused control records, by their id (re-emitted in the snapshot too).
@@ -92,6 +107,30 @@ impl Registry {
         self.tenants.push(name.to_string());
         self.tenant_index.insert(name.to_string(), t);
         t
+    }
+
+    /// Keep a cancel of `(tenant, job id)` for a request not admitted yet, unless the tenant
+    /// has [`EARLY_CANCELS`] waiting already; whether it is kept (the first reason stays).
+    pub fn keep_early_cancel(&mut self, key: (String, String), reason: &str) -> bool {
+        if self.early_cancels.contains_key(&key) {
+            return true;
+        }
+        let count = self.early_cancels_per_tenant.entry(key.0.clone()).or_insert(0);
+        if *count >= EARLY_CANCELS {
+            return false;
+        }
+        *count += 1;
+        self.early_cancels.insert(key, reason.to_string());
+        true
+    }
+
+    /// The cancel kept for `tenant`'s job `id`, taken as the job is admitted.
+    pub fn take_early_cancel(&mut self, tenant: &str, id: &str) -> Option<String> {
+        let reason = self.early_cancels.remove(&(tenant.to_string(), id.to_string()))?;
+        if let Some(count) = self.early_cancels_per_tenant.get_mut(tenant) {
+            *count -= 1;
+        }
+        Some(reason)
     }
 
     /// `tenant`'s job `id`: another tenant's job of that id is, to it, no job at all.
@@ -156,51 +195,81 @@ impl Registry {
         let info = &mut self.workers[w as usize];
         info.slots = r.slots;
         info.cores = r.cores.max(1);
-        info.models = r.models.clone();
+        // A model decoded in an engine is offered by the engine's pool, not by the slots.
+        info.models = r.models.iter().filter(|m| !r.engines.contains_key(*m)).cloned().collect();
         info.tools = r.tools.clone();
         info.labels = labels.clone();
         info.registered = true;
         info.heartbeat_interval_ms = r.heartbeat_interval_ms;
-        // Its light pool: the light tools, no model, the same labels; without one (or no
-        // longer), an existing pool entry is no longer registered and lapses with its beats.
-        if r.light_slots > 0 || self.workers[w as usize].twin.is_some() {
-            let pool = self.light_pool_or_new(w);
+        // Pools it no longer has are no longer registered and lapse with their beats.
+        for pool in self.workers[w as usize].pools.clone() {
+            self.workers[pool as usize].registered = false;
+        }
+        // Its light pool: the light tools, no model.
+        if r.light_slots > 0 {
+            let pool = self.pool_or_new(w, Pool::Light, "");
             let info = &mut self.workers[pool as usize];
             info.slots = r.light_slots;
-            info.cores = r.cores.max(1);
             info.tools = r.tools.iter().filter(|t| splai_events::tool_runs_light(t)).cloned().collect();
-            info.labels = labels;
-            info.registered = r.light_slots > 0;
+            info.registered = true;
+        }
+        // An engine per language model: its sequences, that model, no tool.
+        for (model, sequences) in r.engines.iter().filter(|(_, n)| **n > 0) {
+            let pool = self.pool_or_new(w, Pool::Engine, model);
+            let info = &mut self.workers[pool as usize];
+            info.slots = *sequences;
+            info.registered = true;
+        }
+        // Every pool has its executor's cores, labels and beat.
+        for pool in self.workers[w as usize].pools.clone() {
+            let info = &mut self.workers[pool as usize];
+            info.cores = r.cores.max(1);
+            info.labels = labels.clone();
+            info.heartbeat_interval_ms = r.heartbeat_interval_ms;
         }
         w
     }
 
-    /// The light pool of executor entry `w`, created on first use (an assignment read back
-    /// before its executor's registration creates it too).
-    pub fn light_pool_or_new(&mut self, w: Worker) -> Worker {
-        if let Some(pool) = self.workers[w as usize].twin {
-            return pool;
+    /// Executor entry `w`'s `pool` (for an engine, `model`'s), created on first use (an
+    /// assignment read back before its executor's registration creates it too).
+    pub fn pool_or_new(&mut self, w: Worker, pool: Pool, model: &str) -> Worker {
+        if pool == Pool::Slots {
+            return w;
         }
-        let id = format!("{}{LIGHT_SUFFIX}", self.workers[w as usize].id);
-        let pool = self.worker_or_new(&id);
-        let info = &mut self.workers[pool as usize];
-        info.light = true;
-        info.twin = Some(w);
-        self.workers[w as usize].twin = Some(pool);
-        pool
+        let id = pool_id(&self.workers[w as usize].id, pool, model);
+        if let Some(p) = self.worker(&id) {
+            return p;
+        }
+        let p = self.worker_or_new(&id);
+        let info = &mut self.workers[p as usize];
+        info.pool = pool;
+        info.executor = Some(w);
+        if pool == Pool::Engine {
+            info.models = vec![model.to_string()];
+        }
+        self.workers[w as usize].pools.push(p);
+        p
     }
 
-    /// Executor entry `w` and its light pool entry, if it ever had one (what leaves or restarts
-    /// with it).
-    pub fn with_pool(&self, w: Worker) -> impl Iterator<Item = Worker> + use<> {
-        [Some(w), self.workers[w as usize].twin].into_iter().flatten()
+    /// Executor entry `w` and every pool entry it ever had (what leaves or restarts with it).
+    pub fn with_pools(&self, w: Worker) -> impl Iterator<Item = Worker> + use<> {
+        std::iter::once(w).chain(self.workers[w as usize].pools.clone())
+    }
+
+    /// Executor entry `w` and its registered pools (what beats with it).
+    pub fn with_registered_pools(&self, w: Worker) -> impl Iterator<Item = Worker> + '_ {
+        std::iter::once(w).chain(
+            self.workers[w as usize].pools.iter().copied().filter(|p| self.workers[*p as usize].registered),
+        )
     }
 
     /// The light pool of executor entry `w`, if it has a registered one.
     pub fn light_pool(&self, w: Worker) -> Option<Worker> {
         self.workers[w as usize]
-            .twin
-            .filter(|p| self.workers[*p as usize].light && self.workers[*p as usize].registered)
+            .pools
+            .iter()
+            .copied()
+            .find(|p| self.workers[*p as usize].pool == Pool::Light && self.workers[*p as usize].registered)
     }
 
     /// The id of the executor an entry belongs to (what its attempts name).
@@ -208,9 +277,8 @@ impl Registry {
         &self.workers[self.executor_of(w) as usize].id
     }
 
-    /// The executor an entry belongs to: itself, or a light pool's main entry.
+    /// The executor an entry belongs to: itself, or a pool's executor.
     pub fn executor_of(&self, w: Worker) -> Worker {
-        let info = &self.workers[w as usize];
-        if info.light { info.twin.unwrap_or(w) } else { w }
+        self.workers[w as usize].executor.unwrap_or(w)
     }
 }

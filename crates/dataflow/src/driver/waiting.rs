@@ -201,6 +201,8 @@ fn unplaceable(c: &Candidate, workers: &[WorkerView]) -> Option<String> {
 mod tests {
     use splai_events::Priority;
 
+    use crate::assign::Pool;
+
     use super::*;
 
     fn worker(models: &[&str], tools: &[&str], capacity: u32) -> WorkerView {
@@ -214,7 +216,7 @@ mod tests {
             labels: vec![],
             warm_models: vec![],
             cpu_load: 0.0,
-            light: false,
+            pool: Pool::Slots,
             has_light_pool: false,
         }
     }
@@ -233,6 +235,7 @@ mod tests {
             required_labels: vec![],
             policy_rule: None,
             light: false,
+            engine: false,
         }
     }
 

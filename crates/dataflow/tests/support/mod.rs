@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 use splai_dataflow::{Scheduler, SchedulerOptions};
-use splai_events::{AttemptId, AttemptSucceeded, Envelope, Event, JobRequest, WorkerRegistered};
+use splai_events::{Assign, AttemptId, AttemptSucceeded, Envelope, Event, JobRequest, WorkerRegistered};
 use splai_ingest::plan::Limits;
 
 pub const TTL: u64 = 15_000;
@@ -45,6 +45,7 @@ pub fn registration() -> Event {
         memory_mb: 1024,
         slots: 1,
         light_slots: 0,
+        engines: Default::default(),
         models: vec![],
         tools: vec![],
         labels: Default::default(),
@@ -73,6 +74,19 @@ pub fn at_as(s: &mut Scheduler, at: u64, tenant: &str, event: Event) -> Vec<Enve
     s.tick(&mut echoed);
     out.extend(echoed);
     out
+}
+
+/// The assignments among `out`, by task id.
+pub fn assigned(out: &[Envelope]) -> Vec<Assign> {
+    let mut v: Vec<Assign> = out
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Assign(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect();
+    v.sort_by(|a, b| a.attempt.task_id.cmp(&b.attempt.task_id));
+    v
 }
 
 /// `attempt` succeeded on `worker`, with a small artifact of its own.

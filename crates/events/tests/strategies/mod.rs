@@ -227,7 +227,7 @@ pub fn event() -> impl Strategy<Value = Event> {
             any::<u32>(),
             any::<u64>(),
             (1u32..64, 0u32..64),
-            vec(ident(), 0..3),
+            (vec(ident(), 0..3), btree_map(ident(), 1u32..64, 0..2)),
             vec(ident(), 0..3),
             labels(),
             any::<u64>(),
@@ -239,7 +239,7 @@ pub fn event() -> impl Strategy<Value = Event> {
                     cores,
                     memory_mb,
                     slots,
-                    models,
+                    (models, engines),
                     tools,
                     labels,
                     heartbeat_interval_ms,
@@ -251,6 +251,7 @@ pub fn event() -> impl Strategy<Value = Event> {
                         memory_mb,
                         slots: slots.0,
                         light_slots: slots.1,
+                        engines,
                         models,
                         tools,
                         labels,
@@ -259,10 +260,29 @@ pub fn event() -> impl Strategy<Value = Event> {
                     })
                 }
             ),
-        (ident(), any::<u64>(), 0f64..6400f64, any::<u64>(), vec(attempt_id(), 0..3), vec(ident(), 0..2))
-            .prop_map(|(worker_id, seq, cpu_pct, memory_used_mb, running, warm_models)| {
-                Event::Heartbeat(Heartbeat { worker_id, seq, cpu_pct, memory_used_mb, running, warm_models })
-            }),
+        (
+            (ident(), any::<u64>(), 0f64..6400f64, any::<u64>()),
+            vec(attempt_id(), 0..3),
+            vec(ident(), 0..2),
+            btree_map(ident(), (any::<u32>(), any::<u32>()), 0..2)
+        )
+            .prop_map(
+                |((worker_id, seq, cpu_pct, memory_used_mb), running, warm_models, engines)| {
+                    let engines = engines
+                        .into_iter()
+                        .map(|(m, (active, waiting))| (m, EngineLoad { active, waiting }))
+                        .collect();
+                    Event::Heartbeat(Heartbeat {
+                        worker_id,
+                        seq,
+                        cpu_pct,
+                        memory_used_mb,
+                        running,
+                        warm_models,
+                        engines,
+                    })
+                }
+            ),
         (ident(), text(), vec(attempt_id(), 0..3)).prop_map(|(worker_id, reason, handed_back)| {
             Event::WorkerLeaving(WorkerLeaving { worker_id, reason, handed_back })
         }),
@@ -273,10 +293,18 @@ pub fn event() -> impl Strategy<Value = Event> {
             btree_map(ident(), resolved_input(), 0..3),
             requirements(),
             any::<u64>(),
-            (any::<bool>(), any::<bool>(), any::<bool>())
+            (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
         )
             .prop_map(
-                |(attempt, worker_id, kind, inputs, requirements, deadline_ms, (cache, expand, light))| {
+                |(
+                    attempt,
+                    worker_id,
+                    kind,
+                    inputs,
+                    requirements,
+                    deadline_ms,
+                    (cache, expand, light, engine),
+                )| {
                     Event::Assign(Assign {
                         attempt,
                         worker_id,
@@ -287,6 +315,7 @@ pub fn event() -> impl Strategy<Value = Event> {
                         cache,
                         expand,
                         light,
+                        engine,
                     })
                 }
             ),

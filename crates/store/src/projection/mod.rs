@@ -47,6 +47,12 @@ impl Projection {
         self.run(planned, jobs).await
     }
 
+    /// Whether the database answers (a record that keeps failing while it does cannot be
+    /// projected).
+    pub async fn database_answers(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+
     /// Move this projector past the record at `pos` without applying it (it can never be: the
     /// caller dead-letters it). Whether it was new.
     pub async fn skip(&self, pos: &SourcePosition) -> Result<bool, StoreError> {
