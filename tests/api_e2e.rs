@@ -278,6 +278,28 @@ roles = ["submitter", "reader"]
     assert_eq!(get(url, "/healthz", None).await.unwrap().0, 200);
 }
 
+/// With auth on the token decides the tenant: `X-SPLAI-Tenant` may repeat it, and a header that
+/// is not a tenant name, or names another tenant, is refused rather than ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_on_a_tenant_header_must_agree_with_the_token() {
+    let extra = format!(
+        "\n[gateway.tokens.acme-ci]\nsha256 = \"{}\"\ntenant = \"acme\"\nroles = [\"submitter\", \"reader\"]\n",
+        common::token_hash("ci-token")
+    );
+    let up = Up::start_auth(&extra, &[], &["--executors", "1"], "ci-token").await;
+    let url = up.url.as_str();
+    let bearer = ("authorization", "Bearer ci-token");
+    let same = raw(url, reqwest::Method::GET, "/v1/jobs", &[bearer, ("x-splai-tenant", "acme")], "").await;
+    assert_eq!(same.0, 200, "{}", same.2);
+    let other = raw(url, reqwest::Method::GET, "/v1/jobs", &[bearer, ("x-splai-tenant", "globex")], "").await;
+    assert_error(&other, 403, "forbidden");
+    assert!(other.2["message"].as_str().unwrap_or("").contains("`globex`"), "{}", other.2);
+    for bad in ["../../other", ".hidden", ""] {
+        let r = raw(url, reqwest::Method::GET, "/v1/jobs", &[bearer, ("x-splai-tenant", bad)], "").await;
+        assert_error(&r, 400, "invalid_tenant");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_job_quota_is_per_tenant_with_retry_after() {
     let per_tenant = "[gateway.tenants.globex]\nmax_active_jobs = 1\n";

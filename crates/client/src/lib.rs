@@ -74,8 +74,8 @@ impl Client {
         })
     }
 
-    /// The same client acting for `tenant` (`X-SPLAI-Tenant`, for callers whose token may act for
-    /// several tenants, such as the operator).
+    /// The same client acting for `tenant` (`X-SPLAI-Tenant`: the tenant when the gateway runs
+    /// without auth; with auth it may only repeat the token's own tenant).
     pub fn for_tenant(&self, tenant: Option<&str>) -> Self {
         Self { tenant: tenant.map(str::to_string), ..self.clone() }
     }

@@ -85,22 +85,18 @@ impl Tokens {
         authorization: Option<&str>,
         tenant_header: Option<&str>,
     ) -> Result<Caller, ApiError> {
+        if let Some(t) = tenant_header.filter(|t| !valid_tenant(t)) {
+            return Err(ApiError::bad_request(
+                "invalid_tenant",
+                format!(
+                    "header `X-SPLAI-Tenant` must be 1-64 characters of letters, digits, `-`, `_` or `.`, \
+                     starting with a letter or digit; got {t:?}"
+                ),
+            ));
+        }
         if !self.enabled {
-            let tenant = match tenant_header {
-                None => "default",
-                Some(t) if valid_tenant(t) => t,
-                Some(t) => {
-                    return Err(ApiError::bad_request(
-                        "invalid_tenant",
-                        format!(
-                            "header `X-SPLAI-Tenant` must be 1-64 characters of letters, digits, `-`, `_` \
-                             or `.`, starting with a letter or digit; got {t:?}"
-                        ),
-                    ));
-                }
-            };
             return Ok(Caller {
-                tenant: tenant.to_string(),
+                tenant: tenant_header.unwrap_or("default").to_string(),
                 roles: vec![Role::Admin],
                 actor: "anonymous".into(),
             });
@@ -111,7 +107,23 @@ impl Tokens {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("expected `Authorization: Bearer <token>`"))?;
-        self.by_hash.get(&token_hash(token.trim())).cloned().ok_or_else(|| unauthorized("unknown API token"))
+        let caller = self
+            .by_hash
+            .get(&token_hash(token.trim()))
+            .cloned()
+            .ok_or_else(|| unauthorized("unknown API token"))?;
+        // With auth on, the token decides the tenant: a header may only repeat it.
+        match tenant_header {
+            Some(t) if t != caller.tenant => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "header `X-SPLAI-Tenant` names tenant `{t}`, but the token is tenant `{}`'s",
+                    caller.tenant
+                ),
+            )),
+            _ => Ok(caller),
+        }
     }
 }
 

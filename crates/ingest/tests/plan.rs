@@ -216,6 +216,55 @@ fn numbers_outside_their_range_name_their_field() {
     assert!(plan(&request(ok), &Limits::default()).is_ok());
 }
 
+#[test]
+fn numbers_a_task_reads_from_literal_inputs_are_checked_at_admission() {
+    let one = |kind: &str, inputs: serde_json::Value| {
+        let mut named = serde_json::Map::new();
+        for (k, v) in inputs.as_object().unwrap() {
+            named.insert(k.clone(), json!({"literal": v}));
+        }
+        request(json!({"type": "explicit", "dag": {"tasks": [{"id": "a", "kind": kind, "inputs": named}]}}))
+    };
+    let refused = |r: JobRequest| match plan(&r, &Limits::default()) {
+        Err(PlanError::InvalidInput { field, reason }) => (field, reason),
+        other => panic!("expected invalid_input, got {other:?}"),
+    };
+    let (field, reason) = refused(one("llm_inference", json!({"prompt": "hi", "max_tokens": 1_000_000})));
+    assert_eq!(field, "dag.tasks[0].inputs.max_tokens");
+    assert!(reason.contains("1..=4096"), "{reason}");
+    assert_eq!(
+        refused(one("llm_inference", json!({"prompt": "hi", "temperature": 5}))).0,
+        "dag.tasks[0].inputs.temperature"
+    );
+    assert_eq!(
+        refused(one("llm_inference", json!({"prompt": "hi", "seed": -1}))).0,
+        "dag.tasks[0].inputs.seed"
+    );
+    assert_eq!(
+        refused(one("tool_execution", json!({"tool": "sleep", "ms": 3_600_000}))).0,
+        "dag.tasks[0].inputs.ms"
+    );
+    assert_eq!(
+        refused(one("tool_execution", json!({"tool": "sleep", "ms": "10"}))).0,
+        "dag.tasks[0].inputs.ms"
+    );
+    assert_eq!(refused(one("aggregation", json!({"mode": "top_k", "k": 0}))).0, "dag.tasks[0].inputs.k");
+    // In range, or read from a parent's output (checked when the attempt reads it), it plans.
+    assert!(
+        plan(
+            &one("llm_inference", json!({"prompt": "hi", "max_tokens": 64, "temperature": 0.7})),
+            &Limits::default()
+        )
+        .is_ok()
+    );
+    assert!(plan(&one("tool_execution", json!({"tool": "sleep", "ms": 60_000})), &Limits::default()).is_ok());
+    let from_parent = request(json!({"type": "explicit", "dag": {"tasks": [
+        {"id": "p", "kind": "aggregation"},
+        {"id": "a", "kind": "llm_inference", "parents": ["p"],
+         "inputs": {"prompt": {"literal": "hi"}, "max_tokens": {"output": {"task": "p"}}}}]}}));
+    assert!(plan(&from_parent, &Limits::default()).is_ok());
+}
+
 /// Every request in `examples/` (what the README tells users to submit) plans.
 #[test]
 fn the_example_requests_plan() {

@@ -102,8 +102,67 @@ pub fn check_task_numbers(tasks: &[splai_events::TaskSpec]) -> Result<(), PlanEr
         }
         in_range(field("requirements.cpu_slots"), t.requirements.cpu_slots, 1, MAX_CPU_SLOTS)?;
         in_range(field("requirements.memory_mb"), t.requirements.memory_mb, 0, MAX_MEMORY_MB)?;
+        for (name, range) in literal_ranges(t) {
+            if let Some(TaskInput::Literal(v)) = t.inputs.get(name) {
+                range.check(field(&format!("inputs.{name}")), v)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// The range of a number a task's kind reads from its inputs.
+#[derive(Clone, Copy)]
+enum Range {
+    Int(u64, u64),
+    Number(f64, f64),
+}
+
+impl Range {
+    fn check(self, field: String, v: &serde_json::Value) -> Result<(), PlanError> {
+        let fits = match self {
+            Range::Int(min, max) => v.as_u64().is_some_and(|n| (min..=max).contains(&n)),
+            Range::Number(min, max) => v.as_f64().is_some_and(|x| (min..=max).contains(&x)),
+        };
+        if fits {
+            return Ok(());
+        }
+        let reason = match self {
+            Range::Int(min, max) => format!("{v} is not an integer in {min}..={max}"),
+            Range::Number(min, max) => format!("{v} is not a number in {min}..={max}"),
+        };
+        Err(PlanError::InvalidInput { field, reason })
+    }
+}
+
+/// Most tokens one inference may generate (as the chat templates allow).
+pub const MAX_TOKENS: u64 = 4_096;
+/// Longest `sleep` (ms), as the tool allows.
+pub const MAX_SLEEP_MS: u64 = 60_000;
+
+/// The numeric inputs `task` reads, by name, with their documented ranges (docs/api.md), checked
+/// at admission when given as literals (a parent's output is checked when the attempt reads it).
+fn literal_ranges(task: &splai_events::TaskSpec) -> Vec<(&'static str, Range)> {
+    use splai_events::TaskKind;
+    match task.kind {
+        TaskKind::LlmInference => vec![
+            ("max_tokens", Range::Int(1, MAX_TOKENS)),
+            ("temperature", Range::Number(0.0, 2.0)),
+            ("seed", Range::Int(0, u64::MAX)),
+            ("repeat_penalty", Range::Number(1.0, 2.0)),
+        ],
+        TaskKind::ToolExecution => match task.inputs.get("tool") {
+            Some(TaskInput::Literal(serde_json::Value::String(tool))) if tool == "sleep" => {
+                vec![("ms", Range::Int(0, MAX_SLEEP_MS))]
+            }
+            Some(TaskInput::Literal(serde_json::Value::String(tool))) if tool == "shell" => {
+                vec![("timeout_ms", Range::Int(1, u64::from(MAX_TASK_TIMEOUT_S) * 1_000))]
+            }
+            _ => vec![],
+        },
+        TaskKind::Aggregation => vec![("k", Range::Int(1, 10_000)), ("top", Range::Int(1, 10_000))],
+        _ => vec![],
+    }
 }
 
 /// A job id names a directory of artifacts and travels in URLs: the same alphabet as task ids,
