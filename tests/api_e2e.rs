@@ -881,6 +881,11 @@ async fn a_job_deadline_fails_the_job_and_stops_its_attempt() {
     assert_eq!(job_state(&job), JobState::Failed, "{job}");
     let reason = job["reason"].as_str().unwrap_or("");
     assert!(reason.starts_with("deadline_exceeded"), "{job}");
+    // The job's stream ends with the same state and reason.
+    let events = common::read_stream(url, "deadline-1", Some("0")).await;
+    let last = events.iter().rev().find(|e| e.1 == "job.status").expect("a job.status event");
+    assert_eq!(common::status_event_state(&last.2), Some(JobState::Failed), "{last:?}");
+    assert!(last.2["reason"].as_str().unwrap_or("").starts_with("deadline_exceeded"), "{last:?}");
     let history = common::task_history(url, "deadline-1", None).await;
     assert!(history.contains(&format!("after attempt 0 {}", TaskState::Cancelled)), "{history}");
     // The executor was told to stop the nap: its attempt ends long before its 60 s.
@@ -1041,6 +1046,37 @@ async fn audit_verify_names_a_tail_deleted_after_its_anchor() {
     assert_eq!(out.status.code(), Some(1), "{said}{}", String::from_utf8_lossy(&out.stderr));
     assert!(said.contains("BROKEN at record 2") && said.contains("were deleted"), "{said}");
     assert!(anchored >= 3, "records 2..{anchored} were anchored");
+}
+
+/// Issue 16 item 5 through a real executor: a `shell` command sees neither the data directory
+/// (read model, log, artifacts) nor the config file, by absolute path or by `../`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_command_sees_no_data_directory_and_no_config() {
+    let up = Up::start("", &["executor.shell_tool=true"], &["--executors", "1"]).await;
+    let url = up.url.as_str();
+    let dir = up.dir.as_ref().unwrap().path().display().to_string();
+    let private = [
+        format!("{dir}/splai.sqlite"),
+        format!("{dir}/log.sqlite"),
+        format!("{dir}/artifacts"),
+        up.config.display().to_string(),
+        format!("../../../../../../..{dir}/log.sqlite"),
+    ];
+    let command = format!(
+        "for p in {}; do if [ -e \"$p\" ]; then echo \"SEEN $p\"; fi; done; echo checked",
+        private.join(" ")
+    );
+    let job = json!({"type": "explicit", "job_id": "peek", "dag": {"tasks": [
+        {"id": "peek", "kind": "tool_execution", "requirements": {"tools": ["shell"]},
+         "inputs": {"tool": {"literal": "shell"}, "command": {"literal": command}}}]}});
+    assert_eq!(post(url, "/v1/jobs", &job, None).await.0, 202);
+    let done = wait_job(url, "peek", None, Duration::from_secs(30)).await;
+    assert_eq!(job_state(&done), JobState::Succeeded, "{done}");
+    let out: Value =
+        reqwest::get(format!("{url}/v1/jobs/peek/artifacts/peek/1")).await.unwrap().json().await.unwrap();
+    let stdout = out["stdout"].as_str().unwrap_or_default();
+    assert!(stdout.contains("checked"), "the command ran: {out}");
+    assert!(!stdout.contains("SEEN"), "the sandbox showed a private path: {stdout}");
 }
 
 /// Light work (tools, aggregations) runs from each executor's pool of its own: with every

@@ -55,6 +55,25 @@ fn job_of(chunk: &str) -> Option<String> {
         .find_map(|e| e.data["id"].as_str().and_then(|id| id.strip_prefix("chatcmpl-")).map(str::to_string))
 }
 
+/// The job's inference attempt stopped: its executor reported it ended (revoked by the cancel),
+/// so the model is no longer generating for it.
+async fn generation_stopped(url: &str, job: &str) {
+    common::wait_until("the cancelled attempt's end", Duration::from_secs(60), async || {
+        let (_, tasks) =
+            get(url, &format!("/v1/jobs/{job}/tasks"), None).await.ok_or("no answer".to_string())?;
+        let attempts: Vec<&serde_json::Value> = tasks["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["attempts"].as_array().into_iter().flatten())
+            .collect();
+        let stopped = !attempts.is_empty()
+            && attempts.iter().all(|a| common::attempt_state(a) != splai_events::AttemptState::Running);
+        if stopped { Ok(()) } else { Err(tasks.to_string()) }
+    })
+    .await;
+}
+
 /// Issue 16 item 9: a `stream: true` chat completion whose client goes away after the first
 /// tokens cancels its job, with the reason, instead of generating on for minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,6 +106,7 @@ async fn a_streaming_client_that_goes_away_cancels_its_job() {
     let ended = common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
     assert_eq!(job_state(&ended), JobState::Cancelled, "{ended}");
     assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
+    generation_stopped(&up.url, &job).await;
 }
 
 /// The same for a non-streaming call: its connection closes while the job runs.
@@ -113,4 +133,5 @@ async fn a_waiting_client_that_goes_away_cancels_its_job() {
     let ended = common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
     assert_eq!(job_state(&ended), JobState::Cancelled, "{ended}");
     assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
+    generation_stopped(&up.url, &job).await;
 }
