@@ -195,3 +195,37 @@ async fn a_lost_attempt_ends_its_running_row() {
     let (state, error) = attempt_row(&store).await;
     assert_eq!((state.as_str(), error.as_deref()), ("failed", Some(lost)));
 }
+
+/// The job's (succeeded, failed) task counters.
+async fn counters(store: &Store) -> (i64, i64) {
+    sqlx::query_as("SELECT tasks_succeeded, tasks_failed FROM jobs WHERE job_id = 'job-7f3a'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+/// The job's task counters follow each task's state as changes arrive: a state said twice counts
+/// once, a dead-lettered task requeued and then succeeded moves from failed to succeeded.
+#[tokio::test]
+async fn task_counters_follow_each_tasks_latest_state() {
+    let (_dir, store, projection) = projected(6).await;
+    assert_eq!(counters(&store).await, (0, 0));
+    // The sample job's `chat` task (the sample change names `map-0`, which the job does not have:
+    // a change of a task the read model does not know counts nothing).
+    projection.apply(&[scheduler_says(99, TaskState::Succeeded, 1, "r")]).await.unwrap();
+    assert_eq!(counters(&store).await, (0, 0), "no such task");
+    let says = |offset, state| {
+        let mut said = scheduler_says(offset, state, 1, "r");
+        let Event::TaskStateChanged(t) = &mut said.1.event else { unreachable!() };
+        t.task_id = "chat".into();
+        said
+    };
+    projection.apply(&[says(100, TaskState::DeadLettered)]).await.unwrap();
+    assert_eq!(counters(&store).await, (0, 1));
+    projection.apply(&[says(101, TaskState::DeadLettered)]).await.unwrap();
+    assert_eq!(counters(&store).await, (0, 1), "said twice, counted once");
+    projection.apply(&[says(102, TaskState::Runnable), says(103, TaskState::Succeeded)]).await.unwrap();
+    assert_eq!(counters(&store).await, (1, 0));
+    projection.apply(&[says(104, TaskState::Succeeded)]).await.unwrap();
+    assert_eq!(counters(&store).await, (1, 0));
+}

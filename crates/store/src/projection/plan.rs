@@ -294,6 +294,29 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
         }
         Event::TaskStateChanged(t) => {
             let state = wire_name(&t.state);
+            // The job's counters move by what this change adds and what the task's previous
+            // state had counted (read before the task's row changes): one row each, where a
+            // recount would scan every task of the job on every change.
+            out.push(Stmt::new(
+                "project task counters",
+                "UPDATE jobs SET
+                   tasks_succeeded = tasks_succeeded + (CASE WHEN $2 = 'succeeded' THEN 1 ELSE 0 END)
+                     - COALESCE((SELECT CASE WHEN state = 'succeeded' THEN 1 ELSE 0 END FROM tasks
+                                 WHERE tenant = $3 AND job_id = $1 AND task_id = $4), 0),
+                   tasks_failed = tasks_failed + (CASE WHEN $2 = 'dead_lettered' THEN 1 ELSE 0 END)
+                     - COALESCE((SELECT CASE WHEN state = 'dead_lettered' THEN 1 ELSE 0 END FROM tasks
+                                 WHERE tenant = $3 AND job_id = $1 AND task_id = $4), 0),
+                   updated_at_ms = $5
+                 WHERE tenant = $3 AND job_id = $1
+                   AND EXISTS (SELECT 1 FROM tasks WHERE tenant = $3 AND job_id = $1 AND task_id = $4)",
+                vec![
+                    Arg::from(&t.job_id),
+                    Arg::from(&state),
+                    Arg::from(tenant),
+                    Arg::from(&t.task_id),
+                    Arg::from(ts),
+                ],
+            ));
             out.push(Stmt::new(
                 "project task state",
                 "UPDATE tasks SET state = $3, attempt = $4, worker_id = COALESCE($5, worker_id), reason = $6,
@@ -308,15 +331,6 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                     Arg::from(ts),
                     Arg::from(tenant),
                 ],
-            ));
-            out.push(Stmt::new(
-                "project task counters",
-                "UPDATE jobs SET
-                   tasks_succeeded = (SELECT COUNT(*) FROM tasks WHERE tenant = $3 AND job_id = $1 AND state = 'succeeded'),
-                   tasks_failed = (SELECT COUNT(*) FROM tasks WHERE tenant = $3 AND job_id = $1 AND state = 'dead_lettered'),
-                   updated_at_ms = $2
-                 WHERE tenant = $3 AND job_id = $1",
-                vec![Arg::from(&t.job_id), Arg::from(ts), Arg::from(tenant)],
             ));
             if let (TaskState::Failed | TaskState::DeadLettered | TaskState::Runnable, Some(reason), 1..) =
                 (t.state, &t.reason, t.attempt)
