@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::{Proc, get, job_state, post, splai, succeeded_attempts, wait_job};
 use serde_json::{Value, json};
 use splai_events::{JobState, TaskState};
+use splai_store::audit::AuditRecord;
 
 fn env(name: &str) -> Option<String> {
     match std::env::var(name) {
@@ -607,4 +608,207 @@ async fn the_audit_chain_is_anchored_on_kafka() {
         assert!(Instant::now() < deadline, "no anchor read back from Kafka: {v}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Issue 16 item 4 (rates) on tansu + PostgreSQL: a tenant's submit rate holds for jobs its
+/// producer sends straight to Kafka as it does for REST. With burst 2 and a rate so low that no
+/// token comes back during the test (one per 1000 s), REST admits 2 and refuses the third with
+/// 429; five `job_request`s produced at once with the tenant's token (the scheduler keeps a
+/// bucket of its own for them) are answered on `job-events`: 2 `job_admitted`, 3 `job_rejected`
+/// with the 429's code and message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producers_submit_rate_is_held_like_rests() {
+    let rate = "\n[gateway.tenants.acme]\nsubmit_rate_per_s = 0.001\nsubmit_burst = 2\n";
+    let Some(cluster) = Cluster::start(rate).await else { return };
+    let (url, run, brokers) = (cluster.url.clone(), cluster.run.clone(), cluster.brokers.clone());
+    let quick = |id: String| json!({"type": "explicit", "job_id": id, "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
+    let mut statuses = Vec::new();
+    let mut refusal = None;
+    for n in 0..3 {
+        let (status, body) = post(&url, "/v1/jobs", &quick(format!("{run}-rest-{n}")), Some(TOKEN)).await;
+        statuses.push(status);
+        if status == 429 {
+            refusal = Some(body);
+        }
+    }
+    assert_eq!(statuses, [202, 202, 429], "REST: the burst, then the rate");
+    let refusal = refusal.unwrap();
+    assert_eq!(refusal["code"], "rate_limited", "{refusal}");
+
+    let script = format!(
+        r#"
+import json, time
+from confluent_kafka import Producer, Consumer
+p = Producer({{"bootstrap.servers": "{brokers}"}})
+ids = ["{run}-produced-%d" % n for n in range(5)]
+for job_id in ids:
+    body = {{"type": "explicit", "job_id": job_id, "dag": {{"tasks": [{{"id": "a", "kind": "aggregation"}}]}}}}
+    envelope = {{"v": 1, "id": job_id, "ts_ms": int(time.time() * 1000), "tenant": "acme", "kind": "job_request", "body": body}}
+    p.produce("{run}.jobs", key=job_id, value=json.dumps(envelope), headers=[("authorization", b"Bearer {TOKEN}")])
+assert p.flush(10) == 0
+c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-rate", "auto.offset.reset": "earliest",
+               "session.timeout.ms": 6000}})
+c.subscribe(["{run}.job-events"])
+wanted = set(ids)
+deadline = time.time() + 60
+while wanted and time.time() < deadline:
+    m = c.poll(0.5)
+    if m is None or m.error():
+        continue
+    e = json.loads(m.value())
+    b = e["body"]
+    if b.get("job_id") in wanted and e["kind"] in ("job_rejected", "job_admitted"):
+        print(json.dumps({{"kind": e["kind"], "job_id": b["job_id"], "code": b.get("code"), "reason": b.get("reason")}}))
+        wanted.discard(b["job_id"])
+c.close()
+"#
+    );
+    let Some(said) = kafka_client(&script) else { return };
+    let answers: Vec<Value> = said.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(answers.len(), 5, "every produced job is answered: {said}");
+    let admitted: Vec<&Value> = answers.iter().filter(|a| a["kind"] == "job_admitted").collect();
+    let rejected: Vec<&Value> = answers.iter().filter(|a| a["kind"] == "job_rejected").collect();
+    assert_eq!((admitted.len(), rejected.len()), (2, 3), "the burst is admitted, the rest refused: {said}");
+    for r in &rejected {
+        assert_eq!(
+            (&r["code"], &r["reason"]),
+            (&refusal["code"], &refusal["message"]),
+            "refused with REST's 429 code and message: {said}"
+        );
+    }
+    for a in admitted {
+        let job = wait_job(&url, a["job_id"].as_str().unwrap(), Some(TOKEN), Duration::from_secs(60)).await;
+        assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
+    }
+}
+
+/// Issue 16 item 1 on tansu + PostgreSQL + S3: a job id belongs to its tenant. Tenants acme and
+/// globex both submit job `{run}-shared` over REST (both 202, no 409) with different inputs; each
+/// reads back its own job, its own result and only its own artifacts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_id_in_two_tenants_is_two_jobs_on_kafka_and_postgres() {
+    const OTHER: &str = "globex-token";
+    let other = format!(
+        "\n[gateway.tokens.globex]\nsha256 = \"{}\"\ntenant = \"globex\"\nroles = [\"submitter\", \"reader\"]\n",
+        common::token_hash(OTHER)
+    );
+    let Some(cluster) = Cluster::start(&other).await else { return };
+    let (url, run) = (cluster.url.clone(), cluster.run.clone());
+    let job_id = format!("{run}-shared");
+    // acme counts 3 words, globex 5.
+    let tenants = [("acme", TOKEN, "one two three", 3), ("globex", OTHER, "a b c d e", 5)];
+    for (tenant, token, text, _) in tenants {
+        let job = json!({"type": "explicit", "job_id": job_id, "dag": {"tasks": [
+            {"id": "count", "kind": "tool_execution", "inputs": {"tool": {"literal": "regex"}, "pattern": {"literal": "\\w+"}, "text": {"literal": text}}}]}});
+        let (status, body) = post(&url, "/v1/jobs", &job, Some(token)).await;
+        assert_eq!((status, body["job_id"].as_str()), (202, Some(job_id.as_str())), "{tenant}: {body}");
+    }
+    for (tenant, token, _, words) in tenants {
+        let job = wait_job(&url, &job_id, Some(token), Duration::from_secs(60)).await;
+        assert_eq!(job_state(&job), JobState::Succeeded, "{tenant}: {job}");
+        assert_eq!(job["result"]["count"], words, "{tenant} reads its own job: {job}");
+        let (status, listed) = get(&url, &format!("/v1/jobs/{job_id}/artifacts"), Some(token)).await.unwrap();
+        assert_eq!(status, 200, "{tenant}: {listed}");
+        let artifacts = listed["artifacts"].as_array().unwrap();
+        assert_eq!(artifacts.len(), 1, "{tenant} sees one artifact, its own: {listed}");
+        let path = artifacts[0]["path"].as_str().unwrap();
+        assert!(path.starts_with(&format!("{tenant}/{job_id}/")), "{tenant}: {listed}");
+        let (status, content) =
+            get(&url, &format!("/v1/jobs/{job_id}/artifacts/count/{}", artifacts[0]["attempt"]), Some(token))
+                .await
+                .unwrap();
+        assert_eq!((status, &content["count"]), (200, &json!(words)), "{tenant}'s artifact: {content}");
+        let (_, lineage) = get(&url, &format!("/v1/jobs/{job_id}/lineage"), Some(token)).await.unwrap();
+        assert_eq!(lineage["tasks"][0]["artifact"], path, "{tenant}'s lineage: {lineage}");
+    }
+}
+
+/// Issue 16 item 6 on tansu + PostgreSQL: once the log holds an anchor of the audit chain's head,
+/// rewriting the chain in the database consistently, with the audit key (here: the head record,
+/// acme's `job.submit`, made to name another job, its keyed hash recomputed), passes every
+/// in-database check but not the anchor: `splai audit verify` exits 1 and it and the API name
+/// the record and the anchored hash: "the chain was rewritten".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_a_rewritten_chain_against_anchors_on_kafka() {
+    const ADMIN: &str = "auditor-token";
+    let admin = format!(
+        "\n[gateway.tokens.auditor]\nsha256 = \"{}\"\ntenant = \"acme\"\nroles = [\"admin\"]\n",
+        common::token_hash(ADMIN)
+    );
+    let Some(cluster) = Cluster::start(&admin).await else { return };
+    let (url, run, config) = (cluster.url.clone(), cluster.run.clone(), cluster.config.clone());
+    let job_id = format!("{run}-audited");
+    let job =
+        json!({"type": "explicit", "job_id": job_id, "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
+    assert_eq!(post(&url, "/v1/jobs", &job, Some(TOKEN)).await.0, 202);
+    // `splai audit verify`: exit code, stdout, stderr. Unlike the API it adds no record to the
+    // chain, so the chain stays at its head while we wait for the head's anchor.
+    let verify = || {
+        let out =
+            common::splai_command().arg("--config").arg(&config).args(["audit", "verify"]).output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let head =
+        common::wait_until("an anchor of the chain's head on the log", Duration::from_secs(60), async || {
+            let (code, said, stderr) = verify();
+            // "audit chain OK: N records, K anchor(s) on the log checked (up to record M)"
+            let numbers: Vec<i64> =
+                said.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+            match (code, numbers.as_slice()) {
+                (Some(0), [records, _, anchored])
+                    if said.starts_with("audit chain OK") && records == anchored =>
+                {
+                    Ok(*records)
+                }
+                _ => Err(format!("exit {code:?}: {said}{stderr}")),
+            }
+        })
+        .await;
+    let psql = |sql: &str| {
+        let out = Command::new("psql").args([&cluster.db_url, "-AtXqc", sql]).output().unwrap();
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let row: Value =
+        serde_json::from_str(&psql(&format!("SELECT row_to_json(a) FROM audit_events a WHERE seq = {head}")))
+            .unwrap();
+    assert_eq!((&row["action"], &row["subject"]), (&json!("job.submit"), &json!(job_id)), "the head: {row}");
+    let original = AuditRecord {
+        seq: head,
+        ts_ms: row["ts_ms"].as_i64().unwrap(),
+        tenant: row["tenant"].as_str().unwrap().into(),
+        actor: row["actor"].as_str().unwrap().into(),
+        action: row["action"].as_str().unwrap().into(),
+        subject: row["subject"].as_str().unwrap().into(),
+        detail: row["detail"].as_str().unwrap().into(),
+        prev_hash: row["prev_hash"].as_str().unwrap().into(),
+        hash: row["hash"].as_str().unwrap().into(),
+    };
+    // Whoever rewrites the chain here holds the audit key (derived from the signing key).
+    let settings = splai_config::Loader::new().file(Some(&config)).load().unwrap();
+    let key = splai_gateway::audit::key(&settings.gateway);
+    assert_eq!(original.expected_hash(&key), original.hash, "the test computes the chain's hashes");
+    let rewritten = AuditRecord { subject: format!("{run}-innocent"), ..original.clone() };
+    let updated = psql(&format!(
+        "UPDATE audit_events SET subject = '{}', hash = '{}' WHERE seq = {head} AND hash = '{}'
+           AND NOT EXISTS (SELECT 1 FROM audit_events WHERE seq > {head}) RETURNING seq",
+        rewritten.subject,
+        rewritten.expected_hash(&key),
+        original.hash
+    ));
+    assert_eq!(updated.trim(), head.to_string(), "the head record was rewritten (and still the head)");
+
+    let broken = format!("record {head}'s hash differs from the one the log anchored at ");
+    let named = format!("({}): the chain was rewritten", original.hash);
+    let (code, said, stderr) = verify();
+    assert_eq!(code, Some(1), "{said}{stderr}");
+    assert!(
+        said.starts_with(&format!("audit chain BROKEN at record {head}: {broken}")) && said.contains(&named),
+        "{said}{stderr}"
+    );
+    let (status, v) = get(&url, "/v1/admin/audit/verify", Some(ADMIN)).await.unwrap();
+    assert_eq!((status, &v["ok"], &v["first_broken_seq"]), (200, &json!(false), &json!(head)), "{v}");
+    let reason = v["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with(&broken) && reason.ends_with(&named), "{v}");
 }

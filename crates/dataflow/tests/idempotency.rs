@@ -70,3 +70,48 @@ fn replay_answers_the_repeat_the_same_way() {
     let r = rejection(&snapshot, "retry").expect("the go-live snapshot re-emits the answer");
     assert_eq!(r.duplicate_of.as_deref(), Some("first"));
 }
+
+/// The dead letters among `out`: their reasons.
+fn dead_letters(out: &[Envelope]) -> Vec<String> {
+    out.iter()
+        .filter_map(|e| match &e.event {
+            Event::DeadLetter(d) => Some(d.reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bad(id: &str) -> Event {
+    let request: JobRequest = serde_json::from_value(serde_json::json!({
+        "type": "explicit", "job_id": id, "dag": {"tasks": [{"id": "t", "kind": "aggregation", "parents": ["nope"]}]}}))
+    .unwrap();
+    Event::JobRequest(request)
+}
+
+/// A job id is used once: another request under an id that a job took — admitted, or rejected —
+/// is answered on `dead-letter` (it used to be dropped without a word when the first was
+/// rejected); the very same request read again changes nothing.
+#[test]
+fn a_second_request_under_a_taken_job_id_is_answered() {
+    let mut s = live();
+    let first = at_as(&mut s, 1_010, "acme", bad("j-bad"));
+    assert!(rejection(&first, "j-bad").is_some(), "the bad request is rejected");
+    let again = at_as(&mut s, 1_020, "acme", keyed("j-bad", "k-1", "fixed"));
+    let letters = dead_letters(&again);
+    assert_eq!(letters.len(), 1, "{again:#?}");
+    assert!(
+        letters[0].contains("already submitted a job `j-bad`") && letters[0].contains("new id"),
+        "{letters:?}"
+    );
+    assert_eq!(s.job_status("j-bad"), None, "the id stays rejected");
+
+    at_as(&mut s, 1_030, "acme", keyed("j-ok", "k-2", "one"));
+    let twice = at_as(&mut s, 1_040, "acme", keyed("j-ok", "k-3", "two"));
+    assert_eq!(dead_letters(&twice).len(), 1, "an admitted id is taken too: {twice:#?}");
+
+    // The same record delivered again is the same submission: nothing to say.
+    let mut out = Vec::new();
+    let record = Envelope::new("e1030", 1_030, "acme", keyed("j-ok", "k-2", "one"));
+    s.apply(&record, &mut out);
+    assert!(dead_letters(&out).is_empty() && rejection(&out, "j-ok").is_none(), "{out:#?}");
+}

@@ -437,8 +437,7 @@ pub fn deny(s: &mut Scheduler, e: &Envelope, denied: &Denied, out: &mut Vec<Enve
     match &e.event {
         Event::JobRequest(r) => {
             let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
-            let key = (e.tenant.clone(), job_id.clone());
-            if s.reg.own_job(&e.tenant, &job_id).is_none() && !s.reg.rejected.contains_key(&key) {
+            if take_job_id(s, e, &job_id, out) {
                 let rejection =
                     JobRejected { job_id, code: denied.code.into(), reason, field: None, duplicate_of: None };
                 reject(s, &e.tenant, rejection, out);
@@ -535,10 +534,8 @@ fn refused(s: &mut Scheduler, e: &Envelope, r: &JobRefused, out: &mut Vec<Envelo
 
 fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope>) {
     let job_id = r.job_id.clone().unwrap_or_else(|| e.id.clone());
-    if s.reg.own_job(&e.tenant, &job_id).is_some()
-        || s.reg.rejected.contains_key(&(e.tenant.clone(), job_id.clone()))
-    {
-        return; // the same submission read again
+    if !take_job_id(s, e, &job_id, out) {
+        return;
     }
     let tenant = s.reg.tenant(&e.tenant);
     if let Some(key) = &r.idempotency_key {
@@ -613,6 +610,31 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     }
     if s.mode.live {
         emit::admitted(s, job, out);
+    }
+}
+
+/// Whether request `e` takes `job_id` of its tenant (the first request of that id does, admitted
+/// or rejected). The same request read again does nothing; another request of a taken id is
+/// answered on `dead-letter`, never dropped: a job id is used once, whatever became of the job
+/// (a request refused live for a quota may still be admitted first in a replay, which learns of
+/// the refusal later, so a retry under the same id could not be decided the same way there).
+fn take_job_id(s: &mut Scheduler, e: &Envelope, job_id: &str, out: &mut Vec<Envelope>) -> bool {
+    let key = (e.tenant.clone(), job_id.to_string());
+    match s.reg.request_of.get(&key) {
+        None => {
+            s.reg.request_of.insert(key, e.id.clone());
+            true
+        }
+        Some(request) if *request == e.id => false,
+        Some(_) => {
+            let reason = format!(
+                "job_request: tenant `{}` already submitted a job `{job_id}` (admitted or rejected); a job id \
+                 is used once: submit again under a new id",
+                e.tenant
+            );
+            refuse(s, e, reason, out);
+            false
+        }
     }
 }
 

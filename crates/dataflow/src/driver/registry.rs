@@ -85,6 +85,8 @@ pub struct Registry {
     early_cancels: HashMap<(String, String), String>,
     /// How many of `early_cancels` each tenant has (bounded by [`EARLY_CANCELS`]).
     early_cancels_per_tenant: HashMap<String, usize>,
+    /// The request (envelope id) that took each (tenant, job id), admitted or rejected.
+    pub request_of: HashMap<(String, String), String>,
     /// Rejections by (tenant, job id) (re-emitted in the go-live snapshot).
     pub rejected: BTreeMap<(String, String), Envelope>,
     /// Dead letters for refused control records, by their id (re-emitted in the snapshot too).
