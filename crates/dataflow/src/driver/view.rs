@@ -89,14 +89,19 @@ impl View {
         update(&mut self.live, &changes.live_workers);
         update(&mut self.active, &changes.active);
         // Retractions first, so a state that moved within the step is replaced, not lost.
+        let mut had_state = rustc_hash::FxHashSet::default();
         for ((tk, sa), _) in changes.task_states.iter().filter(|(_, d)| *d < 0) {
             if self.tasks.get(tk) == Some(sa) {
                 self.tasks.remove(tk);
+                had_state.insert(*tk);
             }
         }
         for ((tk, (status, attempt)), _) in changes.task_states.iter().filter(|(_, d)| *d > 0) {
-            self.tasks.insert(*tk, (*status, *attempt));
-            moved.tasks.push((*tk, *status, *attempt));
+            let first = self.tasks.insert(*tk, (*status, *attempt)).is_none() && !had_state.contains(tk);
+            // A task's first state, pending, says nothing its job's admission did not.
+            if !(first && *status == TaskStatus::Pending) {
+                moved.tasks.push((*tk, *status, *attempt));
+            }
         }
         for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d < 0) {
             if self.jobs.get(job) == Some(status) {
@@ -201,5 +206,20 @@ mod tests {
         assert_eq!(v.job(0), Some(JobStatus::Succeeded));
         assert_eq!(moved.tasks, vec![((0, 0), TaskStatus::Succeeded, 1)]);
         assert_eq!(moved.jobs, vec![(0, JobStatus::Succeeded)]);
+    }
+
+    #[test]
+    fn a_tasks_first_pending_is_not_reported_and_a_later_one_is() {
+        let mut v = View::default();
+        let pending = |diff| (((0, 0), (TaskStatus::Pending, 0)), diff);
+        let cancelled = |diff| (((0, 0), (TaskStatus::Cancelled, 0)), diff);
+        let first = v.absorb(&Changes { task_states: vec![pending(1)], ..Changes::default() }, 0);
+        assert!(first.tasks.is_empty(), "the job's admission said it");
+        assert_eq!(v.task((0, 0)), Some((TaskStatus::Pending, 0)), "the view still knows it");
+        v.absorb(&Changes { task_states: vec![cancelled(1), pending(-1)], ..Changes::default() }, 1);
+        // Requeued: back to pending, which the read model must hear.
+        let again =
+            v.absorb(&Changes { task_states: vec![pending(1), cancelled(-1)], ..Changes::default() }, 2);
+        assert_eq!(again.tasks, vec![((0, 0), TaskStatus::Pending, 0)]);
     }
 }
