@@ -66,6 +66,8 @@ pub struct WorkerView {
     pub pool: Pool,
     /// (For an executor's main slots) it has a light pool, which takes its light attempts.
     pub has_light_pool: bool,
+    /// (For an executor's main slots) it has inference engines, which take its inference.
+    pub has_engine: bool,
 }
 
 /// Per-tenant share and limit.
@@ -127,6 +129,9 @@ pub fn fits(c: &Candidate, w: &WorkerView) -> Result<(), String> {
     }
     if c.light && w.has_light_pool {
         return Err("runs light attempts in its light pool".into());
+    }
+    if c.engine && w.has_engine {
+        return Err("runs inference in its engines".into());
     }
     if i64::from(w.capacity) < i64::from(c.slots) {
         return Err(format!("has {} slot(s) in all, needs {}", w.capacity, c.slots));
@@ -315,6 +320,7 @@ mod tests {
             cpu_load: 0.0,
             pool: Pool::Slots,
             has_light_pool: false,
+            has_engine: false,
         }
     }
 
@@ -384,6 +390,7 @@ mod tests {
             cpu_load: 0.0,
             pool: Pool::Slots,
             has_light_pool: false,
+            has_engine: false,
         };
         let err = score(&c, &w(vec!["site=cloud".into()])).unwrap_err();
         assert!(err.contains("`site=on-prem`") && err.contains("restricted-on-prem"), "{err}");

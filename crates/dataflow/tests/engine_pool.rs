@@ -74,6 +74,26 @@ fn inference_fills_the_engines_sequences_and_embeddings_keep_the_slots() {
 }
 
 #[test]
+fn inference_that_names_no_model_runs_in_an_engine_and_the_assignment_names_its_model() {
+    let mut s = scheduler(1, 4);
+    let request: JobRequest = serde_json::from_value(serde_json::json!({"type": "explicit", "job_id": "j",
+        "dag": {"tasks": (0..3).map(|i| serde_json::json!({"id": format!("t{i}"), "kind": "llm_inference",
+            "inputs": {"prompt": {"literal": "hi"}}})).collect::<Vec<_>>()}}))
+    .unwrap();
+    let first = assigned(&at(&mut s, 1_010, Event::JobRequest(request)));
+    // All three fit the engine's four sequences (one ordinary slot would take only one).
+    assert_eq!(split(&first), (3, 0), "{first:#?}");
+    assert!(first.iter().all(|a| a.requirements.model.as_deref() == Some("llm")), "{first:#?}");
+    // Read back, they hold the engine's places: one more fits, not more.
+    let request: JobRequest = serde_json::from_value(serde_json::json!({"type": "explicit", "job_id": "k",
+        "dag": {"tasks": (0..3).map(|i| serde_json::json!({"id": format!("t{i}"), "kind": "llm_inference",
+            "inputs": {"prompt": {"literal": "hi"}}})).collect::<Vec<_>>()}}))
+    .unwrap();
+    let next = assigned(&at(&mut s, 1_020, Event::JobRequest(request)));
+    assert_eq!(split(&next), (1, 0), "{next:#?}");
+}
+
+#[test]
 fn an_engine_is_the_only_place_its_model_runs() {
     // No sequences advertised at all for `llm` (an engine of 0): its inference waits, naming why,
     // rather than running in an ordinary slot.

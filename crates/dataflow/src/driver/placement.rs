@@ -67,6 +67,7 @@ pub fn worker_views(s: &Scheduler) -> Vec<WorkerView> {
                 cpu_load: info.cpu_load,
                 pool: info.pool,
                 has_light_pool: s.reg.light_pool(w).is_some(),
+                has_engine: s.reg.has_engine(w),
             })
         })
         .collect()
@@ -176,6 +177,11 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
     // One span per decision, in the job's trace; the attempt's span will be its child.
     // A pool is its executor's: the assignment names the executor and the pool.
     let pool = s.reg.workers[worker as usize].pool;
+    // An engine runs one model: inference that names none runs on that one, and says so.
+    let mut requirements = task.requirements.clone();
+    if pool == Pool::Engine && requirements.model.is_none() {
+        requirements.model = s.reg.workers[worker as usize].models.first().cloned();
+    }
     let worker_id = s.reg.executor_id(worker);
     let span = tracing::info_span!("splai.decision", otel.name = "schedule", job_id = %job.id, task_id = %task.id,
                                    attempt, worker = %worker_id);
@@ -186,7 +192,7 @@ fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envel
         worker_id: worker_id.to_string(),
         kind: task.kind,
         inputs,
-        requirements: task.requirements.clone(),
+        requirements,
         deadline_ms: s.now + timeout_ms,
         cache: task.cache.unwrap_or(true),
         expand: task.expand.is_some(),

@@ -274,6 +274,14 @@ impl Registry {
             .find(|p| self.workers[*p as usize].pool == Pool::Light && self.workers[*p as usize].registered)
     }
 
+    /// Whether executor entry `w` has a registered inference engine.
+    pub fn has_engine(&self, w: Worker) -> bool {
+        let pools = &self.workers[w as usize].pools;
+        pools
+            .iter()
+            .any(|p| self.workers[*p as usize].pool == Pool::Engine && self.workers[*p as usize].registered)
+    }
+
     /// The id of the executor an entry belongs to (what its attempts name).
     pub fn executor_id(&self, w: Worker) -> &str {
         &self.workers[self.executor_of(w) as usize].id

@@ -218,6 +218,7 @@ mod tests {
             cpu_load: 0.0,
             pool: Pool::Slots,
             has_light_pool: false,
+            has_engine: false,
         }
     }
 
