@@ -135,3 +135,31 @@ async fn a_waiting_client_that_goes_away_cancels_its_job() {
     assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
     generation_stopped(&up.url, &job).await;
 }
+
+/// Concurrent chat jobs (they name no model) run together as sequences of the model's engine on
+/// `splai up`'s default layout, not one per ordinary slot: six are running at once (two
+/// executors have one ordinary slot each, so running them there would stop at two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_chat_jobs_run_together_in_the_engine() {
+    if !common::models_present() {
+        return;
+    }
+    let up = Up::start("", &[], &[]).await;
+    let ids: Vec<String> = (0..6).map(|i| format!("together-{i}")).collect();
+    for id in &ids {
+        let body = serde_json::json!({"type": "chat", "job_id": id, "cache": false,
+            "input": {"messages": [{"role": "user", "content": LONG}], "max_tokens": 2000}});
+        assert_eq!(common::post(&up.url, "/v1/jobs", &body, None).await.0, 202);
+    }
+    common::wait_until("six chat jobs running at once", Duration::from_secs(120), async || {
+        let mut running = 0;
+        for id in &ids {
+            running += common::tasks_in(&up.url, id, None, splai_events::TaskState::Running).await;
+        }
+        if running == ids.len() { Ok(()) } else { Err(format!("{running} running")) }
+    })
+    .await;
+    for id in &ids {
+        reqwest::Client::new().delete(format!("{}/v1/jobs/{id}", up.url)).send().await.unwrap();
+    }
+}
