@@ -282,10 +282,7 @@ roles = ["submitter", "reader"]
 /// is not a tenant name, or names another tenant, is refused rather than ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_on_a_tenant_header_must_agree_with_the_token() {
-    let extra = format!(
-        "\n[gateway.tokens.acme-ci]\nsha256 = \"{}\"\ntenant = \"acme\"\nroles = [\"submitter\", \"reader\"]\n",
-        common::token_hash("ci-token")
-    );
+    let extra = common::token_table("acme-ci", "ci-token", "acme", &["submitter", "reader"]);
     let up = Up::start_auth(&extra, &[], &["--executors", "1"], "ci-token").await;
     let url = up.url.as_str();
     let bearer = ("authorization", "Bearer ci-token");

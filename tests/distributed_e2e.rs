@@ -244,10 +244,7 @@ fn rand_suffix() -> u128 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_records_from_another_tenant_do_not_act_on_a_job() {
     const OTHER: &str = "globex-token";
-    let other = format!(
-        "\n[gateway.tokens.globex]\nsha256 = \"{}\"\ntenant = \"globex\"\nroles = [\"submitter\", \"operator\"]\n",
-        common::token_hash(OTHER)
-    );
+    let other = common::token_table("globex", OTHER, "globex", &["submitter", "operator"]);
     let Some(cluster) = Cluster::start(&other).await else { return };
     let (url, run, brokers) = (cluster.url.clone(), cluster.run.clone(), cluster.brokers.clone());
     let job_id = format!("{run}-a-secret-1");
@@ -590,10 +587,7 @@ c.close()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_chain_is_anchored_on_kafka() {
     const ADMIN: &str = "auditor-token";
-    let admin = format!(
-        "\n[gateway.tokens.auditor]\nsha256 = \"{}\"\ntenant = \"acme\"\nroles = [\"admin\"]\n",
-        common::token_hash(ADMIN)
-    );
+    let admin = common::token_table("auditor", ADMIN, "acme", &["admin"]);
     let Some(cluster) = Cluster::start(&admin).await else { return };
     let (url, run) = (cluster.url.clone(), cluster.run.clone());
     let job = json!({"type": "explicit", "job_id": format!("{run}-audited"), "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
@@ -688,10 +682,7 @@ c.close()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_job_id_in_two_tenants_is_two_jobs_on_kafka_and_postgres() {
     const OTHER: &str = "globex-token";
-    let other = format!(
-        "\n[gateway.tokens.globex]\nsha256 = \"{}\"\ntenant = \"globex\"\nroles = [\"submitter\", \"reader\"]\n",
-        common::token_hash(OTHER)
-    );
+    let other = common::token_table("globex", OTHER, "globex", &["submitter", "reader"]);
     let Some(cluster) = Cluster::start(&other).await else { return };
     let (url, run) = (cluster.url.clone(), cluster.run.clone());
     let job_id = format!("{run}-shared");
@@ -731,10 +722,7 @@ async fn one_job_id_in_two_tenants_is_two_jobs_on_kafka_and_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_names_a_rewritten_chain_against_anchors_on_kafka() {
     const ADMIN: &str = "auditor-token";
-    let admin = format!(
-        "\n[gateway.tokens.auditor]\nsha256 = \"{}\"\ntenant = \"acme\"\nroles = [\"admin\"]\n",
-        common::token_hash(ADMIN)
-    );
+    let admin = common::token_table("auditor", ADMIN, "acme", &["admin"]);
     let Some(cluster) = Cluster::start(&admin).await else { return };
     let (url, run, config) = (cluster.url.clone(), cluster.run.clone(), cluster.config.clone());
     let job_id = format!("{run}-audited");

@@ -366,6 +366,16 @@ roles = ["submitter", "reader", "operator"]
 }
 
 /// The sha256 `splai token hash` prints for `token`.
+/// A `[gateway.tokens.NAME]` table giving `token` (hashed) to `tenant` with `roles`.
+pub fn token_table(name: &str, token: &str, tenant: &str, roles: &[&str]) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
+    format!(
+        "\n[gateway.tokens.{name}]\nsha256 = \"{}\"\ntenant = \"{tenant}\"\nroles = [{}]\n",
+        token_hash(token),
+        roles.join(", ")
+    )
+}
+
 pub fn token_hash(token: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_splai")).args(["token", "hash", token]).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()

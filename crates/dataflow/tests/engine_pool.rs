@@ -73,23 +73,24 @@ fn inference_fills_the_engines_sequences_and_embeddings_keep_the_slots() {
     assert_eq!(split(&next), (1, 0), "{next:#?}");
 }
 
+/// `n` inference tasks that name no model (as chat jobs' do).
+fn naming_no_model(id: &str, n: usize) -> Event {
+    let tasks: Vec<serde_json::Value> = (0..n)
+        .map(|i| serde_json::json!({"id": format!("t{i}"), "kind": "llm_inference", "inputs": {"prompt": {"literal": "hi"}}}))
+        .collect();
+    let request = serde_json::json!({"type": "explicit", "job_id": id, "dag": {"tasks": tasks}});
+    Event::JobRequest(serde_json::from_value(request).unwrap())
+}
+
 #[test]
 fn inference_that_names_no_model_runs_in_an_engine_and_the_assignment_names_its_model() {
     let mut s = scheduler(1, 4);
-    let request: JobRequest = serde_json::from_value(serde_json::json!({"type": "explicit", "job_id": "j",
-        "dag": {"tasks": (0..3).map(|i| serde_json::json!({"id": format!("t{i}"), "kind": "llm_inference",
-            "inputs": {"prompt": {"literal": "hi"}}})).collect::<Vec<_>>()}}))
-    .unwrap();
-    let first = assigned(&at(&mut s, 1_010, Event::JobRequest(request)));
+    let first = assigned(&at(&mut s, 1_010, naming_no_model("j", 3)));
     // All three fit the engine's four sequences (one ordinary slot would take only one).
     assert_eq!(split(&first), (3, 0), "{first:#?}");
     assert!(first.iter().all(|a| a.requirements.model.as_deref() == Some("llm")), "{first:#?}");
     // Read back, they hold the engine's places: one more fits, not more.
-    let request: JobRequest = serde_json::from_value(serde_json::json!({"type": "explicit", "job_id": "k",
-        "dag": {"tasks": (0..3).map(|i| serde_json::json!({"id": format!("t{i}"), "kind": "llm_inference",
-            "inputs": {"prompt": {"literal": "hi"}}})).collect::<Vec<_>>()}}))
-    .unwrap();
-    let next = assigned(&at(&mut s, 1_020, Event::JobRequest(request)));
+    let next = assigned(&at(&mut s, 1_020, naming_no_model("k", 3)));
     assert_eq!(split(&next), (1, 0), "{next:#?}");
 }
 
@@ -109,15 +110,10 @@ fn the_engines_attempts_are_current_at_a_heartbeat_and_end_at_a_restart() {
     let mut s = scheduler(1, 4);
     let first = assigned(&at(&mut s, 1_010, job("j", 4, 0)));
     assert_eq!(split(&first), (4, 0));
-    let beat = Event::Heartbeat(Heartbeat {
-        worker_id: "w1".into(),
-        seq: 1,
-        cpu_pct: 0.0,
-        memory_used_mb: 0,
-        running: first.iter().map(|a| a.attempt.clone()).collect(),
-        warm_models: vec!["llm".into()],
-        engines: BTreeMap::from([("llm".to_string(), EngineLoad { active: 4, waiting: 0 })]),
-    });
+    let mut beat = support::heartbeat(first.iter().map(|a| a.attempt.clone()).collect());
+    beat.warm_models = vec!["llm".into()];
+    beat.engines = BTreeMap::from([("llm".to_string(), EngineLoad { active: 4, waiting: 0 })]);
+    let beat = Event::Heartbeat(beat);
     let out = at(&mut s, 7_000, beat);
     assert!(!out.iter().any(|e| matches!(e.event, Event::Revoke(_))), "all current: {out:#?}");
 

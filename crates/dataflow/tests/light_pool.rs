@@ -73,15 +73,7 @@ fn inference_never_takes_a_light_slot() {
 fn a_heartbeat_naming_its_light_attempts_keeps_them() {
     let mut s = scheduler(1, 2);
     let first = assigned(&at(&mut s, 1_010, job()));
-    let beat = Event::Heartbeat(Heartbeat {
-        worker_id: "w1".into(),
-        seq: 1,
-        cpu_pct: 0.0,
-        memory_used_mb: 0,
-        running: first.iter().map(|a| a.attempt.clone()).collect(),
-        warm_models: vec![],
-        engines: Default::default(),
-    });
+    let beat = Event::Heartbeat(support::heartbeat(first.iter().map(|a| a.attempt.clone()).collect()));
     let out = at(&mut s, 2_000, beat);
     let revoked: Vec<&Envelope> = out.iter().filter(|e| matches!(e.event, Event::Revoke(_))).collect();
     assert!(revoked.is_empty(), "attempts the scheduler placed are current: {revoked:#?}");

@@ -7,7 +7,9 @@ use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 use splai_dataflow::{Scheduler, SchedulerOptions};
-use splai_events::{Assign, AttemptId, AttemptSucceeded, Envelope, Event, JobRequest, WorkerRegistered};
+use splai_events::{
+    Assign, AttemptId, AttemptSucceeded, Envelope, Event, Heartbeat, JobRequest, WorkerRegistered,
+};
 use splai_ingest::plan::Limits;
 
 pub const TTL: u64 = 15_000;
@@ -52,6 +54,19 @@ pub fn registration() -> Event {
         heartbeat_interval_ms: 5_000,
         version: "test".into(),
     })
+}
+
+/// `w1`'s first heartbeat, naming `running`.
+pub fn heartbeat(running: Vec<AttemptId>) -> Heartbeat {
+    Heartbeat {
+        worker_id: "w1".into(),
+        seq: 1,
+        cpu_pct: 0.0,
+        memory_used_mb: 0,
+        running,
+        warm_models: vec![],
+        engines: Default::default(),
+    }
 }
 
 /// Apply `event` at `at`, step, and feed the scheduler's own assignments back as the log would.
