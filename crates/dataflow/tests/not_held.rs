@@ -10,15 +10,7 @@ use splai_events::*;
 use support::{at, job, live, succeeded};
 
 fn beat(running: Vec<AttemptId>) -> Event {
-    Event::Heartbeat(Heartbeat {
-        worker_id: "w1".into(),
-        seq: 1,
-        cpu_pct: 0.0,
-        memory_used_mb: 0,
-        running,
-        warm_models: vec![],
-        engines: Default::default(),
-    })
+    Event::Heartbeat(support::heartbeat(running))
 }
 
 fn assigned(out: &[Envelope]) -> Vec<AttemptId> {
