@@ -227,11 +227,8 @@ pub async fn run(
                 m.set("splai_engine_sequence_steps_total", &labels, get(&stats.sequences_stepped));
                 m.set("splai_engine_prefix_tokens_reused_total", &labels, get(&stats.prefix_tokens_reused));
                 let load =
-                    |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as u32;
-                engines.insert(
-                    llm.name.clone(),
-                    EngineLoad { active: load(&stats.active), waiting: load(&stats.waiting) },
-                );
+                    EngineLoad { active: get(&stats.active) as u32, waiting: get(&stats.waiting) as u32 };
+                engines.insert(llm.name.clone(), load);
             }
             let hb = Heartbeat {
                 worker_id: opts.worker_id.clone(),

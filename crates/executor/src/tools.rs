@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
 
 use serde_json::{Value, json};
-use splai_ingest::plan::chunk_lines;
+use splai_ingest::plan::{MAX_SLEEP_MS, chunk_lines};
 
 use crate::AttemptError;
 use crate::shell::ShellLimits;
@@ -96,14 +96,15 @@ pub fn run(
             Ok(json!({ "text": out }))
         }
         "sleep" => {
-            // Waits `ms` (≤ 60 000), stopping early on revoke: a task of known duration, for
-            // measuring the runtime's own overhead and for tests.
-            let ms =
-                inputs.get("ms").and_then(Value::as_u64).filter(|ms| *ms <= 60_000).ok_or_else(|| {
-                    AttemptError::fatal(
-                        "tool `sleep`: input `ms` must be a whole number of milliseconds ≤ 60000",
-                    )
-                })?;
+            // Waits `ms` (≤ MAX_SLEEP_MS), stopping early on revoke: a task of known duration,
+            // for measuring the runtime's own overhead and for tests.
+            let ms = inputs.get("ms").and_then(Value::as_u64).filter(|ms| *ms <= MAX_SLEEP_MS).ok_or_else(
+                || {
+                    AttemptError::fatal(format!(
+                        "tool `sleep`: input `ms` must be a whole number of milliseconds ≤ {MAX_SLEEP_MS}"
+                    ))
+                },
+            )?;
             let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
             while std::time::Instant::now() < until {
                 if cancel.load(std::sync::atomic::Ordering::SeqCst) {

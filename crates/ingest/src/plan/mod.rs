@@ -24,7 +24,7 @@ pub use expand::{expand, parse_subdag};
 pub use hybrid::{CATALOGUE, Catalogue, MAX_STEPS};
 pub use parse::parse_request;
 pub use planner::{HybridPlanner, Planner, TemplatePlanner, plan};
-pub use validate::validate;
+pub use validate::{MAX_SLEEP_MS, MAX_TOKENS, validate};
 
 /// Admission limits (sizes in bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

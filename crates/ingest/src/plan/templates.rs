@@ -125,7 +125,7 @@ fn opt_string<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>, PlanE
 /// Generation parameters passed through to inference tasks.
 fn generation(input: &Value) -> Result<Vec<(&'static str, TaskInput)>, PlanError> {
     let mut params = Vec::new();
-    if let Some(n) = opt_u64(input, "max_tokens", 4096)? {
+    if let Some(n) = opt_u64(input, "max_tokens", super::MAX_TOKENS)? {
         params.push(("max_tokens", lit(n)));
     }
     if let Some(t) = field(input, "temperature") {
