@@ -4,7 +4,9 @@
 
 use rayon::prelude::*;
 
-use crate::kv::LayerKv;
+use std::sync::Arc;
+
+use crate::kv::{KvBlock, LayerKv, segments};
 use crate::llama::Dims;
 
 /// Cosine and sine of the rotary embedding, `[position][head_dim / 2]`.
@@ -54,13 +56,14 @@ impl Rope {
 }
 
 /// Attention of `len` new rows starting at position `start`: `q` `[len][n_head × hd]`, `k` and
-/// `v` `[len][n_kv × hd]` (appended to `kv`), into `out` `[len][n_head × hd]`.
+/// `v` `[len][n_kv × hd]` (appended to `tail`, after layer `l` of `blocks`), into `out`
+/// `[len][n_head × hd]`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attend(
     mut q: Vec<f32>,
     mut k: Vec<f32>,
     v: &[f32],
-    kv: &mut LayerKv,
+    (blocks, l, tail): (&[Arc<KvBlock>], usize, &mut LayerKv),
     start: usize,
     d: &Dims,
     rope: &Rope,
@@ -69,13 +72,13 @@ pub(crate) fn attend(
     let (hd, n_head, n_kv) = (d.head_dim, d.n_head, d.n_kv_head);
     rope.apply(&mut q, start, n_head);
     rope.apply(&mut k, start, n_kv);
-    kv.k.extend_from_slice(&k);
-    kv.v.extend_from_slice(v);
-    let (keys, values) = (&kv.k, &kv.v);
+    tail.k.extend_from_slice(&k);
+    tail.v.extend_from_slice(v);
+    let segments = segments(blocks, l, tail);
     let width = n_kv * hd;
     // Causal: row `t` sees positions up to its own.
     let row = |t: usize, q: &[f32], out: &mut [f32]| {
-        splai_kernels::attend_cached(q, keys, values, start + t + 1, width, hd, out)
+        splai_kernels::attend_cached(q, &segments, start + t + 1, width, hd, out)
     };
     let qrow = n_head * hd;
     // Prompt chunks have many rows: spread them over the threads; a decode row runs inline.
@@ -142,7 +145,7 @@ mod tests {
         let (q, k, v) = (values(len * 48, 1), values(len * 16, 2), values(len * 16, 3));
         let mut kv = LayerKv::default();
         let mut out = vec![0f32; len * 48];
-        attend(q.clone(), k.clone(), &v, &mut kv, 0, &d, &rope, &mut out);
+        attend(q.clone(), k.clone(), &v, (&[], 0, &mut kv), 0, &d, &rope, &mut out);
         let expected = reference(&q, &k, &v, len, &d, &rope);
         for (a, b) in out.iter().zip(&expected) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
@@ -155,7 +158,7 @@ mod tests {
                 q[t * 48..][..48].to_vec(),
                 k[t * 16..][..16].to_vec(),
                 &v[t * 16..][..16],
-                &mut kv,
+                (&[], 0, &mut kv),
                 t,
                 &d,
                 &rope,

@@ -76,6 +76,9 @@ impl Llama {
             swiglu(&mut gate, &up);
             add(&mut x, &layer.down.forward_rows(&gate, rows)?);
         }
+        for p in parts.iter_mut() {
+            p.cache.seal()?;
+        }
         let mut last = Vec::new();
         let mut end = 0;
         for p in parts.iter() {
@@ -114,7 +117,8 @@ impl Llama {
             let len = p.tokens.len();
             let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len * qw);
             rest = tail;
-            jobs.push((row, len, *start, &mut p.cache.layers[l], mine));
+            let cache = &mut *p.cache;
+            jobs.push((row, len, *start, (&cache.blocks[..], l, &mut cache.tail[l]), mine));
             row += len;
         }
         jobs.into_par_iter().for_each(|(row, len, start, kv, out)| {

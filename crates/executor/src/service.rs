@@ -52,6 +52,12 @@ pub const SERIES: &[(&str, &str, &str)] = &[
         "counter",
         "Sequences summed over steps (/ steps = mean batch), by model.",
     ),
+    ("splai_engine_kv_blocks", "gauge", "KV blocks of an LLM engine's pool (16 positions each), by model."),
+    (
+        "splai_engine_kv_blocks_taken",
+        "gauge",
+        "KV blocks held by sequences and cached prefixes or reserved by sequences, by model.",
+    ),
     (
         "splai_engine_prefix_tokens_reused_total",
         "counter",
@@ -226,6 +232,8 @@ pub async fn run(
                 m.set("splai_engine_steps_total", &labels, get(&stats.steps));
                 m.set("splai_engine_sequence_steps_total", &labels, get(&stats.sequences_stepped));
                 m.set("splai_engine_prefix_tokens_reused_total", &labels, get(&stats.prefix_tokens_reused));
+                m.set("splai_engine_kv_blocks", &labels, get(&stats.kv_blocks));
+                m.set("splai_engine_kv_blocks_taken", &labels, get(&stats.kv_blocks_taken));
                 let load =
                     EngineLoad { active: get(&stats.active) as u32, waiting: get(&stats.waiting) as u32 };
                 engines.insert(llm.name.clone(), load);

@@ -34,17 +34,31 @@ twin! {
 
 twin! {
     /// Softmax attention of one query row `q` (`heads` heads of `head_dim`) against the first
-    /// `seen` rows of `keys` and `values` (`kv_width` values each: the key/value heads, each
-    /// shared by `heads / (kv_width / head_dim)` query heads), into `out` (like `q`).
-    pub fn attend_cached(q: &[f32], keys: &[f32], values: &[f32], seen: usize, kv_width: usize, head_dim: usize, out: &mut [f32]) {
+    /// `seen` cached positions, held in `segments` in order (a sequence's KV blocks, then its
+    /// tail): each segment is `(keys, values)` of `kv_width` values a position (the key/value
+    /// heads, each shared by `heads / (kv_width / head_dim)` query heads). Into `out` (like `q`).
+    /// The arithmetic runs in position order whatever the segmentation, so a cache split into
+    /// blocks gives the bits one contiguous buffer gives.
+    pub fn attend_cached(q: &[f32], segments: &[(&[f32], &[f32])], seen: usize, kv_width: usize, head_dim: usize, out: &mut [f32]) {
         let hd = head_dim;
         let shared = (q.len() / kv_width.max(1)).max(1);
         let scale = 1.0 / (hd as f32).sqrt();
         let mut scores = vec![0f32; seen];
+        // The positions each segment contributes, up to `seen`.
+        let mut spans = Vec::with_capacity(segments.len());
+        let mut left = seen;
+        for (keys, values) in segments {
+            let n = (keys.len() / kv_width.max(1)).min(left);
+            spans.push((*keys, *values, n));
+            left -= n;
+        }
         for (h, (qh, oh)) in q.chunks_exact(hd).zip(out.chunks_exact_mut(hd)).enumerate() {
             let at = (h / shared) * hd;
-            for (j, s) in scores.iter_mut().enumerate() {
-                *s = dot(qh, &keys[j * kv_width + at..][..hd]) * scale;
+            let mut s = scores.iter_mut();
+            for (keys, _, n) in &spans {
+                for (j, s) in (0..*n).zip(&mut s) {
+                    *s = dot(qh, &keys[j * kv_width + at..][..hd]) * scale;
+                }
             }
             let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
             for s in scores.iter_mut() {
@@ -52,10 +66,13 @@ twin! {
             }
             let total = sum(&scores);
             oh.fill(0.0);
-            for (j, p) in scores.iter().enumerate() {
-                let weight = p / total;
-                for (o, v) in oh.iter_mut().zip(&values[j * kv_width + at..][..hd]) {
-                    *o += weight * v;
+            let mut p = scores.iter();
+            for (_, values, n) in &spans {
+                for (j, p) in (0..*n).zip(&mut p) {
+                    let weight = p / total;
+                    for (o, v) in oh.iter_mut().zip(&values[j * kv_width + at..][..hd]) {
+                        *o += weight * v;
+                    }
                 }
             }
         }
@@ -102,7 +119,30 @@ mod tests {
         // Two query heads share one key/value head of width 4.
         let (keys, values) = ([1.0, 0.0, 0.0, 0.0], [0.5, -1.0, 2.0, 3.0]);
         let mut out = [0f32; 8];
-        attend_cached(&[1.0; 8], &keys, &values, 1, 4, 4, &mut out);
+        attend_cached(&[1.0; 8], &[(&keys, &values)], 1, 4, 4, &mut out);
         assert_eq!(out, [0.5, -1.0, 2.0, 3.0, 0.5, -1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn attention_over_blocks_is_bit_identical_to_one_buffer() {
+        let (width, hd, seen) = (8, 4, 37);
+        let vals = |seed: u32| -> Vec<f32> {
+            (0..seen * width).map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0).collect()
+        };
+        let (keys, values) = (vals(1), vals(2));
+        let q: Vec<f32> = (0..16).map(|i| i as f32 / 8.0 - 1.0).collect();
+        let mut whole = [0f32; 16];
+        attend_cached(&q, &[(&keys, &values)], seen, width, hd, &mut whole);
+        // Blocks of 16 positions and a tail of 5, with one position more than `seen` in the tail.
+        let (k, v) = (&keys, &values);
+        let b = 16 * width;
+        let mut tail_k = k[2 * b..].to_vec();
+        let mut tail_v = v[2 * b..].to_vec();
+        tail_k.extend_from_slice(&[9.0; 8]);
+        tail_v.extend_from_slice(&[9.0; 8]);
+        let segments = [(&k[..b], &v[..b]), (&k[b..2 * b], &v[b..2 * b]), (&tail_k[..], &tail_v[..])];
+        let mut paged = [0f32; 16];
+        attend_cached(&q, &segments, seen, width, hd, &mut paged);
+        assert_eq!(whole, paged);
     }
 }

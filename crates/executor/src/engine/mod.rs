@@ -3,11 +3,12 @@
 //! engine, and each step runs one forward pass over all of them ([`Llama::forward_batch`]): the
 //! next token of every decoding sequence plus prompt chunks of sequences still prefilling, up to
 //! `prefill_chunk` prompt tokens a step, so a long prompt never stalls running decodes. New
-//! sequences join between steps, up to `max_batch` at once and within the KV budget (a sequence
-//! reserves prompt + `max_tokens` positions when it joins, so a running sequence never runs out
-//! of memory; one that does not fit waits, one that could never fit is refused). Sequences that
-//! share a prompt prefix reuse its KV ([`prefix`]). Cancellation and deadlines are checked
-//! between steps.
+//! sequences join between steps, up to `max_batch` at once and within the KV budget: one pool of
+//! blocks ([`crate::kv`]) that running sequences and cached prefixes share. A sequence reserves
+//! the blocks its prompt and `max_tokens` can fill when it joins, less the blocks of a cached
+//! prefix it starts from (held by reference, [`prefix`]), so a running sequence never runs out of
+//! memory; one that does not fit waits (cached prefixes nobody holds give way first), one that
+//! could never fit is refused. Cancellation and deadlines are checked between steps.
 //!
 //! The engine owns the model and its inference threads: one thread runs the loop inside a rayon
 //! pool of `threads` threads, which the products of every step use.
@@ -27,6 +28,7 @@ use tokenizers::Tokenizer;
 
 use crate::AttemptError;
 use crate::batch::Part;
+use crate::kv::{BLOCK, KvPool};
 use crate::llama::{Llama, SeqCache};
 use crate::llm::{GenParams, Generation};
 use prefix::PrefixCache;
@@ -40,9 +42,9 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// Prompt tokens one step computes at most (over all prefilling sequences).
     pub prefill_chunk: usize,
-    /// KV memory of running sequences (MiB).
+    /// KV memory of the engine, running sequences and cached prefixes together (MiB).
     pub kv_cache_mb: usize,
-    /// KV memory of cached prompt prefixes (MiB; 0: no prefix caching).
+    /// Of that, what cached prompt prefixes may keep (MiB; 0: no prefix caching).
     pub prefix_cache_mb: usize,
     /// Inference threads (0: as many as the process's rayon pool has, which honours
     /// `RAYON_NUM_THREADS`, else one per core).
@@ -90,6 +92,9 @@ pub struct EngineStats {
     /// Sequences running, and requests waiting for room, as of the last step.
     pub active: AtomicU64,
     pub waiting: AtomicU64,
+    /// KV blocks held or reserved, as of the last step, and the pool's size.
+    pub kv_blocks_taken: AtomicU64,
+    pub kv_blocks: AtomicU64,
 }
 
 /// The handle: submit requests; dropping it ends the engine once its sequences are done.
@@ -124,12 +129,13 @@ impl Engine {
             .map_err(|e| AttemptError::fatal(format!("cannot start the inference threads: {e}")))?;
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(EngineStats::default());
+        let bytes_per_position =
+            SeqCache::bytes_per_position(model.layer_count(), model.dims.n_kv_head, model.dims.head_dim);
+        let kv = KvPool::new((config.kv_cache_mb << 20) / (bytes_per_position * BLOCK).max(1));
+        stats.kv_blocks.store(kv.capacity() as u64, Ordering::Relaxed);
         let looped = Loop {
-            bytes_per_position: SeqCache::bytes_per_position(
-                model.layer_count(),
-                model.dims.n_kv_head,
-                model.dims.head_dim,
-            ),
+            bytes_per_position,
+            pool: kv,
             model,
             tokenizer,
             eos,
@@ -168,6 +174,7 @@ struct Loop {
     config: EngineConfig,
     stats: Arc<EngineStats>,
     bytes_per_position: usize,
+    pool: Arc<KvPool>,
 }
 
 /// What a step did for one sequence: its index, prompt tokens it fed, whether it got logits.
@@ -183,11 +190,9 @@ impl Loop {
     }
 
     fn run(self, rx: mpsc::Receiver<Request>) {
-        let budget = self.positions(self.config.kv_cache_mb);
         let mut prefixes = PrefixCache::new(self.positions(self.config.prefix_cache_mb));
         let mut waiting: VecDeque<Request> = VecDeque::new();
         let mut active: Vec<Sequence> = Vec::new();
-        let mut reserved = 0usize;
         loop {
             if active.is_empty() && waiting.is_empty() {
                 match rx.recv() {
@@ -196,13 +201,12 @@ impl Loop {
                 }
             }
             waiting.extend(rx.try_iter());
-            self.admit(&mut waiting, &mut active, &mut reserved, budget, &mut prefixes);
+            self.admit(&mut waiting, &mut active, &mut prefixes);
             let now = Instant::now();
             let mut i = 0;
             while i < active.len() {
                 if let Some(e) = active[i].stopped(now) {
                     let seq = active.swap_remove(i);
-                    reserved -= seq.reserved;
                     seq.finish(Finish::Failed(e), &self.tokenizer);
                 } else {
                     i += 1;
@@ -210,12 +214,12 @@ impl Loop {
             }
             self.stats.active.store(active.len() as u64, Ordering::Relaxed);
             self.stats.waiting.store(waiting.len() as u64, Ordering::Relaxed);
+            self.stats.kv_blocks_taken.store(self.pool.taken() as u64, Ordering::Relaxed);
             if active.is_empty() {
                 continue;
             }
             for (i, how) in self.step(&mut active, &mut prefixes).into_iter().rev() {
                 let seq = active.remove(i);
-                reserved -= seq.reserved;
                 seq.finish(how, &self.tokenizer);
             }
         }
@@ -226,8 +230,6 @@ impl Loop {
         &self,
         waiting: &mut VecDeque<Request>,
         active: &mut Vec<Sequence>,
-        reserved: &mut usize,
-        budget: usize,
         prefixes: &mut PrefixCache,
     ) {
         waiting.retain(|r| {
@@ -241,19 +243,18 @@ impl Loop {
         });
         while active.len() < self.config.max_batch {
             let Some(front) = waiting.front() else { break };
-            let need = front.prompt.len() + front.params.max_tokens;
-            if need > budget {
+            let positions = front.prompt.len() + front.params.max_tokens;
+            let need = positions.div_ceil(BLOCK);
+            if need > self.pool.capacity() {
                 let r = waiting.pop_front().expect("front exists");
                 let _ = r.events.send(Event::Done(Err(AttemptError::fatal(format!(
-                    "a prompt of {} tokens plus max_tokens {} needs {need} KV positions; the engine's \
-                     budget (executor.kv_cache_mb) holds {budget}",
+                    "a prompt of {} tokens plus max_tokens {} needs {positions} KV positions; the \
+                     engine's budget (executor.kv_cache_mb) holds {}",
                     r.prompt.len(),
-                    r.params.max_tokens
+                    r.params.max_tokens,
+                    self.pool.capacity() * BLOCK
                 )))));
                 continue;
-            }
-            if *reserved + need > budget {
-                break; // waits for running sequences to end
             }
             // A prompt with nothing cached that shares whole blocks with one still being read
             // waits for that read to end (a step or two), then takes the shared part from the
@@ -269,8 +270,8 @@ impl Loop {
             {
                 break;
             }
-            let r = waiting.pop_front().expect("front exists");
-            if r.params.max_tokens == 0 {
+            if front.params.max_tokens == 0 {
+                let r = waiting.pop_front().expect("front exists");
                 let _ = r.events.send(Event::Done(Ok(Generation {
                     text: String::new(),
                     prompt_tokens: r.prompt.len() as u32,
@@ -279,12 +280,22 @@ impl Loop {
                 })));
                 continue;
             }
-            let (cache, fed) = match prefixes.lookup(&r.prompt) {
-                Ok(Some(found)) => found,
-                _ => (SeqCache::new(self.model.layer_count()), 0),
+            let shared = prefixes.lookup(&front.prompt);
+            let own = need - shared.len();
+            let reservation = loop {
+                match self.pool.reserve(own) {
+                    Some(r) => break Some(r),
+                    None if prefixes.evict_oldest() => {}
+                    None => break None,
+                }
             };
+            let Some(reservation) = reservation else {
+                break; // waits for running sequences to end
+            };
+            let r = waiting.pop_front().expect("front exists");
+            let fed = shared.len() * BLOCK;
             self.stats.prefix_tokens_reused.fetch_add(fed as u64, Ordering::Relaxed);
-            *reserved += need;
+            let cache = SeqCache::with_blocks(self.model.layer_count(), shared, reservation);
             active.push(Sequence::new(r, cache, fed));
         }
     }
@@ -348,7 +359,7 @@ impl Loop {
             }
             if slot.fed > 0 {
                 // The prompt is in: its prefix may serve later sequences.
-                let _ = prefixes.insert(&seq.req.prompt, &seq.cache);
+                prefixes.insert(&seq.req.prompt, seq.cache.blocks());
             }
             rows[slot.seq] = Some(row);
             row += 1;

@@ -1,22 +1,24 @@
 //! Prefix caching: KV caches of prompt prefixes that later sequences reuse instead of computing
 //! again (a system prompt, a chat template, a batch_analysis instruction shared by every item).
 //!
-//! Entries are whole blocks of `BLOCK` tokens. A new sequence takes the longest block-aligned
-//! prefix it shares with any entry (always leaving at least one prompt token to compute, whose
-//! logits start the reply) as a copy, so entries are never written by the sequences that use
-//! them. The keys and values of a position depend only on the tokens up to it, so a copied prefix
-//! is the prefix the sequence would have computed. Memory is bounded by a token budget; the least
-//! recently used entries go first.
+//! Entries are the sealed KV blocks ([`crate::kv`]) of a prompt's whole blocks of `BLOCK`
+//! tokens. A new sequence starts from the longest block-aligned prefix it shares with any entry
+//! (always leaving at least one prompt token to compute, whose logits start the reply), holding
+//! the very same blocks: nothing is copied, and a block many sequences share is in memory once.
+//! Sealed blocks never change, and the keys and values of a position depend only on the tokens
+//! up to it, so a shared prefix is the prefix the sequence would have computed. What the entries
+//! keep is bounded by a token budget, and they give way when running sequences need the pool;
+//! the least recently used go first.
 
-use crate::llama::SeqCache;
+use std::sync::Arc;
 
-/// Granularity of shared prefixes (tokens).
-pub(super) const BLOCK: usize = 16;
+pub(super) use crate::kv::BLOCK;
+use crate::kv::KvBlock;
 
 #[derive(Debug)]
 struct Entry {
     tokens: Vec<u32>,
-    cache: SeqCache,
+    blocks: Vec<Arc<KvBlock>>,
     last_used: u64,
 }
 
@@ -25,8 +27,6 @@ pub(super) struct PrefixCache {
     entries: Vec<Entry>,
     budget: usize,
     clock: u64,
-    /// Prompt tokens served from the cache (a counter for metrics and tests).
-    pub(super) hits: u64,
 }
 
 pub(super) fn common(a: &[u32], b: &[u32]) -> usize {
@@ -35,11 +35,11 @@ pub(super) fn common(a: &[u32], b: &[u32]) -> usize {
 
 impl PrefixCache {
     pub(super) fn new(budget_tokens: usize) -> Self {
-        Self { entries: Vec::new(), budget: budget_tokens, clock: 0, hits: 0 }
+        Self { entries: Vec::new(), budget: budget_tokens, clock: 0 }
     }
 
-    /// A copy of the longest cached prefix of `prompt` and its length, if one is a block long.
-    pub(super) fn lookup(&mut self, prompt: &[u32]) -> candle_core::Result<Option<(SeqCache, usize)>> {
+    /// The blocks of the longest cached prefix of `prompt` (none shorter than a block).
+    pub(super) fn lookup(&mut self, prompt: &[u32]) -> Vec<Arc<KvBlock>> {
         let usable = (prompt.len().saturating_sub(1) / BLOCK) * BLOCK;
         let best = self
             .entries
@@ -53,43 +53,41 @@ impl PrefixCache {
             Some((n, entry)) if n >= BLOCK => {
                 self.clock += 1;
                 entry.last_used = self.clock;
-                self.hits += n as u64;
-                Ok(Some((entry.cache.prefix(n)?, n)))
+                entry.blocks[..n / BLOCK].to_vec()
             }
-            _ => Ok(None),
+            _ => Vec::new(),
         }
     }
 
-    /// Keep the block-aligned prefix of `prompt`, whose keys and values `cache` holds (exactly
-    /// the prompt's positions: called when its prefill ends).
-    pub(super) fn insert(&mut self, prompt: &[u32], cache: &SeqCache) -> candle_core::Result<()> {
+    /// Keep the block-aligned prefix of `prompt`, whose keys and values are the first of
+    /// `blocks` (called when its prefill ends, so every whole block of the prompt is sealed).
+    pub(super) fn insert(&mut self, prompt: &[u32], blocks: &[Arc<KvBlock>]) {
         let len = (prompt.len() / BLOCK) * BLOCK;
-        if len < BLOCK || len > self.budget {
-            return Ok(());
+        if len < BLOCK || len > self.budget || blocks.len() < len / BLOCK {
+            return;
         }
         self.clock += 1;
         if let Some(e) =
             self.entries.iter_mut().find(|e| e.tokens.len() >= len && e.tokens[..len] == prompt[..len])
         {
             e.last_used = self.clock;
-            return Ok(());
+            return;
         }
         // A longer entry replaces the shorter ones it extends.
         self.entries.retain(|e| !(e.tokens.len() < len && prompt[..e.tokens.len()] == e.tokens[..]));
-        while self.used() + len > self.budget {
-            let Some(oldest) =
-                self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i)
-            else {
-                break;
-            };
-            self.entries.swap_remove(oldest);
-        }
+        while self.used() + len > self.budget && self.evict_oldest() {}
         self.entries.push(Entry {
             tokens: prompt[..len].to_vec(),
-            cache: cache.prefix(len)?,
+            blocks: blocks[..len / BLOCK].to_vec(),
             last_used: self.clock,
         });
-        Ok(())
+    }
+
+    /// Drop the least recently used entry (its blocks return to the pool once no running
+    /// sequence holds them); false when there is none.
+    pub(super) fn evict_oldest(&mut self) -> bool {
+        let oldest = self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i);
+        oldest.map(|i| self.entries.swap_remove(i)).is_some()
     }
 
     /// Prompt tokens of `prompt` a lookup would take from the cache now.

@@ -22,8 +22,6 @@ pub(super) struct Sequence {
     pub(super) fed: usize,
     /// The token sampled last, to be fed in the next step.
     pub(super) next: Option<u32>,
-    /// KV positions reserved for this sequence (prompt + max_tokens).
-    pub(super) reserved: usize,
     sampler: LogitsProcessor,
     /// The structured-output automaton, when the request asked for a response format.
     machine: Option<Machine>,
@@ -45,14 +43,12 @@ impl Sequence {
     pub(super) fn new(req: Request, cache: SeqCache, fed: usize) -> Self {
         let temperature = req.params.temperature.filter(|t| *t > 0.0);
         let sampler = LogitsProcessor::new(req.params.seed, temperature, None);
-        let reserved = req.prompt.len() + req.params.max_tokens;
         let machine = req.params.response.clone().map(Machine::new);
         Self {
             req,
             cache,
             fed,
             next: None,
-            reserved,
             sampler,
             machine,
             constrained_nanos: 0,

@@ -217,3 +217,47 @@ fn structured_outputs_always_parse_and_fit_the_schema() {
         }
     }
 }
+
+/// Sequences that start from a cached prefix hold its blocks, not copies: a KV pool too small
+/// for four prompts' worth of blocks runs all four together when they share a system prompt.
+#[test]
+fn shared_prefix_blocks_count_once_in_the_kv_pool() {
+    let system = "You are a careful assistant. Answer in one short sentence, plainly, without lists. \
+                  Never use more words than the question needs.";
+    let prompt =
+        |q: &str| LlmModel::chat_prompt(&[("system".into(), system.into()), ("user".into(), q.into())]);
+    let Some(probe) = load(EngineConfig { kv_cache_mb: 1, ..EngineConfig::default() }) else { return };
+    let ids: Vec<Vec<u32>> = QUESTIONS[..4]
+        .iter()
+        .map(|q| probe.tokenizer.encode(prompt(q), false).unwrap().get_ids().to_vec())
+        .collect();
+    let max_tokens = 6;
+    let need = ids.iter().map(|p| (p.len() + max_tokens).div_ceil(BLOCK)).max().unwrap();
+    let shared = (prefix::common(&ids[0], &ids[1]).min(ids[1].len() - 1)) / BLOCK;
+    assert!(shared >= 2, "the system prompt spans whole blocks");
+    let block_bytes = (1usize << 20) / probe.engine().stats().kv_blocks.load(Ordering::Relaxed).max(1) as usize;
+    let block_bytes = block_bytes.max(1);
+    drop(probe);
+    // Room for the first prompt whole and three more that share its system prompt's blocks,
+    // and not for four prompts that each hold their own.
+    let fits_shared = need + 3 * (need - shared);
+    let mb = (fits_shared * block_bytes).div_ceil(1 << 20);
+    let Some(model) = load(EngineConfig { kv_cache_mb: mb, ..EngineConfig::default() }) else { return };
+    let capacity = model.engine().stats().kv_blocks.load(Ordering::Relaxed) as usize;
+    assert!(capacity >= fits_shared && capacity < 4 * need, "{capacity} blocks, need {need}, shared {shared}");
+    let (tx, rx) = mpsc::channel();
+    for prompt in &ids {
+        let request = Request {
+            prompt: prompt.clone(),
+            params: params(max_tokens),
+            cancel: Arc::default(),
+            events: tx.clone(),
+        };
+        model.engine().submit(request).unwrap();
+    }
+    drop(tx);
+    let done = rx.iter().filter(|e| matches!(e, Event::Done(Ok(_)))).count();
+    assert_eq!(done, 4);
+    let widest = model.engine().stats().widest_step.load(Ordering::Relaxed);
+    assert_eq!(widest, 4, "all four ran together in {capacity} blocks (each alone needs {need})");
+}
