@@ -102,7 +102,11 @@ impl Drop for Lease {
 }
 
 /// Layer `l`'s keys and values as segments in position order: each block's, then the tail's.
-pub(crate) fn segments<'a>(blocks: &'a [Arc<KvBlock>], l: usize, tail: &'a LayerKv) -> Vec<(&'a [f32], &'a [f32])> {
+pub(crate) fn segments<'a>(
+    blocks: &'a [Arc<KvBlock>],
+    l: usize,
+    tail: &'a LayerKv,
+) -> Vec<(&'a [f32], &'a [f32])> {
     blocks
         .iter()
         .map(|b| &b.layers[l])

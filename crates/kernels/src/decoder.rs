@@ -127,7 +127,9 @@ mod tests {
     fn attention_over_blocks_is_bit_identical_to_one_buffer() {
         let (width, hd, seen) = (8, 4, 37);
         let vals = |seed: u32| -> Vec<f32> {
-            (0..seen * width).map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0).collect()
+            (0..seen * width)
+                .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+                .collect()
         };
         let (keys, values) = (vals(1), vals(2));
         let q: Vec<f32> = (0..16).map(|i| i as f32 / 8.0 - 1.0).collect();

@@ -86,6 +86,17 @@ struct Layer {
     out_norm: Norm,
 }
 
+/// Activation buffers a forward pass reuses: fresh ones cost a page fault and a page of zeroing
+/// per 4 KiB on every pass (the allocator returns freed large blocks to the system).
+#[derive(Debug, Default)]
+struct Scratch {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    sublayer: Vec<f32>,
+    inner: Vec<f32>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Bert {
     width: usize,
@@ -98,6 +109,8 @@ pub(crate) struct Bert {
     segment: Vec<f32>,
     embed_norm: Norm,
     layers: Vec<Layer>,
+    /// Buffers of passes that ended, one set per pass that may run at once.
+    scratch: std::sync::Mutex<Vec<Scratch>>,
 }
 
 /// The named tensors of a safetensors file, looked up with or without a `bert.` prefix.
@@ -216,6 +229,7 @@ impl Bert {
                 .ok_or_else(|| BertError::Unsupported("the token type embeddings are empty".into()))?,
             embed_norm: t.norm("embeddings.LayerNorm", h, eps)?,
             layers,
+            scratch: std::sync::Mutex::default(),
         })
     }
 
@@ -229,14 +243,31 @@ impl Bert {
         self.max_positions
     }
 
-    /// The last hidden state of every token of every sequence, packed in order (`width()`
-    /// values per token), computed on up to `threads` threads of the current rayon pool.
-    pub fn forward(&self, sequences: &[&[u32]], threads: usize) -> Result<Vec<f32>, BertError> {
+    /// `read` of the last hidden state of every token of every sequence, packed in order
+    /// (`width()` values per token), computed on up to `threads` threads of the current rayon
+    /// pool.
+    pub fn forward<R>(
+        &self,
+        sequences: &[&[u32]],
+        threads: usize,
+        read: impl FnOnce(&[f32]) -> R,
+    ) -> Result<R, BertError> {
+        let mut scratch = self.scratch.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default();
+        let result = self.pass(sequences, threads, &mut scratch).map(|()| read(&scratch.x));
+        if let Ok(mut kept) = self.scratch.lock() {
+            kept.push(scratch);
+        }
+        result
+    }
+
+    /// The pass itself, leaving the last hidden state in `s.x`.
+    fn pass(&self, sequences: &[&[u32]], threads: usize, s: &mut Scratch) -> Result<(), BertError> {
         let h = self.width;
         let lens: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
         let rows: usize = lens.iter().sum();
         let vocab = self.word.len() / h;
-        let mut x = Vec::with_capacity(rows * h);
+        let x = &mut s.x;
+        x.clear();
         for seq in sequences {
             if seq.len() > self.max_positions {
                 return Err(BertError::Input(format!(
@@ -256,27 +287,25 @@ impl Bert {
                 x.extend(word.iter().zip(position).zip(&self.segment).map(|((w, p), s)| w + p + s));
             }
         }
-        self.embed_norm.rows(&mut x);
-        // Buffers reused by every layer (fresh ones per layer cost page faults on each pass).
-        let inner_width = self.layers.first().map_or(0, |l| l.up.rows());
-        let (mut qkv, mut context) = (vec![0f32; rows * 3 * h], vec![0f32; rows * h]);
-        let (mut sublayer, mut inner) = (vec![0f32; rows * h], vec![0f32; rows * inner_width]);
+        self.embed_norm.rows(x);
         let product = |w: &F32Matrix, input: &[f32], out: &mut Vec<f32>| -> Result<(), BertError> {
             out.resize(rows * w.rows(), 0.0);
             w.matmul(input, out, threads)
                 .map_err(|source| BertError::Kernel { name: "a layer's product".into(), source })
         };
+        let Scratch { x, qkv, context, sublayer, inner } = s;
+        context.resize(rows * h, 0.0);
         for layer in &self.layers {
-            product(&layer.qkv, &x, &mut qkv)?;
-            add_bias(&mut qkv, &layer.qkv_bias);
-            attention(&qkv, &lens, self.heads, &mut context);
-            product(&layer.attn_out, &context, &mut sublayer)?;
-            layer.attn_norm.residual(&mut x, &sublayer, &layer.attn_out_bias);
-            product(&layer.up, &x, &mut inner)?;
-            bias_activation(&mut inner, &layer.up_bias, self.act);
-            product(&layer.down, &inner, &mut sublayer)?;
-            layer.out_norm.residual(&mut x, &sublayer, &layer.down_bias);
+            product(&layer.qkv, x, qkv)?;
+            add_bias(qkv, &layer.qkv_bias);
+            attention(qkv, &lens, self.heads, context);
+            product(&layer.attn_out, context, sublayer)?;
+            layer.attn_norm.residual(x, sublayer, &layer.attn_out_bias);
+            product(&layer.up, x, inner)?;
+            bias_activation(inner, &layer.up_bias, self.act);
+            product(&layer.down, inner, sublayer)?;
+            layer.out_norm.residual(x, sublayer, &layer.down_bias);
         }
-        Ok(x)
+        Ok(())
     }
 }

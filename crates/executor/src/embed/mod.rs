@@ -70,11 +70,11 @@ impl Embedder {
                 tokens += ids[end].len();
                 end += 1;
             }
-            let hidden = self
-                .model
-                .forward(&ids[start..end], threads)
+            let batch = &ids[start..end];
+            let width = self.model.width();
+            self.model
+                .forward(batch, threads, |hidden| vectors.extend(mean_unit_vectors(hidden, batch, width)))
                 .map_err(|e| AttemptError::fatal_caused("embedding failed", &e))?;
-            vectors.extend(mean_unit_vectors(&hidden, &ids[start..end], self.model.width()));
             start = end;
         }
         Ok(vectors)

@@ -133,16 +133,8 @@ impl Engine {
             SeqCache::bytes_per_position(model.layer_count(), model.dims.n_kv_head, model.dims.head_dim);
         let kv = KvPool::new((config.kv_cache_mb << 20) / (bytes_per_position * BLOCK).max(1));
         stats.kv_blocks.store(kv.capacity() as u64, Ordering::Relaxed);
-        let looped = Loop {
-            bytes_per_position,
-            pool: kv,
-            model,
-            tokenizer,
-            eos,
-            bytes,
-            config,
-            stats: stats.clone(),
-        };
+        let looped =
+            Loop { bytes_per_position, pool: kv, model, tokenizer, eos, bytes, config, stats: stats.clone() };
         std::thread::Builder::new()
             .name(format!("engine-{name}"))
             .spawn(move || pool.install(|| looped.run(rx)))
@@ -226,12 +218,7 @@ impl Loop {
     }
 
     /// Move waiting requests into the batch while there is room, in arrival order.
-    fn admit(
-        &self,
-        waiting: &mut VecDeque<Request>,
-        active: &mut Vec<Sequence>,
-        prefixes: &mut PrefixCache,
-    ) {
+    fn admit(&self, waiting: &mut VecDeque<Request>, active: &mut Vec<Sequence>, prefixes: &mut PrefixCache) {
         waiting.retain(|r| {
             let gone =
                 r.cancel.load(Ordering::SeqCst) || r.params.deadline.is_some_and(|d| Instant::now() >= d);

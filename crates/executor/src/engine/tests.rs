@@ -235,7 +235,8 @@ fn shared_prefix_blocks_count_once_in_the_kv_pool() {
     let need = ids.iter().map(|p| (p.len() + max_tokens).div_ceil(BLOCK)).max().unwrap();
     let shared = (prefix::common(&ids[0], &ids[1]).min(ids[1].len() - 1)) / BLOCK;
     assert!(shared >= 2, "the system prompt spans whole blocks");
-    let block_bytes = (1usize << 20) / probe.engine().stats().kv_blocks.load(Ordering::Relaxed).max(1) as usize;
+    let block_bytes =
+        (1usize << 20) / probe.engine().stats().kv_blocks.load(Ordering::Relaxed).max(1) as usize;
     let block_bytes = block_bytes.max(1);
     drop(probe);
     // Room for the first prompt whole and three more that share its system prompt's blocks,
@@ -244,7 +245,10 @@ fn shared_prefix_blocks_count_once_in_the_kv_pool() {
     let mb = (fits_shared * block_bytes).div_ceil(1 << 20);
     let Some(model) = load(EngineConfig { kv_cache_mb: mb, ..EngineConfig::default() }) else { return };
     let capacity = model.engine().stats().kv_blocks.load(Ordering::Relaxed) as usize;
-    assert!(capacity >= fits_shared && capacity < 4 * need, "{capacity} blocks, need {need}, shared {shared}");
+    assert!(
+        capacity >= fits_shared && capacity < 4 * need,
+        "{capacity} blocks, need {need}, shared {shared}"
+    );
     let (tx, rx) = mpsc::channel();
     for prompt in &ids {
         let request = Request {
