@@ -62,6 +62,9 @@ pub struct KafkaSettings {
 pub struct StoreSettings {
     pub url: String,
     pub max_connections: u32,
+    /// A SQLite read model's commits wait for the disk (PostgreSQL keeps its own settings).
+    #[serde(default)]
+    pub fsync: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

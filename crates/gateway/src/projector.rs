@@ -76,10 +76,11 @@ pub async fn run(
             };
             let fresh: Vec<&(SourcePosition, Envelope)> =
                 applied.applied.iter().map(|i| &batch.events[*i]).collect();
-            observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
+            // Streams first: they wait on what was just committed; metrics can follow.
             if !applied.touched.is_empty() {
                 grown.announce(applied.touched);
             }
+            observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
         }
         for p in &batch.positions {
             if behind.get(&(p.topic.clone(), p.partition)).is_some_and(|high| p.offset + 1 >= *high) {

@@ -133,11 +133,16 @@ impl Store {
                 }
                 // SQLite allows one writer: WAL lets readers go on while it writes; foreign keys
                 // are off by default in SQLite and on in PostgreSQL.
-                options = options.after_connect(|conn, _| {
+                // Without fsync a commit is durable against a process crash (WAL), not against
+                // power loss: the embedded log's default promise, without a disk wait per submit.
+                let pragmas: &'static str = if settings.fsync {
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA synchronous = FULL;"
+                } else {
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL;"
+                };
+                options = options.after_connect(move |conn, _| {
                     Box::pin(async move {
-                        sqlx::raw_sql("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;")
-                            .execute(conn)
-                            .await?;
+                        sqlx::raw_sql(pragmas).execute(conn).await?;
                         Ok(())
                     })
                 });
@@ -227,5 +232,19 @@ mod tests {
         assert_eq!(super::redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    /// `store.fsync` decides whether a SQLite read model's commits wait for the disk.
+    #[tokio::test]
+    async fn fsync_sets_sqlites_synchronous_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        for (fsync, want) in [(false, 1i64), (true, 2)] {
+            let url = format!("sqlite://{}/rm-{fsync}.sqlite", dir.path().display());
+            let store = super::Store::connect(&splai_config::StoreSettings { url, max_connections: 1, fsync })
+                .await
+                .unwrap();
+            let mode: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
+            assert_eq!(mode, want, "fsync = {fsync}: 1 is NORMAL, 2 FULL");
+        }
     }
 }

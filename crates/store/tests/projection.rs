@@ -93,7 +93,7 @@ async fn project(store: &Store) -> Vec<Vec<String>> {
 async fn sqlite_and_postgres_project_alike() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
-    let sqlite = Store::connect(&StoreSettings { url, max_connections: 2 }).await.unwrap();
+    let sqlite = Store::connect(&StoreSettings { url, max_connections: 2, fsync: false }).await.unwrap();
     sqlite.migrate().await.unwrap();
     let on_sqlite = project(&sqlite).await;
     let stream = &on_sqlite[7];
@@ -121,7 +121,7 @@ async fn attempt_row(store: &Store) -> (String, Option<String>) {
 async fn projected(n: usize) -> (tempfile::TempDir, Store, Projection) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
-    let store = Store::connect(&StoreSettings { url, max_connections: 2 }).await.unwrap();
+    let store = Store::connect(&StoreSettings { url, max_connections: 2, fsync: false }).await.unwrap();
     store.migrate().await.unwrap();
     let projection = Projection::new(store.clone(), "gateway");
     projection.apply(&batch()[..n]).await.unwrap();

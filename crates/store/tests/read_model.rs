@@ -16,7 +16,7 @@ struct Fresh {
 async fn sqlite() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("nested/read.sqlite").display());
-    let store = Store::connect(&StoreSettings { url, max_connections: 4 }).await.unwrap();
+    let store = Store::connect(&StoreSettings { url, max_connections: 4, fsync: false }).await.unwrap();
     store.migrate().await.unwrap();
     Fresh { store, _dir: Some(dir) }
 }
@@ -178,10 +178,13 @@ async fn postgres_and_sqlite_schemas_agree() {
 
 #[tokio::test]
 async fn bad_urls_are_clear_errors() {
-    let err =
-        Store::connect(&StoreSettings { url: "postgres://u:pw@127.0.0.1:1/db".into(), max_connections: 1 })
-            .await
-            .unwrap_err();
+    let err = Store::connect(&StoreSettings {
+        url: "postgres://u:pw@127.0.0.1:1/db".into(),
+        max_connections: 1,
+        fsync: false,
+    })
+    .await
+    .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("127.0.0.1:1") && !text.contains("pw"), "{text}");
 }
@@ -340,9 +343,10 @@ async fn sqlite_two_writers_keep_one_chain() {
     use splai_store::audit::AuditEntry;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("read.sqlite").display());
-    let one = Store::connect(&StoreSettings { url: url.clone(), max_connections: 4 }).await.unwrap();
+    let one =
+        Store::connect(&StoreSettings { url: url.clone(), max_connections: 4, fsync: false }).await.unwrap();
     one.migrate().await.unwrap();
-    let other = Store::connect(&StoreSettings { url, max_connections: 4 }).await.unwrap();
+    let other = Store::connect(&StoreSettings { url, max_connections: 4, fsync: false }).await.unwrap();
     let mut handles = Vec::new();
     for i in 0..24i64 {
         let store = if i % 2 == 0 { one.clone() } else { other.clone() };

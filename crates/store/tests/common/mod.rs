@@ -17,15 +17,18 @@ pub async fn postgres() -> Option<Store> {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
             % 1_000_000_000
     );
-    let admin_store =
-        Store::connect(&StoreSettings { url: admin.clone(), max_connections: 1 }).await.unwrap();
+    let admin_store = Store::connect(&StoreSettings { url: admin.clone(), max_connections: 1, fsync: false })
+        .await
+        .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(admin_store.pool())
         .await
         .unwrap();
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
     let store =
-        Store::connect(&StoreSettings { url: format!("{base}/{name}"), max_connections: 4 }).await.unwrap();
+        Store::connect(&StoreSettings { url: format!("{base}/{name}"), max_connections: 4, fsync: false })
+            .await
+            .unwrap();
     store.migrate().await.unwrap();
     Some(store)
 }
