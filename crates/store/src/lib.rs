@@ -104,6 +104,8 @@ pub struct Store {
     /// tenth of a second. Writers in this process queue here instead, and start as soon as the
     /// one before commits.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// A SQLite file's WAL checkpoints, on a thread of their own (None on PostgreSQL).
+    _checkpoints: Option<Arc<splai_sqlite::Checkpointer>>,
 }
 
 impl Store {
@@ -122,7 +124,7 @@ impl Store {
         let mut options = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5));
-        let mut sqlite = None;
+        let (mut sqlite, mut sqlite_path) = (None, None);
         let connect_url = match backend {
             Backend::Sqlite => {
                 let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
@@ -135,10 +137,13 @@ impl Store {
                 // are off by default in SQLite and on in PostgreSQL.
                 // Without fsync a commit is durable against a process crash (WAL), not against
                 // power loss: the embedded log's default promise, without a disk wait per submit.
+                // Commits never checkpoint (a checkpoint syncs the files): `checkpoints` does.
                 let pragmas: &'static str = if settings.fsync {
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA synchronous = FULL;"
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA synchronous = FULL; \
+                     PRAGMA wal_autocheckpoint = 0;"
                 } else {
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL;"
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL; \
+                     PRAGMA wal_autocheckpoint = 0;"
                 };
                 options = options.after_connect(move |conn, _| {
                     Box::pin(async move {
@@ -147,6 +152,7 @@ impl Store {
                     })
                 });
                 sqlite = Some(Arc::new(SqliteFile::new(path.into())));
+                sqlite_path = Some(std::path::PathBuf::from(path)).filter(|_| path != ":memory:");
                 format!("sqlite://{path}?mode=rwc")
             }
             Backend::Postgres => url.to_string(),
@@ -159,6 +165,12 @@ impl Store {
                 .await
                 .map_err(|e| err(e.to_string()))?;
         }
+        let checkpoints = match sqlite_path {
+            Some(path) => {
+                Some(Arc::new(splai_sqlite::Checkpointer::start(&path).map_err(|e| err(e.to_string()))?))
+            }
+            None => None,
+        };
         Ok(Self {
             pool,
             backend,
@@ -166,6 +178,7 @@ impl Store {
             audit_key: Arc::from(Vec::new()),
             audit_queue: Arc::default(),
             sqlite_writer: Arc::default(),
+            _checkpoints: checkpoints,
         })
     }
 
@@ -240,9 +253,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (fsync, want) in [(false, 1i64), (true, 2)] {
             let url = format!("sqlite://{}/rm-{fsync}.sqlite", dir.path().display());
-            let store = super::Store::connect(&splai_config::StoreSettings { url, max_connections: 1, fsync })
-                .await
-                .unwrap();
+            let store =
+                super::Store::connect(&splai_config::StoreSettings { url, max_connections: 1, fsync })
+                    .await
+                    .unwrap();
             let mode: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
             assert_eq!(mode, want, "fsync = {fsync}: 1 is NORMAL, 2 FULL");
         }

@@ -13,17 +13,22 @@ use rusqlite::{Connection, OptionalExtension, params};
 #[derive(Debug)]
 pub(crate) struct SmallObjects {
     conn: Mutex<Connection>,
+    /// WAL checkpoints on a thread of their own, off the writes' path.
+    _checkpoints: splai_sqlite::Checkpointer,
 }
 
 impl SmallObjects {
     pub(crate) fn open(dir: &Path) -> rusqlite::Result<Self> {
-        let conn = Connection::open(dir.join("small-objects.sqlite"))?;
+        let path = dir.join("small-objects.sqlite");
+        let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS objects (path TEXT PRIMARY KEY, bytes BLOB NOT NULL) WITHOUT ROWID;",
         )?;
-        Ok(Self { conn: Mutex::new(conn) })
+        splai_sqlite::without_autocheckpoint(&conn)?;
+        let checkpoints = splai_sqlite::Checkpointer::start(&path)?;
+        Ok(Self { conn: Mutex::new(conn), _checkpoints: checkpoints })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

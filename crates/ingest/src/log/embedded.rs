@@ -127,6 +127,8 @@ fn connect(path: &Path, fsync: bool) -> rusqlite::Result<Connection> {
     )?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+    // Commits never checkpoint (a checkpoint syncs the files): `Inner::checkpoints` does.
+    splai_sqlite::without_autocheckpoint(&conn)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -155,6 +157,8 @@ struct Inner {
     watchers: std::sync::Mutex<HashMap<(String, u32), Vec<Weak<Notify>>>>,
     /// How often an idle consumer re-checks for appends by other processes.
     poll_interval: Duration,
+    /// WAL checkpoints on a thread of their own, off the appends' path.
+    _checkpoints: splai_sqlite::Checkpointer,
 }
 
 impl EmbeddedLog {
@@ -181,6 +185,7 @@ impl EmbeddedLog {
             conn.execute_batch("ALTER TABLE log_records ADD COLUMN headers BLOB")
                 .map_err(|e| open_err(e.into()))?;
         }
+        let checkpoints = splai_sqlite::Checkpointer::start(path).map_err(|e| open_err(e.into()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -192,6 +197,7 @@ impl EmbeddedLog {
                 known: Default::default(),
                 watchers: Default::default(),
                 poll_interval,
+                _checkpoints: checkpoints,
             }),
         })
     }

@@ -70,6 +70,8 @@ impl SqliteFile {
         // back is projected again from the log. (WAL keeps the file consistent either way; a
         // process crash loses nothing. Synced, a commit took 0.4–2.6 ms here, unsynced 0.05–0.3.)
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err("set synchronous"))?;
+        // The store's checkpointer checkpoints, not the commits (see `splai_sqlite`).
+        splai_sqlite::without_autocheckpoint(&conn).map_err(err("turn automatic checkpoints off"))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
