@@ -21,15 +21,24 @@ use crate::state::AppState;
 use splai_events::now_ms;
 
 pub async fn record(st: &AppState, caller: &Caller, action: &str, subject: &str, detail: Value) {
-    let entry = AuditEntry {
-        tenant: caller.tenant.clone(),
-        actor: caller.actor.clone(),
-        action: action.to_string(),
-        subject: subject.to_string(),
-        detail,
-    };
-    if let Err(error) = st.store.audit(&entry, now_ms() as i64).await {
-        tracing::error!(%error, action, subject, "writing the audit record failed");
+    record_all(st, caller, vec![(action.to_string(), subject.to_string(), detail)]).await;
+}
+
+/// Several records of one request, `(action, subject, detail)` in order, in one transaction.
+pub async fn record_all(st: &AppState, caller: &Caller, records: Vec<(String, String, Value)>) {
+    let entries: Vec<AuditEntry> = records
+        .into_iter()
+        .map(|(action, subject, detail)| AuditEntry {
+            tenant: caller.tenant.clone(),
+            actor: caller.actor.clone(),
+            action,
+            subject,
+            detail,
+        })
+        .collect();
+    if let Err(error) = st.store.audit_all(&entries, now_ms() as i64).await {
+        let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+        tracing::error!(%error, ?actions, "writing the audit records failed");
     }
 }
 

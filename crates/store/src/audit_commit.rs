@@ -32,9 +32,29 @@ const QUERY: &str = "append audit record";
 impl Store {
     /// Append `entry` to the audit chain, in the next group commit.
     pub async fn audit(&self, entry: &AuditEntry, ts_ms: i64) -> Result<AuditRecord, StoreError> {
-        let (done, answer) = oneshot::channel();
+        let mut records = self.audit_all(std::slice::from_ref(entry), ts_ms).await?;
+        records.pop().ok_or_else(|| lost("the audit writer answered nothing"))
+    }
+
+    /// Append `entries` to the audit chain one after the other, in the next group commit (one
+    /// transaction for all of them, however many callers share it).
+    pub async fn audit_all(
+        &self,
+        entries: &[AuditEntry],
+        ts_ms: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         let queue = self.audit_queue();
-        queue.waiting.lock().expect("audit queue lock").push(Waiting { entry: entry.clone(), ts_ms, done });
+        let answers: Vec<_> = {
+            let mut waiting = queue.waiting.lock().expect("audit queue lock");
+            entries
+                .iter()
+                .map(|entry| {
+                    let (done, answer) = oneshot::channel();
+                    waiting.push(Waiting { entry: entry.clone(), ts_ms, done });
+                    answer
+                })
+                .collect()
+        };
         {
             let _writer = queue.writer.lock().await;
             let batch = std::mem::take(&mut *queue.waiting.lock().expect("audit queue lock"));
@@ -42,8 +62,12 @@ impl Store {
                 self.commit_audit(batch).await;
             }
         }
-        // An earlier writer may have taken this entry; either way it answered.
-        answer.await.unwrap_or_else(|_| Err(lost("the audit writer stopped")))
+        // An earlier writer may have taken these entries; either way it answered.
+        let mut records = Vec::with_capacity(answers.len());
+        for answer in answers {
+            records.push(answer.await.unwrap_or_else(|_| Err(lost("the audit writer stopped")))?);
+        }
+        Ok(records)
     }
 
     /// Chain `batch` on the current head and insert it in one transaction, again on a new head

@@ -97,9 +97,14 @@ pub async fn submit(
 }
 
 async fn audit_refusal(st: &AppState, caller: &Caller, e: &ApiError) {
+    crate::audit::record_all(st, caller, vec![rejection(e)]).await;
+}
+
+/// The audit record of a refused submission.
+fn rejection(e: &ApiError) -> (String, String, Value) {
     let detail = json!({"status": e.status.as_u16(), "code": e.body.code, "message": e.body.message,
                         "field": e.body.field});
-    crate::audit::record(st, caller, "job.reject", "-", detail).await;
+    ("job.reject".into(), "-".into(), detail)
 }
 
 /// Admit a request document (the job API and the OpenAI-compatible endpoints): 202 with
@@ -110,19 +115,27 @@ pub async fn submit_value(
     headers: &HeaderMap,
     value: Value,
 ) -> ApiResult<(StatusCode, Value)> {
-    let outcome = admit(st, caller, headers, value).await;
+    // The policy's decision is audited with the submission's outcome, in one transaction.
+    let mut decision = None;
+    let outcome = admit(st, caller, headers, value, &mut decision).await;
+    let mut records: Vec<_> = decision.into_iter().collect();
     if let Err(e) = &outcome {
-        audit_refusal(st, caller, e).await;
+        records.push(rejection(e));
+    }
+    if !records.is_empty() {
+        crate::audit::record_all(st, caller, records).await;
     }
     outcome
 }
 
-/// Admission proper: every refusal is an `ApiError`.
+/// Admission proper: every refusal is an `ApiError`. The policy's decision is left in
+/// `decision` for the caller to audit, unless an accepted submission audited it already.
 async fn admit(
     st: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
     value: Value,
+    decision: &mut Option<(String, String, Value)>,
 ) -> ApiResult<(StatusCode, Value)> {
     let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok());
     let span = tracing::info_span!("splai.admission", otel.name = "admission", tenant = %caller.tenant,
@@ -138,8 +151,8 @@ async fn admit(
     let verdict = st.policy.admit(&caller.tenant, &request, &dag);
     let detail = json!({"stage": "admission", "allowed": verdict.allowed, "rule": verdict.rule,
                         "reason": verdict.reason, "task_id": verdict.task_id, "job_id": request.job_id});
-    crate::audit::record(st, caller, "policy.decision", request.job_id.as_deref().unwrap_or("-"), detail)
-        .await;
+    *decision =
+        Some(("policy.decision".into(), request.job_id.as_deref().unwrap_or("-").to_string(), detail));
     if !verdict.allowed {
         let rule = verdict.rule.as_deref().unwrap_or("default");
         return Err(ApiError::new(
@@ -220,7 +233,9 @@ async fn admit(
     tracing::info!(job = %job_id, tenant = %caller.tenant, trace_id = %trace_id, "job accepted");
     let detail = json!({"type": record.job_type, "tasks": record.tasks_total, "trace_id": trace_id,
                         "idempotency_key": record.idempotency_key, "data_classification": record.data_classification});
-    crate::audit::record(st, caller, "job.submit", &job_id, detail).await;
+    let records =
+        decision.take().into_iter().chain([("job.submit".into(), job_id.clone(), detail)]).collect();
+    crate::audit::record_all(st, caller, records).await;
     Ok((StatusCode::ACCEPTED, accepted(&job_id, Some(&trace_id), JobState::Queued)))
 }
 
