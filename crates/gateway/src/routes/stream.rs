@@ -105,10 +105,28 @@ pub async fn stream(
                 c.ended = true;
                 return Some((Ok(SseEvent::default().event("end").data("{}")), c));
             }
-            // The state first, then the rows: a terminal state's rows were committed with it, so
-            // rows read afterwards include them all.
-            let terminal_before = matches!(c.st.store.tenant(&c.tenant).job_state(&c.job_id).await, Ok(Some(s)) if s.is_terminal());
-            match c.st.store.tenant(&c.tenant).stream_after(&c.job_id, c.after, 200).await {
+            // Rows first; only when there are none, the state: a terminal state's rows were
+            // committed with it, so when the state reads terminal one more read of the rows
+            // finds them all (if it finds none, the stream has said everything). A job's rows
+            // are mostly there when its stream wakes, so this is one query per wake, not two.
+            let tenant = c.st.store.tenant(&c.tenant);
+            let rows = match tenant.stream_after(&c.job_id, c.after, 200).await {
+                Ok(rows) if rows.is_empty() => match tenant.job_state(&c.job_id).await {
+                    Ok(Some(s)) if s.is_terminal() => {
+                        match tenant.stream_after(&c.job_id, c.after, 200).await {
+                            Ok(rows) if rows.is_empty() => {
+                                c.done = true;
+                                continue;
+                            }
+                            other => other,
+                        }
+                    }
+                    Ok(_) => Ok(Vec::new()),
+                    Err(e) => Err(e),
+                },
+                other => other,
+            };
+            match rows {
                 Ok(rows) if !rows.is_empty() => {
                     for r in rows {
                         c.after = r.seq;
@@ -128,11 +146,6 @@ pub async fn stream(
                     }
                 }
                 Ok(_) => {
-                    // Nothing new: a job that had already ended has nothing more to say.
-                    if terminal_before {
-                        c.done = true;
-                        continue;
-                    }
                     // Wake on this gateway's projector, or poll (another gateway may project).
                     c.follower.grown(Duration::from_millis(500)).await;
                 }
