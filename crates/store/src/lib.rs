@@ -138,16 +138,19 @@ impl Store {
                 // Without fsync a commit is durable against a process crash (WAL), not against
                 // power loss: the embedded log's default promise, without a disk wait per submit.
                 // Commits never checkpoint (a checkpoint syncs the files): `checkpoints` does.
-                let pragmas: &'static str = if settings.fsync {
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA synchronous = FULL; \
-                     PRAGMA wal_autocheckpoint = 0;"
+                let synchronous = if settings.fsync {
+                    "PRAGMA synchronous = FULL;"
                 } else {
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL; \
-                     PRAGMA wal_autocheckpoint = 0;"
+                    "PRAGMA synchronous = NORMAL;"
                 };
                 options = options.after_connect(move |conn, _| {
                     Box::pin(async move {
-                        sqlx::raw_sql(pragmas).execute(conn).await?;
+                        sqlx::raw_sql(
+                            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA wal_autocheckpoint = 0;",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
+                        sqlx::raw_sql(synchronous).execute(conn).await?;
                         Ok(())
                     })
                 });

@@ -272,7 +272,7 @@ impl Loop {
             let reservation = loop {
                 match self.pool.reserve(own) {
                     Some(r) => break Some(r),
-                    None if prefixes.evict_oldest() => {}
+                    None if prefixes.evict_unheld() => {}
                     None => break None,
                 }
             };

@@ -83,10 +83,26 @@ impl PrefixCache {
         });
     }
 
-    /// Drop the least recently used entry (its blocks return to the pool once no running
-    /// sequence holds them); false when there is none.
-    pub(super) fn evict_oldest(&mut self) -> bool {
-        let oldest = self.entries.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i);
+    /// Drop the least recently used entry; false when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        self.evict_where(|_| true)
+    }
+
+    /// Drop the least recently used entry that alone holds some block, so dropping it returns
+    /// memory to the pool; false when every entry's blocks are also held elsewhere (by running
+    /// sequences), and dropping one would lose the cache and free nothing.
+    pub(super) fn evict_unheld(&mut self) -> bool {
+        self.evict_where(|e| e.blocks.iter().any(|b| Arc::strong_count(b) == 1))
+    }
+
+    fn evict_where(&mut self, eligible: impl Fn(&Entry) -> bool) -> bool {
+        let oldest = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| eligible(e))
+            .min_by_key(|(_, e)| e.last_used)
+            .map(|(i, _)| i);
         oldest.map(|i| self.entries.swap_remove(i)).is_some()
     }
 

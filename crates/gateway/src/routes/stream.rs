@@ -13,6 +13,8 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use splai_events::JobState;
+use splai_store::StoreError;
+use splai_store::read::{StreamEvent, TenantStore};
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
@@ -105,29 +107,9 @@ pub async fn stream(
                 c.ended = true;
                 return Some((Ok(SseEvent::default().event("end").data("{}")), c));
             }
-            // Rows first; only when there are none, the state: a terminal state's rows were
-            // committed with it, so when the state reads terminal one more read of the rows
-            // finds them all (if it finds none, the stream has said everything). A job's rows
-            // are mostly there when its stream wakes, so this is one query per wake, not two.
-            let tenant = c.st.store.tenant(&c.tenant);
-            let rows = match tenant.stream_after(&c.job_id, c.after, 200).await {
-                Ok(rows) if rows.is_empty() => match tenant.job_state(&c.job_id).await {
-                    Ok(Some(s)) if s.is_terminal() => {
-                        match tenant.stream_after(&c.job_id, c.after, 200).await {
-                            Ok(rows) if rows.is_empty() => {
-                                c.done = true;
-                                continue;
-                            }
-                            other => other,
-                        }
-                    }
-                    Ok(_) => Ok(Vec::new()),
-                    Err(e) => Err(e),
-                },
-                other => other,
-            };
-            match rows {
-                Ok(rows) if !rows.is_empty() => {
+            match rows_after(&c.st.store.tenant(&c.tenant), &c.job_id, c.after).await {
+                Ok(None) => c.done = true,
+                Ok(Some(rows)) if !rows.is_empty() => {
                     for r in rows {
                         c.after = r.seq;
                         let terminal = r.event == "job.status"
@@ -145,7 +127,7 @@ pub async fn stream(
                         }
                     }
                 }
-                Ok(_) => {
+                Ok(Some(_)) => {
                     // Wake on this gateway's projector, or poll (another gateway may project).
                     c.follower.grown(Duration::from_millis(500)).await;
                 }
@@ -157,4 +139,21 @@ pub async fn stream(
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The job's stream rows after `after`; `None` when there are none and never will be (the job
+/// ended and everything it said was read). Rows first, the state only when there are none: a
+/// terminal state's rows were committed with it, so once the state reads terminal one more read
+/// of the rows finds them all. A stream mostly wakes to rows, so that is one query per wake.
+async fn rows_after(
+    tenant: &TenantStore<'_>,
+    job_id: &str,
+    after: i64,
+) -> Result<Option<Vec<StreamEvent>>, StoreError> {
+    let rows = tenant.stream_after(job_id, after, 200).await?;
+    if !rows.is_empty() || !tenant.job_state(job_id).await?.is_some_and(JobState::is_terminal) {
+        return Ok(Some(rows));
+    }
+    let rows = tenant.stream_after(job_id, after, 200).await?;
+    Ok((!rows.is_empty()).then_some(rows))
 }

@@ -127,7 +127,7 @@ fn connect(path: &Path, fsync: bool) -> rusqlite::Result<Connection> {
     )?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
-    // Commits never checkpoint (a checkpoint syncs the files): `Inner::checkpoints` does.
+    // Commits never checkpoint (a checkpoint syncs the files): `Inner::_checkpoints` does.
     splai_sqlite::without_autocheckpoint(&conn)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
