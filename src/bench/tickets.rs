@@ -3,7 +3,7 @@
 //! each repeated a random number of times, every ticket one line
 //! `#ID [component] problem. Seen by N users since DAY. distractor`, shuffled. The generator keeps
 //! which cause each ticket came from, so a run's clusters can be scored against the truth.
-//! Used by `splai bench analysis` and, with `#[path]`, by `tests/analysis_e2e.rs`; it uses nothing
+//! Used by `splai bench analysis` and, with `#[path]`, by `tests/e2e/analysis.rs`; it uses nothing
 //! of the crate.
 
 use rand::seq::SliceRandom;

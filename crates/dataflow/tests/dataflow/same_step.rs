@@ -2,11 +2,9 @@
 //! applied — also when that step is the second within one clock reading (the runner closes the
 //! scheduler's own decisions, read back, with a step of their own). Virtual time, the real driver.
 
-mod support;
-
+use crate::support::{options, succeeded};
 use splai_dataflow::Scheduler;
 use splai_events::*;
-use support::{options, succeeded};
 
 /// A live scheduler at 1 000 ms with one worker of `slots` slots.
 fn scheduler(slots: u32) -> Scheduler {
@@ -14,7 +12,7 @@ fn scheduler(slots: u32) -> Scheduler {
     s.advance(1_000);
     s.go_live();
     let mut out = Vec::new();
-    let mut registration = support::registration();
+    let mut registration = crate::support::registration();
     if let Event::WorkerRegistered(r) = &mut registration {
         r.slots = slots;
     }

@@ -4,15 +4,13 @@
 //! appends the fallback; cancellation reaches appended tasks; and a replay of the log (topics
 //! read in any order) rebuilds the same states and lineage without assigning anything again.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::{options, registration};
 use serde_json::{Value, json};
 use splai_dataflow::Scheduler;
 use splai_dataflow::model::{JobStatus, TaskStatus};
 use splai_events::*;
-use support::{options, registration};
 
 /// A scheduler and the log it reads: every record applied, and the decisions it wrote.
 struct Run {

@@ -3,14 +3,12 @@
 //! dropped it) is revoked `not_held` and retried at once, instead of at its timeout (here ten
 //! minutes). Virtual time, the real driver; the worker beats every 5 s.
 
-mod support;
-
+use crate::support::{at, job, live, succeeded};
 use splai_dataflow::Scheduler;
 use splai_events::*;
-use support::{at, job, live, succeeded};
 
 fn beat(running: Vec<AttemptId>) -> Event {
-    Event::Heartbeat(support::heartbeat(running))
+    Event::Heartbeat(crate::support::heartbeat(running))
 }
 
 fn assigned(out: &[Envelope]) -> Vec<AttemptId> {

@@ -4,11 +4,9 @@
 //! with the job's final state, and each process's peak RSS (VmHWM) stays bounded; the figures
 //! are printed. `SPLAI_TEST_LOAD_SECS` / `SPLAI_TEST_LOAD_CLIENTS` make it longer/wider.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Up, job_state, post, read_stream_with, start_processes, status_event_state, wait_job};
+use crate::common::{Up, job_state, post, read_stream_with, start_processes, status_event_state, wait_job};
 use serde_json::json;
 use splai_events::JobState;
 
@@ -103,10 +101,10 @@ async fn concurrent_clients_against_the_distributed_mode() {
     let secs = knob("SPLAI_TEST_LOAD_SECS", 8);
     let clients = knob("SPLAI_TEST_LOAD_CLIENTS", 8) as usize;
     let run = format!("l{}x{}", std::process::id(), Instant::now().elapsed().subsec_nanos() % 100_000);
-    let db_url = common::create_database(&pg, &run);
+    let db_url = crate::common::create_database(&pg, &run);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("splai.toml");
-    let services = common::services_config(&run, 4, &brokers, &db_url, &s3, &bucket, ("load", TOKEN));
+    let services = crate::common::services_config(&run, 4, &brokers, &db_url, &s3, &bucket, ("load", TOKEN));
     std::fs::write(
         &config,
         format!(

@@ -4,12 +4,10 @@
 //! the CLI client (`submit --wait`, `job`, `artifacts`, `jobs`) works against it with clear exit
 //! codes.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Up, get, job_state, post, succeeded_attempts, wait_job};
+use crate::common::{Up, get, job_state, post, succeeded_attempts, wait_job};
 use serde_json::json;
 use splai_events::{JobState, TaskState};
 
@@ -26,7 +24,7 @@ fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let up = Up::start("", &[], &["--executors", "2"]).await;
@@ -41,15 +39,15 @@ async fn up_survives_a_kill_mid_job_and_the_cli_drives_it() {
                   "question": "Name the main problem in these tickets in one short sentence."}});
     let (status, body) = post(&up.url, "/v1/jobs", &request, None).await;
     assert_eq!(status, 202, "{body}");
-    common::wait_until("two tasks to succeed", Duration::from_secs(240), async || {
-        let done = common::tasks_in(&up.url, "up-batch", None, TaskState::Succeeded).await;
+    crate::common::wait_until("two tasks to succeed", Duration::from_secs(240), async || {
+        let done = crate::common::tasks_in(&up.url, "up-batch", None, TaskState::Succeeded).await;
         if done >= 2 { Ok(()) } else { Err(format!("{done} succeeded")) }
     })
     .await;
     let dir = up.kill();
     let up = Up::start_in(dir, "", &[], &["--executors", "2"]).await;
     let job = wait_job(&up.url, "up-batch", None, Duration::from_secs(300)).await;
-    let history = common::task_history(&up.url, "up-batch", None).await;
+    let history = crate::common::task_history(&up.url, "up-batch", None).await;
     eprintln!("task history across the restart:\n{history}");
     assert_eq!(job_state(&job), JobState::Succeeded, "{job}\n{history}");
     assert_eq!(job["tasks_total"], 6);

@@ -3,18 +3,16 @@
 //! stay for embeddings and the rest; the engine's attempts beat, and end at a restart, with their
 //! executor. Virtual time, the real driver.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::{assigned, at, succeeded};
 use splai_dataflow::Scheduler;
 use splai_events::*;
-use support::{assigned, at, succeeded};
 
 /// `w1` registering `slots` ordinary slots and an engine of `sequences` for model `llm`; it also
 /// has the embedding model `emb`.
 fn registration(slots: u32, sequences: u32) -> Event {
-    let mut registration = support::registration();
+    let mut registration = crate::support::registration();
     if let Event::WorkerRegistered(r) = &mut registration {
         r.slots = slots;
         r.models = vec!["emb".into(), "llm".into()];
@@ -24,7 +22,7 @@ fn registration(slots: u32, sequences: u32) -> Event {
 }
 
 fn scheduler(slots: u32, sequences: u32) -> Scheduler {
-    let mut s = Scheduler::new(support::options());
+    let mut s = Scheduler::new(crate::support::options());
     s.advance(1_000);
     s.go_live();
     at(&mut s, 1_000, registration(slots, sequences));
@@ -110,7 +108,7 @@ fn the_engines_attempts_are_current_at_a_heartbeat_and_end_at_a_restart() {
     let mut s = scheduler(1, 4);
     let first = assigned(&at(&mut s, 1_010, job("j", 4, 0)));
     assert_eq!(split(&first), (4, 0));
-    let mut beat = support::heartbeat(first.iter().map(|a| a.attempt.clone()).collect());
+    let mut beat = crate::support::heartbeat(first.iter().map(|a| a.attempt.clone()).collect());
     beat.warm_models = vec!["llm".into()];
     beat.engines = BTreeMap::from([("llm".to_string(), EngineLoad { active: 4, waiting: 0 })]);
     let beat = Event::Heartbeat(beat);
@@ -138,7 +136,7 @@ fn a_replay_places_the_engines_attempts_where_the_live_scheduler_did() {
     log.extend(first.iter().map(|a| (1_011, Event::Assign(a.clone()))));
     log.push((1_020, done));
     log.extend(next.iter().map(|a| (1_021, Event::Assign(a.clone()))));
-    let mut replayed = Scheduler::new(support::options());
+    let mut replayed = Scheduler::new(crate::support::options());
     let mut out = Vec::new();
     for (i, (t, e)) in log.into_iter().enumerate() {
         replayed.advance(t);

@@ -4,13 +4,11 @@
 //! `$SPLAI_TEST_UI_SCREENSHOTS` when set — that is how `docs/ui/*.png` are made — else a
 //! temporary directory).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Up, job_state, post, wait_job};
+use crate::common::{Up, job_state, post, wait_job};
 use serde_json::json;
 use splai_events::JobState;
 
@@ -143,7 +141,7 @@ async fn a_waiting_job_shows_why_in_the_dashboard() {
     let job = json!({"type": "chat", "job_id": "ui-waiting", "model": "gpt-9", "input": {"prompt": "hi"}});
     assert_eq!(post(&url, "/v1/jobs", &job, None).await.0, 202);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while common::get(&url, "/v1/jobs/ui-waiting", None).await.unwrap().1["waiting"]
+    while crate::common::get(&url, "/v1/jobs/ui-waiting", None).await.unwrap().1["waiting"]
         .as_array()
         .is_none_or(Vec::is_empty)
     {
@@ -192,7 +190,7 @@ async fn a_records_table_downloads_as_csv() {
     assert_eq!(csv, job["result"]["csv"].as_str().unwrap(), "the table the result carries");
     assert!(csv.lines().nth(1).is_some_and(|row| row.starts_with("1,2,")), "rank 1 has 2 records: {csv}");
     wait_job(url, "plain", None, Duration::from_secs(30)).await;
-    let (status, body) = common::get(url, "/v1/jobs/plain/result.csv", None).await.unwrap();
+    let (status, body) = crate::common::get(url, "/v1/jobs/plain/result.csv", None).await.unwrap();
     assert_eq!((status, body["code"].as_str()), (404, Some("no_table")), "{body}");
 }
 

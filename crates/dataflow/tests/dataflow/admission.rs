@@ -3,11 +3,9 @@
 //! writes the decision to the log, and replay — which checks no limits — takes it from there.
 //! Virtual time, the real driver.
 
-mod support;
-
+use crate::support::{job, options, registration};
 use splai_dataflow::{AdmissionLimits, Scheduler, SchedulerOptions, TenantAdmission};
 use splai_events::{Envelope, Event, JobRejected};
-use support::{job, options, registration};
 
 fn limited(limits: TenantAdmission) -> SchedulerOptions {
     SchedulerOptions { admission: AdmissionLimits { default: limits, ..Default::default() }, ..options() }

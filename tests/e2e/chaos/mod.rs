@@ -11,14 +11,12 @@
 //!   PostgreSQL crash-restarted, mid-run on the distributed stack, with the log reconciled against
 //!   the read model afterwards.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod infra;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     get, job_state, post, read_stream, splai, start_gateway, task_state, wait_job, wait_ready, wait_until,
 };
 use serde_json::{Value, json};
@@ -43,7 +41,7 @@ fn has_attempt(task: &Value, worker: &str, pred: impl Fn(&Value) -> bool) -> boo
 fn stack() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("splai.toml");
-    std::fs::write(&config, common::base_config(dir.path())).unwrap();
+    std::fs::write(&config, crate::common::base_config(dir.path())).unwrap();
     (dir, config)
 }
 
@@ -78,7 +76,7 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
     // reaches the read model; what follows holds with it there.
     let slow = wait_until("the frozen attempt's late report", Duration::from_secs(30), async || {
         let slow = task_of(&url, "freeze-1", "slow").await;
-        if has_attempt(&slow, "frozen", |a| common::attempt_state(a) != AttemptState::Running) {
+        if has_attempt(&slow, "frozen", |a| crate::common::attempt_state(a) != AttemptState::Running) {
             Ok(slow)
         } else {
             Err(slow)
@@ -91,7 +89,7 @@ async fn a_frozen_executor_is_replaced_and_its_late_report_fenced() {
     let current = slow["attempt"].as_i64().unwrap();
     let winner = attempts.iter().find(|a| a["attempt"].as_i64() == Some(current)).unwrap();
     assert_eq!(
-        (winner["worker_id"].as_str(), common::attempt_state(winner)),
+        (winner["worker_id"].as_str(), crate::common::attempt_state(winner)),
         (Some("survivor"), AttemptState::Succeeded),
         "{slow}"
     );
@@ -193,7 +191,7 @@ async fn a_retry_storm_is_spaced_by_backoff_and_ends_in_dead_letters() {
     const RETRIES: usize = 2;
     const BASE_MS: i64 = 400;
     let sets = ["scheduler.retry_base_ms=400", "scheduler.retry_cap_ms=2000", "scheduler.tick_ms=20"];
-    let mut up = common::Up::start("", &sets, &["--executors", "4"]).await;
+    let mut up = crate::common::Up::start("", &sets, &["--executors", "4"]).await;
     let url = up.url.clone();
     for i in 0..STORMY {
         // `stuck` outlives its 1 s timeout on every attempt; `quick` is fine.

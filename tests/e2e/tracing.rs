@@ -5,12 +5,10 @@
 //! (scheduler, child of admission) → `attempt` (executor, child of its decision) →
 //! `artifact.write`. The job's `trace_id` in the API is that trace.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{get, job_state, splai, wait_job, wait_ready};
+use crate::common::{get, job_state, splai, wait_job, wait_ready};
 use serde_json::{Value, json};
 use splai_events::JobState;
 
@@ -63,10 +61,10 @@ async fn a_job_is_one_trace_across_gateway_scheduler_and_executor() {
     let config = dir.path().join("splai.toml");
     std::fs::write(
         &config,
-        format!("{}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\n", common::base_config(dir.path())),
+        format!("{}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\n", crate::common::base_config(dir.path())),
     )
     .unwrap();
-    let (gateway, url) = common::start_gateway(&config, &[]);
+    let (gateway, url) = crate::common::start_gateway(&config, &[]);
     let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (scheduler_metrics, executor_metrics) = (free_port(), free_port());
     let scheduler_listen = format!("telemetry.metrics_listen=127.0.0.1:{scheduler_metrics}");

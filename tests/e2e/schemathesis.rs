@@ -1,9 +1,7 @@
 //! The OpenAPI document fuzzed with schemathesis (PyPI) against a running `splai up`: every
 //! operation, generated and boundary inputs, and no response is a 5xx.
 
-mod common;
-
-use common::Up;
+use crate::common::Up;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error() {

@@ -3,11 +3,9 @@
 //! copied from), a changed record re-runs only the tasks it reaches, and `cache: false` runs
 //! everything. Prints the rerun's speed-up (measured here, not asserted).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Up, get, job_state, post, wait_job};
+use crate::common::{Up, get, job_state, post, wait_job};
 use serde_json::{Value, json};
 use splai_events::JobState;
 
@@ -57,7 +55,7 @@ async fn reuse(url: &str, id: &str) -> Vec<(String, Option<String>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reruns_reuse_outputs_changed_inputs_rerun_and_cache_false_opts_out() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let up = Up::start("", &[], &["--executors", "2"]).await;

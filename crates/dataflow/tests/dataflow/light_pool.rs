@@ -2,18 +2,16 @@
 //! placed there while inference holds every ordinary slot, never the other way round, and the
 //! executor's heartbeats and restarts cover the pool. Virtual time, the real driver.
 
-mod support;
-
+use crate::support::{assigned, at, succeeded};
 use splai_dataflow::Scheduler;
 use splai_events::*;
-use support::{assigned, at, succeeded};
 
 /// A live scheduler with `w1`: `slots` ordinary slots, `light` light ones, model `m`.
 fn scheduler(slots: u32, light: u32) -> Scheduler {
-    let mut s = Scheduler::new(support::options());
+    let mut s = Scheduler::new(crate::support::options());
     s.advance(1_000);
     s.go_live();
-    let mut registration = support::registration();
+    let mut registration = crate::support::registration();
     if let Event::WorkerRegistered(r) = &mut registration {
         (r.slots, r.light_slots, r.models) = (slots, light, vec!["m".into()]);
     }
@@ -73,7 +71,7 @@ fn inference_never_takes_a_light_slot() {
 fn a_heartbeat_naming_its_light_attempts_keeps_them() {
     let mut s = scheduler(1, 2);
     let first = assigned(&at(&mut s, 1_010, job()));
-    let beat = Event::Heartbeat(support::heartbeat(first.iter().map(|a| a.attempt.clone()).collect()));
+    let beat = Event::Heartbeat(crate::support::heartbeat(first.iter().map(|a| a.attempt.clone()).collect()));
     let out = at(&mut s, 2_000, beat);
     let revoked: Vec<&Envelope> = out.iter().filter(|e| matches!(e.event, Event::Revoke(_))).collect();
     assert!(revoked.is_empty(), "attempts the scheduler placed are current: {revoked:#?}");
@@ -83,7 +81,7 @@ fn a_heartbeat_naming_its_light_attempts_keeps_them() {
 fn a_restarted_executor_loses_its_light_attempts_too() {
     let mut s = scheduler(1, 2);
     at(&mut s, 1_010, job());
-    let mut again = support::registration();
+    let mut again = crate::support::registration();
     if let Event::WorkerRegistered(r) = &mut again {
         (r.slots, r.light_slots, r.models) = (1, 2, vec!["m".into()]);
     }

@@ -4,11 +4,9 @@
 //! to the template plan with the reason on the task's lineage and the job's event stream; the
 //! same request on the same model plans the same DAG.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Up, get, job_state, post, read_stream, wait_job};
+use crate::common::{Up, get, job_state, post, read_stream, wait_job};
 use serde_json::{Value, json};
 use splai_events::JobState;
 
@@ -46,7 +44,7 @@ async fn artifact(url: &str, id: &str, task: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_model_plans_a_valid_dag_that_runs_and_plans_it_the_same_way_again() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let up = Up::start("", &[], &["--executors", "2"]).await;
@@ -74,7 +72,7 @@ async fn the_model_plans_a_valid_dag_that_runs_and_plans_it_the_same_way_again()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_proposal_falls_back_to_the_template_plan_with_the_reason() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let up = Up::start("", &[], &["--executors", "2"]).await;

@@ -3,20 +3,18 @@
 //! heartbeats stop, the scheduler's ttl retracts it, and the task's next attempt runs on a second
 //! executor to success. The killed attempt never reports success.
 
-mod common;
-
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Proc;
+use crate::common::Proc;
 use splai_config::Loader;
 use splai_events::now_ms;
 use splai_events::*;
 use splai_ingest::log::{EventLog, EventReader, EventWriter, open_log};
 
 fn splai(sets: &[String], args: &[&str]) -> Proc {
-    let mut cmd = common::splai_command();
+    let mut cmd = crate::common::splai_command();
     for s in sets {
         cmd.args(["--set", s]);
     }

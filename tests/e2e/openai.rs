@@ -4,16 +4,14 @@
 //! completions; embeddings of the model's dimension, similar closer than unrelated; the models
 //! of the live workers; OpenAI's error shape. Each call is an ordinary job in the job API.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Up, get, job_state};
+use crate::common::{Up, get, job_state};
 use splai_events::JobState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_client_works_against_splai() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -58,7 +56,7 @@ fn job_of(chunk: &str) -> Option<String> {
 /// The job's inference attempt stopped: its executor reported it ended (revoked by the cancel),
 /// so the model is no longer generating for it.
 async fn generation_stopped(url: &str, job: &str) {
-    common::wait_until("the cancelled attempt's end", Duration::from_secs(60), async || {
+    crate::common::wait_until("the cancelled attempt's end", Duration::from_secs(60), async || {
         let (_, tasks) =
             get(url, &format!("/v1/jobs/{job}/tasks"), None).await.ok_or("no answer".to_string())?;
         let attempts: Vec<&serde_json::Value> = tasks["tasks"]
@@ -68,7 +66,9 @@ async fn generation_stopped(url: &str, job: &str) {
             .flat_map(|t| t["attempts"].as_array().into_iter().flatten())
             .collect();
         let stopped = !attempts.is_empty()
-            && attempts.iter().all(|a| common::attempt_state(a) != splai_events::AttemptState::Running);
+            && attempts
+                .iter()
+                .all(|a| crate::common::attempt_state(a) != splai_events::AttemptState::Running);
         if stopped { Ok(()) } else { Err(tasks.to_string()) }
     })
     .await;
@@ -78,7 +78,7 @@ async fn generation_stopped(url: &str, job: &str) {
 /// tokens cancels its job, with the reason, instead of generating on for minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streaming_client_that_goes_away_cancels_its_job() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let up = Up::start("", &[], &[]).await;
@@ -103,7 +103,7 @@ async fn a_streaming_client_that_goes_away_cancels_its_job() {
     }
     let job = job.expect("chunks carry the job id");
     drop(response);
-    let ended = common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
+    let ended = crate::common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
     assert_eq!(job_state(&ended), JobState::Cancelled, "{ended}");
     assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
     generation_stopped(&up.url, &job).await;
@@ -112,7 +112,7 @@ async fn a_streaming_client_that_goes_away_cancels_its_job() {
 /// The same for a non-streaming call: its connection closes while the job runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_client_that_goes_away_cancels_its_job() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let up = Up::start("", &[], &[]).await;
@@ -130,7 +130,7 @@ async fn a_waiting_client_that_goes_away_cancels_its_job() {
     };
     call.abort(); // drops the connection
     assert!(call.await.unwrap_err().is_cancelled());
-    let ended = common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
+    let ended = crate::common::wait_job(&up.url, &job, None, Duration::from_secs(60)).await;
     assert_eq!(job_state(&ended), JobState::Cancelled, "{ended}");
     assert!(ended["reason"].as_str().unwrap_or("").contains("client_disconnected"), "{ended}");
     generation_stopped(&up.url, &job).await;
@@ -141,7 +141,7 @@ async fn a_waiting_client_that_goes_away_cancels_its_job() {
 /// executors have one ordinary slot each, so running them there would stop at two).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_chat_jobs_run_together_in_the_engine() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let up = Up::start("", &[], &[]).await;
@@ -149,12 +149,12 @@ async fn concurrent_chat_jobs_run_together_in_the_engine() {
     for id in &ids {
         let body = serde_json::json!({"type": "chat", "job_id": id, "cache": false,
             "input": {"messages": [{"role": "user", "content": LONG}], "max_tokens": 2000}});
-        assert_eq!(common::post(&up.url, "/v1/jobs", &body, None).await.0, 202);
+        assert_eq!(crate::common::post(&up.url, "/v1/jobs", &body, None).await.0, 202);
     }
-    common::wait_until("six chat jobs running at once", Duration::from_secs(120), async || {
+    crate::common::wait_until("six chat jobs running at once", Duration::from_secs(120), async || {
         let mut running = 0;
         for id in &ids {
-            running += common::tasks_in(&up.url, id, None, splai_events::TaskState::Running).await;
+            running += crate::common::tasks_in(&up.url, id, None, splai_events::TaskState::Running).await;
         }
         if running == ids.len() { Ok(()) } else { Err(format!("{running} running")) }
     })

@@ -5,11 +5,9 @@
 //! scheduler replays its log and reaches the same final state — no task runs again, the
 //! lineage is unchanged — and goes on to run new work.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Up, get, job_state, post, task_state, wait_job};
+use crate::common::{Up, get, job_state, post, task_state, wait_job};
 use serde_json::{Value, json};
 use splai_events::{JobState, TaskState};
 

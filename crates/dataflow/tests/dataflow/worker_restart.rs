@@ -2,11 +2,9 @@
 //! had, at once — not a heartbeat ttl later — and the task is retried. Virtual time, the real
 //! driver.
 
-mod support;
-
+use crate::support::{TTL, at, job, options, registration};
 use splai_dataflow::Scheduler;
 use splai_events::{Envelope, Event, JobRequest};
-use support::{TTL, at, job, options, registration};
 
 fn assigned_attempts(out: &[Envelope]) -> Vec<(u32, u64)> {
     out.iter()

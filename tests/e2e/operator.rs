@@ -2,11 +2,9 @@
 //! SPLAIJob is admitted, the snapshot it reads back maps to the status the operator writes, a
 //! resubmission (operator restart) is idempotent, and cancel works.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Up;
+use crate::common::Up;
 use splai_operator::crd::SplaiJob;
 use splai_operator::gateway::{HttpGateway, JobApi, Submitted};
 use splai_operator::reconcile::{request, status_of};
@@ -26,7 +24,7 @@ fn job(name: &str, uid: &str, dag: serde_json::Value) -> SplaiJob {
 async fn operator_requests_run_on_a_real_gateway() {
     let extra = format!(
         "[gateway.tokens.operator]\nsha256 = \"{}\"\ntenant = \"k8s\"\nroles = [\"submitter\", \"reader\"]\n",
-        common::token_hash(TOKEN)
+        crate::common::token_hash(TOKEN)
     );
     let up = Up::start_auth(&extra, &[], &["--executors", "1"], TOKEN).await;
     let gateway = HttpGateway::new(&up.url, Some(TOKEN.into())).unwrap();

@@ -6,21 +6,19 @@
 //! short (4 causes, ~20 tickets); `ANALYSIS_LONG=1` runs the size (24 causes × 10–20
 //! tickets, ~360 lines).
 
-mod common;
-
-#[path = "../src/bench/tickets.rs"]
+#[path = "../../src/bench/tickets.rs"]
 #[allow(dead_code)]
 mod tickets;
 
 use std::time::Duration;
 
-use common::{Up, job_state, post, wait_job};
+use crate::common::{Up, job_state, post, wait_job};
 use serde_json::json;
 use splai_events::JobState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_grouped_counted_and_ranked_as_the_generator_made_them() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     // Seeds 11–14 were used to choose the default threshold; this one was not.

@@ -5,12 +5,10 @@
 //! through the API. Then a job produced straight to the `jobs` topic by an ordinary Kafka client
 //! (the `confluent-kafka` Python package) runs and is visible through the API.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, get, job_state, post, splai, succeeded_attempts, wait_job};
+use crate::common::{Proc, get, job_state, post, splai, succeeded_attempts, wait_job};
 use serde_json::{Value, json};
 use splai_events::{JobState, TaskState};
 use splai_store::audit::AuditRecord;
@@ -55,10 +53,11 @@ impl Cluster {
         };
         let run = format!("d{}x{}", std::process::id(), rand_suffix());
         // A database of its own, so the read model starts empty.
-        let db_url = common::create_database(&pg, &run);
+        let db_url = crate::common::create_database(&pg, &run);
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("splai.toml");
-        let services = common::services_config(&run, 2, &brokers, &db_url, &s3, &bucket, ("dist", TOKEN));
+        let services =
+            crate::common::services_config(&run, 2, &brokers, &db_url, &s3, &bucket, ("dist", TOKEN));
         std::fs::write(
             &config,
             format!(
@@ -78,7 +77,7 @@ model_dir = "{models}"
             ),
         )
         .unwrap();
-        let stack = common::start_processes(&config, &run, 2, Some(TOKEN)).await;
+        let stack = crate::common::start_processes(&config, &run, 2, Some(TOKEN)).await;
         let mut rest = stack.executors;
         rest.push(stack.gateway);
         Some(Cluster {
@@ -96,7 +95,7 @@ model_dir = "{models}"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distributed_over_kafka_postgres_and_s3() {
-    if !common::models_present() {
+    if !crate::common::models_present() {
         return;
     }
     let Some(mut cluster) = Cluster::start("").await else { return };
@@ -117,8 +116,8 @@ async fn distributed_over_kafka_postgres_and_s3() {
     let job_id = accepted["job_id"].as_str().unwrap().to_string();
 
     // Kill -9 the scheduler once the first inference task has succeeded, then start another.
-    common::wait_until("two tasks to succeed", Duration::from_secs(240), async || {
-        let done = common::tasks_in(&url, &job_id, Some(TOKEN), TaskState::Succeeded).await;
+    crate::common::wait_until("two tasks to succeed", Duration::from_secs(240), async || {
+        let done = crate::common::tasks_in(&url, &job_id, Some(TOKEN), TaskState::Succeeded).await;
         if done >= 2 { Ok(()) } else { Err(format!("{done} succeeded")) }
     })
     .await;
@@ -244,7 +243,7 @@ fn rand_suffix() -> u128 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_records_from_another_tenant_do_not_act_on_a_job() {
     const OTHER: &str = "globex-token";
-    let other = common::token_table("globex", OTHER, "globex", &["submitter", "operator"]);
+    let other = crate::common::token_table("globex", OTHER, "globex", &["submitter", "operator"]);
     let Some(cluster) = Cluster::start(&other).await else { return };
     let (url, run, brokers) = (cluster.url.clone(), cluster.run.clone(), cluster.brokers.clone());
     let job_id = format!("{run}-a-secret-1");
@@ -489,7 +488,7 @@ print("produced")
     );
     let Some(said) = kafka_client(&script) else { return };
     assert!(said.contains("produced"), "{said}");
-    let letter = common::wait_until(
+    let letter = crate::common::wait_until(
         "a dead letter for the record that keeps failing",
         Duration::from_secs(60),
         async || {
@@ -587,7 +586,7 @@ c.close()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_chain_is_anchored_on_kafka() {
     const ADMIN: &str = "auditor-token";
-    let admin = common::token_table("auditor", ADMIN, "acme", &["admin"]);
+    let admin = crate::common::token_table("auditor", ADMIN, "acme", &["admin"]);
     let Some(cluster) = Cluster::start(&admin).await else { return };
     let (url, run) = (cluster.url.clone(), cluster.run.clone());
     let job = json!({"type": "explicit", "job_id": format!("{run}-audited"), "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
@@ -682,7 +681,7 @@ c.close()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_job_id_in_two_tenants_is_two_jobs_on_kafka_and_postgres() {
     const OTHER: &str = "globex-token";
-    let other = common::token_table("globex", OTHER, "globex", &["submitter", "reader"]);
+    let other = crate::common::token_table("globex", OTHER, "globex", &["submitter", "reader"]);
     let Some(cluster) = Cluster::start(&other).await else { return };
     let (url, run) = (cluster.url.clone(), cluster.run.clone());
     let job_id = format!("{run}-shared");
@@ -722,7 +721,7 @@ async fn one_job_id_in_two_tenants_is_two_jobs_on_kafka_and_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_names_a_rewritten_chain_against_anchors_on_kafka() {
     const ADMIN: &str = "auditor-token";
-    let admin = common::token_table("auditor", ADMIN, "acme", &["admin"]);
+    let admin = crate::common::token_table("auditor", ADMIN, "acme", &["admin"]);
     let Some(cluster) = Cluster::start(&admin).await else { return };
     let (url, run, config) = (cluster.url.clone(), cluster.run.clone(), cluster.config.clone());
     let job_id = format!("{run}-audited");
@@ -732,13 +731,19 @@ async fn audit_verify_names_a_rewritten_chain_against_anchors_on_kafka() {
     // `splai audit verify`: exit code, stdout, stderr. Unlike the API it adds no record to the
     // chain, so the chain stays at its head while we wait for the head's anchor.
     let verify = || {
-        let out =
-            common::splai_command().arg("--config").arg(&config).args(["audit", "verify"]).output().unwrap();
+        let out = crate::common::splai_command()
+            .arg("--config")
+            .arg(&config)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (out.status.code(), text(&out.stdout), text(&out.stderr))
     };
-    let head =
-        common::wait_until("an anchor of the chain's head on the log", Duration::from_secs(60), async || {
+    let head = crate::common::wait_until(
+        "an anchor of the chain's head on the log",
+        Duration::from_secs(60),
+        async || {
             let (code, said, stderr) = verify();
             // "audit chain OK: N records, K anchor(s) on the log checked (up to record M)"
             let numbers: Vec<i64> =
@@ -751,8 +756,9 @@ async fn audit_verify_names_a_rewritten_chain_against_anchors_on_kafka() {
                 }
                 _ => Err(format!("exit {code:?}: {said}{stderr}")),
             }
-        })
-        .await;
+        },
+    )
+    .await;
     let psql = |sql: &str| {
         let out = Command::new("psql").args([&cluster.db_url, "-AtXqc", sql]).output().unwrap();
         assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));

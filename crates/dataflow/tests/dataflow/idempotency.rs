@@ -2,11 +2,9 @@
 //! item 10): the scheduler rejects the repeat's id naming the job that took the key, as REST's
 //! 200 replay or 409 conflict does. Virtual time, the real driver.
 
-mod support;
-
+use crate::support::{at_as, live, options};
 use splai_dataflow::Scheduler;
 use splai_events::{Envelope, Event, JobRejected, JobRequest};
-use support::{at_as, live, options};
 
 fn keyed(id: &str, key: &str, prompt: &str) -> Event {
     let request: JobRequest = serde_json::from_value(serde_json::json!({

@@ -1,12 +1,11 @@
 //! Scheduler scenarios on the embedded log: the real runner, fake executors that follow a script,
 //! and an observer reading `job-events`, `assignments`, `task-events` and `dead-letter`.
 
-mod support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::wait_until;
 use serde_json::json;
 use splai_dataflow::SchedulerOptions;
 use splai_dataflow::assign::TenantPolicy;
@@ -16,7 +15,6 @@ use splai_events::*;
 use splai_ingest::intake::Gate;
 use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
 use splai_ingest::plan::Limits;
-use support::wait_until;
 use tokio::sync::watch;
 
 const PREFIX: &str = "s.";

@@ -3,11 +3,9 @@
 //! running attempts are revoked and its other tasks cancelled; a job that finished in time is
 //! untouched. Virtual time, the real driver.
 
-mod support;
-
+use crate::support::{at, live, succeeded};
 use splai_dataflow::model::{JobStatus, TaskStatus};
 use splai_events::{Envelope, Event, JobRequest, RevokeReason};
-use support::{at, live, succeeded};
 
 fn job(id: &str, timeout_s: u32) -> Event {
     let request: JobRequest = serde_json::from_value(serde_json::json!({

@@ -3,12 +3,10 @@
 //! `unschedulable_timeout_ms` it fails for good with that reason once the scheduler's
 //! `task_unschedulable` is read back; replay decides the same. Virtual time, the real driver.
 
-mod support;
-
+use crate::support::{at, options, registration};
 use splai_dataflow::Scheduler;
 use splai_dataflow::model::JobStatus;
 use splai_events::{Envelope, Event, JobRequest, TaskState};
-use support::{at, options, registration};
 
 fn needs_model(id: &str, model: &str) -> Event {
     let request: JobRequest = serde_json::from_value(serde_json::json!({

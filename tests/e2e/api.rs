@@ -3,11 +3,9 @@
 //! lineage, result), SSE resume with `Last-Event-ID` without gaps or duplicates, pagination,
 //! cancellation of a running attempt, and a retrying task that dead-letters and fails its job.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     Up, attempt_state, get, job_state, post, read_stream, status_event_state, task_state, tasks_in, wait_job,
     wait_until,
 };
@@ -214,7 +212,7 @@ async fn post_with_key(url: &str, body: &Value, key: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_roles_and_tenants() {
-    let hash = common::token_hash;
+    let hash = crate::common::token_hash;
     let extra = format!(
         r#"
 [gateway.tokens.acme-reader]
@@ -282,7 +280,7 @@ roles = ["submitter", "reader"]
 /// is not a tenant name, or names another tenant, is refused rather than ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_auth_on_a_tenant_header_must_agree_with_the_token() {
-    let extra = common::token_table("acme-ci", "ci-token", "acme", &["submitter", "reader"]);
+    let extra = crate::common::token_table("acme-ci", "ci-token", "acme", &["submitter", "reader"]);
     let up = Up::start_auth(&extra, &[], &["--executors", "1"], "ci-token").await;
     let url = up.url.as_str();
     let bearer = ("authorization", "Bearer ci-token");
@@ -616,7 +614,7 @@ async fn a_failing_task_dead_letters_and_fails_its_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_trail_is_tenant_scoped_exportable_and_verifiable() {
-    let hash = common::token_hash;
+    let hash = crate::common::token_hash;
     let extra = format!(
         r#"
 [gateway.tokens.acme-admin]
@@ -821,7 +819,7 @@ async fn policy_placement_waits_for_a_labelled_worker_and_audits_it() {
         },
     )
     .await;
-    let mut onprem = common::splai_command();
+    let mut onprem = crate::common::splai_command();
     let mut onprem = onprem
         .arg("--config")
         .arg(&up.config)
@@ -879,11 +877,11 @@ async fn a_job_deadline_fails_the_job_and_stops_its_attempt() {
     let reason = job["reason"].as_str().unwrap_or("");
     assert!(reason.starts_with("deadline_exceeded"), "{job}");
     // The job's stream ends with the same state and reason.
-    let events = common::read_stream(url, "deadline-1", Some("0")).await;
+    let events = crate::common::read_stream(url, "deadline-1", Some("0")).await;
     let last = events.iter().rev().find(|e| e.1 == "job.status").expect("a job.status event");
-    assert_eq!(common::status_event_state(&last.2), Some(JobState::Failed), "{last:?}");
+    assert_eq!(crate::common::status_event_state(&last.2), Some(JobState::Failed), "{last:?}");
     assert!(last.2["reason"].as_str().unwrap_or("").starts_with("deadline_exceeded"), "{last:?}");
-    let history = common::task_history(url, "deadline-1", None).await;
+    let history = crate::common::task_history(url, "deadline-1", None).await;
     assert!(history.contains(&format!("after attempt 0 {}", TaskState::Cancelled)), "{history}");
     // The executor was told to stop the nap: its attempt ends long before its 60 s.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -922,7 +920,7 @@ async fn unschedulable_work_says_why_and_then_fails() {
     };
     let reason = waiting["reason"].as_str().unwrap();
     assert!(reason.starts_with("no live worker offers model `gpt-9`"), "{waiting}");
-    let shown = common::splai_command()
+    let shown = crate::common::splai_command()
         .args(["--set", &format!("client.url={url}"), "job", "nowhere-1"])
         .output()
         .unwrap();
@@ -933,7 +931,7 @@ async fn unschedulable_work_says_why_and_then_fails() {
     assert_eq!(job_state(&ended), JobState::Failed, "{ended}");
     let why = ended["reason"].as_str().unwrap_or("");
     assert!(why.contains("unschedulable: no live worker offers model `gpt-9` for 4 s"), "{ended}");
-    let history = common::task_history(url, "nowhere-1", None).await;
+    let history = crate::common::task_history(url, "nowhere-1", None).await;
     assert!(
         history.contains(&format!(
             "{} worker=- reason=no live worker offers model `gpt-9`",
@@ -949,7 +947,7 @@ async fn unschedulable_work_says_why_and_then_fails() {
 /// tenant's own after the second used it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_job_id_in_two_tenants_is_two_jobs() {
-    let hash = common::token_hash;
+    let hash = crate::common::token_hash;
     let extra = format!(
         "[gateway.tokens.acme]\nsha256 = \"{}\"\ntenant = \"acme\"\nroles = [\"submitter\", \"reader\"]\n\
          [gateway.tokens.globex]\nsha256 = \"{}\"\ntenant = \"globex\"\nroles = [\"submitter\", \"reader\"]\n",
@@ -991,7 +989,7 @@ async fn one_job_id_in_two_tenants_is_two_jobs() {
             !paths.is_empty() && paths.iter().all(|p| p.starts_with(&format!("{tenant}/"))),
             "{artifacts}"
         );
-        let history = common::task_history(url, "shared-1", Some(token)).await;
+        let history = crate::common::task_history(url, "shared-1", Some(token)).await;
         assert_eq!(
             history.matches(&format!("count attempt 1 {}", TaskState::Succeeded)).count(),
             1,
@@ -1033,7 +1031,7 @@ async fn audit_verify_names_a_tail_deleted_after_its_anchor() {
         .status()
         .unwrap();
     assert!(deleted.success());
-    let mut verify = common::splai_command();
+    let mut verify = crate::common::splai_command();
     verify.arg("--config").arg(&config);
     for s in sets {
         verify.args(["--set", s]);

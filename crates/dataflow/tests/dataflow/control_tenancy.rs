@@ -3,11 +3,9 @@
 //! alone, and an early cancel for an id not yet admitted applied to whichever tenant's job later
 //! took it. Virtual time, the real driver.
 
-mod support;
-
+use crate::support::{at_as, job, live};
 use splai_dataflow::model::JobStatus;
 use splai_events::{CancelJob, Envelope, Event, RequeueDeadLetter};
-use support::{at_as, job, live};
 
 fn cancel(id: &str) -> Event {
     Event::CancelJob(CancelJob { job_id: id.into(), reason: String::new() })

@@ -1,0 +1,26 @@
+//! SPLAI's end-to-end and whole-binary tests, in one test binary: each of these modules once linked
+//! the whole workspace into a binary of its own, and twenty such binaries filled CI's disk and spent
+//! minutes linking. nextest still runs every test in its own process.
+
+mod common;
+
+mod analysis;
+mod api;
+mod bench_report;
+mod cache;
+mod chaos;
+mod cli;
+mod dependency_rules;
+mod distributed;
+mod executor;
+mod executor_kill;
+mod load;
+mod openai;
+mod operator;
+mod planner;
+mod scheduler_process;
+mod schemathesis;
+mod subdag;
+mod tracing;
+mod ui;
+mod up;
