@@ -1,0 +1,58 @@
+//! The fixed cost of one live scheduler step: the engine holding a realistic history (finished
+//! fan-out jobs and one live worker), one fact fed, one step taken. Every DAG hop pays this at
+//! least once, so it bounds the per-hop latency from below.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use splai_dataflow::engine::Engine;
+use splai_dataflow::model::{Budget, Fact, Outcome};
+
+const WIDTH: u32 = 22;
+
+/// An engine with `jobs` finished fan-out jobs of `WIDTH` tasks and one live worker.
+fn engine_with_history(jobs: u32) -> (Engine, u64) {
+    let mut engine = Engine::new();
+    let budget = Budget { retries: 3, losses: 10 };
+    engine.feed(Fact::Beat(0, 0, 1024), 0, 1);
+    let mut t = 1;
+    for job in 0..jobs {
+        for task in 0..WIDTH {
+            engine.feed(Fact::Task((job, task), budget), t, 1);
+            if task > 0 {
+                engine.feed(Fact::Edge((job, 0), (job, task)), t, 1);
+            }
+            engine.feed(Fact::Assigned((job, task), 1, 0), t, 1);
+            engine.feed(Fact::Started((job, task), 1), t, 1);
+            engine.feed(Fact::Ended((job, task), 1, Outcome::Succeeded), t, 1);
+        }
+        t += 1;
+        engine.step_to(t);
+    }
+    (engine, t)
+}
+
+fn step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("live_step");
+    for jobs in [0u32, 1000] {
+        let (mut engine, mut t) = engine_with_history(jobs);
+        group.bench_function(format!("idle_history_{jobs}"), |b| {
+            b.iter(|| {
+                t += 1;
+                engine.step_to(t)
+            })
+        });
+        let mut job = jobs;
+        let budget = Budget { retries: 3, losses: 10 };
+        group.bench_function(format!("one_task_history_{jobs}"), |b| {
+            b.iter(|| {
+                job += 1;
+                engine.feed(Fact::Task((job, 0), budget), t, 1);
+                t += 1;
+                engine.step_to(t)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, step);
+criterion_main!(benches);
