@@ -7,16 +7,16 @@ use splai_dataflow::engine::Engine;
 use splai_dataflow::model::{Budget, Fact, Outcome};
 
 const WIDTH: u32 = 22;
+const BUDGET: Budget = Budget { retries: 3, losses: 10 };
 
 /// An engine with `jobs` finished fan-out jobs of `WIDTH` tasks and one live worker.
 fn engine_with_history(jobs: u32) -> (Engine, u64) {
     let mut engine = Engine::new();
-    let budget = Budget { retries: 3, losses: 10 };
     engine.feed(Fact::Beat(0, 0, 1024), 0, 1);
     let mut t = 1;
     for job in 0..jobs {
         for task in 0..WIDTH {
-            engine.feed(Fact::Task((job, task), budget), t, 1);
+            engine.feed(Fact::Task((job, task), BUDGET), t, 1);
             if task > 0 {
                 engine.feed(Fact::Edge((job, 0), (job, task)), t, 1);
             }
@@ -43,11 +43,10 @@ fn step(c: &mut Criterion) {
             })
         });
         let mut job = jobs;
-        let budget = Budget { retries: 3, losses: 10 };
         group.bench_function(format!("one_task_{name}"), |b| {
             b.iter(|| {
                 job += 1;
-                engine.feed(Fact::Task((job, 0), budget), t, 1);
+                engine.feed(Fact::Task((job, 0), BUDGET), t, 1);
                 t += 1;
                 engine.step_to(t)
             })
