@@ -87,6 +87,8 @@ pub struct Engine {
     started: bool,
     /// Changes of steps collected early, returned by the next [`Engine::finish_step`].
     carried: Changes,
+    /// Facts fed so far (how a caller tells whether a step has anything new).
+    fed: u64,
 }
 
 enum Core {
@@ -168,7 +170,15 @@ impl Engine {
     }
 
     fn with_core(core: Core) -> Self {
-        Self { core, now: 0, windowed: false, held: Vec::new(), started: false, carried: Changes::default() }
+        Self {
+            core,
+            now: 0,
+            windowed: false,
+            held: Vec::new(),
+            started: false,
+            carried: Changes::default(),
+            fed: 0,
+        }
     }
 
     /// An engine that takes each step as one time: the facts due before the step's end enter the
@@ -195,8 +205,14 @@ impl Engine {
         self.now
     }
 
+    /// Facts fed since the engine was made.
+    pub fn fed(&self) -> u64 {
+        self.fed
+    }
+
     /// Add `fact` with multiplicity `diff` at `time` (clamped to `now`: the past is closed).
     pub fn feed(&mut self, fact: Fact, time: Time, diff: isize) {
+        self.fed += 1;
         let t = time.max(self.now);
         if self.windowed {
             self.held.push((fact, t, diff));

@@ -8,9 +8,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use splai_events::{Envelope, Event, Topic};
+use splai_events::{Envelope, Topic};
 use splai_ingest::intake::{Denied, Gate};
 use splai_ingest::log::{EventBatch, EventLog, EventReader, EventWriter, LogError};
 use tokio::sync::watch;
@@ -100,6 +100,8 @@ pub async fn run(
     let metrics = splai_telemetry::metrics::global();
     metrics.describe(SERIES);
     let mut latencies_seen = scheduler.stats.decision_latency_ms.len();
+    let tick = Duration::from_millis(run.tick_ms);
+    let mut last_tick = Instant::now();
 
     loop {
         if *shutdown.borrow() {
@@ -116,19 +118,16 @@ pub async fn run(
         let mut events = ordered(batch);
         events.sort_by_key(|e| e.0.ts_ms);
         scheduler.advance(wall_ms());
-        // Our own decisions coming back are closed by a step of their own, so a task whose
-        // attempt also started (or even finished) within this batch still shows `assigned` first.
-        let mut decisions_applied = false;
+        let idle = events.is_empty();
         for (e, denied, produced) in &events {
-            let decision = matches!(e.event, Event::Assign(_) | Event::Revoke(_));
-            if decisions_applied && !decision {
-                scheduler.tick(&mut out);
-                decisions_applied = false;
-            }
             answer(&mut scheduler, e, denied.as_ref(), *produced, &mut out);
-            decisions_applied |= decision;
         }
-        scheduler.tick(&mut out);
+        // A batch of our own decisions coming back (applied as they were made) brings nothing to
+        // step: no step for it, unless the clock is due one (timeouts, expiries, resends).
+        if idle || scheduler.has_news() || last_tick.elapsed() >= tick {
+            scheduler.tick(&mut out);
+            last_tick = Instant::now();
+        }
         for ms in scheduler.stats.decision_latency_ms.iter().skip(latencies_seen) {
             metrics.observe("splai_scheduler_decision_latency_seconds", &[], *ms as f64 / 1000.0);
             metrics.inc("splai_scheduler_decisions_total", &[], 1.0);

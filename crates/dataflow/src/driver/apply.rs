@@ -196,53 +196,12 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         }
         Event::Assign(a) => {
             let Some(tk) = tk else { return };
-            let executor = s.reg.worker_or_new(&a.worker_id);
-            let w = match (a.engine, &a.requirements.model, a.light) {
-                (true, Some(model), _) => s.reg.pool_or_new(executor, Pool::Engine, model),
-                (_, _, true) => s.reg.pool_or_new(executor, Pool::Light, ""),
-                _ => executor,
-            };
             s.pending.read_back(tk, a.attempt.attempt);
             s.requeue(tk);
             if !s.mode.live {
                 s.replay_latency.decided(tk, a.attempt.attempt, now);
             }
-            let previous = s.attempts.current(tk);
-            if previous.is_some_and(|p| p.attempt >= a.attempt.attempt) {
-                return; // a duplicate or stale decision
-            }
-            // A superseded attempt that never ended (its worker was lost) is over for good. (One
-            // whose deadline passed already ended by its timeout.)
-            match previous.filter(|p| !p.ended) {
-                Some(p) if now < p.deadline => {
-                    let why = lost_with_worker(s, p);
-                    end_attempt(s, tk, p, Outcome::Lost, why, false)
-                }
-                Some(p) => fire_timeout(s, tk, p),
-                None => {}
-            }
-            let deadline = a.deadline_ms.max(now + 1);
-            let st = AttemptState {
-                attempt: a.attempt.attempt,
-                worker: w,
-                deadline,
-                ended: false,
-                timeout_fed: false,
-                assigned_at: now,
-            };
-            s.attempts.assign(tk, st);
-            s.engine.feed(Fact::Assigned(tk, st.attempt, w), now, 1);
-            // A decision the log delivered after its job stopped (it was withdrawn): stop it too.
-            if s.mode.live {
-                let stopped = if s.controls.is_cancelled(tk.0) {
-                    Some(RevokeReason::Cancelled)
-                } else {
-                    s.controls.is_expired(tk.0).then_some(RevokeReason::TimedOut)
-                };
-                if let Some(reason) = stopped {
-                    emit::revoke(s, tk, st.attempt, reason, out);
-                }
-            }
+            assign(s, tk, a, out);
         }
         Event::AttemptStarted(a) => {
             if let Some((tk, _)) = current_open(s, tk, a.attempt.attempt) {
@@ -296,6 +255,55 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
     }
 }
 
+/// Make attempt `a` of `tk` current: from the scheduler's own decision as it is made, or from
+/// the log's copy of one (a replay, or a decision this process did not make). The same decision
+/// twice, or a stale one, changes nothing.
+pub(super) fn assign(s: &mut Scheduler, tk: Tk, a: &splai_events::Assign, out: &mut Vec<Envelope>) {
+    let now = s.now;
+    let executor = s.reg.worker_or_new(&a.worker_id);
+    let w = match (a.engine, &a.requirements.model, a.light) {
+        (true, Some(model), _) => s.reg.pool_or_new(executor, Pool::Engine, model),
+        (_, _, true) => s.reg.pool_or_new(executor, Pool::Light, ""),
+        _ => executor,
+    };
+    let previous = s.attempts.current(tk);
+    if previous.is_some_and(|p| p.attempt >= a.attempt.attempt) {
+        return; // a duplicate or stale decision
+    }
+    // A superseded attempt that never ended (its worker was lost) is over for good. (One
+    // whose deadline passed already ended by its timeout.)
+    match previous.filter(|p| !p.ended) {
+        Some(p) if now < p.deadline => {
+            let why = lost_with_worker(s, p);
+            end_attempt(s, tk, p, Outcome::Lost, why, false)
+        }
+        Some(p) => fire_timeout(s, tk, p),
+        None => {}
+    }
+    let deadline = a.deadline_ms.max(now + 1);
+    let st = AttemptState {
+        attempt: a.attempt.attempt,
+        worker: w,
+        deadline,
+        ended: false,
+        timeout_fed: false,
+        assigned_at: now,
+    };
+    s.attempts.assign(tk, st);
+    s.engine.feed(Fact::Assigned(tk, st.attempt, w), now, 1);
+    // A decision the log delivered after its job stopped (it was withdrawn): stop it too.
+    if s.mode.live {
+        let stopped = if s.controls.is_cancelled(tk.0) {
+            Some(RevokeReason::Cancelled)
+        } else {
+            s.controls.is_expired(tk.0).then_some(RevokeReason::TimedOut)
+        };
+        if let Some(reason) = stopped {
+            emit::revoke(s, tk, st.attempt, reason, out);
+        }
+    }
+}
+
 /// A liveness beat of executor entry `w` and of its registered pools, each with its own
 /// capacity, retracted after `ttl`.
 fn beat(s: &mut Scheduler, w: Worker, now: Time, ttl: Time) {
@@ -308,7 +316,7 @@ fn beat(s: &mut Scheduler, w: Worker, now: Time, ttl: Time) {
 }
 
 /// Open attempts on executor `w` (either pool) that its heartbeats stopped naming: two beats in a
-/// row that left one out, each sent at least a beat interval after its assignment was read back
+/// row that left one out, each sent at least a beat interval after it was assigned
 /// (time for the worker to read it too), and it is revoked `not_held` — retried at once instead
 /// of at its timeout. A worker names an attempt from reading its assignment until its result is
 /// on the log, so a finished attempt's result is normally read long before the second beat.

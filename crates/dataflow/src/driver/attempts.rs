@@ -21,7 +21,7 @@ pub struct AttemptState {
     pub ended: bool,
     /// Its timeout is in the dataflow.
     pub timeout_fed: bool,
-    /// When its assignment was read back (the scheduler's clock).
+    /// When it was assigned (the scheduler's clock: its decision's time).
     pub assigned_at: Time,
 }
 

@@ -63,9 +63,11 @@ pub fn rejected(s: &Scheduler, tenant: &str, rejection: JobRejected) -> Envelope
 
 pub fn task_state(s: &Scheduler, tk: Tk, status: TaskStatus, attempt: Attempt, out: &mut Vec<Envelope>) {
     let (job_id, task_id) = s.reg.task_ids(tk);
+    // The current attempt's worker: known from the decision on, before the dataflow has it.
     let worker_id = matches!(status, TaskStatus::Assigned | TaskStatus::Running)
-        .then(|| s.view.active(tk).map(|(_, w)| s.reg.executor_id(w).to_string()))
-        .flatten();
+        .then(|| s.attempts.current(tk).filter(|c| c.attempt == attempt))
+        .flatten()
+        .map(|c| s.reg.executor_id(c.worker).to_string());
     let reason = match status {
         TaskStatus::DeadLettered => Some(dead_reason(s, tk)),
         TaskStatus::Failed | TaskStatus::Cancelled => s.attempts.error(tk).map(str::to_string),

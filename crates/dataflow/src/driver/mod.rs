@@ -136,7 +136,7 @@ pub struct Scheduler {
     view: View,
     /// Runnable and not pending, in placement order.
     ready: Ready,
-    /// Decisions written but not yet read back.
+    /// Decisions not yet in the dataflow's outputs, or not yet read back.
     pending: Pending,
     /// What was said of tasks that wait, and those given up as unschedulable.
     waiting: waiting::Waiting,
@@ -150,6 +150,8 @@ pub struct Scheduler {
     replay_latency: ReplayLatency,
     now: Time,
     mode: Mode,
+    /// Facts the engine had been fed when the last live tick ended ([`Scheduler::has_news`]).
+    fed_at_tick: u64,
     pub stats: Stats,
 }
 
@@ -197,6 +199,7 @@ impl Scheduler {
             replay_latency: ReplayLatency::default(),
             now: 0,
             mode: Mode::default(),
+            fed_at_tick: 0,
             stats: Stats::default(),
         }
     }
@@ -265,6 +268,13 @@ impl Scheduler {
         self.absorb_step(changes, out);
     }
 
+    /// Whether a tick now would step anything new: facts fed since the last tick's decisions.
+    /// A batch that only brought the scheduler's own decisions back fed nothing (they were
+    /// applied as made); they, and what they fed, wait for the next event or clock tick.
+    pub fn has_news(&self) -> bool {
+        self.engine.fed() != self.fed_at_tick
+    }
+
     /// A tick that waits for its own step (and any still under way): afterwards the scheduler's
     /// view is the dataflow's at the current time, pipelined or not.
     pub fn settle(&mut self, out: &mut Vec<Envelope>) {
@@ -275,33 +285,39 @@ impl Scheduler {
 
     /// Where a live step ends: after `now`, and after the engine's first open time, where facts
     /// applied since the last step sit when that step already closed `now` (the past is closed).
-    /// A second step within one clock reading (the runner closes its own decisions, read back,
-    /// with a step of their own) must still close them, or what they make runnable waits for the
-    /// next clock tick. The clock itself (`now`, which stamps decisions) does not move.
+    /// A second step within one clock reading (two batches read within one millisecond) must
+    /// still close them, or what they make runnable waits for the next clock tick. The clock
+    /// itself (`now`, which stamps decisions) does not move.
     fn step_end(&self) -> Time {
         self.now.max(self.engine.now()) + 1
     }
 
     fn absorb_step(&mut self, changes: Changes, out: &mut Vec<Envelope>) {
-        self.absorb(&changes, out);
+        // Before the step's changes: a task whose decision they now hold may be runnable again
+        // in the same step (its attempt already lost) and must go back into placement.
+        let decided = self.pending.stepped();
+        self.absorb(&changes, &decided, out);
         if self.mode.live {
             self.revoke_timed_out(out);
             self.revoke_expired(out);
             self.resend_unconfirmed(out);
             placement::place(self, out);
             self.review_waiting(out);
+            self.fed_at_tick = self.engine.fed();
         } else {
             self.replay_latency.close_step(&changes.runnable_timed, &mut self.stats);
         }
     }
 
-    fn absorb(&mut self, changes: &Changes, out: &mut Vec<Envelope>) {
+    /// `decided`: the decisions made since the last step, whose `assigned` states were told.
+    fn absorb(
+        &mut self,
+        changes: &Changes,
+        decided: &rustc_hash::FxHashMap<Tk, (Attempt, crate::model::Worker)>,
+        out: &mut Vec<Envelope>,
+    ) {
         let moved = self.view.absorb(changes, self.now);
         for tk in moved.runnable {
-            if self.view.runnable(tk).is_none() && self.pending.contains(tk) {
-                // Stopped (cancelled, out of time) before its decision came back from the log.
-                self.pending.withdraw(tk);
-            }
             self.requeue(tk);
         }
         for ((tk, (attempt, w)), diff) in &changes.orphaned {
@@ -318,7 +334,9 @@ impl Scheduler {
             }
         }
         for (tk, status, attempt) in moved.tasks {
-            if self.mode.live {
+            // Told with the decision (see `placement`).
+            let told = status == TaskStatus::Assigned && decided.get(&tk).is_some_and(|(a, _)| *a == attempt);
+            if self.mode.live && !told {
                 emit::task_state(self, tk, status, attempt, out);
             }
         }
@@ -354,6 +372,8 @@ impl Scheduler {
     ) {
         let open = self.attempts.open_of_job(job);
         for (tk, attempt) in open {
+            // Stopped before its decision came back from the log: not written again.
+            self.pending.withdraw(tk, attempt);
             emit::revoke(self, tk, attempt, reason, out);
         }
     }

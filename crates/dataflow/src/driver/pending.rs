@@ -1,6 +1,8 @@
-//! Decisions written to the log and not yet read back: the task stays out of placement until its
-//! `Assign` comes back (so it is never assigned twice), its slots stay reserved on the worker,
-//! and the decision is written again if it does not come back in time ([`Unconfirmed`]).
+//! The scheduler's own decisions on their way: applied to its state as they are made (the log's
+//! copy, read back, changes nothing), they are not yet in the dataflow's outputs until the next
+//! step — meanwhile the task stays out of placement and its slots stay reserved on the worker —
+//! and a decision is written again if it does not come back from the log in time
+//! ([`Unconfirmed`]).
 
 use rustc_hash::FxHashMap as HashMap;
 use splai_events::Envelope;
@@ -10,6 +12,7 @@ use crate::model::{Attempt, Time, Tk, Worker};
 
 #[derive(Debug, Default)]
 pub struct Pending {
+    /// Decided since the last step: not yet in the dataflow's outputs.
     decided: HashMap<Tk, (Attempt, Worker)>,
     unconfirmed: Unconfirmed,
 }
@@ -30,19 +33,22 @@ impl Pending {
         self.unconfirmed.sent(tk, attempt, decision, now, resend_after);
     }
 
-    /// An assignment of `tk` for `attempt` was read from the log: the task is no longer pending
-    /// (whichever decision it was), and a decision for that attempt or an earlier one is confirmed.
+    /// An assignment of `tk` for `attempt` was read from the log: a decision for that attempt or
+    /// an earlier one is confirmed.
     pub fn read_back(&mut self, tk: Tk, attempt: Attempt) {
-        self.decided.remove(&tk);
         self.unconfirmed.confirmed(tk, attempt);
     }
 
-    /// The decision for `tk` will not come back and must not be written again: the task stopped
-    /// being runnable (its job was cancelled or ran out of time) before it was read back. A copy
-    /// the log still delivers is an assignment of a stopped job, revoked when read.
-    pub fn withdraw(&mut self, tk: Tk) {
-        self.decided.remove(&tk);
-        self.unconfirmed.forget(tk);
+    /// The dataflow stepped: every decision made before is in its outputs now. Returns them,
+    /// by task: (attempt, worker).
+    pub fn stepped(&mut self) -> HashMap<Tk, (Attempt, Worker)> {
+        std::mem::take(&mut self.decided)
+    }
+
+    /// The decision for `tk`'s `attempt` must not be written again: the attempt was told to stop
+    /// (its job was cancelled or ran out of time) before the decision was read back.
+    pub fn withdraw(&mut self, tk: Tk, attempt: Attempt) {
+        self.unconfirmed.forget(tk, attempt);
     }
 
     pub fn contains(&self, tk: Tk) -> bool {
@@ -71,32 +77,32 @@ mod tests {
     }
 
     #[test]
-    fn a_decision_is_pending_until_read_back_and_resent_meanwhile() {
+    fn a_decision_is_pending_until_the_next_step_and_resent_until_read_back() {
         let mut p = Pending::default();
         p.decided((0, 0), 1, 7, decision("a"), 0, 100);
         assert!(p.contains((0, 0)));
         assert_eq!(p.iter().collect::<Vec<_>>(), vec![((0, 0), 7)]);
-        assert_eq!(p.due(100, 100).len(), 1);
+        assert_eq!(p.stepped().get(&(0, 0)), Some(&(1, 7)));
+        assert!(!p.contains((0, 0)), "in the dataflow's outputs after the step");
+        assert_eq!(p.iter().count(), 0, "its worker's slot is counted by the dataflow now");
+        assert_eq!(p.due(100, 100).len(), 1, "not read back yet");
         p.read_back((0, 0), 1);
-        assert!(!p.contains((0, 0)));
         assert!(p.due(1_000, 100).is_empty());
     }
 
     #[test]
-    fn reading_back_an_older_attempt_frees_the_task_but_keeps_resending_the_newer() {
+    fn reading_back_an_older_attempt_keeps_resending_the_newer() {
         let mut p = Pending::default();
         p.decided((0, 0), 2, 7, decision("a2"), 0, 100);
         p.read_back((0, 0), 1);
-        assert!(!p.contains((0, 0)));
         assert_eq!(p.due(100, 100).len(), 1, "attempt 2's decision has not come back");
     }
 
     #[test]
-    fn a_withdrawn_decision_frees_its_slot_and_is_not_resent() {
+    fn a_withdrawn_decision_is_not_resent() {
         let mut p = Pending::default();
         p.decided((0, 0), 1, 7, decision("a"), 0, 100);
-        p.withdraw((0, 0));
-        assert_eq!(p.iter().count(), 0, "its worker's slot is no longer reserved");
+        p.withdraw((0, 0), 1);
         assert!(p.due(1_000, 100).is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! The assignment step of a tick: candidates and worker views from the dataflow's outputs, the
 //! policy of [`crate::assign`], and `Assign` envelopes with every input resolved. Decisions are
-//! remembered as pending until they come back from the log, so nothing is assigned twice.
+//! applied as they are made and remembered as pending until the next step has them, so nothing is
+//! assigned twice.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
@@ -108,7 +109,16 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
         s.ready.remove(d.tk);
         let decision = assign_envelope(s, d.tk, d.attempt, d.worker);
         s.pending.decided(d.tk, d.attempt, d.worker, decision.clone(), s.now, s.opts.decision_resend_ms);
+        // Applied as made, as a replay of the log will apply it: the next step has it without
+        // waiting for its copy to come back (which then changes nothing), and its `assigned`
+        // state is told now, with the decision.
+        let mut effects = Vec::new();
+        if let Event::Assign(a) = &decision.event {
+            super::apply::assign(s, d.tk, a, &mut effects);
+        }
         out.push(decision);
+        out.extend(effects);
+        super::emit::task_state(s, d.tk, crate::model::TaskStatus::Assigned, d.attempt, out);
         if let Some(decision) = policy_decision(s, d.tk, d.worker) {
             out.push(decision);
         }

@@ -36,9 +36,11 @@ impl Unconfirmed {
         }
     }
 
-    /// Forget the decision for `tk` (it is withdrawn: its task stopped being runnable).
-    pub fn forget(&mut self, tk: Tk) {
-        self.sent.remove(&tk);
+    /// Forget the decision for `tk`'s `attempt` (it is withdrawn: the attempt was told to stop).
+    pub fn forget(&mut self, tk: Tk, attempt: Attempt) {
+        if self.sent.get(&tk).is_some_and(|(a, _, _)| *a == attempt) {
+            self.sent.remove(&tk);
+        }
     }
 
     /// Decisions still not read back whose resend time has come, each rescheduled `after` later.
@@ -102,7 +104,9 @@ mod tests {
     fn a_forgotten_decision_is_not_resent() {
         let mut u = Unconfirmed::default();
         u.sent((0, 0), 1, decision("a"), 0, 10);
-        u.forget((0, 0));
+        u.forget((0, 0), 2);
+        assert_eq!(u.due(10, 10).len(), 1, "another attempt's decision stays");
+        u.forget((0, 0), 1);
         assert!(u.due(100, 10).is_empty());
     }
 }

@@ -135,11 +135,6 @@ impl View {
         self.free.get(&w).copied()
     }
 
-    /// The open attempt of `tk` and its worker.
-    pub fn active(&self, tk: Tk) -> Option<(Attempt, Worker)> {
-        self.active.get(&tk).copied()
-    }
-
     /// Tasks with an open attempt.
     pub fn active_tasks(&self) -> impl Iterator<Item = Tk> + '_ {
         self.active.keys().copied()

@@ -14,6 +14,7 @@ mod job_deadlines;
 mod light_pool;
 mod not_held;
 mod oracle;
+mod own_decisions;
 mod same_step;
 mod scenarios;
 mod subdag;

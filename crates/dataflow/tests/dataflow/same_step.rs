@@ -1,6 +1,6 @@
 //! A task that becomes runnable is assigned in the step in which its last parent's success is
-//! applied — also when that step is the second within one clock reading (the runner closes the
-//! scheduler's own decisions, read back, with a step of their own). Virtual time, the real driver.
+//! applied — also when that step is the second within one clock reading (two batches read within
+//! one millisecond). Virtual time, the real driver.
 
 use crate::support::{options, succeeded};
 use splai_dataflow::Scheduler;
@@ -61,8 +61,8 @@ fn the_children_of_a_success_are_assigned_in_its_own_step() {
     let first = submit(&mut s, dag);
     assert_eq!(names(&first), ["split"]);
 
-    // All within one clock reading, as the runner sees one batch: the decision read back closed
-    // by a step of its own, then the attempt's start and success, then the batch's step.
+    // All within one clock reading: a step (the decision read back, which changes nothing), then
+    // the attempt's start and success, then the batch's step.
     let mut out = Vec::new();
     s.advance(1_020);
     s.apply(&Envelope::new("echo", 1_010, "acme", Event::Assign(first[0].clone())), &mut out);
