@@ -37,7 +37,7 @@ pub struct Candidate {
 }
 
 /// Which of an executor's capacities a registry entry stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Pool {
     /// Its ordinary slots (`worker_registered.slots`).
     #[default]
@@ -99,7 +99,7 @@ pub struct Verdict {
 }
 
 /// Deficit-round-robin state, kept across ticks so shares hold over time.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Assigner {
     deficit: HashMap<u32, f64>,
     order: VecDeque<u32>,

@@ -89,6 +89,11 @@ pub struct Engine {
     carried: Changes,
     /// Facts fed so far (how a caller tells whether a step has anything new).
     fed: u64,
+    /// Every fact in the inputs, consolidated per (fact, time): what a snapshot keeps, since the
+    /// outputs are a function of it ([`Engine::inputs`], [`Engine::restored`]). Not kept by a
+    /// windowed engine (`splai replay`, which takes no snapshot): it cost that replay ~10 % of its
+    /// speed and ~15 % more memory.
+    ledger: Option<rustc_hash::FxHashMap<(Fact, Time), isize>>,
 }
 
 enum Core {
@@ -178,6 +183,7 @@ impl Engine {
             started: false,
             carried: Changes::default(),
             fed: 0,
+            ledger: Some(Default::default()),
         }
     }
 
@@ -197,6 +203,7 @@ impl Engine {
     pub fn windowed_on(workers: usize) -> Self {
         let mut engine = Self::with_core(Core::threads(workers.max(1)));
         engine.windowed = true;
+        engine.ledger = None;
         engine
     }
 
@@ -214,6 +221,19 @@ impl Engine {
     pub fn feed(&mut self, fact: Fact, time: Time, diff: isize) {
         self.fed += 1;
         let t = time.max(self.now);
+        if let Some(ledger) = &mut self.ledger {
+            match ledger.entry((fact.clone(), t)) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    *e.get_mut() += diff;
+                    if *e.get() == 0 {
+                        e.remove();
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(diff);
+                }
+            }
+        }
         if self.windowed {
             self.held.push((fact, t, diff));
             return;
@@ -226,6 +246,30 @@ impl Engine {
             Core::Here(local) => local.send(fact, t, diff),
             Core::Threads(remote) => remote.pending.push((fact, t, diff)),
         }
+    }
+
+    /// Every fact in the inputs with its time and multiplicity, sorted: with [`Engine::now`],
+    /// what rebuilds this engine ([`Engine::restored`]). None for a windowed engine.
+    pub fn inputs(&self) -> Option<Vec<(Fact, Time, isize)>> {
+        let ledger = self.ledger.as_ref()?;
+        let mut facts: Vec<_> = ledger.iter().map(|((f, t), d)| (f.clone(), *t, *d)).collect();
+        facts.sort();
+        Some(facts)
+    }
+
+    /// An engine on one timely worker in this thread holding `inputs` with every time before
+    /// `now` closed: what [`Engine::inputs`] and [`Engine::now`] of another said. Facts of the
+    /// past enter at `now − 1` (their history before is not needed, only what holds at `now`),
+    /// later ones at their times. The first step's changes are the whole outputs; a caller that
+    /// restores its view of them too discards them.
+    pub fn restored(inputs: Vec<(Fact, Time, isize)>, now: Time) -> (Self, Changes) {
+        let mut engine = Self::new();
+        let past = now.saturating_sub(1);
+        for (fact, t, diff) in inputs {
+            engine.feed(fact, t.max(past), diff);
+        }
+        let changes = engine.step_to(now);
+        (engine, changes)
     }
 
     /// Close every time before `t` and return the outputs' changes since the last step.

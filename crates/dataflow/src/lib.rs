@@ -17,6 +17,7 @@ pub mod runner;
 pub mod sim;
 
 pub use driver::{
-    AdmissionLimits, EARLY_CANCELS, Scheduler, SchedulerOptions, States, Stats, TenantAdmission,
+    AdmissionLimits, EARLY_CANCELS, SNAPSHOT_VERSION, Scheduler, SchedulerOptions, SnapshotError, States,
+    Stats, TenantAdmission,
 };
 pub use engine::{Changes, Engine};

@@ -126,7 +126,7 @@ pub struct Verdict {
 }
 
 /// A placement constraint on one task.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Placement {
     pub labels: Vec<String>,
     pub rule: Option<String>,

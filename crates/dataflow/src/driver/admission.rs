@@ -55,7 +55,7 @@ impl AdmissionLimits {
 }
 
 /// Open jobs per tenant and each tenant's token bucket.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Admission {
     open: HashMap<u32, u32>,
     open_jobs: HashSet<Job>,

@@ -13,7 +13,7 @@ use splai_events::ArtifactRef;
 use super::task_map::TaskMap;
 use crate::model::{Attempt, Budget, Failures, Time, Tk, Worker};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct AttemptState {
     pub attempt: Attempt,
     pub worker: Worker,
@@ -25,7 +25,7 @@ pub struct AttemptState {
     pub assigned_at: Time,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Attempts {
     current: TaskMap<AttemptState>,
     artifacts: TaskMap<ArtifactRef>,

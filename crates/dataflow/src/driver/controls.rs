@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Job, Time};
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct JobControls {
     cancelled: BTreeMap<Job, String>,
     archived: BTreeMap<Job, String>,

@@ -15,6 +15,7 @@ mod placement;
 mod ready;
 mod registry;
 mod replay_latency;
+mod snapshot;
 mod task_map;
 mod unconfirmed;
 mod view;
@@ -37,6 +38,7 @@ use ready::Ready;
 pub use registry::EARLY_CANCELS;
 use registry::Registry;
 use replay_latency::ReplayLatency;
+pub use snapshot::{SnapshotError, VERSION as SNAPSHOT_VERSION};
 use view::View;
 
 use crate::assign::{Assigner, TenantPolicy};
@@ -102,7 +104,7 @@ pub struct Stats {
 }
 
 /// How the scheduler runs now.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Mode {
     /// False while replaying the log at start: state is rebuilt, nothing is emitted or decided.
     live: bool,
@@ -225,7 +227,7 @@ impl Scheduler {
         for tk in runnable {
             self.requeue(tk);
         }
-        self.snapshot(&mut out);
+        self.emit_states(&mut out);
         out
     }
 
@@ -416,7 +418,8 @@ impl Scheduler {
         }
     }
 
-    fn snapshot(&mut self, out: &mut Vec<Envelope>) {
+    /// Every job's admission and current state, with deterministic ids (see [`Scheduler::go_live`]).
+    fn emit_states(&mut self, out: &mut Vec<Envelope>) {
         for j in 0..self.reg.jobs.len() as Job {
             if self.controls.is_refused(j) {
                 continue; // its rejection is among `rejected`

@@ -14,7 +14,7 @@ pub const MAX_PARKED: usize = 100_000;
 
 /// What a parked event waits for. Every key carries the tenant: another tenant's job of the same
 /// id never releases it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Cause {
     /// The admission of the tenant's job.
     Job { tenant: String, job: String },
@@ -43,7 +43,7 @@ impl Cause {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Parking {
     waiting: HashMap<Cause, Vec<Envelope>>,
     count: usize,

@@ -10,7 +10,7 @@ use splai_events::Envelope;
 use super::unconfirmed::Unconfirmed;
 use crate::model::{Attempt, Time, Tk, Worker};
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     /// Decided since the last step: not yet in the dataflow's outputs.
     decided: HashMap<Tk, (Attempt, Worker)>,

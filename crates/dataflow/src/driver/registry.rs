@@ -9,7 +9,7 @@ use splai_events::{Dag, DataClassification, Envelope, JobType, Priority, WorkerR
 use crate::assign::Pool;
 use crate::model::{Job, Time, Tk, Worker};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct JobInfo {
     pub id: String,
     pub tenant: u32,
@@ -29,7 +29,7 @@ pub struct JobInfo {
     pub cache: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct WorkerInfo {
     pub id: String,
     pub slots: u32,
@@ -64,7 +64,7 @@ fn pool_id(executor: &str, pool: Pool, model: &str) -> String {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     pub jobs: Vec<JobInfo>,
     /// Jobs by (tenant, id): two tenants may use one id. Ids inline when short, so a probe

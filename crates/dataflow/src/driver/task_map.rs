@@ -5,7 +5,7 @@
 
 use crate::model::{Job, Tk};
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TaskMap<V> {
     jobs: Vec<Vec<Option<V>>>,
 }

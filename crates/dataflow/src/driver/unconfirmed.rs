@@ -12,7 +12,7 @@ use splai_events::Envelope;
 
 use crate::model::{Attempt, Time, Tk};
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Unconfirmed {
     /// By task: the decision's attempt, when it is due to be resent, and the envelope.
     sent: HashMap<Tk, (Attempt, Time, Envelope)>,

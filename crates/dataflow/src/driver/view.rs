@@ -9,7 +9,7 @@ use super::task_map::TaskMap;
 use crate::engine::Changes;
 use crate::model::{Attempt, Job, JobStatus, TaskStatus, Time, Tk, Worker};
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct View {
     runnable: BTreeMap<Tk, (Attempt, Time)>,
     free: HashMap<Worker, i64>,

@@ -25,7 +25,7 @@ const UNPLACEABLE_AFTER_MS: Time = 1_000;
 /// Waiting for busy workers is normal under load: said only after this long (ms).
 const BUSY_AFTER_MS: Time = 5_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Waiting {
     next_review: Time,
     shown: HashMap<Tk, Shown>,
@@ -34,7 +34,7 @@ pub(super) struct Waiting {
 }
 
 /// What was last said of a waiting task.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Shown {
     attempt: Attempt,
     reason: String,

@@ -113,6 +113,8 @@ struct World {
     /// The scheduler's assignments, when it made them: it applies its own decisions as it makes
     /// them, so its state is a replay of what it read and of these (also those the log lost).
     own: Vec<(u64, Envelope)>,
+    /// Everything the scheduler wrote, in order.
+    written: Vec<Envelope>,
     /// Running worker processes and their slots.
     workers: BTreeMap<String, u32>,
     held: Vec<Held>,
@@ -137,6 +139,7 @@ impl World {
             log: Vec::new(),
             unread: Vec::new(),
             own: Vec::new(),
+            written: Vec::new(),
             workers: BTreeMap::new(),
             held: Vec::new(),
             jobs: Vec::new(),
@@ -158,6 +161,7 @@ impl World {
     fn read_envelope(&mut self, e: Envelope) {
         let mut out = Vec::new();
         self.s.apply(&e, &mut out);
+        self.written.extend(out.iter().cloned());
         self.log.push((self.now, e));
         self.unread
             .extend(out.into_iter().filter(|e| matches!(e.event, Event::Assign(_) | Event::Revoke(_))));
@@ -182,6 +186,7 @@ impl World {
         }
         let mut out = Vec::new();
         self.s.tick(&mut out);
+        self.written.extend(out.iter().cloned());
         for e in &out {
             if let Event::Assign(a) = &e.event {
                 self.check_assignable(&e.tenant, &a.attempt)?;
@@ -350,11 +355,7 @@ impl World {
     /// The live states equal a from-scratch replay's, and only the own tenant's cancel cancels.
     fn check_states(&self) -> Result<(), TestCaseError> {
         let live = self.s.states();
-        // This step's decisions are in the dataflow's outputs from the next step on.
-        let decided = self.own.iter().filter(|(t, _)| *t < self.now).cloned();
-        let mut log: Vec<(u64, Envelope)> = self.log.iter().cloned().chain(decided).collect();
-        // Stable: within one time, what was read comes before the decisions made after it.
-        log.sort_by_key(|(t, _)| *t);
+        let log = self.known();
         let replayed = replay(&log, self.now);
         if live != replayed {
             let log: Vec<String> =
@@ -370,6 +371,22 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// What the scheduler's state is a replay of: the log it read, and its own decisions made
+    /// before this step (this step's are in the dataflow's outputs from the next step on).
+    fn known(&self) -> Vec<(u64, Envelope)> {
+        let decided = self.own.iter().filter(|(t, _)| *t < self.now).cloned();
+        let mut log: Vec<(u64, Envelope)> = self.log.iter().cloned().chain(decided).collect();
+        // Stable: within one time, what was read comes before the decisions made after it.
+        log.sort_by_key(|(t, _)| *t);
+        log
+    }
+
+    /// The scheduler stops here and a new one starts from its snapshot.
+    fn restart_from_snapshot(&mut self) {
+        let bytes = self.s.snapshot().expect("a snapshot");
+        self.s = Scheduler::restore(options(), &bytes).expect("its own snapshot restores");
     }
 
     /// Churn stops: every worker restarts with room, beats, and runs what it is given to success.
@@ -413,6 +430,12 @@ fn registration(id: &str, slots: u32) -> Event {
 
 /// A scheduler built from scratch: the log replayed, time by time, then live at `now`.
 fn replay(log: &[(u64, Envelope)], now: u64) -> States {
+    replay_cut(log, now, None)
+}
+
+/// [`replay`], stopping after the first `cut` records (at the end of a time) to continue from a
+/// snapshot of the state there.
+fn replay_cut(log: &[(u64, Envelope)], now: u64, cut: Option<usize>) -> States {
     let mut s = Scheduler::new(options());
     let mut ignored = Vec::new();
     let mut i = 0;
@@ -424,6 +447,9 @@ fn replay(log: &[(u64, Envelope)], now: u64) -> States {
             i += 1;
         }
         s.tick(&mut ignored);
+        if cut.is_some_and(|c| i >= c) {
+            s = Scheduler::restore(options(), &s.snapshot().expect("a snapshot")).expect("restores");
+        }
     }
     // After a tick at `t` the scheduler's next time is `t + 1`: advance only to a later step.
     if log.last().is_none_or(|(t, _)| *t < now) {
@@ -464,6 +490,69 @@ proptest! {
             }
         }
     }
+}
+
+proptest! {
+    // Two schedulers in lockstep, one of them replaced at a random step by one restored from its
+    // snapshot (live): every envelope they write, their states at every step (each also checked
+    // against a replay of its log) and their explanations must be identical. Then a replay of the
+    // whole log cut at a random point and continued from a snapshot must end where the full
+    // replay does.
+    #![proptest_config(ProptestConfig { cases: 16, max_shrink_time: 120_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_scheduler_restored_from_its_snapshot_continues_exactly_as_the_original(
+        steps in proptest::collection::vec((1u64..3_000, proptest::collection::vec(op(), 0..5)), 1..20),
+        restart in any::<proptest::sample::Index>(),
+        cut in any::<proptest::sample::Index>(),
+    ) {
+        let mut original = World::new();
+        let mut restored = World::new();
+        let at = restart.index(steps.len());
+        for (i, (dt, ops)) in steps.iter().enumerate() {
+            if i == at {
+                restored.restart_from_snapshot();
+            }
+            original.step(*dt, ops)?;
+            restored.step(*dt, ops)?;
+            prop_assert_eq!(&original.written, &restored.written, "diverged at step {}", i);
+            prop_assert_eq!(original.s.states(), restored.s.states());
+        }
+        let end = original.drain()?;
+        prop_assert_eq!(end, restored.drain()?);
+        prop_assert_eq!(&original.written, &restored.written);
+        for (tenant, job, tasks) in &original.jobs {
+            for t in 0..*tasks {
+                let task = format!("t{t}");
+                let (a, b) = (original.s.explain(job, &task), restored.s.explain(job, &task));
+                prop_assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}/{}/{}", tenant, job, task);
+            }
+        }
+
+        let log = original.known();
+        let boundaries: Vec<usize> =
+            (1..log.len()).filter(|&i| log[i - 1].0 != log[i].0).chain([log.len()]).collect();
+        let k = boundaries[cut.index(boundaries.len())];
+        prop_assert_eq!(replay_cut(&log, original.now, Some(k)), replay(&log, original.now), "cut at {}", k);
+    }
+}
+
+#[test]
+fn a_damaged_or_foreign_snapshot_is_refused() {
+    let mut world = World::new();
+    world.step(1, &[Op::Register { worker: 0, slots: 1 }]).unwrap();
+    let bytes = world.s.snapshot().unwrap();
+    assert!(Scheduler::restore(options(), &bytes).is_ok());
+    let mut damaged = bytes.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    let err = Scheduler::restore(options(), &damaged).unwrap_err();
+    assert!(matches!(err, splai_dataflow::SnapshotError::Checksum), "{err}");
+    let mut newer = bytes.clone();
+    newer[14..18].copy_from_slice(&(splai_dataflow::SNAPSHOT_VERSION + 1).to_be_bytes());
+    let err = Scheduler::restore(options(), &newer).unwrap_err();
+    assert!(err.to_string().contains("version"), "{err}");
+    let err = Scheduler::restore(options(), b"{\"not\": \"a snapshot\"}").unwrap_err();
+    assert!(matches!(err, splai_dataflow::SnapshotError::NotASnapshot), "{err}");
 }
 
 /// Found by the property above: a decision the log lost, then its job's cancel. The decision
