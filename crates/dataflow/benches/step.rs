@@ -1,6 +1,8 @@
 //! The fixed cost of one live scheduler step: the engine empty, or holding a history of 1 000
 //! finished fan-out jobs (and one live worker); idle, or with one new task fed. Every DAG hop pays
-//! at least one such step, so it bounds the per-hop latency from below.
+//! at least one such step, so it bounds the per-hop latency from below. And what a snapshot's
+//! dataflow part costs with that history: reading the input facts out, and rebuilding an engine
+//! from them (`Engine::restored`, the bulk of a restore).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use splai_dataflow::engine::Engine;
@@ -55,5 +57,22 @@ fn step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, step);
+fn snapshot(c: &mut Criterion) {
+    let history = if std::env::args().any(|a| a == "--bench") { 1000 } else { 20 };
+    let (engine, t) = engine_with_history(history);
+    let mut group = c.benchmark_group("snapshot_engine");
+    group.sample_size(10);
+    group.bench_function("inputs_history", |b| b.iter(|| engine.inputs()));
+    let inputs = engine.inputs().expect("a live engine keeps its inputs");
+    group.bench_function("restore_history", |b| {
+        b.iter_batched(
+            || inputs.clone(),
+            |facts| Engine::restored(facts, t),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, step, snapshot);
 criterion_main!(benches);
