@@ -7,6 +7,7 @@
 //! time (an antijoin can emit +1 and −1 for one record).
 
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -223,15 +224,9 @@ impl Engine {
         let t = time.max(self.now);
         if let Some(ledger) = &mut self.ledger {
             match ledger.entry((fact.clone(), t)) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    *e.get_mut() += diff;
-                    if *e.get() == 0 {
-                        e.remove();
-                    }
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(diff);
-                }
+                Entry::Occupied(e) if *e.get() + diff == 0 => drop(e.remove()),
+                Entry::Occupied(mut e) => *e.get_mut() += diff,
+                Entry::Vacant(e) => drop(e.insert(diff)),
             }
         }
         if self.windowed {
@@ -260,16 +255,16 @@ impl Engine {
     /// An engine on one timely worker in this thread holding `inputs` with every time before
     /// `now` closed: what [`Engine::inputs`] and [`Engine::now`] of another said. Facts of the
     /// past enter at `now − 1` (their history before is not needed, only what holds at `now`),
-    /// later ones at their times. The first step's changes are the whole outputs; a caller that
-    /// restores its view of them too discards them.
-    pub fn restored(inputs: Vec<(Fact, Time, isize)>, now: Time) -> (Self, Changes) {
+    /// later ones at their times. The rebuilding step's changes (the whole outputs) are dropped:
+    /// the caller restores its view of them with the rest of its state.
+    pub fn restored(inputs: Vec<(Fact, Time, isize)>, now: Time) -> Self {
         let mut engine = Self::new();
         let past = now.saturating_sub(1);
         for (fact, t, diff) in inputs {
             engine.feed(fact, t.max(past), diff);
         }
-        let changes = engine.step_to(now);
-        (engine, changes)
+        engine.step_to(now);
+        engine
     }
 
     /// Close every time before `t` and return the outputs' changes since the last step.

@@ -223,10 +223,7 @@ impl Scheduler {
         let mut out = Vec::new();
         self.settle(&mut out);
         self.mode.live = true;
-        let runnable: Vec<Tk> = self.view.runnable_tasks().map(|(tk, _, _)| tk).collect();
-        for tk in runnable {
-            self.requeue(tk);
-        }
+        self.requeue_runnable();
         self.emit_states(&mut out);
         out
     }
@@ -491,6 +488,14 @@ impl Scheduler {
             self.ready.insert(tk, job.priority, job.tenant, job.admitted_at);
         } else {
             self.ready.remove(tk);
+        }
+    }
+
+    /// Fill the placement queue from the view's runnable tasks (live only, as [`Scheduler::requeue`]).
+    fn requeue_runnable(&mut self) {
+        let runnable: Vec<Tk> = self.view.runnable_tasks().map(|(tk, _, _)| tk).collect();
+        for tk in runnable {
+            self.requeue(tk);
         }
     }
 

@@ -54,6 +54,7 @@ struct Out<'a> {
     controls: &'a JobControls,
     parking: &'a Parking,
     mode: Mode,
+    has_news: bool,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +72,7 @@ struct In {
     controls: JobControls,
     parking: Parking,
     mode: Mode,
+    has_news: bool,
 }
 
 impl Scheduler {
@@ -90,6 +92,7 @@ impl Scheduler {
             controls: &self.controls,
             parking: &self.parking,
             mode: self.mode,
+            has_news: self.has_news(),
         };
         let mut body = Vec::new();
         ciborium::into_writer(&out, &mut body).map_err(SnapshotError::Encode)?;
@@ -117,7 +120,7 @@ impl Scheduler {
         }
         let state: In = ciborium::from_reader(body).map_err(SnapshotError::Decode)?;
         // The view is restored as it was: the outputs of the rebuilding step restate it.
-        let (engine, _outputs) = Engine::restored(state.facts, state.engine_now);
+        let engine = Engine::restored(state.facts, state.engine_now);
         let mut s = Self::with_engine(opts, engine);
         s.now = state.now;
         s.reg = state.reg;
@@ -132,13 +135,9 @@ impl Scheduler {
         // Facts at or after the engine's first open time were not stepped yet, and still are
         // not: the rebuilt engine holds them for its next step, as the original did.
         s.mode = Mode { pipelined: false, ..state.mode };
-        s.fed_at_tick = s.engine.fed();
-        if s.mode.live {
-            let runnable: Vec<_> = s.view.runnable_tasks().map(|(tk, _, _)| tk).collect();
-            for tk in runnable {
-                s.requeue(tk);
-            }
-        }
+        // Facts applied since the last tick still ask for a step.
+        s.fed_at_tick = if state.has_news { s.engine.fed().wrapping_sub(1) } else { s.engine.fed() };
+        s.requeue_runnable();
         Ok(s)
     }
 }

@@ -113,3 +113,17 @@ fn a_task_lost_before_the_step_after_its_decision_is_placed_again() {
     s.tick(&mut end);
     assert_eq!(s.job_status("j").map(|st| format!("{st:?}")), Some("Succeeded".into()));
 }
+
+#[test]
+fn a_snapshot_taken_with_facts_not_yet_stepped_still_asks_for_a_step() {
+    let mut s = live_with_worker();
+    let out = submit(&mut s, 1_010, serde_json::json!([{"id": "a", "kind": "aggregation"}]));
+    let restored = Scheduler::restore(options(), &s.snapshot().unwrap()).unwrap();
+    assert!(!restored.has_news(), "nothing but its own decision since the tick");
+
+    let Event::Assign(a) = &assign_of(&out)[0].event else { unreachable!() };
+    let started = AttemptStarted { attempt: a.attempt.clone(), worker_id: "w1".into() };
+    s.apply(&Envelope::new("start", 1_012, "acme", Event::AttemptStarted(started)), &mut Vec::new());
+    let restored = Scheduler::restore(options(), &s.snapshot().unwrap()).unwrap();
+    assert!(restored.has_news(), "the start it read waits for a step");
+}
