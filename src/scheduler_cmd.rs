@@ -5,10 +5,12 @@ use splai_config::Settings;
 
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let log = splai_ingest::log::open_log(&settings.log).await.context("opening the event log")?;
+    let artifacts = splai_store::artifacts::ArtifactStore::open(&settings.artifacts)
+        .context("opening the artifact store (scheduler snapshots)")?;
     splai_telemetry::metrics::global().describe(splai_dataflow::runner::SERIES);
     crate::metrics_server::spawn(&settings.telemetry.metrics_listen).await?;
     let (stop, shutdown) = splai_stack::shutdown_channel();
-    let scheduler = splai_stack::scheduler::start(settings, log, shutdown)?;
+    let scheduler = splai_stack::scheduler::start(settings, log, &artifacts, shutdown)?;
     tracing::info!(backend = ?settings.log.backend, "scheduler started");
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use splai_events::{JobState, TaskState};
 use splai_store::audit::AuditRecord;
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     match std::env::var(name) {
         Ok(v) => Some(v),
         Err(_) => {
@@ -27,22 +27,27 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
-const TOKEN: &str = "dist-token";
+pub(crate) const TOKEN: &str = "dist-token";
 
 /// gateway + scheduler + two executors as processes over Kafka, a fresh PostgreSQL database and S3.
-struct Cluster {
-    url: String,
-    run: String,
+pub(crate) struct Cluster {
+    pub(crate) url: String,
+    pub(crate) run: String,
     brokers: String,
-    config: std::path::PathBuf,
+    pub(crate) config: std::path::PathBuf,
     db_url: String,
-    scheduler: Proc,
+    pub(crate) scheduler: Proc,
     _rest: Vec<Proc>,
     _dir: tempfile::TempDir,
 }
 
 impl Cluster {
     async fn start(extra_executor: &str) -> Option<Cluster> {
+        Self::start_with("", extra_executor).await
+    }
+
+    /// [`Cluster::start`] with more `[scheduler]` keys.
+    pub(crate) async fn start_with(extra_scheduler: &str, extra_executor: &str) -> Option<Cluster> {
         let (Some(brokers), Some(pg), Some(s3), Some(bucket)) = (
             env("SPLAI_TEST_KAFKA_BROKERS"),
             env("SPLAI_TEST_POSTGRES_URL"),
@@ -67,6 +72,7 @@ tick_ms = 20
 heartbeat_ttl_ms = 3000
 retry_base_ms = 100
 retry_cap_ms = 400
+{extra_scheduler}
 [executor]
 slots = 1
 heartbeat_interval_ms = 500

@@ -19,6 +19,7 @@ mod openai;
 mod operator;
 mod otlp_traces;
 mod planner;
+mod recovery;
 mod scheduler_process;
 mod schemathesis;
 mod subdag;

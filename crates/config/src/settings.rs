@@ -174,6 +174,9 @@ pub struct SchedulerSettings {
     pub default_task_timeout_s: u32,
     pub tick_ms: u64,
     pub timely_workers: u32,
+    pub snapshot_every_events: u64,
+    pub snapshot_min_interval_ms: u64,
+    pub snapshot_keep: u32,
     pub tenants: std::collections::BTreeMap<String, TenantSettings>,
 }
 
@@ -319,6 +322,8 @@ impl Settings {
         range("scheduler.default_task_timeout_s", s.default_task_timeout_s.into(), 1, 86_400)?;
         range("scheduler.tick_ms", s.tick_ms, 1, 60_000)?;
         range("scheduler.timely_workers", s.timely_workers.into(), 1, 64)?;
+        range("scheduler.snapshot_min_interval_ms", s.snapshot_min_interval_ms, 0, 86_400_000)?;
+        range("scheduler.snapshot_keep", s.snapshot_keep.into(), 1, 100)?;
         for (name, t) in &s.tenants {
             range(&format!("scheduler.tenants.{name}.weight"), t.weight.into(), 1, 1000)?;
         }

@@ -67,7 +67,7 @@ fn snapshot(c: &mut Criterion) {
     group.bench_function("restore_history", |b| {
         b.iter_batched(
             || inputs.clone(),
-            |facts| Engine::restored(facts, t),
+            |facts| Engine::restored(facts, t, 1),
             criterion::BatchSize::LargeInput,
         )
     });

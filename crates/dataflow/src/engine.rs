@@ -252,13 +252,13 @@ impl Engine {
         Some(facts)
     }
 
-    /// An engine on one timely worker in this thread holding `inputs` with every time before
+    /// An engine on `workers` timely workers ([`Engine::with_workers`]) holding `inputs` with every time before
     /// `now` closed: what [`Engine::inputs`] and [`Engine::now`] of another said. Facts of the
     /// past enter at `now − 1` (their history before is not needed, only what holds at `now`),
     /// later ones at their times. The rebuilding step's changes (the whole outputs) are dropped:
     /// the caller restores its view of them with the rest of its state.
-    pub fn restored(inputs: Vec<(Fact, Time, isize)>, now: Time) -> Self {
-        let mut engine = Self::new();
+    pub fn restored(inputs: Vec<(Fact, Time, isize)>, now: Time, workers: usize) -> Self {
+        let mut engine = Self::with_workers(workers);
         let past = now.saturating_sub(1);
         for (fact, t, diff) in inputs {
             engine.feed(fact, t.max(past), diff);

@@ -15,6 +15,7 @@ pub mod operators;
 pub mod oracle;
 pub mod runner;
 pub mod sim;
+pub mod snapshots;
 
 pub use driver::{
     AdmissionLimits, EARLY_CANCELS, SNAPSHOT_VERSION, Scheduler, SchedulerOptions, SnapshotError, States,

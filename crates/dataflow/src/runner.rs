@@ -1,12 +1,14 @@
 //! `splai scheduler`: the driver connected to the event log.
 //!
-//! On start it reads every scheduler topic from the beginning (no committed offsets: the log is
-//! the state) with time taken from the envelopes, which rebuilds the same state including its own
-//! past decisions; when it has caught up it emits a snapshot (deterministic ids) and goes live:
+//! On start it restores its newest snapshot ([`crate::snapshots`]; none: it starts empty) and
+//! reads every scheduler topic from the snapshot's positions (else from the beginning; no
+//! committed offsets: the log is the state) with time taken from the envelopes, which rebuilds
+//! the same state including its own past decisions; when it has caught up it emits the states of
+//! every job and task (deterministic ids) and goes live:
 //! time follows the wall clock, every `tick_ms` even when nothing arrives, so timeouts, expiries
 //! and backoffs fire on time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use splai_ingest::log::{EventBatch, EventLog, EventReader, EventWriter, LogError
 use tokio::sync::watch;
 
 use crate::driver::{Scheduler, SchedulerOptions};
+use crate::snapshots::{Positions, SnapshotPolicy, Snapshotter};
 
 /// The topics the scheduler reads.
 pub const INPUTS: [Topic; 5] =
@@ -27,6 +30,15 @@ pub const SERIES: &[(&str, &str, &str)] = &[
     ("splai_scheduler_decisions_total", "counter", "Assignments decided."),
     ("splai_scheduler_decision_latency_seconds", "histogram", "Task runnable to assigned (scheduler clock)."),
     ("splai_scheduler_runnable_tasks", "gauge", "Runnable tasks not yet assigned."),
+    (
+        "splai_scheduler_start_snapshot_events",
+        "gauge",
+        "Log records the snapshot restored at start held (0: none).",
+    ),
+    ("splai_scheduler_start_replayed_events", "gauge", "Log records replayed at start before going live."),
+    ("splai_scheduler_start_seconds", "gauge", "Time from start to live: snapshot restore plus replay."),
+    ("splai_scheduler_snapshots_total", "counter", "Snapshots written and recorded on the log."),
+    ("splai_scheduler_snapshot_seconds", "histogram", "Time the scheduler thread spent taking a snapshot."),
 ];
 
 #[derive(Debug, Clone)]
@@ -40,6 +52,8 @@ pub struct RunOptions {
     pub gate: Option<Arc<Gate>>,
     /// Timely workers of the dataflow (1: in the scheduler's own thread).
     pub timely_workers: usize,
+    /// Snapshots taken live and restored at start; `None`: every start replays the whole log.
+    pub snapshots: Option<SnapshotPolicy>,
 }
 
 fn wall_ms() -> u64 {
@@ -56,14 +70,49 @@ pub async fn run(
     run: RunOptions,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), LogError> {
-    let writer = EventWriter::new(log.clone(), run.topic_prefix.clone());
+    // Signed: its `snapshot_written` records go to `control`, which the gate checks.
+    let started = Instant::now();
+    let writer = EventWriter::new(log.clone(), run.topic_prefix.clone()).signing(run.gate.clone());
     writer.create_all_topics(run.partitions).await?;
     let partitions = log.partitions(&writer.topic(Topic::Jobs)).await?;
-    let mut reader =
-        EventReader::subscribe(writer.clone(), &run.group, &INPUTS, Some((0..partitions).collect()))
-            .await?
-            .gated(run.gate.clone());
-    let mut scheduler = Scheduler::on_workers(opts, run.timely_workers);
+    let inputs: BTreeSet<(String, u32)> =
+        INPUTS.iter().flat_map(|t| (0..partitions).map(|p| (writer.topic(*t), p))).collect();
+    let recorded = match &run.snapshots {
+        Some(_) => crate::snapshots::recorded(&writer, run.gate.clone()).await?,
+        None => Vec::new(),
+    };
+    let restored = match &run.snapshots {
+        Some(policy) => {
+            crate::snapshots::restore_newest(
+                &recorded,
+                policy.store.as_ref(),
+                &opts,
+                run.timely_workers,
+                &inputs,
+            )
+            .await
+        }
+        None => None,
+    };
+    let (mut scheduler, mut positions, mut applied) = match restored {
+        Some((scheduler, positions, applied)) => (scheduler, positions, applied),
+        None => {
+            let beginning = inputs.iter().map(|k| (k.clone(), 0)).collect();
+            (Scheduler::on_workers(opts, run.timely_workers), beginning, 0)
+        }
+    };
+    let restored_events = applied;
+    let mut snapshotter =
+        run.snapshots.clone().map(|policy| Snapshotter::new(policy, writer.clone(), &recorded, applied));
+    let mut reader = EventReader::subscribe_from(
+        writer.clone(),
+        &run.group,
+        &INPUTS,
+        Some((0..partitions).collect()),
+        positions.clone(),
+    )
+    .await?
+    .gated(run.gate.clone());
     let mut out = Vec::new();
 
     // Catch up: replay, with virtual time from the envelopes, everything appended before now.
@@ -71,13 +120,14 @@ pub async fn run(
     for topic in INPUTS {
         let name = writer.topic(topic);
         for (p, high) in log.high_watermarks(&name).await?.into_iter().enumerate() {
-            if high > 0 {
+            if high > positions.get(&(name.clone(), p as u32)).copied().unwrap_or(0) {
                 behind.insert((name.clone(), p as u32), high);
             }
         }
     }
     while !behind.is_empty() {
         let batch = reader.poll(10_000, Duration::from_millis(300)).await?;
+        applied += read(&mut positions, &batch);
         for p in &batch.positions {
             let key = (p.topic.clone(), p.partition);
             if behind.get(&key).is_some_and(|high| p.offset + 1 >= *high) {
@@ -94,11 +144,15 @@ pub async fn run(
         out.clear();
     }
     scheduler.advance(wall_ms());
-    tracing::info!(events = scheduler.stats.events, now = scheduler.now(), "scheduler caught up; going live");
-    let snapshot = scheduler.go_live();
-    writer.append(&snapshot).await?;
+    let replayed = applied - restored_events;
+    tracing::info!(replayed, restored_events, took = ?started.elapsed(), now = scheduler.now(), "scheduler caught up; going live");
+    let states = scheduler.go_live();
+    writer.append(&states).await?;
     let metrics = splai_telemetry::metrics::global();
     metrics.describe(SERIES);
+    metrics.set("splai_scheduler_start_snapshot_events", &[], restored_events as f64);
+    metrics.set("splai_scheduler_start_replayed_events", &[], replayed as f64);
+    metrics.set("splai_scheduler_start_seconds", &[], started.elapsed().as_secs_f64());
     let mut latencies_seen = scheduler.stats.decision_latency_ms.len();
     let tick = Duration::from_millis(run.tick_ms);
     let mut last_tick = Instant::now();
@@ -111,6 +165,7 @@ pub async fn run(
             b = reader.poll(10_000, Duration::from_millis(run.tick_ms)) => b?,
             _ = shutdown.changed() => break,
         };
+        applied += read(&mut positions, &batch);
         for (pos, _) in &batch.events {
             let topic = pos.topic.strip_prefix(run.topic_prefix.as_str()).unwrap_or(&pos.topic);
             metrics.inc("splai_scheduler_events_total", &[("topic", topic)], 1.0);
@@ -137,6 +192,10 @@ pub async fn run(
         if !out.is_empty() {
             append_until_done(&writer, &out, &mut shutdown).await?;
             out.clear();
+        }
+        // After the decisions are on the log: a snapshot never holds one the log may not.
+        if let Some(snapshotter) = &mut snapshotter {
+            snapshotter.maybe_take(&scheduler, &positions, applied);
         }
     }
     tracing::info!("scheduler stopped");
@@ -166,6 +225,15 @@ async fn append_until_done(
             }
         }
     }
+}
+
+/// Move `positions` past everything in `batch`; how many records it held.
+fn read(positions: &mut Positions, batch: &EventBatch) -> u64 {
+    for p in &batch.positions {
+        let next = positions.entry((p.topic.clone(), p.partition)).or_insert(0);
+        *next = (*next).max(p.offset + 1);
+    }
+    batch.positions.len() as u64
 }
 
 /// A batch's envelopes, accepted or refused at intake, in one list; `true` for those a Kafka

@@ -31,3 +31,26 @@ pub struct AuditAnchor {
     pub seq: u64,
     pub hash: String,
 }
+
+/// A scheduler wrote a snapshot of its state as of these log positions (key `scheduler`; written
+/// by the scheduler, signed when auth is on; no API token may write one). A scheduler starting up
+/// restores the newest one whose object verifies and reads the log from its positions on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotWritten {
+    /// The snapshot object in the artifact store (path, sha256, size).
+    pub artifact: crate::ArtifactRef,
+    /// Its format version (a scheduler reads only its own).
+    pub format: u32,
+    /// The next offset to read in each input partition: the snapshot holds everything before.
+    pub positions: Vec<LogPosition>,
+    /// Log records the scheduler had applied in all when it took the snapshot.
+    pub events: u64,
+}
+
+/// The next offset to read in one partition of one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPosition {
+    pub topic: String,
+    pub partition: u32,
+    pub next_offset: u64,
+}

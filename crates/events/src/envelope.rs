@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, AuditAnchor,
     CancelJob, DeadLetter, Heartbeat, JobAdmitted, JobExpanded, JobRefused, JobRejected, JobRequest,
-    JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke, TaskStateChanged, TaskUnschedulable, Topic,
-    WorkerLeaving, WorkerRegistered,
+    JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke, SnapshotWritten, TaskStateChanged,
+    TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
 };
 
 /// The envelope version this build writes and reads.
@@ -37,6 +37,7 @@ pub enum Event {
     RequeueDeadLetter(RequeueDeadLetter),
     ArchiveJob(ArchiveJob),
     AuditAnchor(AuditAnchor),
+    SnapshotWritten(SnapshotWritten),
     WorkerRegistered(WorkerRegistered),
     Heartbeat(Heartbeat),
     WorkerLeaving(WorkerLeaving),
@@ -65,6 +66,7 @@ impl Event {
         "requeue_dead_letter",
         "archive_job",
         "audit_anchor",
+        "snapshot_written",
         "worker_registered",
         "heartbeat",
         "worker_leaving",
@@ -93,6 +95,7 @@ impl Event {
             Event::RequeueDeadLetter(_) => "requeue_dead_letter",
             Event::ArchiveJob(_) => "archive_job",
             Event::AuditAnchor(_) => "audit_anchor",
+            Event::SnapshotWritten(_) => "snapshot_written",
             Event::WorkerRegistered(_) => "worker_registered",
             Event::Heartbeat(_) => "heartbeat",
             Event::WorkerLeaving(_) => "worker_leaving",
@@ -121,7 +124,8 @@ impl Event {
             Event::CancelJob(_)
             | Event::RequeueDeadLetter(_)
             | Event::ArchiveJob(_)
-            | Event::AuditAnchor(_) => Topic::Control,
+            | Event::AuditAnchor(_)
+            | Event::SnapshotWritten(_) => Topic::Control,
             Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => Topic::Heartbeats,
             Event::Assign(_) | Event::Revoke(_) | Event::TaskUnschedulable(_) | Event::JobRefused(_) => {
                 Topic::Assignments
@@ -156,6 +160,7 @@ impl Envelope {
             Event::RequeueDeadLetter(e) => &e.job_id,
             Event::ArchiveJob(e) => &e.job_id,
             Event::AuditAnchor(_) => "audit",
+            Event::SnapshotWritten(_) => "scheduler",
             Event::WorkerRegistered(e) => &e.worker_id,
             Event::Heartbeat(e) => &e.worker_id,
             Event::WorkerLeaving(e) => &e.worker_id,

@@ -96,6 +96,7 @@ fn body<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Event, A::Err
         "requeue_dead_letter" => Event::RequeueDeadLetter(next(map)?),
         "archive_job" => Event::ArchiveJob(next(map)?),
         "audit_anchor" => Event::AuditAnchor(next(map)?),
+        "snapshot_written" => Event::SnapshotWritten(next(map)?),
         "worker_registered" => Event::WorkerRegistered(next(map)?),
         "heartbeat" => Event::Heartbeat(next(map)?),
         "worker_leaving" => Event::WorkerLeaving(next(map)?),

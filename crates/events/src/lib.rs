@@ -26,7 +26,7 @@ pub use attempt::{
     Usage,
 };
 pub use codec::{DecodeError, decode, decode_str, encode};
-pub use control::{ArchiveJob, AuditAnchor, CancelJob, RequeueDeadLetter};
+pub use control::{ArchiveJob, AuditAnchor, CancelJob, LogPosition, RequeueDeadLetter, SnapshotWritten};
 pub use dead_letter::{DeadLetter, PayloadEncoding, SourcePosition};
 pub use envelope::{ENVELOPE_VERSION, Envelope, Event};
 pub use job::{

@@ -133,6 +133,12 @@ impl Gate {
                 "only a gateway writes audit anchors (signed), never an API token",
             ));
         }
+        if matches!(envelope.event, Event::SnapshotWritten(_)) {
+            return Err(denied(
+                "forbidden",
+                "only a scheduler records its snapshots (signed), never an API token",
+            ));
+        }
         let needed = roles_for(&envelope.event);
         if !grant.roles.iter().any(|r| r == "admin" || needed.contains(&r.as_str())) {
             return Err(denied(
@@ -176,7 +182,7 @@ fn mac(key: &[u8], payload: &[u8]) -> Hmac<Sha256> {
 #[cfg(test)]
 mod tests {
     use splai_config::TokenSettings;
-    use splai_events::{AuditAnchor, CancelJob, RequeueDeadLetter};
+    use splai_events::{AuditAnchor, CancelJob, RequeueDeadLetter, SnapshotWritten};
 
     use super::*;
 
@@ -191,6 +197,7 @@ mod tests {
         };
         g.tokens.insert("acme-sub".into(), token("acme", &["submitter"]));
         g.tokens.insert("acme-read".into(), token("acme", &["reader"]));
+        g.tokens.insert("acme-admin".into(), token("acme", &["admin"]));
         Gate::from_settings(&g).unwrap().unwrap()
     }
 
@@ -263,5 +270,30 @@ mod tests {
         let denied = g.check(b"", &bearer("acme-submitter"), &anchor).unwrap_err();
         assert_eq!(denied.code, "forbidden", "no API token may anchor the audit chain");
         assert_eq!(g.check(b"p", &vec![g.signature(b"p")], &anchor), Ok(Principal::Gateway));
+    }
+
+    #[test]
+    fn only_a_scheduler_records_snapshots() {
+        let g = gate();
+        let snapshot = Envelope::new(
+            "s",
+            1,
+            "acme",
+            Event::SnapshotWritten(SnapshotWritten {
+                artifact: splai_events::ArtifactRef {
+                    path: "p".into(),
+                    sha256: "0".repeat(64),
+                    size_bytes: 1,
+                },
+                format: 1,
+                positions: vec![],
+                events: 0,
+            }),
+        );
+        for token in ["acme-submitter", "acme-admin"] {
+            let denied = g.check(b"", &bearer(token), &snapshot).unwrap_err();
+            assert!(denied.reason.contains("only a scheduler"), "{token}: {}", denied.reason);
+        }
+        assert_eq!(g.check(b"p", &vec![g.signature(b"p")], &snapshot), Ok(Principal::Gateway));
     }
 }

@@ -212,8 +212,12 @@ async fn manual_partitions(kind: &str) {
     let positions = log.append(&topic, (0..80).map(|i| record(&format!("w{i}"), i)).collect()).await.unwrap();
     let mine = positions.iter().filter(|p| p.partition == 2).count();
     assert!(mine > 0);
-    let sub =
-        Subscription { group: format!("{prefix}w"), topics: vec![topic.clone()], partitions: Some(vec![2]) };
+    let sub = Subscription {
+        group: format!("{prefix}w"),
+        topics: vec![topic.clone()],
+        partitions: Some(vec![2]),
+        start: Default::default(),
+    };
     let mut c = log.subscribe(sub.clone()).await.unwrap();
     let got = collect(c.as_mut(), mine, Duration::from_secs(30)).await;
     assert_eq!(got.len(), mine);
@@ -226,6 +230,41 @@ async fn manual_partitions(kind: &str) {
     assert_eq!(rest.len(), want);
     assert!(c.poll(10, Duration::from_millis(1000)).await.unwrap().is_empty());
     assert_eq!(rest[0].position, got[got.len() / 2 + 1].position);
+}
+
+/// A reader given start offsets begins there, whatever its group committed; partitions it names
+/// no offset for resume from the commit as usual.
+async fn start_at_given_offsets(kind: &str) {
+    let Some((backend, prefix, _dir)) = fresh(kind) else { return };
+    let log = backend.open().await;
+    let topic = format!("{prefix}resume");
+    log.create_topics(std::slice::from_ref(&topic), PARTITIONS).await.unwrap();
+    let positions = log.append(&topic, (0..80).map(|i| record(&format!("k{i}"), i)).collect()).await.unwrap();
+    let in_part = |p: u32| positions.iter().filter(|x| x.partition == p).count();
+    assert!(in_part(0) > 3 && in_part(1) > 3);
+    let group = format!("{prefix}g");
+    let sub = |start: std::collections::BTreeMap<(String, u32), u64>| Subscription {
+        group: group.clone(),
+        topics: vec![topic.clone()],
+        partitions: Some(vec![0, 1]),
+        start,
+    };
+    let mut c = log.subscribe(sub(Default::default())).await.unwrap();
+    let all = collect(c.as_mut(), in_part(0) + in_part(1), Duration::from_secs(30)).await;
+    let first_of = |p: u32| all.iter().find(|d| d.position.partition == p).unwrap().position.clone();
+    c.commit(&[first_of(1)]).await.unwrap();
+    drop(c);
+    let start = [((topic.clone(), 0), 3u64)].into_iter().collect();
+    let mut c = log.subscribe(sub(start)).await.unwrap();
+    let want = in_part(0) - 3 + in_part(1) - 1;
+    let got = collect(c.as_mut(), want, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), want);
+    assert!(c.poll(10, Duration::from_millis(1000)).await.unwrap().is_empty());
+    let offsets = |p: u32| -> Vec<u64> {
+        got.iter().filter(|d| d.position.partition == p).map(|d| d.position.offset).collect()
+    };
+    assert_eq!(offsets(0), (3..in_part(0) as u64).collect::<Vec<_>>(), "partition 0 from the given offset");
+    assert_eq!(offsets(1), (1..in_part(1) as u64).collect::<Vec<_>>(), "partition 1 after its commit");
 }
 
 async fn dead_letter_and_continue(kind: &str) {
@@ -474,6 +513,7 @@ conformance!(
     per_key_order,
     resume_from_committed,
     manual_partitions,
+    start_at_given_offsets,
     dead_letter_and_continue,
     gated_intake,
     unknown_topic,

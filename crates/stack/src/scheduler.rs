@@ -1,11 +1,17 @@
-//! The scheduler: its options from `[scheduler]`, `[log]`, the policy and the intake gate.
+//! The scheduler: its options from `[scheduler]`, `[log]`, the policy and the intake gate, and
+//! its snapshots in the artifact store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use splai_config::Settings;
 use splai_dataflow::SchedulerOptions;
 use splai_dataflow::runner::{RunOptions, spawn};
-use splai_ingest::log::EventLog;
+use splai_dataflow::snapshots::{SnapshotPolicy, SnapshotStore};
+use splai_events::ArtifactRef;
+use splai_ingest::log::{Cause, EventLog};
+use splai_store::artifacts::ArtifactStore;
 
 use crate::{Handle, Shutdown};
 
@@ -18,8 +24,38 @@ pub fn options(settings: &Settings) -> anyhow::Result<SchedulerOptions> {
     Ok(opts)
 }
 
+/// The artifact store as the scheduler's snapshot store (under `~scheduler/snapshots/`).
+#[derive(Debug)]
+struct Snapshots(ArtifactStore);
+
+#[async_trait]
+impl SnapshotStore for Snapshots {
+    async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<ArtifactRef, Cause> {
+        Ok(self.0.put_system(name, bytes).await?)
+    }
+
+    async fn get(&self, at: &ArtifactRef) -> Result<Vec<u8>, Cause> {
+        Ok(self.0.get(at).await?.to_vec())
+    }
+
+    async fn delete(&self, at: &ArtifactRef) -> Result<(), Cause> {
+        Ok(self.0.delete(at).await?)
+    }
+}
+
+/// When the scheduler snapshots itself (`scheduler.snapshot_*`); `None` when it never does.
+pub fn snapshot_policy(settings: &Settings, artifacts: &ArtifactStore) -> Option<SnapshotPolicy> {
+    let s = &settings.scheduler;
+    (s.snapshot_every_events > 0).then(|| SnapshotPolicy {
+        store: Arc::new(Snapshots(artifacts.clone())),
+        every_events: s.snapshot_every_events,
+        min_interval: Duration::from_millis(s.snapshot_min_interval_ms),
+        keep: s.snapshot_keep as usize,
+    })
+}
+
 /// How the scheduler reads the log, with the intake gate when auth is on.
-pub fn run_options(settings: &Settings) -> anyhow::Result<RunOptions> {
+pub fn run_options(settings: &Settings, artifacts: &ArtifactStore) -> anyhow::Result<RunOptions> {
     Ok(RunOptions {
         topic_prefix: settings.log.topic_prefix.clone(),
         partitions: settings.log.partitions,
@@ -27,11 +63,17 @@ pub fn run_options(settings: &Settings) -> anyhow::Result<RunOptions> {
         group: format!("{}scheduler", settings.log.topic_prefix),
         gate: splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(Arc::new),
         timely_workers: settings.scheduler.timely_workers as usize,
+        snapshots: snapshot_policy(settings, artifacts),
     })
 }
 
 /// Run the scheduler on `log` (on a thread of its own) until `shutdown`.
-pub fn start(settings: &Settings, log: Arc<dyn EventLog>, shutdown: Shutdown) -> anyhow::Result<Handle> {
-    let thread = spawn(log, options(settings)?, run_options(settings)?, shutdown);
+pub fn start(
+    settings: &Settings,
+    log: Arc<dyn EventLog>,
+    artifacts: &ArtifactStore,
+    shutdown: Shutdown,
+) -> anyhow::Result<Handle> {
+    let thread = spawn(log, options(settings)?, run_options(settings, artifacts)?, shutdown);
     Ok(Handle::Thread("scheduler", thread))
 }

@@ -43,7 +43,7 @@ impl Stack {
         let (stop, shutdown) = shutdown_channel();
         let gateway =
             gateway::start(settings, log.clone(), artifacts.clone(), listener, shutdown.clone()).await?;
-        let scheduler = scheduler::start(settings, log.clone(), shutdown.clone())?;
+        let scheduler = scheduler::start(settings, log.clone(), &artifacts, shutdown.clone())?;
         let models = executor::models(settings);
         let count = opts.executors.max(1);
         let slots = opts.slots_per_executor.map(|s| s.max(1)).unwrap_or_else(|| {

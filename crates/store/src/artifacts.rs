@@ -88,7 +88,36 @@ impl ArtifactStore {
         attempt: &AttemptId,
         bytes: Vec<u8>,
     ) -> Result<ArtifactRef, ArtifactError> {
-        let path = Self::output_path(tenant, attempt)?;
+        self.put_at(Self::output_path(tenant, attempt)?, bytes).await
+    }
+
+    /// Where SPLAI keeps its own objects (a scheduler's snapshots): `~` starts no tenant's name.
+    pub fn system_path(name: &str) -> Result<String, ArtifactError> {
+        if name.is_empty() || name.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+            return Err(ArtifactError::BadSegment { segment: name.to_string() });
+        }
+        Ok(format!("~{name}"))
+    }
+
+    /// Write one of SPLAI's own objects at [`Self::system_path`]`(name)`.
+    pub async fn put_system(&self, name: &str, bytes: Vec<u8>) -> Result<ArtifactRef, ArtifactError> {
+        self.put_at(Self::system_path(name)?, bytes).await
+    }
+
+    /// Delete the object `reference` names (gone already is fine).
+    pub async fn delete(&self, reference: &ArtifactRef) -> Result<(), ArtifactError> {
+        let path = reference.path.as_str();
+        let err = |message: String| ArtifactError::Write { path: path.to_string(), message };
+        if let Some(small) = &self.small {
+            small.remove(path).map_err(|e| err(e.to_string()))?;
+        }
+        match self.store.delete(&Path::from(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    async fn put_at(&self, path: String, bytes: Vec<u8>) -> Result<ArtifactRef, ArtifactError> {
         let reference = ArtifactRef {
             path: path.clone(),
             sha256: hex::encode(Sha256::digest(&bytes)),

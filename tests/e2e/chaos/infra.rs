@@ -493,6 +493,7 @@ async fn acknowledged_appends_survive_a_broker_kill() {
         group: format!("{run}-{group}"),
         topics: vec![topic.clone()],
         partitions: Some(vec![0]),
+        start: Default::default(),
     };
 
     // A consumer reading live across the restart, and four writers with batches in flight.

@@ -216,6 +216,12 @@ impl Scheduler {
         self.now = self.now.max(to).max(self.engine.now());
     }
 
+    /// Back to replaying (a scheduler restored from a snapshot taken live, before it reads the
+    /// log after the snapshot's positions): nothing is emitted or decided until [`Self::go_live`].
+    pub fn replay_tail(&mut self) {
+        self.mode.live = false;
+    }
+
     /// Replay is over: from now on, emit changes and make decisions. Returns the snapshot of every
     /// job's admission and current state (with deterministic ids, so consumers that saw them
     /// before de-duplicate).

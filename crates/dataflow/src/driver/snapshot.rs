@@ -108,6 +108,11 @@ impl Scheduler {
     /// on one timely worker in this thread. A damaged snapshot or one of another format version
     /// is refused.
     pub fn restore(opts: SchedulerOptions, bytes: &[u8]) -> Result<Self, SnapshotError> {
+        Self::restore_on(opts, bytes, 1)
+    }
+
+    /// [`Scheduler::restore`] with the dataflow on `workers` timely workers.
+    pub fn restore_on(opts: SchedulerOptions, bytes: &[u8], workers: usize) -> Result<Self, SnapshotError> {
         let rest = bytes.strip_prefix(MAGIC).ok_or(SnapshotError::NotASnapshot)?;
         let (version, rest) = rest.split_at_checked(4).ok_or(SnapshotError::NotASnapshot)?;
         let found = u32::from_be_bytes(version.try_into().expect("4 bytes"));
@@ -120,7 +125,7 @@ impl Scheduler {
         }
         let state: In = ciborium::from_reader(body).map_err(SnapshotError::Decode)?;
         // The view is restored as it was: the outputs of the rebuilding step restate it.
-        let engine = Engine::restored(state.facts, state.engine_now);
+        let engine = Engine::restored(state.facts, state.engine_now, workers);
         let mut s = Self::with_engine(opts, engine);
         s.now = state.now;
         s.reg = state.reg;

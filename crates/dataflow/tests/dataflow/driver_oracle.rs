@@ -436,7 +436,15 @@ fn replay(log: &[(u64, Envelope)], now: u64) -> States {
 /// [`replay`], stopping after the first `cut` records (at the end of a time) to continue from a
 /// snapshot of the state there.
 fn replay_cut(log: &[(u64, Envelope)], now: u64, cut: Option<usize>) -> States {
-    let mut s = Scheduler::new(options());
+    replay_from(Scheduler::new(options()), log, now, cut)
+}
+
+/// `log` replayed onto `s`, then live at `now`.
+fn replay_onto(s: Scheduler, log: &[(u64, Envelope)], now: u64) -> States {
+    replay_from(s, log, now, None)
+}
+
+fn replay_from(mut s: Scheduler, log: &[(u64, Envelope)], now: u64, cut: Option<usize>) -> States {
     let mut ignored = Vec::new();
     let mut i = 0;
     while i < log.len() {
@@ -509,9 +517,11 @@ proptest! {
         let mut original = World::new();
         let mut restored = World::new();
         let at = restart.index(steps.len());
+        let mut taken = None;
         for (i, (dt, ops)) in steps.iter().enumerate() {
             if i == at {
                 restored.restart_from_snapshot();
+                taken = Some((original.s.snapshot().expect("a snapshot"), original.log.len(), original.own.len()));
             }
             original.step(*dt, ops)?;
             restored.step(*dt, ops)?;
@@ -529,7 +539,16 @@ proptest! {
             }
         }
 
+        // A restart: the live snapshot, then the log after it replayed, then live again.
+        let (bytes, read, decided) = taken.expect("a snapshot was taken");
+        let mut tail: Vec<(u64, Envelope)> =
+            original.log[read..].iter().chain(original.own[decided..].iter().filter(|(t, _)| *t < original.now)).cloned().collect();
+        tail.sort_by_key(|(t, _)| *t);
+        let mut resumed = Scheduler::restore(options(), &bytes).expect("restores");
+        resumed.replay_tail();
         let log = original.known();
+        prop_assert_eq!(replay_onto(resumed, &tail, original.now), replay(&log, original.now), "restart at step {}", at);
+
         let boundaries: Vec<usize> =
             (1..log.len()).filter(|&i| log[i - 1].0 != log[i].0).chain([log.len()]).collect();
         let k = boundaries[cut.index(boundaries.len())];

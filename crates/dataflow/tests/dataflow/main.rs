@@ -17,6 +17,7 @@ mod oracle;
 mod own_decisions;
 mod same_step;
 mod scenarios;
+mod snapshot_restart;
 mod subdag;
 mod unschedulable;
 mod worker_restart;

@@ -17,7 +17,7 @@ use splai_ingest::log::{EmbeddedLog, EventLog, EventReader, EventWriter};
 use splai_ingest::plan::Limits;
 use tokio::sync::watch;
 
-const PREFIX: &str = "s.";
+pub(crate) const PREFIX: &str = "s.";
 
 fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
     SchedulerOptions {
@@ -36,9 +36,9 @@ fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
     }
 }
 
-struct Harness {
-    log: Arc<dyn EventLog>,
-    writer: EventWriter,
+pub(crate) struct Harness {
+    pub(crate) log: Arc<dyn EventLog>,
+    pub(crate) writer: EventWriter,
     seen: Arc<Mutex<Vec<Envelope>>>,
     scheduler:
         Option<(watch::Sender<bool>, std::thread::JoinHandle<Result<(), splai_ingest::log::LogError>>)>,
@@ -47,11 +47,13 @@ struct Harness {
     gate: Option<Arc<Gate>>,
     /// Timely workers the scheduler's dataflow runs on (`splai scheduler -w`).
     timely_workers: usize,
+    /// The scheduler's snapshots, when it takes them.
+    pub(crate) snapshots: Option<splai_dataflow::snapshots::SnapshotPolicy>,
     _dir: tempfile::TempDir,
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Act {
+pub(crate) enum Act {
     Succeed(u64),
     Fail {
         retryable: bool,
@@ -62,10 +64,10 @@ enum Act {
     Drop,
 }
 
-type Script = Arc<dyn Fn(&Assign) -> Act + Send + Sync>;
+pub(crate) type Script = Arc<dyn Fn(&Assign) -> Act + Send + Sync>;
 
 impl Harness {
-    async fn new(tenants: HashMap<String, TenantPolicy>) -> Self {
+    pub(crate) async fn new(tenants: HashMap<String, TenantPolicy>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log: Arc<dyn EventLog> = Arc::new(
             EmbeddedLog::open(&dir.path().join("log.sqlite"), false, Duration::from_millis(10))
@@ -93,13 +95,22 @@ impl Harness {
                 sink.lock().unwrap().extend(batch.events.into_iter().map(|(_, e)| e));
             }
         });
-        let mut h =
-            Harness { log, writer, seen, scheduler: None, tenants, gate: None, timely_workers: 1, _dir: dir };
+        let mut h = Harness {
+            log,
+            writer,
+            seen,
+            scheduler: None,
+            tenants,
+            gate: None,
+            timely_workers: 1,
+            snapshots: None,
+            _dir: dir,
+        };
         h.start_scheduler();
         h
     }
 
-    fn start_scheduler(&mut self) {
+    pub(crate) fn start_scheduler(&mut self) {
         let (tx, rx) = watch::channel(false);
         let log = self.log.clone();
         let opts = options(self.tenants.clone());
@@ -110,12 +121,13 @@ impl Harness {
             group: "scheduler".into(),
             gate: self.gate.clone(),
             timely_workers: self.timely_workers,
+            snapshots: self.snapshots.clone(),
         };
         let handle = spawn(log, opts, run_opts, rx);
         self.scheduler = Some((tx, handle));
     }
 
-    async fn stop_scheduler(&mut self) {
+    pub(crate) async fn stop_scheduler(&mut self) {
         if let Some((tx, handle)) = self.scheduler.take() {
             tx.send(true).unwrap();
             tokio::task::spawn_blocking(move || handle.join().unwrap().unwrap()).await.unwrap();
@@ -126,7 +138,7 @@ impl Harness {
         self.writer.append(&[Envelope::new(id, now_ms(), tenant, event)]).await.unwrap();
     }
 
-    async fn submit(&self, tenant: &str, job: &str, tasks: serde_json::Value) {
+    pub(crate) async fn submit(&self, tenant: &str, job: &str, tasks: serde_json::Value) {
         self.submit_with(tenant, job, tasks, Priority::Standard).await;
     }
 
@@ -139,7 +151,7 @@ impl Harness {
     }
 
     /// A fake executor following `script`; beats until the returned sender is dropped or set.
-    fn worker(&self, id: &str, slots: u32, script: Script) -> watch::Sender<bool> {
+    pub(crate) fn worker(&self, id: &str, slots: u32, script: Script) -> watch::Sender<bool> {
         let (tx, mut rx) = watch::channel(false);
         let writer = self.writer.clone();
         let id = id.to_string();
@@ -262,18 +274,18 @@ impl Harness {
         tx
     }
 
-    fn events(&self) -> Vec<Envelope> {
+    pub(crate) fn events(&self) -> Vec<Envelope> {
         self.seen.lock().unwrap().clone()
     }
 
-    fn job_state(&self, job: &str) -> Option<JobStateChanged> {
+    pub(crate) fn job_state(&self, job: &str) -> Option<JobStateChanged> {
         self.events().into_iter().rev().find_map(|e| match e.event {
             Event::JobStateChanged(s) if s.job_id == job => Some(s),
             _ => None,
         })
     }
 
-    async fn wait_job(&self, job: &str, state: JobState, within: Duration) -> JobStateChanged {
+    pub(crate) async fn wait_job(&self, job: &str, state: JobState, within: Duration) -> JobStateChanged {
         wait_until(&format!("job {job} to reach {state:?}"), within, async || {
             let last = self.job_state(job);
             match last {
@@ -285,7 +297,7 @@ impl Harness {
     }
 
     /// Wait until `job` has had at least `n` assignments; all of them so far.
-    async fn wait_assigns(&self, job: &str, n: usize) -> Vec<(Envelope, Assign)> {
+    pub(crate) async fn wait_assigns(&self, job: &str, n: usize) -> Vec<(Envelope, Assign)> {
         wait_until(&format!("{n} assignment(s) of {job}"), Duration::from_secs(10), async || {
             let assigns = self.assigns(job);
             if assigns.len() >= n { Ok(assigns) } else { Err(format!("{} assignment(s)", assigns.len())) }
@@ -311,14 +323,14 @@ impl Harness {
     }
 
     /// Successful attempts of `job` reported on `task-events`.
-    fn successes(&self, job: &str) -> usize {
+    pub(crate) fn successes(&self, job: &str) -> usize {
         self.events()
             .iter()
             .filter(|e| matches!(&e.event, Event::AttemptSucceeded(s) if s.attempt.job_id == job))
             .count()
     }
 
-    fn assigns(&self, job: &str) -> Vec<(Envelope, Assign)> {
+    pub(crate) fn assigns(&self, job: &str) -> Vec<(Envelope, Assign)> {
         self.events()
             .into_iter()
             .filter_map(|e| match &e.event {
@@ -335,11 +347,11 @@ fn rand_id() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-fn always(act: Act) -> Script {
+pub(crate) fn always(act: Act) -> Script {
     Arc::new(move |_| act)
 }
 
-fn chain(ids: &[&str]) -> serde_json::Value {
+pub(crate) fn chain(ids: &[&str]) -> serde_json::Value {
     json!(ids
         .iter()
         .enumerate()

@@ -219,6 +219,17 @@ pub fn event() -> impl Strategy<Value = Event> {
         job_request().prop_map(Event::JobRequest),
         (ident(), text()).prop_map(|(job_id, reason)| Event::CancelJob(CancelJob { job_id, reason })),
         (any::<u64>(), ident()).prop_map(|(seq, hash)| Event::AuditAnchor(AuditAnchor { seq, hash })),
+        (artifact(), any::<u32>(), vec((ident(), any::<u32>(), any::<u64>()), 0..4), any::<u64>()).prop_map(
+            |(artifact, format, positions, events)| Event::SnapshotWritten(SnapshotWritten {
+                artifact,
+                format,
+                positions: positions
+                    .into_iter()
+                    .map(|(topic, partition, next_offset)| LogPosition { topic, partition, next_offset })
+                    .collect(),
+                events,
+            })
+        ),
         (ident(), option::of(ident()))
             .prop_map(|(job_id, task_id)| Event::RequeueDeadLetter(RequeueDeadLetter { job_id, task_id })),
         ident().prop_map(|job_id| Event::ArchiveJob(ArchiveJob { job_id })),

@@ -316,10 +316,11 @@ impl EventLog for EmbeddedLog {
                     )
                     .optional()
                     .map_err(|e| err(e.into()))?;
+                let start = subscription.start.get(&(topic.clone(), partition)).copied();
                 positions.push(Cursor {
                     topic: topic.clone(),
                     partition,
-                    next: committed.unwrap_or(0) as u64,
+                    next: start.unwrap_or(committed.unwrap_or(0) as u64),
                 });
             }
         }

@@ -2,6 +2,7 @@
 //! `DeadLetter` (source position, reason, original payload) to the dead-letter topic, durably,
 //! and moves on; the bad record's position is committed with the batch it arrived in.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,10 +125,23 @@ impl EventReader {
         topics: &[Topic],
         partitions: Option<Vec<u32>>,
     ) -> Result<Self, LogError> {
+        Self::subscribe_from(writer, group, topics, partitions, BTreeMap::new()).await
+    }
+
+    /// [`Self::subscribe`] to these partitions, beginning at `start`'s offsets where it names one
+    /// (full topic names).
+    pub async fn subscribe_from(
+        writer: EventWriter,
+        group: &str,
+        topics: &[Topic],
+        partitions: Option<Vec<u32>>,
+        start: BTreeMap<(String, u32), u64>,
+    ) -> Result<Self, LogError> {
         let subscription = Subscription {
             group: group.to_string(),
             topics: topics.iter().map(|t| writer.topic(*t)).collect(),
             partitions,
+            start,
         };
         let consumer = writer.log.subscribe(subscription).await?;
         Ok(Self { consumer, writer, gate: None })

@@ -276,14 +276,20 @@ impl EventLog for KafkaLog {
             }
             Some(parts) => {
                 let mut tpl = TopicPartitionList::new();
+                let mut given = TopicPartitionList::new();
                 for topic in &subscription.topics {
                     for p in parts {
-                        // `Stored`: start from the group's committed offset, else auto.offset.reset.
-                        tpl.add_partition_offset(topic, *p as i32, Offset::Stored)
-                            .map_err(|e| err(e.into()))?;
+                        match subscription.start.get(&(topic.clone(), *p)) {
+                            Some(offset) => {
+                                given.add_partition_offset(topic, *p as i32, Offset::Offset(*offset as i64))
+                            }
+                            // `Stored`: start from the group's committed offset, else auto.offset.reset.
+                            None => tpl.add_partition_offset(topic, *p as i32, Offset::Stored),
+                        }
+                        .map_err(|e| err(e.into()))?;
                     }
                 }
-                let tpl = if self.settings.rescan_on_resume {
+                let mut tpl = if self.settings.rescan_on_resume && tpl.count() > 0 {
                     let committed = consumer
                         .committed_offsets(tpl, Duration::from_secs(10))
                         .map_err(|e| err(e.into()))?;
@@ -291,6 +297,13 @@ impl EventLog for KafkaLog {
                 } else {
                     tpl
                 };
+                // A given offset is a committed one in all but name: with `rescan_on_resume`,
+                // read from the beginning and drop what lies below it (tansu's mid-batch fetch).
+                let given = if self.settings.rescan_on_resume { rescan_plan(&given, &skip) } else { given };
+                for e in given.elements() {
+                    tpl.add_partition_offset(e.topic(), e.partition(), e.offset())
+                        .map_err(|e| err(e.into()))?;
+                }
                 consumer.assign(&tpl).map_err(|e| err(e.into()))?;
             }
         }

@@ -13,6 +13,7 @@ mod headers;
 mod kafka;
 mod open;
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -72,11 +73,19 @@ pub struct Subscription {
     /// Read only these partitions (of every topic) without group membership, e.g. an executor
     /// reading its own partition of `assignments`. `None`: all partitions, balanced by the group.
     pub partitions: Option<Vec<u32>>,
+    /// With `partitions`: begin these (topic, partition)s at these offsets instead of the group's
+    /// committed ones (a scheduler resuming from a snapshot taken at them).
+    pub start: BTreeMap<(String, u32), u64>,
 }
 
 impl Subscription {
     pub fn group(group: impl Into<String>, topics: &[&str]) -> Self {
-        Self { group: group.into(), topics: topics.iter().map(|t| t.to_string()).collect(), partitions: None }
+        Self {
+            group: group.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            partitions: None,
+            start: BTreeMap::new(),
+        }
     }
 }
 

@@ -1,0 +1,225 @@
+//! The scheduler's snapshots on the log (issue 21; `docs/design/recovery.md`): taken between
+//! batches every so many records, kept in the artifact store, recorded on `control` as
+//! `snapshot_written` with the log positions they hold everything before; at start the newest one
+//! that restores is used and the log read from its positions. A missing, damaged or foreign
+//! snapshot is skipped with a warning: the next older one, then a replay from the beginning.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use splai_events::{ArtifactRef, Envelope, Event, LogPosition, SnapshotWritten, Topic};
+use splai_ingest::intake::Gate;
+use splai_ingest::log::{Cause, EventReader, EventWriter, LogError};
+
+use crate::SNAPSHOT_VERSION;
+use crate::driver::{Scheduler, SchedulerOptions};
+
+/// The next offset to read per (topic, partition).
+pub type Positions = BTreeMap<(String, u32), u64>;
+
+/// Where snapshots are kept (the artifact store, given by `splai-stack`).
+#[async_trait]
+pub trait SnapshotStore: Send + Sync + Debug {
+    /// Keep `bytes` under `name`; where they are.
+    async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<ArtifactRef, Cause>;
+    /// The bytes at `at`, checked against its size and sha256.
+    async fn get(&self, at: &ArtifactRef) -> Result<Vec<u8>, Cause>;
+    /// Forget `at` (already gone is fine).
+    async fn delete(&self, at: &ArtifactRef) -> Result<(), Cause>;
+}
+
+/// When and where the scheduler takes snapshots.
+#[derive(Debug, Clone)]
+pub struct SnapshotPolicy {
+    pub store: Arc<dyn SnapshotStore>,
+    /// Records applied since the last snapshot before the next is taken.
+    pub every_events: u64,
+    /// Not more often than this.
+    pub min_interval: Duration,
+    /// Snapshots kept; older ones are deleted once a newer one is recorded.
+    pub keep: usize,
+}
+
+/// Every `snapshot_written` on `control` up to its end now, oldest first (with auth on, only
+/// signed ones: the gate refuses any other).
+pub async fn recorded(
+    writer: &EventWriter,
+    gate: Option<Arc<Gate>>,
+) -> Result<Vec<SnapshotWritten>, LogError> {
+    let topic = writer.topic(Topic::Control);
+    let ends = writer.log().high_watermarks(&topic).await?;
+    let partitions = (0..ends.len() as u32).collect();
+    let mut reader = EventReader::subscribe(
+        writer.clone(),
+        &format!("{topic}.snapshots"),
+        &[Topic::Control],
+        Some(partitions),
+    )
+    .await?
+    .gated(gate);
+    let mut open: BTreeSet<u32> = (0..ends.len() as u32).filter(|p| ends[*p as usize] > 0).collect();
+    let mut found = Vec::new();
+    while !open.is_empty() {
+        let batch = reader.poll(10_000, Duration::from_millis(200)).await?;
+        for p in &batch.positions {
+            if p.offset + 1 >= ends[p.partition as usize] {
+                open.remove(&p.partition);
+            }
+        }
+        found.extend(batch.events.into_iter().filter_map(|(_, e)| match e.event {
+            Event::SnapshotWritten(s) => Some(s),
+            _ => None,
+        }));
+    }
+    Ok(found)
+}
+
+/// A scheduler restored from the newest of `recorded` that loads, verifies and covers exactly
+/// `inputs` (the partitions read now), with the positions to read on from and the records it
+/// had applied. None: replay all.
+pub async fn restore_newest(
+    recorded: &[SnapshotWritten],
+    store: &dyn SnapshotStore,
+    opts: &SchedulerOptions,
+    workers: usize,
+    inputs: &BTreeSet<(String, u32)>,
+) -> Option<(Scheduler, Positions, u64)> {
+    for snapshot in recorded.iter().rev() {
+        let path = &snapshot.artifact.path;
+        let positions: Positions =
+            snapshot.positions.iter().map(|p| ((p.topic.clone(), p.partition), p.next_offset)).collect();
+        if positions.keys().cloned().collect::<BTreeSet<_>>() != *inputs {
+            tracing::warn!(
+                path,
+                "snapshot skipped: it was taken over other topics or partitions than are read now"
+            );
+            continue;
+        }
+        if snapshot.format != SNAPSHOT_VERSION {
+            tracing::warn!(path, format = snapshot.format, "snapshot skipped: another format version");
+            continue;
+        }
+        let bytes = match store.get(&snapshot.artifact).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(path, error = %splai_telemetry::chain(error.as_ref()), "snapshot skipped: not readable");
+                continue;
+            }
+        };
+        match Scheduler::restore_on(opts.clone(), &bytes, workers) {
+            Ok(mut scheduler) => {
+                scheduler.replay_tail();
+                tracing::info!(path, events = snapshot.events, "scheduler restored from its snapshot");
+                return Some((scheduler, positions, snapshot.events));
+            }
+            Err(error) => tracing::warn!(path, error = %splai_telemetry::chain(&error), "snapshot skipped"),
+        }
+    }
+    None
+}
+
+/// Takes the live scheduler's snapshots when due and writes them in the background.
+#[derive(Debug)]
+pub struct Snapshotter {
+    policy: SnapshotPolicy,
+    writer: EventWriter,
+    events_at_last: u64,
+    last: Instant,
+    writing: Option<tokio::task::JoinHandle<()>>,
+    /// Recorded snapshots still kept, oldest first.
+    kept: Arc<Mutex<VecDeque<ArtifactRef>>>,
+}
+
+impl Snapshotter {
+    /// `recorded`: the snapshots on the log at start (the oldest are deleted as newer ones land).
+    pub fn new(
+        policy: SnapshotPolicy,
+        writer: EventWriter,
+        recorded: &[SnapshotWritten],
+        events: u64,
+    ) -> Self {
+        let kept = recorded.iter().map(|s| s.artifact.clone()).collect();
+        Self {
+            policy,
+            writer,
+            events_at_last: events,
+            last: Instant::now(),
+            writing: None,
+            kept: Arc::new(Mutex::new(kept)),
+        }
+    }
+
+    /// Take a snapshot of `scheduler` as of `positions` if one is due and the last is written.
+    pub fn maybe_take(&mut self, scheduler: &Scheduler, positions: &Positions, events: u64) {
+        let due = self.policy.every_events > 0
+            && events >= self.events_at_last + self.policy.every_events
+            && self.last.elapsed() >= self.policy.min_interval;
+        if !due || self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        self.events_at_last = events;
+        self.last = Instant::now();
+        let started = Instant::now();
+        let bytes = match scheduler.snapshot() {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(error = %splai_telemetry::chain(&error), "taking a snapshot failed");
+                return;
+            }
+        };
+        tracing::debug!(bytes = bytes.len(), took = ?started.elapsed(), events, "snapshot taken");
+        let metrics = splai_telemetry::metrics::global();
+        metrics.observe("splai_scheduler_snapshot_seconds", &[], started.elapsed().as_secs_f64());
+        let now = scheduler.now();
+        let positions: Vec<LogPosition> = positions
+            .iter()
+            .map(|((topic, partition), next)| LogPosition {
+                topic: topic.clone(),
+                partition: *partition,
+                next_offset: *next,
+            })
+            .collect();
+        let (policy, writer, kept) = (self.policy.clone(), self.writer.clone(), self.kept.clone());
+        self.writing = Some(tokio::spawn(async move {
+            let name = format!("scheduler/snapshots/{now}-{events}.snap");
+            let artifact = match policy.store.put(&name, bytes).await {
+                Ok(artifact) => artifact,
+                Err(error) => {
+                    tracing::warn!(name, error = %splai_telemetry::chain(error.as_ref()), "writing a snapshot failed");
+                    return;
+                }
+            };
+            let envelope = Envelope::new(
+                format!("snapshot-{now}-{events}"),
+                now,
+                "system",
+                Event::SnapshotWritten(SnapshotWritten {
+                    artifact: artifact.clone(),
+                    format: SNAPSHOT_VERSION,
+                    positions,
+                    events,
+                }),
+            );
+            if let Err(error) = writer.append(&[envelope]).await {
+                tracing::warn!(name, error = %splai_telemetry::chain(&error), "recording a snapshot on the log failed");
+                let _ = policy.store.delete(&artifact).await;
+                return;
+            }
+            splai_telemetry::metrics::global().inc("splai_scheduler_snapshots_total", &[], 1.0);
+            let expired: Vec<ArtifactRef> = {
+                let mut kept = kept.lock().expect("kept snapshots lock");
+                kept.push_back(artifact);
+                let over = kept.len().saturating_sub(policy.keep.max(1));
+                kept.drain(..over).collect()
+            };
+            for old in expired {
+                if let Err(error) = policy.store.delete(&old).await {
+                    tracing::warn!(path = old.path, error = %splai_telemetry::chain(error.as_ref()), "deleting an old snapshot failed");
+                }
+            }
+        }));
+    }
+}
