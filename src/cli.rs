@@ -141,6 +141,8 @@ pub enum BenchTarget {
     Scale(crate::bench::scale::ScaleBenchArgs),
     /// Resumability: a long job with everything SIGKILLed mid-way and restarted.
     Resume(crate::bench::resume::ResumeBenchArgs),
+    /// Scheduler start to live after N jobs of history: full replay, then from a snapshot.
+    Recovery(crate::bench::recovery::RecoveryBenchArgs),
     /// Run every benchmark and write the report section of docs/benchmarks.md.
     Report(crate::bench::report::ReportArgs),
 }
@@ -284,6 +286,11 @@ fn bench(cli: &Cli, target: &BenchTarget) -> anyhow::Result<()> {
         BenchTarget::Resume(args) => runtime()?.block_on(crate::bench::resume::measure(args)).map(|_| ()),
         BenchTarget::Report(args) => runtime()?.block_on(crate::bench::report::run(args)),
         BenchTarget::Noop(args) => runtime()?.block_on(crate::bench::noop::run(&settings(cli)?, args)),
+        BenchTarget::Recovery(args) => {
+            let settings = settings(cli)?;
+            let _telemetry = splai_telemetry::init(&settings.telemetry, "bench")?;
+            runtime()?.block_on(crate::bench::recovery::run(&settings, args))
+        }
         BenchTarget::Analysis(args) => {
             runtime()?.block_on(crate::bench::analysis::run(&settings(cli)?, args))
         }

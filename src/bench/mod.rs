@@ -9,6 +9,7 @@ pub mod hops;
 pub mod infer;
 pub mod log;
 pub mod noop;
+pub mod recovery;
 pub mod report;
 pub mod resume;
 pub mod scale;

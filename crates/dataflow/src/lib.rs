@@ -8,6 +8,7 @@
 //! - [`oracle`]: the same rules computed from scratch, for property tests.
 
 pub mod assign;
+pub mod catch_up;
 pub mod driver;
 pub mod engine;
 pub mod model;

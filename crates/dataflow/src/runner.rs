@@ -125,7 +125,8 @@ pub async fn run(
             }
         }
     }
-    while !behind.is_empty() {
+    let mut merge = crate::catch_up::TimeMerge::default();
+    while !behind.is_empty() || merge.held() > 0 {
         let batch = reader.poll(10_000, Duration::from_millis(300)).await?;
         applied += read(&mut positions, &batch);
         for p in &batch.positions {
@@ -134,16 +135,14 @@ pub async fn run(
                 behind.remove(&key);
             }
         }
-        let mut events = ordered(batch);
-        events.sort_by_key(|e| e.0.ts_ms);
-        for (e, denied, produced) in &events {
+        merge.push(batch);
+        for (e, denied, produced) in &merge.release(behind.keys()) {
             scheduler.advance(e.ts_ms);
             answer(&mut scheduler, e, denied.as_ref(), *produced, &mut out);
         }
         scheduler.tick(&mut out);
         out.clear();
     }
-    scheduler.advance(wall_ms());
     let replayed = applied - restored_events;
     tracing::info!(replayed, restored_events, took = ?started.elapsed(), now = scheduler.now(), "scheduler caught up; going live");
     let states = scheduler.go_live();

@@ -112,7 +112,13 @@ pub async fn restore_newest(
         match Scheduler::restore_on(opts.clone(), &bytes, workers) {
             Ok(mut scheduler) => {
                 scheduler.replay_tail();
-                tracing::info!(path, events = snapshot.events, "scheduler restored from its snapshot");
+                let offsets: u64 = positions.values().sum();
+                tracing::info!(
+                    path,
+                    events = snapshot.events,
+                    offsets,
+                    "scheduler restored from its snapshot"
+                );
                 return Some((scheduler, positions, snapshot.events));
             }
             Err(error) => tracing::warn!(path, error = %splai_telemetry::chain(&error), "snapshot skipped"),
@@ -170,7 +176,8 @@ impl Snapshotter {
                 return;
             }
         };
-        tracing::debug!(bytes = bytes.len(), took = ?started.elapsed(), events, "snapshot taken");
+        let offsets: u64 = positions.values().sum();
+        tracing::info!(bytes = bytes.len(), took = ?started.elapsed(), events, offsets, "snapshot taken");
         let metrics = splai_telemetry::metrics::global();
         metrics.observe("splai_scheduler_snapshot_seconds", &[], started.elapsed().as_secs_f64());
         let now = scheduler.now();

@@ -429,6 +429,15 @@ impl EmbeddedConsumer {
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         let n = self.cursors.len();
+        // A fair share per partition with something to read: a backlog comes out of every
+        // partition at once, not one partition after another (a scheduler catching up merges
+        // them in time order and would otherwise hold whole topics).
+        let waiting = self
+            .cursors
+            .iter()
+            .filter(|c| high.get(&(c.topic.clone(), c.partition)).is_some_and(|hw| *hw > c.next))
+            .count();
+        let share = max.div_ceil(waiting.max(1)).max(1);
         for i in 0..n {
             if out.len() >= max {
                 break;
@@ -441,8 +450,9 @@ impl EmbeddedConsumer {
             }
             let topic = cursor.topic.clone();
             let partition = cursor.partition;
+            let take = share.min(max - out.len());
             let rows = stmt
-                .query_map(params![topic, partition, cursor.next as i64, (max - out.len()) as i64], |r| {
+                .query_map(params![topic, partition, cursor.next as i64, take as i64], |r| {
                     Ok(Delivered {
                         position: SourcePosition {
                             topic: topic.clone(),
