@@ -80,6 +80,11 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// The event log.
+    Log {
+        #[command(subcommand)]
+        action: LogAction,
+    },
     /// Write a synthetic recorded log (closed-loop simulation in virtual time).
     Gen(crate::replay::GenArgs),
     /// Feed a recorded log through the scheduler as fast as possible; print events/s.
@@ -102,6 +107,14 @@ pub enum ConfigAction {
     Show,
     /// Print the embedded defaults with every field's documentation.
     Defaults,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogAction {
+    /// Delete the scheduler's input records its oldest valid recorded snapshot holds (not
+    /// `control`, and never past what a consumer group that commits has not read); exit 1 when
+    /// no recorded snapshot is valid.
+    Compact,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,10 +253,39 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             print!("{}", settings(&cli)?.to_toml());
             Ok(0)
         }
+        Command::Log { action: LogAction::Compact } => log_compact(&settings(&cli)?),
         Command::Gen(args) => done(crate::replay::gen_cmd(&settings(&cli)?, args)),
         Command::Replay(args) => done(crate::replay::replay_cmd(&settings(&cli)?, args)),
         Command::Bench { target } => done(bench(&cli, target)),
     }
+}
+
+/// `splai log compact`: 0 after deleting what the oldest valid snapshot holds, 1 when none is.
+fn log_compact(settings: &Settings) -> anyhow::Result<u8> {
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let log = splai_ingest::log::open_log(&settings.log).await?;
+        let artifacts = splai_store::artifacts::ArtifactStore::open(&settings.artifacts)?;
+        let store = splai_stack::scheduler::snapshot_store(&artifacts);
+        let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(std::sync::Arc::new);
+        let writer = splai_ingest::log::EventWriter::new(log, settings.log.topic_prefix.clone());
+        match splai_dataflow::snapshots::compact(&writer, store.as_ref(), gate).await {
+            Ok(cuts) => {
+                for c in &cuts {
+                    println!(
+                        "{}/{}: {} records below offset {} deleted",
+                        c.topic, c.partition, c.deleted, c.before
+                    );
+                }
+                println!("deleted {} records", cuts.iter().map(|c| c.deleted).sum::<u64>());
+                Ok(0)
+            }
+            Err(splai_dataflow::snapshots::CompactError::NoSnapshot) => {
+                eprintln!("splai log compact: {}", splai_dataflow::snapshots::CompactError::NoSnapshot);
+                Ok(1)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
 }
 
 /// `splai audit verify`: 0 when the audit chain and its anchors on the log check out, else 1.

@@ -1,16 +1,22 @@
 //! Issue 21 on the real services (tansu, PostgreSQL, SeaweedFS S3, auth on): the scheduler's
-//! snapshots go to S3 and are recorded, signed, on Kafka's `control`; a restarted `splai
-//! scheduler` restores the newest and reads only the log after it, and a job submitted while it
-//! was down runs.
+//! snapshots go to S3 and are recorded, signed, on Kafka's `control`. Then the scheduler stops
+//! mid-job, and a restarted `splai scheduler` restores the snapshot, reads only the log after it,
+//! finishes the job that was running (no task run twice) and runs one submitted while it was
+//! down. Deleting the records the snapshot holds (what retention does) is tested on the embedded
+//! log only (`snapshot_restart.rs`): tansu 0.6 cannot delete records (its memory engine's
+//! DeleteRecords is `todo!()`; its PostgreSQL engine deletes from the offset on, the wrong side).
 
 use std::io::Read;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use splai_events::JobState;
+use splai_events::{JobState, TaskState};
 
-use crate::common::{Proc, job_state, post, splai_command, wait_job, wait_until};
+use crate::common::{
+    Proc, get, job_state, post, splai_command, succeeded_attempts, tasks_in, wait_job, wait_until,
+};
 use crate::distributed::{Cluster, TOKEN};
 
 fn two_step_job(id: &str) -> serde_json::Value {
@@ -19,7 +25,7 @@ fn two_step_job(id: &str) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scheduler_restarts_from_its_snapshot_on_kafka_and_s3() {
+async fn a_scheduler_restarts_mid_job_from_its_snapshot_on_kafka_and_s3() {
     let snapshots = "snapshot_every_events = 1\nsnapshot_min_interval_ms = 0\nsnapshot_keep = 2";
     let Some(mut cluster) = Cluster::start_with(snapshots, "").await else { return };
     let (url, run) = (cluster.url.clone(), cluster.run.clone());
@@ -29,22 +35,34 @@ async fn a_scheduler_restarts_from_its_snapshot_on_kafka_and_s3() {
         job_state(&wait_job(&url, &before, Some(TOKEN), Duration::from_secs(60)).await),
         JobState::Succeeded
     );
+    let across = format!("{run}-across");
+    let job = json!({"type": "explicit", "job_id": across, "dag": {"tasks": [
+        {"id": "nap", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 3000}}},
+        {"id": "sum", "kind": "aggregation", "parents": ["nap"]}]}});
+    assert_eq!(post(&url, "/v1/jobs", &job, Some(TOKEN)).await.0, 202);
+    wait_until("the nap to run", Duration::from_secs(30), async || {
+        let n = tasks_in(&url, &across, Some(TOKEN), TaskState::Running).await;
+        if n == 1 { Ok(()) } else { Err(format!("{n} running")) }
+    })
+    .await;
 
-    // Recorded on Kafka, read back through the intake gate (only signed records pass), and the
-    // newest names an object in S3 that matches its reference (read once the scheduler is down:
-    // live, a newer snapshot may already have replaced it).
+    // Recorded on Kafka, read back through the intake gate (only signed records pass).
     let settings = splai_config::Loader::new().file(Some(&cluster.config)).load().unwrap();
     let log = splai_ingest::log::open_log(&settings.log).await.unwrap();
-    let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway).unwrap().map(std::sync::Arc::new);
+    let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway).unwrap().map(Arc::new);
     let writer = splai_ingest::log::EventWriter::new(log, settings.log.topic_prefix.clone());
     let recorded =
         async || splai_dataflow::snapshots::recorded(&writer, gate.clone()).await.map_err(|e| e.to_string());
-    wait_until("a snapshot recorded on Kafka", Duration::from_secs(30), async || {
-        recorded().await?.last().cloned().ok_or_else(|| "none recorded".to_string())
+    let seen = recorded().await.unwrap().len();
+    wait_until("two snapshots taken while the nap runs", Duration::from_secs(30), async || {
+        let n = recorded().await?.len();
+        if n >= seen + 2 { Ok(()) } else { Err(format!("{n} recorded")) }
     })
     .await;
     std::mem::replace(&mut cluster.scheduler, Proc(std::process::Command::new("true").spawn().unwrap()))
         .stop();
+
+    // The newest names an object in S3 that matches its reference.
     let newest = recorded().await.unwrap().pop().unwrap();
     assert!(newest.artifact.path.starts_with("~scheduler/snapshots/"), "{:?}", newest.artifact);
     let artifacts = splai_store::artifacts::ArtifactStore::open(&settings.artifacts).unwrap();
@@ -52,7 +70,7 @@ async fn a_scheduler_restarts_from_its_snapshot_on_kafka_and_s3() {
         artifacts.get(&newest.artifact).await.expect("the snapshot is in S3 and matches its reference");
     assert!(bytes.starts_with(b"SPLAI-SNAPSHOT"));
 
-    // Down, a job arrives; the new scheduler restores a snapshot and runs it.
+    // Down, a job arrives; the new scheduler restores the snapshot and runs both.
     let during = format!("{run}-during");
     assert_eq!(post(&url, "/v1/jobs", &two_step_job(&during), Some(TOKEN)).await.0, 202);
     let stderr = cluster.config.with_file_name("restarted-scheduler.log");
@@ -60,10 +78,16 @@ async fn a_scheduler_restarts_from_its_snapshot_on_kafka_and_s3() {
     cmd.arg("--config").arg(&cluster.config).arg("scheduler");
     cmd.env("RUST_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(&stderr).unwrap());
     cluster.scheduler = Proc(cmd.spawn().unwrap());
-    assert_eq!(
-        job_state(&wait_job(&url, &during, Some(TOKEN), Duration::from_secs(60)).await),
-        JobState::Succeeded
-    );
+    for job in [&across, &during] {
+        assert_eq!(
+            job_state(&wait_job(&url, job, Some(TOKEN), Duration::from_secs(60)).await),
+            JobState::Succeeded
+        );
+    }
+    let (_, tasks) = get(&url, &format!("/v1/jobs/{across}/tasks"), Some(TOKEN)).await.unwrap();
+    for task in tasks["tasks"].as_array().unwrap() {
+        assert_eq!(succeeded_attempts(task), 1, "ran once: {task}");
+    }
     let mut said = String::new();
     std::fs::File::open(&stderr).unwrap().read_to_string(&mut said).unwrap();
     assert!(

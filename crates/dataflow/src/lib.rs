@@ -20,6 +20,6 @@ pub mod snapshots;
 
 pub use driver::{
     AdmissionLimits, EARLY_CANCELS, SNAPSHOT_VERSION, Scheduler, SchedulerOptions, SnapshotError, States,
-    Stats, TenantAdmission,
+    Stats, TenantAdmission, verified_snapshot,
 };
 pub use engine::{Changes, Engine};

@@ -81,22 +81,32 @@ pub async fn run(
         Some(_) => crate::snapshots::recorded(&writer, run.gate.clone()).await?,
         None => Vec::new(),
     };
+    let mut starts = Positions::new();
+    for topic in INPUTS {
+        let name = writer.topic(topic);
+        for (p, first) in log.log_starts(&name).await?.into_iter().enumerate() {
+            starts.insert((name.clone(), p as u32), first);
+        }
+    }
     let restored = match &run.snapshots {
         Some(policy) => {
-            crate::snapshots::restore_newest(
-                &recorded,
-                policy.store.as_ref(),
-                &opts,
-                run.timely_workers,
-                &inputs,
-            )
-            .await
+            let store = policy.store.as_ref();
+            crate::snapshots::restore_newest(&recorded, store, &opts, run.timely_workers, &inputs, &starts)
+                .await
         }
         None => None,
     };
     let (mut scheduler, mut positions, mut applied) = match restored {
         Some((scheduler, positions, applied)) => (scheduler, positions, applied),
         None => {
+            // Replaying a log that lost its beginning would rebuild a wrong state: refuse.
+            if let Some(((topic, partition), first)) = starts.iter().find(|(_, first)| **first > 0) {
+                return Err(LogError::Truncated {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    first: *first,
+                });
+            }
             let beginning = inputs.iter().map(|k| (k.clone(), 0)).collect();
             (Scheduler::on_workers(opts, run.timely_workers), beginning, 0)
         }

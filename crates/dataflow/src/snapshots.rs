@@ -14,8 +14,8 @@ use splai_events::{ArtifactRef, Envelope, Event, LogPosition, SnapshotWritten, T
 use splai_ingest::intake::Gate;
 use splai_ingest::log::{Cause, EventReader, EventWriter, LogError};
 
-use crate::SNAPSHOT_VERSION;
 use crate::driver::{Scheduler, SchedulerOptions};
+use crate::{SNAPSHOT_VERSION, verified_snapshot};
 
 /// The next offset to read per (topic, partition).
 pub type Positions = BTreeMap<(String, u32), u64>;
@@ -77,8 +77,9 @@ pub async fn recorded(
     Ok(found)
 }
 
-/// A scheduler restored from the newest of `recorded` that loads, verifies and covers exactly
-/// `inputs` (the partitions read now), with the positions to read on from and the records it
+/// A scheduler restored from the newest of `recorded` that loads, verifies, covers exactly
+/// `inputs` (the partitions read now) and whose positions the log still holds (`starts`: each
+/// partition's first offset), with the positions to read on from and the records it
 /// had applied. None: replay all.
 pub async fn restore_newest(
     recorded: &[SnapshotWritten],
@@ -86,6 +87,7 @@ pub async fn restore_newest(
     opts: &SchedulerOptions,
     workers: usize,
     inputs: &BTreeSet<(String, u32)>,
+    starts: &Positions,
 ) -> Option<(Scheduler, Positions, u64)> {
     for snapshot in recorded.iter().rev() {
         let path = &snapshot.artifact.path;
@@ -95,6 +97,18 @@ pub async fn restore_newest(
             tracing::warn!(
                 path,
                 "snapshot skipped: it was taken over other topics or partitions than are read now"
+            );
+            continue;
+        }
+        if let Some(((topic, partition), first)) =
+            starts.iter().find(|(k, first)| positions.get(*k).is_some_and(|p| p < *first))
+        {
+            tracing::warn!(
+                path,
+                topic,
+                partition,
+                first,
+                "snapshot skipped: the log no longer holds the records after it"
             );
             continue;
         }
@@ -229,4 +243,56 @@ impl Snapshotter {
             }
         }));
     }
+}
+
+/// One partition `compact` cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    pub topic: String,
+    pub partition: u32,
+    /// Records below this offset are gone.
+    pub before: u64,
+    pub deleted: u64,
+}
+
+/// Why nothing was compacted.
+#[derive(Debug, thiserror::Error)]
+pub enum CompactError {
+    #[error("no recorded scheduler snapshot is readable and valid: nothing deleted")]
+    NoSnapshot,
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Delete the scheduler's input records that the oldest still valid recorded snapshot holds
+/// (the oldest, so a damaged newer one can still fall back to it), except on `control` (its audit
+/// anchors and snapshot records are kept), and never past what a committing consumer group has
+/// not read yet.
+pub async fn compact(
+    writer: &EventWriter,
+    store: &dyn SnapshotStore,
+    gate: Option<Arc<Gate>>,
+) -> Result<Vec<Cut>, CompactError> {
+    let mut base = None;
+    for snapshot in recorded(writer, gate).await? {
+        let valid = match store.get(&snapshot.artifact).await {
+            Ok(bytes) => snapshot.format == SNAPSHOT_VERSION && verified_snapshot(&bytes).is_ok(),
+            Err(_) => false,
+        };
+        if valid {
+            base = Some(snapshot);
+            break;
+        }
+    }
+    let base = base.ok_or(CompactError::NoSnapshot)?;
+    let control = writer.topic(Topic::Control);
+    let mut cuts = Vec::new();
+    for position in base.positions.iter().filter(|p| p.topic != control) {
+        let floors = writer.log().committed_floor(&position.topic).await?;
+        let floor = floors.get(position.partition as usize).copied().flatten();
+        let before = floor.map_or(position.next_offset, |f| f.min(position.next_offset));
+        let deleted = writer.log().delete_before(&position.topic, position.partition, before).await?;
+        cuts.push(Cut { topic: position.topic.clone(), partition: position.partition, before, deleted });
+    }
+    Ok(cuts)
 }

@@ -267,6 +267,40 @@ async fn start_at_given_offsets(kind: &str) {
     assert_eq!(offsets(1), (1..in_part(1) as u64).collect::<Vec<_>>(), "partition 1 after its commit");
 }
 
+/// Records deleted below an offset are gone for every reader; the partition's first offset says
+/// where it now starts, its end is unchanged, and a reader from the beginning gets the rest.
+/// Embedded only: tansu 0.6 cannot delete records (its memory engine's DeleteRecords is
+/// `todo!()`, which kills the request's task; its PostgreSQL engine deletes from the offset on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_delete_before_an_offset() {
+    delete_before_an_offset("embedded").await
+}
+
+async fn delete_before_an_offset(kind: &str) {
+    let Some((backend, prefix, _dir)) = fresh(kind) else { return };
+    let log = backend.open().await;
+    let topic = format!("{prefix}retained");
+    log.create_topics(std::slice::from_ref(&topic), 1).await.unwrap();
+    for i in 0..10 {
+        // One append each: tansu deletes whole batches.
+        log.append(&topic, vec![record("k", i)]).await.unwrap();
+    }
+    assert_eq!(log.log_starts(&topic).await.unwrap(), vec![0]);
+    log.delete_before(&topic, 0, 6).await.unwrap();
+    assert_eq!(log.log_starts(&topic).await.unwrap(), vec![6]);
+    assert_eq!(log.high_watermarks(&topic).await.unwrap(), vec![10]);
+    let sub = Subscription {
+        group: format!("{prefix}after-delete"),
+        topics: vec![topic.clone()],
+        partitions: Some(vec![0]),
+        start: Default::default(),
+    };
+    let mut c = log.subscribe(sub).await.unwrap();
+    let got = collect(c.as_mut(), 4, Duration::from_secs(30)).await;
+    assert_eq!(got.iter().map(|d| d.position.offset).collect::<Vec<_>>(), vec![6, 7, 8, 9]);
+    assert!(c.poll(10, Duration::from_millis(500)).await.unwrap().is_empty());
+}
+
 async fn dead_letter_and_continue(kind: &str) {
     let Some((backend, prefix, _dir)) = fresh(kind) else { return };
     let log = backend.open().await;

@@ -43,11 +43,16 @@ impl SnapshotStore for Snapshots {
     }
 }
 
+/// The scheduler's snapshots in `artifacts`.
+pub fn snapshot_store(artifacts: &ArtifactStore) -> Arc<dyn SnapshotStore> {
+    Arc::new(Snapshots(artifacts.clone()))
+}
+
 /// When the scheduler snapshots itself (`scheduler.snapshot_*`); `None` when it never does.
 pub fn snapshot_policy(settings: &Settings, artifacts: &ArtifactStore) -> Option<SnapshotPolicy> {
     let s = &settings.scheduler;
     (s.snapshot_every_events > 0).then(|| SnapshotPolicy {
-        store: Arc::new(Snapshots(artifacts.clone())),
+        store: snapshot_store(artifacts),
         every_events: s.snapshot_every_events,
         min_interval: Duration::from_millis(s.snapshot_min_interval_ms),
         keep: s.snapshot_keep as usize,

@@ -38,7 +38,7 @@ use ready::Ready;
 pub use registry::EARLY_CANCELS;
 use registry::Registry;
 use replay_latency::ReplayLatency;
-pub use snapshot::{SnapshotError, VERSION as SNAPSHOT_VERSION};
+pub use snapshot::{SnapshotError, VERSION as SNAPSHOT_VERSION, verified_body as verified_snapshot};
 use view::View;
 
 use crate::assign::{Assigner, TenantPolicy};

@@ -113,16 +113,7 @@ impl Scheduler {
 
     /// [`Scheduler::restore`] with the dataflow on `workers` timely workers.
     pub fn restore_on(opts: SchedulerOptions, bytes: &[u8], workers: usize) -> Result<Self, SnapshotError> {
-        let rest = bytes.strip_prefix(MAGIC).ok_or(SnapshotError::NotASnapshot)?;
-        let (version, rest) = rest.split_at_checked(4).ok_or(SnapshotError::NotASnapshot)?;
-        let found = u32::from_be_bytes(version.try_into().expect("4 bytes"));
-        if found != VERSION {
-            return Err(SnapshotError::Version { found });
-        }
-        let (sum, body) = rest.split_at_checked(32).ok_or(SnapshotError::Checksum)?;
-        if Sha256::digest(body)[..] != *sum {
-            return Err(SnapshotError::Checksum);
-        }
+        let body = verified_body(bytes)?;
         let state: In = ciborium::from_reader(body).map_err(SnapshotError::Decode)?;
         // The view is restored as it was: the outputs of the rebuilding step restate it.
         let engine = Engine::restored(state.facts, state.engine_now, workers);
@@ -145,4 +136,19 @@ impl Scheduler {
         s.requeue_runnable();
         Ok(s)
     }
+}
+
+/// The body of snapshot `bytes` once its header and checksum check out.
+pub fn verified_body(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
+    let rest = bytes.strip_prefix(MAGIC).ok_or(SnapshotError::NotASnapshot)?;
+    let (version, rest) = rest.split_at_checked(4).ok_or(SnapshotError::NotASnapshot)?;
+    let found = u32::from_be_bytes(version.try_into().expect("4 bytes"));
+    if found != VERSION {
+        return Err(SnapshotError::Version { found });
+    }
+    let (sum, body) = rest.split_at_checked(32).ok_or(SnapshotError::Checksum)?;
+    if Sha256::digest(body)[..] != *sum {
+        return Err(SnapshotError::Checksum);
+    }
+    Ok(body)
 }

@@ -127,6 +127,14 @@ impl Harness {
         self.scheduler = Some((tx, handle));
     }
 
+    /// Wait for the scheduler to end by itself (an error at start); what it returned.
+    pub(crate) async fn join_scheduler(&mut self) -> Result<(), splai_ingest::log::LogError> {
+        let (tx, handle) = self.scheduler.take().expect("a scheduler was started");
+        let ended = tokio::task::spawn_blocking(move || handle.join().unwrap()).await.unwrap();
+        drop(tx);
+        ended
+    }
+
     pub(crate) async fn stop_scheduler(&mut self) {
         if let Some((tx, handle)) = self.scheduler.take() {
             tx.send(true).unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use splai_dataflow::snapshots::{SnapshotPolicy, SnapshotStore, recorded};
+use splai_dataflow::snapshots::{SnapshotPolicy, SnapshotStore, compact, recorded};
 use splai_events::{ArtifactRef, JobState, SnapshotWritten};
 use splai_ingest::log::Cause;
 
@@ -149,4 +149,35 @@ async fn a_damaged_newest_snapshot_is_skipped_for_the_one_before() {
         before.events as f64,
         "restored the one before"
     );
+}
+
+/// Compaction behind the oldest valid snapshot: the records go, a job running across the cut
+/// finishes after a restart, and a scheduler without snapshots refuses the cut log instead of
+/// replaying what is left of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_log_restarts_from_its_snapshot_and_refuses_a_replay() {
+    let store = Arc::new(MemoryStore::default());
+    let mut h = harness(store.clone()).await;
+    let _w = h.worker("w1", 2, always(Act::Succeed(300)));
+    h.submit("acme", "old", chain(&["a"])).await;
+    h.wait_job("old", JobState::Succeeded, Duration::from_secs(20)).await;
+    h.submit("acme", "across", chain(&["a", "b", "c"])).await;
+    h.wait_assigns("across", 1).await;
+    let seen = recorded(&h.writer, None).await.unwrap().len();
+    recorded_at_least(&h, seen + 2).await;
+    h.stop_scheduler().await;
+
+    let cuts = compact(&h.writer, store.as_ref(), None).await.unwrap();
+    assert!(cuts.iter().all(|c| !c.topic.ends_with("control")), "control is kept: {cuts:?}");
+    assert!(cuts.iter().map(|c| c.deleted).sum::<u64>() > 0, "{cuts:?}");
+    let starts = h.log.log_starts(&h.writer.topic(splai_events::Topic::Jobs)).await.unwrap();
+    assert!(starts.iter().any(|s| *s > 0), "the job requests before the snapshot are gone: {starts:?}");
+
+    h.start_scheduler();
+    h.wait_job("across", JobState::Succeeded, Duration::from_secs(20)).await;
+    h.stop_scheduler().await;
+    h.snapshots = None;
+    h.start_scheduler();
+    let err = h.join_scheduler().await.expect_err("a replay of a cut log is refused");
+    assert!(err.to_string().contains("were deleted"), "{err}");
 }

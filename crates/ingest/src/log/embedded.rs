@@ -237,6 +237,31 @@ impl EmbeddedLog {
     }
 }
 
+impl EmbeddedLog {
+    /// `(partition, value)` rows of `sql` (a per-partition MIN over one topic, `?1`).
+    async fn min_per_partition(&self, sql: &'static str, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
+        let name = topic.to_string();
+        self.inner
+            .on_writer(move |conn| -> rusqlite::Result<Vec<(u32, u64)>> {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let rows = stmt
+                    .query_map([&name], |r| Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u64)))?;
+                rows.collect()
+            })
+            .await
+            .map_err(|e| self.read_err(topic, e.into()))?
+            .map_err(|e| self.read_err(topic, e.into()))
+    }
+
+    fn read_err(&self, topic: &str, source: Cause) -> LogError {
+        LogError::Consume { group: String::new(), topics: vec![topic.into()], source }
+    }
+
+    fn delete_err(&self, topic: &str, source: Cause) -> LogError {
+        LogError::Append { topic: topic.into(), source }
+    }
+}
+
 fn read_watermarks(conn: &Connection, topic: &str) -> rusqlite::Result<Vec<(u32, u64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT partition, next_offset FROM log_partitions WHERE topic = ?1 ORDER BY partition",
@@ -352,6 +377,56 @@ impl EventLog for EmbeddedLog {
             return Err(LogError::UnknownTopic { topic: topic.to_string() });
         }
         Ok(rows.iter().map(|(_, next)| *next).collect())
+    }
+
+    async fn log_starts(&self, topic: &str) -> Result<Vec<u64>, LogError> {
+        let ends = self.high_watermarks(topic).await?;
+        let firsts = self
+            .min_per_partition(
+                "SELECT partition, MIN(offset) FROM log_records WHERE topic = ?1 GROUP BY partition",
+                topic,
+            )
+            .await?;
+        let mut starts = ends;
+        for (partition, first) in firsts {
+            if let Some(start) = starts.get_mut(partition as usize) {
+                *start = first;
+            }
+        }
+        Ok(starts)
+    }
+
+    async fn delete_before(&self, topic: &str, partition: u32, offset: u64) -> Result<u64, LogError> {
+        let name = topic.to_string();
+        let deleted = self
+            .inner
+            .on_writer(move |conn| {
+                conn.execute(
+                    "DELETE FROM log_records WHERE topic = ?1 AND partition = ?2 AND offset < ?3",
+                    params![name, partition, offset as i64],
+                )
+            })
+            .await
+            .map_err(|e| self.delete_err(topic, e.into()))?
+            .map_err(|e| self.delete_err(topic, e.into()))?;
+        Ok(deleted as u64)
+    }
+
+    async fn committed_floor(&self, topic: &str) -> Result<Vec<Option<u64>>, LogError> {
+        let n = self.partitions(topic).await?;
+        let floors = self
+            .min_per_partition(
+                "SELECT partition, MIN(next_offset) FROM log_commits WHERE topic = ?1 GROUP BY partition",
+                topic,
+            )
+            .await?;
+        let mut out = vec![None; n as usize];
+        for (partition, floor) in floors {
+            if let Some(slot) = out.get_mut(partition as usize) {
+                *slot = Some(floor);
+            }
+        }
+        Ok(out)
     }
 
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {

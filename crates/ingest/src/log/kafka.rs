@@ -322,6 +322,46 @@ impl EventLog for KafkaLog {
             .map_err(|e| err(e.into()))
     }
 
+    async fn log_starts(&self, topic: &str) -> Result<Vec<u64>, LogError> {
+        let n = self.partitions(topic).await?;
+        let client = self.producer.clone();
+        let name = topic.to_string();
+        let err =
+            |source: Cause| LogError::Consume { group: String::new(), topics: vec![topic.into()], source };
+        tokio::task::spawn_blocking(move || {
+            (0..n as i32)
+                .map(|p| {
+                    Ok(client.client().fetch_watermarks(&name, p, Duration::from_secs(10))?.0.max(0) as u64)
+                })
+                .collect::<Result<Vec<u64>, KafkaError>>()
+        })
+        .await
+        .map_err(|e| err(e.into()))?
+        .map_err(|e| err(e.into()))
+    }
+
+    async fn delete_before(&self, topic: &str, partition: u32, offset: u64) -> Result<u64, LogError> {
+        let err = |source: Cause| LogError::Append { topic: topic.into(), source };
+        let before = self.log_starts(topic).await?.get(partition as usize).copied().unwrap_or(0);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(offset as i64))
+            .map_err(|e| err(e.into()))?;
+        let result = self
+            .admin
+            .delete_records(&tpl, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+            .await
+            .map_err(|e| err(e.into()))?;
+        for e in result.elements() {
+            e.error().map_err(|e| err(e.into()))?;
+        }
+        Ok(offset.saturating_sub(before))
+    }
+
+    async fn committed_floor(&self, topic: &str) -> Result<Vec<Option<u64>>, LogError> {
+        // The broker's retention deletes regardless of consumers; nothing to bound here.
+        Ok(vec![None; self.partitions(topic).await? as usize])
+    }
+
     async fn partitions(&self, topic: &str) -> Result<u32, LogError> {
         self.partitions_of(topic)
             .await

@@ -124,6 +124,11 @@ pub enum LogError {
         #[source]
         source: Cause,
     },
+    #[error(
+        "`{topic}` partition {partition} starts at offset {first}: the records before it were deleted \
+         (retention or `splai log compact`) and no valid scheduler snapshot covers them"
+    )]
+    Truncated { topic: String, partition: u32, first: u64 },
     #[error("cannot open the {backend} log")]
     Open {
         backend: &'static str,
@@ -150,6 +155,19 @@ pub trait EventLog: Send + Sync + Debug {
     /// The next offset to be written in each partition of `topic` (its high watermark): a reader
     /// that has read below these has caught up with everything appended before the call.
     async fn high_watermarks(&self, topic: &str) -> Result<Vec<u64>, LogError>;
+
+    /// The first offset each partition of `topic` still holds (its high watermark when it holds
+    /// nothing): above 0 once records were deleted by retention or compaction.
+    async fn log_starts(&self, topic: &str) -> Result<Vec<u64>, LogError>;
+
+    /// Delete the records of one partition below `offset` (compaction behind a snapshot that
+    /// holds what they said); how many went.
+    async fn delete_before(&self, topic: &str, partition: u32, offset: u64) -> Result<u64, LogError>;
+
+    /// Per partition of `topic`, the lowest next offset any consumer group committed there
+    /// (None: no group did, or the backend does not tell): every committing group has read
+    /// everything below it.
+    async fn committed_floor(&self, topic: &str) -> Result<Vec<Option<u64>>, LogError>;
 }
 
 /// One member of a consumer group.
