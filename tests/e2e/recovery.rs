@@ -97,3 +97,62 @@ async fn a_scheduler_restarts_mid_job_from_its_snapshot_on_kafka_and_s3() {
     let caught_up = said.lines().find(|l| l.contains("going live")).expect("it went live");
     assert!(!caught_up.contains("restored_events=0"), "{caught_up}");
 }
+
+/// `splai log compact` on a `splai up` data directory (embedded log, local artifact store): with
+/// no snapshot it deletes nothing and says so (exit 1); after the stack snapshotted itself it
+/// deletes the records the snapshot holds, and the restarted stack still knows the old job and
+/// runs a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_compact_on_an_up_data_directory() {
+    let compact = |config: &std::path::Path| {
+        let out = splai_command().arg("--config").arg(config).args(["log", "compact"]).output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let never = ["scheduler.snapshot_every_events=0"];
+    let up = crate::common::Up::start("", &never, &[]).await;
+    assert_eq!(post(&up.url, "/v1/jobs", &two_step_job("old"), None).await.0, 202);
+    assert_eq!(
+        job_state(&wait_job(&up.url, "old", None, Duration::from_secs(60)).await),
+        JobState::Succeeded
+    );
+    let config = up.config.clone();
+    let dir = up.kill();
+    let (code, _, err) = compact(&config);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no recorded scheduler snapshot"), "{err}");
+
+    let often = ["scheduler.snapshot_every_events=1", "scheduler.snapshot_min_interval_ms=0"];
+    let up = crate::common::Up::start_in(dir, "", &often, &[]).await;
+    assert_eq!(post(&up.url, "/v1/jobs", &two_step_job("new"), None).await.0, 202);
+    assert_eq!(
+        job_state(&wait_job(&up.url, "new", None, Duration::from_secs(60)).await),
+        JobState::Succeeded
+    );
+    // It snapshots after every batch: wait for the record on the log.
+    let settings = splai_config::Loader::new().file(Some(&config)).load().unwrap();
+    let log = splai_ingest::log::open_log(&settings.log).await.unwrap();
+    let writer = splai_ingest::log::EventWriter::new(log, settings.log.topic_prefix.clone());
+    wait_until("a snapshot recorded", Duration::from_secs(30), async || {
+        let n = splai_dataflow::snapshots::recorded(&writer, None).await.map_err(|e| e.to_string())?.len();
+        if n > 0 { Ok(()) } else { Err("none".to_string()) }
+    })
+    .await;
+    let dir = up.kill();
+    let (code, out, err) = compact(&config);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let deleted: u64 =
+        out.lines().last().and_then(|l| l.strip_prefix("deleted ")?.split(' ').next()?.parse().ok()).unwrap();
+    assert!(deleted > 0, "{out}");
+
+    let up = crate::common::Up::start_in(dir, "", &often, &[]).await;
+    for job in ["old", "new"] {
+        let (status, doc) = get(&up.url, &format!("/v1/jobs/{job}"), None).await.unwrap();
+        assert_eq!((status, job_state(&doc)), (200, JobState::Succeeded), "{doc}");
+    }
+    assert_eq!(post(&up.url, "/v1/jobs", &two_step_job("after"), None).await.0, 202);
+    assert_eq!(
+        job_state(&wait_job(&up.url, "after", None, Duration::from_secs(60)).await),
+        JobState::Succeeded
+    );
+}
