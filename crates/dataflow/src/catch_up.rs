@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use splai_events::Envelope;
+use splai_events::{Envelope, SourcePosition};
 use splai_ingest::intake::Denied;
 use splai_ingest::log::EventBatch;
 
@@ -17,6 +17,17 @@ use splai_ingest::log::EventBatch;
 pub type Entry = (Envelope, Option<Denied>, bool);
 
 type Partition = (String, u32);
+
+/// A batch's envelopes, accepted or refused at intake, in one list with their positions.
+pub fn entries(batch: EventBatch) -> Vec<(SourcePosition, Entry)> {
+    let producers = batch.from_producers;
+    let accepted = batch.events.into_iter().map(|(pos, e)| {
+        let produced = producers.contains(&pos);
+        (pos, (e, None, produced))
+    });
+    let refused = batch.denied.into_iter().map(|(pos, e, d)| (pos, (e, Some(d), false)));
+    accepted.chain(refused).collect()
+}
 
 #[derive(Debug, Default)]
 pub struct TimeMerge {
@@ -28,16 +39,10 @@ pub struct TimeMerge {
 impl TimeMerge {
     /// Hold what `batch` read.
     pub fn push(&mut self, batch: EventBatch) {
-        let producers = batch.from_producers;
         for p in &batch.positions {
             self.newest.entry((p.topic.clone(), p.partition)).or_insert(0);
         }
-        let accepted = batch.events.into_iter().map(|(pos, e)| {
-            let produced = producers.contains(&pos);
-            (pos, (e, None, produced))
-        });
-        let refused = batch.denied.into_iter().map(|(pos, e, d)| (pos, (e, Some(d), false)));
-        let mut entries: Vec<_> = accepted.chain(refused).collect();
+        let mut entries = entries(batch);
         entries.sort_by_key(|(pos, _)| pos.offset);
         for (pos, entry) in entries {
             let key = (pos.topic, pos.partition);
@@ -70,7 +75,7 @@ impl TimeMerge {
 
 #[cfg(test)]
 mod tests {
-    use splai_events::{CancelJob, Event, SourcePosition};
+    use splai_events::{CancelJob, Event};
 
     use super::*;
 

@@ -17,6 +17,7 @@ use splai_ingest::intake::{Denied, Gate};
 use splai_ingest::log::{EventBatch, EventLog, EventReader, EventWriter, LogError};
 use tokio::sync::watch;
 
+use crate::catch_up::{Entry, TimeMerge, entries};
 use crate::driver::{Scheduler, SchedulerOptions};
 use crate::snapshots::{Positions, SnapshotPolicy, Snapshotter};
 
@@ -77,10 +78,6 @@ pub async fn run(
     let partitions = log.partitions(&writer.topic(Topic::Jobs)).await?;
     let inputs: BTreeSet<(String, u32)> =
         INPUTS.iter().flat_map(|t| (0..partitions).map(|p| (writer.topic(*t), p))).collect();
-    let recorded = match &run.snapshots {
-        Some(_) => crate::snapshots::recorded(&writer, run.gate.clone()).await?,
-        None => Vec::new(),
-    };
     let mut starts = Positions::new();
     for topic in INPUTS {
         let name = writer.topic(topic);
@@ -88,13 +85,22 @@ pub async fn run(
             starts.insert((name.clone(), p as u32), first);
         }
     }
-    let restored = match &run.snapshots {
+    let (recorded, restored) = match &run.snapshots {
         Some(policy) => {
+            let recorded = crate::snapshots::recorded(&writer, run.gate.clone()).await?;
             let store = policy.store.as_ref();
-            crate::snapshots::restore_newest(&recorded, store, &opts, run.timely_workers, &inputs, &starts)
-                .await
+            let restored = crate::snapshots::restore_newest(
+                &recorded,
+                store,
+                &opts,
+                run.timely_workers,
+                &inputs,
+                &starts,
+            )
+            .await;
+            (recorded, restored)
         }
-        None => None,
+        None => (Vec::new(), None),
     };
     let (mut scheduler, mut positions, mut applied) = match restored {
         Some((scheduler, positions, applied)) => (scheduler, positions, applied),
@@ -135,7 +141,7 @@ pub async fn run(
             }
         }
     }
-    let mut merge = crate::catch_up::TimeMerge::default();
+    let mut merge = TimeMerge::default();
     while !behind.is_empty() || merge.held() > 0 {
         let batch = reader.poll(10_000, Duration::from_millis(300)).await?;
         applied += read(&mut positions, &batch);
@@ -238,19 +244,25 @@ async fn append_until_done(
 
 /// Move `positions` past everything in `batch`; how many records it held.
 fn read(positions: &mut Positions, batch: &EventBatch) -> u64 {
+    // A batch holds few partitions: the highest offset of each first, then one key per partition.
+    let mut highest: Vec<(&str, u32, u64)> = Vec::new();
     for p in &batch.positions {
-        let next = positions.entry((p.topic.clone(), p.partition)).or_insert(0);
-        *next = (*next).max(p.offset + 1);
+        match highest.iter_mut().find(|(t, q, _)| *q == p.partition && *t == p.topic) {
+            Some((_, _, o)) => *o = (*o).max(p.offset),
+            None => highest.push((&p.topic, p.partition, p.offset)),
+        }
+    }
+    for (topic, partition, offset) in highest {
+        let next = positions.entry((topic.to_string(), partition)).or_insert(0);
+        *next = (*next).max(offset + 1);
     }
     batch.positions.len() as u64
 }
 
 /// A batch's envelopes, accepted or refused at intake, in one list; `true` for those a Kafka
 /// producer sent with an API token.
-fn ordered(batch: EventBatch) -> Vec<(Envelope, Option<Denied>, bool)> {
-    let producers = batch.from_producers;
-    let accepted = batch.events.into_iter().map(|(pos, e)| (e, None, producers.contains(&pos)));
-    accepted.chain(batch.denied.into_iter().map(|(_, e, d)| (e, Some(d), false))).collect()
+fn ordered(batch: EventBatch) -> Vec<Entry> {
+    entries(batch).into_iter().map(|(_, e)| e).collect()
 }
 
 fn answer(

@@ -49,32 +49,23 @@ pub async fn recorded(
     writer: &EventWriter,
     gate: Option<Arc<Gate>>,
 ) -> Result<Vec<SnapshotWritten>, LogError> {
-    let topic = writer.topic(Topic::Control);
-    let ends = writer.log().high_watermarks(&topic).await?;
-    let partitions = (0..ends.len() as u32).collect();
-    let mut reader = EventReader::subscribe(
-        writer.clone(),
-        &format!("{topic}.snapshots"),
-        &[Topic::Control],
-        Some(partitions),
-    )
-    .await?
-    .gated(gate);
-    let mut open: BTreeSet<u32> = (0..ends.len() as u32).filter(|p| ends[*p as usize] > 0).collect();
-    let mut found = Vec::new();
-    while !open.is_empty() {
-        let batch = reader.poll(10_000, Duration::from_millis(200)).await?;
-        for p in &batch.positions {
-            if p.offset + 1 >= ends[p.partition as usize] {
-                open.remove(&p.partition);
+    let within = Duration::from_secs(60);
+    let envelopes =
+        EventReader::read_to_end(writer, Topic::Control, gate, within).await?.ok_or_else(|| {
+            LogError::Consume {
+                group: String::new(),
+                topics: vec![writer.topic(Topic::Control)],
+                source: format!("reading `control` to its end for snapshot records took over {within:?}")
+                    .into(),
             }
-        }
-        found.extend(batch.events.into_iter().filter_map(|(_, e)| match e.event {
+        })?;
+    Ok(envelopes
+        .into_iter()
+        .filter_map(|e| match e.event {
             Event::SnapshotWritten(s) => Some(s),
             _ => None,
-        }));
-    }
-    Ok(found)
+        })
+        .collect())
 }
 
 /// A scheduler restored from the newest of `recorded` that loads, verifies, covers exactly

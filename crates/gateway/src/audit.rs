@@ -5,7 +5,7 @@
 //! them.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use splai_events::{AuditAnchor, Envelope, Event, Topic};
@@ -106,31 +106,16 @@ pub enum AuditError {
 /// Every audit anchor on the log (a gateway's, signed: with auth on the gate refuses others), read
 /// from the start of `control` up to its end now.
 pub async fn anchors(writer: &EventWriter, gate: Option<Arc<Gate>>) -> Result<Vec<Anchor>, AuditError> {
-    let topic = writer.topic(Topic::Control);
-    let ends = writer.log().high_watermarks(&topic).await?;
-    let mut left: Vec<u64> = ends.clone();
-    let group = format!("audit-verify-{}", uuid::Uuid::now_v7().simple());
-    let mut reader =
-        EventReader::subscribe(writer.clone(), &group, &[Topic::Control], None).await?.gated(gate);
-    let mut found = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while left.iter().enumerate().any(|(p, end)| *end > 0 && ends[p] > 0) {
-        if Instant::now() > deadline {
-            return Err(AuditError::Timeout);
-        }
-        let batch = reader.poll(1000, Duration::from_millis(200)).await?;
-        for p in &batch.positions {
-            let part = p.partition as usize;
-            if p.topic == topic && part < left.len() && p.offset + 1 >= ends[part] {
-                left[part] = 0;
-            }
-        }
-        for (_, e) in &batch.events {
-            if let Event::AuditAnchor(a) = &e.event {
-                found.push(Anchor { seq: a.seq as i64, hash: a.hash.clone(), ts_ms: e.ts_ms });
-            }
-        }
-    }
+    let envelopes = EventReader::read_to_end(writer, Topic::Control, gate, Duration::from_secs(30))
+        .await?
+        .ok_or(AuditError::Timeout)?;
+    let found = envelopes
+        .into_iter()
+        .filter_map(|e| match &e.event {
+            Event::AuditAnchor(a) => Some(Anchor { seq: a.seq as i64, hash: a.hash.clone(), ts_ms: e.ts_ms }),
+            _ => None,
+        })
+        .collect();
     Ok(found)
 }
 

@@ -147,6 +147,39 @@ impl EventReader {
         Ok(Self { consumer, writer, gate: None })
     }
 
+    /// Every envelope on `topic` from its beginning up to its end now (through `gate`: with auth
+    /// on, only those it accepts), in order per partition; `None` when that takes longer than
+    /// `within`. Reads each partition directly (no group to join, nothing committed).
+    pub async fn read_to_end(
+        writer: &EventWriter,
+        topic: Topic,
+        gate: Option<Arc<Gate>>,
+        within: Duration,
+    ) -> Result<Option<Vec<Envelope>>, LogError> {
+        let name = writer.topic(topic);
+        let ends = writer.log.high_watermarks(&name).await?;
+        let partitions = (0..ends.len() as u32).collect();
+        let group = format!("{name}.read-to-end");
+        let mut reader =
+            Self::subscribe(writer.clone(), &group, &[topic], Some(partitions)).await?.gated(gate);
+        let mut open: Vec<bool> = ends.iter().map(|end| *end > 0).collect();
+        let deadline = std::time::Instant::now() + within;
+        let mut found = Vec::new();
+        while open.contains(&true) {
+            if std::time::Instant::now() > deadline {
+                return Ok(None);
+            }
+            let batch = reader.poll(10_000, Duration::from_millis(200)).await?;
+            for p in &batch.positions {
+                if p.offset + 1 >= ends[p.partition as usize] {
+                    open[p.partition as usize] = false;
+                }
+            }
+            found.extend(batch.events.into_iter().map(|(_, e)| e));
+        }
+        Ok(Some(found))
+    }
+
     /// Check every `jobs`/`control` record against `gate` (`None`: auth is off, accept all).
     pub fn gated(mut self, gate: Option<Arc<Gate>>) -> Self {
         self.gate = gate.map(|g| (g, GATED.iter().map(|t| self.writer.topic(*t)).collect()));
