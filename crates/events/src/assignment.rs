@@ -57,6 +57,14 @@ pub struct JobRefused {
     pub reason: String,
 }
 
+/// The scheduler admitted a job produced straight to Kafka by a tenant with admission limits
+/// (`max_active_jobs` or a submit rate): the decision that [`JobRefused`] records the other way,
+/// so a replay knows the job was decided live and does not decide it again. Key: job id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobAccepted {
+    pub job_id: String,
+}
+
 /// An input as the executor sees it: a literal, or a parent's artifact narrowed by a JSON pointer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, AuditAnchor,
-    CancelJob, DeadLetter, Heartbeat, JobAdmitted, JobExpanded, JobRefused, JobRejected, JobRequest,
-    JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke, SnapshotWritten, TaskStateChanged,
-    TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
+    CancelJob, DeadLetter, Heartbeat, JobAccepted, JobAdmitted, JobExpanded, JobRefused, JobRejected,
+    JobRequest, JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke, SnapshotWritten,
+    TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
 };
 
 /// The envelope version this build writes and reads.
@@ -45,6 +45,7 @@ pub enum Event {
     Revoke(Revoke),
     TaskUnschedulable(TaskUnschedulable),
     JobRefused(JobRefused),
+    JobAccepted(JobAccepted),
     AttemptStarted(AttemptStarted),
     AttemptProgress(AttemptProgress),
     AttemptSucceeded(AttemptSucceeded),
@@ -74,6 +75,7 @@ impl Event {
         "revoke",
         "task_unschedulable",
         "job_refused",
+        "job_accepted",
         "attempt_started",
         "attempt_progress",
         "attempt_succeeded",
@@ -103,6 +105,7 @@ impl Event {
             Event::Revoke(_) => "revoke",
             Event::TaskUnschedulable(_) => "task_unschedulable",
             Event::JobRefused(_) => "job_refused",
+            Event::JobAccepted(_) => "job_accepted",
             Event::AttemptStarted(_) => "attempt_started",
             Event::AttemptProgress(_) => "attempt_progress",
             Event::AttemptSucceeded(_) => "attempt_succeeded",
@@ -127,9 +130,11 @@ impl Event {
             | Event::AuditAnchor(_)
             | Event::SnapshotWritten(_) => Topic::Control,
             Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => Topic::Heartbeats,
-            Event::Assign(_) | Event::Revoke(_) | Event::TaskUnschedulable(_) | Event::JobRefused(_) => {
-                Topic::Assignments
-            }
+            Event::Assign(_)
+            | Event::Revoke(_)
+            | Event::TaskUnschedulable(_)
+            | Event::JobRefused(_)
+            | Event::JobAccepted(_) => Topic::Assignments,
             Event::AttemptStarted(_)
             | Event::AttemptProgress(_)
             | Event::AttemptSucceeded(_)
@@ -168,6 +173,7 @@ impl Envelope {
             Event::Revoke(e) => &e.worker_id,
             Event::TaskUnschedulable(e) => &e.attempt.job_id,
             Event::JobRefused(e) => &e.job_id,
+            Event::JobAccepted(e) => &e.job_id,
             Event::AttemptStarted(e) => &e.attempt.job_id,
             Event::AttemptProgress(e) => &e.attempt.job_id,
             Event::AttemptSucceeded(e) => &e.attempt.job_id,

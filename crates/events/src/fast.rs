@@ -104,6 +104,7 @@ fn body<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Event, A::Err
         "revoke" => Event::Revoke(next(map)?),
         "task_unschedulable" => Event::TaskUnschedulable(next(map)?),
         "job_refused" => Event::JobRefused(next(map)?),
+        "job_accepted" => Event::JobAccepted(next(map)?),
         "attempt_started" => Event::AttemptStarted(next(map)?),
         "attempt_progress" => Event::AttemptProgress(next(map)?),
         "attempt_succeeded" => Event::AttemptSucceeded(next(map)?),

@@ -20,7 +20,9 @@ mod job_events;
 mod topic;
 mod worker;
 
-pub use assignment::{Assign, JobRefused, ResolvedInput, Revoke, RevokeReason, TaskUnschedulable};
+pub use assignment::{
+    Assign, JobAccepted, JobRefused, ResolvedInput, Revoke, RevokeReason, TaskUnschedulable,
+};
 pub use attempt::{
     ArtifactRef, AttemptFailed, AttemptId, AttemptProgress, AttemptStarted, AttemptSucceeded, Provenance,
     Usage,

@@ -1,9 +1,11 @@
 //! Tenant admission limits for jobs produced straight to Kafka: `max_active_jobs` (queued or
 //! running) and the submit rate, the same settings and refusal codes as the gateway's 429s for
 //! REST (which checked the jobs it signed). Decided live only, on the scheduler's clock; each
-//! refusal is written to the log (`job_refused`) and replay takes the decision from there.
+//! decision is written to the log (`job_refused`, `job_accepted`) and replay takes it from there.
+//! A request replay finds no decision for (it arrived while no scheduler was live) is held and
+//! decided when the scheduler goes live, before anything of it runs.
 
-use std::collections::HashMap as StdHashMap;
+use std::collections::{BTreeSet, HashMap as StdHashMap};
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use splai_config::GatewaySettings;
@@ -48,6 +50,13 @@ impl From<&GatewaySettings> for AdmissionLimits {
     }
 }
 
+impl TenantAdmission {
+    /// Whether any limit applies (so decisions are made and recorded).
+    pub fn is_limited(&self) -> bool {
+        self.max_active_jobs > 0 || self.rate_per_s > 0.0
+    }
+}
+
 impl AdmissionLimits {
     pub fn of(&self, tenant: &str) -> TenantAdmission {
         self.tenants.get(tenant).copied().unwrap_or(self.default)
@@ -60,6 +69,9 @@ pub(super) struct Admission {
     open: HashMap<u32, u32>,
     open_jobs: HashSet<Job>,
     buckets: HashMap<u32, (f64, Time)>,
+    /// Replayed produced jobs with no decision read yet (job numbers follow admission order).
+    #[serde(default)]
+    held: BTreeSet<Job>,
 }
 
 /// Why a job is refused: (code, reason).
@@ -74,6 +86,26 @@ impl Admission {
         } else if !open && self.open_jobs.remove(&job) {
             *count = count.saturating_sub(1);
         }
+    }
+
+    /// Replay admitted produced `job` without a decision: hold it for go-live (a `job_accepted`
+    /// read first waits for the job's admission, like other records of a job not known yet).
+    pub fn hold(&mut self, job: Job) {
+        self.held.insert(job);
+    }
+
+    /// A decision on `job` was read from the log.
+    pub fn decided(&mut self, job: Job) {
+        self.held.remove(&job);
+    }
+
+    pub fn has_held(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// The held jobs in admission order, to decide now; none are held afterwards.
+    pub fn take_held(&mut self) -> Vec<Job> {
+        std::mem::take(&mut self.held).into_iter().collect()
     }
 
     /// May `tenant` (named `name`) start one more job now? Takes a token if so.

@@ -7,7 +7,8 @@ use std::hash::{Hash, Hasher};
 use rustc_hash::FxHashSet as HashSet;
 
 use splai_events::{
-    DeadLetter, Envelope, Event, JobRefused, JobRejected, JobRequest, PayloadEncoding, RevokeReason, encode,
+    DeadLetter, Envelope, Event, JobAccepted, JobRefused, JobRejected, JobRequest, PayloadEncoding,
+    RevokeReason, encode,
 };
 use splai_ingest::intake::Denied;
 use splai_ingest::plan::plan;
@@ -17,7 +18,7 @@ use super::parking::{self, Cause};
 use super::registry::{EARLY_CANCELS, JobInfo};
 use super::{Scheduler, emit};
 use crate::assign::Pool;
-use crate::model::{Attempt, Budget, Fact, JobStatus, Outcome, Time, Tk, Worker};
+use crate::model::{Attempt, Budget, Fact, Job, JobStatus, Outcome, Time, Tk, Worker};
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     let tk = attempt_task(s, e);
@@ -68,6 +69,9 @@ fn waits_for(s: &Scheduler, e: &Envelope, tk: Option<Tk>) -> Option<Cause> {
             if tk.is_none() =>
         {
             Some(unknown_task_cause(s, &e.tenant, attempt))
+        }
+        Event::JobAccepted(a) if s.reg.own_job(&e.tenant, &a.job_id).is_none() => {
+            Some(Cause::job(&e.tenant, &a.job_id))
         }
         Event::AttemptStarted(splai_events::AttemptStarted { attempt, .. })
         | Event::AttemptSucceeded(splai_events::AttemptSucceeded { attempt, .. })
@@ -237,6 +241,11 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
             }
         }
         Event::JobRefused(r) => refused(s, e, r, out),
+        Event::JobAccepted(a) => {
+            if let Some(job) = s.reg.own_job(&e.tenant, &a.job_id) {
+                s.admission.decided(job);
+            }
+        }
         Event::TaskUnschedulable(u) => {
             let Some(tk) = tk else { return };
             s.waiting.given_up.remove(&tk);
@@ -523,12 +532,10 @@ fn refused(s: &mut Scheduler, e: &Envelope, r: &JobRefused, out: &mut Vec<Envelo
         return;
     }
     if let Some(job) = s.reg.own_job(&e.tenant, &r.job_id) {
-        if !s.controls.refuse(job) {
+        s.admission.decided(job);
+        if !withdraw(s, job, &r.reason) {
             return;
         }
-        s.controls.cancel(job, &r.reason);
-        s.engine.feed(Fact::Cancelled(job), s.now, 1);
-        s.admission.set_open(job, s.reg.jobs[job as usize].tenant, false);
     }
     let rejection = JobRejected {
         job_id: r.job_id.clone(),
@@ -538,6 +545,64 @@ fn refused(s: &mut Scheduler, e: &Envelope, r: &JobRefused, out: &mut Vec<Envelo
         duplicate_of: None,
     };
     reject(s, &e.tenant, rejection, out);
+}
+
+/// Withdraw admitted `job` (refused, it never ran: nothing was assigned); false if it already was.
+fn withdraw(s: &mut Scheduler, job: Job, reason: &str) -> bool {
+    if !s.controls.refuse(job) {
+        return false;
+    }
+    s.controls.cancel(job, reason);
+    s.engine.feed(Fact::Cancelled(job), s.now, 1);
+    s.admission.set_open(job, s.reg.jobs[job as usize].tenant, false);
+    true
+}
+
+/// At go-live, decide the produced jobs replay admitted with no decision on the log (they arrived
+/// while no scheduler was live), in admission order, as live would have: each still queued is held
+/// to its tenant's limits now and the decision recorded; one already running was decided by a
+/// scheduler that assigned its tasks. Refusals are answered with the go-live `job_rejected`s.
+pub(super) fn decide_held(s: &mut Scheduler, out: &mut Vec<Envelope>) {
+    let held: Vec<Job> = s
+        .admission
+        .take_held()
+        .into_iter()
+        .filter(|&job| s.view.job(job) == Some(JobStatus::Queued) && !s.controls.is_cancelled(job))
+        .collect();
+    for &job in &held {
+        s.admission.set_open(job, s.reg.jobs[job as usize].tenant, false);
+    }
+    for job in held {
+        let info = &s.reg.jobs[job as usize];
+        let (tenant, job_id) = (info.tenant, info.id.clone());
+        let name = s.reg.tenants[tenant as usize].clone();
+        let limits = s.opts.admission.of(&name);
+        match s.admission.admit(tenant, &name, limits, s.now) {
+            Ok(()) => {
+                s.admission.set_open(job, tenant, true);
+                out.push(accepted(s.now, &name, job_id));
+            }
+            Err((code, reason)) => {
+                withdraw(s, job, &reason);
+                let refused =
+                    JobRefused { job_id: job_id.clone(), code: code.into(), reason: reason.clone() };
+                out.push(Envelope::new(
+                    format!("refused:{job_id}"),
+                    s.now,
+                    &name,
+                    Event::JobRefused(refused),
+                ));
+                let rejection =
+                    JobRejected { job_id, code: code.into(), reason, field: None, duplicate_of: None };
+                reject(s, &name, rejection, out);
+            }
+        }
+    }
+}
+
+/// The record of a live admission of a produced job under limits.
+fn accepted(now: Time, tenant: &str, job_id: String) -> Envelope {
+    Envelope::new(format!("accepted:{job_id}"), now, tenant, Event::JobAccepted(JobAccepted { job_id }))
 }
 
 fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope>) {
@@ -580,12 +645,15 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
             JobRejected { job_id, code: "policy_denied".into(), reason, field: None, duplicate_of: None };
         return reject(s, &e.tenant, rejection, out);
     }
-    // Jobs a Kafka producer sent are held to the tenant's limits here (REST's were at the gateway).
-    if s.mode.live && s.mode.produced {
-        let limits = s.opts.admission.of(&e.tenant);
+    // Jobs a Kafka producer sent are held to the tenant's limits here (REST's were at the gateway),
+    // and the decision recorded: replay takes it from the log, or holds the job for go-live.
+    let limits = s.opts.admission.of(&e.tenant);
+    let decide = s.mode.produced && limits.is_limited();
+    if decide && s.mode.live {
         if let Err((code, reason)) = s.admission.admit(tenant, &e.tenant, limits, s.now) {
             return refuse_admission(s, &e.tenant, job_id, code, reason, out);
         }
+        out.push(accepted(s.now, &e.tenant, job_id.clone()));
     }
     let mut info = JobInfo {
         id: job_id.clone(),
@@ -607,6 +675,9 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     let task_count = info.dag.tasks.len();
     let job = s.reg.add_job(info);
     s.admission.set_open(job, tenant, true);
+    if decide && !s.mode.live {
+        s.admission.hold(job);
+    }
     let now = s.now;
     if let Some(t) = timeout_s {
         s.controls.set_deadline(job, now + u64::from(t) * 1000);

@@ -228,6 +228,10 @@ impl Scheduler {
     pub fn go_live(&mut self) -> Vec<Envelope> {
         let mut out = Vec::new();
         self.settle(&mut out);
+        if self.admission.has_held() {
+            apply::decide_held(self, &mut out);
+            self.settle(&mut out);
+        }
         self.mode.live = true;
         self.requeue_runnable();
         self.emit_states(&mut out);

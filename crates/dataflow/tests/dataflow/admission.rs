@@ -88,3 +88,71 @@ fn replay_takes_the_refusal_from_the_log() {
         "and does not admit it"
     );
 }
+
+fn accepted(out: &[Envelope], id: &str) -> bool {
+    out.iter().any(|e| matches!(&e.event, Event::JobAccepted(a) if a.job_id == id))
+}
+
+fn admitted(out: &[Envelope], id: &str) -> bool {
+    out.iter().any(|e| matches!(&e.event, Event::JobAdmitted(a) if a.job_id == id))
+}
+
+/// Produced requests that arrived while no scheduler was live have no decision on the log:
+/// replay holds them and going live decides them in order, under the limits, as live would.
+#[test]
+fn produced_jobs_replayed_without_a_decision_are_decided_at_go_live() {
+    let mut replay = Scheduler::new(limited(TenantAdmission { max_active_jobs: 1, ..Default::default() }));
+    replay.advance(1_030);
+    let mut quiet = Vec::new();
+    for (at, id) in [(1_010, "first"), (1_020, "second")] {
+        replay.apply_produced(&Envelope::new(format!("req-{id}"), at, "acme", job(id, 0)), &mut quiet);
+    }
+    replay.tick(&mut quiet);
+    assert!(quiet.is_empty(), "replay emits nothing");
+    let out = replay.go_live();
+    assert!(accepted(&out, "first") && admitted(&out, "first"), "the first fits the quota: {out:?}");
+    let r = rejection(&out, "second").expect("the second is over the quota");
+    assert_eq!(r.code, "quota_exceeded", "{r:?}");
+    assert!(
+        out.iter().any(|e| matches!(&e.event, Event::JobRefused(x) if x.job_id == "second")),
+        "the refusal is recorded for the next replay"
+    );
+    assert!(!admitted(&out, "second"), "and the refused job is not admitted");
+}
+
+/// A produced job admitted live is recorded (`job_accepted`), so a replay does not decide it
+/// again at go-live, even with its bucket refilled differently; an acceptance read before its
+/// request waits for it.
+#[test]
+fn a_live_admission_is_recorded_and_not_decided_again() {
+    let limits = TenantAdmission { rate_per_s: 1.0, burst: 1, ..Default::default() };
+    let mut s = live(limited(limits));
+    let mut log: Vec<Envelope> = Vec::new();
+    for (at, id) in [(1_010, "a"), (2_100, "c")] {
+        let decisions = produce(&mut s, at, id);
+        assert!(accepted(&decisions, id), "live admission of {id} is recorded");
+        let record = decisions.into_iter().find(|e| matches!(e.event, Event::JobAccepted(_))).unwrap();
+        // `c`'s acceptance is read before its request, as parallel topics may deliver them.
+        if id == "c" {
+            log.push(record);
+            log.push(Envelope::new(format!("req-{id}"), at, "acme", job(id, 0)));
+        } else {
+            log.push(Envelope::new(format!("req-{id}"), at, "acme", job(id, 0)));
+            log.push(record);
+        }
+    }
+    let mut replay = Scheduler::new(limited(limits));
+    replay.advance(2_200);
+    let mut quiet = Vec::new();
+    for e in &log {
+        match e.event {
+            Event::JobRequest(_) => replay.apply_produced(e, &mut quiet),
+            _ => replay.apply(e, &mut quiet),
+        }
+    }
+    replay.tick(&mut quiet);
+    let out = replay.go_live();
+    assert!(admitted(&out, "a") && admitted(&out, "c"), "both stay admitted: {out:?}");
+    assert!(rejection(&out, "c").is_none(), "one token at go-live would have refused `c` if re-decided");
+    assert!(!accepted(&out, "a") && !accepted(&out, "c"), "nothing decided again");
+}

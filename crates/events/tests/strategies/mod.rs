@@ -339,6 +339,7 @@ pub fn event() -> impl Strategy<Value = Event> {
             code,
             reason
         })),
+        ident().prop_map(|job_id| Event::JobAccepted(JobAccepted { job_id })),
         (attempt_id(), ident())
             .prop_map(|(attempt, worker_id)| Event::AttemptStarted(AttemptStarted { attempt, worker_id })),
         (attempt_id(), ident(), any::<u32>(), option::of(text())).prop_map(
