@@ -12,10 +12,16 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let (stop, shutdown) = splai_stack::shutdown_channel();
     let scheduler = splai_stack::scheduler::start(settings, log, &artifacts, shutdown)?;
     tracing::info!(backend = ?settings.log.backend, "scheduler started");
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    stop.send(true).ok();
-    scheduler.join().await
+    // It may stop by itself (deposed by a standby, or an error): the process ends with it.
+    let mut ended = Box::pin(scheduler.join());
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            stop.send(true).ok();
+            ended.await
+        }
+        result = &mut ended => result,
+    }
 }
 
 pub async fn shutdown_signal() {

@@ -14,6 +14,7 @@ mod dependency_rules;
 mod distributed;
 mod executor;
 mod executor_kill;
+mod failover;
 mod load;
 mod openai;
 mod operator;

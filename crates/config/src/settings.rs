@@ -177,6 +177,7 @@ pub struct SchedulerSettings {
     pub snapshot_every_events: u64,
     pub snapshot_min_interval_ms: u64,
     pub snapshot_keep: u32,
+    pub lease_ms: u64,
     pub tenants: std::collections::BTreeMap<String, TenantSettings>,
 }
 
@@ -324,6 +325,9 @@ impl Settings {
         range("scheduler.timely_workers", s.timely_workers.into(), 1, 64)?;
         range("scheduler.snapshot_min_interval_ms", s.snapshot_min_interval_ms, 0, 86_400_000)?;
         range("scheduler.snapshot_keep", s.snapshot_keep.into(), 1, 100)?;
+        if s.lease_ms != 0 {
+            range("scheduler.lease_ms", s.lease_ms, 300, 60_000)?;
+        }
         for (name, t) in &s.tenants {
             range(&format!("scheduler.tenants.{name}.weight"), t.weight.into(), 1, 1000)?;
         }

@@ -11,6 +11,7 @@ pub mod assign;
 pub mod catch_up;
 pub mod driver;
 pub mod engine;
+pub mod leadership;
 pub mod model;
 pub mod operators;
 pub mod oracle;

@@ -12,13 +12,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use splai_events::{Envelope, Topic};
+use splai_events::{Envelope, EpochFilter, Topic};
 use splai_ingest::intake::{Denied, Gate};
 use splai_ingest::log::{EventBatch, EventLog, EventReader, EventWriter, LogError};
 use tokio::sync::watch;
 
 use crate::catch_up::{Entry, TimeMerge, entries};
 use crate::driver::{Scheduler, SchedulerOptions};
+use crate::leadership::{Leadership, LeaseOptions, claim, fences};
 use crate::snapshots::{Positions, SnapshotPolicy, Snapshotter};
 
 /// The topics the scheduler reads.
@@ -55,6 +56,43 @@ pub struct RunOptions {
     pub timely_workers: usize,
     /// Snapshots taken live and restored at start; `None`: every start replays the whole log.
     pub snapshots: Option<SnapshotPolicy>,
+    /// Leadership among several schedulers ([`crate::leadership`]); `None`: this one decides.
+    pub lease: Option<LeaseOptions>,
+}
+
+/// Why the scheduler stopped by itself.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("deposed: scheduler `{holder}` leads epoch {epoch}; this one led epoch {ours} and stops")]
+    Deposed { epoch: u64, holder: String, ours: u64 },
+    #[error(
+        "the lease of epoch {epoch} lapsed before it was renewed (paused, or the log unreachable); stopping"
+    )]
+    Lapsed { epoch: u64 },
+}
+
+/// Where the scheduler is in its inputs, and what the leadership and fencing records read so far say.
+struct Input {
+    reader: EventReader,
+    positions: Positions,
+    /// Log records read in all (counting those of a restored snapshot).
+    applied: u64,
+    /// Decisions of a deposed leader behind a newer one's fence are not read back.
+    fence: EpochFilter,
+    leadership: Leadership,
+}
+
+impl Input {
+    async fn poll(&mut self, wait: Duration) -> Result<EventBatch, LogError> {
+        let mut batch = self.reader.poll(10_000, wait).await?;
+        self.applied += read(&mut self.positions, &batch);
+        self.leadership.observe_batch(&batch);
+        let fence = &mut self.fence;
+        batch.events.retain(|(at, e)| fence.admits(at, e));
+        Ok(batch)
+    }
 }
 
 fn wall_ms() -> u64 {
@@ -70,7 +108,7 @@ pub async fn run(
     opts: SchedulerOptions,
     run: RunOptions,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), LogError> {
+) -> Result<(), RunError> {
     // Signed: its `snapshot_written` records go to `control`, which the gate checks.
     let started = Instant::now();
     let writer = EventWriter::new(log.clone(), run.topic_prefix.clone()).signing(run.gate.clone());
@@ -102,7 +140,7 @@ pub async fn run(
         }
         None => (Vec::new(), None),
     };
-    let (mut scheduler, mut positions, mut applied) = match restored {
+    let (mut scheduler, positions, applied) = match restored {
         Some((scheduler, positions, applied)) => (scheduler, positions, applied),
         None => {
             // Replaying a log that lost its beginning would rebuild a wrong state: refuse.
@@ -111,7 +149,8 @@ pub async fn run(
                     topic: topic.clone(),
                     partition: *partition,
                     first: *first,
-                });
+                }
+                .into());
             }
             let beginning = inputs.iter().map(|k| (k.clone(), 0)).collect();
             (Scheduler::on_workers(opts, run.timely_workers), beginning, 0)
@@ -120,7 +159,7 @@ pub async fn run(
     let restored_events = applied;
     let mut snapshotter =
         run.snapshots.clone().map(|policy| Snapshotter::new(policy, writer.clone(), &recorded, applied));
-    let mut reader = EventReader::subscribe_from(
+    let reader = EventReader::subscribe_from(
         writer.clone(),
         &run.group,
         &INPUTS,
@@ -129,39 +168,42 @@ pub async fn run(
     )
     .await?
     .gated(run.gate.clone());
+    let mut input = Input {
+        reader,
+        positions,
+        applied,
+        fence: EpochFilter::default(),
+        leadership: Leadership::default(),
+    };
     let mut out = Vec::new();
 
     // Catch up: replay, with virtual time from the envelopes, everything appended before now.
-    let mut behind: HashMap<(String, u32), u64> = HashMap::new();
-    for topic in INPUTS {
-        let name = writer.topic(topic);
-        for (p, high) in log.high_watermarks(&name).await?.into_iter().enumerate() {
-            if high > positions.get(&(name.clone(), p as u32)).copied().unwrap_or(0) {
-                behind.insert((name.clone(), p as u32), high);
-            }
+    catch_up(&mut input, &log, &writer, &mut scheduler).await?;
+    let replayed = input.applied - restored_events;
+    tracing::info!(replayed, restored_events, took = ?started.elapsed(), now = scheduler.now(), "scheduler caught up");
+    let epoch = match &run.lease {
+        None => None,
+        Some(lease) => {
+            let Some(epoch) = stand_by(&mut input, &writer, &mut scheduler, lease, &mut shutdown).await?
+            else {
+                tracing::info!("scheduler stopped (standby)");
+                return Ok(());
+            };
+            // Fence first: what the deposed leader appends from here on, nobody acts on. Then read
+            // everything it decided before the fences back.
+            append_until_done(&writer, &fences(epoch, partitions, wall_ms()), &mut shutdown).await?;
+            catch_up(&mut input, &log, &writer, &mut scheduler).await?;
+            tracing::info!(epoch, holder = %lease.holder, "scheduler leads");
+            Some(epoch)
         }
+    };
+    tracing::info!(replayed, restored_events, took = ?started.elapsed(), now = scheduler.now(), "going live");
+    let mut states = scheduler.go_live();
+    if let (Some(lease), Some(ours)) = (&run.lease, epoch) {
+        let now = wall_ms();
+        states.push(claim(ours, &lease.holder, now + lease.ttl_ms, now));
     }
-    let mut merge = TimeMerge::default();
-    while !behind.is_empty() || merge.held() > 0 {
-        let batch = reader.poll(10_000, Duration::from_millis(300)).await?;
-        applied += read(&mut positions, &batch);
-        for p in &batch.positions {
-            let key = (p.topic.clone(), p.partition);
-            if behind.get(&key).is_some_and(|high| p.offset + 1 >= *high) {
-                behind.remove(&key);
-            }
-        }
-        merge.push(batch);
-        for (e, denied, produced) in &merge.release(behind.keys()) {
-            scheduler.advance(e.ts_ms);
-            answer(&mut scheduler, e, denied.as_ref(), *produced, &mut out);
-        }
-        scheduler.tick(&mut out);
-        out.clear();
-    }
-    let replayed = applied - restored_events;
-    tracing::info!(replayed, restored_events, took = ?started.elapsed(), now = scheduler.now(), "scheduler caught up; going live");
-    let states = scheduler.go_live();
+    stamp(&mut states, epoch);
     writer.append(&states).await?;
     let metrics = splai_telemetry::metrics::global();
     metrics.describe(SERIES);
@@ -171,16 +213,24 @@ pub async fn run(
     let mut latencies_seen = scheduler.stats.decision_latency_ms.len();
     let tick = Duration::from_millis(run.tick_ms);
     let mut last_tick = Instant::now();
+    let mut last_renewal = Instant::now();
 
     loop {
         if *shutdown.borrow() {
             break;
         }
         let batch = tokio::select! {
-            b = reader.poll(10_000, Duration::from_millis(run.tick_ms)) => b?,
+            b = input.poll(Duration::from_millis(run.tick_ms)) => b?,
             _ = shutdown.changed() => break,
         };
-        applied += read(&mut positions, &batch);
+        if let (Some(lease), Some(ours)) = (&run.lease, epoch) {
+            still_leading(&input.leadership, ours)?;
+            if last_renewal.elapsed() >= Duration::from_millis(lease.ttl_ms / 3) {
+                let now = wall_ms();
+                out.push(claim(ours, &lease.holder, now + lease.ttl_ms, now));
+                last_renewal = Instant::now();
+            }
+        }
         for (pos, _) in &batch.events {
             let topic = pos.topic.strip_prefix(run.topic_prefix.as_str()).unwrap_or(&pos.topic);
             metrics.inc("splai_scheduler_events_total", &[("topic", topic)], 1.0);
@@ -205,16 +255,122 @@ pub async fn run(
         latencies_seen = scheduler.stats.decision_latency_ms.len();
         metrics.set("splai_scheduler_runnable_tasks", &[], scheduler.runnable_count() as f64);
         if !out.is_empty() {
+            if let Some(ours) = epoch {
+                // Paused past the lease (a standby may lead now): decide nothing more.
+                if input.leadership.lapsed(wall_ms()) {
+                    return Err(RunError::Lapsed { epoch: ours });
+                }
+            }
+            stamp(&mut out, epoch);
             append_until_done(&writer, &out, &mut shutdown).await?;
             out.clear();
         }
         // After the decisions are on the log: a snapshot never holds one the log may not.
         if let Some(snapshotter) = &mut snapshotter {
-            snapshotter.maybe_take(&scheduler, &positions, applied);
+            snapshotter.maybe_take(&scheduler, &input.positions, input.applied);
         }
+    }
+    if let (Some(lease), Some(ours)) = (&run.lease, epoch) {
+        // Hand over at once instead of at the lease's end.
+        let now = wall_ms();
+        writer.append(&[claim(ours, &lease.holder, now, now)]).await?;
     }
     tracing::info!("scheduler stopped");
     Ok(())
+}
+
+/// Stamp the leader's `epoch` on what it writes.
+fn stamp(out: &mut [Envelope], epoch: Option<u64>) {
+    if epoch.is_some() {
+        for e in out {
+            e.epoch = epoch;
+        }
+    }
+}
+
+/// Err when another scheduler leads a newer epoch than `ours`.
+fn still_leading(leadership: &Leadership, ours: u64) -> Result<(), RunError> {
+    match leadership.current() {
+        Some(lease) if lease.epoch > ours => {
+            Err(RunError::Deposed { epoch: lease.epoch, holder: lease.holder.clone(), ours })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Replay, with virtual time from the envelopes and in time order across partitions, everything
+/// appended to the inputs before now.
+async fn catch_up(
+    input: &mut Input,
+    log: &Arc<dyn EventLog>,
+    writer: &EventWriter,
+    scheduler: &mut Scheduler,
+) -> Result<(), LogError> {
+    let mut behind: HashMap<(String, u32), u64> = HashMap::new();
+    for topic in INPUTS {
+        let name = writer.topic(topic);
+        for (p, high) in log.high_watermarks(&name).await?.into_iter().enumerate() {
+            if high > input.positions.get(&(name.clone(), p as u32)).copied().unwrap_or(0) {
+                behind.insert((name.clone(), p as u32), high);
+            }
+        }
+    }
+    let mut merge = TimeMerge::default();
+    let mut out = Vec::new();
+    while !behind.is_empty() || merge.held() > 0 {
+        let batch = input.poll(Duration::from_millis(300)).await?;
+        for p in &batch.positions {
+            let key = (p.topic.clone(), p.partition);
+            if behind.get(&key).is_some_and(|high| p.offset + 1 >= *high) {
+                behind.remove(&key);
+            }
+        }
+        merge.push(batch);
+        for (e, denied, produced) in &merge.release(behind.keys()) {
+            scheduler.advance(e.ts_ms);
+            answer(scheduler, e, denied.as_ref(), *produced, &mut out);
+        }
+        scheduler.tick(&mut out);
+        out.clear();
+    }
+    Ok(())
+}
+
+/// Tail the log warm (replaying, as at start) until this process leads: claim the next epoch
+/// whenever the lease lapses. `None` when asked to stop first.
+async fn stand_by(
+    input: &mut Input,
+    writer: &EventWriter,
+    scheduler: &mut Scheduler,
+    lease: &LeaseOptions,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<u64>, LogError> {
+    let mut claimed = 0;
+    let mut out = Vec::new();
+    loop {
+        if let Some(epoch) = input.leadership.led_by(&lease.holder) {
+            return Ok(Some(epoch));
+        }
+        let now = wall_ms();
+        let next = input.leadership.next_epoch();
+        if input.leadership.lapsed(now) && claimed < next {
+            tracing::info!(epoch = next, holder = %lease.holder, "no scheduler leads; claiming the lease");
+            writer.append(&[claim(next, &lease.holder, now + lease.ttl_ms, now)]).await?;
+            claimed = next;
+        }
+        let batch = tokio::select! {
+            b = input.poll(Duration::from_millis(50)) => b?,
+            _ = shutdown.changed() => return Ok(None),
+        };
+        let mut events = ordered(batch);
+        events.sort_by_key(|e| e.0.ts_ms);
+        for (e, denied, produced) in &events {
+            scheduler.advance(e.ts_ms);
+            answer(scheduler, e, denied.as_ref(), *produced, &mut out);
+        }
+        scheduler.tick(&mut out);
+        out.clear();
+    }
 }
 
 /// Append the scheduler's decisions, retrying while the log is unavailable (a broker restart):
@@ -286,7 +442,7 @@ pub fn spawn(
     opts: SchedulerOptions,
     run_opts: RunOptions,
     shutdown: watch::Receiver<bool>,
-) -> std::thread::JoinHandle<Result<(), LogError>> {
+) -> std::thread::JoinHandle<Result<(), RunError>> {
     std::thread::Builder::new()
         .name("splai-scheduler".into())
         .spawn(move || {

@@ -49,6 +49,8 @@ struct Header {
     tenant: Option<Value>,
     #[serde(default)]
     traceparent: Option<Value>,
+    #[serde(default)]
+    epoch: Option<Value>,
     kind: Option<Value>,
     #[serde(default)]
     body: Value,
@@ -100,6 +102,10 @@ fn diagnose(text: &str) -> Result<Envelope, DecodeError> {
         None | Some(Value::Null) => None,
         Some(t) => Some(string(t, "traceparent")?),
     };
+    let epoch = match header.epoch {
+        None | Some(Value::Null) => None,
+        Some(e) => Some(e.as_u64().ok_or_else(|| invalid("epoch", "expected a non-negative integer"))?),
+    };
     let kind = string(required(header.kind, "kind")?, "kind")?;
     if !Event::KINDS.contains(&kind.as_str()) {
         return Err(DecodeError::UnknownKind { kind });
@@ -107,7 +113,7 @@ fn diagnose(text: &str) -> Result<Envelope, DecodeError> {
     let tagged = serde_json::json!({ "kind": kind, "body": header.body });
     let event: Event = serde_json::from_value(tagged)
         .map_err(|e| DecodeError::InvalidBody { kind: kind.clone(), message: e.to_string() })?;
-    Ok(Envelope { v: ENVELOPE_VERSION, id, ts_ms, tenant, traceparent, event })
+    Ok(Envelope { v: ENVELOPE_VERSION, id, ts_ms, tenant, traceparent, epoch, event })
 }
 
 fn required(value: Option<Value>, field: &'static str) -> Result<Value, DecodeError> {

@@ -47,6 +47,32 @@ pub struct SnapshotWritten {
     pub events: u64,
 }
 
+/// A scheduler claims or renews leadership (key `scheduler`, on `control`; written by schedulers
+/// only, signed when auth is on). The first record of an epoch in the partition wins it; later
+/// ones of that epoch by its holder renew it (`until_ms` moves), by anyone else change nothing.
+/// A standby that reads no renewal by `until_ms` claims `epoch + 1`. A holder that stops appends
+/// `until_ms` = now, so a standby takes over at once. Every decision the leader writes carries
+/// its epoch in the envelope (`epoch`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerLease {
+    pub epoch: u64,
+    /// The scheduler process that claims it (host, pid and a random part).
+    pub holder: String,
+    /// Leadership lapses at this wall-clock time (epoch ms) without a renewal.
+    pub until_ms: u64,
+}
+
+/// A new leader's first record in one partition of a topic it writes decisions to (`topic`).
+/// Readers of that partition (executors, the read model, schedulers reading decisions back)
+/// ignore, from here on, decisions whose envelope `epoch` is older: a deposed leader that wakes
+/// after its lease lapsed cannot cause an effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochFence {
+    pub epoch: u64,
+    pub topic: crate::Topic,
+    pub partition: u32,
+}
+
 /// The next offset to read in one partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogPosition {

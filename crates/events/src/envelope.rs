@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, AuditAnchor,
-    CancelJob, DeadLetter, Heartbeat, JobAccepted, JobAdmitted, JobExpanded, JobRefused, JobRejected,
-    JobRequest, JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke, SnapshotWritten,
-    TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
+    CancelJob, DeadLetter, EpochFence, Heartbeat, JobAccepted, JobAdmitted, JobExpanded, JobRefused,
+    JobRejected, JobRequest, JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke, SchedulerLease,
+    SnapshotWritten, TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
 };
 
 /// The envelope version this build writes and reads.
@@ -24,6 +24,10 @@ pub struct Envelope {
     /// W3C trace context (`00-<trace>-<span>-<flags>`), absent when tracing is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The leadership epoch of the scheduler that wrote this decision (absent: no leadership
+    /// in use, or not a scheduler's record). See [`crate::EpochFence`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -38,6 +42,8 @@ pub enum Event {
     ArchiveJob(ArchiveJob),
     AuditAnchor(AuditAnchor),
     SnapshotWritten(SnapshotWritten),
+    SchedulerLease(SchedulerLease),
+    EpochFence(EpochFence),
     WorkerRegistered(WorkerRegistered),
     Heartbeat(Heartbeat),
     WorkerLeaving(WorkerLeaving),
@@ -68,6 +74,8 @@ impl Event {
         "archive_job",
         "audit_anchor",
         "snapshot_written",
+        "scheduler_lease",
+        "epoch_fence",
         "worker_registered",
         "heartbeat",
         "worker_leaving",
@@ -98,6 +106,8 @@ impl Event {
             Event::ArchiveJob(_) => "archive_job",
             Event::AuditAnchor(_) => "audit_anchor",
             Event::SnapshotWritten(_) => "snapshot_written",
+            Event::SchedulerLease(_) => "scheduler_lease",
+            Event::EpochFence(_) => "epoch_fence",
             Event::WorkerRegistered(_) => "worker_registered",
             Event::Heartbeat(_) => "heartbeat",
             Event::WorkerLeaving(_) => "worker_leaving",
@@ -128,7 +138,9 @@ impl Event {
             | Event::RequeueDeadLetter(_)
             | Event::ArchiveJob(_)
             | Event::AuditAnchor(_)
-            | Event::SnapshotWritten(_) => Topic::Control,
+            | Event::SnapshotWritten(_)
+            | Event::SchedulerLease(_) => Topic::Control,
+            Event::EpochFence(f) => f.topic,
             Event::WorkerRegistered(_) | Event::Heartbeat(_) | Event::WorkerLeaving(_) => Topic::Heartbeats,
             Event::Assign(_)
             | Event::Revoke(_)
@@ -153,7 +165,15 @@ impl Event {
 impl Envelope {
     /// A v1 envelope.
     pub fn new(id: impl Into<String>, ts_ms: u64, tenant: impl Into<String>, event: Event) -> Self {
-        Self { v: ENVELOPE_VERSION, id: id.into(), ts_ms, tenant: tenant.into(), traceparent: None, event }
+        Self {
+            v: ENVELOPE_VERSION,
+            id: id.into(),
+            ts_ms,
+            tenant: tenant.into(),
+            traceparent: None,
+            epoch: None,
+            event,
+        }
     }
 
     /// The partitioning key: the job id for job-scoped events, the worker id for worker-scoped
@@ -165,7 +185,9 @@ impl Envelope {
             Event::RequeueDeadLetter(e) => &e.job_id,
             Event::ArchiveJob(e) => &e.job_id,
             Event::AuditAnchor(_) => "audit",
-            Event::SnapshotWritten(_) => "scheduler",
+            Event::SnapshotWritten(_) | Event::SchedulerLease(_) => "scheduler",
+            // Chosen by the writer so that it lands on the fence's partition.
+            Event::EpochFence(_) => &self.id,
             Event::WorkerRegistered(e) => &e.worker_id,
             Event::Heartbeat(e) => &e.worker_id,
             Event::WorkerLeaving(e) => &e.worker_id,

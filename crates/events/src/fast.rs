@@ -21,6 +21,7 @@ enum Field {
     TsMs,
     Tenant,
     Traceparent,
+    Epoch,
     Kind,
     Body,
     #[serde(other)]
@@ -52,6 +53,7 @@ impl<'de> Visitor<'de> for FastVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fast, A::Error> {
         let (mut v, mut id, mut ts_ms, mut tenant, mut traceparent) = (None, None, None, None, None);
+        let mut epoch = None;
         // Borrowed from the input: a kind with escapes fails here and takes the derived path.
         let (mut kind, mut event): (Option<&'de str>, Option<Event>) = (None, None);
         while let Some(field) = map.next_key::<Field>()? {
@@ -63,6 +65,7 @@ impl<'de> Visitor<'de> for FastVisitor {
                 Field::Traceparent => {
                     once(&mut traceparent, map.next_value::<Option<String>>()?, "traceparent")?
                 }
+                Field::Epoch => once(&mut epoch, map.next_value::<Option<u64>>()?, "epoch")?,
                 Field::Kind => once(&mut kind, map.next_value::<&'de str>()?, "kind")?,
                 Field::Body => {
                     let kind = kind.ok_or_else(|| de::Error::custom("body before kind"))?;
@@ -80,6 +83,7 @@ impl<'de> Visitor<'de> for FastVisitor {
             ts_ms: ts_ms.ok_or_else(|| missing("ts_ms"))?,
             tenant: tenant.ok_or_else(|| missing("tenant"))?,
             traceparent: traceparent.flatten(),
+            epoch: epoch.flatten(),
             event: event.ok_or_else(|| missing("body"))?,
         }))
     }
@@ -97,6 +101,8 @@ fn body<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Event, A::Err
         "archive_job" => Event::ArchiveJob(next(map)?),
         "audit_anchor" => Event::AuditAnchor(next(map)?),
         "snapshot_written" => Event::SnapshotWritten(next(map)?),
+        "scheduler_lease" => Event::SchedulerLease(next(map)?),
+        "epoch_fence" => Event::EpochFence(next(map)?),
         "worker_registered" => Event::WorkerRegistered(next(map)?),
         "heartbeat" => Event::Heartbeat(next(map)?),
         "worker_leaving" => Event::WorkerLeaving(next(map)?),

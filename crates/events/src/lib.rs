@@ -1,6 +1,6 @@
 //! The SPLAI wire contract.
 //!
-//! Every fact in SPLAI is an [`Envelope`] on a topic: `{v, id, ts_ms, tenant, traceparent, kind, body}`
+//! Every fact in SPLAI is an [`Envelope`] on a topic: `{v, id, ts_ms, tenant, traceparent, epoch, kind, body}`
 //! encoded as one JSON object. `kind` names the event and `body` carries it. `id` is a dedup key,
 //! `traceparent` carries the W3C trace context so one job is one trace across processes.
 //!
@@ -15,6 +15,7 @@ mod control;
 mod dead_letter;
 mod envelope;
 mod fast;
+mod fence;
 mod job;
 mod job_events;
 mod topic;
@@ -28,9 +29,13 @@ pub use attempt::{
     Usage,
 };
 pub use codec::{DecodeError, decode, decode_str, encode};
-pub use control::{ArchiveJob, AuditAnchor, CancelJob, LogPosition, RequeueDeadLetter, SnapshotWritten};
+pub use control::{
+    ArchiveJob, AuditAnchor, CancelJob, EpochFence, LogPosition, RequeueDeadLetter, SchedulerLease,
+    SnapshotWritten,
+};
 pub use dead_letter::{DeadLetter, PayloadEncoding, SourcePosition};
 pub use envelope::{ENVELOPE_VERSION, Envelope, Event};
+pub use fence::EpochFilter;
 pub use job::{
     Dag, DataClassification, Expand, JobRequest, JobType, OutputRef, Priority, Requirements, SubDag,
     TaskInput, TaskKind, TaskSpec,

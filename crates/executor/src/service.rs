@@ -200,6 +200,8 @@ pub async fn run(
     let engine_slots: HashMap<String, Arc<Semaphore>> =
         opts.engines.iter().map(|(m, n)| (m.clone(), Arc::new(Semaphore::new(*n as usize)))).collect();
     let mut seen: HashSet<(String, AttemptId)> = HashSet::new();
+    // A deposed scheduler's decisions behind a newer leader's fence are not acted on.
+    let mut fence = splai_events::EpochFilter::default();
     let mut cpu = CpuSampler::default();
     cpu.sample(cores);
     let mut beat_seq = 0u64;
@@ -256,7 +258,7 @@ pub async fn run(
             _ = shutdown.changed() => break,
         };
         for (position, e) in &batch.events {
-            if position.offset < before_us {
+            if position.offset < before_us || !fence.admits(position, e) {
                 continue;
             }
             match &e.event {

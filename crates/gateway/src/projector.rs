@@ -61,14 +61,17 @@ pub async fn run(
     let mut idle_polls = 0u32;
     let mut runnable_since: HashMap<(String, String), u64> = HashMap::new();
     let mut kinds = TaskKinds::default();
+    // A deposed scheduler's records behind a newer leader's fence are not projected.
+    let mut fence = splai_events::EpochFilter::default();
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
-        let batch = tokio::select! {
+        let mut batch = tokio::select! {
             b = reader.poll(500, Duration::from_millis(50)) => b?,
             _ = shutdown.changed() => return Ok(()),
         };
+        batch.events.retain(|(at, e)| fence.admits(at, e));
         if !batch.events.is_empty() {
             let Some(applied) = project(&projection, &writer, metrics, &batch.events, &mut shutdown).await
             else {

@@ -133,10 +133,13 @@ impl Gate {
                 "only a gateway writes audit anchors (signed), never an API token",
             ));
         }
-        if matches!(envelope.event, Event::SnapshotWritten(_)) {
+        if matches!(envelope.event, Event::SnapshotWritten(_) | Event::SchedulerLease(_)) {
             return Err(denied(
                 "forbidden",
-                "only a scheduler records its snapshots (signed), never an API token",
+                format!(
+                    "only a scheduler writes `{}` records (signed), never an API token",
+                    envelope.event.kind()
+                ),
             ));
         }
         let needed = roles_for(&envelope.event);
@@ -295,5 +298,13 @@ mod tests {
             assert!(denied.reason.contains("only a scheduler"), "{token}: {}", denied.reason);
         }
         assert_eq!(g.check(b"p", &vec![g.signature(b"p")], &snapshot), Ok(Principal::Gateway));
+        let lease = Envelope::new(
+            "l",
+            1,
+            "acme",
+            Event::SchedulerLease(splai_events::SchedulerLease { epoch: 9, holder: "x".into(), until_ms: 1 }),
+        );
+        let denied = g.check(b"", &bearer("acme-admin"), &lease).unwrap_err();
+        assert!(denied.reason.contains("only a scheduler"), "{}", denied.reason);
     }
 }

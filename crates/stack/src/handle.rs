@@ -13,7 +13,7 @@ pub fn shutdown_channel() -> (tokio::sync::watch::Sender<bool>, Shutdown) {
 /// A running component: a thread (the scheduler's dataflow) or a task (executor, gateway).
 #[derive(Debug)]
 pub enum Handle {
-    Thread(&'static str, std::thread::JoinHandle<Result<(), splai_ingest::log::LogError>>),
+    Thread(&'static str, std::thread::JoinHandle<Result<(), splai_dataflow::runner::RunError>>),
     Task(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>),
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use splai_config::Settings;
 use splai_dataflow::SchedulerOptions;
+use splai_dataflow::leadership::LeaseOptions;
 use splai_dataflow::runner::{RunOptions, spawn};
 use splai_dataflow::snapshots::{SnapshotPolicy, SnapshotStore};
 use splai_events::ArtifactRef;
@@ -69,7 +70,16 @@ pub fn run_options(settings: &Settings, artifacts: &ArtifactStore) -> anyhow::Re
         gate: splai_ingest::intake::Gate::from_settings(&settings.gateway)?.map(Arc::new),
         timely_workers: settings.scheduler.timely_workers as usize,
         snapshots: snapshot_policy(settings, artifacts),
+        lease: (settings.scheduler.lease_ms > 0)
+            .then(|| LeaseOptions { holder: holder_id(), ttl_ms: settings.scheduler.lease_ms }),
     })
+}
+
+/// This process among schedulers: host, pid and its start time (a restarted process is another).
+fn holder_id() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "host".into());
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{host}:{}:{}", std::process::id(), started.as_nanos())
 }
 
 /// Run the scheduler on `log` (on a thread of its own) until `shutdown`.

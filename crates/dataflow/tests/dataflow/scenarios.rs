@@ -41,7 +41,7 @@ pub(crate) struct Harness {
     pub(crate) writer: EventWriter,
     seen: Arc<Mutex<Vec<Envelope>>>,
     scheduler:
-        Option<(watch::Sender<bool>, std::thread::JoinHandle<Result<(), splai_ingest::log::LogError>>)>,
+        Option<(watch::Sender<bool>, std::thread::JoinHandle<Result<(), splai_dataflow::runner::RunError>>)>,
     tenants: HashMap<String, TenantPolicy>,
     /// The intake gate of the scheduler (auth on) when set.
     gate: Option<Arc<Gate>>,
@@ -122,13 +122,14 @@ impl Harness {
             gate: self.gate.clone(),
             timely_workers: self.timely_workers,
             snapshots: self.snapshots.clone(),
+            lease: None,
         };
         let handle = spawn(log, opts, run_opts, rx);
         self.scheduler = Some((tx, handle));
     }
 
     /// Wait for the scheduler to end by itself (an error at start); what it returned.
-    pub(crate) async fn join_scheduler(&mut self) -> Result<(), splai_ingest::log::LogError> {
+    pub(crate) async fn join_scheduler(&mut self) -> Result<(), splai_dataflow::runner::RunError> {
         let (tx, handle) = self.scheduler.take().expect("a scheduler was started");
         let ended = tokio::task::spawn_blocking(move || handle.join().unwrap()).await.unwrap();
         drop(tx);

@@ -340,6 +340,11 @@ pub fn event() -> impl Strategy<Value = Event> {
             reason
         })),
         ident().prop_map(|job_id| Event::JobAccepted(JobAccepted { job_id })),
+        (any::<u64>(), ident(), any::<u64>()).prop_map(|(epoch, holder, until_ms)| Event::SchedulerLease(
+            SchedulerLease { epoch, holder, until_ms }
+        )),
+        (any::<u64>(), prop_oneof![Just(Topic::Assignments), Just(Topic::JobEvents)], any::<u32>())
+            .prop_map(|(epoch, topic, partition)| Event::EpochFence(EpochFence { epoch, topic, partition })),
         (attempt_id(), ident())
             .prop_map(|(attempt, worker_id)| Event::AttemptStarted(AttemptStarted { attempt, worker_id })),
         (attempt_id(), ident(), any::<u32>(), option::of(text())).prop_map(
@@ -450,9 +455,16 @@ pub fn event() -> impl Strategy<Value = Event> {
 }
 
 pub fn envelope() -> impl Strategy<Value = Envelope> {
-    (ident(), any::<u64>(), ident(), option::of("00-[0-9a-f]{32}-[0-9a-f]{16}-01"), event()).prop_map(
-        |(id, ts_ms, tenant, traceparent, event)| {
-            Envelope::new(id, ts_ms, tenant, event).with_traceparent(traceparent)
-        },
+    (
+        ident(),
+        any::<u64>(),
+        ident(),
+        option::of("00-[0-9a-f]{32}-[0-9a-f]{16}-01"),
+        option::of(any::<u64>()),
+        event(),
     )
+        .prop_map(|(id, ts_ms, tenant, traceparent, epoch, event)| Envelope {
+            epoch,
+            ..Envelope::new(id, ts_ms, tenant, event).with_traceparent(traceparent)
+        })
 }
