@@ -3,13 +3,16 @@
 //! SIGKILL the leader mid-job: the standby leads within 3 s of the lease's end and the job
 //! finishes with no succeeded task run again. SIGSTOP the leader past its lease, then SIGCONT it:
 //! it finds itself deposed and stops, deciding nothing more; the job finishes, each task once.
+//! While it is frozen, a decision of its epoch appended after the new leader's fence is not acted
+//! on by the executor (the fence itself).
 
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use splai_events::{JobState, TaskState};
+use splai_events::{Envelope, Event, JobState, TaskState, Topic};
+use splai_ingest::log::{EventReader, EventWriter};
 
 use crate::common::{
     Proc, get, job_state, post, splai_command, succeeded_attempts, tasks_in, wait_job, wait_until,
@@ -56,6 +59,55 @@ async fn leader_standby_and_a_napping_job(cluster: &Cluster) -> (Proc, std::path
     (standby, log, job)
 }
 
+/// The fence itself, while the old leader is still frozen: a decision of the deposed epoch
+/// appended to an executor's partition after the new leader's fence is not acted on, and one of
+/// the new epoch right behind it in the same partition is (partition order: the executor read
+/// the stale one first).
+async fn fenced_decisions_are_not_acted_on(cluster: &Cluster) {
+    let settings = splai_config::Loader::new().file(Some(&cluster.config)).load().unwrap();
+    let log = splai_ingest::log::open_log(&settings.log).await.unwrap();
+    let writer = EventWriter::new(log, settings.log.topic_prefix.clone());
+    let within = Duration::from_secs(30);
+    let assignments =
+        EventReader::read_to_end(&writer, Topic::Assignments, None, within).await.unwrap().unwrap();
+    let first = format!("{}-first", cluster.run);
+    let template = assignments
+        .iter()
+        .find(|e| matches!(&e.event, Event::Assign(a) if a.attempt.job_id == first))
+        .expect("the first job's assignment")
+        .clone();
+    assert_eq!(template.epoch, Some(1), "decided by the first leader");
+    let newest = assignments.iter().filter_map(|e| e.epoch).max().unwrap();
+    assert!(newest > 1, "the new leader fenced the partitions");
+    let probe = format!("{}-probe", cluster.run);
+    let decision = |task: &str, epoch: u64| {
+        let mut e = template.clone();
+        if let Event::Assign(a) = &mut e.event {
+            a.attempt.job_id = probe.clone();
+            a.attempt.task_id = task.to_string();
+        }
+        e.id = format!("{probe}-{task}");
+        e.epoch = Some(epoch);
+        e
+    };
+    writer.append(&[decision("stale", 1), decision("fresh", newest)]).await.unwrap();
+    let reports = wait_until("the new epoch's decision to run", within, async || {
+        let events =
+            EventReader::read_to_end(&writer, Topic::TaskEvents, None, within).await.unwrap().unwrap();
+        let probes: Vec<Envelope> = events.into_iter().filter(|e| e.key() == probe.as_str()).collect();
+        let ran = probes
+            .iter()
+            .any(|e| matches!(&e.event, Event::AttemptSucceeded(a) if a.attempt.task_id == "fresh"));
+        if ran { Ok(probes) } else { Err(format!("{} probe reports", probes.len())) }
+    })
+    .await;
+    let stale: Vec<&Envelope> = reports
+        .iter()
+        .filter(|e| matches!(&e.event, Event::AttemptStarted(a) if a.attempt.task_id == "stale"))
+        .collect();
+    assert!(stale.is_empty(), "the deposed epoch's decision ran: {stale:?}");
+}
+
 fn read(path: &std::path::Path) -> String {
     let mut said = String::new();
     if let Ok(mut f) = std::fs::File::open(path) {
@@ -99,6 +151,7 @@ async fn a_leader_paused_past_its_lease_stops_when_it_resumes() {
         if read(&log).contains("scheduler leads") { Ok(()) } else { Err(read(&log)) }
     })
     .await;
+    fenced_decisions_are_not_acted_on(&cluster).await;
     cluster.scheduler.signal("-CONT");
     let old = &mut cluster.scheduler.0;
     let status =
