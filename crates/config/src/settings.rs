@@ -178,6 +178,8 @@ pub struct SchedulerSettings {
     pub snapshot_min_interval_ms: u64,
     pub snapshot_keep: u32,
     pub lease_ms: u64,
+    pub metrics_window_ms: u64,
+    pub metrics_interval_ms: u64,
     pub tenants: std::collections::BTreeMap<String, TenantSettings>,
 }
 
@@ -325,6 +327,8 @@ impl Settings {
         range("scheduler.timely_workers", s.timely_workers.into(), 1, 64)?;
         range("scheduler.snapshot_min_interval_ms", s.snapshot_min_interval_ms, 0, 86_400_000)?;
         range("scheduler.snapshot_keep", s.snapshot_keep.into(), 1, 100)?;
+        range("scheduler.metrics_window_ms", s.metrics_window_ms, 1_000, 86_400_000)?;
+        range("scheduler.metrics_interval_ms", s.metrics_interval_ms, 0, 3_600_000)?;
         if s.lease_ms != 0 {
             range("scheduler.lease_ms", s.lease_ms, 300, 60_000)?;
         }

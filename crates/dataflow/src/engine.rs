@@ -20,7 +20,9 @@ use timely::dataflow::operators::Exchange;
 use timely::dataflow::operators::probe::Handle as Probe;
 use timely::worker::{Config as WorkerConfig, Worker as TimelyWorker};
 
-use crate::model::{Attempt, Budget, Fact, Job, JobStatus, Outcome, TaskStatus, Time, Tk, Worker};
+use crate::model::{
+    Attempt, Budget, Fact, Gauge, Job, JobStatus, Outcome, Scope, Tally, TaskStatus, Time, Tk, Worker,
+};
 use crate::operators::*;
 
 /// A shared buffer an output's `inspect` appends to.
@@ -38,6 +40,8 @@ pub struct Changes {
     pub orphaned: Vec<((Tk, (Attempt, Worker)), isize)>,
     pub task_states: Vec<((Tk, (TaskStatus, Attempt)), isize)>,
     pub job_states: Vec<((Job, JobStatus), isize)>,
+    /// Per metrics scope and gauge, the count (as data: a change retracts the old count).
+    pub metrics: Vec<(((Scope, Gauge), isize), isize)>,
 }
 
 impl Changes {
@@ -49,6 +53,7 @@ impl Changes {
             && self.orphaned.is_empty()
             && self.task_states.is_empty()
             && self.job_states.is_empty()
+            && self.metrics.is_empty()
     }
 }
 
@@ -63,6 +68,8 @@ struct Inputs {
     leaves: InputSession<Time, (Worker, Time), isize>,
     cancelled: InputSession<Time, Job, isize>,
     expired: InputSession<Time, Job, isize>,
+    job_scope: InputSession<Time, (Job, Scope), isize>,
+    tallies: InputSession<Time, (Scope, Tally), isize>,
 }
 
 struct Sinks {
@@ -73,6 +80,7 @@ struct Sinks {
     orphaned: Sink<(Tk, (Attempt, Worker))>,
     task_states: Sink<(Tk, (TaskStatus, Attempt))>,
     job_states: Sink<(Job, JobStatus)>,
+    metrics: Sink<((Scope, Gauge), isize)>,
 }
 
 /// The scheduler's dataflow, on one timely worker in this thread or on several in threads of
@@ -358,6 +366,7 @@ impl Local {
             orphaned: sink(),
             task_states: sink(),
             job_states: sink(),
+            metrics: sink(),
         };
         let inputs = build(&mut worker, &sinks, &probe);
         Self { worker, inputs, sinks, probe, done: None }
@@ -376,6 +385,8 @@ impl Local {
             Fact::Leave(w, ts) => i.leaves.update_at((w, ts), t, diff),
             Fact::Cancelled(job) => i.cancelled.update_at(job, t, diff),
             Fact::Expired(job) => i.expired.update_at(job, t, diff),
+            Fact::Scope(job, scope) => i.job_scope.update_at((job, scope), t, diff),
+            Fact::Tally(scope, tally) => i.tallies.update_at((scope, tally), t, diff),
         }
     }
 
@@ -391,6 +402,8 @@ impl Local {
         i.leaves.advance_to(t);
         i.cancelled.advance_to(t);
         i.expired.advance_to(t);
+        i.job_scope.advance_to(t);
+        i.tallies.advance_to(t);
         i.tasks.flush();
         i.edges.flush();
         i.assigned.flush();
@@ -401,6 +414,8 @@ impl Local {
         i.leaves.flush();
         i.cancelled.flush();
         i.expired.flush();
+        i.job_scope.flush();
+        i.tallies.flush();
         while self.probe.less_than(&t) {
             self.worker.step();
         }
@@ -418,6 +433,7 @@ impl Local {
             orphaned: drain(&self.sinks.orphaned),
             task_states: drain(&self.sinks.task_states),
             job_states: drain(&self.sinks.job_states),
+            metrics: drain(&self.sinks.metrics),
         }
     }
 
@@ -493,6 +509,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         sinks.orphaned.clone(),
         sinks.task_states.clone(),
         sinks.job_states.clone(),
+        sinks.metrics.clone(),
     );
     let probe2 = probe.clone();
     worker.dataflow::<Time, _, _>(move |scope| {
@@ -506,6 +523,8 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         let (leaves_in, leaves) = scope.new_collection();
         let (cancelled_in, cancelled) = scope.new_collection::<Job, isize>();
         let (expired_in, expired) = scope.new_collection::<Job, isize>();
+        let (job_scope_in, job_scope) = scope.new_collection::<(Job, Scope), isize>();
+        let (tallies_in, tallies) = scope.new_collection::<(Scope, Tally), isize>();
 
         let live = live_workers::live_workers(beats, leaves);
         let current = current_attempts::current_attempts(assigned);
@@ -541,6 +560,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         );
         let jobs = job_states::job_states(states.clone(), cancelled, expired);
 
+        let metrics = scope_metrics::scope_metrics(job_scope, runnable.clone(), active.clone(), tallies);
         capture(runnable, &s.0, &probe2);
         capture(free, &s.1, &probe2);
         capture(live, &s.2, &probe2);
@@ -548,6 +568,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         capture(orphaned, &s.4, &probe2);
         capture(states, &s.5, &probe2);
         capture(jobs, &s.6, &probe2);
+        capture(metrics, &s.7, &probe2);
 
         Inputs {
             tasks: tasks_in,
@@ -560,6 +581,8 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
             leaves: leaves_in,
             cancelled: cancelled_in,
             expired: expired_in,
+            job_scope: job_scope_in,
+            tallies: tallies_in,
         }
     })
 }

@@ -108,4 +108,49 @@ pub enum Fact {
     /// The job's deadline (`timeout_s` after admission) passed: what has not finished is stopped,
     /// and the job fails with `deadline_exceeded` unless every task had succeeded.
     Expired(Job),
+    /// The metrics scope (tenant and model) the job counts in.
+    Scope(Job, Scope),
+    /// Something to count in a scope's sliding window: fed at the time it happened and retracted
+    /// one window later.
+    Tally(Scope, Tally),
+}
+
+/// A metrics scope: one (tenant, model) pair, numbered by the driver.
+pub type Scope = u32;
+
+/// What a scope's sliding window counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Tally {
+    Admitted,
+    Succeeded,
+    Failed,
+    /// A task attempt failed and the task will be tried again.
+    Retried,
+    DeadLettered,
+    /// A task waited this long from runnable to assigned: a log-scale bucket ([`bucket_of`]).
+    QueueWait(u8),
+    /// An attempt ran this long (bucket, as above).
+    RunTime(u8),
+}
+
+/// A scope's figure the dataflow maintains: its runnable and running tasks now, and its window's
+/// tallies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Gauge {
+    Runnable,
+    Running,
+    Tally(Tally),
+}
+
+/// Buckets per doubling of a duration: each bucket spans ~19 %.
+const PER_DOUBLING: f64 = 4.0;
+
+/// The log-scale bucket of a duration of `ms` milliseconds.
+pub fn bucket_of(ms: u64) -> u8 {
+    ((ms as f64 + 1.0).log2() * PER_DOUBLING).floor().min(255.0) as u8
+}
+
+/// The largest duration (ms) in `bucket`.
+pub fn bucket_top(bucket: u8) -> u64 {
+    ((f64::from(bucket) + 1.0) / PER_DOUBLING).exp2().ceil() as u64 - 1
 }

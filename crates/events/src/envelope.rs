@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ArchiveJob, Assign, AttemptFailed, AttemptProgress, AttemptStarted, AttemptSucceeded, AuditAnchor,
-    CancelJob, DeadLetter, EpochFence, Heartbeat, JobAccepted, JobAdmitted, JobExpanded, JobRefused,
-    JobRejected, JobRequest, JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke, SchedulerLease,
-    SnapshotWritten, TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving, WorkerRegistered,
+    CancelJob, ClusterMetrics, DeadLetter, EpochFence, Heartbeat, JobAccepted, JobAdmitted, JobExpanded,
+    JobRefused, JobRejected, JobRequest, JobStateChanged, PolicyDecision, RequeueDeadLetter, Revoke,
+    SchedulerLease, ScopeMetrics, SnapshotWritten, TaskStateChanged, TaskUnschedulable, Topic, WorkerLeaving,
+    WorkerRegistered,
 };
 
 /// The envelope version this build writes and reads.
@@ -62,6 +63,8 @@ pub enum Event {
     TaskStateChanged(TaskStateChanged),
     JobStateChanged(JobStateChanged),
     PolicyDecision(PolicyDecision),
+    ScopeMetrics(ScopeMetrics),
+    ClusterMetrics(ClusterMetrics),
     DeadLetter(DeadLetter),
 }
 
@@ -94,6 +97,8 @@ impl Event {
         "task_state_changed",
         "job_state_changed",
         "policy_decision",
+        "scope_metrics",
+        "cluster_metrics",
         "dead_letter",
     ];
 
@@ -126,6 +131,8 @@ impl Event {
             Event::TaskStateChanged(_) => "task_state_changed",
             Event::JobStateChanged(_) => "job_state_changed",
             Event::PolicyDecision(_) => "policy_decision",
+            Event::ScopeMetrics(_) => "scope_metrics",
+            Event::ClusterMetrics(_) => "cluster_metrics",
             Event::DeadLetter(_) => "dead_letter",
         }
     }
@@ -158,6 +165,7 @@ impl Event {
             | Event::JobStateChanged(_)
             | Event::PolicyDecision(_) => Topic::JobEvents,
             Event::DeadLetter(_) => Topic::DeadLetter,
+            Event::ScopeMetrics(_) | Event::ClusterMetrics(_) => Topic::Metrics,
         }
     }
 }
@@ -206,6 +214,8 @@ impl Envelope {
             Event::TaskStateChanged(e) => &e.job_id,
             Event::JobStateChanged(e) => &e.job_id,
             Event::PolicyDecision(e) => &e.job_id,
+            Event::ScopeMetrics(e) => &e.scope,
+            Event::ClusterMetrics(_) => "cluster",
             Event::DeadLetter(e) => match (&e.job_id, &e.source) {
                 (Some(job), _) => job,
                 (None, Some(src)) => &src.topic,

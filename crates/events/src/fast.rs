@@ -120,6 +120,8 @@ fn body<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Event, A::Err
         "job_rejected" => Event::JobRejected(next(map)?),
         "task_state_changed" => Event::TaskStateChanged(next(map)?),
         "job_state_changed" => Event::JobStateChanged(next(map)?),
+        "scope_metrics" => Event::ScopeMetrics(next(map)?),
+        "cluster_metrics" => Event::ClusterMetrics(next(map)?),
         "policy_decision" => Event::PolicyDecision(next(map)?),
         "dead_letter" => Event::DeadLetter(next(map)?),
         other => return Err(de::Error::unknown_variant(other, Event::KINDS)),

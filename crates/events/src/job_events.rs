@@ -137,3 +137,51 @@ pub struct PolicyDecision {
     pub rule: Option<String>,
     pub reason: String,
 }
+
+/// A metrics scope's figures now (topic `metrics`, key `scope`, the envelope's tenant
+/// is the scope's): written by the scheduler when they change (at most once per
+/// `scheduler.metrics_interval_ms` per scope) and for every scope when a scheduler goes live, so
+/// the newest record per key is the current value. Maintained incrementally by its dataflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeMetrics {
+    /// `<tenant>/<model>` (`-` for none): the record key.
+    pub scope: String,
+    /// The model the scope's jobs ask for (`None`: jobs that name none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The sliding window the counts and percentiles cover (ms).
+    pub window_ms: u64,
+    /// Tasks runnable and not yet assigned, now.
+    pub runnable: u64,
+    /// Attempts assigned or running, now.
+    pub running: u64,
+    /// Jobs admitted, succeeded and failed in the window.
+    pub admitted: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Failed attempts that will be tried again, and tasks dead-lettered, in the window.
+    pub retries: u64,
+    pub dead_letters: u64,
+    /// Runnable → assigned, over the decisions of the window (ms).
+    pub queue_wait_ms: Percentiles,
+    /// Attempt run time over the attempts that ended in the window (ms).
+    pub run_ms: Percentiles,
+}
+
+/// Percentiles read off log-scale buckets (each ~19 % wide; the value is the bucket's top).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95: Option<u64>,
+}
+
+/// The cluster's capacity now (topic `metrics`, key `cluster`, tenant `system`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMetrics {
+    pub live_workers: u64,
+    /// Ordinary slots free on live workers, summed.
+    pub free_slots: i64,
+}

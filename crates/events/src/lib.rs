@@ -41,8 +41,8 @@ pub use job::{
     TaskInput, TaskKind, TaskSpec,
 };
 pub use job_events::{
-    AttemptState, JobAdmitted, JobExpanded, JobRejected, JobState, JobStateChanged, PolicyDecision,
-    PolicyStage, TaskState, TaskStateChanged,
+    AttemptState, ClusterMetrics, JobAdmitted, JobExpanded, JobRejected, JobState, JobStateChanged,
+    Percentiles, PolicyDecision, PolicyStage, ScopeMetrics, TaskState, TaskStateChanged,
 };
 pub use topic::Topic;
 

@@ -12,10 +12,11 @@ pub enum Topic {
     TaskEvents,
     JobEvents,
     DeadLetter,
+    Metrics,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 7] = [
+    pub const ALL: [Topic; 8] = [
         Topic::Jobs,
         Topic::Control,
         Topic::Heartbeats,
@@ -23,6 +24,7 @@ impl Topic {
         Topic::TaskEvents,
         Topic::JobEvents,
         Topic::DeadLetter,
+        Topic::Metrics,
     ];
 
     /// The logical name, without prefix.
@@ -35,6 +37,7 @@ impl Topic {
             Topic::TaskEvents => "task-events",
             Topic::JobEvents => "job-events",
             Topic::DeadLetter => "dead-letter",
+            Topic::Metrics => "metrics",
         }
     }
 

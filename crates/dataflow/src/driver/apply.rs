@@ -220,6 +220,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
                     return;
                 }
                 s.attempts.set_artifact(tk, a.artifact.clone());
+                s.tally(tk.0, crate::model::Tally::RunTime(crate::model::bucket_of(a.duration_ms)));
                 end_attempt(s, tk, st, Outcome::Succeeded, String::new(), false);
             }
         }
@@ -674,6 +675,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     let timeout_s = info.timeout_s;
     let task_count = info.dag.tasks.len();
     let job = s.reg.add_job(info);
+    s.enter_scope(job);
     s.admission.set_open(job, tenant, true);
     if decide && !s.mode.live {
         s.admission.hold(job);

@@ -9,6 +9,7 @@ mod attempts;
 mod controls;
 mod emit;
 mod expand;
+mod metrics;
 mod parking;
 mod pending;
 mod placement;
@@ -31,6 +32,7 @@ pub use admission::{AdmissionLimits, TenantAdmission};
 use attempts::Attempts;
 pub use attempts::backoff_ms;
 use controls::JobControls;
+pub use metrics::MetricsOptions;
 use parking::Parking;
 use pending::Pending;
 pub use placement::Explanation;
@@ -43,7 +45,7 @@ use view::View;
 
 use crate::assign::{Assigner, TenantPolicy};
 use crate::engine::{Changes, Engine};
-use crate::model::{Attempt, Job, JobStatus, TaskStatus, Time, Tk};
+use crate::model::{Attempt, Job, JobStatus, Tally, TaskStatus, Time, Tk};
 
 /// What the scheduler needs to know (from `[scheduler]` settings).
 #[derive(Debug, Clone)]
@@ -65,6 +67,8 @@ pub struct SchedulerOptions {
     pub policy: std::sync::Arc<splai_ingest::policy::PolicySet>,
     /// Tenants' limits on jobs produced straight to Kafka (`[gateway]`'s, as REST has them).
     pub admission: AdmissionLimits,
+    /// The `metrics` stream's window and cadence.
+    pub metrics: MetricsOptions,
 }
 
 impl From<&SchedulerSettings> for SchedulerOptions {
@@ -88,6 +92,7 @@ impl From<&SchedulerSettings> for SchedulerOptions {
             limits: Limits::default(),
             policy: Default::default(),
             admission: AdmissionLimits::default(),
+            metrics: MetricsOptions { window_ms: s.metrics_window_ms, interval_ms: s.metrics_interval_ms },
         }
     }
 }
@@ -144,6 +149,8 @@ pub struct Scheduler {
     waiting: waiting::Waiting,
     /// Open jobs and submit rates per tenant, for jobs produced straight to Kafka.
     admission: admission::Admission,
+    /// Metrics scopes and the dataflow's counts per scope, for the `metrics` stream.
+    metrics: metrics::Metrics,
     /// Cancels, archives, refusals and deadlines of jobs.
     controls: JobControls,
     /// Events waiting for their job's admission, their task's appending or their attempt's
@@ -196,6 +203,7 @@ impl Scheduler {
             pending: Pending::default(),
             waiting: waiting::Waiting::default(),
             admission: admission::Admission::default(),
+            metrics: metrics::Metrics::default(),
             controls: JobControls::default(),
             parking: Parking::default(),
             replay_latency: ReplayLatency::default(),
@@ -235,6 +243,7 @@ impl Scheduler {
         self.mode.live = true;
         self.requeue_runnable();
         self.emit_states(&mut out);
+        self.metrics.records(self.now, self.opts.metrics, &self.reg.tenants, true, &mut out);
         out
     }
 
@@ -312,6 +321,7 @@ impl Scheduler {
             self.resend_unconfirmed(out);
             placement::place(self, out);
             self.review_waiting(out);
+            self.metrics.records(self.now, self.opts.metrics, &self.reg.tenants, false, out);
             self.fed_at_tick = self.engine.fed();
         } else {
             self.replay_latency.close_step(&changes.runnable_timed, &mut self.stats);
@@ -326,6 +336,12 @@ impl Scheduler {
         out: &mut Vec<Envelope>,
     ) {
         let moved = self.view.absorb(changes, self.now);
+        self.metrics.absorb(&changes.metrics);
+        if !changes.free_slots.is_empty() || !changes.live_workers.is_empty() {
+            let live: Vec<_> = self.view.live_workers().collect();
+            let free = live.iter().filter_map(|(w, _)| self.view.free(*w)).sum();
+            self.metrics.set_cluster(live.len() as u64, free);
+        }
         for tk in moved.runnable {
             self.requeue(tk);
         }
@@ -343,6 +359,11 @@ impl Scheduler {
             }
         }
         for (tk, status, attempt) in moved.tasks {
+            match status {
+                TaskStatus::Failed => self.tally(tk.0, Tally::Retried),
+                TaskStatus::DeadLettered => self.tally(tk.0, Tally::DeadLettered),
+                _ => {}
+            }
             // Told with the decision (see `placement`).
             let told = status == TaskStatus::Assigned && decided.get(&tk).is_some_and(|(a, _)| *a == attempt);
             if self.mode.live && !told {
@@ -350,12 +371,38 @@ impl Scheduler {
             }
         }
         for (job, status) in moved.jobs {
+            match status {
+                JobStatus::Succeeded => self.tally(job, Tally::Succeeded),
+                JobStatus::Failed => self.tally(job, Tally::Failed),
+                _ => {}
+            }
             let open = matches!(status, JobStatus::Queued | JobStatus::Running);
             self.admission.set_open(job, self.reg.jobs[job as usize].tenant, open);
             if self.mode.live {
                 emit::job_state(self, job, status, out);
             }
         }
+    }
+
+    /// Count `tally` in `job`'s metrics scope's window, from now.
+    fn tally(&mut self, job: Job, tally: Tally) {
+        let info = &self.reg.jobs[job as usize];
+        let scope = self.metrics.scope(info.tenant, info.model.as_deref());
+        metrics::Metrics::tally(&mut self.engine, scope, tally, self.now, self.opts.metrics.window_ms);
+    }
+
+    /// The metrics scope `job` counts in, fed to the dataflow (at its admission).
+    fn enter_scope(&mut self, job: Job) {
+        let info = &self.reg.jobs[job as usize];
+        let scope = self.metrics.scope(info.tenant, info.model.as_deref());
+        self.engine.feed(crate::model::Fact::Scope(job, scope), self.now, 1);
+        metrics::Metrics::tally(
+            &mut self.engine,
+            scope,
+            Tally::Admitted,
+            self.now,
+            self.opts.metrics.window_ms,
+        );
     }
 
     /// Feed the deadlines of jobs due up to now, at their deadline.

@@ -104,7 +104,9 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
     }
     for d in decisions {
         let became_runnable = s.view.runnable(d.tk).map_or(s.now, |(_, t)| t);
-        s.stats.decision_latency_ms.push(s.now.saturating_sub(became_runnable));
+        let waited = s.now.saturating_sub(became_runnable);
+        s.stats.decision_latency_ms.push(waited);
+        s.tally(d.tk.0, crate::model::Tally::QueueWait(crate::model::bucket_of(waited)));
         s.stats.assignments += 1;
         s.ready.remove(d.tk);
         let decision = assign_envelope(s, d.tk, d.attempt, d.worker);

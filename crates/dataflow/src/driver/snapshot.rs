@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Attempts, JobControls, Mode, Parking, Pending, Registry, Scheduler, SchedulerOptions, View, admission,
-    waiting,
+    metrics, waiting,
 };
 use crate::assign::Assigner;
 use crate::engine::Engine;
@@ -51,6 +51,7 @@ struct Out<'a> {
     pending: &'a Pending,
     waiting: &'a waiting::Waiting,
     admission: &'a admission::Admission,
+    metrics: &'a metrics::Metrics,
     controls: &'a JobControls,
     parking: &'a Parking,
     mode: Mode,
@@ -69,6 +70,8 @@ struct In {
     pending: Pending,
     waiting: waiting::Waiting,
     admission: admission::Admission,
+    #[serde(default)]
+    metrics: metrics::Metrics,
     controls: JobControls,
     parking: Parking,
     mode: Mode,
@@ -89,6 +92,7 @@ impl Scheduler {
             pending: &self.pending,
             waiting: &self.waiting,
             admission: &self.admission,
+            metrics: &self.metrics,
             controls: &self.controls,
             parking: &self.parking,
             mode: self.mode,
@@ -126,6 +130,7 @@ impl Scheduler {
         s.pending = state.pending;
         s.waiting = state.waiting;
         s.admission = state.admission;
+        s.metrics = state.metrics;
         s.controls = state.controls;
         s.parking = state.parking;
         // Facts at or after the engine's first open time were not stepped yet, and still are

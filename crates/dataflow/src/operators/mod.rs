@@ -12,6 +12,7 @@ pub mod live_workers;
 pub mod open_attempts;
 pub mod orphaned_attempts;
 pub mod runnable_tasks;
+pub mod scope_metrics;
 pub mod stopped_jobs;
 pub mod task_states;
 

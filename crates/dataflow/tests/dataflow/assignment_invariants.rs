@@ -24,6 +24,7 @@ fn options() -> SchedulerOptions {
         limits: Limits::default(),
         policy: Default::default(),
         admission: Default::default(),
+        metrics: Default::default(),
     }
 }
 

@@ -39,6 +39,7 @@ fn options() -> SchedulerOptions {
         limits: Limits::default(),
         policy: Default::default(),
         admission: Default::default(),
+        metrics: Default::default(),
     }
 }
 

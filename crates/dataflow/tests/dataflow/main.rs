@@ -12,6 +12,7 @@ mod engine_pool;
 mod idempotency;
 mod job_deadlines;
 mod light_pool;
+mod metrics_stream;
 mod not_held;
 mod oracle;
 mod own_decisions;

@@ -33,6 +33,7 @@ fn options(tenants: HashMap<String, TenantPolicy>) -> SchedulerOptions {
         limits: Limits::default(),
         policy: Default::default(),
         admission: Default::default(),
+        metrics: Default::default(),
     }
 }
 

@@ -340,6 +340,27 @@ pub fn event() -> impl Strategy<Value = Event> {
             reason
         })),
         ident().prop_map(|job_id| Event::JobAccepted(JobAccepted { job_id })),
+        (ident(), option::of(ident()), any::<u64>(), any::<(u64, u64, u64)>(), option::of(any::<u64>()))
+            .prop_map(|(scope, model, window_ms, (runnable, running, admitted), p50)| {
+                let percentiles = Percentiles { count: admitted, p50, p95: p50 };
+                Event::ScopeMetrics(ScopeMetrics {
+                    scope,
+                    model,
+                    window_ms,
+                    runnable,
+                    running,
+                    admitted,
+                    succeeded: running,
+                    failed: runnable,
+                    retries: window_ms,
+                    dead_letters: admitted,
+                    queue_wait_ms: percentiles.clone(),
+                    run_ms: percentiles,
+                })
+            }),
+        (any::<u64>(), any::<i64>()).prop_map(|(live_workers, free_slots)| Event::ClusterMetrics(
+            ClusterMetrics { live_workers, free_slots }
+        )),
         (any::<u64>(), ident(), any::<u64>()).prop_map(|(epoch, holder, until_ms)| Event::SchedulerLease(
             SchedulerLease { epoch, holder, until_ms }
         )),

@@ -28,6 +28,7 @@ pub fn options() -> SchedulerOptions {
         limits: Limits::default(),
         policy: Default::default(),
         admission: Default::default(),
+        metrics: Default::default(),
     }
 }
 
