@@ -814,3 +814,70 @@ async fn audit_verify_names_a_rewritten_chain_against_anchors_on_kafka() {
     let reason = v["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with(&broken) && reason.ends_with(&named), "{v}");
 }
+
+/// Issue 21 item 6 on tansu + PostgreSQL: the scheduler's `metrics` topic, read by a plain Kafka
+/// consumer (confluent-kafka), carries each tenant's scope figures; the gateway's
+/// `/v1/metrics/live` shows a caller only its own tenant's scopes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_stream_is_read_by_a_kafka_consumer_and_by_each_tenant() {
+    const OTHER: &str = "globex-token";
+    let other = crate::common::token_table("globex", OTHER, "globex", &["submitter", "reader"]);
+    let Some(cluster) = Cluster::start(&other).await else { return };
+    let (url, run, brokers) = (cluster.url.clone(), cluster.run.clone(), cluster.brokers.clone());
+    for (token, id) in [(TOKEN, format!("{run}-acme")), (OTHER, format!("{run}-globex"))] {
+        let job =
+            json!({"type": "explicit", "job_id": id, "dag": {"tasks": [{"id": "a", "kind": "aggregation"}]}});
+        assert_eq!(post(&url, "/v1/jobs", &job, Some(token)).await.0, 202);
+        let done = wait_job(&url, &id, Some(token), Duration::from_secs(60)).await;
+        assert_eq!(job_state(&done), JobState::Succeeded, "{done}");
+    }
+    let script = format!(
+        r#"
+import json, time
+from confluent_kafka import Consumer
+c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-metrics", "auto.offset.reset": "earliest",
+               "session.timeout.ms": 6000}})
+c.subscribe(["{run}.metrics"])
+deadline = time.time() + 60
+while time.time() < deadline:
+    m = c.poll(0.5)
+    if m is None or m.error():
+        continue
+    e = json.loads(m.value())
+    if e["kind"] == "scope_metrics" and m.key() == b"acme/-" and e["body"]["succeeded"] >= 1:
+        print(json.dumps({{"tenant": e["tenant"], "body": e["body"]}}))
+        break
+c.close()
+"#
+    );
+    let Some(said) = kafka_client(&script) else { return };
+    let record: Value = serde_json::from_str(said.trim()).unwrap_or_else(|e| panic!("{e}: {said}"));
+    assert_eq!(record["tenant"], "acme", "{record}");
+    assert_eq!(
+        (record["body"]["admitted"].as_u64(), record["body"]["window_ms"].as_u64()),
+        (Some(1), Some(60_000))
+    );
+    assert!(record["body"]["run_ms"]["count"].as_u64() >= Some(1), "{record}");
+
+    // Through the gateway (the read model keeps the newest record per key): a reader sees only
+    // its own tenant's scopes; an operator (acme's token) every tenant's.
+    for (token, tenants) in [(OTHER, vec!["globex"]), (TOKEN, vec!["acme", "globex"])] {
+        let live = crate::common::wait_until(
+            "the tenant's scope in the read model",
+            Duration::from_secs(30),
+            async || {
+                let (status, v) =
+                    get(&url, "/v1/metrics/live", Some(token)).await.ok_or("no answer".to_string())?;
+                let found = v["scopes"].as_array().is_some_and(|s| {
+                    s.iter().filter(|x| x["succeeded"].as_u64() >= Some(1)).count() == tenants.len()
+                });
+                if status == 200 && found { Ok(v) } else { Err(format!("{status} {v}")) }
+            },
+        )
+        .await;
+        let seen: Vec<&str> =
+            live["scopes"].as_array().unwrap().iter().map(|s| s["tenant"].as_str().unwrap()).collect();
+        assert_eq!(seen, tenants, "{live}");
+        assert_eq!(live["cluster"]["live_workers"].as_u64(), Some(2), "two executors: {live}");
+    }
+}

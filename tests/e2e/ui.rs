@@ -251,4 +251,6 @@ async fn the_charts_page_shows_every_bar_whole_at_1400x900() {
     let bars = |chart: &str| report["bars"][chart].as_array().map_or(0, Vec::len);
     assert!(bars("Job latency (submit → done)") >= 3, "{report}");
     assert_eq!(bars("Worker CPU utilization now"), 2, "{report}");
+    // The per-tenant figures come from the scheduler's `metrics` stream (through the read model).
+    assert!(bars("Runnable and running per tenant and model (from the metrics stream)") >= 2, "{report}");
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, artifacts, audit, health, jobs, metrics, openai, stream, workers};
+use crate::routes::{admin, artifacts, audit, health, jobs, live_metrics, metrics, openai, stream, workers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,7 +12,7 @@ use crate::routes::{admin, artifacts, audit, health, jobs, metrics, openai, stre
     paths(
         jobs::submit, jobs::list, jobs::get, jobs::cancel, jobs::tasks, stream::stream,
         artifacts::list, artifacts::content, artifacts::result_csv, artifacts::lineage, workers::list,
-        admin::list, admin::requeue, audit::list, audit::verify, health::healthz, health::readyz, metrics::metrics,
+        admin::list, admin::requeue, audit::list, audit::verify, health::healthz, health::readyz, metrics::metrics, live_metrics::live,
         openai::chat_completions, openai::completions, openai::embeddings, openai::models,
     ),
     components(schemas(crate::error::ErrorBody, admin::RequeueRequest)),

@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use crate::metrics::Metrics;
 use splai_events::now_ms;
 
-pub const TOPICS: [Topic; 5] =
-    [Topic::Jobs, Topic::JobEvents, Topic::TaskEvents, Topic::Heartbeats, Topic::DeadLetter];
+pub const TOPICS: [Topic; 6] =
+    [Topic::Jobs, Topic::JobEvents, Topic::TaskEvents, Topic::Heartbeats, Topic::DeadLetter, Topic::Metrics];
 
 /// Run until `shutdown`; `grown` hears of every batch that grew job streams (which jobs) and
 /// `ready` turns true once the backlog present at start is projected.

@@ -18,7 +18,9 @@ use tokio::sync::watch;
 use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::rate::RateLimiter;
-use crate::routes::{admin, artifacts, audit, health, jobs, metrics, openai, stream, ui, workers};
+use crate::routes::{
+    admin, artifacts, audit, health, jobs, live_metrics, metrics, openai, stream, ui, workers,
+};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/v1/metrics/live", get(live_metrics::live))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))

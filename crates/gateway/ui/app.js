@@ -179,8 +179,18 @@ function bars(pairs, unit) {
      <text x="${156 + (v / max) * (W - 260)}" y="${i * BH + 18}">${v}${unit}</text></g>`).join(""));
 }
 
+// Per tenant and model, the figures the scheduler's dataflow keeps and writes to the `metrics`
+// topic (GET /v1/metrics/live reads the newest of each from the read model: live, and the same
+// after a restart); the job latency histogram and CPU from /metrics (Prometheus text).
 async function chartsPage() {
-  const m = parseMetrics(await api("/metrics", true));
+  const live = await api("/v1/metrics/live");
+  const scopes = live.scopes || [], cluster = live.cluster || {};
+  const total = (f) => scopes.reduce((a, s) => a + (s[f] || 0), 0);
+  const name = (s) => `${s.tenant}${s.model ? " · " + s.model : ""}`;
+  const window = scopes.length ? `last ${Math.round(scopes[0].window_ms / 1000)} s` : "window";
+  const pct = (s, f, q) => (s[f] && s[f][q] != null ? s[f][q] : 0);
+  let m = [];
+  try { m = parseMetrics(await api("/metrics", true)); } catch (e) { m = []; }
   const buckets = m.filter((s) => s.name === "splai_job_latency_seconds_bucket");
   const bounds = [...new Set(buckets.map((b) => b.labels.le))];
   let prev = 0;
@@ -189,13 +199,19 @@ async function chartsPage() {
     const n = total - prev; prev = total;
     return [le === "+Inf" ? "> 600 s" : `≤ ${le} s`, n];
   }).filter((p) => p[1] > 0);
-  const sum = (name) => m.filter((s) => s.name === name).reduce((a, b) => a + b.value, 0);
   const util = m.filter((s) => s.name === "splai_worker_cpu_percent").map((s) => [s.labels.worker, Math.round(s.value)]);
   show(`<h1>Charts</h1>
-    <div class="grid"><div class="card"><b>Jobs finished</b>${sum("splai_job_latency_seconds_count")}</div>
-    <div class="card"><b>Retries</b>${sum("splai_task_retries_total")}</div>
-    <div class="card"><b>Dead letters</b>${sum("splai_dead_letters_total")}</div>
-    <div class="card"><b>Live workers</b>${sum("splai_workers_live")}</div></div>
+    <div class="grid" id="live-cards"><div class="card"><b>Runnable</b>${total("runnable")}</div>
+    <div class="card"><b>Running</b>${total("running")}</div>
+    <div class="card"><b>Succeeded (${window})</b>${total("succeeded")}</div>
+    <div class="card"><b>Failed (${window})</b>${total("failed")}</div>
+    <div class="card"><b>Retries (${window})</b>${total("retries")}</div>
+    <div class="card"><b>Dead letters (${window})</b>${total("dead_letters")}</div>
+    <div class="card"><b>Live workers</b>${cluster.live_workers ?? 0}</div>
+    <div class="card"><b>Free slots</b>${cluster.free_slots ?? 0}</div></div>
+    <h2>Runnable and running per tenant and model (from the metrics stream)</h2>${bars(scopes.flatMap((s) => [[`${name(s)} runnable`, s.runnable], [`${name(s)} running`, s.running]]), "")}
+    <h2>Queue wait p50 / p95 (${window})</h2>${bars(scopes.flatMap((s) => [[`${name(s)} p50`, pct(s, "queue_wait_ms", "p50")], [`${name(s)} p95`, pct(s, "queue_wait_ms", "p95")]]), " ms")}
+    <h2>Run time p50 / p95 (${window})</h2>${bars(scopes.flatMap((s) => [[`${name(s)} p50`, pct(s, "run_ms", "p50")], [`${name(s)} p95`, pct(s, "run_ms", "p95")]]), " ms")}
     <h2>Job latency (submit → done)</h2>${bars(latency, "")}
     <h2>Worker CPU utilization now</h2>${bars(util, "%")}`);
 }

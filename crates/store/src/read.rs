@@ -342,6 +342,30 @@ impl Store {
         Ok((pairs(runnable)?, pairs(jobs)?))
     }
 
+    /// The newest `metrics` records, by key (`cluster`, then each scope), with the tenant each
+    /// belongs to; `tenant`: only its scopes (and `cluster`).
+    pub async fn latest_metrics(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<Vec<(String, String, Value)>, StoreError> {
+        let query = match tenant {
+            Some(tenant) => sqlx::query(
+                "SELECT scope, tenant, body FROM scope_metrics WHERE tenant = $1 OR scope = 'cluster'
+                 ORDER BY scope",
+            )
+            .bind(tenant),
+            None => sqlx::query("SELECT scope, tenant, body FROM scope_metrics ORDER BY scope"),
+        };
+        let rows = query.fetch_all(self.pool()).await.map_err(q("latest metrics"))?;
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get(2)?;
+                Ok((r.try_get(0)?, r.try_get(1)?, serde_json::from_str(&body).unwrap_or(Value::Null)))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("latest metrics"))
+    }
+
     /// Workers, live ones first; `live` means a beat within `ttl_ms` of `now_ms` and not left.
     pub async fn workers(&self, now_ms: i64, ttl_ms: i64) -> Result<Vec<WorkerView>, StoreError> {
         let rows = sqlx::query(

@@ -338,7 +338,12 @@ impl Scheduler {
         let moved = self.view.absorb(changes, self.now);
         self.metrics.absorb(&changes.metrics);
         if !changes.free_slots.is_empty() || !changes.live_workers.is_empty() {
-            let live: Vec<_> = self.view.live_workers().collect();
+            // Executors, not their light and engine pools (entries of their own in the dataflow).
+            let live: Vec<_> = self
+                .view
+                .live_workers()
+                .filter(|(w, _)| self.reg.workers.get(*w as usize).is_some_and(|i| i.executor.is_none()))
+                .collect();
             let free = live.iter().filter_map(|(w, _)| self.view.free(*w)).sum();
             self.metrics.set_cluster(live.len() as u64, free);
         }

@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod health;
 pub mod jobs;
+pub mod live_metrics;
 pub mod metrics;
 pub mod openai;
 pub mod stream;

@@ -472,6 +472,25 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
             ));
             None
         }
+        Event::ScopeMetrics(m) => {
+            out.push(latest_metrics(&m.scope, tenant, serde_json::to_string(m), ts));
+            None
+        }
+        Event::ClusterMetrics(m) => {
+            out.push(latest_metrics("cluster", tenant, serde_json::to_string(m), ts));
+            None
+        }
         _ => None,
     }
+}
+
+/// Keep the newest `metrics` record of `key` (an older one read late changes nothing).
+fn latest_metrics(key: &str, tenant: &str, body: serde_json::Result<String>, ts: i64) -> Stmt {
+    Stmt::new(
+        "project metrics",
+        "INSERT INTO scope_metrics (scope, tenant, body, ts_ms) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (scope) DO UPDATE SET tenant = excluded.tenant, body = excluded.body, ts_ms = excluded.ts_ms
+         WHERE excluded.ts_ms >= scope_metrics.ts_ms",
+        vec![Arg::from(key), Arg::from(tenant), Arg::from(body.unwrap_or_default()), Arg::from(ts)],
+    )
 }
