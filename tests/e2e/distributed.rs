@@ -377,6 +377,31 @@ assert p.flush(10) == 0
 
 /// Run a Python script that uses `confluent-kafka`; its stdout, or `None` (skipped) when the
 /// package is missing and services are not required.
+/// A Python script (confluent-kafka) that reads `topic` from its beginning and prints, as JSON,
+/// `shown` (an expression of the record `m` and its decoded envelope `e`) for the first record
+/// where `found` holds (within 60 s).
+fn first_record(brokers: &str, topic: &str, found: &str, shown: &str) -> String {
+    format!(
+        r#"
+import json, time, uuid
+from confluent_kafka import Consumer
+c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "py-" + uuid.uuid4().hex, "auto.offset.reset": "earliest",
+               "session.timeout.ms": 6000}})
+c.subscribe(["{topic}"])
+deadline = time.time() + 60
+while time.time() < deadline:
+    m = c.poll(0.5)
+    if m is None or m.error():
+        continue
+    e = json.loads(m.value())
+    if {found}:
+        print(json.dumps({shown}))
+        break
+c.close()
+"#
+    )
+}
+
 fn kafka_client(script: &str) -> Option<String> {
     let python = std::env::var("SPLAI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python).args(["-c", script]).output().unwrap();
@@ -414,25 +439,16 @@ def submit(envelope_id, key, model):
 submit("{run}-first", "order-7", None)
 submit("{run}-retry", "order-7", None)
 submit("{run}-nul", "order-8", "bad\u0000model")
-c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-dup", "auto.offset.reset": "earliest",
-               "session.timeout.ms": 6000}})
-c.subscribe(["{run}.job-events"])
-deadline = time.time() + 60
-while time.time() < deadline:
-    m = c.poll(0.5)
-    if m is None or m.error():
-        continue
-    e = json.loads(m.value())
-    if e["kind"] == "job_rejected" and e["body"]["job_id"] == "{run}-retry":
-        b = e["body"]
-        print("answered", b["code"], b["duplicate_of"])
-        break
-c.close()
 "#
+    ) + &first_record(
+        &brokers,
+        &format!("{run}.job-events"),
+        &format!(r#"e["kind"] == "job_rejected" and e["body"]["job_id"] == "{run}-retry""#),
+        r#"[e["body"]["code"], e["body"]["duplicate_of"]]"#,
     );
     let Some(said) = kafka_client(&script) else { return };
     assert!(
-        said.contains(&format!("answered duplicate_idempotency_key {run}-first")),
+        said.contains(&format!(r#"["duplicate_idempotency_key", "{run}-first"]"#)),
         "the retry is answered with the original job's id: {said}"
     );
     let first = wait_job(&url, &format!("{run}-first"), Some(TOKEN), Duration::from_secs(60)).await;
@@ -567,24 +583,17 @@ body = {{"type": "explicit", "job_id": "{run}-produced", "dag": {{"tasks": [{{"i
 envelope = {{"v": 1, "id": "{run}-produced", "ts_ms": int(time.time() * 1000), "tenant": "acme", "kind": "job_request", "body": body}}
 p.produce("{run}.jobs", key="{run}-produced", value=json.dumps(envelope), headers=[("authorization", b"Bearer {TOKEN}")])
 assert p.flush(10) == 0
-c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-quota", "auto.offset.reset": "earliest",
-               "session.timeout.ms": 6000}})
-c.subscribe(["{run}.job-events"])
-deadline = time.time() + 60
-while time.time() < deadline:
-    m = c.poll(0.5)
-    if m is None or m.error():
-        continue
-    e = json.loads(m.value())
-    b = e["body"]
-    if b.get("job_id") == "{run}-produced" and e["kind"] in ("job_rejected", "job_admitted"):
-        print(e["kind"], b.get("code"), b.get("reason"))
-        break
-c.close()
 "#
+    ) + &first_record(
+        &brokers,
+        &format!("{run}.job-events"),
+        &format!(
+            r#"e["body"].get("job_id") == "{run}-produced" and e["kind"] in ("job_rejected", "job_admitted")"#
+        ),
+        r#"[e["kind"], e["body"].get("code"), e["body"].get("reason")]"#,
     );
     let Some(said) = kafka_client(&script) else { return };
-    assert!(said.starts_with("job_rejected quota_exceeded tenant `acme` has 2 jobs"), "{said}");
+    assert!(said.starts_with(r#"["job_rejected", "quota_exceeded", "tenant `acme` has 2 jobs"#), "{said}");
 }
 
 /// Issue 16 item 6 on tansu + PostgreSQL: the gateway writes the audit chain's head to the
@@ -831,24 +840,12 @@ async fn the_metrics_stream_is_read_by_a_kafka_consumer_and_by_each_tenant() {
         let done = wait_job(&url, &id, Some(token), Duration::from_secs(60)).await;
         assert_eq!(job_state(&done), JobState::Succeeded, "{done}");
     }
-    let script = format!(
-        r#"
-import json, time
-from confluent_kafka import Consumer
-c = Consumer({{"bootstrap.servers": "{brokers}", "group.id": "{run}-py-metrics", "auto.offset.reset": "earliest",
-               "session.timeout.ms": 6000}})
-c.subscribe(["{run}.metrics"])
-deadline = time.time() + 60
-while time.time() < deadline:
-    m = c.poll(0.5)
-    if m is None or m.error():
-        continue
-    e = json.loads(m.value())
-    if e["kind"] == "scope_metrics" and m.key() == b"acme/-" and e["body"]["succeeded"] >= 1:
-        print(json.dumps({{"tenant": e["tenant"], "body": e["body"]}}))
-        break
-c.close()
-"#
+    let found = r#"e["kind"] == "scope_metrics" and m.key() == b"acme/-" and e["body"]["succeeded"] >= 1"#;
+    let script = first_record(
+        &brokers,
+        &format!("{run}.metrics"),
+        found,
+        r#"{"tenant": e["tenant"], "body": e["body"]}"#,
     );
     let Some(said) = kafka_client(&script) else { return };
     let record: Value = serde_json::from_str(said.trim()).unwrap_or_else(|e| panic!("{e}: {said}"));

@@ -484,8 +484,11 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
     }
 }
 
-/// Keep the newest `metrics` record of `key` (an older one read late changes nothing).
+/// Keep the newest `metrics` record of `key` (an older one read late changes nothing). A NUL in
+/// a model name (a producer may send one; PostgreSQL refuses it in text) is shown as U+FFFD: these
+/// rows are figures to display, and the body keeps the name escaped.
 fn latest_metrics(key: &str, tenant: &str, body: serde_json::Result<String>, ts: i64) -> Stmt {
+    let key = key.replace('\0', "\u{fffd}");
     Stmt::new(
         "project metrics",
         "INSERT INTO scope_metrics (scope, tenant, body, ts_ms) VALUES ($1, $2, $3, $4)
