@@ -21,7 +21,7 @@ use timely::dataflow::operators::probe::Handle as Probe;
 use timely::worker::{Config as WorkerConfig, Worker as TimelyWorker};
 
 use crate::model::{
-    Attempt, Budget, Fact, Gauge, Job, JobStatus, Outcome, Scope, Tally, TaskStatus, Time, Tk, Worker,
+    Attempt, Budget, Fact, Job, JobStatus, Outcome, Scope, Tally, TaskStatus, Time, Tk, Worker,
 };
 use crate::operators::*;
 
@@ -40,8 +40,8 @@ pub struct Changes {
     pub orphaned: Vec<((Tk, (Attempt, Worker)), isize)>,
     pub task_states: Vec<((Tk, (TaskStatus, Attempt)), isize)>,
     pub job_states: Vec<((Job, JobStatus), isize)>,
-    /// Per metrics scope and gauge, the count (as data: a change retracts the old count).
-    pub metrics: Vec<(((Scope, Gauge), isize), isize)>,
+    /// Per metrics scope and tally, the window's count (as data: a change retracts the old one).
+    pub metrics: Vec<(((Scope, Tally), isize), isize)>,
 }
 
 impl Changes {
@@ -68,7 +68,6 @@ struct Inputs {
     leaves: InputSession<Time, (Worker, Time), isize>,
     cancelled: InputSession<Time, Job, isize>,
     expired: InputSession<Time, Job, isize>,
-    job_scope: InputSession<Time, (Job, Scope), isize>,
     tallies: InputSession<Time, (Scope, Tally), isize>,
 }
 
@@ -80,7 +79,7 @@ struct Sinks {
     orphaned: Sink<(Tk, (Attempt, Worker))>,
     task_states: Sink<(Tk, (TaskStatus, Attempt))>,
     job_states: Sink<(Job, JobStatus)>,
-    metrics: Sink<((Scope, Gauge), isize)>,
+    metrics: Sink<((Scope, Tally), isize)>,
 }
 
 /// The scheduler's dataflow, on one timely worker in this thread or on several in threads of
@@ -385,7 +384,6 @@ impl Local {
             Fact::Leave(w, ts) => i.leaves.update_at((w, ts), t, diff),
             Fact::Cancelled(job) => i.cancelled.update_at(job, t, diff),
             Fact::Expired(job) => i.expired.update_at(job, t, diff),
-            Fact::Scope(job, scope) => i.job_scope.update_at((job, scope), t, diff),
             Fact::Tally(scope, tally) => i.tallies.update_at((scope, tally), t, diff),
         }
     }
@@ -402,7 +400,6 @@ impl Local {
         i.leaves.advance_to(t);
         i.cancelled.advance_to(t);
         i.expired.advance_to(t);
-        i.job_scope.advance_to(t);
         i.tallies.advance_to(t);
         i.tasks.flush();
         i.edges.flush();
@@ -414,7 +411,6 @@ impl Local {
         i.leaves.flush();
         i.cancelled.flush();
         i.expired.flush();
-        i.job_scope.flush();
         i.tallies.flush();
         while self.probe.less_than(&t) {
             self.worker.step();
@@ -523,7 +519,6 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         let (leaves_in, leaves) = scope.new_collection();
         let (cancelled_in, cancelled) = scope.new_collection::<Job, isize>();
         let (expired_in, expired) = scope.new_collection::<Job, isize>();
-        let (job_scope_in, job_scope) = scope.new_collection::<(Job, Scope), isize>();
         let (tallies_in, tallies) = scope.new_collection::<(Scope, Tally), isize>();
 
         let live = live_workers::live_workers(beats, leaves);
@@ -560,7 +555,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         );
         let jobs = job_states::job_states(states.clone(), cancelled, expired);
 
-        let metrics = scope_metrics::scope_metrics(job_scope, runnable.clone(), active.clone(), tallies);
+        let metrics = scope_metrics::scope_metrics(tallies);
         capture(runnable, &s.0, &probe2);
         capture(free, &s.1, &probe2);
         capture(live, &s.2, &probe2);
@@ -581,7 +576,6 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
             leaves: leaves_in,
             cancelled: cancelled_in,
             expired: expired_in,
-            job_scope: job_scope_in,
             tallies: tallies_in,
         }
     })

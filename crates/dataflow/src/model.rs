@@ -108,8 +108,6 @@ pub enum Fact {
     /// The job's deadline (`timeout_s` after admission) passed: what has not finished is stopped,
     /// and the job fails with `deadline_exceeded` unless every task had succeeded.
     Expired(Job),
-    /// The metrics scope (tenant and model) the job counts in.
-    Scope(Job, Scope),
     /// Something to count in a scope's sliding window: fed at the time it happened and retracted
     /// one window later.
     Tally(Scope, Tally),
@@ -133,8 +131,8 @@ pub enum Tally {
     RunTime(u8),
 }
 
-/// A scope's figure the dataflow maintains: its runnable and running tasks now, and its window's
-/// tallies.
+/// A scope's figure: its runnable and running tasks now (counted by the driver off the dataflow's
+/// outputs), and its window's tallies (counted by the dataflow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Gauge {
     Runnable,

@@ -73,7 +73,7 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
                 expired.insert(*job);
             }
             // Metrics are checked by their own tests (`metrics_stream.rs`), not by this oracle.
-            Fact::Scope(..) | Fact::Tally(..) => {}
+            Fact::Tally(..) => {}
         }
     }
     let live: BTreeMap<Worker, u32> = liveness

@@ -1,16 +1,18 @@
 //! Metrics as a stream (issue 21 item 6): the dataflow counts, per scope (a tenant and the model
-//! its jobs ask for), runnable and running tasks and the tallies of a sliding window
-//! ([`crate::operators::scope_metrics`]); this part numbers the scopes, feeds the tallies (each
-//! retracted one window after it happened), keeps the counts the dataflow reports and writes the
-//! scopes that changed to `metrics`, at most once per interval, and every scope at go-live.
+//! its jobs ask for), the tallies of a sliding window ([`crate::operators::scope_metrics`]); this
+//! part numbers the scopes, feeds the tallies (each retracted one window after it happened), keeps
+//! the counts the dataflow reports, adds each scope's runnable and running tasks from the
+//! `runnable` and `active` changes of each step (a join in the dataflow cost ~8 % per hop), and
+//! writes the scopes that changed to `metrics`, at most once per interval, and every scope at
+//! go-live.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap as HashMap;
 use splai_events::{ClusterMetrics, Envelope, Event, Percentiles, ScopeMetrics};
 
-use crate::engine::Engine;
-use crate::model::{Fact, Gauge, Scope, Tally, Time, bucket_top};
+use crate::engine::{Changes, Engine};
+use crate::model::{Fact, Gauge, Job, Scope, Tally, Time, bucket_top};
 
 /// How metrics are kept and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,8 @@ pub(super) struct Metrics {
     scopes: Vec<(u32, Option<String>)>,
     #[serde(skip)]
     index: HashMap<(u32, Option<String>), Scope>,
+    /// Each admitted job's scope, by job number.
+    job_scope: Vec<Scope>,
     counts: BTreeMap<(Scope, Gauge), u64>,
     changed: BTreeSet<Scope>,
     cluster: Option<(u64, i64)>,
@@ -64,15 +68,33 @@ impl Metrics {
         engine.feed(Fact::Tally(scope, tally), now + window_ms, -1);
     }
 
-    /// Take in a step's changes of the dataflow's counts.
-    pub fn absorb(&mut self, changes: &[(((Scope, Gauge), isize), isize)]) {
-        for (((scope, gauge), count), diff) in changes {
+    /// `job` (just admitted) counts in `scope`.
+    pub fn enter(&mut self, job: Job, scope: Scope) {
+        let at = job as usize;
+        if self.job_scope.len() <= at {
+            self.job_scope.resize(at + 1, 0);
+        }
+        self.job_scope[at] = scope;
+    }
+
+    /// Take in a step's changes: the dataflow's tally counts, and runnable and running tasks.
+    pub fn absorb(&mut self, changes: &Changes) {
+        for (((scope, tally), count), diff) in &changes.metrics {
+            let key = (*scope, Gauge::Tally(*tally));
             if *diff > 0 {
-                self.counts.insert((*scope, *gauge), (*count).max(0) as u64);
-            } else if self.counts.get(&(*scope, *gauge)) == Some(&((*count).max(0) as u64)) {
-                self.counts.remove(&(*scope, *gauge));
+                self.counts.insert(key, (*count).max(0) as u64);
+            } else if self.counts.get(&key) == Some(&((*count).max(0) as u64)) {
+                self.counts.remove(&key);
             }
             self.changed.insert(*scope);
+        }
+        let runnable = changes.runnable.iter().map(|(((job, _), _), diff)| (*job, Gauge::Runnable, *diff));
+        let running = changes.active.iter().map(|(((job, _), _), diff)| (*job, Gauge::Running, *diff));
+        for (job, gauge, diff) in runnable.chain(running) {
+            let Some(&scope) = self.job_scope.get(job as usize) else { continue };
+            let n = self.counts.entry((scope, gauge)).or_insert(0);
+            *n = n.saturating_add_signed(diff as i64);
+            self.changed.insert(scope);
         }
     }
 

@@ -336,7 +336,7 @@ impl Scheduler {
         out: &mut Vec<Envelope>,
     ) {
         let moved = self.view.absorb(changes, self.now);
-        self.metrics.absorb(&changes.metrics);
+        self.metrics.absorb(changes);
         if !changes.free_slots.is_empty() || !changes.live_workers.is_empty() {
             // Executors, not their light and engine pools (entries of their own in the dataflow).
             let live: Vec<_> = self
@@ -396,11 +396,11 @@ impl Scheduler {
         metrics::Metrics::tally(&mut self.engine, scope, tally, self.now, self.opts.metrics.window_ms);
     }
 
-    /// The metrics scope `job` counts in, fed to the dataflow (at its admission).
+    /// The metrics scope `job` counts in (at its admission).
     fn enter_scope(&mut self, job: Job) {
         let info = &self.reg.jobs[job as usize];
         let scope = self.metrics.scope(info.tenant, info.model.as_deref());
-        self.engine.feed(crate::model::Fact::Scope(job, scope), self.now, 1);
+        self.metrics.enter(job, scope);
         metrics::Metrics::tally(
             &mut self.engine,
             scope,
