@@ -177,6 +177,7 @@ pub struct SchedulerSettings {
     pub snapshot_every_events: u64,
     pub snapshot_min_interval_ms: u64,
     pub snapshot_keep: u32,
+    pub compact_after_records: u64,
     pub lease_ms: u64,
     pub metrics_window_ms: u64,
     pub metrics_interval_ms: u64,

@@ -41,6 +41,11 @@ pub const SERIES: &[(&str, &str, &str)] = &[
     ("splai_scheduler_start_seconds", "gauge", "Time from start to live: snapshot restore plus replay."),
     ("splai_scheduler_snapshots_total", "counter", "Snapshots written and recorded on the log."),
     ("splai_scheduler_snapshot_seconds", "histogram", "Time the scheduler thread spent taking a snapshot."),
+    (
+        "splai_scheduler_compacted_records_total",
+        "counter",
+        "Input records deleted behind the oldest snapshot kept (scheduler.compact_after_records).",
+    ),
 ];
 
 #[derive(Debug, Clone)]

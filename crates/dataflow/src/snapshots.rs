@@ -41,6 +41,9 @@ pub struct SnapshotPolicy {
     pub min_interval: Duration,
     /// Snapshots kept; older ones are deleted once a newer one is recorded.
     pub keep: usize,
+    /// Compact the log automatically: once a snapshot is recorded and at least this many input
+    /// records lie behind the oldest snapshot kept, delete them ([`compact`]'s rules; 0 = never).
+    pub compact_after_records: u64,
 }
 
 /// Every `snapshot_written` on `control` up to its end now, oldest first (with auth on, only
@@ -140,8 +143,8 @@ pub struct Snapshotter {
     events_at_last: u64,
     last: Instant,
     writing: Option<tokio::task::JoinHandle<()>>,
-    /// Recorded snapshots still kept, oldest first.
-    kept: Arc<Mutex<VecDeque<ArtifactRef>>>,
+    /// Recorded snapshots still kept (and the positions each holds), oldest first.
+    kept: Arc<Mutex<VecDeque<(ArtifactRef, Vec<LogPosition>)>>>,
 }
 
 impl Snapshotter {
@@ -152,7 +155,7 @@ impl Snapshotter {
         recorded: &[SnapshotWritten],
         events: u64,
     ) -> Self {
-        let kept = recorded.iter().map(|s| s.artifact.clone()).collect();
+        let kept = recorded.iter().map(|s| (s.artifact.clone(), s.positions.clone())).collect();
         Self {
             policy,
             writer,
@@ -211,7 +214,7 @@ impl Snapshotter {
                 Event::SnapshotWritten(SnapshotWritten {
                     artifact: artifact.clone(),
                     format: SNAPSHOT_VERSION,
-                    positions,
+                    positions: positions.clone(),
                     events,
                 }),
             );
@@ -221,12 +224,16 @@ impl Snapshotter {
                 return;
             }
             splai_telemetry::metrics::global().inc("splai_scheduler_snapshots_total", &[], 1.0);
-            let expired: Vec<ArtifactRef> = {
+            let (expired, oldest): (Vec<ArtifactRef>, Vec<LogPosition>) = {
                 let mut kept = kept.lock().expect("kept snapshots lock");
-                kept.push_back(artifact);
+                kept.push_back((artifact, positions));
                 let over = kept.len().saturating_sub(policy.keep.max(1));
-                kept.drain(..over).collect()
+                let expired = kept.drain(..over).map(|(a, _)| a).collect();
+                (expired, kept.front().map(|(_, p)| p.clone()).unwrap_or_default())
             };
+            if policy.compact_after_records > 0 {
+                auto_compact(&writer, &oldest, policy.compact_after_records).await;
+            }
             for old in expired {
                 if let Err(error) = policy.store.delete(&old).await {
                     tracing::warn!(path = old.path, error = %splai_telemetry::chain(error.as_ref()), "deleting an old snapshot failed");
@@ -276,9 +283,15 @@ pub async fn compact(
         }
     }
     let base = base.ok_or(CompactError::NoSnapshot)?;
+    Ok(cut_behind(writer, &base.positions).await?)
+}
+
+/// Delete, per input partition but `control`, the records before `positions` (never past what a
+/// committing consumer group has not read yet).
+async fn cut_behind(writer: &EventWriter, positions: &[LogPosition]) -> Result<Vec<Cut>, LogError> {
     let control = writer.topic(Topic::Control);
     let mut cuts = Vec::new();
-    for position in base.positions.iter().filter(|p| p.topic != control) {
+    for position in positions.iter().filter(|p| p.topic != control) {
         let floors = writer.log().committed_floor(&position.topic).await?;
         let floor = floors.get(position.partition as usize).copied().flatten();
         let before = floor.map_or(position.next_offset, |f| f.min(position.next_offset));
@@ -286,4 +299,39 @@ pub async fn compact(
         cuts.push(Cut { topic: position.topic.clone(), partition: position.partition, before, deleted });
     }
     Ok(cuts)
+}
+
+/// Automatic compaction after a snapshot is recorded: when at least `min_records` input records
+/// lie behind `oldest` (the oldest snapshot kept, so a damaged newer one can still fall back to
+/// it), delete them. A failure is logged; the next snapshot tries again.
+async fn auto_compact(writer: &EventWriter, oldest: &[LogPosition], min_records: u64) {
+    let control = writer.topic(Topic::Control);
+    let mut behind = 0;
+    for position in oldest.iter().filter(|p| p.topic != control) {
+        match writer.log().log_starts(&position.topic).await {
+            Ok(starts) => {
+                let start = starts.get(position.partition as usize).copied().unwrap_or(0);
+                behind += position.next_offset.saturating_sub(start);
+            }
+            Err(error) => {
+                tracing::warn!(error = %splai_telemetry::chain(&error), "compaction: reading the log's starts failed");
+                return;
+            }
+        }
+    }
+    if behind < min_records {
+        return;
+    }
+    match cut_behind(writer, oldest).await {
+        Ok(cuts) => {
+            let deleted: u64 = cuts.iter().map(|c| c.deleted).sum();
+            tracing::info!(deleted, behind, "log compacted behind the oldest snapshot kept");
+            splai_telemetry::metrics::global().inc(
+                "splai_scheduler_compacted_records_total",
+                &[],
+                deleted as f64,
+            );
+        }
+        Err(error) => tracing::warn!(error = %splai_telemetry::chain(&error), "compacting the log failed"),
+    }
 }

@@ -57,6 +57,7 @@ pub fn snapshot_policy(settings: &Settings, artifacts: &ArtifactStore) -> Option
         every_events: s.snapshot_every_events,
         min_interval: Duration::from_millis(s.snapshot_min_interval_ms),
         keep: s.snapshot_keep as usize,
+        compact_after_records: s.compact_after_records,
     })
 }
 

@@ -55,7 +55,13 @@ fn hex(bytes: &[u8]) -> String {
 async fn harness(store: Arc<MemoryStore>) -> Harness {
     let mut h = Harness::new(HashMap::new()).await;
     h.stop_scheduler().await;
-    h.snapshots = Some(SnapshotPolicy { store, every_events: 1, min_interval: Duration::ZERO, keep: 2 });
+    h.snapshots = Some(SnapshotPolicy {
+        store,
+        every_events: 1,
+        min_interval: Duration::ZERO,
+        keep: 2,
+        compact_after_records: 0,
+    });
     h.start_scheduler();
     h
 }
@@ -180,4 +186,43 @@ async fn a_compacted_log_restarts_from_its_snapshot_and_refuses_a_replay() {
     h.start_scheduler();
     let err = h.join_scheduler().await.expect_err("a replay of a cut log is refused");
     assert!(err.to_string().contains("were deleted"), "{err}");
+}
+
+/// Compaction by size, automatically (issue 21 item 3): with `compact_after_records`, once a
+/// snapshot is recorded and enough input records lie behind the oldest snapshot kept, they are
+/// deleted while the scheduler runs; a restart restores from a snapshot and the job that ran
+/// across the cut finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_compacted_automatically_behind_the_oldest_snapshot_kept() {
+    let store = Arc::new(MemoryStore::default());
+    let mut h = Harness::new(HashMap::new()).await;
+    h.stop_scheduler().await;
+    h.snapshots = Some(SnapshotPolicy {
+        store: store.clone(),
+        every_events: 1,
+        min_interval: Duration::ZERO,
+        keep: 2,
+        compact_after_records: 5,
+    });
+    h.start_scheduler();
+    let _w = h.worker("w1", 2, always(Act::Succeed(200)));
+    h.submit("acme", "old", chain(&["a", "b"])).await;
+    h.wait_job("old", JobState::Succeeded, Duration::from_secs(20)).await;
+    h.submit("acme", "across", chain(&["a", "b", "c"])).await;
+    h.wait_assigns("across", 1).await;
+    let jobs = h.writer.topic(splai_events::Topic::Jobs);
+    wait_until(
+        "the job requests behind the oldest snapshot to be deleted",
+        Duration::from_secs(20),
+        async || {
+            let starts = h.log.log_starts(&jobs).await.map_err(|e| e.to_string())?;
+            if starts.iter().any(|s| *s > 0) { Ok(()) } else { Err(format!("{starts:?}")) }
+        },
+    )
+    .await;
+    assert!(gauge("splai_scheduler_compacted_records_total") > 0.0);
+    h.stop_scheduler().await;
+    h.start_scheduler();
+    h.wait_job("across", JobState::Succeeded, Duration::from_secs(20)).await;
+    assert_eq!(h.job_state("old").unwrap().state, JobState::Succeeded, "the read model keeps finished jobs");
 }
