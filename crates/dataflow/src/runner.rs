@@ -215,6 +215,9 @@ pub async fn run(
     metrics.set("splai_scheduler_start_snapshot_events", &[], restored_events as f64);
     metrics.set("splai_scheduler_start_replayed_events", &[], replayed as f64);
     metrics.set("splai_scheduler_start_seconds", &[], started.elapsed().as_secs_f64());
+    if let Some(snapshotter) = &mut snapshotter {
+        snapshotter.set_epoch(epoch);
+    }
     let mut latencies_seen = scheduler.stats.decision_latency_ms.len();
     let tick = Duration::from_millis(run.tick_ms);
     let mut last_tick = Instant::now();

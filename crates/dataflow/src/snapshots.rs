@@ -47,7 +47,9 @@ pub struct SnapshotPolicy {
 }
 
 /// Every `snapshot_written` on `control` up to its end now, oldest first (with auth on, only
-/// signed ones: the gate refuses any other).
+/// signed ones: the gate refuses any other). One a deposed leader wrote after a newer leader's
+/// lease (they share key `scheduler`, so one partition orders them) is left out: its state holds
+/// decisions nobody acted on.
 pub async fn recorded(
     writer: &EventWriter,
     gate: Option<Arc<Gate>>,
@@ -62,13 +64,24 @@ pub async fn recorded(
                     .into(),
             }
         })?;
-    Ok(envelopes
-        .into_iter()
-        .filter_map(|e| match e.event {
-            Event::SnapshotWritten(s) => Some(s),
-            _ => None,
-        })
-        .collect())
+    let mut newest_epoch = 0;
+    let mut found = Vec::new();
+    for e in envelopes {
+        match e.event {
+            Event::SchedulerLease(lease) => newest_epoch = newest_epoch.max(lease.epoch),
+            Event::SnapshotWritten(s) if e.epoch.is_some_and(|epoch| epoch < newest_epoch) => {
+                tracing::warn!(
+                    artifact = s.artifact.path,
+                    epoch = e.epoch,
+                    newest_epoch,
+                    "a deposed scheduler's snapshot record; skipping it"
+                );
+            }
+            Event::SnapshotWritten(s) => found.push(s),
+            _ => {}
+        }
+    }
+    Ok(found)
 }
 
 /// A scheduler restored from the newest of `recorded` that loads, verifies, covers exactly
@@ -145,6 +158,8 @@ pub struct Snapshotter {
     writing: Option<tokio::task::JoinHandle<()>>,
     /// Recorded snapshots still kept (and the positions each holds), oldest first.
     kept: Arc<Mutex<VecDeque<(ArtifactRef, Vec<LogPosition>)>>>,
+    /// The leadership epoch its records carry.
+    epoch: Option<u64>,
 }
 
 impl Snapshotter {
@@ -163,7 +178,13 @@ impl Snapshotter {
             last: Instant::now(),
             writing: None,
             kept: Arc::new(Mutex::new(kept)),
+            epoch: None,
         }
+    }
+
+    /// Stamp the snapshot records with the leader's `epoch` (standby schedulers on).
+    pub fn set_epoch(&mut self, epoch: Option<u64>) {
+        self.epoch = epoch;
     }
 
     /// Take a snapshot of `scheduler` as of `positions` if one is due and the last is written.
@@ -197,7 +218,8 @@ impl Snapshotter {
                 next_offset: *next,
             })
             .collect();
-        let (policy, writer, kept) = (self.policy.clone(), self.writer.clone(), self.kept.clone());
+        let (policy, writer, kept, epoch) =
+            (self.policy.clone(), self.writer.clone(), self.kept.clone(), self.epoch);
         self.writing = Some(tokio::spawn(async move {
             let name = format!("scheduler/snapshots/{now}-{events}.snap");
             let artifact = match policy.store.put(&name, bytes).await {
@@ -207,7 +229,7 @@ impl Snapshotter {
                     return;
                 }
             };
-            let envelope = Envelope::new(
+            let mut envelope = Envelope::new(
                 format!("snapshot-{now}-{events}"),
                 now,
                 "system",
@@ -218,6 +240,7 @@ impl Snapshotter {
                     events,
                 }),
             );
+            envelope.epoch = epoch;
             if let Err(error) = writer.append(&[envelope]).await {
                 tracing::warn!(name, error = %splai_telemetry::chain(&error), "recording a snapshot on the log failed");
                 let _ = policy.store.delete(&artifact).await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use splai_dataflow::snapshots::{SnapshotPolicy, SnapshotStore, compact, recorded};
-use splai_events::{ArtifactRef, JobState, SnapshotWritten};
+use splai_events::{ArtifactRef, Envelope, Event, JobState, SnapshotWritten};
 use splai_ingest::log::Cause;
 
 use crate::scenarios::{Act, Harness, always, chain};
@@ -225,4 +225,26 @@ async fn the_log_is_compacted_automatically_behind_the_oldest_snapshot_kept() {
     h.start_scheduler();
     h.wait_job("across", JobState::Succeeded, Duration::from_secs(20)).await;
     assert_eq!(h.job_state("old").unwrap().state, JobState::Succeeded, "the read model keeps finished jobs");
+}
+
+/// A snapshot record a deposed leader wrote after a newer leader's lease (a leader paused past
+/// its lease that resumed) is not restored from: its state holds decisions nobody acted on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leaders_snapshot_record_is_left_out() {
+    let h = Harness::new(HashMap::new()).await;
+    let record = |epoch: Option<u64>, path: &str| {
+        let body = SnapshotWritten {
+            artifact: ArtifactRef { path: path.into(), sha256: "0".repeat(64), size_bytes: 1 },
+            format: 1,
+            positions: vec![],
+            events: 1,
+        };
+        Envelope { epoch, ..Envelope::new(path, 1, "system", Event::SnapshotWritten(body)) }
+    };
+    let lease = splai_dataflow::leadership::claim(2, "b", 10, 1);
+    let log = [record(Some(1), "before"), lease, record(Some(1), "stale"), record(Some(2), "new")];
+    h.writer.append(&log).await.unwrap();
+    let paths: Vec<String> =
+        recorded(&h.writer, None).await.unwrap().into_iter().map(|s| s.artifact.path).collect();
+    assert_eq!(paths, ["before", "new"]);
 }
