@@ -7,7 +7,6 @@
 //! time (an antijoin can emit +1 and −1 for one record).
 
 use std::cell::RefCell;
-use std::collections::hash_map::Entry;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -20,6 +19,7 @@ use timely::dataflow::operators::Exchange;
 use timely::dataflow::operators::probe::Handle as Probe;
 use timely::worker::{Config as WorkerConfig, Worker as TimelyWorker};
 
+use crate::ledger::Ledger;
 use crate::model::{
     Attempt, Budget, Fact, Job, JobStatus, Outcome, Scope, Tally, TaskStatus, Time, Tk, Worker,
 };
@@ -97,11 +97,11 @@ pub struct Engine {
     carried: Changes,
     /// Facts fed so far (how a caller tells whether a step has anything new).
     fed: u64,
-    /// Every fact in the inputs, consolidated per (fact, time): what a snapshot keeps, since the
+    /// Every fact in the inputs, consolidated per fact once its time closed: what a snapshot keeps, since the
     /// outputs are a function of it ([`Engine::inputs`], [`Engine::restored`]). Not kept by a
     /// windowed engine (`splai replay`, which takes no snapshot): it cost that replay ~10 % of its
     /// speed and ~15 % more memory.
-    ledger: Option<rustc_hash::FxHashMap<(Fact, Time), isize>>,
+    ledger: Option<Ledger>,
 }
 
 enum Core {
@@ -230,11 +230,7 @@ impl Engine {
         self.fed += 1;
         let t = time.max(self.now);
         if let Some(ledger) = &mut self.ledger {
-            match ledger.entry((fact.clone(), t)) {
-                Entry::Occupied(e) if *e.get() + diff == 0 => drop(e.remove()),
-                Entry::Occupied(mut e) => *e.get_mut() += diff,
-                Entry::Vacant(e) => drop(e.insert(diff)),
-            }
+            ledger.add(fact.clone(), t, diff);
         }
         if self.windowed {
             self.held.push((fact, t, diff));
@@ -253,10 +249,7 @@ impl Engine {
     /// Every fact in the inputs with its time and multiplicity, sorted: with [`Engine::now`],
     /// what rebuilds this engine ([`Engine::restored`]). None for a windowed engine.
     pub fn inputs(&self) -> Option<Vec<(Fact, Time, isize)>> {
-        let ledger = self.ledger.as_ref()?;
-        let mut facts: Vec<_> = ledger.iter().map(|((f, t), d)| (f.clone(), *t, *d)).collect();
-        facts.sort();
-        Some(facts)
+        Some(self.ledger.as_ref()?.facts(self.now))
     }
 
     /// An engine on `workers` timely workers ([`Engine::with_workers`]) holding `inputs` with every time before
@@ -309,6 +302,9 @@ impl Engine {
             Core::Threads(remote) => remote.start(t),
         }
         self.now = t;
+        if let Some(ledger) = &mut self.ledger {
+            ledger.close_before(t);
+        }
         self.started = true;
     }
 

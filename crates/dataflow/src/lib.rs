@@ -12,6 +12,7 @@ pub mod catch_up;
 pub mod driver;
 pub mod engine;
 pub mod leadership;
+mod ledger;
 pub mod model;
 pub mod operators;
 pub mod oracle;

@@ -77,6 +77,11 @@ impl Metrics {
         self.job_scope[at] = scope;
     }
 
+    /// The scope admitted `job` counts in.
+    pub fn scope_of(&self, job: Job) -> Option<Scope> {
+        self.job_scope.get(job as usize).copied()
+    }
+
     /// Take in a step's changes: the dataflow's tally counts, and runnable and running tasks.
     pub fn absorb(&mut self, changes: &Changes) {
         for (((scope, tally), count), diff) in &changes.metrics {
@@ -91,7 +96,7 @@ impl Metrics {
         let runnable = changes.runnable.iter().map(|(((job, _), _), diff)| (*job, Gauge::Runnable, *diff));
         let running = changes.active.iter().map(|(((job, _), _), diff)| (*job, Gauge::Running, *diff));
         for (job, gauge, diff) in runnable.chain(running) {
-            let Some(&scope) = self.job_scope.get(job as usize) else { continue };
+            let Some(scope) = self.scope_of(job) else { continue };
             let n = self.counts.entry((scope, gauge)).or_insert(0);
             *n = n.saturating_add_signed(diff as i64);
             self.changed.insert(scope);

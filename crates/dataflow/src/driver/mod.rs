@@ -391,8 +391,7 @@ impl Scheduler {
 
     /// Count `tally` in `job`'s metrics scope's window, from now.
     fn tally(&mut self, job: Job, tally: Tally) {
-        let info = &self.reg.jobs[job as usize];
-        let scope = self.metrics.scope(info.tenant, info.model.as_deref());
+        let Some(scope) = self.metrics.scope_of(job) else { return };
         metrics::Metrics::tally(&mut self.engine, scope, tally, self.now, self.opts.metrics.window_ms);
     }
 
