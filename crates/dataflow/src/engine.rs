@@ -91,6 +91,12 @@ pub struct Engine {
     windowed: bool,
     /// Windowed only: facts fed since the last step or for later, not yet in the dataflow.
     held: Vec<(Fact, Time, isize)>,
+    /// Not windowed: facts dated after the open time (a heartbeat's expiry, a backoff's end, a
+    /// metrics tally's window end), sent to the dataflow at their own times when the step that
+    /// reaches them starts. Given to the dataflow early, they wait in its batchers, which merge
+    /// everything still pending on every step: with a minute's metrics window at a high rate,
+    /// that was most of a step's work.
+    later: std::collections::BTreeMap<Time, Vec<(Fact, isize)>>,
     /// A step is under way ([`Engine::start_step`]) and not yet collected.
     started: bool,
     /// Changes of steps collected early, returned by the next [`Engine::finish_step`].
@@ -188,6 +194,7 @@ impl Engine {
             now: 0,
             windowed: false,
             held: Vec::new(),
+            later: Default::default(),
             started: false,
             carried: Changes::default(),
             fed: 0,
@@ -236,6 +243,10 @@ impl Engine {
             self.held.push((fact, t, diff));
             return;
         }
+        if t > self.now {
+            self.later.entry(t).or_default().push((fact, diff));
+            return;
+        }
         self.send(fact, t, diff);
     }
 
@@ -243,6 +254,22 @@ impl Engine {
         match &mut self.core {
             Core::Here(local) => local.send(fact, t, diff),
             Core::Threads(remote) => remote.pending.push((fact, t, diff)),
+        }
+    }
+
+    /// Whether it keeps its inputs (snapshots and retiring jobs need them; a windowed one does not).
+    pub fn keeps_inputs(&self) -> bool {
+        self.ledger.is_some()
+    }
+
+    /// Take every fact of `job` out of the inputs (a finished job leaves the state): those of
+    /// closed times now, future ones (a backoff's end) at their times. A windowed engine keeps no
+    /// ledger and retires nothing (`splai replay` keeps every job).
+    pub fn retire(&mut self, job: Job) {
+        let Some(facts) = self.ledger.as_ref().map(|l| l.of_job(job)) else { return };
+        let now = self.now;
+        for (fact, t, diff) in facts {
+            self.feed(fact, t.unwrap_or(now), -diff);
         }
     }
 
@@ -295,6 +322,13 @@ impl Engine {
                 } else {
                     self.held.push((fact, at, diff));
                 }
+            }
+        }
+        // Facts dated inside this step go in now, at their times.
+        let after = self.later.split_off(&t);
+        for (at, facts) in std::mem::replace(&mut self.later, after) {
+            for (fact, diff) in facts {
+                self.send(fact, at, diff);
             }
         }
         match &mut self.core {

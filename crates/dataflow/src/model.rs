@@ -113,6 +113,22 @@ pub enum Fact {
     Tally(Scope, Tally),
 }
 
+impl Fact {
+    /// The job this fact is about (`None`: a worker's or a metrics scope's).
+    pub fn job(&self) -> Option<Job> {
+        match self {
+            Fact::Task(tk, _)
+            | Fact::Edge(_, tk)
+            | Fact::Assigned(tk, _, _)
+            | Fact::Started(tk, _)
+            | Fact::Ended(tk, _, _)
+            | Fact::Backoff(tk) => Some(tk.0),
+            Fact::Cancelled(job) | Fact::Expired(job) => Some(*job),
+            Fact::Beat(..) | Fact::Leave(..) | Fact::Tally(..) => None,
+        }
+    }
+}
+
 /// A metrics scope: one (tenant, model) pair, numbered by the driver.
 pub type Scope = u32;
 

@@ -189,10 +189,10 @@ pub fn compute(facts: &BTreeSet<Fact>) -> Snapshot {
             let states = per_job.get(&job).cloned().unwrap_or_default();
             let status = if states.contains(&DeadLettered) {
                 JobStatus::Failed
-            } else if cancelled.contains(&job) {
-                JobStatus::Cancelled
             } else if !states.is_empty() && states.iter().all(|s| *s == Succeeded) {
                 JobStatus::Succeeded
+            } else if cancelled.contains(&job) {
+                JobStatus::Cancelled
             } else if expired.contains(&job) {
                 JobStatus::Failed
             } else if states.iter().any(|s| matches!(s, Assigned | Running | Succeeded | Failed)) {

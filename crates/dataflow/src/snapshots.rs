@@ -123,6 +123,7 @@ pub async fn restore_newest(
             tracing::warn!(path, format = snapshot.format, "snapshot skipped: another format version");
             continue;
         }
+        let started = std::time::Instant::now();
         let bytes = match store.get(&snapshot.artifact).await {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -130,6 +131,7 @@ pub async fn restore_newest(
                 continue;
             }
         };
+        let read = started.elapsed();
         match Scheduler::restore_on(opts.clone(), &bytes, workers) {
             Ok(mut scheduler) => {
                 scheduler.replay_tail();
@@ -138,6 +140,9 @@ pub async fn restore_newest(
                     path,
                     events = snapshot.events,
                     offsets,
+                    bytes = bytes.len(),
+                    read_ms = read.as_millis() as u64,
+                    restore_ms = (started.elapsed() - read).as_millis() as u64,
                     "scheduler restored from its snapshot"
                 );
                 return Some((scheduler, positions, snapshot.events));

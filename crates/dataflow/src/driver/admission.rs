@@ -99,6 +99,12 @@ impl Admission {
         self.held.remove(&job);
     }
 
+    /// Finished `job` leaves the state (it was closed when it finished).
+    pub fn forget(&mut self, job: Job) {
+        self.held.remove(&job);
+        self.open_jobs.remove(&job);
+    }
+
     pub fn has_held(&self) -> bool {
         !self.held.is_empty()
     }

@@ -22,6 +22,12 @@ use crate::model::{Attempt, Budget, Fact, Job, JobStatus, Outcome, Time, Tk, Wor
 
 pub fn apply(s: &mut Scheduler, e: &Envelope, out: &mut Vec<Envelope>) {
     let tk = attempt_task(s, e);
+    if tk.is_none()
+        && let Some(job_id) = super::retire::named_job(e)
+        && let Some((job, status)) = s.reg.own_retired(&e.tenant, job_id)
+    {
+        return super::retire::apply(s, e, job, status, out);
+    }
     if let Some(cause) = waits_for(s, e, tk) {
         if s.parking.park(cause, e) {
             return;
@@ -226,6 +232,11 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         }
         Event::AttemptFailed(a) => {
             if let Some((tk, st)) = current_open(s, tk, a.attempt.attempt) {
+                // Stopped because the scheduler said so (its job was cancelled or ran out of
+                // time): not the task's failure, so it spends no retry and dead-letters nothing.
+                if a.revoked.is_some() {
+                    return end_attempt(s, tk, st, Outcome::Lost, a.error.clone(), false);
+                }
                 let outcome = if a.retryable { Outcome::Failed } else { Outcome::Fatal };
                 end_attempt(s, tk, st, outcome, a.error.clone(), true);
             }
@@ -425,7 +436,7 @@ fn end_attempt(
 }
 
 /// A control record that cannot act: a dead letter with the reason.
-fn refuse(s: &mut Scheduler, e: &Envelope, reason: String, out: &mut Vec<Envelope>) {
+pub(super) fn refuse(s: &mut Scheduler, e: &Envelope, reason: String, out: &mut Vec<Envelope>) {
     dead_letter(s, e, format!("refused:{}", e.id), reason, out);
 }
 
@@ -555,7 +566,7 @@ fn withdraw(s: &mut Scheduler, job: Job, reason: &str) -> bool {
     }
     s.controls.cancel(job, reason);
     s.engine.feed(Fact::Cancelled(job), s.now, 1);
-    s.admission.set_open(job, s.reg.jobs[job as usize].tenant, false);
+    s.admission.set_open(job, s.reg.job(job).tenant, false);
     true
 }
 
@@ -571,10 +582,10 @@ pub(super) fn decide_held(s: &mut Scheduler, out: &mut Vec<Envelope>) {
         .filter(|&job| s.view.job(job) == Some(JobStatus::Queued) && !s.controls.is_cancelled(job))
         .collect();
     for &job in &held {
-        s.admission.set_open(job, s.reg.jobs[job as usize].tenant, false);
+        s.admission.set_open(job, s.reg.job(job).tenant, false);
     }
     for job in held {
-        let info = &s.reg.jobs[job as usize];
+        let info = s.reg.job(job);
         let (tenant, job_id) = (info.tenant, info.id.clone());
         let name = s.reg.tenants[tenant as usize].clone();
         let limits = s.opts.admission.of(&name);
@@ -740,7 +751,7 @@ pub(super) fn placement_of(
 /// sub-DAG) with their retry budgets and the edges from their parents.
 pub(super) fn add_tasks(s: &mut Scheduler, job: crate::model::Job, range: std::ops::Range<usize>) {
     let now = s.now;
-    let info = &s.reg.jobs[job as usize];
+    let info = s.reg.job(job);
     let mut facts = Vec::new();
     for i in range {
         let t = &info.dag.tasks[i];
@@ -787,7 +798,7 @@ fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
 
 /// Give dead-lettered tasks (one, or all of the job's) a fresh retry budget.
 fn requeue(s: &mut Scheduler, job: crate::model::Job, task_id: Option<&str>) {
-    let n = s.reg.jobs[job as usize].dag.tasks.len() as u32;
+    let n = s.reg.job(job).dag.tasks.len() as u32;
     let now = s.now;
     for t in 0..n {
         let tk = (job, t);

@@ -54,6 +54,25 @@ pub struct Attempts {
 }
 
 impl Attempts {
+    /// Forget finished `job`'s `tasks` tasks (none open). Deadlines still queued for them find
+    /// no current attempt when due and are skipped.
+    pub fn forget_job(&mut self, job: crate::model::Job, tasks: u32) {
+        for t in 0..tasks {
+            let tk = (job, t);
+            let last = self.current.get(&tk).map_or(0, |c| c.attempt);
+            for attempt in 1..=last {
+                self.orphaned.remove(&(tk, attempt));
+                self.revoked.remove(&(tk, attempt));
+                self.missed.remove(&(tk, attempt));
+            }
+            self.errors.remove(&tk);
+            self.failed.remove(&tk);
+        }
+        self.current.remove_job(job);
+        self.artifacts.remove_job(job);
+        self.budget.remove_job(job);
+    }
+
     /// `tk`'s current attempt (the latest assigned).
     pub fn current(&self, tk: Tk) -> Option<AttemptState> {
         self.current.get(&tk).copied()
@@ -77,9 +96,17 @@ impl Attempts {
     pub fn end(&mut self, tk: Tk) {
         if let Some(cur) = self.current.get_mut(&tk) {
             cur.ended = true;
-            let (worker, attempt) = (cur.worker, cur.attempt);
+            let (worker, attempt, deadline) = (cur.worker, cur.attempt, cur.deadline);
             self.missed.remove(&(tk, attempt));
             self.close(tk, worker);
+            // Its timeout can no longer fire: not kept until its deadline (a task timeout is
+            // minutes, so at a high rate that would be most attempts of the last minutes).
+            if let Some(due) = self.timeouts.get_mut(&deadline) {
+                due.retain(|d| *d != (tk, attempt));
+                if due.is_empty() {
+                    self.timeouts.remove(&deadline);
+                }
+            }
         }
     }
 

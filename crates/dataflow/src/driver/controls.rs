@@ -85,6 +85,22 @@ impl JobControls {
         expired
     }
 
+    /// Finished `job` leaves the state; `deadline`: the one it was given, if any. Its archive
+    /// stays (a retired job reads archived as any other).
+    pub fn forget(&mut self, job: Job, deadline: Option<Time>) {
+        self.cancelled.remove(&job);
+        self.refused.remove(&job);
+        self.expired.remove(&job);
+        if let Some(at) = deadline
+            && let Some(jobs) = self.deadlines.get_mut(&at)
+        {
+            jobs.retain(|j| *j != job);
+            if jobs.is_empty() {
+                self.deadlines.remove(&at);
+            }
+        }
+    }
+
     pub fn is_expired(&self, job: Job) -> bool {
         self.expired.contains(&job)
     }

@@ -10,7 +10,7 @@ use super::Scheduler;
 use crate::model::{Attempt, Job, JobStatus, TaskStatus, Tk};
 
 fn envelope(s: &Scheduler, id: String, job: Job, event: Event) -> Envelope {
-    let info = &s.reg.jobs[job as usize];
+    let info = s.reg.job(job);
     Envelope::new(id, s.now, s.reg.tenants[info.tenant as usize].clone(), event)
         .with_traceparent(info.traceparent.clone())
 }
@@ -39,7 +39,7 @@ fn job_state_name(status: JobStatus) -> JobState {
 }
 
 pub fn admitted(s: &Scheduler, job: Job, out: &mut Vec<Envelope>) {
-    let info = &s.reg.jobs[job as usize];
+    let info = s.reg.job(job);
     let deadline_ms = info.timeout_s.map(|t| info.admitted_at + u64::from(t) * 1000);
     let event = Event::JobAdmitted(JobAdmitted {
         job_id: info.id.clone(),
@@ -117,16 +117,11 @@ fn dead_reason(s: &Scheduler, tk: Tk) -> String {
 }
 
 pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envelope>) {
-    let info = &s.reg.jobs[job as usize];
+    let info = s.reg.job(job);
     if let Some(why) = s.controls.archived(job) {
         // Archived is the last word, whatever its tasks did after.
-        let event = Event::JobStateChanged(JobStateChanged {
-            job_id: info.id.clone(),
-            state: JobState::Archived,
-            reason: Some(why.to_string()),
-            failed_task: None,
-        });
-        out.push(envelope(s, format!("job:{}:Archived", info.id), job, event));
+        let tenant = &s.reg.tenants[info.tenant as usize];
+        out.push(archived(s, tenant, &info.id, why.to_string(), info.traceparent.clone()));
         return;
     }
     let (reason, failed_task) = match status {
@@ -159,6 +154,23 @@ pub fn job_state(s: &Scheduler, job: Job, status: JobStatus, out: &mut Vec<Envel
     let event =
         Event::JobStateChanged(JobStateChanged { job_id: info.id.clone(), state, reason, failed_task });
     out.push(envelope(s, format!("job:{}:{state:?}", info.id), job, event));
+}
+
+/// `tenant`'s job `job_id` reads archived from now on (`why`).
+pub fn archived(
+    s: &Scheduler,
+    tenant: &str,
+    job_id: &str,
+    why: String,
+    traceparent: Option<String>,
+) -> Envelope {
+    let event = Event::JobStateChanged(JobStateChanged {
+        job_id: job_id.to_string(),
+        state: JobState::Archived,
+        reason: Some(why),
+        failed_task: None,
+    });
+    Envelope::new(format!("job:{job_id}:Archived"), s.now, tenant, event).with_traceparent(traceparent)
 }
 
 pub fn revoke(s: &mut Scheduler, tk: Tk, attempt: Attempt, reason: RevokeReason, out: &mut Vec<Envelope>) {

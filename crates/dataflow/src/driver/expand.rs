@@ -21,7 +21,7 @@ pub(super) fn expand(
     a: &AttemptSucceeded,
     out: &mut Vec<Envelope>,
 ) -> Result<(), String> {
-    let (job, info) = (tk.0, &s.reg.jobs[tk.0 as usize]);
+    let (job, info) = (tk.0, s.reg.job(tk.0));
     let by = &info.dag.tasks[tk.1 as usize];
     let Some(spec) = &by.expand else { return Ok(()) };
     // The rules every DAG obeys, then the policy gate, which judged the job's tasks at admission.
@@ -73,7 +73,7 @@ pub(super) fn expand(
     let (job_id, by_id) = (info.id.clone(), by.id.clone());
     let total = dag.tasks.len();
     s.reg.replace_dag(job, dag);
-    s.reg.jobs[job as usize].placement.extend(placements);
+    s.reg.job_mut(job).placement.extend(placements);
     add_tasks(s, job, old..total);
     for (parent, child) in gained {
         if let Some(parent) = s.reg.task_of(job, &parent) {
@@ -84,7 +84,7 @@ pub(super) fn expand(
         s.parking.release(&Cause::task(tenant, &job_id, id));
     }
     if s.mode.live {
-        let dag = s.reg.jobs[job as usize].dag.clone();
+        let dag = s.reg.job(job).dag.clone();
         let expanded =
             JobExpanded { job_id, task_id: by_id, attempt: a.attempt.attempt, added, dag, fallback_reason };
         out.push(super::emit::expanded(s, job, expanded));

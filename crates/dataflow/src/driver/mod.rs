@@ -16,6 +16,7 @@ mod placement;
 mod ready;
 mod registry;
 mod replay_latency;
+mod retire;
 mod snapshot;
 mod task_map;
 mod unconfirmed;
@@ -156,6 +157,8 @@ pub struct Scheduler {
     /// Events waiting for their job's admission, their task's appending or their attempt's
     /// assignment.
     parking: Parking,
+    /// Finished jobs about to leave the state.
+    retiring: retire::Retiring,
     replay_latency: ReplayLatency,
     now: Time,
     mode: Mode,
@@ -206,6 +209,7 @@ impl Scheduler {
             metrics: metrics::Metrics::default(),
             controls: JobControls::default(),
             parking: Parking::default(),
+            retiring: retire::Retiring::default(),
             replay_latency: ReplayLatency::default(),
             now: 0,
             mode: Mode::default(),
@@ -244,6 +248,9 @@ impl Scheduler {
         self.requeue_runnable();
         self.emit_states(&mut out);
         self.metrics.records(self.now, self.opts.metrics, &self.reg.tenants, true, &mut out);
+        // Their final states are written now: the jobs that finished in the replay retire.
+        self.find_finished();
+        self.retire_finished();
         out
     }
 
@@ -322,6 +329,7 @@ impl Scheduler {
             placement::place(self, out);
             self.review_waiting(out);
             self.metrics.records(self.now, self.opts.metrics, &self.reg.tenants, false, out);
+            self.retire_finished();
             self.fed_at_tick = self.engine.fed();
         } else {
             self.replay_latency.close_step(&changes.runnable_timed, &mut self.stats);
@@ -382,7 +390,10 @@ impl Scheduler {
                 _ => {}
             }
             let open = matches!(status, JobStatus::Queued | JobStatus::Running);
-            self.admission.set_open(job, self.reg.jobs[job as usize].tenant, open);
+            self.admission.set_open(job, self.reg.job(job).tenant, open);
+            if retire::retires(status) {
+                self.retiring.finished(job);
+            }
             if self.mode.live {
                 emit::job_state(self, job, status, out);
             }
@@ -397,7 +408,7 @@ impl Scheduler {
 
     /// The metrics scope `job` counts in (at its admission).
     fn enter_scope(&mut self, job: Job) {
-        let info = &self.reg.jobs[job as usize];
+        let info = self.reg.job(job);
         let scope = self.metrics.scope(info.tenant, info.model.as_deref());
         self.metrics.enter(job, scope);
         metrics::Metrics::tally(
@@ -477,16 +488,17 @@ impl Scheduler {
     }
 
     /// Every job's admission and current state, with deterministic ids (see [`Scheduler::go_live`]).
+    /// Retired jobs are not among them: they retired live, after their final states were written.
     fn emit_states(&mut self, out: &mut Vec<Envelope>) {
-        for j in 0..self.reg.jobs.len() as Job {
-            if self.controls.is_refused(j) {
-                continue; // its rejection is among `rejected`
+        for j in 0..self.reg.job_numbers() {
+            if !self.reg.is_held(j) || self.controls.is_refused(j) {
+                continue; // retired, or its rejection is among `rejected`
             }
             emit::admitted(self, j, out);
             if let Some(status) = self.view.job(j) {
                 emit::job_state(self, j, status, out);
             }
-            for t in 0..self.reg.jobs[j as usize].dag.tasks.len() as u32 {
+            for t in 0..self.reg.job(j).dag.tasks.len() as u32 {
                 if let Some((status, attempt)) = self.view.task((j, t)) {
                     emit::task_state(self, (j, t), status, attempt, out);
                 }
@@ -496,17 +508,25 @@ impl Scheduler {
         out.extend(self.reg.denied.values().cloned());
     }
 
-    /// Every admitted job's and task's state now (jobs a `job_refused` withdrew are not admitted).
+    /// Every admitted job's state now (jobs a `job_refused` withdrew are not admitted), and the
+    /// states of the tasks of jobs not finished: a succeeded or cancelled job's tasks leave the
+    /// state once nothing of it is open, at a step replay and live need not share.
     pub fn states(&self) -> States {
         let mut states = States::default();
-        for (j, info) in self.reg.jobs.iter().enumerate() {
-            let j = j as Job;
+        for ((tenant, id), status) in self.reg.retired_named() {
+            states.jobs.insert((tenant.to_string(), id.to_string()), status);
+        }
+        for (j, info) in self.reg.held_jobs() {
             if self.controls.is_refused(j) {
                 continue;
             }
             let tenant = &self.reg.tenants[info.tenant as usize];
-            if let Some(status) = self.view.job(j) {
+            let status = self.view.job(j);
+            if let Some(status) = status {
                 states.jobs.insert((tenant.clone(), info.id.clone()), status);
+            }
+            if status.is_some_and(retire::retires) {
+                continue;
             }
             for (t, task) in info.dag.tasks.iter().enumerate() {
                 if let Some(st) = self.view.task((j, t as u32)) {
@@ -517,14 +537,24 @@ impl Scheduler {
         states
     }
 
-    /// Job status by id (tests, tools).
+    /// Job status by id (tests, tools); a retired job's final one.
     pub fn job_status(&self, job_id: &str) -> Option<JobStatus> {
-        self.reg.jobs_named(job_id).next().and_then(|j| self.view.job(j))
+        let retired = || self.reg.retired_named().find(|((_, id), _)| *id == job_id).map(|(_, st)| st);
+        self.reg.jobs_named(job_id).next().and_then(|j| self.view.job(j)).or_else(retired)
     }
 
-    /// `tenant`'s job `job_id` status.
+    /// `tenant`'s job `job_id` status; a retired job's final one.
     pub fn job_status_in(&self, tenant: &str, job_id: &str) -> Option<JobStatus> {
-        self.reg.own_job(tenant, job_id).and_then(|j| self.view.job(j))
+        match self.reg.own_job(tenant, job_id) {
+            Some(j) => self.view.job(j),
+            None => self.reg.own_retired(tenant, job_id).map(|(_, st)| st),
+        }
+    }
+
+    /// Jobs held in the state (admitted and not retired) and jobs retired.
+    pub fn job_counts(&self) -> (usize, usize) {
+        let held = self.reg.held_jobs().count();
+        (held, self.reg.job_numbers() as usize - held)
     }
 
     /// Task status and attempt by ids (tests, tools).
@@ -545,7 +575,7 @@ impl Scheduler {
             return;
         }
         if self.view.runnable(tk).is_some() && !self.pending.contains(tk) {
-            let job = &self.reg.jobs[tk.0 as usize];
+            let job = self.reg.job(tk.0);
             self.ready.insert(tk, job.priority, job.tenant, job.admitted_at);
         } else {
             self.ready.remove(tk);
@@ -564,7 +594,7 @@ impl Scheduler {
     fn running_per_tenant(&self) -> std::collections::HashMap<u32, u32> {
         let mut running = std::collections::HashMap::new();
         for tk in self.view.active_tasks().chain(self.pending.iter().map(|(tk, _)| tk)) {
-            *running.entry(self.reg.jobs[tk.0 as usize].tenant).or_insert(0) += 1;
+            *running.entry(self.reg.job(tk.0).tenant).or_insert(0) += 1;
         }
         running
     }

@@ -51,6 +51,14 @@ impl Pending {
         self.unconfirmed.forget(tk, attempt);
     }
 
+    /// Finished `job`'s `tasks` tasks: no decision of theirs is written again.
+    pub fn forget_job(&mut self, job: crate::model::Job, tasks: u32) {
+        for t in 0..tasks {
+            self.decided.remove(&(job, t));
+            self.unconfirmed.drop_task((job, t));
+        }
+    }
+
     pub fn contains(&self, tk: Tk) -> bool {
         self.decided.contains_key(&tk)
     }

@@ -23,7 +23,7 @@ pub struct Explanation {
 }
 
 pub(super) fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
-    let job = &s.reg.jobs[tk.0 as usize];
+    let job = s.reg.job(tk.0);
     let task = &job.dag.tasks[tk.1 as usize];
     Candidate {
         tk,
@@ -48,7 +48,7 @@ pub(super) fn candidate(s: &Scheduler, tk: Tk, attempt: u32) -> Candidate {
 pub fn worker_views(s: &Scheduler) -> Vec<WorkerView> {
     let mut reserved: HashMap<Worker, i64> = HashMap::default();
     for (tk, w) in s.pending.iter() {
-        let slots = s.reg.jobs[tk.0 as usize].dag.tasks[tk.1 as usize].requirements.cpu_slots.max(1);
+        let slots = s.reg.job(tk.0).dag.tasks[tk.1 as usize].requirements.cpu_slots.max(1);
         *reserved.entry(w).or_insert(0) += i64::from(slots);
     }
     s.view
@@ -130,7 +130,7 @@ pub fn place(s: &mut Scheduler, out: &mut Vec<Envelope>) {
 /// Every parent's artifact is known (always true once parents succeeded; guards a replay that
 /// saw a success without its artifact).
 pub(super) fn inputs_ready(s: &Scheduler, tk: Tk) -> bool {
-    let job = &s.reg.jobs[tk.0 as usize];
+    let job = s.reg.job(tk.0);
     job.dag.tasks[tk.1 as usize]
         .parents
         .iter()
@@ -139,7 +139,7 @@ pub(super) fn inputs_ready(s: &Scheduler, tk: Tk) -> bool {
 
 /// A placement the policy gate constrained is recorded as a `PolicyDecision` on `job-events`.
 fn policy_decision(s: &Scheduler, tk: Tk, worker: Worker) -> Option<Envelope> {
-    let job = &s.reg.jobs[tk.0 as usize];
+    let job = s.reg.job(tk.0);
     let placement = job.placement.get(tk.1 as usize)?;
     let rule = placement.rule.clone()?;
     let task = &job.dag.tasks[tk.1 as usize];
@@ -164,7 +164,7 @@ fn policy_decision(s: &Scheduler, tk: Tk, worker: Worker) -> Option<Envelope> {
 }
 
 fn assign_envelope(s: &Scheduler, tk: Tk, attempt: u32, worker: Worker) -> Envelope {
-    let job = &s.reg.jobs[tk.0 as usize];
+    let job = s.reg.job(tk.0);
     let task = &job.dag.tasks[tk.1 as usize];
     let inputs = task
         .inputs

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use splai_events::{Dag, DataClassification, Envelope, JobType, Priority, WorkerRegistered};
 
 use crate::assign::Pool;
-use crate::model::{Job, Time, Tk, Worker};
+use crate::model::{Job, JobStatus, Time, Tk, Worker};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct JobInfo {
@@ -66,7 +66,11 @@ fn pool_id(executor: &str, pool: Pool, model: &str) -> String {
 
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
-    pub jobs: Vec<JobInfo>,
+    /// Admitted jobs by number; `None` once retired (finished: see [`Registry::retire`]).
+    jobs: Vec<Option<Box<JobInfo>>>,
+    /// Retired jobs' final states: their number stays taken, their id too (a job id is used
+    /// once), but nothing else of them is kept.
+    retired: HashMap<Job, JobStatus>,
     /// Jobs by (tenant, id): two tenants may use one id. Ids inline when short, so a probe
     /// compares them without chasing a pointer.
     job_index: HashMap<(u32, CompactString), Job>,
@@ -135,30 +139,82 @@ impl Registry {
         Some(reason)
     }
 
-    /// `tenant`'s job `id`: another tenant's job of that id is, to it, no job at all.
+    /// `tenant`'s job `id`, if admitted and not retired: another tenant's job of that id is, to
+    /// it, no job at all.
     pub fn own_job(&self, tenant: &str, id: &str) -> Option<Job> {
+        self.own_job_number(tenant, id).filter(|j| self.is_held(*j))
+    }
+
+    /// `tenant`'s job `id` retired, and its final state.
+    pub fn own_retired(&self, tenant: &str, id: &str) -> Option<(Job, JobStatus)> {
+        let j = self.own_job_number(tenant, id)?;
+        Some((j, *self.retired.get(&j)?))
+    }
+
+    fn own_job_number(&self, tenant: &str, id: &str) -> Option<Job> {
         let t = *self.tenant_index.get(tenant)?;
         self.job_index.get(&(t, CompactString::from(id))).copied()
     }
 
-    /// Every tenant's job `id` (a heartbeat names attempts without their tenant).
+    /// Every tenant's job `id` not retired (a heartbeat names attempts without their tenant).
     pub fn jobs_named<'a>(&'a self, id: &'a str) -> impl Iterator<Item = Job> + 'a {
         (0..self.tenants.len() as u32)
             .filter_map(move |t| self.job_index.get(&(t, CompactString::from(id))).copied())
+            .filter(|j| self.is_held(*j))
+    }
+
+    /// Whether job number `j` is admitted and not retired.
+    pub fn is_held(&self, j: Job) -> bool {
+        self.jobs.get(j as usize).is_some_and(Option::is_some)
+    }
+
+    /// Admitted job `j` (not retired: a retired job's number is kept nowhere but here).
+    pub fn job(&self, j: Job) -> &JobInfo {
+        self.jobs[j as usize].as_deref().expect("a retired job's number is not kept")
+    }
+
+    pub fn job_mut(&mut self, j: Job) -> &mut JobInfo {
+        self.jobs[j as usize].as_deref_mut().expect("a retired job's number is not kept")
+    }
+
+    /// How many job numbers were given (retired ones too).
+    pub fn job_numbers(&self) -> Job {
+        self.jobs.len() as Job
+    }
+
+    /// The jobs held (admitted, not retired), by number.
+    pub fn held_jobs(&self) -> impl Iterator<Item = (Job, &JobInfo)> {
+        self.jobs.iter().enumerate().filter_map(|(j, info)| Some((j as Job, info.as_deref()?)))
+    }
+
+    /// Retired jobs by (tenant, id), with their final states (tests and tools: a scan).
+    pub fn retired_named(&self) -> impl Iterator<Item = ((&str, &str), JobStatus)> + '_ {
+        self.job_index.iter().filter_map(|((t, id), j)| {
+            Some(((self.tenants[*t as usize].as_str(), id.as_str()), *self.retired.get(j)?))
+        })
+    }
+
+    /// Forget finished job `j` but its id, tenant and final state; its `JobInfo` (what a restart
+    /// needs to tell anyone about it) is returned.
+    pub fn retire(&mut self, j: Job, status: JobStatus) -> Option<Box<JobInfo>> {
+        let info = self.jobs.get_mut(j as usize)?.take()?;
+        self.tasks_by_id[j as usize] = Box::default();
+        self.retired.insert(j, status);
+        Some(info)
     }
 
     pub fn add_job(&mut self, info: JobInfo) -> Job {
         let j = self.jobs.len() as Job;
         self.job_index.insert((info.tenant, info.id.as_str().into()), j);
         self.tasks_by_id.push(task_index(&info.dag));
-        self.jobs.push(info);
+        self.jobs.push(Some(Box::new(info)));
         j
     }
 
     /// `job`'s DAG grew at run time: `dag` keeps its tasks' order and appends new ones.
     pub fn replace_dag(&mut self, job: Job, dag: Dag) {
         self.tasks_by_id[job as usize] = task_index(&dag);
-        self.jobs[job as usize].dag = dag;
+        self.job_mut(job).dag = dag;
     }
 
     pub fn task(&self, tenant: &str, job_id: &str, task_id: &str) -> Option<Tk> {
@@ -173,7 +229,7 @@ impl Registry {
     }
 
     pub fn task_ids(&self, tk: Tk) -> (&str, &str) {
-        let job = &self.jobs[tk.0 as usize];
+        let job = self.job(tk.0);
         (&job.id, &job.dag.tasks[tk.1 as usize].id)
     }
 

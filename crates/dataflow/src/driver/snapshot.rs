@@ -21,7 +21,7 @@ use crate::model::{Fact, Time};
 
 const MAGIC: &[u8] = b"SPLAI-SNAPSHOT";
 /// Bumped whenever what a snapshot holds changes shape: an older one is refused, not misread.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -54,6 +54,7 @@ struct Out<'a> {
     metrics: &'a metrics::Metrics,
     controls: &'a JobControls,
     parking: &'a Parking,
+    retiring: &'a super::retire::Retiring,
     mode: Mode,
     has_news: bool,
 }
@@ -74,6 +75,7 @@ struct In {
     metrics: metrics::Metrics,
     controls: JobControls,
     parking: Parking,
+    retiring: super::retire::Retiring,
     mode: Mode,
     has_news: bool,
 }
@@ -95,6 +97,7 @@ impl Scheduler {
             metrics: &self.metrics,
             controls: &self.controls,
             parking: &self.parking,
+            retiring: &self.retiring,
             mode: self.mode,
             has_news: self.has_news(),
         };
@@ -133,6 +136,7 @@ impl Scheduler {
         s.metrics = state.metrics;
         s.controls = state.controls;
         s.parking = state.parking;
+        s.retiring = state.retiring;
         // Facts at or after the engine's first open time were not stepped yet, and still are
         // not: the rebuilt engine holds them for its next step, as the original did.
         s.mode = Mode { pipelined: false, ..state.mode };

@@ -41,6 +41,13 @@ impl<V> TaskMap<V> {
         self.jobs.get_mut(tk.0 as usize)?.get_mut(tk.1 as usize)?.take()
     }
 
+    /// Drop every value of `job`'s tasks (its slot stays, empty).
+    pub fn remove_job(&mut self, job: Job) {
+        if let Some(tasks) = self.jobs.get_mut(job as usize) {
+            *tasks = Vec::new();
+        }
+    }
+
     /// The values of `job`'s tasks, in task order.
     pub fn of_job(&self, job: Job) -> impl Iterator<Item = (Tk, &V)> {
         let tasks = self.jobs.get(job as usize).map(Vec::as_slice).unwrap_or_default();

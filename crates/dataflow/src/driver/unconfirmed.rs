@@ -36,6 +36,11 @@ impl Unconfirmed {
         }
     }
 
+    /// Forget `tk`'s decision, whichever attempt (its job finished and left the state).
+    pub fn drop_task(&mut self, tk: Tk) {
+        self.sent.remove(&tk);
+    }
+
     /// Forget the decision for `tk`'s `attempt` (it is withdrawn: the attempt was told to stop).
     pub fn forget(&mut self, tk: Tk, attempt: Attempt) {
         if self.sent.get(&tk).is_some_and(|(a, _, _)| *a == attempt) {

@@ -147,6 +147,17 @@ impl View {
     pub fn job(&self, job: Job) -> Option<JobStatus> {
         self.jobs.get(&job).copied()
     }
+
+    /// Finished `job` (`tasks` tasks, none runnable or active) leaves the view; the dataflow's
+    /// retractions of its states that follow find nothing to remove.
+    pub fn forget_job(&mut self, job: Job, tasks: u32) {
+        for t in 0..tasks {
+            self.runnable.remove(&(job, t));
+            self.active.remove(&(job, t));
+        }
+        self.tasks.remove_job(job);
+        self.jobs.remove(&job);
+    }
 }
 
 #[cfg(test)]

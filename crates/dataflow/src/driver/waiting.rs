@@ -50,6 +50,16 @@ struct Why {
     unplaceable: bool,
 }
 
+impl Waiting {
+    /// Finished `job`'s `tasks` tasks wait for nothing any more.
+    pub fn forget_job(&mut self, job: crate::model::Job, tasks: u32) {
+        for t in 0..tasks {
+            self.shown.remove(&(job, t));
+            self.given_up.remove(&(job, t));
+        }
+    }
+}
+
 impl Scheduler {
     /// Look at the waiting tasks (at most once per [`REVIEW_MS`]); say why they wait, and give up
     /// on those unplaceable past the timeout.
@@ -160,7 +170,7 @@ impl Scheduler {
     }
 
     fn job_envelope(&self, id: String, job: crate::model::Job, event: Event) -> Envelope {
-        let info = &self.reg.jobs[job as usize];
+        let info = self.reg.job(job);
         Envelope::new(id, self.now, self.reg.tenants[info.tenant as usize].clone(), event)
             .with_traceparent(info.traceparent.clone())
     }

@@ -1,5 +1,6 @@
-//! `job_states(job)`: Failed if a task is dead-lettered; else Cancelled if the user cancelled it;
-//! else Succeeded when every task succeeded; else Failed if its deadline passed
+//! `job_states(job)`: Failed if a task is dead-lettered; else Succeeded when every task succeeded
+//! (a cancel that comes after the work is done changes nothing, so a finished job's state is
+//! final); else Cancelled if the user cancelled it; else Failed if its deadline passed
 //! (`deadline_exceeded`); else Running once any task got past Runnable; else Queued.
 
 use super::C;
@@ -27,10 +28,10 @@ pub fn job_states<'s>(
         let tasks = || live().filter_map(|m| if let Mark::Task(s) = m { Some(s) } else { None });
         let status = if tasks().any(|s| s == DeadLettered) {
             JobStatus::Failed
-        } else if live().any(|m| m == Mark::Cancelled) {
-            JobStatus::Cancelled
         } else if tasks().next().is_some() && tasks().all(|s| s == Succeeded) {
             JobStatus::Succeeded
+        } else if live().any(|m| m == Mark::Cancelled) {
+            JobStatus::Cancelled
         } else if live().any(|m| m == Mark::Expired) {
             JobStatus::Failed
         } else if tasks().any(|s| matches!(s, Assigned | Running | Succeeded | Failed)) {

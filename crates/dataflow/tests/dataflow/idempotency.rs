@@ -2,7 +2,7 @@
 //! item 10): the scheduler rejects the repeat's id naming the job that took the key, as REST's
 //! 200 replay or 409 conflict does. Virtual time, the real driver.
 
-use crate::support::{at_as, live, options};
+use crate::support::{at_as, dead_letters, live, options};
 use splai_dataflow::Scheduler;
 use splai_events::{Envelope, Event, JobRejected, JobRequest};
 
@@ -67,16 +67,6 @@ fn replay_answers_the_repeat_the_same_way() {
     let snapshot = s.go_live();
     let r = rejection(&snapshot, "retry").expect("the go-live snapshot re-emits the answer");
     assert_eq!(r.duplicate_of.as_deref(), Some("first"));
-}
-
-/// The dead letters among `out`: their reasons.
-fn dead_letters(out: &[Envelope]) -> Vec<String> {
-    out.iter()
-        .filter_map(|e| match &e.event {
-            Event::DeadLetter(d) => Some(d.reason.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn bad(id: &str) -> Event {

@@ -16,6 +16,7 @@ mod metrics_stream;
 mod not_held;
 mod oracle;
 mod own_decisions;
+mod retire;
 mod same_step;
 mod scenarios;
 mod snapshot_restart;

@@ -105,6 +105,16 @@ pub fn assigned(out: &[Envelope]) -> Vec<Assign> {
     v
 }
 
+/// The dead letters among `out`: their reasons.
+pub fn dead_letters(out: &[Envelope]) -> Vec<String> {
+    out.iter()
+        .filter_map(|e| match &e.event {
+            Event::DeadLetter(d) => Some(d.reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `attempt` succeeded on `worker`, with a small artifact of its own.
 pub fn succeeded(attempt: AttemptId, worker: &str) -> Event {
     let path = format!("acme/{}/{}/{}/output.json", attempt.job_id, attempt.task_id, attempt.attempt);
