@@ -32,6 +32,10 @@ pub struct ReportArgs {
     /// Jobs (10-task chains) in the replay log.
     #[arg(long, default_value_t = 100_000)]
     pub replay_jobs: u32,
+    /// Histories (jobs) for the scheduler's start-to-live figures; the first is the base the
+    /// others are compared with. 1000000 takes ~20 minutes and ~12 GB.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000, 100_000])]
+    pub recovery_history: Vec<u32>,
 }
 
 /// One measured line of the headline table.
@@ -375,6 +379,35 @@ async fn inference_scale(r: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `splai bench recovery` at each history size: start to live from a snapshot, against the
+/// first (smallest) size, and the full replay's figure beside it.
+fn recovery(r: &mut Report, args: &ReportArgs) -> anyhow::Result<()> {
+    let sizes = if args.quick { vec![1_000, 3_000] } else { args.recovery_history.clone() };
+    let mut base = None;
+    let (mut commands, mut outputs) = (Vec::new(), String::new());
+    for n in sizes {
+        let a = self::args(&["bench", "recovery", "--history", &n.to_string()]);
+        let text = run_self(&a)?;
+        let from_snapshot = kv(&text, "from_snapshot_s").unwrap_or(f64::NAN);
+        let replay = kv(&text, "full_replay_s").unwrap_or(f64::NAN);
+        let base_s = *base.get_or_insert(from_snapshot);
+        let ratio = from_snapshot / base_s;
+        r.headline(
+            &format!("scheduler start → live after {n} jobs of history, from its snapshot"),
+            format!(
+                "{:.0} ms ({ratio:.1}× the first size; full replay {replay:.2} s)",
+                from_snapshot * 1000.0
+            ),
+            "≤ 2× the 10 000-job figure",
+            Some(ratio <= 2.0),
+        );
+        commands.push(shown(&a));
+        outputs.push_str(&text);
+    }
+    r.raw("Start to live after history (snapshot vs full replay)", &commands, &outputs);
+    Ok(())
+}
+
 async fn resumability(r: &mut Report, quick: bool) -> anyhow::Result<()> {
     let a = if quick {
         ResumeBenchArgs { levels: 4, task_ms: 100, kill_at: 0.4, executors: 2 }
@@ -493,6 +526,8 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
     }
     eprintln!("report: resumability");
     resumability(&mut r, args.quick).await?;
+    eprintln!("report: start to live after history");
+    recovery(&mut r, args)?;
     let section = render(&r, started, args.quick);
     write_section(&args.out, &section)?;
     println!("wrote the report to {} ({} headline figures)", args.out.display(), r.headlines.len());

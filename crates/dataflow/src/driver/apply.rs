@@ -711,13 +711,12 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
 /// (a request refused live for a quota may still be admitted first in a replay, which learns of
 /// the refusal later, so a retry under the same id could not be decided the same way there).
 fn take_job_id(s: &mut Scheduler, e: &Envelope, job_id: &str, out: &mut Vec<Envelope>) -> bool {
-    let key = (e.tenant.clone(), job_id.to_string());
-    match s.reg.request_of.get(&key) {
+    match s.reg.request_of(&e.tenant, job_id) {
         None => {
-            s.reg.request_of.insert(key, e.id.clone());
+            s.reg.take_id(&e.tenant, job_id, &e.id);
             true
         }
-        Some(request) if *request == e.id => false,
+        Some(request) if request == e.id => false,
         Some(_) => {
             let reason = format!(
                 "job_request: tenant `{}` already submitted a job `{job_id}` (admitted or rejected); a job id \

@@ -37,7 +37,8 @@ pub(super) struct Metrics {
     #[serde(skip)]
     index: HashMap<(u32, Option<String>), Scope>,
     /// Each admitted job's scope, by job number.
-    job_scope: Vec<Scope>,
+    #[serde(with = "super::sparse")]
+    job_scope: Vec<Option<Scope>>,
     counts: BTreeMap<(Scope, Gauge), u64>,
     changed: BTreeSet<Scope>,
     cluster: Option<(u64, i64)>,
@@ -72,14 +73,21 @@ impl Metrics {
     pub fn enter(&mut self, job: Job, scope: Scope) {
         let at = job as usize;
         if self.job_scope.len() <= at {
-            self.job_scope.resize(at + 1, 0);
+            self.job_scope.resize(at + 1, None);
         }
-        self.job_scope[at] = scope;
+        self.job_scope[at] = Some(scope);
     }
 
-    /// The scope admitted `job` counts in.
+    /// The scope admitted `job` counts in (none once it retired).
     pub fn scope_of(&self, job: Job) -> Option<Scope> {
-        self.job_scope.get(job as usize).copied()
+        self.job_scope.get(job as usize).copied().flatten()
+    }
+
+    /// Retired `job` counts no more.
+    pub fn leave(&mut self, job: Job) {
+        if let Some(scope) = self.job_scope.get_mut(job as usize) {
+            *scope = None;
+        }
     }
 
     /// Take in a step's changes: the dataflow's tally counts, and runnable and running tasks.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use splai_events::{Dag, DataClassification, Envelope, JobType, Priority, WorkerRegistered};
 
+use super::job_ids::JobIds;
 use crate::assign::Pool;
 use crate::model::{Job, JobStatus, Time, Tk, Worker};
 
@@ -67,16 +68,15 @@ fn pool_id(executor: &str, pool: Pool, model: &str) -> String {
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     /// Admitted jobs by number; `None` once retired (finished: see [`Registry::retire`]).
+    #[serde(with = "super::sparse")]
     jobs: Vec<Option<Box<JobInfo>>>,
-    /// Retired jobs' final states: their number stays taken, their id too (a job id is used
-    /// once), but nothing else of them is kept.
-    retired: HashMap<Job, JobStatus>,
-    /// Jobs by (tenant, id): two tenants may use one id. Ids inline when short, so a probe
-    /// compares them without chasing a pointer.
-    job_index: HashMap<(u32, CompactString), Job>,
+    /// Every (tenant, job id) used: the request that took it, its job, a retired job's final
+    /// state. Two tenants may use one id.
+    ids: JobIds,
     /// Per job, its task ids (inline when short) with their index, sorted by id: a report names
     /// its task by two strings, and this lookup is a good part of applying one. Kept beside
     /// `jobs`, in admission order, so the jobs running now are close together in memory.
+    #[serde(with = "super::sparse")]
     tasks_by_id: Vec<Box<[(CompactString, u32)]>>,
     pub workers: Vec<WorkerInfo>,
     worker_index: HashMap<String, Worker>,
@@ -89,8 +89,6 @@ pub struct Registry {
     early_cancels: HashMap<(String, String), String>,
     /// How many of `early_cancels` each tenant has (bounded by [`EARLY_CANCELS`]).
     early_cancels_per_tenant: HashMap<String, usize>,
-    /// The request (envelope id) that took each (tenant, job id), admitted or rejected.
-    pub request_of: HashMap<(String, String), String>,
     /// Rejections by (tenant, job id) (re-emitted in the go-live snapshot).
     pub rejected: BTreeMap<(String, String), Envelope>,
     /// Dead letters for refused control records, by their id (re-emitted in the snapshot too).
@@ -147,20 +145,30 @@ impl Registry {
 
     /// `tenant`'s job `id` retired, and its final state.
     pub fn own_retired(&self, tenant: &str, id: &str) -> Option<(Job, JobStatus)> {
-        let j = self.own_job_number(tenant, id)?;
-        Some((j, *self.retired.get(&j)?))
+        let used = self.ids.get(*self.tenant_index.get(tenant)?, id)?;
+        Some((used.job?, used.retired?))
     }
 
     fn own_job_number(&self, tenant: &str, id: &str) -> Option<Job> {
-        let t = *self.tenant_index.get(tenant)?;
-        self.job_index.get(&(t, CompactString::from(id))).copied()
+        self.ids.get(*self.tenant_index.get(tenant)?, id)?.job
     }
 
     /// Every tenant's job `id` not retired (a heartbeat names attempts without their tenant).
     pub fn jobs_named<'a>(&'a self, id: &'a str) -> impl Iterator<Item = Job> + 'a {
         (0..self.tenants.len() as u32)
-            .filter_map(move |t| self.job_index.get(&(t, CompactString::from(id))).copied())
+            .filter_map(move |t| self.ids.get(t, id)?.job)
             .filter(|j| self.is_held(*j))
+    }
+
+    /// The request that took `tenant`'s job id `id`, if one did (admitted or rejected).
+    pub fn request_of(&self, tenant: &str, id: &str) -> Option<&str> {
+        Some(self.ids.get(*self.tenant_index.get(tenant)?, id)?.request.as_str())
+    }
+
+    /// Request `request` takes `tenant`'s job id `id` (none had it).
+    pub fn take_id(&mut self, tenant: &str, id: &str, request: &str) {
+        let t = self.tenant(tenant);
+        self.ids.take(t, id, request);
     }
 
     /// Whether job number `j` is admitted and not retired.
@@ -189,9 +197,9 @@ impl Registry {
 
     /// Retired jobs by (tenant, id), with their final states (tests and tools: a scan).
     pub fn retired_named(&self) -> impl Iterator<Item = ((&str, &str), JobStatus)> + '_ {
-        self.job_index.iter().filter_map(|((t, id), j)| {
-            Some(((self.tenants[*t as usize].as_str(), id.as_str()), *self.retired.get(j)?))
-        })
+        self.ids
+            .iter()
+            .filter_map(|((t, id), used)| Some(((self.tenants[t as usize].as_str(), id), used.retired?)))
     }
 
     /// Forget finished job `j` but its id, tenant and final state; its `JobInfo` (what a restart
@@ -199,13 +207,13 @@ impl Registry {
     pub fn retire(&mut self, j: Job, status: JobStatus) -> Option<Box<JobInfo>> {
         let info = self.jobs.get_mut(j as usize)?.take()?;
         self.tasks_by_id[j as usize] = Box::default();
-        self.retired.insert(j, status);
+        self.ids.retired(info.tenant, &info.id, status);
         Some(info)
     }
 
     pub fn add_job(&mut self, info: JobInfo) -> Job {
         let j = self.jobs.len() as Job;
-        self.job_index.insert((info.tenant, info.id.as_str().into()), j);
+        self.ids.admitted(info.tenant, &info.id, j);
         self.tasks_by_id.push(task_index(&info.dag));
         self.jobs.push(Some(Box::new(info)));
         j

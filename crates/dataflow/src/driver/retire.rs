@@ -79,6 +79,7 @@ impl Scheduler {
         }
         self.controls.forget(job, deadline);
         self.admission.forget(job);
+        self.metrics.leave(job);
         self.reg.retire(job, status);
     }
 }

@@ -7,6 +7,8 @@ use crate::model::{Job, Tk};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TaskMap<V> {
+    #[serde(with = "super::sparse")]
+    #[serde(bound(serialize = "V: serde::Serialize", deserialize = "V: serde::Deserialize<'de>"))]
     jobs: Vec<Vec<Option<V>>>,
 }
 
