@@ -382,7 +382,7 @@ async fn inference_scale(r: &mut Report) -> anyhow::Result<()> {
 /// `splai bench recovery` at each history size: start to live from a snapshot, against the
 /// first (smallest) size, and the full replay's figure beside it.
 fn recovery(r: &mut Report, args: &ReportArgs) -> anyhow::Result<()> {
-    let sizes = if args.quick { vec![1_000, 3_000] } else { args.recovery_history.clone() };
+    let sizes = if args.quick { vec![200, 600] } else { args.recovery_history.clone() };
     let mut base = None;
     let (mut commands, mut outputs) = (Vec::new(), String::new());
     for n in sizes {

@@ -54,11 +54,15 @@ pub struct Attempts {
 }
 
 impl Attempts {
-    /// Forget finished `job`'s `tasks` tasks (none open). Deadlines still queued for them find
+    /// Forget finished `job`'s `tasks` tasks (none that may still report). Deadlines still queued for them find
     /// no current attempt when due and are skipped.
     pub fn forget_job(&mut self, job: crate::model::Job, tasks: u32) {
         for t in 0..tasks {
             let tk = (job, t);
+            // One past its deadline may still be open on its worker.
+            if let Some(open) = self.current.get(&tk).copied().filter(|c| !c.ended) {
+                self.close(tk, open.worker);
+            }
             let last = self.current.get(&tk).map_or(0, |c| c.attempt);
             for attempt in 1..=last {
                 self.orphaned.remove(&(tk, attempt));
@@ -145,6 +149,12 @@ impl Attempts {
     }
 
     /// Open attempts of `job`'s tasks.
+    /// Whether an attempt of `job` may still report something that counts: open, and its
+    /// deadline not passed (a report after it is fenced, live and in replay alike).
+    pub fn may_report(&self, job: crate::model::Job) -> bool {
+        self.current.of_job(job).any(|(_, a)| !a.ended && !a.timeout_fed)
+    }
+
     pub fn open_of_job(&self, job: crate::model::Job) -> Vec<(Tk, Attempt)> {
         self.current.of_job(job).filter(|(_, a)| !a.ended).map(|(tk, a)| (tk, a.attempt)).collect()
     }

@@ -1,8 +1,8 @@
 //! Finished jobs leave the state, so what the scheduler holds — and what a snapshot writes and a
 //! restart reads — grows with the jobs in flight, not with history (issue 21's flat recovery).
 //!
-//! A job retires once it succeeded or was cancelled, has no attempt open (a revoked attempt may
-//! still report), and the scheduler is live (its final states are written: a replay keeps every
+//! A job retires once it succeeded or was cancelled, has no attempt that may still report (one
+//! open before its deadline: a revoked attempt may still report), and the scheduler is live (its final states are written: a replay keeps every
 //! job until go-live writes them, then retires the finished). Its dataflow facts are retracted
 //! and every part forgets it; the registry keeps its number, its id (a job id is used once) and
 //! its final state. Failed jobs stay: their dead letters may be requeued.
@@ -49,7 +49,7 @@ impl Scheduler {
             if !finished {
                 continue;
             }
-            if self.attempts.open_of_job(job).is_empty() {
+            if !self.attempts.may_report(job) {
                 self.retire(job);
             } else {
                 self.retiring.jobs.insert(job);

@@ -115,6 +115,25 @@ fn a_cancelled_job_retires_once_its_revoked_attempt_reports() {
 }
 
 #[test]
+fn a_cancelled_job_whose_revoked_attempt_never_reports_retires_at_its_deadline() {
+    let mut s = Scheduler::new(SchedulerOptions { default_task_timeout_ms: 2_000, ..options() });
+    s.advance(1_000);
+    s.go_live();
+    at(&mut s, 1_000, registration());
+    // Retries left: a timeout counts as the task's failure even after a cancel (with none left
+    // it would dead-letter the task and the job would read failed; see docs/design/recovery.md).
+    let a = assigned(&at(&mut s, 2_000, job("silent", 3)));
+    assert_eq!(a.len(), 1);
+    at(&mut s, 2_100, Event::CancelJob(CancelJob { job_id: "silent".into(), reason: "user".into() }));
+    // Its worker keeps beating but never reports the revoked attempt.
+    at(&mut s, 3_000, Event::Heartbeat(crate::support::heartbeat(vec![a[0].attempt.clone()])));
+    assert_eq!(s.job_counts(), (1, 0), "it may still report until its deadline");
+    at(&mut s, 4_500, Event::Heartbeat(crate::support::heartbeat(vec![])));
+    assert_eq!(s.job_counts(), (0, 1), "past its deadline a report would be fenced: it retires");
+    assert_eq!(s.job_status_in("acme", "silent"), Some(JobStatus::Cancelled));
+}
+
+#[test]
 fn a_restored_scheduler_knows_retired_jobs_by_id_and_state() {
     let mut s = live();
     run_to_success(&mut s, "old", 2_000);
