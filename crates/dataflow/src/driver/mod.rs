@@ -541,7 +541,7 @@ impl Scheduler {
 
     /// Job status by id (tests, tools); a retired job's final one.
     pub fn job_status(&self, job_id: &str) -> Option<JobStatus> {
-        let retired = || self.reg.retired_named().find(|((_, id), _)| *id == job_id).map(|(_, st)| st);
+        let retired = || self.reg.retired_named_id(job_id);
         self.reg.jobs_named(job_id).next().and_then(|j| self.view.job(j)).or_else(retired)
     }
 

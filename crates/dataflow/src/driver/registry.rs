@@ -153,6 +153,11 @@ impl Registry {
         self.ids.get(*self.tenant_index.get(tenant)?, id)?.job
     }
 
+    /// Some tenant's job `id` retired: its final state (a lookup per tenant, not a scan).
+    pub fn retired_named_id(&self, id: &str) -> Option<JobStatus> {
+        (0..self.tenants.len() as u32).find_map(|t| self.ids.get(t, id)?.retired)
+    }
+
     /// Every tenant's job `id` not retired (a heartbeat names attempts without their tenant).
     pub fn jobs_named<'a>(&'a self, id: &'a str) -> impl Iterator<Item = Job> + 'a {
         (0..self.tenants.len() as u32)
