@@ -80,6 +80,11 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// The wire contract's JSON Schemas and the OpenAPI document, checked into `contract/`.
+    Contract {
+        #[command(subcommand)]
+        action: ContractAction,
+    },
     /// The event log.
     Log {
         #[command(subcommand)]
@@ -115,6 +120,22 @@ pub enum LogAction {
     /// `control`, and never past what a consumer group that commits has not read); exit 1 when
     /// no recorded snapshot is valid.
     Compact,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractAction {
+    /// Write the schemas and the OpenAPI document this build generates; exit 1, writing nothing,
+    /// when that would break the current contract version.
+    Generate {
+        #[arg(long, default_value = "contract")]
+        dir: std::path::PathBuf,
+    },
+    /// Exit 1 when the checked-in files differ from what this build generates, saying whether
+    /// the difference breaks the contract (then bump the envelope version).
+    Check {
+        #[arg(long, default_value = "contract")]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +274,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             print!("{}", settings(&cli)?.to_toml());
             Ok(0)
         }
+        Command::Contract { action: ContractAction::Generate { dir } } => crate::contract::generate(dir),
+        Command::Contract { action: ContractAction::Check { dir } } => crate::contract::check(dir),
         Command::Log { action: LogAction::Compact } => log_compact(&settings(&cli)?),
         Command::Gen(args) => done(crate::replay::gen_cmd(&settings(&cli)?, args)),
         Command::Replay(args) => done(crate::replay::replay_cmd(&settings(&cli)?, args)),

@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod client;
+mod contract;
 mod executor_cmd;
 mod gateway_cmd;
 mod metrics_server;

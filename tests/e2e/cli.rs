@@ -142,3 +142,46 @@ fn gen_then_replay_rebuilds_the_same_outcome() {
     assert!(text(&out.stdout).contains("undecodable=1"));
     assert!(text(&out.stderr).contains("line 1: malformed JSON"));
 }
+
+/// Copy of the repository's `contract/` in a temporary directory.
+fn contract_copy() -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contract");
+    let mut stack = vec![source.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let target = copy.path().join(path.strip_prefix(&source).unwrap());
+            if path.is_dir() {
+                std::fs::create_dir_all(&target).unwrap();
+                stack.push(path);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    copy
+}
+
+#[test]
+fn contract_check_passes_on_the_repository_contract() {
+    let dir = contract_copy();
+    let out = splai(&["contract", "check", "--dir", dir.path().to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn contract_check_fails_on_a_deliberately_edited_schema_and_names_the_break() {
+    let dir = contract_copy();
+    let file = dir.path().join(format!("v{}/events/job_request.schema.json", splai_events::ENVELOPE_VERSION));
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // As if the code had dropped a field the checked-in version promised.
+    schema["properties"]["legacy_flag"] = serde_json::json!({"type": "boolean"});
+    std::fs::write(&file, serde_json::to_string_pretty(&schema).unwrap()).unwrap();
+    let out = splai(&["contract", "check", "--dir", dir.path().to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let said = text(&out.stderr);
+    assert!(said.contains("job_request.schema.json: breaks contract v1"), "{said}");
+    assert!(said.contains("$.legacy_flag: field removed"), "{said}");
+}

@@ -51,6 +51,7 @@ attempt_event! {
 /// Users see the `job_rejected` on `job-events`; this copy is for the scheduler's own replay,
 /// which decides admission from the log. Key: job id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobRefused {
     pub job_id: String,
     pub code: String,
@@ -61,12 +62,14 @@ pub struct JobRefused {
 /// (`max_active_jobs` or a submit rate): the decision that [`JobRefused`] records the other way,
 /// so a replay knows the job was decided live and does not decide it again. Key: job id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobAccepted {
     pub job_id: String,
 }
 
 /// An input as the executor sees it: a literal, or a parent's artifact narrowed by a JSON pointer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ResolvedInput {
     Literal(Value),
@@ -87,6 +90,7 @@ attempt_event! {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RevokeReason {
     Cancelled,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `(job, task, attempt)`: the fencing token of every execution. Attempts count from 1.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AttemptId {
     pub job_id: String,
     pub task_id: String,
@@ -23,6 +24,7 @@ macro_rules! attempt_event {
     ) => {
         $(#[$meta])*
         #[derive(serde::Serialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         pub struct $name {
             #[serde(flatten)]
             pub attempt: $crate::AttemptId,
@@ -105,6 +107,7 @@ attempt_event! {
 /// Lineage of an output determined by its inputs: the cache key it is filed under and what went
 /// into it besides the input artifacts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Provenance {
     /// sha256 of the task's kind, resolved inputs (generation parameters included), model
     /// weights and executor version.
@@ -128,6 +131,7 @@ pub(crate) fn is_true(b: &bool) -> bool {
 
 /// An object in the artifact store: `{tenant}/{job}/{task}/{attempt}/output.json`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ArtifactRef {
     pub path: String,
     pub sha256: String,
@@ -136,6 +140,7 @@ pub struct ArtifactRef {
 
 /// Token counts of an inference attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,

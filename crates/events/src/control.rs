@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CancelJob {
     pub job_id: String,
     #[serde(default)]
@@ -11,6 +12,7 @@ pub struct CancelJob {
 
 /// Give a dead-lettered task (or every dead-lettered task of the job) a fresh set of retries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RequeueDeadLetter {
     pub job_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -18,6 +20,7 @@ pub struct RequeueDeadLetter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ArchiveJob {
     pub job_id: String,
 }
@@ -26,6 +29,7 @@ pub struct ArchiveJob {
 /// no API token may write one). The log is where an attacker with the database cannot reach:
 /// `splai audit verify` compares the chain with these, naming a deleted tail or a rewritten chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditAnchor {
     /// The last record's sequence number and keyed hash.
     pub seq: u64,
@@ -36,6 +40,7 @@ pub struct AuditAnchor {
 /// by the scheduler, signed when auth is on; no API token may write one). A scheduler starting up
 /// restores the newest one whose object verifies and reads the log from its positions on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SnapshotWritten {
     /// The snapshot object in the artifact store (path, sha256, size).
     pub artifact: crate::ArtifactRef,
@@ -54,6 +59,7 @@ pub struct SnapshotWritten {
 /// `until_ms` = now, so a standby takes over at once. Every decision the leader writes carries
 /// its epoch in the envelope (`epoch`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SchedulerLease {
     pub epoch: u64,
     /// The scheduler process that claims it (host, pid and a random part).
@@ -67,6 +73,7 @@ pub struct SchedulerLease {
 /// ignore, from here on, decisions whose envelope `epoch` is older: a deposed leader that wakes
 /// after its lease lapsed cannot cause an effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EpochFence {
     pub epoch: u64,
     pub topic: crate::Topic,
@@ -75,6 +82,7 @@ pub struct EpochFence {
 
 /// The next offset to read in one partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LogPosition {
     pub topic: String,
     pub partition: u32,

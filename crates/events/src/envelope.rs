@@ -15,12 +15,17 @@ pub const ENVELOPE_VERSION: u32 = 1;
 
 /// `{v, id, ts_ms, tenant, traceparent, kind, body}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Envelope {
+    /// The contract version: [`ENVELOPE_VERSION`] (a reader refuses any other).
+    #[cfg_attr(feature = "schema", schemars(extend("const" = crate::ENVELOPE_VERSION)))]
     pub v: u32,
     /// Dedup key: a consumer that sees an id twice applies it once.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub id: String,
     /// Producer wall clock, epoch ms.
     pub ts_ms: u64,
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub tenant: String,
     /// W3C trace context (`00-<trace>-<span>-<flags>`), absent when tracing is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,6 +40,7 @@ pub struct Envelope {
 
 /// Every event kind; `kind` is the snake_case variant name and `body` its payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "body", rename_all = "snake_case")]
 pub enum Event {
     JobRequest(JobRequest),

@@ -9,6 +9,7 @@ use serde_json::Value;
 ///
 /// The tenant is the envelope's `tenant`; it is not repeated here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
     /// Job id. When absent, the envelope `id` is the job id.
@@ -84,6 +85,7 @@ pub enum DataClassification {
 
 /// A DAG of tasks. Task ids are unique within the job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Dag {
     pub tasks: Vec<TaskSpec>,
@@ -106,6 +108,7 @@ impl Dag {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     pub id: String,
@@ -155,6 +158,7 @@ impl TaskSpec {
 
 /// How an expanding task's output joins its job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Expand {
     /// Appended instead when the output is not a valid sub-DAG (the reason is recorded on the
@@ -169,6 +173,7 @@ pub struct Expand {
 /// task. The expanding task's children wait for the whole sub-DAG, and read `output`'s result
 /// where they read the expanding task's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubDag {
     pub tasks: Vec<TaskSpec>,
@@ -189,6 +194,7 @@ pub enum TaskKind {
 
 /// A task input: `{"literal": <json>}` or `{"output": {"task": "split", "pointer": "/chunks/0"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TaskInput {
     Literal(Value),
@@ -197,6 +203,7 @@ pub enum TaskInput {
 
 /// A reference to a parent's output, optionally narrowed by a JSON pointer (RFC 6901).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OutputRef {
     pub task: String,
@@ -206,6 +213,7 @@ pub struct OutputRef {
 
 /// What a worker must offer to run a task. `model` and `tools` are hard constraints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Requirements {
     /// Executor slots the attempt occupies.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Dag, JobType, Priority};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobAdmitted {
     pub job_id: String,
     pub job_type: JobType,
@@ -20,6 +21,7 @@ pub struct JobAdmitted {
 /// A task's sub-DAG was appended to its job (see [`crate::SubDag`]): `dag` is the job's whole
 /// DAG from now on, `added` the new tasks' ids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobExpanded {
     pub job_id: String,
     /// The expanding task and the attempt whose output this is.
@@ -34,6 +36,7 @@ pub struct JobExpanded {
 
 /// Admission refused the job; nothing else happens to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobRejected {
     pub job_id: String,
     /// Stable machine-readable code, e.g. `dag_cycle`, `policy_denied`.
@@ -50,6 +53,7 @@ pub struct JobRejected {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     Pending,
@@ -65,6 +69,7 @@ pub enum TaskState {
 
 /// Where one attempt is, as the read model shows it: started, or ended with its outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptState {
     Running,
@@ -73,6 +78,7 @@ pub enum AttemptState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaskStateChanged {
     pub job_id: String,
     pub task_id: String,
@@ -85,6 +91,7 @@ pub struct TaskStateChanged {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Queued,
@@ -107,6 +114,7 @@ impl JobState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JobStateChanged {
     pub job_id: String,
     pub state: JobState,
@@ -118,6 +126,7 @@ pub struct JobStateChanged {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyStage {
     Admission,
@@ -126,6 +135,7 @@ pub enum PolicyStage {
 
 /// One evaluation of the policy gate, recorded whether it allowed or denied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PolicyDecision {
     pub job_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +153,7 @@ pub struct PolicyDecision {
 /// `scheduler.metrics_interval_ms` per scope) and for every scope when a scheduler goes live, so
 /// the newest record per key is the current value. Maintained incrementally by its dataflow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScopeMetrics {
     /// `<tenant>/<model>` (`-` for none): the record key.
     pub scope: String,
@@ -170,6 +181,7 @@ pub struct ScopeMetrics {
 
 /// Percentiles read off log-scale buckets (each ~19 % wide; the value is the bucket's top).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Percentiles {
     pub count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,6 +192,7 @@ pub struct Percentiles {
 
 /// The cluster's capacity now (topic `metrics`, key `cluster`, tenant `system`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClusterMetrics {
     pub live_workers: u64,
     /// Ordinary slots free on live workers, summed.

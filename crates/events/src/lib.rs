@@ -18,6 +18,8 @@ mod fast;
 mod fence;
 mod job;
 mod job_events;
+#[cfg(feature = "schema")]
+pub mod schema;
 mod topic;
 mod worker;
 

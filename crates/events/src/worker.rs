@@ -8,6 +8,7 @@ use crate::AttemptId;
 
 /// A worker announces what it can run. Sent at start and whenever capabilities change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WorkerRegistered {
     pub worker_id: String,
     pub cores: u32,
@@ -36,6 +37,7 @@ pub struct WorkerRegistered {
 
 /// Periodic liveness and measured utilization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Heartbeat {
     pub worker_id: String,
     /// Monotone per worker process.
@@ -53,6 +55,7 @@ pub struct Heartbeat {
 
 /// What one inference engine of a worker is doing at a heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EngineLoad {
     pub active: u32,
     pub waiting: u32,
@@ -60,6 +63,7 @@ pub struct EngineLoad {
 
 /// A worker leaves on purpose (shutdown); its capacity goes at once instead of after the ttl.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WorkerLeaving {
     pub worker_id: String,
     pub reason: String,

@@ -34,6 +34,11 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document this build serves (and `splai contract generate` writes to `contract/openapi.json`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
 pub async fn json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(document())
 }
