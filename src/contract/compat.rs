@@ -43,7 +43,9 @@ impl<'a> Walk<'a> {
         if old_variants.is_some() || new_variants.is_some() {
             let news: Vec<&Value> = new_variants.unwrap_or_else(|| vec![new]);
             for (i, old_variant) in old_variants.unwrap_or_else(|| vec![old]).into_iter().enumerate() {
-                self.compare_variant(old_variant, &news, &format!("{at}<variant {i}>"));
+                let label =
+                    tag(resolve(self.old_root, old_variant)).unwrap_or_else(|| format!("variant {i}"));
+                self.compare_variant(old_variant, &news, &format!("{at}<{label}>"));
             }
             return;
         }
@@ -53,7 +55,9 @@ impl<'a> Walk<'a> {
     /// `old_variant` must match one of `news` without a break; otherwise the breaks of the
     /// closest one are reported.
     fn compare_variant(&mut self, old_variant: &'a Value, news: &[&'a Value], at: &str) {
-        let mut best: Option<Vec<String>> = None;
+        // The old variant's counterpart is the closest kin (same definition, same tag, same
+        // type), and among equals the one with the fewest breaks.
+        let mut best: Option<(u8, Vec<String>)> = None;
         for &candidate in news {
             let mut trial = Walk {
                 old_root: self.old_root,
@@ -62,10 +66,15 @@ impl<'a> Walk<'a> {
                 found: Vec::new(),
             };
             trial.compare(old_variant, candidate, at);
-            if best.as_ref().is_none_or(|b| trial.found.len() < b.len()) {
-                best = Some(trial.found);
+            let kin = self.kinship(old_variant, candidate);
+            let better = best.as_ref().is_none_or(|(best_kin, found)| {
+                kin > *best_kin || (kin == *best_kin && trial.found.len() < found.len())
+            });
+            if better {
+                best = Some((kin, trial.found));
             }
         }
+        let best = best.map(|(_, found)| found);
         match best {
             Some(found) if found.is_empty() => {}
             Some(found) => {
@@ -73,6 +82,32 @@ impl<'a> Walk<'a> {
                 self.found.extend(found);
             }
             None => self.found.push(format!("{at}: an accepted alternative is gone")),
+        }
+    }
+
+    /// How surely `new` is `old`'s counterpart: 3 for the same definition or the same tag
+    /// value, 1 for a shared type, 0 otherwise (and 0 for a different tag value).
+    fn kinship(&self, old: &Value, new: &Value) -> u8 {
+        let name = |s: &Value| ref_of(s).and_then(|r| r.rsplit('/').next()).map(str::to_string);
+        if name(old).is_some() && name(old) == name(new) {
+            return 3;
+        }
+        let (old, new) = (resolve(self.old_root, old), resolve(self.new_root, new));
+        if let (Some(old_props), Some(new_props)) = (
+            old.get("properties").and_then(Value::as_object),
+            new.get("properties").and_then(Value::as_object),
+        ) {
+            for (key, old_prop) in old_props {
+                if let (Some(a), Some(b)) =
+                    (old_prop.get("const"), new_props.get(key).and_then(|p| p.get("const")))
+                {
+                    return if a == b { 3 } else { 0 };
+                }
+            }
+        }
+        match (types(old), types(new)) {
+            (Some(a), Some(b)) if a.intersection(&b).next().is_some() => 1,
+            _ => 0,
         }
     }
 
@@ -167,6 +202,14 @@ impl<'a> Walk<'a> {
             self.found.push(format!("{at}: unknown fields are now refused"));
         }
     }
+}
+
+/// `key=value` of a variant's first constant property (`kind=job_request`): how it is told apart.
+fn tag(schema: &Value) -> Option<String> {
+    let props = schema.get("properties")?.as_object()?;
+    props.iter().find_map(|(key, p)| {
+        p.get("const").map(|c| format!("{key}={}", c.as_str().map_or(c.to_string(), str::to_string)))
+    })
 }
 
 fn ref_of(schema: &Value) -> Option<&str> {
@@ -302,7 +345,7 @@ mod tests {
         let old = json!({"oneOf": [variant("a"), variant("b")]});
         let new = json!({"oneOf": [variant("a")]});
         let found = breaks(&old, &new);
-        assert!(found[0].starts_with("$<variant 1>"), "{found:?}");
+        assert!(found[0].starts_with("$<kind=b>"), "{found:?}");
         assert!(breaks(&new, &old).is_empty());
     }
 

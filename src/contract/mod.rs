@@ -141,15 +141,15 @@ pub fn check(dir: &Path) -> anyhow::Result<u8> {
 }
 
 /// `splai contract generate`: write the generated files into `dir`, unless that would change the
-/// current version incompatibly (then 1, and nothing is written).
-pub fn generate(dir: &Path) -> anyhow::Result<u8> {
+/// current version incompatibly and `allow_breaking` is not set (then 1, and nothing is written).
+pub fn generate(dir: &Path, allow_breaking: bool) -> anyhow::Result<u8> {
     let files = generated()?;
     let found = differences(dir, &files)?;
     let breaking: Vec<_> = found.iter().filter(|d| matches!(d, Difference::Breaking(..))).collect();
-    if !breaking.is_empty() {
-        for difference in breaking {
-            eprintln!("splai contract generate: {difference}");
-        }
+    for difference in &breaking {
+        eprintln!("splai contract generate: {difference}");
+    }
+    if !breaking.is_empty() && !allow_breaking {
         return Ok(1);
     }
     for difference in &found {
@@ -178,7 +178,7 @@ mod tests {
     fn written() -> (tempfile::TempDir, BTreeMap<PathBuf, String>) {
         let dir = tempfile::tempdir().unwrap();
         let files = generated().unwrap();
-        assert_eq!(generate(dir.path()).unwrap(), 0);
+        assert_eq!(generate(dir.path(), false).unwrap(), 0);
         (dir, files)
     }
 
@@ -215,7 +215,7 @@ mod tests {
             found,
             vec![Difference::Breaking(file.into(), vec!["$.shelved_reason: field removed".into()])]
         );
-        assert_eq!(generate(dir.path()).unwrap(), 1, "generate must refuse a breaking change");
+        assert_eq!(generate(dir.path(), false).unwrap(), 1, "generate must refuse a breaking change");
     }
 
     #[test]

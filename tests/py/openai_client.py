@@ -65,6 +65,19 @@ except openai.NotFoundError as e:
     out["unknown_model"] = e.body
     assert e.body.get("code") == "model_not_found" and e.body.get("param") == "model", e.body
 
+# A served model of the wrong kind (chat with the embedding model, embeddings with the language
+# model) is answered at once too, instead of queueing until the task is unschedulable.
+try:
+    client.with_options(timeout=10).chat.completions.create(model="all-minilm-l6-v2", messages=question)
+    raise AssertionError("chat with an embedding model was accepted")
+except openai.NotFoundError as e:
+    assert e.body.get("code") == "model_not_found" and "cannot serve" in e.body.get("message", ""), e.body
+try:
+    client.with_options(timeout=10).embeddings.create(model="smollm2-135m-instruct", input="a cat")
+    raise AssertionError("embeddings with a language model were accepted")
+except openai.NotFoundError as e:
+    assert e.body.get("code") == "model_not_found" and e.body.get("param") == "model", e.body
+
 # Structured outputs: the SDK's parse() with a pydantic model (json_schema, strict), and json_object.
 from typing import Literal
 

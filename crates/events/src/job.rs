@@ -14,6 +14,7 @@ use serde_json::Value;
 pub struct JobRequest {
     /// Job id. When absent, the envelope `id` is the job id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[A-Za-z0-9_.\-]{1,128}$")))]
     pub job_id: Option<String>,
     /// Which planner template turns this request into a DAG.
     #[serde(rename = "type")]
@@ -31,11 +32,13 @@ pub struct JobRequest {
     /// Name of the policy set to evaluate; the tenant default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
-    /// Job deadline in seconds from admission.
+    /// Job deadline in seconds from admission (at most a week).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 604_800)))]
     pub timeout_s: Option<u32>,
     /// Retries per task unless a task overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 100)))]
     pub max_retries: Option<u32>,
     /// Same key and same tenant ⇒ same job; a different request with a used key is a conflict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +91,8 @@ pub enum DataClassification {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Dag {
+    /// At least one task; ids unique, parents among them, no cycle.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub tasks: Vec<TaskSpec>,
 }
 
@@ -111,6 +116,7 @@ impl Dag {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[A-Za-z0-9_.\-]{1,64}$")))]
     pub id: String,
     pub kind: TaskKind,
     /// Named inputs: literals, or references to a parent's output.
@@ -120,9 +126,12 @@ pub struct TaskSpec {
     pub parents: Vec<String>,
     #[serde(default)]
     pub requirements: Requirements,
+    /// The attempt's timeout in seconds (at most a day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86_400)))]
     pub timeout_s: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 100)))]
     pub max_retries: Option<u32>,
     /// Result caching (default on): a task whose output is determined by its inputs (greedy
     /// inference, embeddings, aggregation, pure tools) reuses the tenant's earlier output for the
@@ -218,9 +227,11 @@ pub struct OutputRef {
 pub struct Requirements {
     /// Executor slots the attempt occupies.
     #[serde(default = "one")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1024)))]
     pub cpu_slots: u32,
     /// Memory the attempt needs, in MiB (0 = unknown).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(max = 1_048_576)))]
     pub memory_mb: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,

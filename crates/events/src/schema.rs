@@ -17,6 +17,11 @@ pub fn envelope() -> Schema {
     of::<Envelope>()
 }
 
+/// A job request alone (the REST API's `POST /v1/jobs` takes it too).
+pub fn job_request() -> Schema {
+    of::<JobRequest>()
+}
+
 /// Each event kind's `body`, by kind, in [`crate::Event::KINDS`] order.
 pub fn bodies() -> Vec<(&'static str, Schema)> {
     macro_rules! bodies {

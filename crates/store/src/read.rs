@@ -223,6 +223,8 @@ pub struct WorkerView {
     pub memory_used_mb: Option<i64>,
     pub running: i64,
     pub warm_models: Value,
+    /// Language models it decodes in an inference engine → sequences at once.
+    pub engines: Value,
     pub left_at_ms: Option<i64>,
     /// Beat within the ttl and not left.
     pub live: bool,
@@ -370,7 +372,7 @@ impl Store {
     pub async fn workers(&self, now_ms: i64, ttl_ms: i64) -> Result<Vec<WorkerView>, StoreError> {
         let rows = sqlx::query(
             "SELECT worker_id, cores, memory_mb, slots, models, tools, labels, registered_at_ms, last_beat_ms,
-               cpu_pct, memory_used_mb, running, warm_models, left_at_ms
+               cpu_pct, memory_used_mb, running, warm_models, left_at_ms, engines
              FROM workers ORDER BY last_beat_ms DESC, worker_id",
         )
         .fetch_all(self.pool())
@@ -395,6 +397,7 @@ impl Store {
                     memory_used_mb: r.try_get(10)?,
                     running: r.try_get(11)?,
                     warm_models: json_text(r.try_get(12)?),
+                    engines: json_text(r.try_get(14)?),
                     left_at_ms,
                     live: left_at_ms.is_none() && now_ms - last_beat_ms <= ttl_ms,
                 })

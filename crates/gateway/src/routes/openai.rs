@@ -26,6 +26,25 @@ use splai_events::now_ms;
 /// How long a non-streaming call waits for its job.
 const WAIT: Duration = Duration::from_secs(600);
 
+/// OpenAI's error body: `{"error": {message, type, param, code}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OpenAiError {
+    pub error: OpenAiErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OpenAiErrorDetail {
+    pub message: String,
+    /// `invalid_request_error`, `authentication_error`, `permission_error`, `not_found_error`,
+    /// `rate_limit_error` or `server_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The request field at fault, when there is one.
+    pub param: Option<String>,
+    /// SPLAI's error code (as in `ErrorBody.code`), e.g. `model_not_found`.
+    pub code: String,
+}
+
 fn openai_error(e: ApiError) -> Response {
     let kind = match e.status.as_u16() {
         401 => "authentication_error",
@@ -37,7 +56,14 @@ fn openai_error(e: ApiError) -> Response {
         s if s >= 500 => "server_error",
         _ => "invalid_request_error",
     };
-    let body = json!({"error": {"message": e.body.message, "type": kind, "param": e.body.field, "code": e.body.code}});
+    let body = OpenAiError {
+        error: OpenAiErrorDetail {
+            message: e.body.message,
+            kind: kind.into(),
+            param: e.body.field,
+            code: e.body.code,
+        },
+    };
     let mut r = (e.status, Json(body)).into_response();
     if let Some(s) = e.retry_after_s {
         r.headers_mut().insert(axum::http::header::RETRY_AFTER, s.into());
@@ -59,32 +85,58 @@ async fn request_of(
 
 /// Models that live workers have, sorted (`GET /v1/models`).
 async fn served_models(st: &AppState) -> Result<Vec<String>, ApiError> {
+    Ok(served(st).await?.into_iter().map(|(name, _)| name).collect())
+}
+
+/// What a request needs its model to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Generate text: a language model some live worker decodes in an inference engine.
+    Generate,
+    /// Embed: a model served that is not a language model.
+    Embed,
+}
+
+/// Models that live workers have, sorted, each with whether it is a language model (some live
+/// worker decodes it in an engine).
+async fn served(st: &AppState) -> Result<Vec<(String, bool)>, ApiError> {
     let workers = st.store.workers(now_ms() as i64, st.heartbeat_ttl_ms).await?;
-    let mut names: Vec<String> = workers
-        .iter()
-        .filter(|w| w.live)
+    let live = || workers.iter().filter(|w| w.live);
+    let decoded: std::collections::BTreeSet<&str> =
+        live().filter_map(|w| w.engines.as_object()).flat_map(|e| e.keys().map(String::as_str)).collect();
+    let mut names: Vec<(String, bool)> = live()
         .flat_map(|w| w.models.as_array().cloned().unwrap_or_default())
-        .filter_map(|m| m.as_str().map(str::to_string))
+        .filter_map(|m| m.as_str().map(|m| (m.to_string(), decoded.contains(m))))
         .collect();
     names.sort();
     names.dedup();
     Ok(names)
 }
 
-/// A model no live worker serves is answered at once (404 `model_not_found`), not queued: the
-/// job would wait for a worker that may never come while the client waits for its answer.
-async fn check_model(st: &AppState, body: &Value) -> Result<(), ApiError> {
+/// A model no live worker serves for this use is answered at once (404 `model_not_found`), not
+/// queued: the job would wait for a worker that may never come while the client waits for its
+/// answer (a chat request naming an embedding model would wait until it is unschedulable).
+async fn check_model(st: &AppState, body: &Value, usage: Use) -> Result<(), ApiError> {
     let Some(model) = body.get("model").and_then(Value::as_str) else { return Ok(()) };
-    let served = served_models(st).await?;
-    if served.iter().any(|m| m == model) {
+    let served = served(st).await?;
+    let fit: Vec<&str> = served
+        .iter()
+        .filter(|(_, llm)| *llm == (usage == Use::Generate))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if fit.contains(&model) {
         return Ok(());
     }
-    Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "model_not_found",
-        format!("The model `{model}` does not exist or no live worker serves it (served now: {served:?})"),
-    )
-    .with_field(Some("model".into())))
+    let what = match usage {
+        Use::Generate => "language models",
+        Use::Embed => "embedding models",
+    };
+    let message = if served.iter().any(|(name, _)| name == model) {
+        format!("The model `{model}` cannot serve this request; {what} served now: {fit:?}")
+    } else {
+        format!("The model `{model}` does not exist or no live worker serves it; {what} served now: {fit:?}")
+    };
+    Err(ApiError::new(StatusCode::NOT_FOUND, "model_not_found", message).with_field(Some("model".into())))
 }
 
 /// The response, or the error in OpenAI's shape.
@@ -201,7 +253,7 @@ async fn chat(
 ) -> Result<Response, ApiError> {
     let (caller, body) = request_of(&st, caller, &headers, body).await?;
     let messages = body.get("messages").cloned().ok_or_else(|| bad("messages", "`messages` is required"))?;
-    check_model(&st, &body).await?;
+    check_model(&st, &body, Use::Generate).await?;
     let mut input = serde_json::Map::new();
     input.insert("messages".into(), messages);
     generation(&body, &mut input)?;
@@ -369,7 +421,7 @@ pub async fn completions(
         if body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
             return Err(bad("stream", "streaming is supported on /v1/chat/completions"));
         }
-        check_model(&st, &body).await?;
+        check_model(&st, &body, Use::Generate).await?;
         let mut input = serde_json::Map::new();
         input.insert("prompt".into(), json!(prompt));
         generation(&body, &mut input)?;
@@ -404,7 +456,7 @@ pub async fn embeddings(
             Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => a.clone(),
             _ => return Err(bad("input", "`input` must be a string or a non-empty list of strings")),
         };
-        check_model(&st, &body).await?;
+        check_model(&st, &body, Use::Embed).await?;
         let mut request = json!({"type": "embed", "input": {"texts": texts}});
         if let Some(m) = body.get("model").and_then(Value::as_str) {
             request["model"] = json!(m);

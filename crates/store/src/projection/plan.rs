@@ -404,11 +404,11 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
             out.push(Stmt::new(
                 "project worker",
                 "INSERT INTO workers (worker_id, cores, memory_mb, slots, models, tools, labels,
-                   registered_at_ms, last_beat_ms, running)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 0)
+                   registered_at_ms, last_beat_ms, running, engines)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 0, $9)
                  ON CONFLICT (worker_id) DO UPDATE SET cores = excluded.cores, memory_mb = excluded.memory_mb,
                    slots = excluded.slots, models = excluded.models, tools = excluded.tools,
-                   labels = excluded.labels, registered_at_ms = excluded.registered_at_ms,
+                   labels = excluded.labels, engines = excluded.engines, registered_at_ms = excluded.registered_at_ms,
                    last_beat_ms = excluded.last_beat_ms, left_at_ms = NULL",
                 vec![
                     Arg::from(&w.worker_id),
@@ -419,6 +419,7 @@ pub(crate) fn plan(out: &mut Vec<Stmt>, pos: &SourcePosition, env: &Envelope) ->
                     Arg::from(serde_json::to_string(&w.tools).unwrap_or_default()),
                     Arg::from(serde_json::to_string(&w.labels).unwrap_or_default()),
                     Arg::from(ts),
+                    Arg::from(serde_json::to_string(&w.engines).unwrap_or_default()),
                 ],
             ));
             None

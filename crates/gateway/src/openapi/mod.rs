@@ -1,4 +1,9 @@
-//! The OpenAPI document, generated from the handlers' annotations and served at `/openapi.json`.
+//! The OpenAPI document, generated from the handlers' annotations and served at `/openapi.json`,
+//! with every error status each operation can answer (`errors`) and request bodies as the
+//! handlers check them (`requests`). `splai contract generate` writes it to `contract/openapi.json`.
+
+mod errors;
+mod requests;
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -15,7 +20,7 @@ use crate::routes::{admin, artifacts, audit, health, jobs, live_metrics, metrics
         admin::list, admin::requeue, audit::list, audit::verify, health::healthz, health::readyz, metrics::metrics, live_metrics::live,
         openai::chat_completions, openai::completions, openai::embeddings, openai::models,
     ),
-    components(schemas(crate::error::ErrorBody, admin::RequeueRequest)),
+    components(schemas(crate::error::ErrorBody, openai::OpenAiError, openai::OpenAiErrorDetail, admin::RequeueRequest)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
@@ -35,10 +40,13 @@ impl Modify for BearerAuth {
 }
 
 /// The document this build serves (and `splai contract generate` writes to `contract/openapi.json`).
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    requests::document(&mut doc);
+    errors::document(&mut doc);
+    doc
 }
 
-pub async fn json() -> Json<utoipa::openapi::OpenApi> {
+pub async fn json() -> Json<serde_json::Value> {
     Json(document())
 }
