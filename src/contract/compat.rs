@@ -159,6 +159,23 @@ impl<'a> Walk<'a> {
     }
 
     fn compare_bounds(&mut self, old: &Value, new: &Value, at: &str) {
+        // Old values listed one by one: they must fit the new numeric bounds, whatever the old
+        // bounds were.
+        let listed = old
+            .get("enum")
+            .and_then(Value::as_array)
+            .cloned()
+            .or_else(|| old.get("const").map(|c| vec![c.clone()]));
+        if let Some(values) = listed {
+            for x in values.iter().filter_map(Value::as_f64) {
+                let below = new.get("minimum").and_then(Value::as_f64).is_some_and(|m| x < m);
+                let above = new.get("maximum").and_then(Value::as_f64).is_some_and(|m| x > m);
+                if below || above {
+                    self.found.push(format!("{at}: value {x} no longer within the bounds"));
+                }
+            }
+            return;
+        }
         for (key, raised_is_narrower) in
             [("minimum", true), ("exclusiveMinimum", true), ("minLength", true), ("minItems", true)]
                 .into_iter()
@@ -347,6 +364,16 @@ mod tests {
         let found = breaks(&old, &new);
         assert!(found[0].starts_with("$<kind=b>"), "{found:?}");
         assert!(breaks(&new, &old).is_empty());
+    }
+
+    #[test]
+    fn a_constant_may_become_a_range_that_holds_it_but_not_one_that_excludes_it() {
+        let old = json!({"const": 1});
+        assert!(breaks(&old, &json!({"type": "integer", "minimum": 1, "maximum": 1})).is_empty());
+        assert_eq!(
+            breaks(&old, &json!({"type": "integer", "minimum": 2})),
+            vec!["$: value 1 no longer within the bounds"]
+        );
     }
 
     #[test]

@@ -237,6 +237,20 @@ c.close()
     let job = wait_job(&url, &kafka_job, Some(TOKEN), Duration::from_secs(60)).await;
     assert_eq!(job_state(&job), JobState::Succeeded, "{job}");
     assert_eq!(job["result"]["count"], 4, "{job}");
+
+    // The documented Python example: a record built from the types generated from the contract's
+    // JSON Schema, produced to `jobs`, followed on `job-events` through the generated union.
+    let typed_job = format!("{run}-typed");
+    let out = Command::new(&python)
+        .args(["examples/python/kafka_job.py", "--brokers", &brokers, "--prefix", &format!("{run}.")])
+        .args(["--tenant", "acme", "--token", TOKEN, "--job-id", &typed_job])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(said.trim(), "succeeded");
+    let job = wait_job(&url, &typed_job, Some(TOKEN), Duration::from_secs(60)).await;
+    assert_eq!(job["result"]["count"], 5, "{job}");
 }
 
 fn rand_suffix() -> u128 {

@@ -10,6 +10,7 @@ mod bench_report;
 mod cache;
 mod chaos;
 mod cli;
+mod clients;
 mod dependency_rules;
 mod distributed;
 mod executor;

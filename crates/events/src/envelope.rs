@@ -43,34 +43,63 @@ pub struct Envelope {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "body", rename_all = "snake_case")]
 pub enum Event {
+    #[cfg_attr(feature = "schema", schemars(title = "JobRequestRecord"))]
     JobRequest(JobRequest),
+    #[cfg_attr(feature = "schema", schemars(title = "CancelJobRecord"))]
     CancelJob(CancelJob),
+    #[cfg_attr(feature = "schema", schemars(title = "RequeueDeadLetterRecord"))]
     RequeueDeadLetter(RequeueDeadLetter),
+    #[cfg_attr(feature = "schema", schemars(title = "ArchiveJobRecord"))]
     ArchiveJob(ArchiveJob),
+    #[cfg_attr(feature = "schema", schemars(title = "AuditAnchorRecord"))]
     AuditAnchor(AuditAnchor),
+    #[cfg_attr(feature = "schema", schemars(title = "SnapshotWrittenRecord"))]
     SnapshotWritten(SnapshotWritten),
+    #[cfg_attr(feature = "schema", schemars(title = "SchedulerLeaseRecord"))]
     SchedulerLease(SchedulerLease),
+    #[cfg_attr(feature = "schema", schemars(title = "EpochFenceRecord"))]
     EpochFence(EpochFence),
+    #[cfg_attr(feature = "schema", schemars(title = "WorkerRegisteredRecord"))]
     WorkerRegistered(WorkerRegistered),
+    #[cfg_attr(feature = "schema", schemars(title = "HeartbeatRecord"))]
     Heartbeat(Heartbeat),
+    #[cfg_attr(feature = "schema", schemars(title = "WorkerLeavingRecord"))]
     WorkerLeaving(WorkerLeaving),
+    #[cfg_attr(feature = "schema", schemars(title = "AssignRecord"))]
     Assign(Assign),
+    #[cfg_attr(feature = "schema", schemars(title = "RevokeRecord"))]
     Revoke(Revoke),
+    #[cfg_attr(feature = "schema", schemars(title = "TaskUnschedulableRecord"))]
     TaskUnschedulable(TaskUnschedulable),
+    #[cfg_attr(feature = "schema", schemars(title = "JobRefusedRecord"))]
     JobRefused(JobRefused),
+    #[cfg_attr(feature = "schema", schemars(title = "JobAcceptedRecord"))]
     JobAccepted(JobAccepted),
+    #[cfg_attr(feature = "schema", schemars(title = "AttemptStartedRecord"))]
     AttemptStarted(AttemptStarted),
+    #[cfg_attr(feature = "schema", schemars(title = "AttemptProgressRecord"))]
     AttemptProgress(AttemptProgress),
+    #[cfg_attr(feature = "schema", schemars(title = "AttemptSucceededRecord"))]
     AttemptSucceeded(AttemptSucceeded),
+    #[cfg_attr(feature = "schema", schemars(title = "AttemptFailedRecord"))]
     AttemptFailed(AttemptFailed),
+    #[cfg_attr(feature = "schema", schemars(title = "JobAdmittedRecord"))]
     JobAdmitted(JobAdmitted),
+    #[cfg_attr(feature = "schema", schemars(title = "JobExpandedRecord"))]
     JobExpanded(JobExpanded),
+    #[cfg_attr(feature = "schema", schemars(title = "JobRejectedRecord"))]
     JobRejected(JobRejected),
+    #[cfg_attr(feature = "schema", schemars(title = "TaskStateChangedRecord"))]
     TaskStateChanged(TaskStateChanged),
+    #[cfg_attr(feature = "schema", schemars(title = "JobStateChangedRecord"))]
     JobStateChanged(JobStateChanged),
+    #[cfg_attr(feature = "schema", schemars(title = "PolicyDecisionRecord"))]
     PolicyDecision(PolicyDecision),
+    #[cfg_attr(feature = "schema", schemars(title = "ScopeMetricsRecord"))]
     ScopeMetrics(ScopeMetrics),
+    #[cfg_attr(feature = "schema", schemars(title = "ClusterMetricsRecord"))]
     ClusterMetrics(ClusterMetrics),
+    #[cfg_attr(feature = "schema", schemars(title = "DeadLetterRecord"))]
     DeadLetter(DeadLetter),
 }
 

@@ -78,7 +78,7 @@ fn sampling() -> serde_json::Map<String, Value> {
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
         "seed": {"type": "integer", "minimum": 0},
         "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
-        "n": {"const": 1},
+        "n": {"type": "integer", "minimum": 1, "maximum": 1, "description": "Only 1"},
     });
     props.as_object().cloned().unwrap_or_default()
 }
@@ -123,7 +123,9 @@ fn strip_schema_keyword(schema: &mut Value) {
     }
 }
 
-/// schemars points at `#/$defs/X`; in the document those live at `#/components/schemas/X`.
+/// schemars points at `#/$defs/X`; in the document those live at `#/components/schemas/X`. A
+/// property or item schema `true` (any value) becomes `{}`, which means the same and which
+/// OpenAPI tooling (openapi-python-client) reads.
 fn rewrite_refs(value: &mut Value) {
     match value {
         Value::Object(map) => {
@@ -131,6 +133,12 @@ fn rewrite_refs(value: &mut Value) {
                 && let Some(name) = r.strip_prefix("#/$defs/")
             {
                 *r = format!("#/components/schemas/{name}");
+            }
+            if let Some(Value::Object(props)) = map.get_mut("properties") {
+                props.values_mut().filter(|p| **p == Value::Bool(true)).for_each(|p| *p = json!({}));
+            }
+            if map.get("items") == Some(&Value::Bool(true)) {
+                map.insert("items".into(), json!({}));
             }
             map.values_mut().for_each(rewrite_refs);
         }

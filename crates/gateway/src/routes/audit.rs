@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this action (e.g. `job.submit`, `job.cancel`, `dead_letter.requeue`, `admin.read`).
     pub action: Option<String>,
@@ -27,6 +28,7 @@ pub struct AuditQuery {
     /// Records after this seq (the `next_cursor` of the previous page).
     pub cursor: Option<i64>,
     /// Page size (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,

@@ -299,6 +299,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only jobs in this state (queued, running, succeeded, failed, cancelled, rejected).
     pub state: Option<String>,
@@ -306,6 +307,7 @@ pub struct ListQuery {
     #[serde(rename = "type")]
     pub job_type: Option<String>,
     /// Page size (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -396,10 +398,12 @@ pub async fn request_cancel(st: &AppState, tenant: &str, id: &str, reason: Strin
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TaskQuery {
     /// Only tasks in this state.
     pub state: Option<String>,
     /// Page size (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -22,6 +22,7 @@ use crate::routes::jobs::own_job;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Resume after this event id (same as the `Last-Event-ID` header, which wins).
     pub last_event_id: Option<i64>,

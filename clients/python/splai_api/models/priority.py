@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+class Priority(StrEnum):
+    BATCH = "batch"
+    INTERACTIVE = "interactive"
+    STANDARD = "standard"
+
+    def __str__(self) -> str:
+        return str(self.value)
