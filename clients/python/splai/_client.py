@@ -13,14 +13,14 @@ import httpx
 
 from splai_api import AuthenticatedClient
 from splai_api import Client as PlainClient
-from splai_api.api.artifacts import content as _content
-from splai_api.api.artifacts import lineage as _lineage
-from splai_api.api.artifacts import list_ as _artifacts
-from splai_api.api.jobs import cancel as _cancel
-from splai_api.api.jobs import get as _get
-from splai_api.api.jobs import list_ as _list
-from splai_api.api.jobs import submit as _submit
-from splai_api.api.jobs import tasks as _tasks
+from splai_api.api.artifacts import get_artifact as _content
+from splai_api.api.artifacts import get_lineage as _lineage
+from splai_api.api.artifacts import list_artifacts as _artifacts
+from splai_api.api.jobs import cancel_job as _cancel
+from splai_api.api.jobs import get_job as _get
+from splai_api.api.jobs import list_jobs as _list
+from splai_api.api.jobs import list_tasks as _tasks
+from splai_api.api.jobs import submit_job as _submit
 from splai_api.models import ErrorBody, JobSubmission
 from splai_api.types import UNSET, Response
 

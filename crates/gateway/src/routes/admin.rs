@@ -24,7 +24,7 @@ pub struct DeadLetterQuery {
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/admin/dead-letter", tag = "admin", params(DeadLetterQuery),
+#[utoipa::path(get, path = "/v1/admin/dead-letter", operation_id = "list_dead_letters", tag = "admin", params(DeadLetterQuery),
     responses((status = 200, description = "`{dead_letters}` of the caller's tenant, newest first"),
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
@@ -52,7 +52,7 @@ pub struct RequeueRequest {
     pub task_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/admin/dead-letter/requeue", tag = "admin", request_body = RequeueRequest,
+#[utoipa::path(post, path = "/v1/admin/dead-letter/requeue", operation_id = "requeue_dead_letter", tag = "admin", request_body = RequeueRequest,
     responses((status = 202, description = "Requeue requested"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn requeue(
     State(st): State<AppState>,

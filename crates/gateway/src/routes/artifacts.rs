@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 const READ: [Role; 3] = [Role::Reader, Role::Submitter, Role::Operator];
 
-#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts", tag = "artifacts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts", operation_id = "list_artifacts", tag = "artifacts", params(("id" = String, Path)),
     responses((status = 200, description = "`{artifacts}`: path, task, attempt, sha256, size and the input artifacts of each"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list(
@@ -28,7 +28,7 @@ pub async fn list(
     Ok(Json(json!({"job_id": id, "artifacts": artifacts})))
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{task}/{attempt}", tag = "artifacts",
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{task}/{attempt}", operation_id = "get_artifact", tag = "artifacts",
     params(("id" = String, Path), ("task" = String, Path), ("attempt" = u32, Path)),
     responses((status = 200, description = "The artifact's content (application/json), verified against its sha256"),
               (status = 404, body = crate::error::ErrorBody)))]
@@ -66,7 +66,7 @@ pub async fn content(
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}/result.csv", tag = "artifacts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/jobs/{id}/result.csv", operation_id = "get_result_csv", tag = "artifacts", params(("id" = String, Path)),
     responses((status = 200, description = "The table of a job whose result has one (batch_analysis records mode), as text/csv"),
               (status = 404, body = crate::error::ErrorBody, description = "no such job, or its result has no table"),
               (status = 409, body = crate::error::ErrorBody, description = "the job has no result yet")))]
@@ -100,7 +100,7 @@ pub async fn result_csv(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}/lineage", tag = "artifacts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/jobs/{id}/lineage", operation_id = "get_lineage", tag = "artifacts", params(("id" = String, Path)),
     responses((status = 200, description = "The DAG: each task with its parents, state, artifact, the artifacts it read, its provenance (cache key, model sha256, executor version, cached_from) and, for a task that appended a sub-DAG, its expansion (added tasks, fallback_reason)"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn lineage(

@@ -38,7 +38,7 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery),
+#[utoipa::path(get, path = "/v1/admin/audit", operation_id = "list_audit", tag = "admin", params(AuditQuery),
     responses((status = 200, description = "`{records, next_cursor}` of the caller's tenant in chain order, or CSV"),
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
@@ -107,7 +107,7 @@ pub async fn list(
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin",
+#[utoipa::path(get, path = "/v1/admin/audit/verify", operation_id = "verify_audit", tag = "admin",
     responses((status = 200, description = "`{ok, records, first_broken_seq, reason, keyed, anchors_checked, anchored_seq}`: the whole chain, under its key, against the anchors on the log"),
               (status = 403, body = crate::error::ErrorBody)))]
 pub async fn verify(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {

@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "The process is up")))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "ops", responses((status = 200, description = "The process is up")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "ops",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "ops",
     responses((status = 200, description = "The read model answers and has caught up with the log"), (status = 503)))]
 pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
     let caught_up = *st.ready.borrow();

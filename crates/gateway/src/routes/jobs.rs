@@ -67,7 +67,7 @@ pub async fn json_body(st: &AppState, headers: &HeaderMap, body: Body) -> ApiRes
         .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))
 }
 
-#[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
+#[utoipa::path(post, path = "/v1/jobs", operation_id = "submit_job", tag = "jobs",
     request_body(content = Object, description = "A JobRequest: `type` (chat, batch_analysis, embed, explicit, auto), `input`, optional `dag`, `priority`, `model`, `idempotency_key`…"),
     responses(
         (status = 202, description = "Accepted: `{job_id, trace_id, state}`"),
@@ -276,7 +276,7 @@ pub async fn result_of(st: &AppState, job: &JobView) -> ApiResult<Option<Value>>
     Ok(serde_json::from_slice(&bytes).ok())
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/jobs/{id}", operation_id = "get_job", tag = "jobs", params(("id" = String, Path)),
     responses((status = 200, description = "Status, progress counters, timestamps, trace id and, once succeeded, the result"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
@@ -342,7 +342,7 @@ fn page_size(limit: Option<i64>) -> ApiResult<i64> {
     }
 }
 
-#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+#[utoipa::path(get, path = "/v1/jobs", operation_id = "list_jobs", tag = "jobs", params(ListQuery),
     responses((status = 200, description = "`{jobs, next_cursor}`, newest first")))]
 pub async fn list(
     State(st): State<AppState>,
@@ -363,7 +363,7 @@ pub async fn list(
     Ok(Json(json!({"jobs": jobs, "next_cursor": next.flatten()})))
 }
 
-#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/jobs/{id}", operation_id = "cancel_job", tag = "jobs", params(("id" = String, Path)),
     responses((status = 202, description = "Cancellation requested"), (status = 200, description = "Already finished; nothing to do"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn cancel(
@@ -409,7 +409,7 @@ pub struct TaskQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path), TaskQuery),
+#[utoipa::path(get, path = "/v1/jobs/{id}/tasks", operation_id = "list_tasks", tag = "jobs", params(("id" = String, Path), TaskQuery),
     responses((status = 200, description = "`{tasks, next_cursor}`: each task with its attempts and artifact"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn tasks(

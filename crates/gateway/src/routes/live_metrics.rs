@@ -11,7 +11,7 @@ use crate::auth::{Caller, Role};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/v1/metrics/live", tag = "ops",
+#[utoipa::path(get, path = "/v1/metrics/live", operation_id = "live_metrics", tag = "ops",
     responses(
         (status = 200, description = "`{scopes: [{tenant, ...scope_metrics body}], cluster}` (see docs/kafka.md)"),
         (status = 401, body = crate::error::ErrorBody),

@@ -12,7 +12,7 @@ use crate::projector::TOPICS;
 use crate::state::AppState;
 use splai_events::now_ms;
 
-#[utoipa::path(get, path = "/metrics", tag = "ops",
+#[utoipa::path(get, path = "/metrics", operation_id = "prometheus_metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition format"), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn metrics(State(st): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require(&[Role::Operator])?;

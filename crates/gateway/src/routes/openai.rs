@@ -233,7 +233,7 @@ fn usage_of(result: &Value) -> Value {
     json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
 }
 
-#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
+#[utoipa::path(post, path = "/v1/chat/completions", operation_id = "create_chat_completion", tag = "openai",
     request_body(content = Object, description = "OpenAI chat completion request: model, messages, max_tokens, temperature, seed, stop, response_format (text, json_object, json_schema), stream"),
     responses((status = 200, description = "chat.completion, or text/event-stream of chat.completion.chunk ending in [DONE]")))]
 pub async fn chat_completions(
@@ -403,7 +403,7 @@ where
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-#[utoipa::path(post, path = "/v1/completions", tag = "openai",
+#[utoipa::path(post, path = "/v1/completions", operation_id = "create_completion", tag = "openai",
     request_body(content = Object, description = "OpenAI completion request: model, prompt (one string), max_tokens, temperature, seed, stop"),
     responses((status = 200, description = "text_completion (the prompt runs as one user message of the chat template)")))]
 pub async fn completions(
@@ -440,7 +440,7 @@ pub async fn completions(
     respond(run.await.map(IntoResponse::into_response))
 }
 
-#[utoipa::path(post, path = "/v1/embeddings", tag = "openai",
+#[utoipa::path(post, path = "/v1/embeddings", operation_id = "create_embeddings", tag = "openai",
     request_body(content = Object, description = "OpenAI embeddings request: model, input (a string or a list of strings)"),
     responses((status = 200, description = "A list of embeddings, in input order")))]
 pub async fn embeddings(
@@ -478,7 +478,7 @@ pub async fn embeddings(
     respond(run.await.map(IntoResponse::into_response))
 }
 
-#[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "Models that live workers have")))]
+#[utoipa::path(get, path = "/v1/models", operation_id = "list_models", tag = "openai", responses((status = 200, description = "Models that live workers have")))]
 pub async fn models(State(st): State<AppState>, caller: Result<Caller, ApiError>) -> Response {
     if let Err(e) = caller.and_then(|c| c.require(&[Role::Reader, Role::Submitter, Role::Operator])) {
         return openai_error(e);

@@ -41,7 +41,7 @@ struct Cursor {
     ended: bool,
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path), StreamQuery),
+#[utoipa::path(get, path = "/v1/jobs/{id}/stream", operation_id = "stream_job", tag = "jobs", params(("id" = String, Path), StreamQuery),
     responses((status = 200, description = "text/event-stream: job.snapshot, job.status, job.expanded, task.update, task.tokens, end"),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn stream(

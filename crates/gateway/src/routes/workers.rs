@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use splai_events::now_ms;
 
-#[utoipa::path(get, path = "/v1/workers", tag = "workers",
+#[utoipa::path(get, path = "/v1/workers", operation_id = "list_workers", tag = "workers",
     responses((status = 200, description = "`{workers}`, live ones first")))]
 pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;

@@ -1,0 +1,291 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.error_body import ErrorBody
+from ...types import UNSET, Unset
+from typing import cast
+
+
+
+def _get_kwargs(
+    *,
+    action: str | Unset = UNSET,
+    subject: str | Unset = UNSET,
+    since_ms: int | Unset = UNSET,
+    until_ms: int | Unset = UNSET,
+    cursor: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    format_: str | Unset = UNSET,
+
+) -> dict[str, Any]:
+    
+
+    
+
+    params: dict[str, Any] = {}
+
+    params["action"] = action
+
+    params["subject"] = subject
+
+    params["since_ms"] = since_ms
+
+    params["until_ms"] = until_ms
+
+    params["cursor"] = cursor
+
+    params["limit"] = limit
+
+    params["format"] = format_
+
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/admin/audit",
+        "params": params,
+    }
+
+
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | ErrorBody | None:
+    if response.status_code == 200:
+        response_200 = cast(Any, None)
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_403
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | ErrorBody]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    action: str | Unset = UNSET,
+    subject: str | Unset = UNSET,
+    since_ms: int | Unset = UNSET,
+    until_ms: int | Unset = UNSET,
+    cursor: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    format_: str | Unset = UNSET,
+
+) -> Response[Any | ErrorBody]:
+    """ 
+    Args:
+        action (str | Unset):
+        subject (str | Unset):
+        since_ms (int | Unset):
+        until_ms (int | Unset):
+        cursor (int | Unset):
+        limit (int | Unset):
+        format_ (str | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | ErrorBody]
+     """
+
+
+    kwargs = _get_kwargs(
+        action=action,
+subject=subject,
+since_ms=since_ms,
+until_ms=until_ms,
+cursor=cursor,
+limit=limit,
+format_=format_,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    *,
+    client: AuthenticatedClient | Client,
+    action: str | Unset = UNSET,
+    subject: str | Unset = UNSET,
+    since_ms: int | Unset = UNSET,
+    until_ms: int | Unset = UNSET,
+    cursor: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    format_: str | Unset = UNSET,
+
+) -> Any | ErrorBody | None:
+    """ 
+    Args:
+        action (str | Unset):
+        subject (str | Unset):
+        since_ms (int | Unset):
+        until_ms (int | Unset):
+        cursor (int | Unset):
+        limit (int | Unset):
+        format_ (str | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | ErrorBody
+     """
+
+
+    return sync_detailed(
+        client=client,
+action=action,
+subject=subject,
+since_ms=since_ms,
+until_ms=until_ms,
+cursor=cursor,
+limit=limit,
+format_=format_,
+
+    ).parsed
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    action: str | Unset = UNSET,
+    subject: str | Unset = UNSET,
+    since_ms: int | Unset = UNSET,
+    until_ms: int | Unset = UNSET,
+    cursor: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    format_: str | Unset = UNSET,
+
+) -> Response[Any | ErrorBody]:
+    """ 
+    Args:
+        action (str | Unset):
+        subject (str | Unset):
+        since_ms (int | Unset):
+        until_ms (int | Unset):
+        cursor (int | Unset):
+        limit (int | Unset):
+        format_ (str | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | ErrorBody]
+     """
+
+
+    kwargs = _get_kwargs(
+        action=action,
+subject=subject,
+since_ms=since_ms,
+until_ms=until_ms,
+cursor=cursor,
+limit=limit,
+format_=format_,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient | Client,
+    action: str | Unset = UNSET,
+    subject: str | Unset = UNSET,
+    since_ms: int | Unset = UNSET,
+    until_ms: int | Unset = UNSET,
+    cursor: int | Unset = UNSET,
+    limit: int | Unset = UNSET,
+    format_: str | Unset = UNSET,
+
+) -> Any | ErrorBody | None:
+    """ 
+    Args:
+        action (str | Unset):
+        subject (str | Unset):
+        since_ms (int | Unset):
+        until_ms (int | Unset):
+        cursor (int | Unset):
+        limit (int | Unset):
+        format_ (str | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | ErrorBody
+     """
+
+
+    return (await asyncio_detailed(
+        client=client,
+action=action,
+subject=subject,
+since_ms=since_ms,
+until_ms=until_ms,
+cursor=cursor,
+limit=limit,
+format_=format_,
+
+    )).parsed
