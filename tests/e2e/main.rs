@@ -16,6 +16,7 @@ mod distributed;
 mod executor;
 mod executor_kill;
 mod failover;
+mod image;
 mod load;
 mod openai;
 mod operator;
