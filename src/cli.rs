@@ -129,16 +129,16 @@ pub enum ContractAction {
     Generate {
         #[arg(long, default_value = "contract")]
         dir: std::path::PathBuf,
-        /// Write a breaking change anyway: only to correct schemas that misdescribed what the code
-        /// always did (docs/contract.md), never to change the wire within a released version.
-        #[arg(long)]
-        allow_breaking: bool,
     },
     /// Exit 1 when the checked-in files differ from what this build generates, saying whether
     /// the difference breaks the contract (then bump the envelope version).
     Check {
         #[arg(long, default_value = "contract")]
         dir: std::path::PathBuf,
+        /// Also exit 1 when the checked-in files break the same version's files at this commit
+        /// (CI passes the parent commit).
+        #[arg(long)]
+        base: Option<String>,
     },
 }
 
@@ -278,10 +278,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             print!("{}", settings(&cli)?.to_toml());
             Ok(0)
         }
-        Command::Contract { action: ContractAction::Generate { dir, allow_breaking } } => {
-            crate::contract::generate(dir, *allow_breaking)
+        Command::Contract { action: ContractAction::Generate { dir } } => crate::contract::generate(dir),
+        Command::Contract { action: ContractAction::Check { dir, base } } => {
+            crate::contract::check(dir, base.as_deref())
         }
-        Command::Contract { action: ContractAction::Check { dir } } => crate::contract::check(dir),
         Command::Log { action: LogAction::Compact } => log_compact(&settings(&cli)?),
         Command::Gen(args) => done(crate::replay::gen_cmd(&settings(&cli)?, args)),
         Command::Replay(args) => done(crate::replay::replay_cmd(&settings(&cli)?, args)),

@@ -5,6 +5,7 @@
 //! version must be bumped, which starts a new `contract/v{N}/` beside the old one).
 
 pub mod compat;
+mod since;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,10 +127,19 @@ fn files_under(dir: &Path, sub: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// `splai contract check`: 0 when `dir` holds exactly what this build generates, else 1 with
-/// every difference printed.
-pub fn check(dir: &Path) -> anyhow::Result<u8> {
-    let found = differences(dir, &generated()?)?;
+/// `splai contract check`: 0 when `dir` holds exactly what this build generates and, with
+/// `base`, nothing in it breaks the same version's files at that commit; else 1 with every
+/// difference printed.
+pub fn check(dir: &Path, base: Option<&str>) -> anyhow::Result<u8> {
+    let files = generated()?;
+    let mut found = differences(dir, &files)?;
+    if let Some(base) = base {
+        let paths: Vec<PathBuf> = files.keys().cloned().collect();
+        match since::breaking_since(dir, base, &paths)? {
+            Some(breaks) => found.extend(breaks),
+            None => eprintln!("splai contract check: `{base}` is not a commit here; not compared with it"),
+        }
+    }
     if found.is_empty() {
         println!("contract in {} matches this build (envelope v{ENVELOPE_VERSION})", dir.display());
         return Ok(0);
@@ -141,15 +151,15 @@ pub fn check(dir: &Path) -> anyhow::Result<u8> {
 }
 
 /// `splai contract generate`: write the generated files into `dir`, unless that would change the
-/// current version incompatibly and `allow_breaking` is not set (then 1, and nothing is written).
-pub fn generate(dir: &Path, allow_breaking: bool) -> anyhow::Result<u8> {
+/// current version incompatibly (then 1, and nothing is written).
+pub fn generate(dir: &Path) -> anyhow::Result<u8> {
     let files = generated()?;
     let found = differences(dir, &files)?;
     let breaking: Vec<_> = found.iter().filter(|d| matches!(d, Difference::Breaking(..))).collect();
     for difference in &breaking {
         eprintln!("splai contract generate: {difference}");
     }
-    if !breaking.is_empty() && !allow_breaking {
+    if !breaking.is_empty() {
         return Ok(1);
     }
     for difference in &found {
@@ -178,7 +188,7 @@ mod tests {
     fn written() -> (tempfile::TempDir, BTreeMap<PathBuf, String>) {
         let dir = tempfile::tempdir().unwrap();
         let files = generated().unwrap();
-        assert_eq!(generate(dir.path(), false).unwrap(), 0);
+        assert_eq!(generate(dir.path()).unwrap(), 0);
         (dir, files)
     }
 
@@ -215,7 +225,7 @@ mod tests {
             found,
             vec![Difference::Breaking(file.into(), vec!["$.shelved_reason: field removed".into()])]
         );
-        assert_eq!(generate(dir.path(), false).unwrap(), 1, "generate must refuse a breaking change");
+        assert_eq!(generate(dir.path()).unwrap(), 1, "generate must refuse a breaking change");
     }
 
     #[test]
