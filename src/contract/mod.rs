@@ -78,12 +78,7 @@ pub fn differences(dir: &Path, generated: &BTreeMap<PathBuf, String>) -> anyhow:
         let old: Value = serde_json::from_str(&checked_in)
             .with_context(|| format!("{} is not JSON", dir.join(path).display()))?;
         let new: Value = serde_json::from_str(text)?;
-        let breaks = if path.extension().is_some_and(|e| e == "json") && path.starts_with(version_dir()) {
-            compat::breaks(&old, &new)
-        } else {
-            // The OpenAPI document: its component schemas follow the same rules.
-            compat::breaks(&components(&old), &components(&new))
-        };
+        let breaks = breaks_of(path, &old, &new);
         found.push(if breaks.is_empty() {
             Difference::Compatible(path.clone())
         } else {
@@ -100,6 +95,16 @@ pub fn differences(dir: &Path, generated: &BTreeMap<PathBuf, String>) -> anyhow:
 
 fn version_dir() -> PathBuf {
     PathBuf::from(format!("v{ENVELOPE_VERSION}"))
+}
+
+/// How `path` (under the contract directory) breaks from `old` to `new`: a schema of the current
+/// version as a whole; the OpenAPI document by its component schemas.
+fn breaks_of(path: &Path, old: &Value, new: &Value) -> Vec<String> {
+    if path.starts_with(version_dir()) {
+        compat::breaks(old, new)
+    } else {
+        compat::breaks(&components(old), &components(new))
+    }
 }
 
 /// The OpenAPI document's named schemas as one object schema, so that `compat` compares each

@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::Context;
 use serde_json::Value;
 
-use super::{Difference, compat};
+use super::Difference;
 
 /// Breaking differences between each of `paths` (relative to `dir`, a directory inside a git
 /// checkout) at `base` and as it is now; `None` when `base` is not a commit of the checkout (a
@@ -40,11 +40,7 @@ pub fn breaking_since(dir: &Path, base: &str, paths: &[PathBuf]) -> anyhow::Resu
             .with_context(|| format!("{} at {base} is not JSON", path.display()))?;
         let new: Value = serde_json::from_str(&now)
             .with_context(|| format!("{} is not JSON", dir.join(path).display()))?;
-        let breaks = if path.starts_with(super::version_dir()) {
-            compat::breaks(&old, &new)
-        } else {
-            compat::breaks(&super::components(&old), &super::components(&new))
-        };
+        let breaks = super::breaks_of(path, &old, &new);
         if !breaks.is_empty() {
             found.push(Difference::Breaking(path.clone(), breaks));
         }

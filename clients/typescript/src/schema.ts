@@ -389,6 +389,22 @@ export interface components {
             n?: number;
             /** @description Runs as one user message */
             prompt: string;
+            /** @description OpenAI's response_format: constrain the output to JSON, or to a JSON Schema */
+            response_format?: {
+                /** @enum {unknown} */
+                type: "text" | "json_object";
+            } | {
+                json_schema: {
+                    name: string;
+                    schema: {
+                        /** @constant */
+                        type: "object";
+                    };
+                    strict?: boolean;
+                };
+                /** @constant */
+                type: "json_schema";
+            };
             seed?: number;
             stop?: string | string[];
             temperature?: number;

@@ -10,6 +10,11 @@ from .chat_completion_request_response_format_type_1_json_schema import ChatComp
 from .chat_completion_request_response_format_type_1_json_schema_schema import ChatCompletionRequestResponseFormatType1JsonSchemaSchema
 from .chat_completion_request_stream_options import ChatCompletionRequestStreamOptions
 from .completion_request import CompletionRequest
+from .completion_request_response_format_type_0 import CompletionRequestResponseFormatType0
+from .completion_request_response_format_type_0_type import CompletionRequestResponseFormatType0Type
+from .completion_request_response_format_type_1 import CompletionRequestResponseFormatType1
+from .completion_request_response_format_type_1_json_schema import CompletionRequestResponseFormatType1JsonSchema
+from .completion_request_response_format_type_1_json_schema_schema import CompletionRequestResponseFormatType1JsonSchemaSchema
 from .dag import Dag
 from .data_classification import DataClassification
 from .embedding_request import EmbeddingRequest
@@ -42,6 +47,11 @@ __all__ = (
     "ChatCompletionRequestResponseFormatType1JsonSchemaSchema",
     "ChatCompletionRequestStreamOptions",
     "CompletionRequest",
+    "CompletionRequestResponseFormatType0",
+    "CompletionRequestResponseFormatType0Type",
+    "CompletionRequestResponseFormatType1",
+    "CompletionRequestResponseFormatType1JsonSchema",
+    "CompletionRequestResponseFormatType1JsonSchemaSchema",
     "Dag",
     "DataClassification",
     "EmbeddingRequest",

@@ -11,6 +11,9 @@ from ..types import UNSET, Unset
 from ..types import UNSET, Unset
 from typing import cast
 
+if TYPE_CHECKING:
+  from ..models.completion_request_response_format_type_0 import CompletionRequestResponseFormatType0
+  from ..models.completion_request_response_format_type_1 import CompletionRequestResponseFormatType1
 
 
 
@@ -29,6 +32,8 @@ class CompletionRequest:
             max_tokens (int | Unset):
             model (str | Unset): A model a live worker serves (`GET /v1/models`); 404 otherwise
             n (int | Unset): Only 1
+            response_format (CompletionRequestResponseFormatType0 | CompletionRequestResponseFormatType1 | Unset): OpenAI's
+                response_format: constrain the output to JSON, or to a JSON Schema
             seed (int | Unset):
             stop (list[str] | str | Unset):
             temperature (float | Unset):
@@ -39,6 +44,7 @@ class CompletionRequest:
     max_tokens: int | Unset = UNSET
     model: str | Unset = UNSET
     n: int | Unset = UNSET
+    response_format: CompletionRequestResponseFormatType0 | CompletionRequestResponseFormatType1 | Unset = UNSET
     seed: int | Unset = UNSET
     stop: list[str] | str | Unset = UNSET
     temperature: float | Unset = UNSET
@@ -48,6 +54,8 @@ class CompletionRequest:
 
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.completion_request_response_format_type_0 import CompletionRequestResponseFormatType0 # noqa: PLC0415
+        from ..models.completion_request_response_format_type_1 import CompletionRequestResponseFormatType1 # noqa: PLC0415
         prompt = self.prompt
 
         max_completion_tokens = self.max_completion_tokens
@@ -57,6 +65,15 @@ class CompletionRequest:
         model = self.model
 
         n = self.n
+
+        response_format: dict[str, Any] | Unset
+        if isinstance(self.response_format, Unset):
+            response_format = UNSET
+        elif isinstance(self.response_format, CompletionRequestResponseFormatType0):
+            response_format = self.response_format.to_dict()
+        else:
+            response_format = self.response_format.to_dict()
+
 
         seed = self.seed
 
@@ -86,6 +103,8 @@ class CompletionRequest:
             field_dict["model"] = model
         if n is not UNSET:
             field_dict["n"] = n
+        if response_format is not UNSET:
+            field_dict["response_format"] = response_format
         if seed is not UNSET:
             field_dict["seed"] = seed
         if stop is not UNSET:
@@ -99,6 +118,8 @@ class CompletionRequest:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.completion_request_response_format_type_0 import CompletionRequestResponseFormatType0 # noqa: PLC0415
+        from ..models.completion_request_response_format_type_1 import CompletionRequestResponseFormatType1 # noqa: PLC0415
         d = dict(src_dict)
         prompt = d.pop("prompt")
 
@@ -109,6 +130,30 @@ class CompletionRequest:
         model = d.pop("model", UNSET)
 
         n = d.pop("n", UNSET)
+
+        def _parse_response_format(data: object) -> CompletionRequestResponseFormatType0 | CompletionRequestResponseFormatType1 | Unset:
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_format_type_0 = CompletionRequestResponseFormatType0.from_dict(data)
+
+
+
+                return response_format_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_format_type_1 = CompletionRequestResponseFormatType1.from_dict(data)
+
+
+
+            return response_format_type_1
+
+        response_format = _parse_response_format(d.pop("response_format", UNSET))
+
 
         seed = d.pop("seed", UNSET)
 
@@ -136,6 +181,7 @@ class CompletionRequest:
             max_tokens=max_tokens,
             model=model,
             n=n,
+            response_format=response_format,
             seed=seed,
             stop=stop,
             temperature=temperature,

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use splai_events::JobType;
-use splai_ingest::plan::{MAX_TOKENS, input_schema, response_format_schema};
+use splai_ingest::plan::{MAX_TOKENS, generation_schema, input_schema, messages_schema};
 
 /// Put the request schemas in `doc`'s components and point each operation's body at its own.
 pub fn document(doc: &mut Value) {
@@ -62,31 +62,25 @@ fn job_submission() -> Value {
     })
 }
 
-fn messages() -> Value {
-    json!({"type": "array", "minItems": 1, "items": {
-        "type": "object", "required": ["role", "content"],
-        "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": {"type": "string"}},
-    }})
-}
-
-/// What the OpenAI handlers pass on to a `chat` job's input (the planner checks it there).
+/// What the OpenAI handlers pass on to a `chat` job's input (the planner's generation settings,
+/// checked there) and read themselves.
 fn sampling() -> serde_json::Map<String, Value> {
-    let props = json!({
-        "model": {"type": "string", "description": "A model a live worker serves (`GET /v1/models`); 404 otherwise"},
-        "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS},
-        "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "seed": {"type": "integer", "minimum": 0},
-        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
-        "n": {"type": "integer", "minimum": 1, "maximum": 1, "description": "Only 1"},
-    });
-    props.as_object().cloned().unwrap_or_default()
+    let mut props = generation_schema();
+    props.insert(
+        "model".into(),
+        json!({"type": "string", "description": "A model a live worker serves (`GET /v1/models`); 404 otherwise"}),
+    );
+    props.insert(
+        "max_completion_tokens".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": MAX_TOKENS}),
+    );
+    props.insert("n".into(), json!({"type": "integer", "minimum": 1, "maximum": 1, "description": "Only 1"}));
+    props
 }
 
 fn chat_completion() -> Value {
     let mut props = sampling();
-    props.insert("messages".into(), messages());
-    props.insert("response_format".into(), response_format_schema());
+    props.insert("messages".into(), messages_schema());
     props.insert("stream".into(), json!({"type": "boolean"}));
     props.insert(
         "stream_options".into(),

@@ -36,8 +36,9 @@ pub fn input_schema(job_type: JobType) -> Value {
     }
 }
 
-/// Generation settings every inference template passes through.
-fn generation() -> serde_json::Map<String, Value> {
+/// Generation settings every inference template passes through (the OpenAI endpoints take the
+/// same ones).
+pub fn generation() -> serde_json::Map<String, Value> {
     let props = json!({
         "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS},
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
@@ -49,7 +50,7 @@ fn generation() -> serde_json::Map<String, Value> {
 }
 
 /// OpenAI's `response_format` (the planner checks the schema inside `json_schema` further).
-pub fn response_format() -> Value {
+fn response_format() -> Value {
     json!({
         "description": "OpenAI's response_format: constrain the output to JSON, or to a JSON Schema",
         "oneOf": [
@@ -68,15 +69,17 @@ pub fn response_format() -> Value {
     })
 }
 
+/// A chat's messages, as the chat template checks them.
+pub fn messages() -> Value {
+    json!({"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["role", "content"],
+        "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": {"type": "string"}},
+    }})
+}
+
 fn chat() -> Value {
     let mut props = generation();
-    props.insert(
-        "messages".into(),
-        json!({"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["role", "content"],
-            "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": {"type": "string"}},
-        }}),
-    );
+    props.insert("messages".into(), messages());
     props.insert("prompt".into(), json!({"type": "string", "description": "One user message"}));
     json!({
         "type": "object",

@@ -23,7 +23,7 @@ pub use chunks::{chunk_lines, chunk_texts};
 pub use error::PlanError;
 pub use expand::{expand, parse_subdag};
 pub use hybrid::{CATALOGUE, Catalogue, MAX_STEPS};
-pub use input_schema::{input_schema, response_format as response_format_schema};
+pub use input_schema::{generation as generation_schema, input_schema, messages as messages_schema};
 pub use parse::parse_request;
 pub use planner::{HybridPlanner, Planner, TemplatePlanner, plan};
 pub use validate::{MAX_SLEEP_MS, MAX_TOKENS, validate};
