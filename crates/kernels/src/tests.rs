@@ -131,3 +131,31 @@ fn shapes_that_do_not_fit_are_errors() {
     assert!(Q8Matrix::from_ggml(&[0; 33], 1, 32).unwrap_err().to_string().contains("33 bytes"));
     assert!(Q4Matrix::from_ggml(&[0; 21], 1, 32).unwrap_err().to_string().contains("21 bytes"));
 }
+
+/// The VNNI tiles sum the same integers as the AVX2 ones, so both give the same bits, for Q8_0
+/// and Q4_1, at every tile height (runs only where this CPU has AVX-512 VNNI).
+#[test]
+fn vnni_tiles_give_the_avx2_tiles_bits() {
+    if x86::Kernel::detect() != x86::Kernel::Vnni {
+        eprintln!("no AVX-512 VNNI here: nothing to compare");
+        return;
+    }
+    let (n, k) = (37, 160);
+    let v = values(n * k, 5);
+    let q8 = Q8Matrix::quantize(&v, n, k).unwrap();
+    let q4 = Q4Matrix::quantize(&v, n, k).unwrap();
+    let by = |w: &dyn Weights, kernel, x: &Q8Rows| {
+        let mut out = vec![0f32; x.rows() * n];
+        let mut rows: Vec<&mut [f32]> = out.chunks_exact_mut(n).collect();
+        w.product(kernel, 0..n, x, &mut rows);
+        out
+    };
+    for m in [1, 2, 3, 4, 5, 9] {
+        let x = Q8Rows::quantize(&values(m * k, m as u64 + 90), k).unwrap();
+        for (name, w) in [("q8", &q8 as &dyn Weights), ("q4", &q4)] {
+            let (avx2, vnni) = (by(w, x86::Kernel::Avx2, &x), by(w, x86::Kernel::Vnni, &x));
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&avx2), bits(&vnni), "{name}, {m} rows");
+        }
+    }
+}
