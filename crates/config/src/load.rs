@@ -25,10 +25,11 @@ pub fn without_settings_env(cmd: &mut std::process::Command) -> &mut std::proces
     cmd
 }
 
-/// Environment keys under the prefix that are not settings: `SPLAI_CONFIG` (the file path) and
-/// `SPLAI_TEST_*` (test-suite service addresses).
+/// Environment keys under the prefix that are not settings: `SPLAI_CONFIG` (the file path),
+/// `SPLAI_TEST_*` (test-suite service addresses) and `SPLAI_KERNELS_*` (`splai-kernels` reads
+/// `SPLAI_KERNELS_PORTABLE` and `SPLAI_KERNELS_AVX2` to run narrower instruction sets).
 fn reserved_env_key(key: &str) -> bool {
-    key == "config" || key.starts_with("test_")
+    key == "config" || key.starts_with("test_") || key.starts_with("kernels_")
 }
 
 /// Builds the effective settings from the layers.

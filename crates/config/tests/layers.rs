@@ -56,6 +56,7 @@ fn real_environment_nesting_and_reserved_keys() {
         jail.set_env("SPLAI_LOG__KAFKA__BROKERS", "10.0.0.1:9092,10.0.0.2:9092");
         jail.set_env("SPLAI_TEST_KAFKA_BROKERS", "ignored:1");
         jail.set_env("SPLAI_CONFIG", "ignored.toml");
+        jail.set_env("SPLAI_KERNELS_AVX2", "1");
         let s = Loader::new().load().map_err(|e| e.to_string())?;
         assert_eq!(s.log.kafka.brokers, "10.0.0.1:9092,10.0.0.2:9092");
         jail.set_env("SPLAI_LOG__BOGUS", "1");
