@@ -40,20 +40,25 @@ pub(crate) fn whole_blocks(cols: usize) -> Result<usize, KernelError> {
 
 /// Quantize `values` (whole rows of `cols`) as GGML's reference does: per block, scale =
 /// max |v| / 127 rounded to f16, quants = round(v / scale).
-/// Blocks one task of a parallel quantization takes (a prompt chunk's rows are many blocks; a
-/// decode row is a few dozen, done inline).
-const BLOCKS_PER_TASK: usize = 256;
+/// Blocks one task of a parallel quantization takes at least (a decode row is a few dozen, done
+/// inline) and at most (a prompt chunk's rows are many blocks).
+const MIN_BLOCKS_PER_TASK: usize = 64;
+const MAX_BLOCKS_PER_TASK: usize = 1024;
 
 fn quantize_into(values: &[f32], quants: &mut Vec<i8>, scales: &mut Vec<f32>) {
     use rayon::prelude::*;
     let blocks = values.len() / BLOCK;
     quants.resize(blocks * BLOCK, 0);
     scales.resize(blocks, 0.0);
+    // About two tasks per thread, so the threads end together (fixed tasks of 256 blocks split a
+    // 32-row step's 576 blocks 256 + 256 + 64), and never under `MIN_BLOCKS_PER_TASK`.
+    let per =
+        blocks.div_ceil(rayon::current_num_threads() * 2).clamp(MIN_BLOCKS_PER_TASK, MAX_BLOCKS_PER_TASK);
     // Each block on its own: the same values give the same quants however the work is split.
     values
-        .par_chunks(BLOCK * BLOCKS_PER_TASK)
-        .zip(quants.par_chunks_mut(BLOCK * BLOCKS_PER_TASK))
-        .zip(scales.par_chunks_mut(BLOCKS_PER_TASK))
+        .par_chunks(BLOCK * per)
+        .zip(quants.par_chunks_mut(BLOCK * per))
+        .zip(scales.par_chunks_mut(per))
         .for_each(|((values, quants), scales)| quantize_blocks(values, quants, scales));
 }
 
