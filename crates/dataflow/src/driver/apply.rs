@@ -391,12 +391,20 @@ fn backoff_of(s: &Scheduler, tk: Tk, attempt: u32) -> u64 {
 }
 
 /// Feed the timeout of `st`, open at its deadline: it ends `TimedOut` then and waits out its
-/// backoff from then. Once per attempt.
+/// backoff from then. Once per attempt. In a job cancelled before the timeout is fed, it ends
+/// `Lost` instead, as a revoked attempt that answers does: the scheduler told it to stop, so its
+/// silence is not the task's failure and must not dead-letter the task (which turned a cancelled
+/// job `failed`).
 pub(super) fn fire_timeout(s: &mut Scheduler, tk: Tk, st: AttemptState) {
     if st.timeout_fed {
         return;
     }
     if !s.attempts.feed_timeout_once(tk, st.attempt) {
+        return;
+    }
+    if s.controls.is_cancelled(tk.0) {
+        s.attempts.record_failure(tk, st.attempt, false, false);
+        s.engine.feed(Fact::Ended(tk, st.attempt, Outcome::Lost), st.deadline, 1);
         return;
     }
     s.attempts.record_failure(tk, st.attempt, true, false);

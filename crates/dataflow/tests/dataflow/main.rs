@@ -6,6 +6,7 @@ mod support;
 
 mod admission;
 mod assignment_invariants;
+mod cancel_timeout;
 mod control_tenancy;
 mod driver_oracle;
 mod engine_pool;
