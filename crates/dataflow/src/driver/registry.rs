@@ -166,8 +166,8 @@ impl Registry {
     }
 
     /// The request that took `tenant`'s job id `id`, if one did (admitted or rejected).
-    pub fn request_of(&self, tenant: &str, id: &str) -> Option<&str> {
-        Some(self.ids.get(*self.tenant_index.get(tenant)?, id)?.request.as_str())
+    pub fn request_of(&self, tenant: &str, id: &str) -> Option<compact_str::CompactString> {
+        Some(self.ids.get(*self.tenant_index.get(tenant)?, id)?.request)
     }
 
     /// Request `request` takes `tenant`'s job id `id` (none had it).
@@ -201,10 +201,10 @@ impl Registry {
     }
 
     /// Retired jobs by (tenant, id), with their final states (tests and tools: a scan).
-    pub fn retired_named(&self) -> impl Iterator<Item = ((&str, &str), JobStatus)> + '_ {
-        self.ids
-            .iter()
-            .filter_map(|((t, id), used)| Some(((self.tenants[t as usize].as_str(), id), used.retired?)))
+    pub fn retired_named(&self) -> impl Iterator<Item = ((&str, String), JobStatus)> + '_ {
+        self.ids.sorted().into_iter().filter_map(|((t, id), used)| {
+            Some(((self.tenants[t as usize].as_str(), id.into()), used.retired?))
+        })
     }
 
     /// Forget finished job `j` but its id, tenant and final state; its `JobInfo` (what a restart
