@@ -14,6 +14,7 @@
 //! pool of `threads` threads, which the products of every step use.
 
 mod constrain;
+mod hot;
 mod prefix;
 mod sequence;
 
@@ -210,7 +211,8 @@ impl Loop {
             if active.is_empty() {
                 continue;
             }
-            for (i, how) in self.step(&mut active, &mut prefixes).into_iter().rev() {
+            let ended = hot::with_hot_pool(|| self.step(&mut active, &mut prefixes));
+            for (i, how) in ended.into_iter().rev() {
                 let seq = active.remove(i);
                 seq.finish(how, &self.tokenizer);
             }
