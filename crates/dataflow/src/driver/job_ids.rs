@@ -82,16 +82,31 @@ impl JobIds {
         }
     }
 
-    /// Every id and its use, in (tenant, id) order (a scan: snapshots, tests and tools).
+    /// Every id and its use, in (tenant, id) order (a scan: tests and tools).
     pub fn sorted(&self) -> Vec<((u32, CompactString), IdUse)> {
-        let mut all: Vec<_> = self
-            .base
-            .records()
-            .filter(|(key, _)| !self.changed.contains_key(key))
-            .chain(self.changed.iter().map(|(k, v)| (k.clone(), v.clone())))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut all = Vec::new();
+        self.each_sorted(|tenant, id, used| all.push(((tenant, id.into()), used.clone())));
         all
+    }
+
+    /// `f` on every id and its use, in (tenant, id) order: the base's records (already in order)
+    /// merged with the changed entries (sorted by reference), a changed one in place of its base
+    /// record.
+    fn each_sorted(&self, mut f: impl FnMut(u32, &str, &IdUse)) {
+        let mut changed: Vec<_> = self.changed.iter().collect();
+        changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut changed = changed.into_iter().peekable();
+        for (key, used) in self.base.records() {
+            while let Some(((t, id), used)) = changed.next_if(|(k, _)| **k < key) {
+                f(*t, id, used);
+            }
+            if !self.changed.contains_key(&key) {
+                f(key.0, &key.1, &used);
+            }
+        }
+        for ((t, id), used) in changed {
+            f(*t, id, used);
+        }
     }
 }
 
@@ -127,8 +142,7 @@ impl Base {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let mut r = Reader(self.record(mid));
-            let key = (u32::try_from(r.varint()?).ok()?, r.str()?);
-            match key.cmp(&(tenant, id)) {
+            match r.key()?.cmp(&(tenant, id)) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return r.rest(),
@@ -140,8 +154,8 @@ impl Base {
     fn records(&self) -> impl Iterator<Item = ((u32, CompactString), IdUse)> + '_ {
         (0..self.n).filter_map(|i| {
             let mut r = Reader(self.record(i));
-            let key = (u32::try_from(r.varint()?).ok()?, CompactString::from(r.str()?));
-            Some((key, r.rest()?))
+            let (tenant, id) = r.key()?;
+            Some(((tenant, CompactString::from(id)), r.rest()?))
         })
     }
 
@@ -163,8 +177,7 @@ impl Base {
             return (records == 0).then_some(base);
         }
         let mut last = Reader(base.record(n - 1));
-        (last.varint().is_some() && last.str().is_some() && last.rest().is_some() && last.0.is_empty())
-            .then_some(base)
+        (last.key().is_some() && last.rest().is_some() && last.0.is_empty()).then_some(base)
     }
 }
 
@@ -208,6 +221,11 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes).ok()
     }
 
+    /// A record's tenant and id.
+    fn key(&mut self) -> Option<(u32, &'a str)> {
+        Some((u32::try_from(self.varint()?).ok()?, self.str()?))
+    }
+
     /// A record's request, job and final state (after its tenant and id).
     fn rest(&mut self) -> Option<IdUse> {
         let request = CompactString::from(self.str()?);
@@ -228,18 +246,17 @@ impl<'a> Reader<'a> {
 impl JobIds {
     /// The [`Base`] layout of every id.
     fn to_bytes(&self) -> Vec<u8> {
-        let all = self.sorted();
-        let mut records = Vec::with_capacity(all.len() * 32);
-        let mut offsets = Vec::with_capacity(all.len());
-        for ((tenant, id), used) in &all {
+        let mut records = Vec::with_capacity((self.base.n + self.changed.len()) * 32);
+        let mut offsets: Vec<u32> = Vec::with_capacity(self.base.n + self.changed.len());
+        self.each_sorted(|tenant, id, used| {
             offsets.push(records.len() as u32);
-            put_varint(&mut records, u64::from(*tenant));
+            put_varint(&mut records, u64::from(tenant));
             put_str(&mut records, id);
             put_str(&mut records, &used.request);
             put_varint(&mut records, used.job.map_or(0, |j| u64::from(j) + 1));
             let status = used.retired.and_then(|st| STATUSES.iter().position(|s| *s == st));
             records.push(status.map_or(0, |i| i as u8 + 1));
-        }
+        });
         let mut out = Vec::with_capacity(Base::HEADER + 4 * offsets.len() + records.len());
         out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
         for o in offsets {

@@ -16,10 +16,19 @@ pub(super) fn with_hot_pool<R: Send>(step: impl FnOnce() -> R + Send) -> R {
         for _ in 1..rayon::current_num_threads() {
             s.spawn(|_| spin(&stepping, owner));
         }
-        let result = step();
-        stepping.store(false, Ordering::Release);
-        result
+        // Stops the spinners however the step ends (a panic too: the scope would wait forever).
+        let _ended = Ended(&stepping);
+        step()
     })
+}
+
+/// Lowers the flag the spinners watch when dropped.
+struct Ended<'a>(&'a AtomicBool);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// Take pool work until the step ends. On the stepping thread itself (which may run it while it
@@ -51,5 +60,13 @@ mod tests {
             });
             assert_eq!(sum, 50 * (0..10_000u64).sum::<u64>(), "{threads} threads");
         }
+    }
+
+    /// A step that panics stops its spinners and the panic comes out, instead of a hang.
+    #[test]
+    fn a_panicking_step_stops_its_spinners() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let caught = pool.install(|| std::panic::catch_unwind(|| with_hot_pool(|| panic!("step failed"))));
+        assert!(caught.is_err());
     }
 }
