@@ -561,28 +561,21 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         let done = done_tasks::done_tasks(ended);
         let blocked = blocked_tasks::blocked_tasks(edges, done.clone());
         let stopped = stopped_jobs::stopped_jobs(cancelled.clone(), dead.clone(), expired.clone());
-        let runnable = runnable_tasks::runnable_tasks(
-            tasks.clone(),
-            blocked,
-            done.clone(),
-            active.clone(),
-            backoff,
-            dead.clone(),
-            stopped.clone(),
-            current.clone(),
-        );
-        let free = free_slots::free_slots(live.clone(), active.clone());
-        let states = task_states::task_states(
+        let views = task_views::task_views(
             tasks,
-            runnable.clone(),
+            blocked,
+            done,
             active.clone(),
             started,
-            done,
+            backoff,
             failures,
             dead,
             stopped,
             current,
         );
+        let runnable = task_views::runnable_of(views.clone());
+        let states = task_views::states_of(views);
+        let free = free_slots::free_slots(live.clone(), active.clone());
         let jobs = job_states::job_states(states.clone(), cancelled, expired);
 
         let metrics = scope_metrics::scope_metrics(tallies);

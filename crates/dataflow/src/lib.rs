@@ -3,7 +3,7 @@
 //! (ARCHITECTURE §5), with the assignment step at the end.
 //!
 //! - [`model`]: interned keys and the input facts;
-//! - [`operators`]: one rule per file (`runnable_tasks`, `live_workers`, `free_slots`, ...);
+//! - [`operators`]: one rule per file (`task_views`, `live_workers`, `free_slots`, ...);
 //! - [`engine`]: the dataflow, fed facts at (possibly future) times and stepped;
 //! - [`oracle`]: the same rules computed from scratch, for property tests.
 

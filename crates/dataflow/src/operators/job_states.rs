@@ -20,8 +20,9 @@ pub fn job_states<'s>(
     expired: C<'s, Job>,
 ) -> C<'s, (Job, JobStatus)> {
     let per_task = task_states.map(|((job, _), (s, _))| (job, Mark::Task(s)));
-    let cancel = cancelled.distinct().map(|job| (job, Mark::Cancelled));
-    let expire = expired.distinct().map(|job| (job, Mark::Expired));
+    // Repeats need no `distinct`: the reduce asks only whether a mark is present.
+    let cancel = cancelled.map(|job| (job, Mark::Cancelled));
+    let expire = expired.map(|job| (job, Mark::Expired));
     per_task.concat(cancel).concat(expire).reduce(|_job, facts, out| {
         use TaskStatus::*;
         let live = || facts.iter().filter(|(_, d)| *d > 0).map(|(v, _)| **v);

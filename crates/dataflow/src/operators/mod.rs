@@ -11,10 +11,9 @@ pub mod job_states;
 pub mod live_workers;
 pub mod open_attempts;
 pub mod orphaned_attempts;
-pub mod runnable_tasks;
 pub mod scope_metrics;
 pub mod stopped_jobs;
-pub mod task_states;
+pub mod task_views;
 
 use differential_dataflow::VecCollection;
 
