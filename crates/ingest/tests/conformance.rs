@@ -173,6 +173,33 @@ async fn per_key_order(kind: &str) {
     }
 }
 
+/// Several topics in one call: each record placed in its own topic, positions in the order given,
+/// every record delivered; an unknown topic fails the call instead of being dropped.
+async fn append_to_several_topics(kind: &str) {
+    let Some((backend, prefix, _dir)) = fresh(kind) else { return };
+    let log = backend.open().await;
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+    log.create_topics(&[a.clone(), b.clone()], PARTITIONS).await.unwrap();
+    let to_a: Vec<Record> = (0..5).map(|i| record("alpha", i)).collect();
+    let to_b: Vec<Record> = (0..3).map(|i| record("beta", 100 + i)).collect();
+    let placed = log.append_topics(vec![(a.clone(), to_a.clone()), (b.clone(), to_b.clone())]).await.unwrap();
+    assert_eq!(placed.len(), 2);
+    for (topic, records, positions) in [(&a, &to_a, &placed[0]), (&b, &to_b, &placed[1])] {
+        assert_eq!(positions.len(), records.len());
+        let offsets: Vec<u64> = positions.iter().map(|p| p.offset).collect();
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{topic}: in order, got {offsets:?}");
+        assert!(positions.iter().all(|p| &p.topic == topic));
+    }
+    let mut consumer =
+        log.subscribe(Subscription::group(format!("{prefix}g"), &[a.as_str(), b.as_str()])).await.unwrap();
+    let got = collect(consumer.as_mut(), 8, Duration::from_secs(30)).await;
+    let mut seqs: Vec<usize> = got.iter().map(|d| seq_of(d).1).collect();
+    seqs.sort();
+    assert_eq!(seqs, vec![0, 1, 2, 3, 4, 100, 101, 102]);
+    let unknown = log.append_topics(vec![(a.clone(), to_a), (format!("{prefix}missing"), to_b)]).await;
+    assert!(unknown.is_err(), "an unknown topic fails the call");
+}
+
 async fn resume_from_committed(kind: &str) {
     let Some((backend, prefix, _dir)) = fresh(kind) else { return };
     let log = backend.open().await;
@@ -545,6 +572,7 @@ macro_rules! conformance {
 
 conformance!(
     per_key_order,
+    append_to_several_topics,
     resume_from_committed,
     manual_partitions,
     start_at_given_offsets,

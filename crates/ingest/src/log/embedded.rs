@@ -69,9 +69,10 @@ impl Inner {
         }
     }
 
-    /// Queue a write and either lead the next group commit or wait for the one that takes it.
-    async fn write(self: &Arc<Self>, pending: Pending) {
-        self.queue.lock().expect("write queue lock").push(pending);
+    /// Queue writes and either lead the next group commit or wait for the one that takes them
+    /// (queued together, they go into one transaction).
+    async fn write(self: &Arc<Self>, pending: impl IntoIterator<Item = Pending>) {
+        self.queue.lock().expect("write queue lock").extend(pending);
         let _leader = self.write.lock().await;
         let batch = std::mem::take(&mut *self.queue.lock().expect("write queue lock"));
         if batch.is_empty() {
@@ -305,13 +306,36 @@ impl EventLog for EmbeddedLog {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let err = |source: Cause| LogError::Append { topic: topic.to_string(), source };
-        let partitions = self.cached_partitions(topic).await?;
-        let (done, answer) = oneshot::channel();
+        let mut placed = self.append_topics(vec![(topic.to_string(), records)]).await?;
+        Ok(placed.pop().unwrap_or_default())
+    }
+
+    async fn append_topics(
+        &self,
+        batches: Vec<(String, Vec<Record>)>,
+    ) -> Result<Vec<Vec<SourcePosition>>, LogError> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pending = Vec::with_capacity(batches.len());
+        let mut answers = Vec::with_capacity(batches.len());
+        for (topic, records) in batches {
+            let partitions = self.cached_partitions(&topic).await?;
+            let (done, answer) = oneshot::channel();
+            answers.push((topic.clone(), answer));
+            pending.push(Pending::Append { topic, partitions, records, done });
+        }
         // A group commit runs without an await once it has its batch, so a caller that stops
         // waiting cannot abort the others' write.
-        self.inner.write(Pending::Append { topic: topic.to_string(), partitions, records, done }).await;
-        answer.await.map_err(|_| err("the log writer stopped".into()))?.map_err(|e| err(e.into()))
+        self.inner.write(pending).await;
+        let mut placed = Vec::with_capacity(answers.len());
+        for (topic, answer) in answers {
+            let err = |source: Cause| LogError::Append { topic: topic.clone(), source };
+            placed.push(
+                answer.await.map_err(|_| err("the log writer stopped".into()))?.map_err(|e| err(e.into()))?,
+            );
+        }
+        Ok(placed)
     }
 
     async fn subscribe(&self, subscription: Subscription) -> Result<Box<dyn LogConsumer>, LogError> {
@@ -585,7 +609,7 @@ impl LogConsumer for EmbeddedConsumer {
         let group = self.subscription.group.clone();
         let (done, answer) = oneshot::channel();
         // All partitions move together, or none does, in the next group commit.
-        self.log.inner.write(Pending::Commit { group, points, done }).await;
+        self.log.inner.write([Pending::Commit { group, points, done }]).await;
         let result = match answer.await {
             Ok(written) => written.map_err(Cause::from),
             Err(_) => Err("the log writer stopped".into()),

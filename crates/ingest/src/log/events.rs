@@ -51,6 +51,7 @@ impl EventWriter {
     /// per key. Returns positions in input order.
     pub async fn append(&self, envelopes: &[Envelope]) -> Result<Vec<SourcePosition>, LogError> {
         let mut positions = vec![None; envelopes.len()];
+        let (mut indices, mut batches) = (Vec::new(), Vec::new());
         for topic in Topic::ALL {
             let (idx, records): (Vec<usize>, Vec<Record>) = envelopes
                 .iter()
@@ -67,7 +68,12 @@ impl EventWriter {
             if records.is_empty() {
                 continue;
             }
-            let placed = self.log.append(&self.topic(topic), records).await?;
+            indices.push(idx);
+            batches.push((self.topic(topic), records));
+        }
+        // Every topic in one call: one transaction in the embedded log, concurrent sends to Kafka.
+        let placed = self.log.append_topics(batches).await?;
+        for (idx, placed) in indices.into_iter().zip(placed) {
             for (i, p) in idx.into_iter().zip(placed) {
                 positions[i] = Some(p);
             }

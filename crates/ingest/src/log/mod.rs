@@ -146,6 +146,19 @@ pub trait EventLog: Send + Sync + Debug {
     /// Append records to `topic`, durably, in order per key. Returns each record's position.
     async fn append(&self, topic: &str, records: Vec<Record>) -> Result<Vec<SourcePosition>, LogError>;
 
+    /// [`EventLog::append`] to several topics at once: each topic's positions, in order. By
+    /// default the appends run concurrently (a Kafka producer sends them together instead of
+    /// one round trip after another); the embedded log writes them in one transaction.
+    async fn append_topics(
+        &self,
+        batches: Vec<(String, Vec<Record>)>,
+    ) -> Result<Vec<Vec<SourcePosition>>, LogError> {
+        futures::future::try_join_all(
+            batches.into_iter().map(|(topic, records)| async move { self.append(&topic, records).await }),
+        )
+        .await
+    }
+
     /// Start reading as `subscription.group`, from its committed positions (or the beginning).
     async fn subscribe(&self, subscription: Subscription) -> Result<Box<dyn LogConsumer>, LogError>;
 
