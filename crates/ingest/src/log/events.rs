@@ -68,12 +68,24 @@ impl EventWriter {
             if records.is_empty() {
                 continue;
             }
-            indices.push(idx);
+            indices.push((topic, idx));
             batches.push((self.topic(topic), records));
         }
-        // Every topic in one call: one transaction in the embedded log, concurrent sends to Kafka.
-        let placed = self.log.append_topics(batches).await?;
-        for (idx, placed) in indices.into_iter().zip(placed) {
+        // Assignments on their own, started first: in the embedded log their transaction commits
+        // (and wakes the executors) before the rest is written, so work starts while the
+        // scheduler's state changes are still being appended. The other topics in one call: one
+        // transaction in the embedded log. To Kafka both go out together.
+        let first = indices.iter().position(|(t, _)| *t == Topic::Assignments);
+        let assignments: Vec<_> = first.map(|i| batches.remove(i)).into_iter().collect();
+        let (mut assigned, rest) =
+            futures::future::try_join(self.log.append_topics(assignments), self.log.append_topics(batches))
+                .await?;
+        let mut rest = rest.into_iter();
+        let mut placed = Vec::with_capacity(indices.len());
+        for (i, _) in indices.iter().enumerate() {
+            placed.push(if Some(i) == first { assigned.remove(0) } else { rest.next().unwrap_or_default() });
+        }
+        for ((_, idx), placed) in indices.into_iter().zip(placed) {
             for (i, p) in idx.into_iter().zip(placed) {
                 positions[i] = Some(p);
             }
