@@ -51,7 +51,11 @@ impl EventWriter {
     /// per key. Returns positions in input order.
     pub async fn append(&self, envelopes: &[Envelope]) -> Result<Vec<SourcePosition>, LogError> {
         let mut positions = vec![None; envelopes.len()];
-        let (mut indices, mut batches) = (Vec::new(), Vec::new());
+        // Assignments on their own, started first: in the embedded log their transaction commits
+        // (and wakes the executors) before the rest is written, so work starts while the
+        // scheduler's state changes are still being appended. The other topics in one call: one
+        // transaction in the embedded log. To Kafka both go out together.
+        let (mut first, mut rest) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
         for topic in Topic::ALL {
             let (idx, records): (Vec<usize>, Vec<Record>) = envelopes
                 .iter()
@@ -68,24 +72,14 @@ impl EventWriter {
             if records.is_empty() {
                 continue;
             }
-            indices.push((topic, idx));
+            let (indices, batches) = if topic == Topic::Assignments { &mut first } else { &mut rest };
+            indices.push(idx);
             batches.push((self.topic(topic), records));
         }
-        // Assignments on their own, started first: in the embedded log their transaction commits
-        // (and wakes the executors) before the rest is written, so work starts while the
-        // scheduler's state changes are still being appended. The other topics in one call: one
-        // transaction in the embedded log. To Kafka both go out together.
-        let first = indices.iter().position(|(t, _)| *t == Topic::Assignments);
-        let assignments: Vec<_> = first.map(|i| batches.remove(i)).into_iter().collect();
-        let (mut assigned, rest) =
-            futures::future::try_join(self.log.append_topics(assignments), self.log.append_topics(batches))
+        let (assigned, others) =
+            futures::future::try_join(self.log.append_topics(first.1), self.log.append_topics(rest.1))
                 .await?;
-        let mut rest = rest.into_iter();
-        let mut placed = Vec::with_capacity(indices.len());
-        for (i, _) in indices.iter().enumerate() {
-            placed.push(if Some(i) == first { assigned.remove(0) } else { rest.next().unwrap_or_default() });
-        }
-        for ((_, idx), placed) in indices.into_iter().zip(placed) {
+        for (idx, placed) in first.0.into_iter().chain(rest.0).zip(assigned.into_iter().chain(others)) {
             for (i, p) in idx.into_iter().zip(placed) {
                 positions[i] = Some(p);
             }
