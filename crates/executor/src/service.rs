@@ -89,6 +89,8 @@ pub struct ExecutorOptions {
     pub models: Arc<Models>,
 }
 
+/// How often an executor commits how far it read its assignments.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How long an attempt may run before its `AttemptStarted` is written on its own.
 const STARTED_GRACE: Duration = Duration::from_millis(20);
 /// Aggregations and pure tools (`cache::pure_tool`) reading at most this much run on the
@@ -299,8 +301,11 @@ pub async fn run(
                 _ => {}
             }
         }
-        reader.commit(&batch).await?;
+        // Where this executor got to only spares a restart re-reading (it skips what came before
+        // it anyway): committed about once a second, not as a log write per poll.
+        reader.commit_every(&batch, COMMIT_EVERY).await?;
     }
+    reader.flush_commits().await?;
 
     // Leaving: give running attempts a moment, then hand back the rest.
     let deadline = Instant::now() + Duration::from_secs(10);

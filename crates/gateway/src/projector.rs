@@ -65,17 +65,17 @@ pub async fn run(
     let mut fence = splai_events::EpochFilter::default();
     loop {
         if *shutdown.borrow() {
-            return Ok(());
+            break;
         }
         let mut batch = tokio::select! {
             b = reader.poll(500, Duration::from_millis(50)) => b?,
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.changed() => break,
         };
         batch.events.retain(|(at, e)| fence.admits(at, e));
         if !batch.events.is_empty() {
             let Some(applied) = project(&projection, &writer, metrics, &batch.events, &mut shutdown).await
             else {
-                return Ok(());
+                break;
             };
             let fresh: Vec<&(SourcePosition, Envelope)> =
                 applied.applied.iter().map(|i| &batch.events[*i]).collect();
@@ -97,8 +97,11 @@ pub async fn run(
             ready.send_replace(true);
             tracing::info!("read model caught up with the log");
         }
-        reader.commit(&batch).await?;
+        // The read model's own offsets say what is applied: the log's committed position only
+        // spares re-reading, so it is written about once a second, not per batch.
+        reader.commit_every(&batch, Duration::from_secs(1)).await?;
     }
+    reader.flush_commits().await
 }
 
 /// Why a batch was not projected this time (it is retried).

@@ -328,6 +328,35 @@ async fn delete_before_an_offset(kind: &str) {
     assert!(c.poll(10, Duration::from_millis(500)).await.unwrap().is_empty());
 }
 
+/// Two processes append to one embedded log file: a reader in either sees every record once, in
+/// offset order, whether it was appended by its own process (kept in memory) or the other (read
+/// from the file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_appends_of_two_processes_interleave() {
+    let Some((backend, prefix, _dir)) = fresh("embedded") else { return };
+    let (here, there) = (backend.open().await, backend.open().await);
+    let topic = format!("{prefix}shared");
+    here.create_topics(std::slice::from_ref(&topic), 1).await.unwrap();
+    let sub = Subscription {
+        group: format!("{prefix}reader"),
+        topics: vec![topic.clone()],
+        partitions: Some(vec![0]),
+        start: Default::default(),
+    };
+    let mut c = here.subscribe(sub).await.unwrap();
+    let mut got = Vec::new();
+    for i in 0..12 {
+        let log = if i % 3 == 2 { &there } else { &here };
+        log.append(&topic, vec![record("k", i)]).await.unwrap();
+        if i % 4 == 3 {
+            got.extend(c.poll(100, Duration::from_millis(1)).await.unwrap());
+        }
+    }
+    got.extend(collect(c.as_mut(), 12 - got.len(), Duration::from_secs(30)).await);
+    assert_eq!(got.iter().map(|d| d.position.offset).collect::<Vec<_>>(), (0..12).collect::<Vec<u64>>());
+    assert_eq!(got.iter().map(|d| seq_of(d).1).collect::<Vec<_>>(), (0..12).collect::<Vec<usize>>());
+}
+
 async fn dead_letter_and_continue(kind: &str) {
     let Some((backend, prefix, _dir)) = fresh(kind) else { return };
     let log = backend.open().await;

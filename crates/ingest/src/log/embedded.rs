@@ -21,7 +21,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use splai_events::SourcePosition;
 use tokio::sync::{Mutex, Notify, oneshot};
 
-use super::group_commit::{self, Pending};
+use super::group_commit::{self, Pending, Written};
+use super::tail::Tails;
 use super::{Cause, Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms};
 
 const SCHEMA: &str = "
@@ -80,8 +81,10 @@ impl Inner {
         }
         let inner = self.clone();
         let written = self.on_writer(move |conn| group_commit::write_batch(conn, batch, now_ms())).await;
-        if let Ok(high) = written {
-            // Known before anyone wakes, or a woken consumer would see nothing new.
+        if let Ok(Written { high, records }) = written {
+            // In the tail and known before anyone wakes, or a woken consumer would see nothing
+            // new (or read from SQLite what it could have had from memory).
+            inner.tails.push(records);
             let keys: Vec<(String, u32)> = high.iter().map(|(key, _)| key.clone()).collect();
             inner.learn(high);
             inner.wake(keys.iter());
@@ -154,6 +157,8 @@ struct Inner {
     /// High watermarks this process knows of (its own writes, and what its reads saw), so a
     /// consumer woken by an append to another topic need not ask SQLite.
     known: std::sync::Mutex<HashMap<(String, u32), u64>>,
+    /// The newest records this process appended, for its own consumers.
+    tails: Tails,
     /// Per partition, the wake-ups of the consumers in this process that read it.
     watchers: std::sync::Mutex<HashMap<(String, u32), Vec<Weak<Notify>>>>,
     /// How often an idle consumer re-checks for appends by other processes.
@@ -196,6 +201,7 @@ impl EmbeddedLog {
                 queue: Default::default(),
                 partitions: Default::default(),
                 known: Default::default(),
+                tails: Default::default(),
                 watchers: Default::default(),
                 poll_interval,
                 _checkpoints: checkpoints,
@@ -438,6 +444,7 @@ impl EventLog for EmbeddedLog {
             .await
             .map_err(|e| self.delete_err(topic, e.into()))?
             .map_err(|e| self.delete_err(topic, e.into()))?;
+        self.inner.tails.drop_before(topic, partition, offset);
         Ok(deleted as u64)
     }
 
@@ -555,8 +562,19 @@ impl EmbeddedConsumer {
             let topic = cursor.topic.clone();
             let partition = cursor.partition;
             let take = share.min(max - out.len());
+            // What this process appended comes from memory; the rest (another process's
+            // appends, or records the tail no longer keeps) from the file.
+            let recent = self.log.inner.tails.read(&topic, partition, cursor.next, take);
+            if let Some(last) = recent.last() {
+                self.cursors[idx].next = last.position.offset + 1;
+            }
+            let (take, from) = (take - recent.len(), self.cursors[idx].next);
+            out.extend(recent);
+            if take == 0 || from >= hw {
+                continue;
+            }
             let rows = stmt
-                .query_map(params![topic, partition, cursor.next as i64, take as i64], |r| {
+                .query_map(params![topic, partition, from as i64, take as i64], |r| {
                     Ok(Delivered {
                         position: SourcePosition {
                             topic: topic.clone(),

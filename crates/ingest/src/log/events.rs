@@ -127,6 +127,9 @@ pub struct EventReader {
     writer: EventWriter,
     /// With auth on: the check records of `jobs` and `control` must pass, and those topics' names.
     gate: Option<(Arc<Gate>, Vec<String>)>,
+    /// Consumed positions not committed yet (the furthest per partition), for [`Self::commit_every`].
+    pending: BTreeMap<(String, u32), SourcePosition>,
+    last_commit: Option<std::time::Instant>,
 }
 
 impl EventReader {
@@ -156,7 +159,7 @@ impl EventReader {
             start,
         };
         let consumer = writer.log.subscribe(subscription).await?;
-        Ok(Self { consumer, writer, gate: None })
+        Ok(Self { consumer, writer, gate: None, pending: BTreeMap::new(), last_commit: None })
     }
 
     /// Every envelope on `topic` from its beginning up to its end now (through `gate`: with auth
@@ -257,5 +260,34 @@ impl EventReader {
     /// Commit everything `batch` consumed.
     pub async fn commit(&mut self, batch: &EventBatch) -> Result<(), LogError> {
         self.consumer.commit(&batch.positions).await
+    }
+
+    /// Take note that `batch` was consumed and commit what is noted at most once per `every`.
+    /// For readers whose effects say themselves how far they got (a projection with its own
+    /// offsets, an executor that skips what came before it): the committed position only spares
+    /// re-reading, and a commit per batch was a log write (to Kafka, a round trip) per poll.
+    pub async fn commit_every(&mut self, batch: &EventBatch, every: Duration) -> Result<(), LogError> {
+        for p in &batch.positions {
+            let key = (p.topic.clone(), p.partition);
+            if self.pending.get(&key).is_none_or(|q| q.offset < p.offset) {
+                self.pending.insert(key, p.clone());
+            }
+        }
+        if self.last_commit.is_some_and(|at| at.elapsed() < every) {
+            return Ok(());
+        }
+        self.flush_commits().await
+    }
+
+    /// Commit whatever [`Self::commit_every`] noted and has not committed yet.
+    pub async fn flush_commits(&mut self) -> Result<(), LogError> {
+        self.last_commit = Some(std::time::Instant::now());
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let points: Vec<SourcePosition> = self.pending.values().cloned().collect();
+        self.consumer.commit(&points).await?;
+        self.pending.clear();
+        Ok(())
     }
 }

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use splai_events::SourcePosition;
 use tokio::sync::oneshot;
 
-use super::Record;
 use super::headers;
+use super::{Delivered, Record};
 
 /// Why a group commit failed, shared by every caller in it (a rusqlite error cannot be cloned).
 pub(crate) type Failed = Arc<rusqlite::Error>;
@@ -29,22 +29,33 @@ pub(crate) enum Pending {
     Commit { group: String, points: Vec<SourcePosition>, done: oneshot::Sender<Result<(), Failed>> },
 }
 
+/// What a group commit wrote: the new high watermark of every partition appended to, and the
+/// records as a consumer reads them.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    pub high: Vec<((String, u32), u64)>,
+    pub records: Vec<Delivered>,
+}
+
 /// Write every pending write in one transaction and answer each caller (all fail together).
-/// Returns the new high watermark of every partition appended to.
-pub(crate) fn write_batch(
-    conn: &mut Connection,
-    batch: Vec<Pending>,
-    ts_ms: u64,
-) -> Vec<((String, u32), u64)> {
+pub(crate) fn write_batch(conn: &mut Connection, batch: Vec<Pending>, ts_ms: u64) -> Written {
     match write(conn, &batch, ts_ms) {
         Ok(positions) => {
             let mut high: HashMap<(String, u32), u64> = HashMap::new();
+            let mut written = Vec::new();
             for (p, placed) in batch.into_iter().zip(positions) {
                 match p {
-                    Pending::Append { done, .. } => {
-                        for pos in &placed {
+                    Pending::Append { done, records, .. } => {
+                        for (pos, record) in placed.iter().zip(records) {
                             let h = high.entry((pos.topic.clone(), pos.partition)).or_insert(0);
                             *h = (*h).max(pos.offset + 1);
+                            written.push(Delivered {
+                                position: pos.clone(),
+                                key: Some(record.key),
+                                payload: record.payload,
+                                headers: record.headers,
+                                ts_ms,
+                            });
                         }
                         done.send(Ok(placed)).ok();
                     }
@@ -53,7 +64,7 @@ pub(crate) fn write_batch(
                     }
                 }
             }
-            high.into_iter().collect()
+            Written { high: high.into_iter().collect(), records: written }
         }
         Err(e) => {
             let e = Arc::new(e);
@@ -63,7 +74,7 @@ pub(crate) fn write_batch(
                     Pending::Commit { done, .. } => done.send(Err(e.clone())).ok(),
                 };
             }
-            Vec::new()
+            Written::default()
         }
     }
 }

@@ -12,6 +12,7 @@ mod group_commit;
 mod headers;
 mod kafka;
 mod open;
+mod tail;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
