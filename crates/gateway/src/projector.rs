@@ -81,7 +81,7 @@ pub async fn run(
                 applied.applied.iter().map(|i| &batch.events[*i]).collect();
             // Streams first: they wait on what was just committed; metrics can follow.
             if !applied.touched.is_empty() {
-                grown.announce(applied.touched);
+                grown.announce(applied.touched, applied.streamed);
             }
             observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
         }
@@ -176,6 +176,7 @@ async fn one_by_one(
                         all.touched.push(job);
                     }
                 }
+                all.streamed.extend(applied.streamed);
             }
             Err(error) if error.is_permanent() || suspect && projection.database_answers().await => {
                 refuse(writer, record, &error).await?;

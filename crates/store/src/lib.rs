@@ -21,7 +21,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 pub use offsets::ProjectorOffsets;
 use projection::sqlite::SqliteFile;
-pub use projection::{Applied, Projection};
+pub use projection::{Applied, Projection, Streamed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

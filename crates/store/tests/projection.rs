@@ -82,9 +82,16 @@ async fn project(store: &Store) -> Vec<Vec<String>> {
         "only the new records are applied"
     );
     assert!(second.touched.contains(&"job-7f3a".to_string()), "{second:?}");
+    // The rows the batches added, as handed to stream followers, are the stream as stored.
+    let handed: Vec<_> =
+        first.streamed.iter().chain(&second.streamed).filter(|r| r.job_id == "job-7f3a").collect();
+    let tenant = &handed.first().expect("the batches grew the job's stream").tenant;
+    let stored = store.tenant(tenant).stream_after("job-7f3a", 0, 1000).await.unwrap();
+    assert_eq!(handed.iter().map(|r| &r.event).collect::<Vec<_>>(), stored.iter().collect::<Vec<_>>());
     let before = dump(store).await;
     let again = projection.apply(&events).await.unwrap();
     assert!(again.applied.is_empty() && again.touched.is_empty(), "a replay applies nothing: {again:?}");
+    assert!(again.streamed.is_empty(), "a replay adds no stream rows: {again:?}");
     assert_eq!(dump(store).await, before, "a replay changes nothing");
     before
 }

@@ -18,6 +18,7 @@ use splai_store::read::{StreamEvent, TenantStore};
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
+use crate::grown::Grew;
 use crate::routes::jobs::own_job;
 use crate::state::AppState;
 
@@ -37,8 +38,31 @@ struct Cursor {
     job_id: String,
     after: i64,
     pending: std::collections::VecDeque<SseEvent>,
+    /// Read the stream from the store next (rather than wait for rows handed over).
+    read: bool,
     done: bool,
     ended: bool,
+}
+
+impl Cursor {
+    /// Queue `rows` (in `seq` order) up to the job's terminal status, which ends the stream.
+    fn take(&mut self, rows: Vec<StreamEvent>) {
+        for r in rows {
+            self.after = r.seq;
+            let terminal = r.event == "job.status"
+                && r.data
+                    .get("state")
+                    .and_then(|s| s.as_str())
+                    .and_then(|s| splai_events::from_wire::<JobState>(s).ok())
+                    .is_some_and(JobState::is_terminal);
+            self.pending
+                .push_back(SseEvent::default().id(r.seq.to_string()).event(r.event).data(r.data.to_string()));
+            if terminal {
+                self.done = true;
+                break;
+            }
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/stream", operation_id = "stream_job", tag = "jobs", params(("id" = String, Path), StreamQuery),
@@ -93,6 +117,7 @@ pub async fn stream(
         job_id: id,
         after,
         pending,
+        read: true,
         done: false,
         ended: false,
     };
@@ -108,30 +133,25 @@ pub async fn stream(
                 c.ended = true;
                 return Some((Ok(SseEvent::default().event("end").data("{}")), c));
             }
+            if !c.read {
+                // Rows the projector hands over follow on from the last one sent: no read.
+                match c.follower.rows_after(&c.tenant, c.after, Duration::from_millis(500)).await {
+                    Grew::Rows(rows) => c.take(rows),
+                    Grew::ReadAgain => c.read = true,
+                }
+                continue;
+            }
             match rows_after(&c.st.store.tenant(&c.tenant), &c.job_id, c.after).await {
                 Ok(None) => c.done = true,
                 Ok(Some(rows)) if !rows.is_empty() => {
-                    for r in rows {
-                        c.after = r.seq;
-                        let terminal = r.event == "job.status"
-                            && r.data
-                                .get("state")
-                                .and_then(|s| s.as_str())
-                                .and_then(|s| splai_events::from_wire::<JobState>(s).ok())
-                                .is_some_and(JobState::is_terminal);
-                        c.pending.push_back(
-                            SseEvent::default().id(r.seq.to_string()).event(r.event).data(r.data.to_string()),
-                        );
-                        if terminal {
-                            c.done = true;
-                            break;
-                        }
-                    }
+                    // A full page may have more behind it; otherwise what comes next is
+                    // announced (the follower was subscribed before the first read).
+                    c.read = rows.len() as i64 >= PAGE;
+                    c.take(rows);
                 }
-                Ok(Some(_)) => {
-                    // Wake on this gateway's projector, or poll (another gateway may project).
-                    c.follower.grown(Duration::from_millis(500)).await;
-                }
+                // Nothing new: wait for this gateway's projector, or read again after a while
+                // (another gateway may project).
+                Ok(Some(_)) => c.read = false,
                 Err(error) => {
                     tracing::warn!(%error, "reading a job stream failed");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -142,6 +162,9 @@ pub async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// Stream rows read from the store at a time.
+const PAGE: i64 = 200;
+
 /// The job's stream rows after `after`; `None` when there are none and never will be (the job
 /// ended and everything it said was read). Rows first, the state only when there are none: a
 /// terminal state's rows were committed with it, so once the state reads terminal one more read
@@ -151,10 +174,10 @@ async fn rows_after(
     job_id: &str,
     after: i64,
 ) -> Result<Option<Vec<StreamEvent>>, StoreError> {
-    let rows = tenant.stream_after(job_id, after, 200).await?;
+    let rows = tenant.stream_after(job_id, after, PAGE).await?;
     if !rows.is_empty() || !tenant.job_state(job_id).await?.is_some_and(JobState::is_terminal) {
         return Ok(Some(rows));
     }
-    let rows = tenant.stream_after(job_id, after, 200).await?;
+    let rows = tenant.stream_after(job_id, after, PAGE).await?;
     Ok((!rows.is_empty()).then_some(rows))
 }

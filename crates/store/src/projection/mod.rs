@@ -18,8 +18,9 @@ use std::collections::HashMap;
 use splai_events::{Envelope, JobRequest, SourcePosition};
 
 use crate::offsets::{ADVANCE_SQL, LOAD_SQL};
+use crate::read::StreamEvent;
 use crate::{Store, StoreError};
-pub(crate) use plan::{Arg, Stmt};
+pub(crate) use plan::{Arg, Stmt, StreamRow};
 
 #[derive(Debug, Clone)]
 pub struct Projection {
@@ -60,7 +61,7 @@ impl Projection {
     }
 
     async fn run(&self, planned: Planned, jobs: Vec<Option<String>>) -> Result<Applied, StoreError> {
-        let fresh = match self.store.sqlite() {
+        let (fresh, streamed) = match self.store.sqlite() {
             Some(db) => {
                 let _turn = self.store.write_turn().await;
                 let (db, projector) = (db.clone(), self.projector.clone());
@@ -83,11 +84,11 @@ impl Projection {
                 touched.push(job);
             }
         }
-        Ok(Applied { touched, applied })
+        Ok(Applied { touched, applied, streamed })
     }
 
-    /// The batch through sqlx (PostgreSQL): which records were new.
-    async fn apply_sqlx(&self, planned: &Planned) -> Result<Vec<bool>, StoreError> {
+    /// The batch through sqlx (PostgreSQL): which records were new, and the stream rows they added.
+    async fn apply_sqlx(&self, planned: &Planned) -> Result<(Vec<bool>, Vec<Streamed>), StoreError> {
         let q = StoreError::query;
         let mut tx = self.store.pool().begin().await.map_err(q("begin projection"))?;
         let rows: Vec<(String, i64, i64)> = sqlx::query_as(LOAD_SQL)
@@ -97,6 +98,7 @@ impl Projection {
             .map_err(q("read projector offsets"))?;
         let mut offsets = Offsets::new(rows);
         let (fresh, stmts) = offsets.take_new(planned);
+        let mut streamed = Vec::new();
         for stmt in stmts {
             let mut query = sqlx::query(stmt.sql);
             for arg in &stmt.args {
@@ -107,7 +109,18 @@ impl Projection {
                     Arg::Bool(v) => query.bind(*v),
                 };
             }
-            query.execute(&mut *tx).await.map_err(q(stmt.what))?;
+            match &stmt.stream {
+                Some(row) => {
+                    let seq = query.fetch_optional(&mut *tx).await.map_err(q(stmt.what))?;
+                    if let Some(seq) = seq {
+                        let seq: i64 = sqlx::Row::try_get(&seq, 0).map_err(q(stmt.what))?;
+                        streamed.push(Streamed::new(row, seq));
+                    }
+                }
+                None => {
+                    query.execute(&mut *tx).await.map_err(q(stmt.what))?;
+                }
+            }
         }
         for ((topic, partition), next) in offsets.advanced() {
             sqlx::query(ADVANCE_SQL)
@@ -120,7 +133,7 @@ impl Projection {
                 .map_err(q("advance projector offset"))?;
         }
         tx.commit().await.map_err(q("commit projection"))?;
-        Ok(fresh)
+        Ok((fresh, streamed))
     }
 }
 
@@ -169,6 +182,26 @@ pub struct Applied {
     pub touched: Vec<String>,
     /// Indexes of the batch's events that were new (the rest had been applied before).
     pub applied: Vec<usize>,
+    /// The rows the batch added to job streams, in order.
+    pub streamed: Vec<Streamed>,
+}
+
+/// A row a batch added to a job's stream, as a follower reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Streamed {
+    pub tenant: String,
+    pub job_id: String,
+    pub event: StreamEvent,
+}
+
+impl Streamed {
+    fn new(row: &StreamRow, seq: i64) -> Self {
+        Self {
+            tenant: row.tenant.clone(),
+            job_id: row.job_id.clone(),
+            event: StreamEvent { seq, event: row.event.clone(), data: row.data.clone(), ts_ms: row.ts_ms },
+        }
+    }
 }
 
 /// The job a request names: its `job_id`, else the envelope id (as the scheduler does).

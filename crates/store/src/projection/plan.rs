@@ -63,12 +63,25 @@ pub(crate) struct Stmt {
     pub what: &'static str,
     pub sql: &'static str,
     pub args: Vec<Arg>,
+    /// The row this statement adds to a job's stream, if it does; the statement then returns
+    /// the row's `seq` (nothing when the row was there already).
+    pub stream: Option<StreamRow>,
 }
 
 impl Stmt {
     fn new(what: &'static str, sql: &'static str, args: Vec<Arg>) -> Self {
-        Self { what, sql, args }
+        Self { what, sql, args, stream: None }
     }
+}
+
+/// A job's stream row as planned, all but its `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StreamRow {
+    pub tenant: String,
+    pub job_id: String,
+    pub event: String,
+    pub data: Value,
+    pub ts_ms: i64,
 }
 
 fn stream(
@@ -80,11 +93,11 @@ fn stream(
     data: Value,
     ts: i64,
 ) {
-    out.push(Stmt::new(
+    let mut stmt = Stmt::new(
         "append to job stream",
         "INSERT INTO job_stream (tenant, job_id, seq, source, event, data, ts_ms)
          SELECT $6, $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM job_stream WHERE tenant = $6 AND job_id = $1
-         ON CONFLICT (source) DO NOTHING",
+         ON CONFLICT (source) DO NOTHING RETURNING seq",
         vec![
             Arg::from(job),
             Arg::from(format!("{}/{}/{}", pos.topic, pos.partition, pos.offset)),
@@ -93,7 +106,15 @@ fn stream(
             Arg::from(ts),
             Arg::from(tenant),
         ],
-    ));
+    );
+    stmt.stream = Some(StreamRow {
+        tenant: tenant.to_string(),
+        job_id: job.to_string(),
+        event: event.to_string(),
+        data,
+        ts_ms: ts,
+    });
+    out.push(stmt);
 }
 
 /// A job's planned DAG: the job row's copy (and its one sink, the result task) and a row per task.

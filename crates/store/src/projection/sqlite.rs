@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, Value};
-use rusqlite::{Connection, ToSql, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior};
 
-use super::{Arg, Offsets, Planned};
+use super::{Arg, Offsets, Planned, Streamed};
 use crate::StoreError;
 use crate::offsets::{ADVANCE_SQL, LOAD_SQL};
 
@@ -76,9 +76,13 @@ impl SqliteFile {
         Ok(conn)
     }
 
-    /// Apply a planned batch in one transaction with the projector's offsets; which records
-    /// were new.
-    pub(crate) fn apply(&self, projector: &str, planned: &Planned) -> Result<Vec<bool>, StoreError> {
+    /// Apply a planned batch in one transaction with the projector's offsets: which records
+    /// were new, and the stream rows they added.
+    pub(crate) fn apply(
+        &self,
+        projector: &str,
+        planned: &Planned,
+    ) -> Result<(Vec<bool>, Vec<Streamed>), StoreError> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             *guard = Some((self.open()?, HashMap::new()));
@@ -96,9 +100,19 @@ impl SqliteFile {
         };
         let mut offsets = Offsets::new(rows);
         let (fresh, stmts) = offsets.take_new(planned);
+        let mut streamed = Vec::new();
         for stmt in stmts {
             let mut prepared = tx.prepare_cached(text(texts, stmt.sql)).map_err(err(stmt.what))?;
-            prepared.execute(rusqlite::params_from_iter(stmt.args.iter())).map_err(err(stmt.what))?;
+            let params = rusqlite::params_from_iter(stmt.args.iter());
+            match &stmt.stream {
+                Some(row) => {
+                    let seq = prepared.query_row(params, |r| r.get(0)).optional().map_err(err(stmt.what))?;
+                    streamed.extend(seq.map(|seq| Streamed::new(row, seq)));
+                }
+                None => {
+                    prepared.execute(params).map_err(err(stmt.what))?;
+                }
+            }
         }
         {
             let mut advance =
@@ -110,7 +124,7 @@ impl SqliteFile {
             }
         }
         tx.commit().map_err(err("commit projection"))?;
-        Ok(fresh)
+        Ok((fresh, streamed))
     }
 }
 
