@@ -181,6 +181,8 @@ pub enum BenchTarget {
     Resume(crate::bench::resume::ResumeBenchArgs),
     /// Scheduler start to live after N jobs of history: full replay, then from a snapshot.
     Recovery(crate::bench::recovery::RecoveryBenchArgs),
+    /// SIGKILL of the leading scheduler with a standby: how long until the standby leads.
+    Failover(crate::bench::failover::FailoverBenchArgs),
     /// Run every benchmark and write the report section of docs/benchmarks.md.
     Report(crate::bench::report::ReportArgs),
 }
@@ -356,6 +358,7 @@ fn bench(cli: &Cli, target: &BenchTarget) -> anyhow::Result<()> {
         BenchTarget::Scale(args) => runtime()?.block_on(crate::bench::scale::measure(args)).map(|_| ()),
         BenchTarget::Resume(args) => runtime()?.block_on(crate::bench::resume::measure(args)).map(|_| ()),
         BenchTarget::Report(args) => runtime()?.block_on(crate::bench::report::run(args)),
+        BenchTarget::Failover(args) => runtime()?.block_on(crate::bench::failover::run(args)),
         BenchTarget::Noop(args) => runtime()?.block_on(crate::bench::noop::run(&settings(cli)?, args)),
         BenchTarget::Recovery(args) => {
             let settings = settings(cli)?;

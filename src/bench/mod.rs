@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod chat;
 mod decision_latency;
 pub mod embed;
+pub mod failover;
 pub mod fanout;
 pub mod hops;
 pub mod infer;

@@ -408,6 +408,25 @@ fn recovery(r: &mut Report, args: &ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `splai bench failover`: SIGKILL of the leading scheduler with a standby warm.
+fn failover(r: &mut Report, quick: bool) -> anyhow::Result<()> {
+    let a = self::args(&["bench", "failover", "--runs", if quick { "1" } else { "3" }, "--lease-ms", "1000"]);
+    let text = run_self(&a)?;
+    let fence = kv(&text, "kill_to_fence_ms").unwrap_or(f64::NAN);
+    let after_expiry = kv(&text, "expiry_to_fence_max_ms").unwrap_or(f64::NAN);
+    let done = kv(&text, "kill_to_job_done_ms").unwrap_or(f64::NAN);
+    r.headline(
+        "failover: SIGKILL of the leading scheduler, standby warm (lease 1 s)",
+        format!(
+            "standby leads {fence:.0} ms after the kill, ≤ {after_expiry:.0} ms after the lease's end; a job submitted at the kill done in {done:.0} ms"
+        ),
+        "leads within 3 s of the lease's end, no task run twice",
+        Some(after_expiry <= 3000.0),
+    );
+    r.raw("Failover", &[shown(&a)], &text);
+    Ok(())
+}
+
 async fn resumability(r: &mut Report, quick: bool) -> anyhow::Result<()> {
     let a = if quick {
         ResumeBenchArgs { levels: 4, task_ms: 100, kill_at: 0.4, executors: 2 }
@@ -526,6 +545,8 @@ pub async fn run(args: &ReportArgs) -> anyhow::Result<()> {
     }
     eprintln!("report: resumability");
     resumability(&mut r, args.quick).await?;
+    eprintln!("report: scheduler failover");
+    failover(&mut r, args.quick)?;
     eprintln!("report: start to live after history");
     recovery(&mut r, args)?;
     let section = render(&r, started, args.quick);

@@ -25,10 +25,12 @@ fn the_report_harness_runs_and_writes_its_section() {
         "decision latency",
         "control-plane scale-out",
         "resumability",
+        "failover",
     ] {
         assert!(text.contains(&format!("| {part}")), "no `{part}` headline in\n{text}");
     }
     assert!(text.contains("0 succeeded tasks re-run; lineage intact"), "{text}");
+    assert!(text.contains("standby leads") && text.contains("splai bench failover --runs 1"), "{text}");
     assert!(text.contains("splai bench noop --jobs") && text.contains("splai replay "), "commands listed");
     assert!(text.trim_end().ends_with("<!-- splai bench report: end -->"));
 }
