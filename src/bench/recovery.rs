@@ -43,7 +43,7 @@ pub struct RecoveryReport {
 pub async fn run(settings: &Settings, args: &RecoveryBenchArgs) -> anyhow::Result<()> {
     let r = measure(settings, args).await?;
     println!(
-        "recovery history_jobs={} log_records={} full_replay_s={:.3} full_replay_records={} from_snapshot_s={:.3} from_snapshot_replayed_records={} snapshot_bytes={} snapshot_take_s={:.3}",
+        "recovery history_jobs={} log_records={} full_replay_s={:.3} full_replay_records={} from_snapshot_s={:.4} from_snapshot_replayed_records={} snapshot_bytes={} snapshot_take_s={:.3}",
         r.history_jobs,
         r.log_records,
         r.full_replay_s,

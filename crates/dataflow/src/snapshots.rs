@@ -132,7 +132,8 @@ pub async fn restore_newest(
             }
         };
         let read = started.elapsed();
-        match Scheduler::restore_on(opts.clone(), &bytes, workers) {
+        // `store.get` checked the bytes against the sha256 recorded with the snapshot.
+        match Scheduler::restore_stored(opts.clone(), &bytes, workers) {
             Ok(mut scheduler) => {
                 scheduler.replay_tail();
                 let offsets: u64 = positions.values().sum();

@@ -116,7 +116,7 @@ impl JobIds {
 /// decode reads as absent, never as a panic.
 #[derive(Debug, Default, Clone)]
 struct Base {
-    bytes: std::sync::Arc<[u8]>,
+    bytes: std::sync::Arc<Vec<u8>>,
     n: usize,
 }
 
@@ -163,7 +163,7 @@ impl Base {
         let n = u32::from_le_bytes(bytes.get(..Self::HEADER)?.try_into().ok()?) as usize;
         let start = Self::HEADER.checked_add(n.checked_mul(4)?)?;
         let records = bytes.len().checked_sub(start)?;
-        let base = Self { n, bytes: bytes.into() };
+        let base = Self { n, bytes: std::sync::Arc::new(bytes) };
         let mut previous = None;
         for i in 0..n {
             let at = base.offset(i);

@@ -120,7 +120,21 @@ impl Scheduler {
 
     /// [`Scheduler::restore`] with the dataflow on `workers` timely workers.
     pub fn restore_on(opts: SchedulerOptions, bytes: &[u8], workers: usize) -> Result<Self, SnapshotError> {
-        let body = verified_body(bytes)?;
+        Self::restore_body(opts, verified_body(bytes)?, workers)
+    }
+
+    /// [`Scheduler::restore_on`] for bytes the artifact store has just checked against the
+    /// sha256 its reference on the log records: the body's own checksum would hash the same
+    /// bytes again (about 2 ms per 3 MB, a fifth of a restore at 100 000 jobs of history).
+    pub fn restore_stored(
+        opts: SchedulerOptions,
+        bytes: &[u8],
+        workers: usize,
+    ) -> Result<Self, SnapshotError> {
+        Self::restore_body(opts, header_and_body(bytes)?.1, workers)
+    }
+
+    fn restore_body(opts: SchedulerOptions, body: &[u8], workers: usize) -> Result<Self, SnapshotError> {
         let state: In = ciborium::from_reader(body).map_err(SnapshotError::Decode)?;
         // The view is restored as it was: the outputs of the rebuilding step restate it.
         let engine = Engine::restored(state.facts, state.engine_now, workers);
@@ -149,15 +163,20 @@ impl Scheduler {
 
 /// The body of snapshot `bytes` once its header and checksum check out.
 pub fn verified_body(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
+    let (sum, body) = header_and_body(bytes)?;
+    if Sha256::digest(body)[..] != *sum {
+        return Err(SnapshotError::Checksum);
+    }
+    Ok(body)
+}
+
+/// The checksum and the body of snapshot `bytes` once its header checks out.
+fn header_and_body(bytes: &[u8]) -> Result<(&[u8], &[u8]), SnapshotError> {
     let rest = bytes.strip_prefix(MAGIC).ok_or(SnapshotError::NotASnapshot)?;
     let (version, rest) = rest.split_at_checked(4).ok_or(SnapshotError::NotASnapshot)?;
     let found = u32::from_be_bytes(version.try_into().expect("4 bytes"));
     if found != VERSION {
         return Err(SnapshotError::Version { found });
     }
-    let (sum, body) = rest.split_at_checked(32).ok_or(SnapshotError::Checksum)?;
-    if Sha256::digest(body)[..] != *sum {
-        return Err(SnapshotError::Checksum);
-    }
-    Ok(body)
+    rest.split_at_checked(32).ok_or(SnapshotError::Checksum)
 }
