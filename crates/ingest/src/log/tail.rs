@@ -10,10 +10,12 @@ use std::sync::Mutex;
 
 use super::Delivered;
 
-/// Records kept per partition; a consumer further behind reads from SQLite.
-const KEEP: usize = 512;
+/// Records kept per partition; a consumer further behind reads from SQLite. In-process consumers
+/// are normally a few records behind; with 8 topics of 8 partitions this bounds the tail to
+/// 64 MiB however large the records (typically a few MiB).
+const KEEP: usize = 256;
 /// Bytes of payload kept per partition (a few large records must not pin much memory).
-const KEEP_BYTES: usize = 4 << 20;
+const KEEP_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Default)]
 struct Partition {
