@@ -1,5 +1,6 @@
 //! The fixed cost of one live scheduler step: the engine empty, or holding a history of 1 000
-//! finished fan-out jobs (and one live worker); idle, or with one new task fed. Every DAG hop pays
+//! finished fan-out jobs (and one live worker); idle, with one new task fed, or the step of a DAG
+//! hop (a parent's success applied, its child made runnable). Every DAG hop pays
 //! at least one such step, so it bounds the per-hop latency from below. And what a snapshot's
 //! dataflow part costs with that history: reading the input facts out, and rebuilding an engine
 //! from them (`Engine::restored`, the bulk of a restore).
@@ -42,6 +43,37 @@ fn step(c: &mut Criterion) {
             b.iter(|| {
                 t += 1;
                 engine.step_to(t)
+            })
+        });
+        // The step of a DAG hop: a parent's success is applied and its child becomes runnable
+        // (only that step is timed; the child then runs and ends, so the history grows as live).
+        let mut job = jobs + 1_000_000;
+        group.bench_function(format!("hop_{name}"), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    job += 1;
+                    let (parent, child) = ((job, 0), (job, 1));
+                    engine.feed(Fact::Task(parent, BUDGET), t, 1);
+                    engine.feed(Fact::Task(child, BUDGET), t, 1);
+                    engine.feed(Fact::Edge(parent, child), t, 1);
+                    engine.feed(Fact::Assigned(parent, 1, 0), t, 1);
+                    engine.feed(Fact::Started(parent, 1), t, 1);
+                    t += 1;
+                    engine.step_to(t);
+                    engine.feed(Fact::Ended(parent, 1, Outcome::Succeeded), t, 1);
+                    t += 1;
+                    let started = std::time::Instant::now();
+                    let changes = engine.step_to(t);
+                    timed += started.elapsed();
+                    std::hint::black_box(changes);
+                    engine.feed(Fact::Assigned(child, 1, 0), t, 1);
+                    engine.feed(Fact::Started(child, 1), t, 1);
+                    engine.feed(Fact::Ended(child, 1, Outcome::Succeeded), t, 1);
+                    t += 1;
+                    engine.step_to(t);
+                }
+                timed
             })
         });
         let mut job = jobs;
