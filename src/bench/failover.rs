@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
-use splai_client::{Client, JobState};
-use splai_events::{Event, Topic, now_ms};
+use splai_client::Client;
+use splai_events::{AttemptState, Event, TaskState, Topic, from_wire, now_ms};
 use splai_ingest::log::{EventReader, EventWriter, open_log};
 
 use super::percentile;
@@ -120,24 +120,20 @@ async fn one(lease_ms: u64) -> anyhow::Result<Failover> {
     let up = super::up_proc::start_up(dir.path(), 1, &sets[3..]).await?;
     let client = up.client(None)?;
 
-    let napping = submit(&client, &napping_job(lease_ms * 2 + 3000)).await?;
+    let napping = client.submit(&napping_job(lease_ms * 2 + 3000), None).await?.job_id;
     wait_for("the nap to run", Duration::from_secs(60), async || {
         let tasks = client.get(&format!("/v1/jobs/{napping}/tasks")).await?;
-        Ok(tasks["tasks"].as_array().into_iter().flatten().any(|t| t["state"] == "running"))
+        let mut tasks = tasks["tasks"].as_array().into_iter().flatten();
+        Ok(tasks.any(|t| state_of::<TaskState>(t) == Some(TaskState::Running)))
     })
     .await?;
 
     let (killed_at, killed) = (now_ms(), Instant::now());
     leader.0.kill().context("SIGKILL the leader")?;
     leader.0.wait()?;
-    let quick = submit(&client, &quick_job()).await?;
-    let finished = client.wait_terminal(std::slice::from_ref(&quick), Duration::from_secs(60)).await?;
+    let quick = client.submit(&quick_job(), None).await?.job_id;
+    client.wait_succeeded(&quick, Duration::from_secs(60)).await.context("the job submitted at the kill")?;
     let kill_to_job_done = killed.elapsed().as_secs_f64() * 1000.0;
-    ensure!(
-        finished[0].state == JobState::Succeeded,
-        "the job submitted at the kill ended {:?}",
-        finished[0].state
-    );
 
     let fenced_at = fence_time(&writer, 2).await?.context("no fence of epoch 2 on the log")?;
     let expired_at = leases(&writer)
@@ -147,8 +143,7 @@ async fn one(lease_ms: u64) -> anyhow::Result<Failover> {
         .map(|(_, _, until)| *until)
         .max()
         .context("no lease of epoch 1")?;
-    let napped = client.wait_terminal(std::slice::from_ref(&napping), Duration::from_secs(60)).await?;
-    ensure!(napped[0].state == JobState::Succeeded, "the napping job ended {:?}", napped[0].state);
+    client.wait_succeeded(&napping, Duration::from_secs(60)).await.context("the napping job")?;
     for job in [&napping, &quick] {
         each_task_succeeded_once(&client, job).await?;
     }
@@ -160,9 +155,9 @@ async fn one(lease_ms: u64) -> anyhow::Result<Failover> {
     })
 }
 
-async fn submit(client: &Client, body: &Value) -> anyhow::Result<String> {
-    let (_, accepted) = client.post("/v1/jobs", body, None).await?;
-    Ok(accepted["job_id"].as_str().context("no job id")?.to_string())
+/// The `state` of a task or attempt document, read as the contract's enum.
+fn state_of<T: serde::de::DeserializeOwned>(doc: &Value) -> Option<T> {
+    doc["state"].as_str().and_then(|s| from_wire(s).ok())
 }
 
 /// Every lease record on the log: (epoch, holder, until ms).
@@ -194,8 +189,9 @@ async fn fence_time(writer: &EventWriter, epoch: u64) -> anyhow::Result<Option<u
 async fn each_task_succeeded_once(client: &Client, job: &str) -> anyhow::Result<()> {
     let tasks = client.get(&format!("/v1/jobs/{job}/tasks")).await?;
     for t in tasks["tasks"].as_array().into_iter().flatten() {
+        let attempts = t["attempts"].as_array().into_iter().flatten();
         let succeeded =
-            t["attempts"].as_array().into_iter().flatten().filter(|a| a["state"] == "succeeded").count();
+            attempts.filter(|a| state_of::<AttemptState>(a) == Some(AttemptState::Succeeded)).count();
         if succeeded != 1 {
             bail!("task {} of {job} succeeded {succeeded} times: {t}", t["task_id"]);
         }

@@ -61,54 +61,47 @@ pub enum Grew {
 }
 
 impl Follower {
+    /// The next announced batch that grew this job's stream; `None` when some were missed.
+    async fn next_batch(&mut self) -> Option<Arc<Batch>> {
+        loop {
+            match self.rx.recv().await {
+                Ok(batch) if batch.jobs.contains(&self.job) => return Some(batch),
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => return None,
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    }
+
     /// Wait until a batch announced since the last wait grew this job's stream (or some were
     /// missed), at most `within` (another gateway may project: the caller reads again anyway).
     pub async fn grown(&mut self, within: Duration) {
-        let job = self.job.as_str();
-        let rx = &mut self.rx;
-        let _ = tokio::time::timeout(within, async {
-            loop {
-                match rx.recv().await {
-                    Ok(batch) if batch.jobs.iter().any(|j| j == job) => return,
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(_)) => return,
-                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-                }
-            }
-        })
-        .await;
+        let _ = tokio::time::timeout(within, self.next_batch()).await;
     }
 
     /// Wait, at most `within`, for the rows of `tenant`'s job after `after`: handed over when
     /// the next announced ones follow on from `after` without a gap, so a stream that keeps up
     /// never reads the store; anything else says to read again.
     pub async fn rows_after(&mut self, tenant: &str, after: i64, within: Duration) -> Grew {
-        let job = self.job.as_str();
-        let rx = &mut self.rx;
         let next = async {
-            loop {
-                let batch = match rx.recv().await {
-                    Ok(batch) => batch,
-                    Err(broadcast::error::RecvError::Lagged(_)) => return Grew::ReadAgain,
-                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
-                };
-                if !batch.jobs.iter().any(|j| j == job) {
-                    continue;
-                }
+            while let Some(batch) = self.next_batch().await {
+                let ours = |r: &&Streamed| r.job_id == self.job && r.tenant == tenant;
                 let rows: Vec<StreamEvent> = batch
                     .rows
                     .iter()
-                    .filter(|r| r.job_id == job && r.tenant == tenant && r.event.seq > after)
+                    .filter(ours)
+                    .filter(|r| r.event.seq > after)
                     .map(|r| r.event.clone())
                     .collect();
                 let follows = rows.iter().zip(after + 1..).all(|(r, seq)| r.seq == seq);
                 return match rows.is_empty() {
                     // Rows it already has (read from the store before this batch was announced).
-                    true if batch.rows.iter().any(|r| r.job_id == job && r.tenant == tenant) => continue,
+                    true if batch.rows.iter().any(|r| ours(&r)) => continue,
                     false if follows => Grew::Rows(rows),
                     _ => Grew::ReadAgain,
                 };
             }
+            Grew::ReadAgain
         };
         tokio::time::timeout(within, next).await.unwrap_or(Grew::ReadAgain)
     }

@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use splai_events::SourcePosition;
 use tokio::sync::{Mutex, Notify, oneshot};
 
-use super::group_commit::{self, Pending, Written};
+use super::group_commit::{self, Pending};
 use super::tail::Tails;
 use super::{Cause, Delivered, EventLog, LogConsumer, LogError, Record, Subscription, commit_points, now_ms};
 
@@ -81,14 +81,33 @@ impl Inner {
         }
         let inner = self.clone();
         let written = self.on_writer(move |conn| group_commit::write_batch(conn, batch, now_ms())).await;
-        if let Ok(Written { high, records }) = written {
+        if let Ok(records) = written {
+            // Offsets ascend within a partition: the last record of each is its new end.
+            let high: HashMap<(String, u32), u64> = records
+                .iter()
+                .map(|r| ((r.position.topic.clone(), r.position.partition), r.position.offset + 1))
+                .collect();
             // In the tail and known before anyone wakes, or a woken consumer would see nothing
             // new (or read from SQLite what it could have had from memory).
-            inner.tails.push(records);
-            let keys: Vec<(String, u32)> = high.iter().map(|(key, _)| key.clone()).collect();
+            inner.keep_for_watchers(records);
+            let keys: Vec<(String, u32)> = high.keys().cloned().collect();
             inner.learn(high);
             inner.wake(keys.iter());
         }
+    }
+
+    /// Keep in the tail the records of partitions a consumer in this process reads (the others'
+    /// consumers are elsewhere, and one that subscribes later reads the file).
+    fn keep_for_watchers(&self, mut records: Vec<Delivered>) {
+        {
+            let watchers = self.watchers.lock().expect("watcher lock");
+            records.retain(|r| {
+                watchers
+                    .get(&(r.position.topic.clone(), r.position.partition))
+                    .is_some_and(|list| list.iter().any(|w| w.strong_count() > 0))
+            });
+        }
+        self.tails.push(records);
     }
 
     /// Wake the consumers in this process that read any of these partitions (only those: a

@@ -127,8 +127,8 @@ pub struct EventReader {
     writer: EventWriter,
     /// With auth on: the check records of `jobs` and `control` must pass, and those topics' names.
     gate: Option<(Arc<Gate>, Vec<String>)>,
-    /// Consumed positions not committed yet (the furthest per partition), for [`Self::commit_every`].
-    pending: BTreeMap<(String, u32), SourcePosition>,
+    /// The furthest offset consumed per partition and not committed yet, for [`Self::commit_every`].
+    pending: BTreeMap<(String, u32), u64>,
     last_commit: Option<std::time::Instant>,
 }
 
@@ -268,10 +268,8 @@ impl EventReader {
     /// re-reading, and a commit per batch was a log write (to Kafka, a round trip) per poll.
     pub async fn commit_every(&mut self, batch: &EventBatch, every: Duration) -> Result<(), LogError> {
         for p in &batch.positions {
-            let key = (p.topic.clone(), p.partition);
-            if self.pending.get(&key).is_none_or(|q| q.offset < p.offset) {
-                self.pending.insert(key, p.clone());
-            }
+            let furthest = self.pending.entry((p.topic.clone(), p.partition)).or_insert(p.offset);
+            *furthest = (*furthest).max(p.offset);
         }
         if self.last_commit.is_some_and(|at| at.elapsed() < every) {
             return Ok(());
@@ -285,7 +283,15 @@ impl EventReader {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let points: Vec<SourcePosition> = self.pending.values().cloned().collect();
+        let points: Vec<SourcePosition> = self
+            .pending
+            .iter()
+            .map(|((topic, partition), offset)| SourcePosition {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            })
+            .collect();
         self.consumer.commit(&points).await?;
         self.pending.clear();
         Ok(())

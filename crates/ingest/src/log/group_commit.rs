@@ -29,26 +29,16 @@ pub(crate) enum Pending {
     Commit { group: String, points: Vec<SourcePosition>, done: oneshot::Sender<Result<(), Failed>> },
 }
 
-/// What a group commit wrote: the new high watermark of every partition appended to, and the
-/// records as a consumer reads them.
-#[derive(Debug, Default)]
-pub(crate) struct Written {
-    pub high: Vec<((String, u32), u64)>,
-    pub records: Vec<Delivered>,
-}
-
 /// Write every pending write in one transaction and answer each caller (all fail together).
-pub(crate) fn write_batch(conn: &mut Connection, batch: Vec<Pending>, ts_ms: u64) -> Written {
+/// Returns the records appended, as a consumer reads them, in offset order per partition.
+pub(crate) fn write_batch(conn: &mut Connection, batch: Vec<Pending>, ts_ms: u64) -> Vec<Delivered> {
     match write(conn, &batch, ts_ms) {
         Ok(positions) => {
-            let mut high: HashMap<(String, u32), u64> = HashMap::new();
             let mut written = Vec::new();
             for (p, placed) in batch.into_iter().zip(positions) {
                 match p {
                     Pending::Append { done, records, .. } => {
                         for (pos, record) in placed.iter().zip(records) {
-                            let h = high.entry((pos.topic.clone(), pos.partition)).or_insert(0);
-                            *h = (*h).max(pos.offset + 1);
                             written.push(Delivered {
                                 position: pos.clone(),
                                 key: Some(record.key),
@@ -64,7 +54,7 @@ pub(crate) fn write_batch(conn: &mut Connection, batch: Vec<Pending>, ts_ms: u64
                     }
                 }
             }
-            Written { high: high.into_iter().collect(), records: written }
+            written
         }
         Err(e) => {
             let e = Arc::new(e);
@@ -74,7 +64,7 @@ pub(crate) fn write_batch(conn: &mut Connection, batch: Vec<Pending>, ts_ms: u64
                     Pending::Commit { done, .. } => done.send(Err(e.clone())).ok(),
                 };
             }
-            Written::default()
+            Vec::new()
         }
     }
 }
