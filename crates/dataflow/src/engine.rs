@@ -20,9 +20,7 @@ use timely::dataflow::operators::probe::Handle as Probe;
 use timely::worker::{Config as WorkerConfig, Worker as TimelyWorker};
 
 use crate::ledger::Ledger;
-use crate::model::{
-    Attempt, Budget, Fact, Job, JobStatus, Outcome, Scope, Tally, TaskStatus, Time, Tk, Worker,
-};
+use crate::model::{Attempt, Budget, Fact, Job, Outcome, Scope, Tally, TaskStatus, Time, Tk, Worker};
 use crate::operators::*;
 
 /// A shared buffer an output's `inspect` appends to.
@@ -39,7 +37,6 @@ pub struct Changes {
     pub active: Vec<((Tk, (Attempt, Worker)), isize)>,
     pub orphaned: Vec<((Tk, (Attempt, Worker)), isize)>,
     pub task_states: Vec<((Tk, (TaskStatus, Attempt)), isize)>,
-    pub job_states: Vec<((Job, JobStatus), isize)>,
     /// Per metrics scope and tally, the window's count (as data: a change retracts the old one).
     pub metrics: Vec<(((Scope, Tally), isize), isize)>,
 }
@@ -52,7 +49,6 @@ impl Changes {
             && self.active.is_empty()
             && self.orphaned.is_empty()
             && self.task_states.is_empty()
-            && self.job_states.is_empty()
             && self.metrics.is_empty()
     }
 }
@@ -78,7 +74,6 @@ struct Sinks {
     active: Sink<(Tk, (Attempt, Worker))>,
     orphaned: Sink<(Tk, (Attempt, Worker))>,
     task_states: Sink<(Tk, (TaskStatus, Attempt))>,
-    job_states: Sink<(Job, JobStatus)>,
     metrics: Sink<((Scope, Tally), isize)>,
 }
 
@@ -380,7 +375,6 @@ impl Changes {
         merge(&mut self.active, later.active);
         merge(&mut self.orphaned, later.orphaned);
         merge(&mut self.task_states, later.task_states);
-        merge(&mut self.job_states, later.job_states);
     }
 }
 
@@ -394,7 +388,6 @@ impl Local {
             active: sink(),
             orphaned: sink(),
             task_states: sink(),
-            job_states: sink(),
             metrics: sink(),
         };
         let inputs = build(&mut worker, &sinks, &probe);
@@ -458,7 +451,6 @@ impl Local {
             active: drain(&self.sinks.active),
             orphaned: drain(&self.sinks.orphaned),
             task_states: drain(&self.sinks.task_states),
-            job_states: drain(&self.sinks.job_states),
             metrics: drain(&self.sinks.metrics),
         }
     }
@@ -534,7 +526,6 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         sinks.active.clone(),
         sinks.orphaned.clone(),
         sinks.task_states.clone(),
-        sinks.job_states.clone(),
         sinks.metrics.clone(),
     );
     let probe2 = probe.clone();
@@ -560,7 +551,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         let dead = dead_tasks::dead_tasks(tasks.clone(), failures.clone());
         let done = done_tasks::done_tasks(ended);
         let blocked = blocked_tasks::blocked_tasks(edges, done.clone());
-        let stopped = stopped_jobs::stopped_jobs(cancelled.clone(), dead.clone(), expired.clone());
+        let stopped = stopped_jobs::stopped_jobs(cancelled, dead.clone(), expired);
         let views = task_views::task_views(
             tasks,
             blocked,
@@ -576,7 +567,6 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         let runnable = task_views::runnable_of(views.clone());
         let states = task_views::states_of(views);
         let free = free_slots::free_slots(live.clone(), active.clone());
-        let jobs = job_states::job_states(states.clone(), cancelled, expired);
 
         let metrics = scope_metrics::scope_metrics(tallies);
         capture(runnable, &s.0, &probe2);
@@ -585,8 +575,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         capture(active, &s.3, &probe2);
         capture(orphaned, &s.4, &probe2);
         capture(states, &s.5, &probe2);
-        capture(jobs, &s.6, &probe2);
-        capture(metrics, &s.7, &probe2);
+        capture(metrics, &s.6, &probe2);
 
         Inputs {
             tasks: tasks_in,

@@ -5,12 +5,14 @@
 //! - [`model`]: interned keys and the input facts;
 //! - [`operators`]: one rule per file (`task_views`, `live_workers`, `free_slots`, ...);
 //! - [`engine`]: the dataflow, fed facts at (possibly future) times and stepped;
+//! - [`job_status`]: a job's state from its tasks' states, kept by the driver;
 //! - [`oracle`]: the same rules computed from scratch, for property tests.
 
 pub mod assign;
 pub mod catch_up;
 pub mod driver;
 pub mod engine;
+pub mod job_status;
 pub mod leadership;
 mod ledger;
 pub mod model;

@@ -110,7 +110,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         Event::CancelJob(c) => match s.reg.own_job(&e.tenant, &c.job_id) {
             Some(job) if !s.controls.is_cancelled(job) => {
                 s.controls.cancel(job, &c.reason);
-                s.engine.feed(Fact::Cancelled(job), now, 1);
+                s.feed_cancelled(job, now);
                 if s.mode.live {
                     s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
                 }
@@ -573,7 +573,7 @@ fn withdraw(s: &mut Scheduler, job: Job, reason: &str) -> bool {
         return false;
     }
     s.controls.cancel(job, reason);
-    s.engine.feed(Fact::Cancelled(job), s.now, 1);
+    s.feed_cancelled(job, s.now);
     s.admission.set_open(job, s.reg.job(job).tenant, false);
     true
 }
@@ -706,7 +706,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     add_tasks(s, job, 0..task_count);
     if let Some(reason) = s.reg.take_early_cancel(&e.tenant, &job_id) {
         s.controls.cancel(job, &reason);
-        s.engine.feed(Fact::Cancelled(job), now, 1);
+        s.feed_cancelled(job, now);
     }
     if s.mode.live {
         emit::admitted(s, job, out);
@@ -793,7 +793,7 @@ fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
     };
     s.controls.archive(job, why);
     if !finished && s.controls.cancel(job, "archived") {
-        s.engine.feed(Fact::Cancelled(job), s.now, 1);
+        s.feed_cancelled(job, s.now);
         if s.mode.live {
             s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
         }

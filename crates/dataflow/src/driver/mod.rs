@@ -422,10 +422,17 @@ impl Scheduler {
         );
     }
 
+    /// `job` is cancelled from `at` on: the dataflow stops scheduling it, the view counts it.
+    fn feed_cancelled(&mut self, job: Job, at: Time) {
+        self.engine.feed(crate::model::Fact::Cancelled(job), at, 1);
+        self.view.mark_cancelled(job);
+    }
+
     /// Feed the deadlines of jobs due up to now, at their deadline.
     fn feed_due_deadlines(&mut self) {
         for (deadline, job) in self.controls.due(self.now, self.mode.live) {
             self.engine.feed(crate::model::Fact::Expired(job), deadline, 1);
+            self.view.mark_expired(job);
         }
     }
 

@@ -8,7 +8,7 @@
 //! its final state. Failed jobs stay: their dead letters may be requeued.
 //!
 //! Both states are final: a cancel of a job whose every task succeeded changes nothing
-//! (`job_states`), and a cancelled job with nothing open has no attempt left to report. So when a
+//! (`job_status`), and a cancelled job with nothing open has no attempt left to report. So when a
 //! job retires cannot change what any replay of the log reaches.
 
 use std::collections::BTreeSet;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::task_map::TaskMap;
 use crate::engine::Changes;
+use crate::job_status::JobTally;
 use crate::model::{Attempt, Job, JobStatus, TaskStatus, Time, Tk, Worker};
 
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -17,6 +18,10 @@ pub struct View {
     active: HashMap<Tk, (Attempt, Worker)>,
     tasks: TaskMap<(TaskStatus, Attempt)>,
     jobs: HashMap<Job, JobStatus>,
+    /// Per job, its tasks' states counted and its marks: what [`JobTally::status`] reads.
+    tallies: HashMap<Job, JobTally>,
+    /// Jobs marked (cancelled, expired) since the last step, whose state the next one settles.
+    marked: Vec<Job>,
 }
 
 /// What one step changed, in the order the driver acts on it.
@@ -90,29 +95,62 @@ impl View {
         update(&mut self.active, &changes.active);
         // Retractions first, so a state that moved within the step is replaced, not lost.
         let mut had_state = rustc_hash::FxHashSet::default();
+        let mut touched = std::mem::take(&mut self.marked);
         for ((tk, sa), _) in changes.task_states.iter().filter(|(_, d)| *d < 0) {
             if self.tasks.get(tk) == Some(sa) {
                 self.tasks.remove(tk);
+                self.tallies.entry(tk.0).or_default().remove(sa.0);
+                touched.push(tk.0);
                 had_state.insert(*tk);
             }
         }
         for ((tk, (status, attempt)), _) in changes.task_states.iter().filter(|(_, d)| *d > 0) {
-            let first = self.tasks.insert(*tk, (*status, *attempt)).is_none() && !had_state.contains(tk);
+            let before = self.tasks.insert(*tk, (*status, *attempt));
+            let tally = self.tallies.entry(tk.0).or_default();
+            if let Some((was, _)) = before {
+                tally.remove(was);
+            }
+            tally.add(*status);
+            touched.push(tk.0);
+            let first = before.is_none() && !had_state.contains(tk);
             // A task's first state, pending, says nothing its job's admission did not.
             if !(first && *status == TaskStatus::Pending) {
                 moved.tasks.push((*tk, *status, *attempt));
             }
         }
-        for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d < 0) {
-            if self.jobs.get(job) == Some(status) {
-                self.jobs.remove(job);
+        touched.sort_unstable();
+        touched.dedup();
+        for job in touched {
+            let status = self.tallies.get(&job).and_then(JobTally::status);
+            if status.is_none() {
+                self.tallies.remove(&job);
+            }
+            if status == self.jobs.get(&job).copied() {
+                continue;
+            }
+            match status {
+                Some(status) => {
+                    self.jobs.insert(job, status);
+                    moved.jobs.push((job, status));
+                }
+                None => {
+                    self.jobs.remove(&job);
+                }
             }
         }
-        for ((job, status), _) in changes.job_states.iter().filter(|(_, d)| *d > 0) {
-            self.jobs.insert(*job, *status);
-            moved.jobs.push((*job, *status));
-        }
         moved
+    }
+
+    /// The user cancelled `job` (fed to the dataflow now): its state follows at the next step.
+    pub fn mark_cancelled(&mut self, job: Job) {
+        self.tallies.entry(job).or_default().cancel();
+        self.marked.push(job);
+    }
+
+    /// `job`'s deadline passed (fed to the dataflow now): its state follows at the next step.
+    pub fn mark_expired(&mut self, job: Job) {
+        self.tallies.entry(job).or_default().expire();
+        self.marked.push(job);
     }
 
     /// `tk`'s runnable attempt and since when it is runnable.
@@ -157,6 +195,7 @@ impl View {
         }
         self.tasks.remove_job(job);
         self.jobs.remove(&job);
+        self.tallies.remove(&job);
     }
 }
 
@@ -193,18 +232,14 @@ mod tests {
     #[test]
     fn a_state_that_moved_within_a_step_is_replaced_and_reported() {
         let mut v = View::default();
-        let start = Changes {
-            task_states: vec![(((0, 0), (TaskStatus::Runnable, 1)), 1)],
-            job_states: vec![((0, JobStatus::Queued), 1)],
-            ..Changes::default()
-        };
-        v.absorb(&start, 0);
+        let start =
+            Changes { task_states: vec![(((0, 0), (TaskStatus::Runnable, 1)), 1)], ..Changes::default() };
+        assert_eq!(v.absorb(&start, 0).jobs, vec![(0, JobStatus::Queued)]);
         let step = Changes {
             task_states: vec![
                 (((0, 0), (TaskStatus::Succeeded, 1)), 1),
                 (((0, 0), (TaskStatus::Runnable, 1)), -1),
             ],
-            job_states: vec![((0, JobStatus::Succeeded), 1), ((0, JobStatus::Queued), -1)],
             ..Changes::default()
         };
         let moved = v.absorb(&step, 1);
@@ -227,5 +262,28 @@ mod tests {
         let again =
             v.absorb(&Changes { task_states: vec![pending(1), cancelled(-1)], ..Changes::default() }, 2);
         assert_eq!(again.tasks, vec![((0, 0), TaskStatus::Pending, 0)]);
+    }
+
+    #[test]
+    fn a_job_state_follows_its_tasks_and_marks_and_moves_only_when_it_changes() {
+        let mut v = View::default();
+        let state = |t, s, diff| (((0, t), (s, 1)), diff);
+        let two = Changes {
+            task_states: vec![state(0, TaskStatus::Running, 1), state(1, TaskStatus::Pending, 1)],
+            ..Changes::default()
+        };
+        assert_eq!(v.absorb(&two, 0).jobs, vec![(0, JobStatus::Running)]);
+        let one_done = Changes {
+            task_states: vec![state(0, TaskStatus::Succeeded, 1), state(0, TaskStatus::Running, -1)],
+            ..Changes::default()
+        };
+        assert!(v.absorb(&one_done, 1).jobs.is_empty(), "still running: not moved");
+        v.mark_cancelled(0);
+        assert_eq!(v.absorb(&Changes::default(), 2).jobs, vec![(0, JobStatus::Cancelled)]);
+        assert_eq!(v.job(0), Some(JobStatus::Cancelled));
+        v.forget_job(0, 2);
+        assert_eq!(v.job(0), None);
+        v.mark_expired(1);
+        assert_eq!(v.absorb(&Changes::default(), 3).jobs, vec![(1, JobStatus::Failed)]);
     }
 }

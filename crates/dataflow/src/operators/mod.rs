@@ -7,7 +7,6 @@ pub mod dead_tasks;
 pub mod done_tasks;
 pub mod failed_attempts;
 pub mod free_slots;
-pub mod job_states;
 pub mod live_workers;
 pub mod open_attempts;
 pub mod orphaned_attempts;
