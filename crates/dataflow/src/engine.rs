@@ -545,7 +545,8 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         let live = live_workers::live_workers(beats, leaves);
         let current = current_attempts::current_attempts(assigned);
         let open = open_attempts::open_attempts(current.clone(), ended.clone());
-        let orphaned = orphaned_attempts::orphaned_attempts(open.clone(), live.clone());
+        let load = worker_load::worker_load(live.clone(), open.clone());
+        let orphaned = worker_load::orphans_of(load.clone());
         let active = active_attempts::active_attempts(open, orphaned.clone());
         let failures = failed_attempts::failed_attempts(ended.clone(), orphaned.clone());
         let dead = dead_tasks::dead_tasks(tasks.clone(), failures.clone());
@@ -566,7 +567,7 @@ fn build(worker: &mut TimelyWorker, sinks: &Sinks, probe: &Probe<Time>) -> Input
         );
         let runnable = task_views::runnable_of(views.clone());
         let states = task_views::states_of(views);
-        let free = free_slots::free_slots(live.clone(), active.clone());
+        let free = worker_load::free_of(load);
 
         let metrics = scope_metrics::scope_metrics(tallies);
         capture(runnable, &s.0, &probe2);

@@ -3,7 +3,7 @@
 //! (ARCHITECTURE §5), with the assignment step at the end.
 //!
 //! - [`model`]: interned keys and the input facts;
-//! - [`operators`]: one rule per file (`task_views`, `live_workers`, `free_slots`, ...);
+//! - [`operators`]: one rule per file (`task_views`, `live_workers`, `worker_load`, ...);
 //! - [`engine`]: the dataflow, fed facts at (possibly future) times and stepped;
 //! - [`job_status`]: a job's state from its tasks' states, kept by the driver;
 //! - [`oracle`]: the same rules computed from scratch, for property tests.

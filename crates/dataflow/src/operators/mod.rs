@@ -6,13 +6,12 @@ pub mod current_attempts;
 pub mod dead_tasks;
 pub mod done_tasks;
 pub mod failed_attempts;
-pub mod free_slots;
 pub mod live_workers;
 pub mod open_attempts;
-pub mod orphaned_attempts;
 pub mod scope_metrics;
 pub mod stopped_jobs;
 pub mod task_views;
+pub mod worker_load;
 
 use differential_dataflow::VecCollection;
 
