@@ -109,7 +109,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         Event::JobRequest(r) => admit(s, e, r, out),
         Event::CancelJob(c) => match s.reg.own_job(&e.tenant, &c.job_id) {
             Some(job) if !s.controls.is_cancelled(job) => {
-                s.controls.cancel(job, &c.reason);
+                s.controls.cancel(job, &c.reason, now);
                 s.feed_cancelled(job, now);
                 if s.mode.live {
                     s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
@@ -391,10 +391,13 @@ fn backoff_of(s: &Scheduler, tk: Tk, attempt: u32) -> u64 {
 }
 
 /// Feed the timeout of `st`, open at its deadline: it ends `TimedOut` then and waits out its
-/// backoff from then. Once per attempt. In a job cancelled before the timeout is fed, it ends
+/// backoff from then. Once per attempt. In a job cancelled at or before that deadline, it ends
 /// `Lost` instead, as a revoked attempt that answers does: the scheduler told it to stop, so its
 /// silence is not the task's failure and must not dead-letter the task (which turned a cancelled
-/// job `failed`).
+/// job `failed`). Decided by the cancel's time, not by whether the cancel was applied when the
+/// timeout is fed: a live scheduler feeds it at a tick of its clock, a replay at its next event,
+/// and a cancel after the deadline fell between the two (the replay ended it `Lost`, live
+/// dead-lettered the task).
 pub(super) fn fire_timeout(s: &mut Scheduler, tk: Tk, st: AttemptState) {
     if st.timeout_fed {
         return;
@@ -402,7 +405,7 @@ pub(super) fn fire_timeout(s: &mut Scheduler, tk: Tk, st: AttemptState) {
     if !s.attempts.feed_timeout_once(tk, st.attempt) {
         return;
     }
-    if s.controls.is_cancelled(tk.0) {
+    if s.controls.cancelled_at(tk.0).is_some_and(|at| at <= st.deadline) {
         s.attempts.record_failure(tk, st.attempt, false, false);
         s.engine.feed(Fact::Ended(tk, st.attempt, Outcome::Lost), st.deadline, 1);
         return;
@@ -572,7 +575,7 @@ fn withdraw(s: &mut Scheduler, job: Job, reason: &str) -> bool {
     if !s.controls.refuse(job) {
         return false;
     }
-    s.controls.cancel(job, reason);
+    s.controls.cancel(job, reason, s.now);
     s.feed_cancelled(job, s.now);
     s.admission.set_open(job, s.reg.job(job).tenant, false);
     true
@@ -705,7 +708,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     }
     add_tasks(s, job, 0..task_count);
     if let Some(reason) = s.reg.take_early_cancel(&e.tenant, &job_id) {
-        s.controls.cancel(job, &reason);
+        s.controls.cancel(job, &reason, now);
         s.feed_cancelled(job, now);
     }
     if s.mode.live {
@@ -792,7 +795,7 @@ fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
         _ => "archived before it finished: stopped".to_string(),
     };
     s.controls.archive(job, why);
-    if !finished && s.controls.cancel(job, "archived") {
+    if !finished && s.controls.cancel(job, "archived", s.now) {
         s.feed_cancelled(job, s.now);
         if s.mode.live {
             s.revoke_open_attempts(job, RevokeReason::Cancelled, out);

@@ -8,7 +8,9 @@ use crate::model::{Job, Time};
 
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct JobControls {
-    cancelled: BTreeMap<Job, String>,
+    /// Cancelled jobs: the reason, and when (which decides how an attempt still open at its
+    /// deadline ends: see `apply::fire_timeout`).
+    cancelled: BTreeMap<Job, (String, Time)>,
     archived: BTreeMap<Job, String>,
     refused: BTreeSet<Job>,
     /// Jobs with a `timeout_s` by deadline, not yet found expired.
@@ -19,13 +21,18 @@ pub struct JobControls {
 }
 
 impl JobControls {
-    /// Cancel `job` with `reason`; false if it already was (the first reason stays).
-    pub fn cancel(&mut self, job: Job, reason: &str) -> bool {
+    /// Cancel `job` with `reason` at `at`; false if it already was (the first reason stays).
+    pub fn cancel(&mut self, job: Job, reason: &str, at: Time) -> bool {
         if self.cancelled.contains_key(&job) {
             return false;
         }
-        self.cancelled.insert(job, reason.to_string());
+        self.cancelled.insert(job, (reason.to_string(), at));
         true
+    }
+
+    /// When `job` was cancelled, if it was.
+    pub fn cancelled_at(&self, job: Job) -> Option<Time> {
+        self.cancelled.get(&job).map(|(_, at)| *at)
     }
 
     pub fn is_cancelled(&self, job: Job) -> bool {
@@ -34,7 +41,7 @@ impl JobControls {
 
     /// The reason `job`'s cancel gave, if it was cancelled.
     pub fn cancel_reason(&self, job: Job) -> Option<&str> {
-        self.cancelled.get(&job).map(String::as_str)
+        self.cancelled.get(&job).map(|(why, _)| why.as_str())
     }
 
     /// Archive `job` with `why`; false if it already was.
@@ -118,8 +125,8 @@ mod tests {
     #[test]
     fn the_first_cancel_reason_stays() {
         let mut c = JobControls::default();
-        assert!(c.cancel(1, "user"));
-        assert!(!c.cancel(1, "again"));
+        assert!(c.cancel(1, "user", 5));
+        assert!(!c.cancel(1, "again", 6));
         assert_eq!(c.cancel_reason(1), Some("user"));
         assert!(!c.is_cancelled(2));
     }

@@ -21,7 +21,7 @@ use crate::model::{Fact, Time};
 
 const MAGIC: &[u8] = b"SPLAI-SNAPSHOT";
 /// Bumped whenever what a snapshot holds changes shape: an older one is refused, not misread.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
