@@ -165,9 +165,12 @@ impl Attempts {
         open.filter_map(|tk| self.current(*tk).map(|st| (*tk, st))).collect()
     }
 
-    /// Attempts whose deadline is at or before `now` and whose timeout is not fed yet.
+    /// Attempts whose deadline is before `now` and whose timeout is not fed yet. One at `now`
+    /// waits for a later time, so every event stamped with its deadline (a cancel, the attempt's
+    /// own end) is applied first: live, where ticks of the clock feed timeouts between events,
+    /// and in a replay, which ticks only at events, alike.
     pub fn due_timeouts(&mut self, now: Time) -> Vec<(Tk, Attempt)> {
-        let later = self.timeouts.split_off(&(now + 1));
+        let later = self.timeouts.split_off(&now);
         std::mem::replace(&mut self.timeouts, later).into_values().flatten().collect()
     }
 
@@ -275,14 +278,14 @@ mod tests {
     }
 
     #[test]
-    fn an_assigned_attempt_is_open_until_it_ends_and_its_timeout_is_due_at_its_deadline() {
+    fn an_assigned_attempt_is_open_until_it_ends_and_its_timeout_is_due_after_its_deadline() {
         let mut a = Attempts::default();
         a.assign((0, 0), state(1, 7, 100));
         assert!(a.is_open((0, 0), 1) && !a.is_open((0, 0), 2));
         assert_eq!(a.open_of_job(0), vec![((0, 0), 1)]);
         assert_eq!(a.open_on(7).len(), 1);
-        assert!(a.due_timeouts(99).is_empty());
-        assert_eq!(a.due_timeouts(100), vec![((0, 0), 1)]);
+        assert!(a.due_timeouts(100).is_empty(), "not before every event at its deadline is in");
+        assert_eq!(a.due_timeouts(101), vec![((0, 0), 1)]);
         assert!(a.due_timeouts(1_000).is_empty(), "due once");
         a.end((0, 0));
         assert!(!a.is_open((0, 0), 1));
