@@ -109,8 +109,7 @@ fn apply_now(s: &mut Scheduler, e: &Envelope, tk: Option<Tk>, out: &mut Vec<Enve
         Event::JobRequest(r) => admit(s, e, r, out),
         Event::CancelJob(c) => match s.reg.own_job(&e.tenant, &c.job_id) {
             Some(job) if !s.controls.is_cancelled(job) => {
-                s.controls.cancel(job, &c.reason, now);
-                s.feed_cancelled(job, now);
+                s.cancel(job, &c.reason, now);
                 if s.mode.live {
                     s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
                 }
@@ -575,8 +574,7 @@ fn withdraw(s: &mut Scheduler, job: Job, reason: &str) -> bool {
     if !s.controls.refuse(job) {
         return false;
     }
-    s.controls.cancel(job, reason, s.now);
-    s.feed_cancelled(job, s.now);
+    s.cancel(job, reason, s.now);
     s.admission.set_open(job, s.reg.job(job).tenant, false);
     true
 }
@@ -708,8 +706,7 @@ fn admit(s: &mut Scheduler, e: &Envelope, r: &JobRequest, out: &mut Vec<Envelope
     }
     add_tasks(s, job, 0..task_count);
     if let Some(reason) = s.reg.take_early_cancel(&e.tenant, &job_id) {
-        s.controls.cancel(job, &reason, now);
-        s.feed_cancelled(job, now);
+        s.cancel(job, &reason, now);
     }
     if s.mode.live {
         emit::admitted(s, job, out);
@@ -795,8 +792,7 @@ fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
         _ => "archived before it finished: stopped".to_string(),
     };
     s.controls.archive(job, why);
-    if !finished && s.controls.cancel(job, "archived", s.now) {
-        s.feed_cancelled(job, s.now);
+    if !finished && s.cancel(job, "archived", s.now) {
         if s.mode.live {
             s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
         }

@@ -422,10 +422,15 @@ impl Scheduler {
         );
     }
 
-    /// `job` is cancelled from `at` on: the dataflow stops scheduling it, the view counts it.
-    fn feed_cancelled(&mut self, job: Job, at: Time) {
+    /// Cancel `job` with `reason` at `at`: kept with its time (see `apply::fire_timeout`), fed to
+    /// the dataflow, which stops scheduling it, and counted by the view. False if it already was.
+    fn cancel(&mut self, job: Job, reason: &str, at: Time) -> bool {
+        if !self.controls.cancel(job, reason, at) {
+            return false;
+        }
         self.engine.feed(crate::model::Fact::Cancelled(job), at, 1);
         self.view.mark_cancelled(job);
+        true
     }
 
     /// Feed the deadlines of jobs due up to now, at their deadline.
