@@ -792,10 +792,8 @@ fn archive(s: &mut Scheduler, job: crate::model::Job, out: &mut Vec<Envelope>) {
         _ => "archived before it finished: stopped".to_string(),
     };
     s.controls.archive(job, why);
-    if !finished && s.cancel(job, "archived", s.now) {
-        if s.mode.live {
-            s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
-        }
+    if !finished && s.cancel(job, "archived", s.now) && s.mode.live {
+        s.revoke_open_attempts(job, RevokeReason::Cancelled, out);
     }
     if s.mode.live {
         emit::job_state(s, job, status.unwrap_or(JobStatus::Queued), out);
