@@ -3,10 +3,13 @@
 //! scheduler deciding, simulated executors reporting) appended to a fresh embedded log. Then:
 //! 1. a scheduler starts with no snapshot on the log: a full replay (the figure without
 //!    snapshots); live, it takes a snapshot as of the end of the history;
-//! 2. a scheduler starts again: it restores that snapshot and replays only the tail.
+//! 2. a scheduler starts again (`--restarts` times; the median is reported): it restores that
+//!    snapshot and replays only the tail.
 //!
-//! Reported: both start times, the records each replayed, the snapshot's size and the time the
-//! live scheduler spent taking it.
+//! Reported: both start times, the records each replayed, the snapshot's size (without its job
+//! ids, kept beside it), the job ids' size and when the restored scheduler had read them (it runs
+//! the jobs in flight before; a new job id waits for them), and the time the live scheduler
+//! spent taking the snapshot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +29,9 @@ pub struct RecoveryBenchArgs {
     /// Shape of each job (`chain:N` or `fanout:N`).
     #[arg(long, default_value = "chain:2")]
     pub shape: Shape,
+    /// Starts from the snapshot (the median is reported: a start of a few milliseconds is noisy).
+    #[arg(long, default_value_t = 5)]
+    pub restarts: u32,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,13 +43,18 @@ pub struct RecoveryReport {
     pub from_snapshot_s: f64,
     pub from_snapshot_replayed_records: u64,
     pub snapshot_bytes: u64,
+    pub job_ids_bytes: u64,
+    /// Start to every job id read (the restored scheduler).
+    pub job_ids_read_s: f64,
     pub snapshot_take_s: f64,
+    /// Taking a snapshot in a scheduler restored from one.
+    pub restored_snapshot_take_s: f64,
 }
 
 pub async fn run(settings: &Settings, args: &RecoveryBenchArgs) -> anyhow::Result<()> {
     let r = measure(settings, args).await?;
     println!(
-        "recovery history_jobs={} log_records={} full_replay_s={:.3} full_replay_records={} from_snapshot_s={:.4} from_snapshot_replayed_records={} snapshot_bytes={} snapshot_take_s={:.3}",
+        "recovery history_jobs={} log_records={} full_replay_s={:.3} full_replay_records={} from_snapshot_s={:.4} from_snapshot_replayed_records={} snapshot_bytes={} job_ids_bytes={} job_ids_read_s={:.4} snapshot_take_s={:.3} restored_snapshot_take_s={:.3}",
         r.history_jobs,
         r.log_records,
         r.full_replay_s,
@@ -51,7 +62,10 @@ pub async fn run(settings: &Settings, args: &RecoveryBenchArgs) -> anyhow::Resul
         r.from_snapshot_s,
         r.from_snapshot_replayed_records,
         r.snapshot_bytes,
-        r.snapshot_take_s
+        r.job_ids_bytes,
+        r.job_ids_read_s,
+        r.snapshot_take_s,
+        r.restored_snapshot_take_s
     );
     Ok(())
 }
@@ -76,24 +90,46 @@ pub async fn measure(settings: &Settings, args: &RecoveryBenchArgs) -> anyhow::R
 
     let before = input_records(&writer).await?;
     let first = start_once(&s, log.clone(), &artifacts, true).await?;
+    let first_take = take_sum_count();
+    let first_take_s = first_take.0 / first_take.1.max(1.0);
     let after = input_records(&writer).await?;
     eprintln!("records the first scheduler wrote to its own inputs, by topic: {:?}", diff(&before, &after));
-    let second = start_once(&s, log.clone(), &artifacts, false).await?;
-    if second.restored == 0 {
-        bail!("the second start restored no snapshot");
+    let mut restarts = Vec::new();
+    for _ in 0..args.restarts.max(1) {
+        let again = start_once(&s, log.clone(), &artifacts, false).await?;
+        if again.restored == 0 {
+            bail!("a start after the first restored no snapshot");
+        }
+        restarts.push(again);
     }
+    let median = |of: fn(&Start) -> f64| {
+        let mut v: Vec<f64> = restarts.iter().map(of).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (from_snapshot_s, job_ids_read_s) = (median(|s| s.seconds), median(|s| s.job_ids_read_s));
+    // Taking a snapshot again once restored: the job ids are copied from the restored ones.
+    let before_take = take_sum_count();
+    start_once(&s, log.clone(), &artifacts, true).await?;
+    let after_take = take_sum_count();
+    let restored_take_s = (after_take.0 - before_take.0) / (after_take.1 - before_take.1).max(1.0);
+    let second = &restarts[0];
     let recorded = splai_dataflow::snapshots::recorded(&writer, None).await?;
     let newest = recorded.last().context("no snapshot recorded")?;
-    let took = splai_telemetry::metrics::global().render(&[]);
+    let snapshot = artifacts.get(&newest.artifact).await.context("reading the newest snapshot back")?;
+    let ids = splai_dataflow::stored_ids(&snapshot)?.context("the snapshot keeps its job ids inline")?;
     Ok(RecoveryReport {
         history_jobs: args.history,
         log_records,
         full_replay_s: first.seconds,
         full_replay_records: first.replayed,
-        from_snapshot_s: second.seconds,
+        from_snapshot_s,
         from_snapshot_replayed_records: second.replayed,
         snapshot_bytes: newest.artifact.size_bytes,
-        snapshot_take_s: histogram_mean(&took, "splai_scheduler_snapshot_seconds"),
+        job_ids_bytes: ids.size_bytes,
+        job_ids_read_s,
+        snapshot_take_s: first_take_s,
+        restored_snapshot_take_s: restored_take_s,
     })
 }
 
@@ -145,6 +181,8 @@ struct Start {
     seconds: f64,
     replayed: u64,
     restored: u64,
+    /// Start to every job id of the restored snapshot read (0 when none was restored).
+    job_ids_read_s: f64,
 }
 
 /// Start a scheduler on the log, wait until it is live (and, when `snapshot`, until it recorded a
@@ -157,6 +195,7 @@ async fn start_once(
 ) -> anyhow::Result<Start> {
     let metrics = splai_telemetry::metrics::global();
     metrics.set("splai_scheduler_start_seconds", &[], -1.0);
+    metrics.set("splai_scheduler_start_job_ids_seconds", &[], -1.0);
     let before =
         splai_dataflow::snapshots::recorded(&EventWriter::new(log.clone(), s.log.topic_prefix.clone()), None)
             .await?
@@ -175,6 +214,17 @@ async fn start_once(
     let text = metrics.render(&[]);
     let replayed = gauge(&text, "splai_scheduler_start_replayed_events").unwrap_or(0.0) as u64;
     let restored = gauge(&text, "splai_scheduler_start_snapshot_events").unwrap_or(0.0) as u64;
+    let job_ids_read_s = if restored == 0 {
+        0.0
+    } else {
+        loop {
+            match gauge(&metrics.render(&[]), "splai_scheduler_start_job_ids_seconds") {
+                Some(v) if v >= 0.0 => break v,
+                _ if Instant::now() > deadline => bail!("the job ids were not read within an hour"),
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    };
     if snapshot {
         let writer = EventWriter::new(log.clone(), s.log.topic_prefix.clone());
         while splai_dataflow::snapshots::recorded(&writer, None).await?.len() <= before {
@@ -186,7 +236,7 @@ async fn start_once(
     }
     stop.send(true).ok();
     handle.join().await?;
-    Ok(Start { seconds, replayed, restored })
+    Ok(Start { seconds, replayed, restored, job_ids_read_s })
 }
 
 /// Records per input topic.
@@ -208,8 +258,12 @@ fn gauge(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-/// A histogram's mean (seconds).
-fn histogram_mean(text: &str, name: &str) -> f64 {
-    let sum = gauge(text, &format!("{name}_sum")).unwrap_or(0.0);
-    sum / gauge(text, &format!("{name}_count")).unwrap_or(1.0).max(1.0)
+/// The seconds spent taking snapshots so far in this process, and how many were taken.
+fn take_sum_count() -> (f64, f64) {
+    let text = splai_telemetry::metrics::global().render(&[]);
+    let name = "splai_scheduler_snapshot_seconds";
+    (
+        gauge(&text, &format!("{name}_sum")).unwrap_or(0.0),
+        gauge(&text, &format!("{name}_count")).unwrap_or(0.0),
+    )
 }

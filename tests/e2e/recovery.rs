@@ -69,6 +69,9 @@ async fn a_scheduler_restarts_mid_job_from_its_snapshot_on_kafka_and_s3() {
     let bytes =
         artifacts.get(&newest.artifact).await.expect("the snapshot is in S3 and matches its reference");
     assert!(bytes.starts_with(b"SPLAI-SNAPSHOT"));
+    let ids = splai_dataflow::stored_ids(&bytes).unwrap().expect("the job ids are kept beside the snapshot");
+    assert_eq!(ids.path, format!("{}.ids", newest.artifact.path));
+    artifacts.get(&ids).await.expect("the job ids are in S3 and match the snapshot's reference");
 
     // Down, a job arrives; the new scheduler restores the snapshot and runs both.
     let during = format!("{run}-during");

@@ -23,7 +23,7 @@ pub mod sim;
 pub mod snapshots;
 
 pub use driver::{
-    AdmissionLimits, EARLY_CANCELS, MetricsOptions, SNAPSHOT_VERSION, Scheduler, SchedulerOptions,
-    SnapshotError, States, Stats, TenantAdmission, verified_snapshot,
+    AdmissionLimits, EARLY_CANCELS, IdsError, MetricsOptions, SNAPSHOT_VERSION, Scheduler, SchedulerOptions,
+    SnapshotError, SnapshotParts, States, Stats, TenantAdmission, stored_ids, verified_snapshot,
 };
 pub use engine::{Changes, Engine};

@@ -39,6 +39,11 @@ pub const SERIES: &[(&str, &str, &str)] = &[
     ),
     ("splai_scheduler_start_replayed_events", "gauge", "Log records replayed at start before going live."),
     ("splai_scheduler_start_seconds", "gauge", "Time from start to live: snapshot restore plus replay."),
+    (
+        "splai_scheduler_start_job_ids_seconds",
+        "gauge",
+        "Time from start until every job id of the restored snapshot was read (in the background; new job ids wait for it).",
+    ),
     ("splai_scheduler_snapshots_total", "counter", "Snapshots written and recorded on the log."),
     ("splai_scheduler_snapshot_seconds", "histogram", "Time the scheduler thread spent taking a snapshot."),
     (
@@ -76,6 +81,10 @@ pub enum RunError {
         "the lease of epoch {epoch} lapsed before it was renewed (paused, or the log unreachable); stopping"
     )]
     Lapsed { epoch: u64 },
+    #[error(
+        "the snapshot this scheduler started from lost its job ids; stopping (it was deleted: a restart uses an older one or replays)"
+    )]
+    JobIds(#[source] crate::IdsError),
 }
 
 /// Where the scheduler is in its inputs, and what the leadership and fencing records read so far say.
@@ -128,13 +137,15 @@ pub async fn run(
             starts.insert((name.clone(), p as u32), first);
         }
     }
+    let opened = started.elapsed();
     let (recorded, restored) = match &run.snapshots {
         Some(policy) => {
             let recorded = crate::snapshots::recorded(&writer, run.gate.clone()).await?;
-            let store = policy.store.as_ref();
+            tracing::debug!(took = ?started.elapsed(), n = recorded.len(), "scheduler start: snapshot records read");
             let restored = crate::snapshots::restore_newest(
                 &recorded,
-                store,
+                policy.store.clone(),
+                started,
                 &opts,
                 run.timely_workers,
                 &inputs,
@@ -162,6 +173,7 @@ pub async fn run(
         }
     };
     let restored_events = applied;
+    tracing::debug!(?opened, restored = ?started.elapsed(), "scheduler start: topics and log starts read, snapshot restored");
     let mut snapshotter =
         run.snapshots.clone().map(|policy| Snapshotter::new(policy, writer.clone(), &recorded, applied));
     let reader = EventReader::subscribe_from(
@@ -231,6 +243,9 @@ pub async fn run(
             b = input.poll(Duration::from_millis(run.tick_ms)) => b?,
             _ = shutdown.changed() => break,
         };
+        if let Some(Err(error)) = scheduler.job_ids_ready() {
+            return Err(RunError::JobIds(error));
+        }
         if let (Some(lease), Some(ours)) = (&run.lease, epoch) {
             still_leading(&input.leadership, ours)?;
             if last_renewal.elapsed() >= Duration::from_millis(lease.ttl_ms / 3) {
@@ -248,7 +263,7 @@ pub async fn run(
         scheduler.advance(wall_ms());
         let idle = events.is_empty();
         for (e, denied, produced) in &events {
-            answer(&mut scheduler, e, denied.as_ref(), *produced, &mut out);
+            answer(&mut scheduler, e, denied.as_ref(), *produced, &mut out)?;
         }
         // A batch of our own decisions coming back (applied as they were made) brings nothing to
         // step: no step for it, unless the clock is due one (timeouts, expiries, resends).
@@ -275,7 +290,7 @@ pub async fn run(
         }
         // After the decisions are on the log: a snapshot never holds one the log may not.
         if let Some(snapshotter) = &mut snapshotter {
-            snapshotter.maybe_take(&scheduler, &input.positions, input.applied);
+            snapshotter.maybe_take(&mut scheduler, &input.positions, input.applied);
         }
     }
     if let (Some(lease), Some(ours)) = (&run.lease, epoch) {
@@ -313,7 +328,7 @@ async fn catch_up(
     log: &Arc<dyn EventLog>,
     writer: &EventWriter,
     scheduler: &mut Scheduler,
-) -> Result<(), LogError> {
+) -> Result<(), RunError> {
     let mut behind: HashMap<(String, u32), u64> = HashMap::new();
     for topic in INPUTS {
         let name = writer.topic(topic);
@@ -336,7 +351,7 @@ async fn catch_up(
         merge.push(batch);
         for (e, denied, produced) in &merge.release(behind.keys()) {
             scheduler.advance(e.ts_ms);
-            answer(scheduler, e, denied.as_ref(), *produced, &mut out);
+            answer(scheduler, e, denied.as_ref(), *produced, &mut out)?;
         }
         scheduler.tick(&mut out);
         out.clear();
@@ -352,7 +367,7 @@ async fn stand_by(
     scheduler: &mut Scheduler,
     lease: &LeaseOptions,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<u64>, LogError> {
+) -> Result<Option<u64>, RunError> {
     let mut claimed = 0;
     let mut out = Vec::new();
     loop {
@@ -374,7 +389,7 @@ async fn stand_by(
         events.sort_by_key(|e| e.0.ts_ms);
         for (e, denied, produced) in &events {
             scheduler.advance(e.ts_ms);
-            answer(scheduler, e, denied.as_ref(), *produced, &mut out);
+            answer(scheduler, e, denied.as_ref(), *produced, &mut out)?;
         }
         scheduler.tick(&mut out);
         out.clear();
@@ -435,12 +450,20 @@ fn answer(
     denied: Option<&Denied>,
     produced: bool,
     out: &mut Vec<Envelope>,
-) {
+) -> Result<(), RunError> {
+    // Restored from a snapshot, the scheduler reads every job id in the background: a record
+    // that may ask about one it does not hold waits for them (the jobs in flight never do).
+    if scheduler.needs_every_job_id(e) {
+        let waited = Instant::now();
+        scheduler.wait_job_ids().map_err(RunError::JobIds)?;
+        tracing::info!(took = ?waited.elapsed(), id = %e.id, "waited for every job id of the snapshot");
+    }
     match denied {
         None if produced => scheduler.apply_produced(e, out),
         None => scheduler.apply(e, out),
         Some(d) => scheduler.deny(e, d, out),
     }
+    Ok(())
 }
 
 /// Run the scheduler on a dedicated thread (the dataflow is single-threaded and not `Send`),

@@ -15,12 +15,14 @@ use splai_ingest::intake::Gate;
 use splai_ingest::log::{Cause, EventReader, EventWriter, LogError};
 
 use crate::driver::{Scheduler, SchedulerOptions};
-use crate::{SNAPSHOT_VERSION, verified_snapshot};
+use crate::{SNAPSHOT_VERSION, stored_ids};
 
 /// The next offset to read per (topic, partition).
 pub type Positions = BTreeMap<(String, u32), u64>;
 
-/// Where snapshots are kept (the artifact store, given by `splai-stack`).
+/// Where snapshots are kept (the artifact store, given by `splai-stack`). A snapshot's job ids
+/// are kept beside it, under its name with [`IDS_SUFFIX`]; `put` must keep that relation in the
+/// paths it gives (`name` + suffix at the path of `name` + suffix).
 #[async_trait]
 pub trait SnapshotStore: Send + Sync + Debug {
     /// Keep `bytes` under `name`; where they are.
@@ -84,13 +86,72 @@ pub async fn recorded(
     Ok(found)
 }
 
+/// What a snapshot's every-job-id object is named after it.
+pub const IDS_SUFFIX: &str = ".ids";
+
+/// Where snapshot `at` keeps its job ids apart (to delete them with it).
+fn ids_beside(at: &ArtifactRef) -> ArtifactRef {
+    ArtifactRef { path: format!("{}{IDS_SUFFIX}", at.path), sha256: String::new(), size_bytes: 0 }
+}
+
+/// Read the job ids snapshot `snapshot` keeps at `at`, on a thread of its own (the scheduler's
+/// runtime must not wait for its own tasks): the bytes arrive on the receiver. If they cannot be
+/// read, the snapshot is deleted, so the next start uses an older one or replays.
+fn read_ids_in_background(
+    store: Arc<dyn SnapshotStore>,
+    snapshot: ArtifactRef,
+    at: &ArtifactRef,
+    started: Instant,
+) -> std::sync::mpsc::Receiver<Result<Vec<u8>, String>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let at = at.clone();
+    let read = move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => return Err(format!("starting a runtime to read {}: {error}", at.path)),
+        };
+        runtime.block_on(async {
+            match store.get(&at).await {
+                Ok(bytes) => Ok(bytes),
+                Err(error) => {
+                    let error = splai_telemetry::chain(error.as_ref());
+                    tracing::error!(path = snapshot.path, ids = at.path, %error,
+                        "a snapshot's job ids are not readable; deleting the snapshot (the next start uses an older one or replays)");
+                    let _ = store.delete(&snapshot).await;
+                    Err(format!("{}: {error}", at.path))
+                }
+            }
+        })
+    };
+    let spawned = std::thread::Builder::new().name("splai-job-ids".into()).spawn({
+        let tx = tx.clone();
+        move || {
+            let result = read();
+            if let Ok(bytes) = &result {
+                tracing::info!(bytes = bytes.len(), took = ?started.elapsed(), "every job id of the snapshot read");
+                let metrics = splai_telemetry::metrics::global();
+                metrics.set("splai_scheduler_start_job_ids_seconds", &[], started.elapsed().as_secs_f64());
+            }
+            let _ = tx.send(result);
+        }
+    });
+    if let Err(error) = spawned {
+        let _ = tx.send(Err(format!("starting a thread to read the job ids: {error}")));
+    }
+    rx
+}
+
 /// A scheduler restored from the newest of `recorded` that loads, verifies, covers exactly
 /// `inputs` (the partitions read now) and whose positions the log still holds (`starts`: each
 /// partition's first offset), with the positions to read on from and the records it
 /// had applied. None: replay all.
+///
+/// Every job id, which a snapshot keeps apart, is read in the background (`driver/job_ids.rs`):
+/// the scheduler runs the jobs in flight at once. `started`: when the start began (metrics).
 pub async fn restore_newest(
     recorded: &[SnapshotWritten],
-    store: &dyn SnapshotStore,
+    store: Arc<dyn SnapshotStore>,
+    started_at: Instant,
     opts: &SchedulerOptions,
     workers: usize,
     inputs: &BTreeSet<(String, u32)>,
@@ -133,7 +194,10 @@ pub async fn restore_newest(
         };
         let read = started.elapsed();
         // `store.get` checked the bytes against the sha256 recorded with the snapshot.
-        match Scheduler::restore_stored(opts.clone(), &bytes, workers) {
+        let ids = |at: &ArtifactRef| {
+            read_ids_in_background(store.clone(), snapshot.artifact.clone(), at, started_at)
+        };
+        match Scheduler::restore_stored(opts.clone(), &bytes, workers, &ids) {
             Ok(mut scheduler) => {
                 scheduler.replay_tail();
                 let offsets: u64 = positions.values().sum();
@@ -194,25 +258,32 @@ impl Snapshotter {
     }
 
     /// Take a snapshot of `scheduler` as of `positions` if one is due and the last is written.
-    pub fn maybe_take(&mut self, scheduler: &Scheduler, positions: &Positions, events: u64) {
+    pub fn maybe_take(&mut self, scheduler: &mut Scheduler, positions: &Positions, events: u64) {
         let due = self.policy.every_events > 0
             && events >= self.events_at_last + self.policy.every_events
             && self.last.elapsed() >= self.policy.min_interval;
         if !due || self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
             return;
         }
+        // A snapshot writes every job id: not before those of the one restored are read.
+        if scheduler.job_ids_ready().is_none() {
+            return;
+        }
         self.events_at_last = events;
         self.last = Instant::now();
         let started = Instant::now();
-        let bytes = match scheduler.snapshot() {
-            Ok(bytes) => bytes,
+        let parts = match scheduler.snapshot_parts() {
+            Ok(parts) => {
+                scheduler.rebase_job_ids(&parts);
+                parts
+            }
             Err(error) => {
                 tracing::warn!(error = %splai_telemetry::chain(&error), "taking a snapshot failed");
                 return;
             }
         };
         let offsets: u64 = positions.values().sum();
-        tracing::info!(bytes = bytes.len(), took = ?started.elapsed(), events, offsets, "snapshot taken");
+        tracing::info!(ids_bytes = parts.ids.len(), took = ?started.elapsed(), events, offsets, "snapshot taken");
         let metrics = splai_telemetry::metrics::global();
         metrics.observe("splai_scheduler_snapshot_seconds", &[], started.elapsed().as_secs_f64());
         let now = scheduler.now();
@@ -226,12 +297,32 @@ impl Snapshotter {
             .collect();
         let (policy, writer, kept, epoch) =
             (self.policy.clone(), self.writer.clone(), self.kept.clone(), self.epoch);
+        let mut parts = parts;
         self.writing = Some(tokio::spawn(async move {
             let name = format!("scheduler/snapshots/{now}-{events}.snap");
-            let artifact = match policy.store.put(&name, bytes).await {
-                Ok(artifact) => artifact,
+            let ids_name = format!("{name}{IDS_SUFFIX}");
+            let ids = match policy.store.put(&ids_name, std::mem::take(&mut parts.ids)).await {
+                Ok(ids) => ids,
+                Err(error) => {
+                    tracing::warn!(name = ids_name, error = %splai_telemetry::chain(error.as_ref()), "writing a snapshot's job ids failed");
+                    return;
+                }
+            };
+            let artifact = match policy.store.put(&name, parts.referring_to(ids.clone())).await {
+                Ok(artifact) if ids_beside(&artifact).path == ids.path => artifact,
+                Ok(artifact) => {
+                    tracing::warn!(
+                        path = artifact.path,
+                        ids = ids.path,
+                        "the snapshot store did not keep a snapshot's job ids beside it; not recording it"
+                    );
+                    let _ = policy.store.delete(&artifact).await;
+                    let _ = policy.store.delete(&ids).await;
+                    return;
+                }
                 Err(error) => {
                     tracing::warn!(name, error = %splai_telemetry::chain(error.as_ref()), "writing a snapshot failed");
+                    let _ = policy.store.delete(&ids).await;
                     return;
                 }
             };
@@ -250,6 +341,7 @@ impl Snapshotter {
             if let Err(error) = writer.append(&[envelope]).await {
                 tracing::warn!(name, error = %splai_telemetry::chain(&error), "recording a snapshot on the log failed");
                 let _ = policy.store.delete(&artifact).await;
+                let _ = policy.store.delete(&ids).await;
                 return;
             }
             splai_telemetry::metrics::global().inc("splai_scheduler_snapshots_total", &[], 1.0);
@@ -263,7 +355,7 @@ impl Snapshotter {
             if policy.compact_after_records > 0 {
                 auto_compact(&writer, &oldest, policy.compact_after_records).await;
             }
-            for old in expired {
+            for old in expired.iter().flat_map(|old| [old.clone(), ids_beside(old)]) {
                 if let Err(error) = policy.store.delete(&old).await {
                     tracing::warn!(path = old.path, error = %splai_telemetry::chain(error.as_ref()), "deleting an old snapshot failed");
                 }
@@ -303,8 +395,12 @@ pub async fn compact(
     let mut base = None;
     for snapshot in recorded(writer, gate).await? {
         let valid = match store.get(&snapshot.artifact).await {
-            Ok(bytes) => snapshot.format == SNAPSHOT_VERSION && verified_snapshot(&bytes).is_ok(),
-            Err(_) => false,
+            Ok(bytes) if snapshot.format == SNAPSHOT_VERSION => match stored_ids(&bytes) {
+                Ok(None) => true,
+                Ok(Some(ids)) => store.get(&ids).await.is_ok(),
+                Err(_) => false,
+            },
+            _ => false,
         };
         if valid {
             base = Some(snapshot);

@@ -1,10 +1,17 @@
 //! Every job id each tenant has used: the request that took it, the job it became (if admitted)
 //! and, once that job retired, its final state. A job id is used once, forever, so this is the
 //! one part of the scheduler's state that grows with history; it is kept small — tenants
-//! interned, short ids inline — and written to a snapshot as one sorted byte string with an
-//! offset per id (a few dozen bytes per id). A restored scheduler keeps those bytes as they are
-//! and searches them, so a start does not decode every id ever used (it did: ~0.2 µs per id, most
-//! of a start after a million jobs).
+//! interned, short ids inline — and written as sorted byte strings with an offset per id (a few
+//! dozen bytes per id) that a restored scheduler keeps as they are and searches.
+//!
+//! A snapshot writes it in two parts: the ids of jobs not retired (few: the jobs in flight) in
+//! its body, and every id in an object of its own, which a restored scheduler reads in the
+//! background. So a start reads what the jobs in flight need, not every id ever used, and runs
+//! them at once; only a question about an id neither part answers — a new job id, a record about
+//! a retired job — waits for every id to be read (issue 21: a start flat in history).
+
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use compact_str::CompactString;
 use rustc_hash::FxHashMap as HashMap;
@@ -22,12 +29,103 @@ pub struct IdUse {
     pub retired: Option<JobStatus>,
 }
 
+/// Why every id could not be read back.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IdsError {
+    #[error("the snapshot's job-id index is not readable: {0}")]
+    Unreadable(String),
+    #[error("the snapshot's job-id index is malformed")]
+    Malformed,
+    #[error("the job-id index's reader stopped before it answered")]
+    ReaderGone,
+}
+
+/// Every id as the restored snapshot had them: here, or still being read.
+#[derive(Debug, Clone)]
+enum All {
+    Here(Base),
+    Coming(Arc<Coming>),
+}
+
+/// Every id, as its bytes arrive from a reader in the background.
+pub enum AllIds {
+    Here(Vec<u8>),
+    Coming(Receiver<Result<Vec<u8>, String>>),
+}
+
+struct Coming {
+    from: Mutex<Option<Receiver<Result<Vec<u8>, String>>>>,
+    got: OnceLock<Result<Base, IdsError>>,
+}
+
+impl std::fmt::Debug for Coming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coming").field("got", &self.got.get().map(|r| r.as_ref().map(|b| b.n))).finish()
+    }
+}
+
+impl Coming {
+    fn decode(read: Result<Vec<u8>, String>) -> Result<Base, IdsError> {
+        Base::from_bytes(read.map_err(IdsError::Unreadable)?).ok_or(IdsError::Malformed)
+    }
+
+    /// Every id, waiting for the reader if it has not answered.
+    fn wait(&self) -> &Result<Base, IdsError> {
+        self.got.get_or_init(|| {
+            let from = self.from.lock().expect("job-id reader lock").take();
+            match from.map(|rx| rx.recv()) {
+                Some(Ok(read)) => Self::decode(read),
+                _ => Err(IdsError::ReaderGone),
+            }
+        })
+    }
+
+    /// Every id if the reader has answered (never waits).
+    fn poll(&self) -> Option<&Result<Base, IdsError>> {
+        if let Some(got) = self.got.get() {
+            return Some(got);
+        }
+        let mut from = self.from.lock().expect("job-id reader lock");
+        let answer = match from.as_ref().map(Receiver::try_recv) {
+            Some(Err(TryRecvError::Empty)) => return None,
+            Some(Ok(read)) => Self::decode(read),
+            Some(Err(TryRecvError::Disconnected)) | None => Err(IdsError::ReaderGone),
+        };
+        *from = None;
+        Some(self.got.get_or_init(|| answer))
+    }
+}
+
+impl Default for All {
+    fn default() -> Self {
+        Self::Here(Base::default())
+    }
+}
+
+impl All {
+    fn base(&self) -> &Base {
+        match self {
+            Self::Here(base) => base,
+            Self::Coming(coming) => match coming.wait() {
+                Ok(base) => base,
+                // The runner stops the scheduler as soon as it sees this (`JobIds::ready`); a
+                // question only every id answers cannot be answered without them.
+                Err(error) => panic!("{error}: the scheduler cannot tell whether a job id was used"),
+            },
+        }
+    }
+}
+
 /// The ids as a restored snapshot had them, kept as its bytes (sorted, with an offset per id:
 /// looked up by binary search, never decoded as a whole), and what changed since in a map. A
-/// start from a snapshot then costs a copy of the bytes, not a map entry per id ever used.
+/// start from a snapshot then costs a copy of the bytes of the ids in flight, not a map entry
+/// per id ever used.
 #[derive(Debug, Default, Clone)]
 pub struct JobIds {
-    base: Base,
+    /// The ids whose job had not retired when the snapshot was taken (a subset of `all`).
+    live: Base,
+    /// Every id when the snapshot was taken.
+    all: All,
     changed: HashMap<(u32, CompactString), IdUse>,
 }
 
@@ -40,19 +138,43 @@ impl PartialEq for JobIds {
 impl Eq for JobIds {}
 
 impl JobIds {
-    /// What became of `tenant`'s `id`, if a request took it.
+    /// What became of `tenant`'s `id`, if a request took it. Waits for every id to be read
+    /// when only they can tell (an id not taken since the snapshot, of no job in flight then).
     pub fn get(&self, tenant: u32, id: &str) -> Option<IdUse> {
+        self.get_unretired(tenant, id).or_else(|| self.all.base().get(tenant, id))
+    }
+
+    /// What became of `tenant`'s `id` if its job has not retired (or it was taken since the
+    /// snapshot); never waits. A job in flight is always found here.
+    pub fn get_unretired(&self, tenant: u32, id: &str) -> Option<IdUse> {
         match self.changed.get(&(tenant, CompactString::from(id))) {
             Some(used) => Some(used.clone()),
-            None => self.base.get(tenant, id),
+            None => self.live.get(tenant, id),
         }
     }
 
-    /// The entry of `tenant`'s `id` to change, copied from the base when only it has one.
+    /// Whether every id is here: `None` while they are still being read, then whether they
+    /// could be (never waits).
+    pub fn ready(&self) -> Option<Result<(), IdsError>> {
+        match &self.all {
+            All::Here(_) => Some(Ok(())),
+            All::Coming(coming) => coming.poll().map(|got| got.as_ref().map(|_| ()).map_err(Clone::clone)),
+        }
+    }
+
+    /// Wait until every id is here; whether they could be read.
+    pub fn wait(&self) -> Result<(), IdsError> {
+        match &self.all {
+            All::Here(_) => Ok(()),
+            All::Coming(coming) => coming.wait().as_ref().map(|_| ()).map_err(Clone::clone),
+        }
+    }
+
+    /// The entry of `tenant`'s `id` to change, copied from the snapshot's when only it has one.
     fn entry(&mut self, tenant: u32, id: &str) -> Option<&mut IdUse> {
         let key = (tenant, CompactString::from(id));
         if !self.changed.contains_key(&key) {
-            let used = self.base.get(tenant, id)?;
+            let used = self.get(tenant, id)?;
             self.changed.insert(key.clone(), used);
         }
         self.changed.get_mut(&key)
@@ -89,18 +211,23 @@ impl JobIds {
         all
     }
 
-    /// `f` on every id and its use, in (tenant, id) order: the base's records (already in order)
-    /// merged with the changed entries (sorted by reference), a changed one in place of its base
-    /// record.
-    fn each_sorted(&self, mut f: impl FnMut(u32, &str, &IdUse)) {
-        let mut changed: Vec<_> = self.changed.iter().collect();
+    /// `f` on every id and its use, in (tenant, id) order (waits for every id to be read).
+    fn each_sorted(&self, f: impl FnMut(u32, &str, &IdUse)) {
+        self.merged(self.all.base(), |_| true, f);
+    }
+
+    /// `f` on `base`'s records (already in order) merged with the changed entries (sorted by
+    /// reference), a changed one in place of its base record.
+    fn merged(&self, base: &Base, keep: impl Fn(&IdUse) -> bool, mut f: impl FnMut(u32, &str, &IdUse)) {
+        // Filtered before sorting: a snapshot's unretired ids are few among many changed.
+        let mut changed: Vec<_> = self.changed.iter().filter(|(_, used)| keep(used)).collect();
         changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut changed = changed.into_iter().peekable();
-        for (key, used) in self.base.records() {
+        for (key, used) in base.records() {
             while let Some(((t, id), used)) = changed.next_if(|(k, _)| **k < key) {
                 f(*t, id, used);
             }
-            if !self.changed.contains_key(&key) {
+            if keep(&used) && !self.changed.contains_key(&key) {
                 f(key.0, &key.1, &used);
             }
         }
@@ -135,6 +262,12 @@ impl Base {
     /// Record `i`'s bytes to the end of the records.
     fn record(&self, i: usize) -> &[u8] {
         &self.bytes[self.records_start() + self.offset(i)..]
+    }
+
+    /// Record `i`'s bytes alone.
+    fn raw(&self, i: usize) -> &[u8] {
+        let end = if i + 1 < self.n { self.records_start() + self.offset(i + 1) } else { self.bytes.len() };
+        &self.bytes[self.records_start() + self.offset(i)..end]
     }
 
     fn get(&self, tenant: u32, id: &str) -> Option<IdUse> {
@@ -244,62 +377,133 @@ impl<'a> Reader<'a> {
 }
 
 impl JobIds {
-    /// The [`Base`] layout of every id.
-    fn to_bytes(&self) -> Vec<u8> {
-        let mut records = Vec::with_capacity((self.base.n + self.changed.len()) * 32);
-        let mut offsets: Vec<u32> = Vec::with_capacity(self.base.n + self.changed.len());
-        self.each_sorted(|tenant, id, used| {
-            offsets.push(records.len() as u32);
-            put_varint(&mut records, u64::from(tenant));
-            put_str(&mut records, id);
-            put_str(&mut records, &used.request);
-            put_varint(&mut records, used.job.map_or(0, |j| u64::from(j) + 1));
-            let status = used.retired.and_then(|st| STATUSES.iter().position(|s| *s == st));
-            records.push(status.map_or(0, |i| i as u8 + 1));
-        });
-        let mut out = Vec::with_capacity(Base::HEADER + 4 * offsets.len() + records.len());
-        out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
-        for o in offsets {
+    /// Every id, in the [`Base`] layout (waits for every id to be read). The snapshot's records
+    /// that did not change are copied as they are, not decoded and written again: after a
+    /// million jobs, nearly all of them.
+    pub fn all_bytes(&self) -> Vec<u8> {
+        let base = self.all.base();
+        let mut changed: Vec<_> = self.changed.iter().collect();
+        changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut changed = changed.into_iter().peekable();
+        let mut out = Layout::default();
+        for i in 0..base.n {
+            let raw = base.raw(i);
+            let Some(key) = Reader(raw).key() else { continue };
+            while let Some(((t, id), used)) = changed.next_if(|((t, id), _)| (*t, id.as_str()) < key) {
+                out.push(*t, id, used);
+            }
+            if !self.changed.contains_key(&(key.0, CompactString::from(key.1))) {
+                out.push_raw(raw);
+            }
+        }
+        for ((t, id), used) in changed {
+            out.push(*t, id, used);
+        }
+        out.finish()
+    }
+
+    /// The ids whose job has not retired (in flight, or rejected), in the [`Base`] layout: they
+    /// are in `live` or changed since, so this never waits.
+    pub fn unretired_bytes(&self) -> Vec<u8> {
+        let mut out = Layout::default();
+        self.merged(&self.live, |used| used.retired.is_none(), |tenant, id, used| out.push(tenant, id, used));
+        out.finish()
+    }
+
+    /// Start over from the ids a snapshot just wrote (what [`Self::unretired_bytes`] and
+    /// [`Self::all_bytes`] gave, nothing changed since): the changes fold into them, so the next
+    /// snapshot merges only what changes until then, and memory holds bytes, not map entries.
+    pub fn rebase(&mut self, unretired: Vec<u8>, all: Vec<u8>) {
+        if let Some(rebased) = Self::restored(unretired, AllIds::Here(all)) {
+            *self = rebased;
+        }
+    }
+
+    /// The ids a snapshot wrote: those not retired (`unretired`), and every id, here or coming.
+    /// `None` when bytes here are malformed.
+    pub fn restored(unretired: Vec<u8>, all: AllIds) -> Option<Self> {
+        let all = match all {
+            AllIds::Here(bytes) => All::Here(Base::from_bytes(bytes)?),
+            AllIds::Coming(from) => {
+                All::Coming(Arc::new(Coming { from: Mutex::new(Some(from)), got: OnceLock::new() }))
+            }
+        };
+        Some(Self { live: Base::from_bytes(unretired)?, all, changed: HashMap::default() })
+    }
+}
+
+/// Writes ids, given in (tenant, id) order, in the [`Base`] layout.
+#[derive(Default)]
+struct Layout {
+    records: Vec<u8>,
+    offsets: Vec<u32>,
+}
+
+impl Layout {
+    fn push(&mut self, tenant: u32, id: &str, used: &IdUse) {
+        self.offsets.push(self.records.len() as u32);
+        put_varint(&mut self.records, u64::from(tenant));
+        put_str(&mut self.records, id);
+        put_str(&mut self.records, &used.request);
+        put_varint(&mut self.records, used.job.map_or(0, |j| u64::from(j) + 1));
+        let status = used.retired.and_then(|st| STATUSES.iter().position(|s| *s == st));
+        self.records.push(status.map_or(0, |i| i as u8 + 1));
+    }
+
+    /// A record already in the layout (ids still given in order).
+    fn push_raw(&mut self, record: &[u8]) {
+        self.offsets.push(self.records.len() as u32);
+        self.records.extend_from_slice(record);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Base::HEADER + 4 * self.offsets.len() + self.records.len());
+        out.extend_from_slice(&(self.offsets.len() as u32).to_le_bytes());
+        for o in self.offsets {
             out.extend_from_slice(&o.to_le_bytes());
         }
-        out.extend_from_slice(&records);
+        out.extend_from_slice(&self.records);
         out
     }
-
-    fn from_bytes(bytes: Vec<u8>) -> Option<Self> {
-        Some(Self { base: Base::from_bytes(bytes)?, changed: HashMap::default() })
-    }
 }
 
-impl serde::Serialize for JobIds {
+/// A byte string in a snapshot's CBOR (not an array of numbers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bytes(pub Vec<u8>);
+
+impl serde::Serialize for Bytes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.to_bytes())
+        serializer.serialize_bytes(&self.0)
     }
 }
 
-impl<'de> serde::Deserialize<'de> for JobIds {
+impl<'de> serde::Deserialize<'de> for Bytes {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Bytes;
-        impl serde::de::Visitor<'_> for Bytes {
-            type Value = JobIds;
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Bytes;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("the job ids' bytes")
+                f.write_str("a byte string")
             }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<JobIds, E> {
-                self.visit_byte_buf(v.to_vec())
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
             }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<JobIds, E> {
-                JobIds::from_bytes(v).ok_or_else(|| E::custom("malformed job ids"))
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
             }
         }
         // Owned: ciborium hands a byte string longer than its scratch buffer only that way.
-        deserializer.deserialize_byte_buf(Bytes)
+        deserializer.deserialize_byte_buf(Visit)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn restored_here(ids: &JobIds) -> Option<JobIds> {
+        JobIds::restored(ids.unretired_bytes(), AllIds::Here(ids.all_bytes()))
+    }
 
     #[test]
     fn round_trips_through_its_bytes_and_refuses_damaged_ones() {
@@ -313,19 +517,21 @@ mod tests {
         for i in 0..1_000 {
             ids.take(2, &format!("many-{i}"), &format!("req-m{i}"));
         }
-        let bytes = ids.to_bytes();
-        assert_eq!(JobIds::from_bytes(bytes.clone()), Some(ids.clone()));
+        assert_eq!(restored_here(&ids), Some(ids.clone()));
+        let bytes = ids.all_bytes();
         let mut cbor = Vec::new();
-        ciborium::into_writer(&ids, &mut cbor).unwrap();
+        ciborium::into_writer(&Bytes(bytes.clone()), &mut cbor).unwrap();
         assert!(cbor.len() > 4_096, "longer than ciborium's scratch buffer");
-        assert_eq!(ciborium::from_reader::<JobIds, _>(cbor.as_slice()).unwrap(), ids);
-        assert_eq!(JobIds::from_bytes(bytes[..bytes.len() - 1].to_vec()), None, "cut short");
+        assert_eq!(ciborium::from_reader::<Bytes, _>(cbor.as_slice()).unwrap().0, bytes);
+        let empty = JobIds::default().all_bytes();
+        let restored = |all: Vec<u8>| JobIds::restored(empty.clone(), AllIds::Here(all));
+        assert_eq!(restored(bytes[..bytes.len() - 1].to_vec()), None, "cut short");
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(JobIds::from_bytes(longer), None, "trailing bytes");
+        assert_eq!(restored(longer), None, "trailing bytes");
         let mut disordered = bytes.clone();
         disordered[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(JobIds::from_bytes(disordered), None, "an offset out of bounds");
+        assert_eq!(restored(disordered), None, "an offset out of bounds");
         assert_eq!(ids.get(0, "a").and_then(|u| u.retired), Some(JobStatus::Succeeded));
         assert_eq!(ids.get(3, "rejected-one").map(|u| u.job), Some(None));
     }
@@ -342,7 +548,7 @@ mod tests {
             }
         }
         ids.retired(1, "job-4", JobStatus::Failed);
-        let mut restored = JobIds::from_bytes(ids.to_bytes()).unwrap();
+        let mut restored = restored_here(&ids).unwrap();
         assert!(restored.changed.is_empty(), "nothing decoded at restore");
         assert_eq!(restored, ids);
         for i in 0..500 {
@@ -359,6 +565,56 @@ mod tests {
         assert_eq!(restored.get(0, "job-0").and_then(|u| u.retired), Some(JobStatus::Succeeded));
         assert_eq!(restored.get(0, "job-0").map(|u| u.request), Some("req-0".into()), "the rest kept");
         assert_eq!(restored, ids);
-        assert_eq!(JobIds::from_bytes(restored.to_bytes()), Some(ids));
+        assert_eq!(restored_here(&restored), Some(ids.clone()));
+        restored.rebase(restored.unretired_bytes(), restored.all_bytes());
+        assert!(restored.changed.is_empty(), "the changes folded into the bytes");
+        assert_eq!(restored, ids);
+        assert_eq!(restored.get_unretired(2, "new").map(|u| u.request), Some("req-new".into()));
+    }
+
+    /// Restored with every id still coming, the index answers for ids not retired at once, and
+    /// for the others once the bytes arrive; the snapshot's body holds only the unretired.
+    #[test]
+    fn ids_in_flight_answer_before_every_id_is_read() {
+        let mut ids = JobIds::default();
+        for i in 0..100 {
+            ids.take(0, &format!("job-{i}"), &format!("req-{i}"));
+            ids.admitted(0, &format!("job-{i}"), i);
+            if i < 90 {
+                ids.retired(0, &format!("job-{i}"), JobStatus::Succeeded);
+            }
+        }
+        let unretired = ids.unretired_bytes();
+        assert!(unretired.len() * 5 < ids.all_bytes().len(), "only the 10 in flight");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut restored = JobIds::restored(unretired, AllIds::Coming(rx)).unwrap();
+        assert!(restored.ready().is_none(), "still coming");
+        assert_eq!(restored.get_unretired(0, "job-95").and_then(|u| u.job), Some(95));
+        restored.retired(0, "job-95", JobStatus::Cancelled);
+        restored.take(0, "fresh", "req-fresh");
+        assert_eq!(restored.get_unretired(0, "job-3"), None, "retired: not among the unretired");
+        assert!(restored.ready().is_none(), "nothing above waited");
+        tx.send(Ok(ids.all_bytes())).unwrap();
+        assert_eq!(restored.get(0, "job-3").and_then(|u| u.retired), Some(JobStatus::Succeeded));
+        assert!(matches!(restored.ready(), Some(Ok(()))));
+        ids.retired(0, "job-95", JobStatus::Cancelled);
+        ids.take(0, "fresh", "req-fresh");
+        assert_eq!(restored, ids);
+    }
+
+    #[test]
+    fn a_reader_that_fails_is_told_and_not_waited_for() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let restored = JobIds::restored(JobIds::default().all_bytes(), AllIds::Coming(rx)).unwrap();
+        tx.send(Err("checksum mismatch".to_string())).unwrap();
+        assert!(matches!(restored.ready(), Some(Err(IdsError::Unreadable(m))) if m == "checksum mismatch"));
+        let (tx, rx) = std::sync::mpsc::channel::<Result<Vec<u8>, String>>();
+        let restored = JobIds::restored(JobIds::default().all_bytes(), AllIds::Coming(rx)).unwrap();
+        drop(tx);
+        assert!(matches!(restored.ready(), Some(Err(IdsError::ReaderGone))));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let restored = JobIds::restored(JobIds::default().all_bytes(), AllIds::Coming(rx)).unwrap();
+        tx.send(Ok(vec![9, 9])).unwrap();
+        assert!(matches!(restored.ready(), Some(Err(IdsError::Malformed))));
     }
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap as HashMap;
 use splai_events::{ClusterMetrics, Envelope, Event, Percentiles, ScopeMetrics};
 
+use super::job_table::JobTable;
 use crate::engine::{Changes, Engine};
 use crate::model::{Fact, Gauge, Job, Scope, Tally, Time, bucket_top};
 
@@ -37,8 +38,7 @@ pub(super) struct Metrics {
     #[serde(skip)]
     index: HashMap<(u32, Option<String>), Scope>,
     /// Each admitted job's scope, by job number.
-    #[serde(with = "super::sparse")]
-    job_scope: Vec<Option<Scope>>,
+    job_scope: JobTable<Option<Scope>>,
     counts: BTreeMap<(Scope, Gauge), u64>,
     changed: BTreeSet<Scope>,
     cluster: Option<(u64, i64)>,
@@ -71,11 +71,7 @@ impl Metrics {
 
     /// `job` (just admitted) counts in `scope`.
     pub fn enter(&mut self, job: Job, scope: Scope) {
-        let at = job as usize;
-        if self.job_scope.len() <= at {
-            self.job_scope.resize(at + 1, None);
-        }
-        self.job_scope[at] = Some(scope);
+        *self.job_scope.slot(job as usize) = Some(scope);
     }
 
     /// The scope admitted `job` counts in (none once it retired).
@@ -85,9 +81,7 @@ impl Metrics {
 
     /// Retired `job` counts no more.
     pub fn leave(&mut self, job: Job) {
-        if let Some(scope) = self.job_scope.get_mut(job as usize) {
-            *scope = None;
-        }
+        self.job_scope.take(job as usize);
     }
 
     /// Take in a step's changes: the dataflow's tally counts, and runnable and running tasks.

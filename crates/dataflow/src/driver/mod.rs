@@ -10,6 +10,7 @@ mod controls;
 mod emit;
 mod expand;
 mod job_ids;
+mod job_table;
 mod metrics;
 mod parking;
 mod pending;
@@ -19,7 +20,6 @@ mod registry;
 mod replay_latency;
 mod retire;
 mod snapshot;
-mod sparse;
 mod task_map;
 mod unconfirmed;
 mod view;
@@ -35,6 +35,7 @@ pub use admission::{AdmissionLimits, TenantAdmission};
 use attempts::Attempts;
 pub use attempts::backoff_ms;
 use controls::JobControls;
+pub use job_ids::IdsError;
 pub use metrics::MetricsOptions;
 use parking::Parking;
 use pending::Pending;
@@ -43,7 +44,10 @@ use ready::Ready;
 pub use registry::EARLY_CANCELS;
 use registry::Registry;
 use replay_latency::ReplayLatency;
-pub use snapshot::{SnapshotError, VERSION as SNAPSHOT_VERSION, verified_body as verified_snapshot};
+pub use snapshot::{
+    IdsReader, SnapshotError, SnapshotParts, VERSION as SNAPSHOT_VERSION, stored_ids,
+    verified_body as verified_snapshot,
+};
 use view::View;
 
 use crate::assign::{Assigner, TenantPolicy};
@@ -234,6 +238,33 @@ impl Scheduler {
     /// log after the snapshot's positions): nothing is emitted or decided until [`Self::go_live`].
     pub fn replay_tail(&mut self) {
         self.mode.live = false;
+    }
+
+    /// Whether every job id of the snapshot this scheduler was restored from is read: `None`
+    /// while it is still being read in the background (never waits), then whether it could be.
+    /// A scheduler not restored, or restored with them inline, has them.
+    pub fn job_ids_ready(&self) -> Option<Result<(), IdsError>> {
+        self.reg.ids.ready()
+    }
+
+    /// Whether applying `e` may ask about a job id that only every id of a restored snapshot
+    /// answers while they are still being read (never otherwise): a new job id, or a record
+    /// about a job not in flight. Then wait for them first ([`Scheduler::wait_job_ids`]).
+    pub fn needs_every_job_id(&self, e: &Envelope) -> bool {
+        if self.reg.ids.ready().is_some() {
+            return false;
+        }
+        let named = match &e.event {
+            splai_events::Event::JobRequest(r) => Some(r.job_id.as_deref().unwrap_or(&e.id)),
+            _ => retire::named_job(e),
+        };
+        named.is_some_and(|id| !self.reg.knows_unretired(&e.tenant, id))
+    }
+
+    /// Wait until every job id of the snapshot this scheduler was restored from is read; whether
+    /// it could be. Its reader runs on a thread of its own, so this may block any thread.
+    pub fn wait_job_ids(&self) -> Result<(), IdsError> {
+        self.reg.ids.wait()
     }
 
     /// Replay is over: from now on, emit changes and make decisions. Returns the snapshot of every

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use splai_events::{Dag, DataClassification, Envelope, JobType, Priority, WorkerRegistered};
 
 use super::job_ids::JobIds;
+use super::job_table::JobTable;
 use crate::assign::Pool;
 use crate::model::{Job, JobStatus, Time, Tk, Worker};
 
@@ -68,16 +69,15 @@ fn pool_id(executor: &str, pool: Pool, model: &str) -> String {
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     /// Admitted jobs by number; `None` once retired (finished: see [`Registry::retire`]).
-    #[serde(with = "super::sparse")]
-    jobs: Vec<Option<Box<JobInfo>>>,
+    jobs: JobTable<Option<Box<JobInfo>>>,
     /// Every (tenant, job id) used: the request that took it, its job, a retired job's final
-    /// state. Two tenants may use one id.
-    ids: JobIds,
+    /// state. Two tenants may use one id. A snapshot writes it apart (`driver/snapshot.rs`).
+    #[serde(skip)]
+    pub ids: JobIds,
     /// Per job, its task ids (inline when short) with their index, sorted by id: a report names
     /// its task by two strings, and this lookup is a good part of applying one. Kept beside
     /// `jobs`, in admission order, so the jobs running now are close together in memory.
-    #[serde(with = "super::sparse")]
-    tasks_by_id: Vec<Box<[(CompactString, u32)]>>,
+    tasks_by_id: JobTable<Box<[(CompactString, u32)]>>,
     pub workers: Vec<WorkerInfo>,
     worker_index: HashMap<String, Worker>,
     pub tenants: Vec<String>,
@@ -140,17 +140,21 @@ impl Registry {
     /// `tenant`'s job `id`, if admitted and not retired: another tenant's job of that id is, to
     /// it, no job at all.
     pub fn own_job(&self, tenant: &str, id: &str) -> Option<Job> {
-        self.own_job_number(tenant, id).filter(|j| self.is_held(*j))
+        // A held job's id is among the unretired: no wait for every id of a restored snapshot.
+        let used = self.ids.get_unretired(*self.tenant_index.get(tenant)?, id)?;
+        used.job.filter(|j| self.is_held(*j))
+    }
+
+    /// Whether `tenant`'s job `id` is known without every id of a restored snapshot: its job is
+    /// in flight (or was rejected), or the id was used since the snapshot.
+    pub fn knows_unretired(&self, tenant: &str, id: &str) -> bool {
+        self.tenant_index.get(tenant).is_some_and(|t| self.ids.get_unretired(*t, id).is_some())
     }
 
     /// `tenant`'s job `id` retired, and its final state.
     pub fn own_retired(&self, tenant: &str, id: &str) -> Option<(Job, JobStatus)> {
         let used = self.ids.get(*self.tenant_index.get(tenant)?, id)?;
         Some((used.job?, used.retired?))
-    }
-
-    fn own_job_number(&self, tenant: &str, id: &str) -> Option<Job> {
-        self.ids.get(*self.tenant_index.get(tenant)?, id)?.job
     }
 
     /// Some tenant's job `id` retired: its final state (a lookup per tenant, not a scan).
@@ -161,7 +165,7 @@ impl Registry {
     /// Every tenant's job `id` not retired (a heartbeat names attempts without their tenant).
     pub fn jobs_named<'a>(&'a self, id: &'a str) -> impl Iterator<Item = Job> + 'a {
         (0..self.tenants.len() as u32)
-            .filter_map(move |t| self.ids.get(t, id)?.job)
+            .filter_map(move |t| self.ids.get_unretired(t, id)?.job)
             .filter(|j| self.is_held(*j))
     }
 
@@ -183,11 +187,14 @@ impl Registry {
 
     /// Admitted job `j` (not retired: a retired job's number is kept nowhere but here).
     pub fn job(&self, j: Job) -> &JobInfo {
-        self.jobs[j as usize].as_deref().expect("a retired job's number is not kept")
+        self.jobs.get(j as usize).and_then(|j| j.as_deref()).expect("a retired job's number is not kept")
     }
 
     pub fn job_mut(&mut self, j: Job) -> &mut JobInfo {
-        self.jobs[j as usize].as_deref_mut().expect("a retired job's number is not kept")
+        self.jobs
+            .get_mut(j as usize)
+            .and_then(|j| j.as_deref_mut())
+            .expect("a retired job's number is not kept")
     }
 
     /// How many job numbers were given (retired ones too).
@@ -197,7 +204,7 @@ impl Registry {
 
     /// The jobs held (admitted, not retired), by number.
     pub fn held_jobs(&self) -> impl Iterator<Item = (Job, &JobInfo)> {
-        self.jobs.iter().enumerate().filter_map(|(j, info)| Some((j as Job, info.as_deref()?)))
+        self.jobs.iter().filter_map(|(j, info)| Some((j as Job, info.as_deref()?)))
     }
 
     /// Retired jobs by (tenant, id), with their final states (tests and tools: a scan).
@@ -210,8 +217,8 @@ impl Registry {
     /// Forget finished job `j` but its id, tenant and final state; its `JobInfo` (what a restart
     /// needs to tell anyone about it) is returned.
     pub fn retire(&mut self, j: Job, status: JobStatus) -> Option<Box<JobInfo>> {
-        let info = self.jobs.get_mut(j as usize)?.take()?;
-        self.tasks_by_id[j as usize] = Box::default();
+        let info = self.jobs.take(j as usize)?;
+        self.tasks_by_id.take(j as usize);
         self.ids.retired(info.tenant, &info.id, status);
         Some(info)
     }
@@ -226,7 +233,7 @@ impl Registry {
 
     /// `job`'s DAG grew at run time: `dag` keeps its tasks' order and appends new ones.
     pub fn replace_dag(&mut self, job: Job, dag: Dag) {
-        self.tasks_by_id[job as usize] = task_index(&dag);
+        *self.tasks_by_id.slot(job as usize) = task_index(&dag);
         self.job_mut(job).dag = dag;
     }
 

@@ -3,18 +3,18 @@
 //! memory: a replay's working set (the jobs running now) stays in cache, where a hash map over
 //! every task ever admitted made nearly each access a cache miss.
 
+use super::job_table::JobTable;
 use crate::model::{Job, Tk};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TaskMap<V> {
-    #[serde(with = "super::sparse")]
     #[serde(bound(serialize = "V: serde::Serialize", deserialize = "V: serde::Deserialize<'de>"))]
-    jobs: Vec<Vec<Option<V>>>,
+    jobs: JobTable<Vec<Option<V>>>,
 }
 
 impl<V> Default for TaskMap<V> {
     fn default() -> Self {
-        Self { jobs: Vec::new() }
+        Self { jobs: JobTable::default() }
     }
 }
 
@@ -29,10 +29,7 @@ impl<V> TaskMap<V> {
 
     pub fn insert(&mut self, tk: Tk, value: V) -> Option<V> {
         let (job, task) = (tk.0 as usize, tk.1 as usize);
-        if self.jobs.len() <= job {
-            self.jobs.resize_with(job + 1, Vec::new);
-        }
-        let tasks = &mut self.jobs[job];
+        let tasks = self.jobs.slot(job);
         if tasks.len() <= task {
             tasks.resize_with(task + 1, || None);
         }
@@ -45,9 +42,7 @@ impl<V> TaskMap<V> {
 
     /// Drop every value of `job`'s tasks (its slot stays, empty).
     pub fn remove_job(&mut self, job: Job) {
-        if let Some(tasks) = self.jobs.get_mut(job as usize) {
-            *tasks = Vec::new();
-        }
+        self.jobs.take(job as usize);
     }
 
     /// The values of `job`'s tasks, in task order.
@@ -59,7 +54,7 @@ impl<V> TaskMap<V> {
     /// Every value, in (job, task) order (the tests read the whole map back with it).
     #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (Tk, &V)> {
-        (0..self.jobs.len() as Job).flat_map(|job| self.of_job(job))
+        self.jobs.iter().flat_map(|(job, _)| self.of_job(job as Job))
     }
 }
 

@@ -16,9 +16,17 @@ use splai_ingest::log::Cause;
 use crate::scenarios::{Act, Harness, always, chain};
 use crate::support::wait_until;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct MemoryStore {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Whether the job ids beside a snapshot are served (a slow store: held back until set).
+    ids_served: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self { objects: Mutex::default(), ids_served: tokio::sync::watch::channel(true).0 }
+    }
 }
 
 #[async_trait]
@@ -34,6 +42,9 @@ impl SnapshotStore for MemoryStore {
     }
 
     async fn get(&self, at: &ArtifactRef) -> Result<Vec<u8>, Cause> {
+        if at.path.ends_with(".ids") {
+            let _ = self.ids_served.subscribe().wait_for(|served| *served).await;
+        }
         let bytes = self.objects.lock().unwrap().get(&at.path).cloned().ok_or("no such object")?;
         if hex(&Sha256::digest(&bytes)) != at.sha256 {
             return Err("object does not match its reference".into());
@@ -75,6 +86,44 @@ async fn recorded_at_least(h: &Harness, n: usize) -> Vec<SnapshotWritten> {
     .await
 }
 
+/// A scheduler snapshotting after every batch, stopped with job `finished` succeeded and job
+/// `across` (a, b, c; tasks taking `task_ms`) assigned, `snapshots` more snapshots taken after.
+async fn stopped_with_a_job_across(
+    store: Arc<MemoryStore>,
+    finished: &str,
+    task_ms: u64,
+    snapshots: usize,
+) -> (Harness, tokio::sync::watch::Sender<bool>) {
+    let mut h = harness(store).await;
+    let w = h.worker("w1", 2, always(Act::Succeed(task_ms)));
+    h.submit("acme", finished, chain(&["a"])).await;
+    h.wait_job(finished, JobState::Succeeded, Duration::from_secs(20)).await;
+    h.submit("acme", "across", chain(&["a", "b", "c"])).await;
+    h.wait_assigns("across", 1).await;
+    let seen = recorded(&h.writer, None).await.unwrap().len();
+    recorded_at_least(&h, seen + snapshots).await;
+    h.stop_scheduler().await;
+    (h, w)
+}
+
+/// A scheduler stopped once job `first` succeeded and two snapshots are recorded, the newest then
+/// spoiled by `spoil` (given the objects and its path); the records the one before holds.
+async fn newest_snapshot_spoiled(
+    store: &Arc<MemoryStore>,
+    spoil: impl FnOnce(&mut BTreeMap<String, Vec<u8>>, &str),
+) -> (Harness, tokio::sync::watch::Sender<bool>, u64) {
+    let mut h = harness(store.clone()).await;
+    let w = h.worker("w1", 2, always(Act::Succeed(20)));
+    h.submit("acme", "first", chain(&["a", "b"])).await;
+    h.wait_job("first", JobState::Succeeded, Duration::from_secs(20)).await;
+    recorded_at_least(&h, 2).await;
+    h.stop_scheduler().await;
+    let taken = recorded(&h.writer, None).await.unwrap();
+    let (newest, before) = (&taken[taken.len() - 1], &taken[taken.len() - 2]);
+    spoil(&mut store.objects.lock().unwrap(), &newest.artifact.path);
+    (h, w, before.events)
+}
+
 /// A gauge of this process's scheduler (each test runs in its own process under nextest).
 fn gauge(name: &str) -> f64 {
     let text = splai_telemetry::metrics::global().render(&[]);
@@ -103,7 +152,20 @@ async fn a_restarted_scheduler_reads_only_the_log_after_its_snapshot() {
     h.wait_assigns("across", 2).await;
     let taken = recorded_at_least(&h, 2).await;
     h.stop_scheduler().await;
-    assert!(store.objects.lock().unwrap().len() <= 2, "only the newest 2 snapshots are kept");
+    {
+        let objects = store.objects.lock().unwrap();
+        let snapshots: Vec<&String> = objects.keys().filter(|p| !p.ends_with(".ids")).collect();
+        assert!(snapshots.len() <= 2, "only the newest 2 snapshots are kept: {snapshots:?}");
+        for path in &snapshots {
+            assert!(objects.contains_key(&format!("{path}.ids")), "{path} has its job ids beside it");
+        }
+        assert_eq!(
+            objects.len(),
+            2 * snapshots.len(),
+            "no job ids without their snapshot: {:?}",
+            objects.keys()
+        );
+    }
     // While it is down the worker finishes what it holds; the restart reads that from the log.
     wait_until("every assigned attempt to report", Duration::from_secs(10), async || {
         let (assigned, reported) = (h.assigns("across").len(), h.successes("across"));
@@ -138,23 +200,72 @@ async fn a_restarted_scheduler_reads_only_the_log_after_its_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_newest_snapshot_is_skipped_for_the_one_before() {
     let store = Arc::new(MemoryStore::default());
-    let mut h = harness(store.clone()).await;
-    let _w = h.worker("w1", 2, always(Act::Succeed(20)));
-    h.submit("acme", "first", chain(&["a", "b"])).await;
-    h.wait_job("first", JobState::Succeeded, Duration::from_secs(20)).await;
-    recorded_at_least(&h, 2).await;
-    h.stop_scheduler().await;
-    let taken = recorded(&h.writer, None).await.unwrap();
-    let (newest, before) = (&taken[taken.len() - 1], &taken[taken.len() - 2]);
-    store.objects.lock().unwrap().get_mut(&newest.artifact.path).unwrap()[100] ^= 1;
+    let (mut h, _w, before) = newest_snapshot_spoiled(&store, |objects, newest| {
+        objects.get_mut(newest).unwrap()[100] ^= 1;
+    })
+    .await;
     h.submit("acme", "second", chain(&["a", "b"])).await;
     h.start_scheduler();
     h.wait_job("second", JobState::Succeeded, Duration::from_secs(20)).await;
-    assert_eq!(
-        gauge("splai_scheduler_start_snapshot_events"),
-        before.events as f64,
-        "restored the one before"
+    assert_eq!(gauge("splai_scheduler_start_snapshot_events"), before as f64, "restored the one before");
+}
+
+/// A restart runs the jobs in flight before the snapshot's every job id is read (they are read
+/// in the background: a start flat in history), and a new request waits for them: a retired
+/// job's id reused then is refused, a new one admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_in_flight_run_before_every_job_id_is_read() {
+    let store = Arc::new(MemoryStore::default());
+    let (mut h, _w) = stopped_with_a_job_across(store.clone(), "before", 150, 1).await;
+
+    store.ids_served.send_replace(false);
+    h.start_scheduler();
+    h.wait_job("across", JobState::Succeeded, Duration::from_secs(20)).await;
+    assert!(gauge("splai_scheduler_start_snapshot_events") > 0.0, "restored from a snapshot");
+    let reused = Envelope::new(
+        "req-before-again",
+        splai_events::now_ms(),
+        "acme",
+        Event::JobRequest(
+            serde_json::from_value(serde_json::json!(
+            {"type": "explicit", "job_id": "before", "dag": {"tasks": chain(&["a"])}}))
+            .unwrap(),
+        ),
     );
+    h.writer.append(&[reused]).await.unwrap();
+    h.submit("acme", "after", chain(&["a"])).await;
+    store.ids_served.send_replace(true);
+    h.wait_job("after", JobState::Succeeded, Duration::from_secs(20)).await;
+    wait_until("the reused id to be refused", Duration::from_secs(20), async || {
+        let refused = crate::support::dead_letters(&h.events());
+        match refused.iter().find(|r| r.contains("already submitted a job `before`")) {
+            Some(_) => Ok(()),
+            None => Err(format!("dead letters: {refused:?}")),
+        }
+    })
+    .await;
+}
+
+/// A snapshot whose job ids are lost: the scheduler restored from it stops as soon as the ids
+/// fail to read, and the snapshot is deleted, so the next start uses the one before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_lost_its_job_ids_is_dropped_for_the_one_before() {
+    let store = Arc::new(MemoryStore::default());
+    let mut newest_path = String::new();
+    let (mut h, _w, before) = newest_snapshot_spoiled(&store, |objects, newest| {
+        objects.remove(&format!("{newest}.ids")).expect("ids beside it");
+        newest_path = newest.to_string();
+    })
+    .await;
+
+    h.start_scheduler();
+    let err = h.join_scheduler().await.expect_err("the ids cannot be read");
+    assert!(err.to_string().contains("lost its job ids"), "{err}");
+    assert!(!store.objects.lock().unwrap().contains_key(&newest_path), "the snapshot is deleted");
+    h.submit("acme", "second", chain(&["a", "b"])).await;
+    h.start_scheduler();
+    h.wait_job("second", JobState::Succeeded, Duration::from_secs(20)).await;
+    assert_eq!(gauge("splai_scheduler_start_snapshot_events"), before as f64, "restored the one before");
 }
 
 /// Compaction behind the oldest valid snapshot: the records go, a job running across the cut
@@ -163,15 +274,7 @@ async fn a_damaged_newest_snapshot_is_skipped_for_the_one_before() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compacted_log_restarts_from_its_snapshot_and_refuses_a_replay() {
     let store = Arc::new(MemoryStore::default());
-    let mut h = harness(store.clone()).await;
-    let _w = h.worker("w1", 2, always(Act::Succeed(300)));
-    h.submit("acme", "old", chain(&["a"])).await;
-    h.wait_job("old", JobState::Succeeded, Duration::from_secs(20)).await;
-    h.submit("acme", "across", chain(&["a", "b", "c"])).await;
-    h.wait_assigns("across", 1).await;
-    let seen = recorded(&h.writer, None).await.unwrap().len();
-    recorded_at_least(&h, seen + 2).await;
-    h.stop_scheduler().await;
+    let (mut h, _w) = stopped_with_a_job_across(store.clone(), "old", 300, 2).await;
 
     let cuts = compact(&h.writer, store.as_ref(), None).await.unwrap();
     assert!(cuts.iter().all(|c| !c.topic.ends_with("control")), "control is kept: {cuts:?}");
