@@ -170,6 +170,8 @@ pub struct Scheduler {
     mode: Mode,
     /// Facts the engine had been fed when the last live tick ended ([`Scheduler::has_news`]).
     fed_at_tick: u64,
+    /// `engine.fed()` when the last step ended: whether anything was fed since.
+    fed_at_step: u64,
     pub stats: Stats,
 }
 
@@ -220,6 +222,7 @@ impl Scheduler {
             now: 0,
             mode: Mode::default(),
             fed_at_tick: 0,
+            fed_at_step: 0,
             stats: Stats::default(),
         }
     }
@@ -346,11 +349,22 @@ impl Scheduler {
     /// A second step within one clock reading (two batches read within one millisecond) must
     /// still close them, or what they make runnable waits for the next clock tick. The clock
     /// itself (`now`, which stamps decisions) does not move.
+    ///
+    /// With nothing fed since the last step, the step closes `now` and no more: closing the open
+    /// time past it would apply facts held for that time (a heartbeat's expiry, a backoff's end)
+    /// a millisecond early, which a replay, stepping once per time, does not (a replay's go-live
+    /// settle did, and a worker expired there that the live scheduler still had).
     fn step_end(&self) -> Time {
-        self.now.max(self.engine.now()) + 1
+        if self.engine.fed() == self.fed_at_step {
+            (self.now + 1).max(self.engine.now())
+        } else {
+            self.now.max(self.engine.now()) + 1
+        }
     }
 
     fn absorb_step(&mut self, changes: Changes, out: &mut Vec<Envelope>) {
+        // Before anything absorbing it feeds (decisions): those are news for the next step.
+        self.fed_at_step = self.engine.fed();
         // Before the step's changes: a task whose decision they now hold may be runnable again
         // in the same step (its attempt already lost) and must go back into placement.
         let decided = self.pending.stepped();

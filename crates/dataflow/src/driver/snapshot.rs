@@ -253,6 +253,7 @@ impl Scheduler {
         s.mode = Mode { pipelined: false, ..state.mode };
         // Facts applied since the last tick still ask for a step.
         s.fed_at_tick = if state.has_news { s.engine.fed().wrapping_sub(1) } else { s.engine.fed() };
+        s.fed_at_step = s.fed_at_tick;
         s.requeue_runnable();
         tracing::debug!(?decoded, dataflow = ?(rebuilt - decoded), rest = ?(began.elapsed() - rebuilt), "snapshot body restored");
         Ok(s)

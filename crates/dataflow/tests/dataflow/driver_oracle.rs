@@ -606,3 +606,52 @@ fn a_lost_decision_of_a_cancelled_job_is_not_written_again() {
     assert_eq!(end.jobs[&("acme".to_string(), "j0".to_string())], JobStatus::Cancelled);
     assert_eq!(end.jobs[&("acme".to_string(), "j1".to_string())], JobStatus::Succeeded);
 }
+
+/// A case the live/replay property found (pre-existing): a worker registered at 1003 (TTL 10 s)
+/// holds an attempt; at 11002 the live scheduler still has it, but a replay's go-live settled
+/// one more step, closing 11003, and applied the worker's expiry there. A step with nothing fed
+/// since the last one now closes `now` and no more.
+#[test]
+fn a_replay_going_live_steps_no_time_past_its_last_event() {
+    let steps: Vec<(u64, Vec<Op>)> = vec![
+        (1, vec![Op::Register { worker: 2, slots: 1 }]),
+        (1, vec![]),
+        (
+            1,
+            vec![
+                Op::Submit { tenant: 0, tasks: 2, edges: vec![], retries: 0, timeout_s: None },
+                Op::Register { worker: 1, slots: 1 },
+            ],
+        ),
+        (
+            1382,
+            vec![
+                Op::Cancel { pick: 6961181328685421852_usize, by_other_tenant: true },
+                Op::Submit { tenant: 0, tasks: 4, edges: vec![], retries: 2, timeout_s: None },
+                Op::Report { pick: 5834256884414528191_usize, outcome: 0 },
+            ],
+        ),
+        (2726, vec![Op::Report { pick: 16594039116449469648_usize, outcome: 4 }, Op::Beat { worker: 0 }]),
+        (
+            2829,
+            vec![
+                Op::Cancel { pick: 107203819775053168_usize, by_other_tenant: false },
+                Op::Report { pick: 15687385405286519345_usize, outcome: 0 },
+                Op::Beat { worker: 2 },
+                Op::Beat { worker: 2 },
+            ],
+        ),
+        (2796, vec![Op::Leave { worker: 0 }]),
+        (
+            266,
+            vec![
+                Op::Submit { tenant: 0, tasks: 2, edges: vec![], retries: 2, timeout_s: Some(10) },
+                Op::Report { pick: 3601880960812564489_usize, outcome: 2 },
+            ],
+        ),
+    ];
+    let mut world = World::new();
+    for (dt, ops) in &steps {
+        world.step(*dt, ops).unwrap();
+    }
+}
