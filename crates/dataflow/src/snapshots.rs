@@ -265,8 +265,9 @@ impl Snapshotter {
         if !due || self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
             return;
         }
-        // A snapshot writes every job id: not before those of the one restored are read.
-        if scheduler.job_ids_ready().is_none() {
+        // A snapshot writes every job id: not before those of the one restored are read (and
+        // never when they could not be: the runner stops the scheduler then).
+        if !matches!(scheduler.job_ids_ready(), Some(Ok(()))) {
             return;
         }
         self.events_at_last = events;
