@@ -230,6 +230,8 @@ pub struct Snapshotter {
     kept: Arc<Mutex<VecDeque<(ArtifactRef, Vec<LogPosition>)>>>,
     /// The leadership epoch its records carry.
     epoch: Option<u64>,
+    /// The job ids the last snapshot gathered, for the scheduler to start its ids over from.
+    gathered: Arc<Mutex<Option<crate::driver::Gathered>>>,
 }
 
 impl Snapshotter {
@@ -249,6 +251,7 @@ impl Snapshotter {
             writing: None,
             kept: Arc::new(Mutex::new(kept)),
             epoch: None,
+            gathered: Arc::default(),
         }
     }
 
@@ -259,6 +262,9 @@ impl Snapshotter {
 
     /// Take a snapshot of `scheduler` as of `positions` if one is due and the last is written.
     pub fn maybe_take(&mut self, scheduler: &mut Scheduler, positions: &Positions, events: u64) {
+        if let Some(gathered) = self.gathered.lock().expect("gathered ids lock").take() {
+            scheduler.rebase_job_ids(gathered);
+        }
         let due = self.policy.every_events > 0
             && events >= self.events_at_last + self.policy.every_events
             && self.last.elapsed() >= self.policy.min_interval;
@@ -273,18 +279,15 @@ impl Snapshotter {
         self.events_at_last = events;
         self.last = Instant::now();
         let started = Instant::now();
-        let parts = match scheduler.snapshot_parts() {
-            Ok(parts) => {
-                scheduler.rebase_job_ids(&parts);
-                parts
-            }
+        let deferred = match scheduler.snapshot_deferred() {
+            Ok(deferred) => deferred,
             Err(error) => {
                 tracing::warn!(error = %splai_telemetry::chain(&error), "taking a snapshot failed");
                 return;
             }
         };
         let offsets: u64 = positions.values().sum();
-        tracing::info!(ids_bytes = parts.ids.len(), took = ?started.elapsed(), events, offsets, "snapshot taken");
+        tracing::info!(took = ?started.elapsed(), events, offsets, "snapshot taken");
         let metrics = splai_telemetry::metrics::global();
         metrics.observe("splai_scheduler_snapshot_seconds", &[], started.elapsed().as_secs_f64());
         let now = scheduler.now();
@@ -298,8 +301,15 @@ impl Snapshotter {
             .collect();
         let (policy, writer, kept, epoch) =
             (self.policy.clone(), self.writer.clone(), self.kept.clone(), self.epoch);
-        let mut parts = parts;
+        let gathered_to = self.gathered.clone();
         self.writing = Some(tokio::spawn(async move {
+            // Every job id is copied here, not on the scheduler thread.
+            let Ok((mut parts, gathered)) = tokio::task::spawn_blocking(move || deferred.gather()).await
+            else {
+                tracing::warn!("gathering a snapshot's job ids failed");
+                return;
+            };
+            *gathered_to.lock().expect("gathered ids lock") = Some(gathered);
             let name = format!("scheduler/snapshots/{now}-{events}.snap");
             let ids_name = format!("{name}{IDS_SUFFIX}");
             let ids = match policy.store.put(&ids_name, std::mem::take(&mut parts.ids)).await {

@@ -410,13 +410,17 @@ impl JobIds {
         out.finish()
     }
 
-    /// Start over from the ids a snapshot just wrote (what [`Self::unretired_bytes`] and
-    /// [`Self::all_bytes`] gave, nothing changed since): the changes fold into them, so the next
-    /// snapshot merges only what changes until then, and memory holds bytes, not map entries.
-    pub fn rebase(&mut self, unretired: Vec<u8>, all: Vec<u8>) {
-        if let Some(rebased) = Self::restored(unretired, AllIds::Here(all)) {
-            *self = rebased;
-        }
+    /// Start over from what a snapshot of `then` (an earlier copy of these ids) wrote, as
+    /// [`Self::unretired_bytes`] and [`Self::all_bytes`] gave them: the changes until `then`
+    /// fold into the bytes (the next snapshot merges only what changes after), and a change made
+    /// since stays on top of them.
+    pub fn rebase_since(&mut self, then: &JobIds, unretired: Vec<u8>, all: Vec<u8>) {
+        let Some(mut rebased) = Self::restored(unretired, AllIds::Here(all)) else { return };
+        rebased.changed = std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter(|(key, used)| then.changed.get(key) != Some(used))
+            .collect();
+        *self = rebased;
     }
 
     /// The ids a snapshot wrote: those not retired (`unretired`), and every id, here or coming.
@@ -566,10 +570,31 @@ mod tests {
         assert_eq!(restored.get(0, "job-0").map(|u| u.request), Some("req-0".into()), "the rest kept");
         assert_eq!(restored, ids);
         assert_eq!(restored_here(&restored), Some(ids.clone()));
-        restored.rebase(restored.unretired_bytes(), restored.all_bytes());
+        let then = restored.clone();
+        restored.rebase_since(&then, then.unretired_bytes(), then.all_bytes());
         assert!(restored.changed.is_empty(), "the changes folded into the bytes");
         assert_eq!(restored, ids);
         assert_eq!(restored.get_unretired(2, "new").map(|u| u.request), Some("req-new".into()));
+    }
+
+    /// Rebased onto a snapshot of an earlier copy, the changes made since that copy stay.
+    #[test]
+    fn a_rebase_onto_an_earlier_copy_keeps_the_changes_since() {
+        let mut ids = JobIds::default();
+        for i in 0..50 {
+            ids.take(0, &format!("job-{i}"), &format!("req-{i}"));
+            ids.admitted(0, &format!("job-{i}"), i);
+        }
+        let then = ids.clone();
+        let (unretired, all) = (then.unretired_bytes(), then.all_bytes());
+        ids.retired(0, "job-3", JobStatus::Succeeded);
+        ids.take(1, "later", "req-later");
+        let expected = ids.clone();
+        ids.rebase_since(&then, unretired, all);
+        assert_eq!(ids.changed.len(), 2, "only the changes since the copy: {:?}", ids.changed.keys());
+        assert_eq!(ids, expected);
+        assert_eq!(ids.get_unretired(0, "job-3").and_then(|u| u.retired), Some(JobStatus::Succeeded));
+        assert_eq!(ids.get_unretired(0, "job-7").and_then(|u| u.job), Some(7), "unretired from the bytes");
     }
 
     /// Restored with every id still coming, the index answers for ids not retired at once, and

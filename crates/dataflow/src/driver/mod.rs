@@ -45,8 +45,8 @@ pub use registry::EARLY_CANCELS;
 use registry::Registry;
 use replay_latency::ReplayLatency;
 pub use snapshot::{
-    IdsReader, SnapshotError, SnapshotParts, VERSION as SNAPSHOT_VERSION, stored_ids,
-    verified_body as verified_snapshot,
+    DeferredParts, Gathered, IdsReader, SnapshotError, SnapshotParts, VERSION as SNAPSHOT_VERSION,
+    stored_ids, verified_body as verified_snapshot,
 };
 use view::View;
 

@@ -78,6 +78,32 @@ impl SnapshotParts {
     }
 }
 
+/// A snapshot taken whose every job id is still to gather ([`Scheduler::snapshot_deferred`]).
+#[derive(Debug)]
+pub struct DeferredParts {
+    body: Vec<u8>,
+    unretired: Vec<u8>,
+    /// A copy of the ids as the snapshot was taken (cheap: their bytes are shared).
+    ids: JobIds,
+}
+
+/// What gathering a snapshot's job ids leaves for the scheduler to start its ids over from.
+#[derive(Debug)]
+pub struct Gathered {
+    then: JobIds,
+    unretired: Vec<u8>,
+    all: Vec<u8>,
+}
+
+impl DeferredParts {
+    /// Every job id gathered (any thread): the snapshot, and what the scheduler rebases on.
+    pub fn gather(self) -> (SnapshotParts, Gathered) {
+        let all = self.ids.all_bytes();
+        let gathered = Gathered { then: self.ids, unretired: self.unretired.clone(), all: all.clone() };
+        (SnapshotParts { body: self.body, ids: all, unretired: self.unretired }, gathered)
+    }
+}
+
 fn file(ids: &IdsAt, body: &[u8]) -> Vec<u8> {
     let mut head = Vec::new();
     ciborium::into_writer(ids, &mut head).expect("a head of a byte string or a reference encodes");
@@ -151,7 +177,13 @@ impl Scheduler {
     /// The state now, with every job id apart. Taken between ticks; waits for every id of a
     /// restored snapshot to be read (see [`Scheduler::job_ids_ready`]).
     pub fn snapshot_parts(&self) -> Result<SnapshotParts, SnapshotError> {
-        let unretired = self.reg.ids.unretired_bytes();
+        let mut parts = self.snapshot_body(self.reg.ids.unretired_bytes())?;
+        parts.ids = self.reg.ids.all_bytes();
+        Ok(parts)
+    }
+
+    /// The body, with `unretired` (the job ids not retired) in it; every id not gathered yet.
+    fn snapshot_body(&self, unretired: Vec<u8>) -> Result<SnapshotParts, SnapshotError> {
         let out = Out {
             now: self.now,
             engine_now: self.engine.now(),
@@ -173,13 +205,21 @@ impl Scheduler {
         };
         let mut body = Vec::new();
         ciborium::into_writer(&out, &mut body).map_err(SnapshotError::Encode)?;
-        Ok(SnapshotParts { body, ids: self.reg.ids.all_bytes(), unretired })
+        Ok(SnapshotParts { body, ids: Vec::new(), unretired })
     }
 
-    /// After a snapshot `parts` was taken (nothing applied since): the job ids start over from
-    /// what it wrote, so the next snapshot copies them and merges only the changes until then.
-    pub fn rebase_job_ids(&mut self, parts: &SnapshotParts) {
-        self.reg.ids.rebase(parts.unretired.clone(), parts.ids.clone());
+    /// The state now with every job id still to gather ([`DeferredParts::gather`], off the
+    /// scheduler thread: after a million jobs, copying every id is tens of milliseconds).
+    pub fn snapshot_deferred(&self) -> Result<DeferredParts, SnapshotError> {
+        let unretired = self.reg.ids.unretired_bytes();
+        let parts = self.snapshot_body(unretired)?;
+        Ok(DeferredParts { body: parts.body, unretired: parts.unretired, ids: self.reg.ids.clone() })
+    }
+
+    /// Once a snapshot's every job id was gathered: the ids start over from what it wrote, so
+    /// the next snapshot copies them and merges only the changes until then.
+    pub fn rebase_job_ids(&mut self, gathered: Gathered) {
+        self.reg.ids.rebase_since(&gathered.then, gathered.unretired, gathered.all);
     }
 
     /// A scheduler in the state `bytes` ([`Scheduler::snapshot`]) hold, with `opts`; its dataflow
