@@ -30,12 +30,15 @@ done = client.job(job_id)
 assert done["state"] == "succeeded", done
 out["result"] = done["result"]
 
-# Resume: after the first event with an id past the snapshot, a new stream gives exactly the rest.
-numbered = [e for e in events if e.id is not None and e.event != "job.snapshot"]
-if len(numbered) >= 2:
-    resumed = [e for e in client.stream(job_id, last_event_id=numbered[0].id)]
-    assert [e.id for e in resumed if e.id is not None] == [e.id for e in numbered[1:]], (resumed, numbered)
-    out["resumed"] = len(resumed)
+# From the first event on (Last-Event-ID 0), whenever the job ended: the fresh stream's events past
+# its snapshot are the tail of these. Resumed after the first: exactly the rest.
+numbered = [e for e in client.stream(job_id, last_event_id="0") if e.id is not None]
+assert len(numbered) >= 2, numbered
+fresh = [e.id for e in events if e.id is not None and e.event != "job.snapshot"]
+assert [e.id for e in numbered][len(numbered) - len(fresh):] == fresh, (numbered, fresh)
+resumed = [e for e in client.stream(job_id, last_event_id=numbered[0].id)]
+assert [e.id for e in resumed if e.id is not None] == [e.id for e in numbered[1:]], (resumed, numbered)
+out["resumed"] = len(resumed)
 
 # Artifacts and lineage.
 artifacts = client.artifacts(job_id)["artifacts"]

@@ -30,8 +30,14 @@ test("the TypeScript client drives a job end to end", { skip: !url && "SPLAI_URL
   assert.equal(done.state, "succeeded", JSON.stringify(done));
   assert.equal(done.result.text, "Hi Grace");
 
-  // Resume after the first numbered event past the snapshot: exactly the rest.
-  const numbered = seen.filter((e) => e.id !== undefined && e.event !== "job.snapshot");
+  // From the first event on (Last-Event-ID 0), whenever the job ended: the fresh stream's events
+  // past its snapshot are the tail of these. Resumed after the first: exactly the rest.
+  const all = [];
+  for await (const event of client.stream(job_id, "0")) all.push(event);
+  const numbered = all.filter((e) => e.id !== undefined);
+  assert.ok(numbered.length >= 2, JSON.stringify(all));
+  const fresh = seen.filter((e) => e.id !== undefined && e.event !== "job.snapshot").map((e) => e.id);
+  assert.deepEqual(numbered.map((e) => e.id).slice(numbered.length - fresh.length), fresh);
   const resumed = [];
   for await (const event of client.stream(job_id, numbered[0].id)) resumed.push(event);
   assert.deepEqual(resumed.filter((e) => e.id !== undefined).map((e) => e.id), numbered.slice(1).map((e) => e.id));

@@ -500,10 +500,9 @@ impl Scheduler {
         reason: splai_events::RevokeReason,
         out: &mut Vec<Envelope>,
     ) {
-        let open = self.attempts.open_of_job(job);
-        for (tk, attempt) in open {
-            // Stopped before its decision came back from the log: not written again.
-            self.pending.withdraw(tk, attempt);
+        // Stopped before its decision came back from the log: not written again.
+        self.pending.withdraw_job(job, self.reg.job(job).dag.tasks.len() as u32);
+        for (tk, attempt) in self.attempts.open_of_job(job) {
             emit::revoke(self, tk, attempt, reason, out);
         }
     }

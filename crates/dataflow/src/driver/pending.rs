@@ -45,10 +45,15 @@ impl Pending {
         std::mem::take(&mut self.decided)
     }
 
-    /// The decision for `tk`'s `attempt` must not be written again: the attempt was told to stop
-    /// (its job was cancelled or ran out of time) before the decision was read back.
-    pub fn withdraw(&mut self, tk: Tk, attempt: Attempt) {
-        self.unconfirmed.forget(tk, attempt);
+    /// No decision of `job`'s `tasks` tasks is written again: the job was cancelled or ran out of
+    /// time. Its open attempts are revoked; one that already ended (its worker left) before its
+    /// decision was read back must not reach an executor either. Its attempt is then missing
+    /// from the log, as a withdrawn open attempt's is: the job makes no attempt after it, so
+    /// no later attempt number or retry count depends on it.
+    pub fn withdraw_job(&mut self, job: crate::model::Job, tasks: u32) {
+        for t in 0..tasks {
+            self.unconfirmed.drop_task((job, t));
+        }
     }
 
     /// Finished `job`'s `tasks` tasks: no decision of theirs is written again.
@@ -107,10 +112,13 @@ mod tests {
     }
 
     #[test]
-    fn a_withdrawn_decision_is_not_resent() {
+    fn a_withdrawn_job_s_decisions_are_not_resent_whichever_attempt() {
         let mut p = Pending::default();
         p.decided((0, 0), 1, 7, decision("a"), 0, 100);
-        p.withdraw((0, 0), 1);
-        assert!(p.due(1_000, 100).is_empty());
+        p.decided((0, 1), 3, 7, decision("b"), 0, 100);
+        p.decided((1, 0), 1, 7, decision("c"), 0, 100);
+        p.withdraw_job(0, 2);
+        let again: Vec<String> = p.due(1_000, 100).into_iter().map(|e| e.id).collect();
+        assert_eq!(again, vec!["c"], "another job's decision stays");
     }
 }

@@ -41,13 +41,6 @@ impl Unconfirmed {
         self.sent.remove(&tk);
     }
 
-    /// Forget the decision for `tk`'s `attempt` (it is withdrawn: the attempt was told to stop).
-    pub fn forget(&mut self, tk: Tk, attempt: Attempt) {
-        if self.sent.get(&tk).is_some_and(|(a, _, _)| *a == attempt) {
-            self.sent.remove(&tk);
-        }
-    }
-
     /// Decisions still not read back whose resend time has come, each rescheduled `after` later.
     pub fn due(&mut self, now: Time, after: u64) -> Vec<Envelope> {
         let later = self.due.split_off(&(now + 1));
@@ -106,12 +99,12 @@ mod tests {
     }
 
     #[test]
-    fn a_forgotten_decision_is_not_resent() {
+    fn a_dropped_task_s_decision_is_not_resent() {
         let mut u = Unconfirmed::default();
         u.sent((0, 0), 1, decision("a"), 0, 10);
-        u.forget((0, 0), 2);
-        assert_eq!(u.due(10, 10).len(), 1, "another attempt's decision stays");
-        u.forget((0, 0), 1);
-        assert!(u.due(100, 10).is_empty());
+        u.sent((0, 1), 1, decision("b"), 0, 10);
+        u.drop_task((0, 0));
+        let again: Vec<String> = u.due(10, 10).into_iter().map(|e| e.id).collect();
+        assert_eq!(again, vec!["b"]);
     }
 }

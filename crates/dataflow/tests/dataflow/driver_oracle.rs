@@ -655,3 +655,108 @@ fn a_replay_going_live_steps_no_time_past_its_last_event() {
         world.step(*dt, ops).unwrap();
     }
 }
+
+/// Shrunk from a failure of `check_assignable`: a decision the log lost, for an attempt that then
+/// ended (its worker left), was written again after its job was cancelled — an executor could
+/// then run a task of a cancelled job.
+#[test]
+fn a_lost_decision_is_not_written_again_after_its_job_is_cancelled() {
+    let steps: Vec<(u64, Vec<Op>)> = vec![
+        (1, vec![Op::Submit { tenant: 1, tasks: 1, edges: vec![], retries: 0, timeout_s: None }]),
+        (1, vec![Op::Submit { tenant: 0, tasks: 1, edges: vec![], retries: 0, timeout_s: None }]),
+        (
+            1,
+            vec![Op::Submit {
+                tenant: 1,
+                tasks: 2,
+                edges: vec![(0, 2), (2, 3), (4, 3)],
+                retries: 0,
+                timeout_s: Some(19),
+            }],
+        ),
+        (
+            1995,
+            vec![
+                Op::Report { pick: 10121466143794930_usize, outcome: 3 },
+                Op::Register { worker: 2, slots: 2 },
+            ],
+        ),
+        (
+            2901,
+            vec![
+                Op::Report { pick: 2680544510431951244_usize, outcome: 4 },
+                Op::Start { pick: 5325497895075309709_usize },
+                Op::Submit { tenant: 1, tasks: 2, edges: vec![], retries: 0, timeout_s: None },
+                Op::Beat { worker: 1 },
+            ],
+        ),
+        (1419, vec![Op::Beat { worker: 1 }, Op::Report { pick: 4518504451712980235_usize, outcome: 4 }]),
+        (
+            1018,
+            vec![
+                Op::Submit { tenant: 0, tasks: 4, edges: vec![(2, 3)], retries: 0, timeout_s: Some(24) },
+                Op::Leave { worker: 2 },
+                Op::Start { pick: 14032017075231153404_usize },
+            ],
+        ),
+        (
+            2007,
+            vec![
+                Op::Cancel { pick: 4121191031462205233_usize, by_other_tenant: true },
+                Op::Report { pick: 12062120689912259951_usize, outcome: 1 },
+                Op::Report { pick: 16257225597491187291_usize, outcome: 2 },
+                Op::Report { pick: 16599684252472228099_usize, outcome: 4 },
+            ],
+        ),
+        (
+            1694,
+            vec![
+                Op::Submit { tenant: 1, tasks: 3, edges: vec![(1, 1)], retries: 0, timeout_s: None },
+                Op::Submit { tenant: 0, tasks: 2, edges: vec![(0, 0)], retries: 0, timeout_s: None },
+            ],
+        ),
+        (
+            455,
+            vec![
+                Op::Cancel { pick: 12648095929572863335_usize, by_other_tenant: true },
+                Op::Submit {
+                    tenant: 0,
+                    tasks: 2,
+                    edges: vec![(3, 4), (0, 3), (2, 1)],
+                    retries: 1,
+                    timeout_s: None,
+                },
+            ],
+        ),
+        (
+            2310,
+            vec![
+                Op::Submit { tenant: 0, tasks: 3, edges: vec![], retries: 1, timeout_s: None },
+                Op::Cancel { pick: 18417282361869134691_usize, by_other_tenant: false },
+                Op::Beat { worker: 2 },
+                Op::Beat { worker: 1 },
+            ],
+        ),
+        (1347, vec![Op::Register { worker: 1, slots: 2 }]),
+        (
+            1580,
+            vec![
+                Op::LoseDecision { pick: 7564486205419471553_usize },
+                Op::Start { pick: 823403645412303518_usize },
+                Op::Leave { worker: 0 },
+            ],
+        ),
+        (1206, vec![Op::Register { worker: 1, slots: 1 }]),
+        (
+            2921,
+            vec![
+                Op::Cancel { pick: 3150466672837242335_usize, by_other_tenant: false },
+                Op::Cancel { pick: 13801358978947001894_usize, by_other_tenant: true },
+            ],
+        ),
+    ];
+    let mut world = World::new();
+    for (dt, ops) in &steps {
+        world.step(*dt, ops).unwrap();
+    }
+}
