@@ -212,29 +212,66 @@ impl JobIds {
     }
 
     /// `f` on every id and its use, in (tenant, id) order (waits for every id to be read).
-    fn each_sorted(&self, f: impl FnMut(u32, &str, &IdUse)) {
-        self.merged(self.all.base(), |_| true, f);
+    fn each_sorted(&self, mut f: impl FnMut(u32, &str, &IdUse)) {
+        self.merged(self.all.base(), Keep::All, |item| match item {
+            Merged::Changed(tenant, id, used) => f(tenant, id, used),
+            Merged::Base(raw) => {
+                let mut r = Reader(raw);
+                if let (Some((tenant, id)), Some(used)) = (r.key(), r.rest()) {
+                    f(tenant, id, &used);
+                }
+            }
+        });
     }
 
-    /// `f` on `base`'s records (already in order) merged with the changed entries (sorted by
-    /// reference), a changed one in place of its base record.
-    fn merged(&self, base: &Base, keep: impl Fn(&IdUse) -> bool, mut f: impl FnMut(u32, &str, &IdUse)) {
+    /// `f` on `base`'s records (already in order, handed out as they are, not decoded) merged
+    /// with the changed entries (sorted by reference), a changed one in place of its base
+    /// record; only the ids `keep` keeps.
+    fn merged(&self, base: &Base, keep: Keep, mut f: impl FnMut(Merged<'_>)) {
         // Filtered before sorting: a snapshot's unretired ids are few among many changed.
-        let mut changed: Vec<_> = self.changed.iter().filter(|(_, used)| keep(used)).collect();
+        let mut changed: Vec<_> = self.changed.iter().filter(|(_, used)| keep.keeps(used)).collect();
         changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut changed = changed.into_iter().peekable();
-        for (key, used) in base.records() {
-            while let Some(((t, id), used)) = changed.next_if(|(k, _)| **k < key) {
-                f(*t, id, used);
+        for i in 0..base.n {
+            let raw = base.raw(i);
+            let Some(key) = Reader(raw).key() else { continue };
+            while let Some(((t, id), used)) = changed.next_if(|((t, id), _)| (*t, id.as_str()) < key) {
+                f(Merged::Changed(*t, id, used));
             }
-            if keep(&used) && !self.changed.contains_key(&key) {
-                f(key.0, &key.1, &used);
+            let replaced = self.changed.contains_key(&(key.0, CompactString::from(key.1)));
+            if !replaced && keep.keeps_record(raw) {
+                f(Merged::Base(raw));
             }
         }
         for ((t, id), used) in changed {
-            f(*t, id, used);
+            f(Merged::Changed(*t, id, used));
         }
     }
+}
+
+/// Which ids [`JobIds::merged`] hands out.
+#[derive(Clone, Copy)]
+enum Keep {
+    All,
+    /// Those whose job has not retired.
+    Unretired,
+}
+
+impl Keep {
+    fn keeps(self, used: &IdUse) -> bool {
+        matches!(self, Keep::All) || used.retired.is_none()
+    }
+
+    /// A base record's verdict, read off its last byte (its final state + 1, 0 when not retired).
+    fn keeps_record(self, record: &[u8]) -> bool {
+        matches!(self, Keep::All) || record.last() == Some(&0)
+    }
+}
+
+/// An id handed out by [`JobIds::merged`]: changed since the base, or the base's record.
+enum Merged<'a> {
+    Changed(u32, &'a str, &'a IdUse),
+    Base(&'a [u8]),
 }
 
 /// A snapshot's ids: `n` (u32), `n` record offsets (u32, from the records' start), then the
@@ -282,14 +319,6 @@ impl Base {
             }
         }
         None
-    }
-
-    fn records(&self) -> impl Iterator<Item = ((u32, CompactString), IdUse)> + '_ {
-        (0..self.n).filter_map(|i| {
-            let mut r = Reader(self.record(i));
-            let (tenant, id) = r.key()?;
-            Some(((tenant, CompactString::from(id)), r.rest()?))
-        })
     }
 
     fn from_bytes(bytes: Vec<u8>) -> Option<Self> {
@@ -381,24 +410,8 @@ impl JobIds {
     /// that did not change are copied as they are, not decoded and written again: after a
     /// million jobs, nearly all of them.
     pub fn all_bytes(&self) -> Vec<u8> {
-        let base = self.all.base();
-        let mut changed: Vec<_> = self.changed.iter().collect();
-        changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut changed = changed.into_iter().peekable();
         let mut out = Layout::default();
-        for i in 0..base.n {
-            let raw = base.raw(i);
-            let Some(key) = Reader(raw).key() else { continue };
-            while let Some(((t, id), used)) = changed.next_if(|((t, id), _)| (*t, id.as_str()) < key) {
-                out.push(*t, id, used);
-            }
-            if !self.changed.contains_key(&(key.0, CompactString::from(key.1))) {
-                out.push_raw(raw);
-            }
-        }
-        for ((t, id), used) in changed {
-            out.push(*t, id, used);
-        }
+        self.merged(self.all.base(), Keep::All, |item| out.push_merged(item));
         out.finish()
     }
 
@@ -406,7 +419,7 @@ impl JobIds {
     /// are in `live` or changed since, so this never waits.
     pub fn unretired_bytes(&self) -> Vec<u8> {
         let mut out = Layout::default();
-        self.merged(&self.live, |used| used.retired.is_none(), |tenant, id, used| out.push(tenant, id, used));
+        self.merged(&self.live, Keep::Unretired, |item| out.push_merged(item));
         out.finish()
     }
 
@@ -454,10 +467,15 @@ impl Layout {
         self.records.push(status.map_or(0, |i| i as u8 + 1));
     }
 
-    /// A record already in the layout (ids still given in order).
-    fn push_raw(&mut self, record: &[u8]) {
-        self.offsets.push(self.records.len() as u32);
-        self.records.extend_from_slice(record);
+    /// An id [`JobIds::merged`] handed out (ids still given in order): a base record as it is.
+    fn push_merged(&mut self, item: Merged<'_>) {
+        match item {
+            Merged::Changed(tenant, id, used) => self.push(tenant, id, used),
+            Merged::Base(record) => {
+                self.offsets.push(self.records.len() as u32);
+                self.records.extend_from_slice(record);
+            }
+        }
     }
 
     fn finish(self) -> Vec<u8> {
