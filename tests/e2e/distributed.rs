@@ -48,21 +48,41 @@ impl Cluster {
 
     /// [`Cluster::start`] with more `[scheduler]` keys.
     pub(crate) async fn start_with(extra_scheduler: &str, extra_executor: &str) -> Option<Cluster> {
-        let (Some(brokers), Some(pg), Some(s3), Some(bucket)) = (
-            env("SPLAI_TEST_KAFKA_BROKERS"),
-            env("SPLAI_TEST_POSTGRES_URL"),
-            env("SPLAI_TEST_S3_ENDPOINT"),
-            env("SPLAI_TEST_S3_BUCKET"),
-        ) else {
+        let brokers = env("SPLAI_TEST_KAFKA_BROKERS")?;
+        Self::start_on(&brokers, &[], extra_scheduler, extra_executor).await
+    }
+
+    /// [`Cluster::start_with`] on the broker `brokers`, its `jobs` topic created first with these
+    /// topic configs (e.g. a retention).
+    pub(crate) async fn start_on(
+        brokers: &str,
+        jobs_topic: &[(&str, &str)],
+        extra_scheduler: &str,
+        extra_executor: &str,
+    ) -> Option<Cluster> {
+        let brokers = brokers.to_string();
+        let (Some(pg), Some(s3), Some(bucket)) =
+            (env("SPLAI_TEST_POSTGRES_URL"), env("SPLAI_TEST_S3_ENDPOINT"), env("SPLAI_TEST_S3_BUCKET"))
+        else {
             return None;
         };
         let run = format!("d{}x{}", std::process::id(), rand_suffix());
+        if !jobs_topic.is_empty() {
+            create_topic(&brokers, &format!("{run}.jobs"), PARTITIONS, jobs_topic).await;
+        }
         // A database of its own, so the read model starts empty.
         let db_url = crate::common::create_database(&pg, &run);
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("splai.toml");
-        let services =
-            crate::common::services_config(&run, 2, &brokers, &db_url, &s3, &bucket, ("dist", TOKEN));
+        let services = crate::common::services_config(
+            &run,
+            PARTITIONS,
+            &brokers,
+            &db_url,
+            &s3,
+            &bucket,
+            ("dist", TOKEN),
+        );
         std::fs::write(
             &config,
             format!(
@@ -251,6 +271,23 @@ c.close()
     assert_eq!(said.trim(), "succeeded");
     let job = wait_job(&url, &typed_job, Some(TOKEN), Duration::from_secs(60)).await;
     assert_eq!(job["result"]["count"], 5, "{job}");
+}
+
+/// Partitions of a [`Cluster`]'s topics.
+const PARTITIONS: u32 = 2;
+
+/// Create `topic` with `configs`, as an operator would before the stack's first start (SPLAI
+/// leaves an existing topic alone).
+async fn create_topic(brokers: &str, topic: &str, partitions: u32, configs: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    let mut new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        new = new.set(key, value);
+    }
+    let created = admin.create_topics([&new], &AdminOptions::new()).await.unwrap();
+    assert!(created.iter().all(Result::is_ok), "creating {topic}: {created:?}");
 }
 
 fn rand_suffix() -> u128 {

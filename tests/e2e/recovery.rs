@@ -2,9 +2,11 @@
 //! snapshots go to S3 and are recorded, signed, on Kafka's `control`. Then the scheduler stops
 //! mid-job, and a restarted `splai scheduler` restores the snapshot, reads only the log after it,
 //! finishes the job that was running (no task run twice) and runs one submitted while it was
-//! down. Deleting the records the snapshot holds (what retention does) is tested on the embedded
-//! log only (`snapshot_restart.rs`): tansu 0.6 cannot delete records (its memory engine's
-//! DeleteRecords is `todo!()`; its PostgreSQL engine deletes from the offset on, the wrong side).
+//! down. Retention: on a second tansu, on its SQLite engine (one that deletes old records;
+//! `scripts/services`), the `jobs` topic keeps records for seconds only; the job
+//! requests a snapshot holds are deleted while the scheduler is down, and the restart still
+//! finishes the job running across it. (Neither tansu engine implements DeleteRecords, so
+//! `splai log compact` is tested on the embedded log: `snapshot_restart.rs`.)
 
 use std::io::Read;
 use std::process::Stdio;
@@ -99,6 +101,113 @@ async fn a_scheduler_restarts_mid_job_from_its_snapshot_on_kafka_and_s3() {
     );
     let caught_up = said.lines().find(|l| l.contains("going live")).expect("it went live");
     assert!(!caught_up.contains("restored_events=0"), "{caught_up}");
+}
+
+/// Issue 21 item 3 on tansu: the `jobs` topic's retention (`cleanup.policy=delete`,
+/// `retention.ms` 3 s, enforced every second by tansu's SQLite engine) deletes the requests of
+/// a finished job and of one still running while the scheduler is down. The restarted scheduler
+/// restores its snapshot (a full replay could no longer know either job), the running job
+/// finishes with its task run once, the finished one is still in the read model, and a new job
+/// runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_the_job_requests_behind_a_snapshot_and_the_restart_finishes_the_job() {
+    let Some(brokers) = crate::distributed::env("SPLAI_TEST_KAFKA_RETENTION_BROKERS") else { return };
+    let snapshots = "snapshot_every_events = 1\nsnapshot_min_interval_ms = 0\nsnapshot_keep = 2";
+    let retention = [("cleanup.policy", "delete"), ("retention.ms", "3000")];
+    let Some(mut cluster) = Cluster::start_on(&brokers, &retention, snapshots, "").await else { return };
+    let (url, run) = (cluster.url.clone(), cluster.run.clone());
+    let before = format!("{run}-before");
+    assert_eq!(post(&url, "/v1/jobs", &two_step_job(&before), Some(TOKEN)).await.0, 202);
+    assert_eq!(
+        job_state(&wait_job(&url, &before, Some(TOKEN), Duration::from_secs(60)).await),
+        JobState::Succeeded
+    );
+    let across = format!("{run}-across");
+    let job = json!({"type": "explicit", "job_id": across, "dag": {"tasks": [
+        {"id": "nap", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 2000}}},
+        {"id": "sum", "kind": "aggregation", "parents": ["nap"]}]}});
+    assert_eq!(post(&url, "/v1/jobs", &job, Some(TOKEN)).await.0, 202);
+    wait_until("the nap to run", Duration::from_secs(30), async || {
+        let n = tasks_in(&url, &across, Some(TOKEN), TaskState::Running).await;
+        if n == 1 { Ok(()) } else { Err(format!("{n} running")) }
+    })
+    .await;
+    let settings = splai_config::Loader::new().file(Some(&cluster.config)).load().unwrap();
+    let log = splai_ingest::log::open_log(&settings.log).await.unwrap();
+    let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway).unwrap().map(Arc::new);
+    let writer = splai_ingest::log::EventWriter::new(log.clone(), settings.log.topic_prefix.clone());
+    let recorded =
+        async || splai_dataflow::snapshots::recorded(&writer, gate.clone()).await.map_err(|e| e.to_string());
+    let seen = recorded().await.unwrap().len();
+    wait_until("two snapshots taken while the nap runs", Duration::from_secs(30), async || {
+        let n = recorded().await?.len();
+        if n >= seen + 2 { Ok(()) } else { Err(format!("{n} recorded")) }
+    })
+    .await;
+    std::mem::replace(&mut cluster.scheduler, Proc(std::process::Command::new("true").spawn().unwrap()))
+        .stop();
+
+    let jobs_topic = format!("{run}.jobs");
+    wait_until("retention to delete both job requests", Duration::from_secs(60), async || {
+        let held = job_requests_held(log.as_ref(), &jobs_topic).await;
+        if held.is_empty() { Ok(()) } else { Err(format!("still held: {held:?}")) }
+    })
+    .await;
+
+    let stderr = cluster.config.with_file_name("restarted-scheduler.log");
+    let mut cmd = splai_command();
+    cmd.arg("--config").arg(&cluster.config).arg("scheduler");
+    cmd.env("RUST_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(&stderr).unwrap());
+    cluster.scheduler = Proc(cmd.spawn().unwrap());
+    assert_eq!(
+        job_state(&wait_job(&url, &across, Some(TOKEN), Duration::from_secs(60)).await),
+        JobState::Succeeded
+    );
+    let (_, tasks) = get(&url, &format!("/v1/jobs/{across}/tasks"), Some(TOKEN)).await.unwrap();
+    for task in tasks["tasks"].as_array().unwrap() {
+        assert_eq!(succeeded_attempts(task), 1, "ran once: {task}");
+    }
+    let (status, doc) = get(&url, &format!("/v1/jobs/{before}"), Some(TOKEN)).await.unwrap();
+    assert_eq!((status, job_state(&doc)), (200, JobState::Succeeded), "{doc}");
+    let after = format!("{run}-after");
+    assert_eq!(post(&url, "/v1/jobs", &two_step_job(&after), Some(TOKEN)).await.0, 202);
+    assert_eq!(
+        job_state(&wait_job(&url, &after, Some(TOKEN), Duration::from_secs(60)).await),
+        JobState::Succeeded
+    );
+    let mut said = String::new();
+    std::fs::File::open(&stderr).unwrap().read_to_string(&mut said).unwrap();
+    assert!(said.contains("scheduler restored from its snapshot"), "no snapshot restored:\n{said}");
+}
+
+/// The ids of the job requests `topic` still holds, read from offset 0 of every partition.
+async fn job_requests_held(log: &dyn splai_ingest::log::EventLog, topic: &str) -> Vec<String> {
+    let partitions = log.partitions(topic).await.unwrap();
+    let ends = log.high_watermarks(topic).await.unwrap();
+    let subscription = splai_ingest::log::Subscription {
+        group: format!("{topic}-probe"),
+        topics: vec![topic.to_string()],
+        partitions: Some((0..partitions).collect()),
+        start: (0..partitions).map(|p| ((topic.to_string(), p), 0)).collect(),
+    };
+    let mut reader = log.subscribe(subscription).await.unwrap();
+    let mut next = vec![0u64; partitions as usize];
+    let mut held = Vec::new();
+    // Until every partition's end is reached, or nothing more comes (what is left was deleted).
+    while next.iter().zip(&ends).any(|(n, end)| n < end) {
+        let got = reader.poll(1_000, Duration::from_secs(2)).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for record in got {
+            next[record.position.partition as usize] = record.position.offset + 1;
+            let envelope = splai_events::decode(&record.payload).unwrap();
+            if let splai_events::Event::JobRequest(_) = envelope.event {
+                held.push(envelope.id);
+            }
+        }
+    }
+    held
 }
 
 /// `splai log compact` on a `splai up` data directory (embedded log, local artifact store): with
