@@ -26,48 +26,100 @@ fn two_step_job(id: &str) -> serde_json::Value {
         {"id": "a", "kind": "aggregation"}, {"id": "b", "kind": "aggregation", "parents": ["a"]}]}})
 }
 
+/// A cluster whose scheduler was stopped mid-job: `before` finished, `across` was running a
+/// 3 s nap, and two snapshots were recorded while it ran.
+struct StoppedMidJob {
+    before: String,
+    across: String,
+    settings: splai_config::Settings,
+    log: Arc<dyn splai_ingest::log::EventLog>,
+    writer: splai_ingest::log::EventWriter,
+    gate: Option<Arc<splai_ingest::intake::Gate>>,
+}
+
+impl StoppedMidJob {
+    async fn stop(cluster: &mut Cluster) -> Self {
+        let (url, run) = (cluster.url.clone(), cluster.run.clone());
+        let before = format!("{run}-before");
+        assert_eq!(post(&url, "/v1/jobs", &two_step_job(&before), Some(TOKEN)).await.0, 202);
+        assert_eq!(
+            job_state(&wait_job(&url, &before, Some(TOKEN), Duration::from_secs(60)).await),
+            JobState::Succeeded
+        );
+        let across = format!("{run}-across");
+        let job = json!({"type": "explicit", "job_id": across, "dag": {"tasks": [
+            {"id": "nap", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 3000}}},
+            {"id": "sum", "kind": "aggregation", "parents": ["nap"]}]}});
+        assert_eq!(post(&url, "/v1/jobs", &job, Some(TOKEN)).await.0, 202);
+        wait_until("the nap to run", Duration::from_secs(30), async || {
+            let n = tasks_in(&url, &across, Some(TOKEN), TaskState::Running).await;
+            if n == 1 { Ok(()) } else { Err(format!("{n} running")) }
+        })
+        .await;
+        // Recorded on Kafka, read back through the intake gate (only signed records pass).
+        let settings = splai_config::Loader::new().file(Some(&cluster.config)).load().unwrap();
+        let log = splai_ingest::log::open_log(&settings.log).await.unwrap();
+        let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway).unwrap().map(Arc::new);
+        let writer = splai_ingest::log::EventWriter::new(log.clone(), settings.log.topic_prefix.clone());
+        let stopped = Self { before, across, settings, log, writer, gate };
+        let seen = stopped.recorded().await.unwrap().len();
+        wait_until("two snapshots taken while the nap runs", Duration::from_secs(30), async || {
+            let n = stopped.recorded().await?.len();
+            if n >= seen + 2 { Ok(()) } else { Err(format!("{n} recorded")) }
+        })
+        .await;
+        std::mem::replace(&mut cluster.scheduler, Proc(std::process::Command::new("true").spawn().unwrap()))
+            .stop();
+        stopped
+    }
+
+    async fn recorded(&self) -> Result<Vec<splai_events::SnapshotWritten>, String> {
+        splai_dataflow::snapshots::recorded(&self.writer, self.gate.clone()).await.map_err(|e| e.to_string())
+    }
+
+    /// Start `splai scheduler` again; what it logs goes to the returned file.
+    fn restart(cluster: &mut Cluster) -> std::path::PathBuf {
+        let stderr = cluster.config.with_file_name("restarted-scheduler.log");
+        let mut cmd = splai_command();
+        cmd.arg("--config").arg(&cluster.config).arg("scheduler");
+        cmd.env("RUST_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(&stderr).unwrap());
+        cluster.scheduler = Proc(cmd.spawn().unwrap());
+        stderr
+    }
+
+    /// `across` and `more` succeed, `across`'s tasks each ran once, and the restarted scheduler
+    /// (logging to `stderr`) restored a snapshot; what it logged.
+    async fn finish(&self, url: &str, more: &str, stderr: &std::path::Path) -> String {
+        for job in [&self.across, more] {
+            assert_eq!(
+                job_state(&wait_job(url, job, Some(TOKEN), Duration::from_secs(60)).await),
+                JobState::Succeeded
+            );
+        }
+        let (_, tasks) = get(url, &format!("/v1/jobs/{}/tasks", self.across), Some(TOKEN)).await.unwrap();
+        for task in tasks["tasks"].as_array().unwrap() {
+            assert_eq!(succeeded_attempts(task), 1, "ran once: {task}");
+        }
+        let mut said = String::new();
+        std::fs::File::open(stderr).unwrap().read_to_string(&mut said).unwrap();
+        assert!(
+            said.contains("scheduler restored from its snapshot"),
+            "the restart did not restore a snapshot:\n{said}"
+        );
+        said
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduler_restarts_mid_job_from_its_snapshot_on_kafka_and_s3() {
     let snapshots = "snapshot_every_events = 1\nsnapshot_min_interval_ms = 0\nsnapshot_keep = 2";
     let Some(mut cluster) = Cluster::start_with(snapshots, "").await else { return };
-    let (url, run) = (cluster.url.clone(), cluster.run.clone());
-    let before = format!("{run}-before");
-    assert_eq!(post(&url, "/v1/jobs", &two_step_job(&before), Some(TOKEN)).await.0, 202);
-    assert_eq!(
-        job_state(&wait_job(&url, &before, Some(TOKEN), Duration::from_secs(60)).await),
-        JobState::Succeeded
-    );
-    let across = format!("{run}-across");
-    let job = json!({"type": "explicit", "job_id": across, "dag": {"tasks": [
-        {"id": "nap", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 3000}}},
-        {"id": "sum", "kind": "aggregation", "parents": ["nap"]}]}});
-    assert_eq!(post(&url, "/v1/jobs", &job, Some(TOKEN)).await.0, 202);
-    wait_until("the nap to run", Duration::from_secs(30), async || {
-        let n = tasks_in(&url, &across, Some(TOKEN), TaskState::Running).await;
-        if n == 1 { Ok(()) } else { Err(format!("{n} running")) }
-    })
-    .await;
-
-    // Recorded on Kafka, read back through the intake gate (only signed records pass).
-    let settings = splai_config::Loader::new().file(Some(&cluster.config)).load().unwrap();
-    let log = splai_ingest::log::open_log(&settings.log).await.unwrap();
-    let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway).unwrap().map(Arc::new);
-    let writer = splai_ingest::log::EventWriter::new(log, settings.log.topic_prefix.clone());
-    let recorded =
-        async || splai_dataflow::snapshots::recorded(&writer, gate.clone()).await.map_err(|e| e.to_string());
-    let seen = recorded().await.unwrap().len();
-    wait_until("two snapshots taken while the nap runs", Duration::from_secs(30), async || {
-        let n = recorded().await?.len();
-        if n >= seen + 2 { Ok(()) } else { Err(format!("{n} recorded")) }
-    })
-    .await;
-    std::mem::replace(&mut cluster.scheduler, Proc(std::process::Command::new("true").spawn().unwrap()))
-        .stop();
+    let stopped = StoppedMidJob::stop(&mut cluster).await;
 
     // The newest names an object in S3 that matches its reference.
-    let newest = recorded().await.unwrap().pop().unwrap();
+    let newest = stopped.recorded().await.unwrap().pop().unwrap();
     assert!(newest.artifact.path.starts_with("~scheduler/snapshots/"), "{:?}", newest.artifact);
-    let artifacts = splai_store::artifacts::ArtifactStore::open(&settings.artifacts).unwrap();
+    let artifacts = splai_store::artifacts::ArtifactStore::open(&stopped.settings.artifacts).unwrap();
     let bytes =
         artifacts.get(&newest.artifact).await.expect("the snapshot is in S3 and matches its reference");
     assert!(bytes.starts_with(b"SPLAI-SNAPSHOT"));
@@ -76,29 +128,10 @@ async fn a_scheduler_restarts_mid_job_from_its_snapshot_on_kafka_and_s3() {
     artifacts.get(&ids).await.expect("the job ids are in S3 and match the snapshot's reference");
 
     // Down, a job arrives; the new scheduler restores the snapshot and runs both.
-    let during = format!("{run}-during");
-    assert_eq!(post(&url, "/v1/jobs", &two_step_job(&during), Some(TOKEN)).await.0, 202);
-    let stderr = cluster.config.with_file_name("restarted-scheduler.log");
-    let mut cmd = splai_command();
-    cmd.arg("--config").arg(&cluster.config).arg("scheduler");
-    cmd.env("RUST_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(&stderr).unwrap());
-    cluster.scheduler = Proc(cmd.spawn().unwrap());
-    for job in [&across, &during] {
-        assert_eq!(
-            job_state(&wait_job(&url, job, Some(TOKEN), Duration::from_secs(60)).await),
-            JobState::Succeeded
-        );
-    }
-    let (_, tasks) = get(&url, &format!("/v1/jobs/{across}/tasks"), Some(TOKEN)).await.unwrap();
-    for task in tasks["tasks"].as_array().unwrap() {
-        assert_eq!(succeeded_attempts(task), 1, "ran once: {task}");
-    }
-    let mut said = String::new();
-    std::fs::File::open(&stderr).unwrap().read_to_string(&mut said).unwrap();
-    assert!(
-        said.contains("scheduler restored from its snapshot"),
-        "the restart did not restore a snapshot:\n{said}"
-    );
+    let during = format!("{}-during", cluster.run);
+    assert_eq!(post(&cluster.url, "/v1/jobs", &two_step_job(&during), Some(TOKEN)).await.0, 202);
+    let stderr = StoppedMidJob::restart(&mut cluster);
+    let said = stopped.finish(&cluster.url, &during, &stderr).await;
     let caught_up = said.lines().find(|l| l.contains("going live")).expect("it went live");
     assert!(!caught_up.contains("restored_events=0"), "{caught_up}");
 }
@@ -115,69 +148,21 @@ async fn retention_deletes_the_job_requests_behind_a_snapshot_and_the_restart_fi
     let snapshots = "snapshot_every_events = 1\nsnapshot_min_interval_ms = 0\nsnapshot_keep = 2";
     let retention = [("cleanup.policy", "delete"), ("retention.ms", "3000")];
     let Some(mut cluster) = Cluster::start_on(&brokers, &retention, snapshots, "").await else { return };
-    let (url, run) = (cluster.url.clone(), cluster.run.clone());
-    let before = format!("{run}-before");
-    assert_eq!(post(&url, "/v1/jobs", &two_step_job(&before), Some(TOKEN)).await.0, 202);
-    assert_eq!(
-        job_state(&wait_job(&url, &before, Some(TOKEN), Duration::from_secs(60)).await),
-        JobState::Succeeded
-    );
-    let across = format!("{run}-across");
-    let job = json!({"type": "explicit", "job_id": across, "dag": {"tasks": [
-        {"id": "nap", "kind": "tool_execution", "inputs": {"tool": {"literal": "sleep"}, "ms": {"literal": 2000}}},
-        {"id": "sum", "kind": "aggregation", "parents": ["nap"]}]}});
-    assert_eq!(post(&url, "/v1/jobs", &job, Some(TOKEN)).await.0, 202);
-    wait_until("the nap to run", Duration::from_secs(30), async || {
-        let n = tasks_in(&url, &across, Some(TOKEN), TaskState::Running).await;
-        if n == 1 { Ok(()) } else { Err(format!("{n} running")) }
-    })
-    .await;
-    let settings = splai_config::Loader::new().file(Some(&cluster.config)).load().unwrap();
-    let log = splai_ingest::log::open_log(&settings.log).await.unwrap();
-    let gate = splai_ingest::intake::Gate::from_settings(&settings.gateway).unwrap().map(Arc::new);
-    let writer = splai_ingest::log::EventWriter::new(log.clone(), settings.log.topic_prefix.clone());
-    let recorded =
-        async || splai_dataflow::snapshots::recorded(&writer, gate.clone()).await.map_err(|e| e.to_string());
-    let seen = recorded().await.unwrap().len();
-    wait_until("two snapshots taken while the nap runs", Duration::from_secs(30), async || {
-        let n = recorded().await?.len();
-        if n >= seen + 2 { Ok(()) } else { Err(format!("{n} recorded")) }
-    })
-    .await;
-    std::mem::replace(&mut cluster.scheduler, Proc(std::process::Command::new("true").spawn().unwrap()))
-        .stop();
-
-    let jobs_topic = format!("{run}.jobs");
+    let stopped = StoppedMidJob::stop(&mut cluster).await;
+    let jobs_topic = format!("{}.jobs", cluster.run);
     wait_until("retention to delete both job requests", Duration::from_secs(60), async || {
-        let held = job_requests_held(log.as_ref(), &jobs_topic).await;
+        let held = job_requests_held(stopped.log.as_ref(), &jobs_topic).await;
         if held.is_empty() { Ok(()) } else { Err(format!("still held: {held:?}")) }
     })
     .await;
 
-    let stderr = cluster.config.with_file_name("restarted-scheduler.log");
-    let mut cmd = splai_command();
-    cmd.arg("--config").arg(&cluster.config).arg("scheduler");
-    cmd.env("RUST_LOG", "info").stdout(Stdio::null()).stderr(std::fs::File::create(&stderr).unwrap());
-    cluster.scheduler = Proc(cmd.spawn().unwrap());
-    assert_eq!(
-        job_state(&wait_job(&url, &across, Some(TOKEN), Duration::from_secs(60)).await),
-        JobState::Succeeded
-    );
-    let (_, tasks) = get(&url, &format!("/v1/jobs/{across}/tasks"), Some(TOKEN)).await.unwrap();
-    for task in tasks["tasks"].as_array().unwrap() {
-        assert_eq!(succeeded_attempts(task), 1, "ran once: {task}");
-    }
-    let (status, doc) = get(&url, &format!("/v1/jobs/{before}"), Some(TOKEN)).await.unwrap();
+    let stderr = StoppedMidJob::restart(&mut cluster);
+    let (status, doc) =
+        get(&cluster.url, &format!("/v1/jobs/{}", stopped.before), Some(TOKEN)).await.unwrap();
     assert_eq!((status, job_state(&doc)), (200, JobState::Succeeded), "{doc}");
-    let after = format!("{run}-after");
-    assert_eq!(post(&url, "/v1/jobs", &two_step_job(&after), Some(TOKEN)).await.0, 202);
-    assert_eq!(
-        job_state(&wait_job(&url, &after, Some(TOKEN), Duration::from_secs(60)).await),
-        JobState::Succeeded
-    );
-    let mut said = String::new();
-    std::fs::File::open(&stderr).unwrap().read_to_string(&mut said).unwrap();
-    assert!(said.contains("scheduler restored from its snapshot"), "no snapshot restored:\n{said}");
+    let after = format!("{}-after", cluster.run);
+    assert_eq!(post(&cluster.url, "/v1/jobs", &two_step_job(&after), Some(TOKEN)).await.0, 202);
+    stopped.finish(&cluster.url, &after, &stderr).await;
 }
 
 /// The ids of the job requests `topic` still holds, read from offset 0 of every partition.

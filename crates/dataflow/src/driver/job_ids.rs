@@ -595,14 +595,20 @@ mod tests {
         assert_eq!(restored.get_unretired(2, "new").map(|u| u.request), Some("req-new".into()));
     }
 
-    /// Rebased onto a snapshot of an earlier copy, the changes made since that copy stay.
-    #[test]
-    fn a_rebase_onto_an_earlier_copy_keeps_the_changes_since() {
+    /// Tenant 0's jobs `job-0` … as job numbers 0 …, admitted from requests `req-0` ….
+    fn admitted(n: u32) -> JobIds {
         let mut ids = JobIds::default();
-        for i in 0..50 {
+        for i in 0..n {
             ids.take(0, &format!("job-{i}"), &format!("req-{i}"));
             ids.admitted(0, &format!("job-{i}"), i);
         }
+        ids
+    }
+
+    /// Rebased onto a snapshot of an earlier copy, the changes made since that copy stay.
+    #[test]
+    fn a_rebase_onto_an_earlier_copy_keeps_the_changes_since() {
+        let mut ids = admitted(50);
         let then = ids.clone();
         let (unretired, all) = (then.unretired_bytes(), then.all_bytes());
         ids.retired(0, "job-3", JobStatus::Succeeded);
@@ -619,13 +625,9 @@ mod tests {
     /// for the others once the bytes arrive; the snapshot's body holds only the unretired.
     #[test]
     fn ids_in_flight_answer_before_every_id_is_read() {
-        let mut ids = JobIds::default();
-        for i in 0..100 {
-            ids.take(0, &format!("job-{i}"), &format!("req-{i}"));
-            ids.admitted(0, &format!("job-{i}"), i);
-            if i < 90 {
-                ids.retired(0, &format!("job-{i}"), JobStatus::Succeeded);
-            }
+        let mut ids = admitted(100);
+        for i in 0..90 {
+            ids.retired(0, &format!("job-{i}"), JobStatus::Succeeded);
         }
         let unretired = ids.unretired_bytes();
         assert!(unretired.len() * 5 < ids.all_bytes().len(), "only the 10 in flight");
