@@ -8,13 +8,14 @@
 //! - [`shell`]: the `shell` tool, off unless an operator enables it; isolated and limited;
 //! - [`aggregate`]: merging parents' outputs (`concat`, `json_merge`, `vote`, `top_k`,
 //!   `concat_vectors`);
-//! - [`service`]: the executor process loop.
+//! - [`service`]: the executor process loop; `attempt`: one attempt, assignment to report.
 //!
 //! - [`llm`], [`models`]: candle inference on quantized GGUF models found in the model directory.
 //!
 //! - [`embed`]: BERT sentence embeddings through its own packed forward pass (all-MiniLM-L6-v2), mean-pooled and normalised.
 
 pub mod aggregate;
+mod attempt;
 mod attention;
 pub mod batch;
 pub mod cache;

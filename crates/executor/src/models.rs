@@ -194,27 +194,16 @@ impl Models {
         self.embedders.get_or_load(&name, || Ok(Arc::new(Embedder::load(dir, &name)?)))
     }
 
-    /// The model `name` (or the first LLM when `None`), loading it on first use.
     /// What an output of `kind` on model `name` (the default when `None`) depends on besides
     /// its inputs: `name:sha256-of-weights` (plus how LLM weights are held), for the cache key.
-    /// `None` for kinds without a model. Hashing a file reads it once per process.
+    /// `None` for kinds without a model. Hashing a file reads it once per process
+    /// ([`Self::identity_needs_reading`] says when).
     pub fn identity(
         &self,
         kind: TaskKind,
         name: Option<&str>,
     ) -> Result<Option<(String, String)>, AttemptError> {
-        let (files, held) = match kind {
-            TaskKind::LlmInference => {
-                (&self.llm_files, format!("{:?}/{:?}", self.llm_weights, self.llm_padding))
-            }
-            TaskKind::Embedding => (&self.embed_dirs, String::new()),
-            _ => return Ok(None),
-        };
-        let Some(name) = name.map(str::to_string).or_else(|| files.keys().next().cloned()) else {
-            return Ok(None);
-        };
-        let Some(path) = files.get(&name) else { return Ok(None) };
-        let file = if kind == TaskKind::Embedding { path.join("model.safetensors") } else { path.clone() };
+        let Some((name, file, held)) = self.weights_file(kind, name) else { return Ok(None) };
         let mut hashes = self.weight_hashes.lock().expect("hashes lock");
         let sha = match hashes.get(&file) {
             Some(sha) => sha.clone(),
@@ -232,6 +221,33 @@ impl Models {
         Ok(Some((format!("{name}:{sha}:{held}"), sha)))
     }
 
+    /// Whether [`Self::identity`] would read a weights file (its hash is not known yet): only
+    /// then is it worth a blocking thread.
+    pub fn identity_needs_reading(&self, kind: TaskKind, name: Option<&str>) -> bool {
+        self.weights_file(kind, name)
+            .is_some_and(|(_, file, _)| !self.weight_hashes.lock().expect("hashes lock").contains_key(&file))
+    }
+
+    /// The model's name, its weights file and how its weights are held, for kinds with a model.
+    fn weights_file(
+        &self,
+        kind: TaskKind,
+        name: Option<&str>,
+    ) -> Option<(String, std::path::PathBuf, String)> {
+        let (files, held) = match kind {
+            TaskKind::LlmInference => {
+                (&self.llm_files, format!("{:?}/{:?}", self.llm_weights, self.llm_padding))
+            }
+            TaskKind::Embedding => (&self.embed_dirs, String::new()),
+            _ => return None,
+        };
+        let name = name.map(str::to_string).or_else(|| files.keys().next().cloned())?;
+        let path = files.get(&name)?;
+        let file = if kind == TaskKind::Embedding { path.join("model.safetensors") } else { path.clone() };
+        Some((name, file, held))
+    }
+
+    /// The model `name` (or the first LLM when `None`), loading it on first use.
     pub fn llm(&self, name: Option<&str>) -> Result<Arc<LlmModel>, AttemptError> {
         let name = match name {
             Some(n) => n.to_string(),

@@ -8,7 +8,7 @@
 //! sends `WorkerLeaving` naming any it hands back.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,14 +17,11 @@ use splai_ingest::log::{EventLog, EventReader, EventWriter, LogError, partition_
 use splai_store::artifacts::ArtifactStore;
 use tokio::sync::{Semaphore, watch};
 
-use tracing::Instrument;
-
-use crate::execute::{Context, execute};
+use crate::attempt::{Stop, Taken};
 
 /// The tenant of worker-scoped records (registration, heartbeats, leaving) and of the
 /// scheduler's answers to them.
 const SYSTEM: &str = "system";
-use crate::inputs::resolve;
 use crate::models::Models;
 use crate::shell::ShellLimits;
 use crate::tools::BUILT_IN;
@@ -91,19 +88,14 @@ pub struct ExecutorOptions {
 
 /// How often an executor commits how far it read its assignments.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
-/// How long an attempt may run before its `AttemptStarted` is written on its own.
-const STARTED_GRACE: Duration = Duration::from_millis(20);
-/// Aggregations and pure tools (`cache::pure_tool`) reading at most this much run on the
-/// attempt's own task, not a blocking thread.
-const INLINE_BYTES: u64 = 256 * 1024;
-
-struct Shared {
+/// What the attempts of an executor share.
+pub(crate) struct Shared {
     writer: EventWriter,
-    artifacts: ArtifactStore,
-    worker_id: String,
-    shell: Option<ShellLimits>,
-    models: Arc<Models>,
-    result_cache: bool,
+    pub(crate) artifacts: ArtifactStore,
+    pub(crate) worker_id: String,
+    pub(crate) shell: Option<ShellLimits>,
+    pub(crate) models: Arc<Models>,
+    pub(crate) result_cache: bool,
     /// Running attempts by (tenant, attempt): two tenants may use the same job id.
     running: Mutex<HashMap<(String, AttemptId), Arc<Stop>>>,
     seq: std::sync::atomic::AtomicU64,
@@ -114,18 +106,33 @@ impl Shared {
         format!("{}:{what}:{}:{}", self.worker_id, now_ms(), self.seq.fetch_add(1, Ordering::Relaxed))
     }
 
-    async fn emit(&self, tenant: &str, traceparent: Option<String>, event: Event) {
-        self.emit_all(tenant, traceparent, vec![(now_ms(), event)]).await;
+    pub(crate) async fn emit(&self, tenant: &str, traceparent: Option<String>, event: Event) {
+        let envelope =
+            Envelope::new(self.id(event.kind()), now_ms(), tenant, event).with_traceparent(traceparent);
+        self.append(vec![envelope]).await;
     }
 
-    /// Several events in one append, in order, each with the time it happened (epoch ms).
-    async fn emit_all(&self, tenant: &str, traceparent: Option<String>, events: Vec<(u64, Event)>) {
-        let envelopes: Vec<Envelope> = events
-            .into_iter()
-            .map(|(at, event)| {
-                Envelope::new(self.id(event.kind()), at, tenant, event).with_traceparent(traceparent.clone())
-            })
-            .collect();
+    /// Ended attempts' reports in one append (each attempt's events in order), after which they
+    /// no longer run here.
+    pub(crate) async fn report(&self, reports: Vec<crate::attempt::Report>) {
+        let mut envelopes = Vec::new();
+        let mut ended = Vec::with_capacity(reports.len());
+        for r in reports {
+            for (at, event) in r.events {
+                let envelope = Envelope::new(self.id(event.kind()), at, &r.tenant, event);
+                envelopes.push(envelope.with_traceparent(r.traceparent.clone()));
+            }
+            // Its span ends once the report is on the log.
+            ended.push(((r.tenant, r.attempt), r.span));
+        }
+        self.append(envelopes).await;
+        let mut running = self.running.lock().expect("running lock");
+        for (key, _span) in ended {
+            running.remove(&key);
+        }
+    }
+
+    async fn append(&self, envelopes: Vec<Envelope>) {
         // A report is a fact the scheduler needs (dropping an `AttemptSucceeded` holds the
         // attempt's slot until its deadline, then runs it again): retry until the log takes it.
         // A heartbeat is not worth retrying; the next one says more.
@@ -259,6 +266,8 @@ pub async fn run(
             b = reader.poll(100, wait) => b?,
             _ = shutdown.changed() => break,
         };
+        // Quick attempts of this batch run together and are reported in one append.
+        let mut quick = Vec::new();
         for (position, e) in &batch.events {
             if position.offset < before_us || !fence.admits(position, e) {
                 continue;
@@ -279,14 +288,18 @@ pub async fn run(
                         _ if a.light && opts.light_slots > 0 => &light_slots,
                         _ => &slots,
                     };
-                    tokio::spawn(attempt(
-                        shared.clone(),
-                        pool.clone(),
-                        e.tenant.clone(),
-                        e.traceparent.clone(),
-                        a.clone(),
-                        cancel,
-                    ));
+                    let taken = Taken {
+                        tenant: e.tenant.clone(),
+                        traceparent: e.traceparent.clone(),
+                        assign: a.clone(),
+                        stop: cancel,
+                        slots: pool.clone(),
+                    };
+                    if crate::attempt::is_quick(a) {
+                        quick.push(taken);
+                    } else {
+                        tokio::spawn(crate::attempt::run_alone(shared.clone(), taken));
+                    }
                 }
                 Event::Revoke(r) if r.worker_id == opts.worker_id => {
                     // A revoke of a stale attempt answers a heartbeat, which names attempts
@@ -300,6 +313,9 @@ pub async fn run(
                 }
                 _ => {}
             }
+        }
+        if !quick.is_empty() {
+            tokio::spawn(crate::attempt::run_together(shared.clone(), quick));
         }
         // Where this executor got to only spares a restart re-reading (it skips what came before
         // it anyway): committed about once a second, not as a log write per poll.
@@ -318,275 +334,4 @@ pub async fn run(
     shared.emit(SYSTEM, None, Event::WorkerLeaving(leaving)).await;
     tracing::info!(worker = %opts.worker_id, "executor left");
     Ok(())
-}
-
-/// Bytes of an attempt's string inputs (literals, and parents' outputs once resolved): what a
-/// quick attempt would read.
-fn literal_bytes(values: &std::collections::BTreeMap<String, serde_json::Value>) -> u64 {
-    values.values().map(|v| v.as_str().map_or(0, str::len) as u64).sum()
-}
-
-/// The tenant's cached output for `key` and the artifact it came from, if one is filed and still
-/// reads back intact (anything else is a miss: the attempt runs).
-async fn cached_output(shared: &Shared, tenant: &str, key: &str) -> Option<(serde_json::Value, String)> {
-    let source = match shared.artifacts.cache_entry(tenant, key).await {
-        Ok(found) => found?,
-        Err(e) => {
-            tracing::warn!(error = %e, "cache lookup failed; running the attempt");
-            return None;
-        }
-    };
-    match shared.artifacts.get(&source).await {
-        Ok(bytes) => serde_json::from_slice(&bytes).ok().map(|v| (v, source.path)),
-        Err(e) => {
-            tracing::warn!(error = %e, "cached output unreadable; running the attempt");
-            None
-        }
-    }
-}
-
-/// How a running attempt is told to stop: the flag its work checks between steps, and, when the
-/// scheduler revoked it, why.
-#[derive(Debug, Default)]
-struct Stop {
-    flag: Arc<AtomicBool>,
-    reason: std::sync::OnceLock<splai_events::RevokeReason>,
-}
-
-impl Stop {
-    fn revoke(&self, reason: splai_events::RevokeReason) {
-        let _ = self.reason.set(reason);
-        self.flag.store(true, Ordering::SeqCst);
-    }
-
-    fn revoked(&self) -> Option<splai_events::RevokeReason> {
-        self.reason.get().copied()
-    }
-}
-
-async fn attempt(
-    shared: Arc<Shared>,
-    slots: Arc<Semaphore>,
-    tenant: String,
-    traceparent: Option<String>,
-    a: Assign,
-    stop: Arc<Stop>,
-) {
-    let cancel = &stop.flag;
-    let Ok(_permit) = slots.acquire_owned().await else { return };
-    let started = Instant::now();
-    let started_ms = now_ms();
-    let id = a.attempt.clone();
-    let worker_id = shared.worker_id.clone();
-    // The attempt's span, a child of the scheduler's decision; what it reports carries it on.
-    let span = tracing::info_span!("splai.attempt", otel.name = "attempt", job_id = %id.job_id,
-        task_id = %id.task_id, attempt = id.attempt, kind = ?a.kind, worker = %worker_id,
-        model = a.requirements.model.as_deref().unwrap_or(""), outcome = tracing::field::Empty,
-        prompt_tokens = tracing::field::Empty, completion_tokens = tracing::field::Empty,
-        duration_ms = tracing::field::Empty);
-    splai_telemetry::set_parent_from_traceparent(&span, traceparent.as_deref());
-    let traceparent = span.in_scope(splai_telemetry::current_traceparent).or(traceparent);
-    let budget = Duration::from_millis(a.deadline_ms.saturating_sub(now_ms()).max(1));
-    // The log hears of the attempt from one task, in order: `AttemptStarted`, then token progress
-    // from the blocking thread in small batches; the outcome is written after this task ends, so
-    // it always comes last. An attempt that ends within `STARTED_GRACE` without progress has its
-    // `AttemptStarted` written together with its outcome, in one append: short tasks then cost
-    // the log one write, not two in a row.
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(u32, String)>();
-    let forwarder = {
-        let shared = shared.clone();
-        let (tenant, traceparent, id, worker_id) =
-            (tenant.clone(), traceparent.clone(), id.clone(), worker_id.clone());
-        tokio::spawn(async move {
-            let first = match tokio::time::timeout(STARTED_GRACE, progress_rx.recv()).await {
-                Ok(None) => return false, // finished quietly: the outcome write carries it
-                Ok(Some(p)) => Some(p),
-                Err(_) => None,
-            };
-            let started = AttemptStarted { attempt: id.clone(), worker_id: worker_id.clone() };
-            shared.emit(&tenant, traceparent.clone(), Event::AttemptStarted(started)).await;
-            let mut next = first;
-            loop {
-                let Some((mut tokens, mut delta)) = (match next.take() {
-                    Some(p) => Some(p),
-                    None => progress_rx.recv().await,
-                }) else {
-                    return true;
-                };
-                while let Ok((t, d)) = progress_rx.try_recv() {
-                    tokens = t;
-                    delta.push_str(&d);
-                }
-                let p = AttemptProgress {
-                    attempt: id.clone(),
-                    worker_id: worker_id.clone(),
-                    tokens,
-                    delta: Some(delta),
-                };
-                shared.emit(&tenant, traceparent.clone(), Event::AttemptProgress(p)).await;
-            }
-        })
-    };
-    let outcome = tokio::time::timeout(budget, async {
-        let inputs = resolve(&shared.artifacts, &a.inputs).await?;
-        let kind = a.kind;
-        let values = inputs.values.clone();
-        let cached = if a.cache && shared.result_cache && crate::cache::cacheable(kind, &values) {
-            let (models, model) = (shared.clone(), a.requirements.model.clone());
-            // Hashing a model's weights the first time reads the file: off the async threads.
-            let identity =
-                tokio::task::spawn_blocking(move || models.models.identity(kind, model.as_deref()))
-                    .await
-                    .map_err(|e| crate::AttemptError::transient(format!("hashing the model failed: {e}")))??;
-            let key = crate::cache::key(kind, &values, identity.as_ref().map(|(id, _)| id.as_str()));
-            let hit = cached_output(&shared, &tenant, &key).await;
-            Some((key, identity.map(|(_, sha)| sha), hit))
-        } else {
-            None
-        };
-        if let Some((key, sha, Some((output, from)))) = cached {
-            return Ok(((output, None), inputs.lineage, Some((key, sha, Some(from)))));
-        }
-        let cached = cached.map(|(key, sha, _)| (key, sha, None));
-        // A small aggregation or pure tool (split, regex, template…) takes microseconds: run it
-        // here rather than pay two thread switches to a blocking thread and back. Anything else
-        // may take long or block.
-        let read: u64 = inputs.lineage.iter().map(|r| r.size_bytes).sum::<u64>() + literal_bytes(&values);
-        let quick = kind == TaskKind::Aggregation
-            || (kind == TaskKind::ToolExecution
-                && values.get("tool").and_then(|t| t.as_str()).is_some_and(crate::cache::pure_tool));
-        let (work_shared, work_cancel, model) =
-            (shared.clone(), cancel.clone(), a.requirements.model.clone());
-        let work = move || {
-            let mut progress = |n: u32, delta: &str| {
-                let _ = progress_tx.send((n, delta.to_string()));
-            };
-            let mut ctx = Context {
-                shell: work_shared.shell.as_ref(),
-                models: &work_shared.models,
-                model: model.as_deref(),
-                cancel: &work_cancel,
-                progress: &mut progress,
-            };
-            execute(kind, &values, &mut ctx)
-        };
-        let output = if quick && read <= INLINE_BYTES {
-            work()?
-        } else {
-            tokio::task::spawn_blocking(work)
-                .await
-                .map_err(|e| crate::AttemptError::transient(format!("attempt thread failed: {e}")))??
-        };
-        Ok::<_, crate::AttemptError>((output, inputs.lineage, cached))
-    })
-    .await;
-    // Revoked means a `Revoke` stopped it (and said why); a timeout sets the flag too, but reports
-    // as a timeout.
-    let revoked = stop.revoked();
-    let result = match outcome {
-        Err(_) => {
-            cancel.store(true, Ordering::SeqCst); // stop the generation between tokens
-            Err(crate::AttemptError::transient(format!("attempt timed out after {} ms", budget.as_millis())))
-        }
-        Ok(r) => r,
-    };
-    let started_written = forwarder.await.unwrap_or(false);
-    let event = if let Some(reason) = revoked {
-        Event::AttemptFailed(AttemptFailed {
-            attempt: id.clone(),
-            worker_id,
-            error: format!("revoked ({})", splai_events::wire_name(&reason)),
-            retryable: true,
-            revoked: Some(reason),
-        })
-    } else {
-        match result {
-            Ok(((output, usage), lineage, cached)) => {
-                let subdag = a.expand.then(|| crate::subdag::proposal(&output));
-                let bytes = serde_json::to_vec(&output).expect("JSON values serialise");
-                let write = tracing::info_span!(parent: &span, "splai.artifact.write", otel.name = "artifact.write",
-                                                size_bytes = bytes.len());
-                match shared.artifacts.put_output(&tenant, &id, bytes).instrument(write).await {
-                    Ok(artifact) => {
-                        let provenance = match cached {
-                            Some((key, model_sha256, cached_from)) => {
-                                if cached_from.is_none()
-                                    && let Err(e) =
-                                        shared.artifacts.put_cache_entry(&tenant, &key, &artifact).await
-                                {
-                                    tracing::warn!(error = %e, "could not file the output in the cache");
-                                }
-                                Some(Provenance {
-                                    cache_key: key,
-                                    model_sha256,
-                                    executor_version: crate::cache::EXECUTOR_VERSION.to_string(),
-                                    cached_from,
-                                })
-                            }
-                            None => None,
-                        };
-                        Event::AttemptSucceeded(AttemptSucceeded {
-                            attempt: id.clone(),
-                            worker_id,
-                            artifact,
-                            inputs: lineage,
-                            duration_ms: started.elapsed().as_millis() as u64,
-                            usage,
-                            provenance,
-                            subdag,
-                        })
-                    }
-                    Err(e) => Event::AttemptFailed(AttemptFailed {
-                        attempt: id.clone(),
-                        worker_id,
-                        error: e.to_string(),
-                        retryable: true,
-                        revoked: None,
-                    }),
-                }
-            }
-            Err(e) => Event::AttemptFailed(AttemptFailed {
-                attempt: id.clone(),
-                worker_id,
-                error: e.message,
-                retryable: e.retryable,
-                revoked: None,
-            }),
-        }
-    };
-    let outcome = match &event {
-        Event::AttemptSucceeded(_) => "succeeded",
-        Event::AttemptFailed(_) if revoked.is_some() => "revoked",
-        _ => "failed",
-    };
-    let kind = splai_events::wire_name(&a.kind);
-    let m = splai_telemetry::metrics::global();
-    m.inc("splai_executor_attempts_total", &[("kind", &kind), ("outcome", outcome)], 1.0);
-    m.observe(
-        "splai_executor_attempt_seconds",
-        &[("kind", &kind), ("outcome", outcome)],
-        started.elapsed().as_secs_f64(),
-    );
-    match &event {
-        Event::AttemptSucceeded(ok) => {
-            span.record("outcome", "succeeded").record("duration_ms", ok.duration_ms);
-            if let Some(u) = ok.usage {
-                span.record("prompt_tokens", u.prompt_tokens)
-                    .record("completion_tokens", u.completion_tokens);
-            }
-        }
-        Event::AttemptFailed(_) => {
-            span.record("outcome", outcome);
-        }
-        _ => {}
-    }
-    let mut report = Vec::with_capacity(2);
-    if !started_written {
-        let started = AttemptStarted { attempt: id.clone(), worker_id: shared.worker_id.clone() };
-        report.push((started_ms, Event::AttemptStarted(started)));
-    }
-    report.push((now_ms(), event));
-    shared.emit_all(&tenant, traceparent, report).await;
-    drop(span);
-    shared.running.lock().expect("running lock").remove(&(tenant, id));
 }

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod auth;
+mod coalesce;
 pub mod error;
 pub mod grown;
 pub mod metrics;

@@ -17,6 +17,7 @@ use splai_store::StoreError;
 use splai_store::read::{StreamEvent, TenantStore};
 
 use crate::auth::{Caller, Role};
+use crate::coalesce::Coalesced;
 use crate::error::{ApiError, ApiResult};
 use crate::grown::Grew;
 use crate::routes::jobs::own_job;
@@ -74,7 +75,7 @@ pub async fn stream(
     Path(id): Path<String>,
     Query(q): Query<StreamQuery>,
     headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+) -> ApiResult<Coalesced<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>>> {
     caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
     own_job(&st, &caller, &id).await?; // 404 before anything else
     // Following before the first read: a batch committed after it wakes the stream.
@@ -159,7 +160,8 @@ pub async fn stream(
             }
         }
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    // Events ready together go out as one chunk (`Coalesced`), not one each.
+    Ok(Coalesced(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))))
 }
 
 /// Stream rows read from the store at a time.

@@ -20,7 +20,7 @@ use splai_events::{Envelope, JobRequest, SourcePosition};
 use crate::offsets::{ADVANCE_SQL, LOAD_SQL};
 use crate::read::StreamEvent;
 use crate::{Store, StoreError};
-pub(crate) use plan::{Arg, Stmt, StreamRow};
+pub(crate) use plan::{Arg, Stmt, StreamRow, bind_all};
 
 #[derive(Debug, Clone)]
 pub struct Projection {
@@ -100,15 +100,7 @@ impl Projection {
         let (fresh, stmts) = offsets.take_new(planned);
         let mut streamed = Vec::new();
         for stmt in stmts {
-            let mut query = sqlx::query(stmt.sql);
-            for arg in &stmt.args {
-                query = match arg {
-                    Arg::Text(v) => query.bind(v.as_deref()),
-                    Arg::Int(v) => query.bind(*v),
-                    Arg::Real(v) => query.bind(*v),
-                    Arg::Bool(v) => query.bind(*v),
-                };
-            }
+            let query = plan::bind_all(sqlx::query(stmt.sql), &stmt.args);
             match &stmt.stream {
                 Some(row) => {
                     let seq = query.fetch_optional(&mut *tx).await.map_err(q(stmt.what))?;

@@ -18,8 +18,11 @@ pub(crate) struct SqliteFile {
     path: PathBuf,
     /// Opened on first use (after the migrations ran through sqlx), with each statement's
     /// SQLite text by the address of its PostgreSQL text (all `&'static`).
-    conn: Mutex<Option<(Connection, HashMap<(usize, usize), String>)>>,
+    conn: Mutex<Option<(Connection, Texts)>>,
 }
+
+/// Each statement's SQLite text by the address of its PostgreSQL text.
+type Texts = HashMap<(usize, usize), String>;
 
 impl ToSql for Arg {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -48,7 +51,7 @@ fn numbered(sql: &str) -> String {
 }
 
 /// The SQLite text of a statement, converted once.
-fn text<'a>(texts: &'a mut HashMap<(usize, usize), String>, sql: &'static str) -> &'a str {
+fn text<'a>(texts: &'a mut Texts, sql: &'static str) -> &'a str {
     texts.entry((sql.as_ptr() as usize, sql.len())).or_insert_with(|| numbered(sql))
 }
 
@@ -76,6 +79,29 @@ impl SqliteFile {
         Ok(conn)
     }
 
+    /// The connection (opened on first use) and the statements' SQLite texts.
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Option<(Connection, Texts)>>, StoreError> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some((self.open()?, HashMap::new()));
+        }
+        Ok(guard)
+    }
+
+    /// Run one statement (its own transaction): the rows it changed. For the API's short writes
+    /// on the store's write turn, where sqlx would cost a thread hop per step of a transaction.
+    pub(crate) fn execute(
+        &self,
+        what: &'static str,
+        sql: &'static str,
+        args: &[Arg],
+    ) -> Result<usize, StoreError> {
+        let mut guard = self.conn()?;
+        let (conn, texts) = guard.as_mut().expect("opened by conn()");
+        let mut prepared = conn.prepare_cached(text(texts, sql)).map_err(err(what))?;
+        prepared.execute(rusqlite::params_from_iter(args.iter())).map_err(err(what))
+    }
+
     /// Apply a planned batch in one transaction with the projector's offsets: which records
     /// were new, and the stream rows they added.
     pub(crate) fn apply(
@@ -83,11 +109,8 @@ impl SqliteFile {
         projector: &str,
         planned: &Planned,
     ) -> Result<(Vec<bool>, Vec<Streamed>), StoreError> {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            *guard = Some((self.open()?, HashMap::new()));
-        }
-        let (conn, texts) = guard.as_mut().expect("opened above");
+        let mut guard = self.conn()?;
+        let (conn, texts) = guard.as_mut().expect("opened by conn()");
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err("begin projection"))?;
