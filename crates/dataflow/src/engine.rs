@@ -230,6 +230,14 @@ impl Engine {
     /// Add `fact` with multiplicity `diff` at `time` (clamped to `now`: the past is closed).
     pub fn feed(&mut self, fact: Fact, time: Time, diff: isize) {
         self.fed += 1;
+        self.feed_aside(fact, time, diff);
+    }
+
+    /// [`Engine::feed`] without counting the fact as fed: for facts no decision reads (metrics
+    /// tallies). A scheduler steps past its open time early only for counted facts (see
+    /// `Scheduler::step_end`), and a tally fed while absorbing a step must not make the next
+    /// step close what is due at that open time (a backoff's end) before the clock reaches it.
+    pub fn feed_aside(&mut self, fact: Fact, time: Time, diff: isize) {
         let t = time.max(self.now);
         if let Some(ledger) = &mut self.ledger {
             ledger.add(fact.clone(), t, diff);

@@ -65,8 +65,8 @@ impl Metrics {
 
     /// Count `tally` in `scope`'s window from `now`.
     pub fn tally(engine: &mut Engine, scope: Scope, tally: Tally, now: Time, window_ms: u64) {
-        engine.feed(Fact::Tally(scope, tally), now, 1);
-        engine.feed(Fact::Tally(scope, tally), now + window_ms, -1);
+        engine.feed_aside(Fact::Tally(scope, tally), now, 1);
+        engine.feed_aside(Fact::Tally(scope, tally), now + window_ms, -1);
     }
 
     /// `job` (just admitted) counts in `scope`.

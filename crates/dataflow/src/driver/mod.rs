@@ -353,7 +353,9 @@ impl Scheduler {
     /// With nothing fed since the last step, the step closes `now` and no more: closing the open
     /// time past it would apply facts held for that time (a heartbeat's expiry, a backoff's end)
     /// a millisecond early, which a replay, stepping once per time, does not (a replay's go-live
-    /// settle did, and a worker expired there that the live scheduler still had).
+    /// settle did, and a worker expired there that the live scheduler still had). Metrics
+    /// tallies do not count as fed ([`crate::engine::Engine::feed_aside`]): absorbing a replay's last step tallies
+    /// a retry, and the go-live settle then ended a backoff due a millisecond later.
     fn step_end(&self) -> Time {
         if self.engine.fed() == self.fed_at_step {
             (self.now + 1).max(self.engine.now())
