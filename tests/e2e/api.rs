@@ -453,7 +453,15 @@ async fn a_job_through_the_api_with_lineage_sse_resume_and_pagination() {
     assert!(third["next_cursor"].is_null());
 
     // Prometheus metrics describe what just happened.
-    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    let text = metrics_once(url, |t| {
+        metric_sum(t, "splai_job_latency_seconds_count{type=\"explicit\",outcome=\"succeeded\"}") >= 1.0
+            && metric_sum(
+                t,
+                "splai_task_attempt_duration_seconds_count{kind=\"tool_execution\",outcome=\"succeeded\"}",
+            ) >= 3.0
+            && metric_sum(t, "splai_decision_latency_seconds_count") >= 4.0
+    })
+    .await;
     let value = |series: &str| -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
@@ -487,6 +495,19 @@ async fn shell_stack() -> Up {
 /// The gateway's Prometheus text.
 async fn metrics(url: &str) -> String {
     reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap()
+}
+
+/// The gateway's metrics once `ready` holds of them, or as they are after 15 s: the projector
+/// counts what it applied just after the read model shows it.
+async fn metrics_once(url: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = metrics(url).await;
+        if ready(&text) || std::time::Instant::now() >= deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The sum of the samples in `text` whose series starts with `prefix`.
@@ -541,7 +562,10 @@ async fn cancel_stops_the_running_attempt() {
         assert!(std::time::Instant::now() < deadline, "the revoked attempt kept running: {nap}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let text = metrics(url).await;
+    let text = metrics_once(url, |t| {
+        metric_sum(t, "splai_job_latency_seconds_count{type=\"explicit\",outcome=\"cancelled\"}") >= 1.0
+    })
+    .await;
     let cancelled =
         metric_sum(&text, "splai_job_latency_seconds_count{type=\"explicit\",outcome=\"cancelled\"}");
     assert!(cancelled >= 1.0, "{text}");
@@ -599,7 +623,12 @@ async fn a_failing_task_dead_letters_and_fails_its_job() {
     );
 
     // The retry, dead-letter, latency and utilization series moved.
-    let text = metrics(url).await;
+    let text = metrics_once(url, |t| {
+        metric_sum(t, "splai_task_retries_total") >= 1.0
+            && metric_sum(t, "splai_dead_letters_total") >= 1.0
+            && metric_sum(t, "splai_job_latency_seconds_count{type=\"explicit\",outcome=\"failed\"}") >= 1.0
+    })
+    .await;
     let sum = |prefix: &str| metric_sum(&text, prefix);
     assert!(sum("splai_task_retries_total") >= 1.0, "{text}");
     assert!(sum("splai_dead_letters_total") >= 1.0, "{text}");

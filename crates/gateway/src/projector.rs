@@ -59,8 +59,7 @@ pub async fn run(
         }
     }
     let mut idle_polls = 0u32;
-    let mut runnable_since: HashMap<(String, String), u64> = HashMap::new();
-    let mut kinds = TaskKinds::default();
+    let observer = Observer::start(metrics, store.clone(), writer.clone());
     // A deposed scheduler's records behind a newer leader's fence are not projected.
     let mut fence = splai_events::EpochFilter::default();
     loop {
@@ -77,13 +76,11 @@ pub async fn run(
             else {
                 break;
             };
-            let fresh: Vec<&(SourcePosition, Envelope)> =
-                applied.applied.iter().map(|i| &batch.events[*i]).collect();
-            // Streams first: they wait on what was just committed; metrics can follow.
+            // Streams first: they wait on what was just committed; metrics follow off this path.
             if !applied.touched.is_empty() {
                 grown.announce(applied.touched, applied.streamed);
             }
-            observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
+            observer.send(std::mem::take(&mut batch.events), applied.applied).await;
         }
         for p in &batch.positions {
             if behind.get(&(p.topic.clone(), p.partition)).is_some_and(|high| p.offset + 1 >= *high) {
@@ -101,7 +98,37 @@ pub async fn run(
         // spares re-reading, so it is written about once a second, not per batch.
         reader.commit_every(&batch, Duration::from_secs(1)).await?;
     }
+    drop(observer); // it finishes what it was sent
     reader.flush_commits().await
+}
+
+/// Counts what the applied records say ([`observe`]) in a task of its own: its read-model
+/// lookups and the policy decisions' audit records wait for the database, and in the projection
+/// loop they were a third of its time under load, holding up every job stream behind them.
+/// Batches reach it in order; a full queue holds the projection back rather than lose counts.
+struct Observer {
+    tx: tokio::sync::mpsc::Sender<(Vec<(SourcePosition, Envelope)>, Vec<usize>)>,
+}
+
+impl Observer {
+    fn start(metrics: &'static Metrics, store: Store, writer: EventWriter) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<(SourcePosition, Envelope)>, Vec<usize>)>(16);
+        tokio::spawn(async move {
+            let mut runnable_since: HashMap<(String, String), u64> = HashMap::new();
+            let mut kinds = TaskKinds::default();
+            while let Some((events, applied)) = rx.recv().await {
+                let fresh: Vec<&(SourcePosition, Envelope)> = applied.iter().map(|i| &events[*i]).collect();
+                observe(metrics, &store, &mut runnable_since, &mut kinds, &writer, &fresh).await;
+            }
+        });
+        Self { tx }
+    }
+
+    /// Hand over a batch's records and which of them were applied.
+    async fn send(&self, events: Vec<(SourcePosition, Envelope)>, applied: Vec<usize>) {
+        // Closed only if its task panicked: the counts stop, the projection goes on.
+        let _ = self.tx.send((events, applied)).await;
+    }
 }
 
 /// Why a batch was not projected this time (it is retried).

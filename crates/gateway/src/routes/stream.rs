@@ -77,7 +77,6 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> ApiResult<Coalesced<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>>> {
     caller.require(&[Role::Reader, Role::Submitter, Role::Operator])?;
-    own_job(&st, &caller, &id).await?; // 404 before anything else
     // Following before the first read: a batch committed after it wakes the stream.
     let follower = st.grown.follow(&id);
     let resume = match headers
@@ -94,21 +93,29 @@ pub async fn stream(
         None => q.last_event_id,
     };
     let mut pending = std::collections::VecDeque::new();
-    let after = match resume {
-        Some(n) => n,
+    let (after, read) = match resume {
+        Some(n) => {
+            own_job(&st, &caller, &id).await?; // 404 before anything else
+            (n, true)
+        }
         None => {
             // The head first, then the state: the snapshot is then at least as new as the head,
             // and every event after the head follows it. (Read the other way round, a job that
             // ended in between showed as running in the snapshot while its terminal
             // `job.status` sat before the head and was never sent.)
+            // (Of a job not the caller's tenant's the head is 0: the 404 below tells nothing.)
             let head = st.store.tenant(&caller.tenant).stream_head(&id).await?;
             let job = own_job(&st, &caller, &id).await?;
             let tasks = st.store.tenant(&caller.tenant).tasks(&id, None, None, i64::MAX).await?;
+            // Rows after the head are handed over as they are projected (the follower was
+            // subscribed before the head was read): no read until then, unless the job has
+            // ended and its last rows may have been projected before the follower could see them.
+            let read = job.state.is_terminal();
             let data = json!({"job": job, "tasks": tasks});
             pending.push_back(
                 SseEvent::default().id(head.to_string()).event("job.snapshot").data(data.to_string()),
             );
-            head
+            (head, read)
         }
     };
     let cursor = Cursor {
@@ -118,7 +125,7 @@ pub async fn stream(
         job_id: id,
         after,
         pending,
-        read: true,
+        read,
         done: false,
         ended: false,
     };
