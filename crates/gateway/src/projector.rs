@@ -107,12 +107,15 @@ pub async fn run(
 /// loop they were a third of its time under load, holding up every job stream behind them.
 /// Batches reach it in order; a full queue holds the projection back rather than lose counts.
 struct Observer {
-    tx: tokio::sync::mpsc::Sender<(Vec<(SourcePosition, Envelope)>, Vec<usize>)>,
+    tx: tokio::sync::mpsc::Sender<Observed>,
 }
+
+/// A batch's records and the indexes of those it applied.
+type Observed = (Vec<(SourcePosition, Envelope)>, Vec<usize>);
 
 impl Observer {
     fn start(metrics: &'static Metrics, store: Store, writer: EventWriter) -> Self {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<(SourcePosition, Envelope)>, Vec<usize>)>(16);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Observed>(16);
         tokio::spawn(async move {
             let mut runnable_since: HashMap<(String, String), u64> = HashMap::new();
             let mut kinds = TaskKinds::default();

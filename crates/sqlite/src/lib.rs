@@ -101,6 +101,21 @@ const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 mod tests {
     use super::*;
 
+    /// A writer of a new WAL-mode file with automatic checkpoints off, as the project's are.
+    fn wal_writer(path: &Path) -> Connection {
+        let writer = Connection::open(path).unwrap();
+        writer.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB);").unwrap();
+        without_autocheckpoint(&writer).unwrap();
+        writer
+    }
+
+    /// `n` commits of about a page each.
+    fn write_pages(writer: &Connection, n: usize) {
+        for _ in 0..n {
+            writer.execute("INSERT INTO t VALUES (zeroblob(4000))", []).unwrap();
+        }
+    }
+
     fn wal_frames(conn: &Connection) -> i64 {
         // (busy, frames in the WAL, frames checkpointed) of a no-op passive checkpoint.
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)).unwrap()
@@ -112,14 +127,8 @@ mod tests {
     fn the_background_thread_checkpoints_what_writers_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite");
-        let writer = Connection::open(&path).unwrap();
-        writer.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB);").unwrap();
-        without_autocheckpoint(&writer).unwrap();
-        let write = |n: usize| {
-            for _ in 0..n {
-                writer.execute("INSERT INTO t VALUES (zeroblob(4000))", []).unwrap();
-            }
-        };
+        let writer = wal_writer(&path);
+        let write = |n: usize| write_pages(&writer, n);
         write(1200); // past the default autocheckpoint of 1000 pages
         let probe = Connection::open(&path).unwrap();
         let grown = wal_frames(&probe);
@@ -138,14 +147,8 @@ mod tests {
     fn a_long_wal_is_restarted_once_the_readers_of_old_snapshots_are_done() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite");
-        let writer = Connection::open(&path).unwrap();
-        writer.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB);").unwrap();
-        without_autocheckpoint(&writer).unwrap();
-        let write = |n: usize| {
-            for _ in 0..n {
-                writer.execute("INSERT INTO t VALUES (zeroblob(4000))", []).unwrap();
-            }
-        };
+        let writer = wal_writer(&path);
+        let write = |n: usize| write_pages(&writer, n);
         write(300);
         let mut reader = Connection::open(&path).unwrap();
         let snapshot = reader.transaction().unwrap();
